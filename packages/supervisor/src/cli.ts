@@ -1,0 +1,49 @@
+/**
+ * The flexilib command: resolve settings, validate the config, start the
+ * supervisor. Usage errors exit 2; an invalid config exits 1 with every
+ * problem listed as file:line.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, createLogger, loadConfig, type Config } from '@flexilib/worker';
+import { EXIT, SupervisorError } from './errors.js';
+import { HELP, resolveSettings, type Settings } from './settings.js';
+import { Supervisor } from './supervisor.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function main(): void {
+  let settings: Settings;
+  try {
+    settings = resolveSettings(process.argv.slice(2), process.env, Boolean(process.stdout.isTTY));
+  } catch (err) {
+    if (err instanceof SupervisorError) {
+      process.stderr.write(`flexilib: ${err.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    throw err;
+  }
+  if (settings.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (settings.version) {
+    process.stdout.write(`flexilib ${version()}\n`);
+    return;
+  }
+  const log = createLogger({ level: settings.worker.logLevel, format: settings.worker.logFormat }, { role: 'supervisor' });
+  let config: Config;
+  try {
+    config = loadConfig(settings.configFile);
+  } catch (err) {
+    const e = err as ConfigError;
+    log.fatal({ code: e.code, problems: e instanceof ConfigError ? e.problems : undefined }, 'invalid config, not starting');
+    process.stderr.write(`flexilib: ${e.message}\n`);
+    process.exit(EXIT.failure);
+  }
+  new Supervisor(settings, config, log).start();
+}
+
+main();

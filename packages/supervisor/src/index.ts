@@ -1,0 +1,2 @@
+export { resolveSettings, HELP, type Settings } from './settings.js';
+export { SupervisorError, ERRORS, EXIT } from './errors.js';

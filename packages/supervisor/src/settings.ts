@@ -1,0 +1,152 @@
+/**
+ * Flags and environment variables of the flexilib command. Flags override
+ * environment variables, which override defaults. Every bad value is a
+ * SupervisorError naming the flag or variable (exit code 2).
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { DEFAULT_WORKER_OPTIONS, LOG_LEVELS, parseSize, type WorkerOptions } from '@flexilib/worker';
+import { SupervisorError } from './errors.js';
+
+export interface Settings {
+  configFile: string;
+  workers: number;
+  worker: WorkerOptions;
+  help: boolean;
+  version: boolean;
+}
+
+export const HELP = `Usage: flexilib [options]
+
+Serves HTTP by calling native plugins (.so) chosen by proxy.ini.
+
+Options (flags override environment variables):
+  -c, --config FILE          route config                       [FLEXILIB_CONFIG, default ./proxy.ini]
+  -p, --port N               traffic port (0 = any free port)   [PORT, default 8069]
+      --host ADDR            bind address                       [HOST, default 0.0.0.0]
+  -w, --workers N            worker processes                   [SERVER_THREAD_COUNT, default CPU count]
+      --prealloc-kb N        arena per plugin call, KiB         [RESPONSE_PREALLOCATION_KB, default 8]
+      --max-body SIZE        request body limit (413 beyond)    [MAX_BODY_SIZE, default 1m]
+      --max-header-size N    request line + headers, bytes      [MAX_HEADER_SIZE, default 16384]
+      --keep-alive-timeout MS idle keep-alive connection timeout [KEEP_ALIVE_TIMEOUT_MS, default 5000]
+      --headers-timeout MS   time to receive request headers    [HEADERS_TIMEOUT_MS, default 20000]
+      --request-timeout MS   time to receive the whole request  [REQUEST_TIMEOUT_MS, default 60000]
+      --no-access-log        no per-request log line            [ACCESS_LOG=0]
+      --log-level LEVEL      fatal|error|warn|info|debug|trace|silent [LOG_LEVEL, default info]
+      --log-format FORMAT    json|text                          [LOG_FORMAT, default json; text on a terminal]
+  -h, --help                 show this help
+  -v, --version              show the version
+`;
+
+function int(name: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new SupervisorError('FLX_USAGE', `${name}: "${text}" is not an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Resolve settings from argv (without node and script) and an environment. */
+export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = false): Settings {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string', short: 'c' },
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        workers: { type: 'string', short: 'w' },
+        'prealloc-kb': { type: 'string' },
+        'max-body': { type: 'string' },
+        'max-header-size': { type: 'string' },
+        'keep-alive-timeout': { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        'request-timeout': { type: 'string' },
+        'no-access-log': { type: 'boolean' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    throw new SupervisorError('FLX_USAGE', `${(err as Error).message} (see flexilib --help)`);
+  }
+  const v = parsed.values;
+  const pick = (flag: string | undefined, envName: string): [string, string] | undefined => {
+    if (flag !== undefined) return [`--${flagNameOf(envName)}`, flag];
+    const e = env[envName];
+    return e !== undefined && e !== '' ? [envName, e] : undefined;
+  };
+  const d = DEFAULT_WORKER_OPTIONS;
+  const num = (flag: string | undefined, envName: string, def: number, min: number, max: number): number => {
+    const p = pick(flag, envName);
+    return p ? int(p[0], p[1], min, max) : def;
+  };
+
+  const port = num(v.port, 'PORT', d.port, 0, 65535);
+  const host = pick(v.host, 'HOST')?.[1] ?? d.host;
+  const workers = num(v.workers, 'SERVER_THREAD_COUNT', os.availableParallelism(), 1, 256);
+  const preallocKb = num(v['prealloc-kb'], 'RESPONSE_PREALLOCATION_KB', d.arenaBytes / 1024, 1, 1024 * 1024);
+  let maxBodyBytes = d.maxBodyBytes;
+  const mb = pick(v['max-body'], 'MAX_BODY_SIZE');
+  if (mb) {
+    const n = parseSize(mb[1]);
+    if (n === undefined) throw new SupervisorError('FLX_USAGE', `${mb[0]}: "${mb[1]}" is not a size such as 1048576, 512k or 4m`);
+    maxBodyBytes = n;
+  }
+  const maxHeaderBytes = num(v['max-header-size'], 'MAX_HEADER_SIZE', d.maxHeaderBytes, 1024, 1024 * 1024);
+  const keepAliveTimeoutMs = num(v['keep-alive-timeout'], 'KEEP_ALIVE_TIMEOUT_MS', d.keepAliveTimeoutMs, 0, 3_600_000);
+  const headersTimeoutMs = num(v['headers-timeout'], 'HEADERS_TIMEOUT_MS', d.headersTimeoutMs, 1, 3_600_000);
+  const requestTimeoutMs = num(v['request-timeout'], 'REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 0, 3_600_000);
+
+  let accessLog = d.accessLog;
+  if (v['no-access-log']) accessLog = false;
+  else if (env.ACCESS_LOG !== undefined && env.ACCESS_LOG !== '') {
+    if (!['0', '1', 'true', 'false'].includes(env.ACCESS_LOG)) throw new SupervisorError('FLX_USAGE', `ACCESS_LOG: "${env.ACCESS_LOG}" is not one of 0, 1, true, false`);
+    accessLog = env.ACCESS_LOG === '1' || env.ACCESS_LOG === 'true';
+  }
+  const lvl = pick(v['log-level'], 'LOG_LEVEL');
+  if (lvl && !(LOG_LEVELS as readonly string[]).includes(lvl[1])) {
+    throw new SupervisorError('FLX_USAGE', `${lvl[0]}: "${lvl[1]}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const fmt = pick(v['log-format'], 'LOG_FORMAT');
+  if (fmt && fmt[1] !== 'json' && fmt[1] !== 'text') throw new SupervisorError('FLX_USAGE', `${fmt[0]}: "${fmt[1]}" is not json or text`);
+  const logFormat = (fmt?.[1] as 'json' | 'text' | undefined) ?? (isTTY ? 'text' : 'json');
+  if (headersTimeoutMs > requestTimeoutMs && requestTimeoutMs !== 0) {
+    throw new SupervisorError('FLX_USAGE', `--headers-timeout (${headersTimeoutMs}) must not exceed --request-timeout (${requestTimeoutMs})`);
+  }
+
+  return {
+    configFile: pick(v.config, 'FLEXILIB_CONFIG')?.[1] ?? 'proxy.ini',
+    workers,
+    help: v.help ?? false,
+    version: v.version ?? false,
+    worker: {
+      port,
+      host,
+      arenaBytes: preallocKb * 1024,
+      maxBodyBytes,
+      maxHeaderBytes,
+      keepAliveTimeoutMs,
+      headersTimeoutMs,
+      requestTimeoutMs,
+      accessLog,
+      logLevel: lvl?.[1] ?? d.logLevel,
+      logFormat,
+    },
+  };
+}
+
+const FLAG_OF_ENV: Record<string, string> = {
+  PORT: 'port', HOST: 'host', SERVER_THREAD_COUNT: 'workers', RESPONSE_PREALLOCATION_KB: 'prealloc-kb',
+  MAX_BODY_SIZE: 'max-body', MAX_HEADER_SIZE: 'max-header-size', KEEP_ALIVE_TIMEOUT_MS: 'keep-alive-timeout',
+  HEADERS_TIMEOUT_MS: 'headers-timeout', REQUEST_TIMEOUT_MS: 'request-timeout', LOG_LEVEL: 'log-level',
+  LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config',
+};
+function flagNameOf(envName: string): string {
+  return FLAG_OF_ENV[envName] ?? envName.toLowerCase();
+}

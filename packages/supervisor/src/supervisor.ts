@@ -1,0 +1,76 @@
+/**
+ * The supervisor: forks the workers with node:cluster (they share the
+ * listening socket), replaces any that die, and stops them on SIGTERM/SIGINT.
+ *
+ *   fork ──> online ──> listening ──(all listening)──> "listening" log, ready
+ *     ^                     │
+ *     └──── replace <── exit (crash, signal, kill -9)
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+import { WORKER_INIT_ENV, isFromWorker, type Config, type WorkerInit } from '@flexilib/worker';
+import type { Settings } from './settings.js';
+
+const require = createRequire(import.meta.url);
+
+export class Supervisor {
+  private readonly workers = new Set<Worker>();
+  private readonly listening = new Set<number>();
+  private stopping = false;
+  private announced = false;
+  port: number | undefined;
+
+  constructor(private readonly settings: Settings, private config: Config, private readonly log: Logger) {}
+
+  start(): void {
+    cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
+    for (let i = 0; i < this.settings.workers; i++) this.fork();
+    process.on('SIGTERM', () => this.stop('SIGTERM'));
+    process.on('SIGINT', () => this.stop('SIGINT'));
+  }
+
+  private fork(): Worker {
+    const init: WorkerInit = { options: this.settings.worker, config: this.config };
+    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
+    this.workers.add(worker);
+    const pid = worker.process.pid;
+    worker.on('message', (msg: unknown) => {
+      if (!isFromWorker(msg)) return;
+      if (msg.type === 'listening') {
+        this.listening.add(worker.id);
+        this.port = msg.port;
+        this.log.info({ workerPid: pid, port: msg.port }, 'worker listening');
+        if (!this.announced && this.listening.size >= this.settings.workers) {
+          this.announced = true;
+          this.log.info({ port: msg.port, host: this.settings.worker.host, workers: this.settings.workers, config: this.config.file }, 'flexilib listening');
+        }
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      this.workers.delete(worker);
+      this.listening.delete(worker.id);
+      if (this.stopping) return;
+      this.log.error({ workerPid: pid, code, signal }, signal ? `worker killed by ${signal}; replacing it` : `worker exited with code ${code}; replacing it`);
+      this.fork();
+    });
+    return worker;
+  }
+
+  private stop(signal: string): void {
+    if (this.stopping) {
+      this.log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    this.stopping = true;
+    this.log.info({ signal }, 'stopping: letting requests in flight finish');
+    for (const w of this.workers) w.disconnect();
+    const check = setInterval(() => {
+      if (this.workers.size === 0) {
+        clearInterval(check);
+        this.log.info('stopped');
+        process.exit(0);
+      }
+    }, 50);
+  }
+}

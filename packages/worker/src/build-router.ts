@@ -1,0 +1,51 @@
+/** Turn a parsed config into a Router of executors, one per route. */
+import type { Logger } from 'pino';
+import type { Config, RouteSpec } from './config.js';
+import { FlexiError } from './errors.js';
+import type { Executor, RequestStats } from './executor.js';
+import type { LibraryRegistry } from './native/library.js';
+import { NativeExecutor } from './native/native-executor.js';
+import type { Slot } from './native/slot.js';
+import type { WorkerOptions } from './options.js';
+import { sendError } from './respond.js';
+import { Router } from './router.js';
+
+export interface RouterDeps {
+  options: WorkerOptions;
+  libraries: LibraryRegistry;
+  inlineSlot: Slot;
+  log: Logger;
+}
+
+/** Stands in for an executor kind this build lacks, answering 501 with the reason. */
+class UnsupportedExecutor implements Executor {
+  readonly kind;
+  private readonly error: FlexiError;
+  constructor(readonly route: RouteSpec) {
+    this.kind = route.target.kind;
+    this.error = new FlexiError('FLX_EXECUTOR_UNSUPPORTED', `route "${route.key}": ${route.target.kind} executors are not available in this build`);
+  }
+  handle(_req: unknown, res: import('node:http').ServerResponse, _stats: RequestStats): void {
+    sendError(res, 501, this.error.message);
+  }
+  close(): void {}
+}
+
+export function buildRouter(config: Config, deps: RouterDeps): Router {
+  const executors: Executor[] = config.routes.map((route) => {
+    const t = route.target;
+    if (t.kind === 'native') {
+      return new NativeExecutor(route, {
+        library: deps.libraries.get(t.library),
+        inlineSlot: deps.inlineSlot,
+        arenaBytes: deps.options.arenaBytes,
+        maxHeaderBytes: deps.options.maxHeaderBytes,
+        maxBodyBytes: deps.options.maxBodyBytes,
+        log: deps.log,
+      });
+    }
+    return new UnsupportedExecutor(route);
+  });
+  deps.libraries.retain(new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : []))));
+  return new Router(executors);
+}

@@ -1,0 +1,198 @@
+/**
+ * proxy.ini: FlexiLib's ordered route list, plus optional sections.
+ *
+ *   # comment                       (# or ; at line start)
+ *   /path-prefix = lib.so           first match wins, in file order
+ *   Header-Name: value-prefix /path-prefix = lib.so
+ *
+ *   [route /slow]                   options for the route whose key is "/slow"
+ *   mode = threaded                 inline (default) | threaded
+ *   threads = 4                     concurrent calls of a threaded route
+ *   max_body = 4m                   request body limit for the route
+ *
+ * We scan lines ourselves because routes are ordered, their keys hold ':' and
+ * spaces, and every problem must be reported with its line; the `ini` package
+ * (which keeps no line numbers and drops malformed lines silently) gives the
+ * value semantics: quoting and inline comments are the ini package's own.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import ini from 'ini';
+import { ConfigError, FlexiError, type ConfigProblem } from './errors.js';
+
+export type RouteMode = 'inline' | 'threaded';
+
+/** What a route's value names. Upstream pools and WASM modules arrive in later versions. */
+export type TargetSpec =
+  | { kind: 'native'; library: string; configured: string }
+  | { kind: 'upstream'; pool: string; configured: string }
+  | { kind: 'wasm'; module: string; configured: string };
+
+export interface RouteOptions {
+  mode: RouteMode;
+  threads: number;
+  /** Request body limit in bytes; undefined means the server-wide limit. */
+  maxBodyBytes?: number;
+}
+
+export interface RouteSpec {
+  /** The key as written in proxy.ini; also the route's name in logs and metrics. */
+  key: string;
+  line: number;
+  pathPrefix: string;
+  /** Header match: name lower-cased, value compared as a prefix. */
+  header?: { name: string; valuePrefix: string };
+  target: TargetSpec;
+  options: RouteOptions;
+}
+
+export interface Config {
+  file: string;
+  routes: RouteSpec[];
+}
+
+export const DEFAULT_ROUTE_OPTIONS: RouteOptions = { mode: 'inline', threads: 4 };
+const MAX_THREADS = 64;
+
+/** Parse a size such as 1048576, 512k, 4m or 1g into bytes; undefined if malformed. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*([kmg]i?b?|b)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Number(m[1]) * mult;
+}
+
+function parseTarget(value: string, baseDir: string): TargetSpec {
+  if (value.startsWith('upstream:')) return { kind: 'upstream', pool: value.slice(9).trim(), configured: value };
+  const resolved = path.resolve(baseDir, value);
+  if (value.endsWith('.wasm')) return { kind: 'wasm', module: resolved, configured: value };
+  return { kind: 'native', library: resolved, configured: value };
+}
+
+/** Parse proxy.ini text. Throws ConfigError listing every problem with its line. */
+export function parseConfig(text: string, file: string): Config {
+  const problems: ConfigProblem[] = [];
+  const problem = (line: number, message: string) => problems.push({ file, line, message });
+  const baseDir = path.dirname(path.resolve(file));
+  const routes: RouteSpec[] = [];
+  const byKey = new Map<string, RouteSpec>();
+  const pendingOptions: Array<{ key: string; line: number; entries: Array<[string, string, number]> }> = [];
+  let section: { key: string; line: number; entries: Array<[string, string, number]> } | null = null;
+
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const raw = lines[i].trim();
+    if (raw === '' || raw.startsWith('#') || raw.startsWith(';')) continue;
+
+    if (raw.startsWith('[')) {
+      const m = /^\[([^\]]*)\]$/.exec(raw);
+      if (!m) {
+        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY]`);
+        section = { key: '', line: lineNo, entries: [] };
+        continue;
+      }
+      const name = m[1].trim();
+      const rm = /^route\s+(.+)$/.exec(name);
+      if (!rm) {
+        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY]`);
+        section = { key: '', line: lineNo, entries: [] };
+        continue;
+      }
+      section = { key: rm[1].trim(), line: lineNo, entries: [] };
+      pendingOptions.push(section);
+      continue;
+    }
+
+    const eq = raw.indexOf('=');
+    if (eq < 0) {
+      problem(lineNo, `malformed line "${raw}": expected KEY = VALUE`);
+      continue;
+    }
+    const key = raw.slice(0, eq).trim();
+    const value = String(ini.unsafe(raw.slice(eq + 1).trim())).trim();
+    if (key === '') {
+      problem(lineNo, `malformed line "${raw}": the key before "=" is empty`);
+      continue;
+    }
+    if (value === '') {
+      problem(lineNo, `route "${key}" has no value: expected a library path after "="`);
+      continue;
+    }
+    if (section) {
+      section.entries.push([key, value, lineNo]);
+      continue;
+    }
+
+    let pathPrefix = key;
+    let header: RouteSpec['header'];
+    const colon = key.indexOf(':');
+    if (colon >= 0) {
+      const name = key.slice(0, colon).trim();
+      const parts = key.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+      if (name === '' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || parts.length !== 2) {
+        problem(lineNo, `malformed header route "${key}": expected "Header-Name: value-prefix /path-prefix"`);
+        continue;
+      }
+      header = { name: name.toLowerCase(), valuePrefix: parts[0] };
+      pathPrefix = parts[1];
+    }
+    if (!pathPrefix.startsWith('/')) {
+      problem(lineNo, `route "${key}": the path prefix must start with "/"`);
+      continue;
+    }
+    const previous = byKey.get(key);
+    if (previous) {
+      problem(lineNo, `duplicate route "${key}" (first defined at line ${previous.line}); it could never match`);
+      continue;
+    }
+    const target = parseTarget(value, baseDir);
+    if (target.kind === 'upstream' && target.pool === '') {
+      problem(lineNo, `route "${key}": "upstream:" needs a pool name`);
+      continue;
+    }
+    const route: RouteSpec = { key, line: lineNo, pathPrefix, header, target, options: { ...DEFAULT_ROUTE_OPTIONS } };
+    routes.push(route);
+    byKey.set(key, route);
+  }
+
+  for (const s of pendingOptions) {
+    const route = byKey.get(s.key);
+    if (!route) {
+      problem(s.line, `[route ${s.key}] names no route defined above`);
+      continue;
+    }
+    for (const [k, v, lineNo] of s.entries) {
+      if (k === 'mode') {
+        if (v !== 'inline' && v !== 'threaded') problem(lineNo, `mode = "${v}": expected inline or threaded`);
+        else route.options.mode = v;
+      } else if (k === 'threads') {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) problem(lineNo, `threads = "${v}": expected an integer from 1 to ${MAX_THREADS}`);
+        else route.options.threads = n;
+      } else if (k === 'max_body') {
+        const n = parseSize(v);
+        if (n === undefined) problem(lineNo, `max_body = "${v}": expected a size such as 1048576, 512k or 4m`);
+        else route.options.maxBodyBytes = n;
+      } else {
+        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body)`);
+      }
+    }
+  }
+
+  if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
+  if (problems.length) throw new ConfigError(problems);
+  return { file: path.resolve(file), routes };
+}
+
+/** Read and parse a proxy.ini file. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FlexiError('FLX_CONFIG_READ', `cannot read config ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(text, file);
+}

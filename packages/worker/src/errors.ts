@@ -1,0 +1,45 @@
+/**
+ * Every operator-facing error of the worker, with a stable code. Match on
+ * `error.code`, not on the class: codes survive the supervisor<->worker IPC.
+ */
+export const ERRORS = {
+  FLX_CONFIG_INVALID: 'the proxy.ini file has errors',
+  FLX_CONFIG_READ: 'the proxy.ini file cannot be read',
+  FLX_LIB_NOT_FOUND: 'the library file does not exist',
+  FLX_LIB_LOAD: 'the library could not be loaded (dlopen failed)',
+  FLX_LIB_NO_HANDLER: 'the library does not export handle_request',
+  FLX_LIB_ABI: 'the library was built for another major ABI version',
+  FLX_LIB_INIT: 'flexi_init returned nonzero',
+  FLX_PLUGIN_BAD_RESPONSE: 'the plugin produced a response node:http refuses (bad header or status)',
+  FLX_PLUGIN_BUSY: 'the threaded route queue is full',
+  FLX_EXECUTOR_UNSUPPORTED: 'the route names an executor kind this build does not provide',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Base error: a stable code and a one-line message naming what was wrong. */
+export class FlexiError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'FlexiError';
+  }
+}
+
+/** One problem in a config file, with its line (1-based). */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+/** All problems found in one config file; the message lists each as file:line. */
+export class ConfigError extends FlexiError {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super('FLX_CONFIG_INVALID', problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('\n'));
+    this.problems = problems;
+    this.name = 'ConfigError';
+  }
+}

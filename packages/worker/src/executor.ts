@@ -1,0 +1,28 @@
+/**
+ * The contract every executor kind implements: native libraries now, upstream
+ * pools and WASM modules later. The router hands each matched request to the
+ * route's executor; the executor owns answering it, errors included.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteSpec } from './config.js';
+
+export type ExecutorKind = 'native' | 'upstream' | 'wasm';
+
+/** Per-request facts an executor reports back for the access log and metrics. */
+export interface RequestStats {
+  /** Arena bytes available to the call (0 for non-native executors). */
+  preAlloc: number;
+  /** Bytes allocated beyond the arena. */
+  alloc: number;
+  /** Response body bytes, when the executor knows them (else taken from content-length). */
+  bytes: number;
+}
+
+export interface Executor {
+  readonly kind: ExecutorKind;
+  readonly route: RouteSpec;
+  /** Answer the request. Must always end the response, whatever happens. */
+  handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void;
+  /** Release what the executor holds (slots, libraries). */
+  close(): void;
+}

@@ -1,0 +1,78 @@
+/**
+ * The worker's HTTP server: node:http with keep-alive and deliberate limits,
+ * dispatching each request to the router's executor.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { AccessLogger } from './access-log.js';
+import type { RequestStats } from './executor.js';
+import type { WorkerOptions } from './options.js';
+import { sendError } from './respond.js';
+import type { Router } from './router.js';
+
+export interface ServerState {
+  router: Router;
+}
+
+export function createHttpServer(opts: WorkerOptions, state: ServerState, log: Logger, access: AccessLogger | null): http.Server {
+  const server = http.createServer({
+    maxHeaderSize: opts.maxHeaderBytes,
+    keepAliveTimeout: opts.keepAliveTimeoutMs,
+    headersTimeout: opts.headersTimeoutMs,
+    requestTimeout: opts.requestTimeoutMs,
+    // Headers past node's count limit would be dropped silently; refuse instead.
+    noDelay: true,
+  });
+
+  const onRequest = access
+    ? (req: IncomingMessage, res: ServerResponse) => {
+        const start = performance.now();
+        const stats: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+        const ex = state.router.match(req);
+        let ttfb = 0;
+        res.once('finish', () => {
+          const end = performance.now();
+          const len = stats.bytes >= 0 ? stats.bytes : res.getHeader('content-length');
+          access({
+            req,
+            status: res.statusCode,
+            bytes: typeof len === 'number' ? len : Number(len ?? 0),
+            ttfbMs: (ttfb || end) - start,
+            ttlbMs: end - start,
+            preAlloc: stats.preAlloc,
+            alloc: stats.alloc,
+            route: ex ? ex.route.key : '-',
+          });
+        });
+        dispatch(ex, req, res, stats);
+        if (res.headersSent) ttfb = performance.now();
+      }
+    : (req: IncomingMessage, res: ServerResponse) => {
+        dispatch(state.router.match(req), req, res, { preAlloc: 0, alloc: 0, bytes: -1 });
+      };
+
+  function dispatch(ex: ReturnType<Router['match']>, req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
+    if (!ex) {
+      sendError(res, 404, `no route matches ${req.url}`);
+      return;
+    }
+    try {
+      ex.handle(req, res, stats);
+    } catch (err) {
+      log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
+      sendError(res, 500, 'Internal Server Error');
+    }
+  }
+
+  server.on('request', onRequest);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
+  });
+  return server;
+}

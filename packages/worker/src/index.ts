@@ -1,0 +1,5 @@
+export * from './config.js';
+export * from './errors.js';
+export * from './options.js';
+export * from './protocol.js';
+export { createLogger, LOG_LEVELS, type LogFormat, type LogOptions } from './logger.js';

@@ -1,0 +1,89 @@
+/**
+ * The only module that touches koffi. Everything native — loading plugins,
+ * native memory for the request and response structs, and libc's free for the
+ * overflow blocks plugins take from malloc — goes through here.
+ */
+import koffi, { type LibraryHandle } from 'koffi';
+
+// Async (threaded-route) calls get 1 MiB of stack like a typical thread pool,
+// not koffi's 128 KiB default, since plugins are ordinary C code. Must be set
+// before the first library is loaded.
+koffi.config({ ...koffi.config(), async_stack_size: 1 << 20 });
+
+const libc = koffi.load('libc.so.6');
+const cFree = libc.func('void free(void *ptr)');
+
+export type Pointer = bigint;
+
+/** A block of native memory with a Buffer over it (no copy). */
+export interface NativeBlock {
+  ptr: Pointer;
+  /** The address as a number (exact: user-space addresses are below 2^47). */
+  addr: number;
+  buf: Buffer;
+  size: number;
+}
+
+export function allocBlock(size: number): NativeBlock {
+  const ptr = koffi.alloc('uint8', size) as Pointer;
+  const buf = Buffer.from(koffi.view(ptr, size));
+  buf.fill(0);
+  return { ptr, addr: Number(ptr), buf, size };
+}
+
+export function freeBlock(block: NativeBlock): void {
+  koffi.free(block.ptr);
+}
+
+/** A Buffer over native memory at addr (no copy): valid only while that memory is. */
+export function viewAt(addr: number, len: number): Buffer {
+  return Buffer.from(koffi.view(BigInt(addr), len));
+}
+
+/** free(3) on memory a plugin took from malloc. */
+export function freeAt(addr: number): void {
+  cFree(BigInt(addr));
+}
+
+export type HandleFn = ((req: Pointer, resp: Pointer) => number) & {
+  async: (req: Pointer, resp: Pointer, cb: (err: unknown, rc: number) => void) => void;
+};
+
+/** A dlopen'ed plugin and its exports. */
+export interface PluginSymbols {
+  handleRequest: HandleFn;
+  /** flexi_abi_version, or undefined when the plugin does not export it. */
+  abiVersion: number | undefined;
+  init?: () => number;
+  deinit?: () => void;
+  requestDeinit?: () => void;
+  unload(): void;
+}
+
+function optionalFunc<T>(lib: LibraryHandle, decl: string): T | undefined {
+  try {
+    return lib.func(decl) as unknown as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** dlopen `file` and bind its exports. Throws koffi's error when dlopen fails;
+ * handleRequest is undefined (not thrown) when the export is missing. */
+export function openPlugin(file: string): Omit<PluginSymbols, 'handleRequest'> & { handleRequest?: HandleFn } {
+  const lib = koffi.load(file);
+  let abiVersion: number | undefined;
+  try {
+    abiVersion = koffi.decode(lib.symbol('flexi_abi_version'), 'uint32') as number;
+  } catch {
+    abiVersion = undefined;
+  }
+  return {
+    handleRequest: optionalFunc<HandleFn>(lib, 'int handle_request(void *req, void *resp)'),
+    abiVersion,
+    init: optionalFunc(lib, 'int flexi_init(void)'),
+    deinit: optionalFunc(lib, 'void flexi_deinit(void)'),
+    requestDeinit: optionalFunc(lib, 'void request_deinit(void)'),
+    unload: () => lib.unload(),
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * One plugin library file and its loaded versions.
+ *
+ *   configured path ──copy──> private file ──dlopen──> Loaded version ──unlink private file
+ *
+ * The watched path itself is never dlopen'ed: a mapped file overwritten in
+ * place (`cp new.so lib.so`) would crash every process that maps it. Each
+ * version is dlopen'ed from its own private copy, which is unlinked at once
+ * (the mapping keeps it alive), so a reload never touches the running code,
+ * and a crash leaves no temp files behind.
+ *
+ * A version is retired on reload and unloaded once its calls in flight end.
+ */
+import { copyFileSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ABI_VERSION_MAJOR } from '@flexilib/plugin-abi';
+import { FlexiError } from '../errors.js';
+import { openPlugin, type HandleFn } from './ffi.js';
+
+let privateDir: string | undefined;
+let copyCounter = 0;
+
+function privateCopy(file: string): string {
+  if (!privateDir) {
+    privateDir = mkdtempSync(path.join(os.tmpdir(), `flexilib-${process.pid}-`));
+    process.once('exit', () => rmSync(privateDir!, { recursive: true, force: true }));
+  }
+  const dest = path.join(privateDir, `${copyCounter++}-${path.basename(file)}`);
+  copyFileSync(file, dest);
+  return dest;
+}
+
+/** A dlopen'ed version of a library. */
+export class LoadedVersion {
+  inflight = 0;
+  retired = false;
+  private unloaded = false;
+  constructor(
+    readonly handleRequest: HandleFn,
+    readonly requestDeinit: (() => void) | undefined,
+    private readonly deinit: (() => void) | undefined,
+    private readonly unloadFn: () => void,
+    readonly mtimeMs: number,
+  ) {}
+
+  /** Unload once retired and idle. */
+  release(): void {
+    if (!this.retired || this.inflight > 0 || this.unloaded) return;
+    this.unloaded = true;
+    try {
+      this.deinit?.();
+    } finally {
+      this.unloadFn();
+    }
+  }
+}
+
+export class Library {
+  current: LoadedVersion | null = null;
+  /** The last load failure, kept to answer requests until a retry succeeds. */
+  lastError: FlexiError | null = null;
+  loads = 0;
+
+  constructor(readonly file: string) {}
+
+  /** Load the library now. Throws FlexiError naming the cause; the current version stays. */
+  load(): LoadedVersion {
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(this.file).mtimeMs;
+    } catch {
+      throw new FlexiError('FLX_LIB_NOT_FOUND', `library not found: ${this.file}`);
+    }
+    let copy: string;
+    try {
+      copy = privateCopy(this.file);
+    } catch (err) {
+      throw new FlexiError('FLX_LIB_LOAD', `cannot copy library ${this.file}: ${(err as Error).message}`);
+    }
+    let syms: ReturnType<typeof openPlugin>;
+    try {
+      syms = openPlugin(copy);
+    } catch (err) {
+      throw new FlexiError('FLX_LIB_LOAD', `cannot load library ${this.file}: ${oneLine((err as Error).message)}`);
+    } finally {
+      try { unlinkSync(copy); } catch { /* already gone */ }
+    }
+    const fail = (code: 'FLX_LIB_NO_HANDLER' | 'FLX_LIB_ABI' | 'FLX_LIB_INIT', msg: string): never => {
+      syms.unload();
+      throw new FlexiError(code, msg);
+    };
+    if (syms.abiVersion === undefined) {
+      fail('FLX_LIB_ABI', `library ${this.file} does not export flexi_abi_version: build it against flexilib.h (ABI ${ABI_VERSION_MAJOR}.x)`);
+    }
+    const major = syms.abiVersion! >>> 16;
+    if (major !== ABI_VERSION_MAJOR) {
+      fail('FLX_LIB_ABI', `library ${this.file} was built for plugin ABI ${major}.${syms.abiVersion! & 0xffff}; this host speaks ABI ${ABI_VERSION_MAJOR}.x: rebuild it against this flexilib.h`);
+    }
+    if (!syms.handleRequest) fail('FLX_LIB_NO_HANDLER', `library ${this.file} does not export handle_request`);
+    if (syms.init) {
+      const rc = syms.init();
+      if (rc !== 0) fail('FLX_LIB_INIT', `library ${this.file}: flexi_init returned ${rc}`);
+    }
+    const version = new LoadedVersion(syms.handleRequest!, syms.requestDeinit, syms.deinit, syms.unload, mtimeMs);
+    this.swap(version);
+    this.loads++;
+    this.lastError = null;
+    return version;
+  }
+
+  /** The version to call now, loading on first use. Throws when it cannot load. */
+  acquire(): LoadedVersion {
+    if (this.current) return this.current;
+    try {
+      return this.load();
+    } catch (err) {
+      this.lastError = err as FlexiError;
+      throw err;
+    }
+  }
+
+  private swap(next: LoadedVersion | null): void {
+    const old = this.current;
+    this.current = next;
+    if (old) {
+      old.retired = true;
+      old.release();
+    }
+  }
+
+  /** Retire every version (shutdown or the library left the config). */
+  close(): void {
+    this.swap(null);
+  }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim();
+}
+
+/** Libraries shared by every route that names the same file. */
+export class LibraryRegistry {
+  private readonly libs = new Map<string, Library>();
+  get(file: string): Library {
+    let lib = this.libs.get(file);
+    if (!lib) {
+      lib = new Library(file);
+      this.libs.set(file, lib);
+    }
+    return lib;
+  }
+  all(): IterableIterator<Library> {
+    return this.libs.values();
+  }
+  /** Drop libraries no route uses any more. */
+  retain(files: Set<string>): void {
+    for (const [file, lib] of this.libs) {
+      if (!files.has(file)) {
+        lib.close();
+        this.libs.delete(file);
+      }
+    }
+  }
+}

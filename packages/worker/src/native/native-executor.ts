@@ -1,0 +1,187 @@
+/**
+ * The native executor: calls a plugin's handle_request through koffi.
+ *
+ * inline mode (default): the call runs on the event loop with the worker's one
+ *   shared slot. Fastest — no thread hop — but a plugin that blocks stalls the
+ *   whole worker.
+ * threaded mode: calls run on koffi's async worker threads, each with a slot of
+ *   its own (`threads` of them per route); further requests queue in order.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { RouteSpec } from '../config.js';
+import { FlexiError } from '../errors.js';
+import type { Executor, RequestStats } from '../executor.js';
+import { hasNoBody, readBody } from '../request-body.js';
+import { sendError } from '../respond.js';
+import type { Library, LoadedVersion } from './library.js';
+import { Slot, type PluginResponse } from './slot.js';
+
+export interface NativeExecutorDeps {
+  library: Library;
+  /** The worker's inline slot, shared by all inline routes (one call at a time on the loop). */
+  inlineSlot: Slot;
+  arenaBytes: number;
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+  log: Logger;
+}
+
+const MAX_QUEUE = 1024;
+
+export class NativeExecutor implements Executor {
+  readonly kind = 'native' as const;
+  private readonly free: Slot[] = [];
+  private readonly queue: Array<() => void> = [];
+  private readonly slots: Slot[] = [];
+  private readonly maxBody: number;
+  private closed = false;
+
+  constructor(readonly route: RouteSpec, private readonly deps: NativeExecutorDeps) {
+    this.maxBody = route.options.maxBodyBytes ?? deps.maxBodyBytes;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
+    if (hasNoBody(req)) this.call(req, res, null, stats);
+    else readBody(req, res, this.maxBody, (body) => this.call(req, res, body, stats));
+  }
+
+  private call(req: IncomingMessage, res: ServerResponse, body: Buffer | null, stats: RequestStats): void {
+    let version: LoadedVersion;
+    try {
+      version = this.deps.library.acquire();
+    } catch (err) {
+      this.loadFailed(res, err as FlexiError);
+      return;
+    }
+    if (this.route.options.mode === 'inline') {
+      const slot = this.deps.inlineSlot;
+      if (!slot.fillRequest(req, body)) {
+        sendError(res, 431, 'request headers too large for the plugin call');
+        return;
+      }
+      slot.resetResponse();
+      version.inflight++;
+      let rc: number;
+      try {
+        rc = version.handleRequest(slot.req.ptr, slot.resp.ptr);
+      } finally {
+        version.inflight--;
+      }
+      this.finish(version, slot, rc, res, stats);
+      return;
+    }
+    this.callThreaded(version, req, res, body, stats);
+  }
+
+  private callThreaded(version: LoadedVersion, req: IncomingMessage, res: ServerResponse, body: Buffer | null, stats: RequestStats): void {
+    const slot = this.takeSlot();
+    if (!slot) {
+      if (this.queue.length >= MAX_QUEUE) {
+        sendError(res, 503, `route "${this.route.key}" is busy: ${MAX_QUEUE} calls already queued`, { 'retry-after': '1' });
+        return;
+      }
+      // Re-acquire at dequeue time so a reload in between serves the new code.
+      this.queue.push(() => this.call(req, res, body, stats));
+      return;
+    }
+    if (!slot.fillRequest(req, body)) {
+      this.putSlot(slot);
+      sendError(res, 431, 'request headers too large for the plugin call');
+      return;
+    }
+    slot.resetResponse();
+    version.inflight++;
+    version.handleRequest.async(slot.req.ptr, slot.resp.ptr, (err, rc) => {
+      version.inflight--;
+      try {
+        if (err) {
+          this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: String(err) }, 'threaded plugin call failed');
+          sendError(res, 500, 'Internal Server Error');
+          slot.resetResponse();
+          version.release();
+        } else {
+          this.finish(version, slot, rc, res, stats);
+        }
+      } finally {
+        this.putSlot(slot);
+      }
+    });
+  }
+
+  private takeSlot(): Slot | undefined {
+    const slot = this.free.pop();
+    if (slot) return slot;
+    if (this.slots.length < this.route.options.threads) {
+      const s = new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes);
+      this.slots.push(s);
+      return s;
+    }
+    return undefined;
+  }
+
+  private putSlot(slot: Slot): void {
+    if (this.closed) {
+      slot.close();
+      return;
+    }
+    this.free.push(slot);
+    const next = this.queue.shift();
+    if (next) next();
+  }
+
+  /** Copy the response out, run request_deinit, answer. */
+  private finish(version: LoadedVersion, slot: Slot, rc: number, res: ServerResponse, stats: RequestStats): void {
+    let out: PluginResponse;
+    try {
+      out = slot.readResponse();
+    } finally {
+      try {
+        version.requestDeinit?.();
+      } finally {
+        version.release();
+      }
+    }
+    stats.preAlloc = slot.arenaSize;
+    stats.alloc = out.heapBytes;
+    let status = out.status === 0 ? 200 : out.status;
+    let body = out.body;
+    if (rc !== 0) {
+      if (status < 400) status = 500;
+      if (body.length === 0) body = INTERNAL_ERROR;
+      this.deps.log.warn({ route: this.route.key, library: this.deps.library.file, rc, status }, 'plugin returned an error');
+    }
+    const headers = out.headers;
+    if (!out.hasContentType) headers.push('content-type', 'text/plain');
+    headers.push('content-length', String(body.length));
+    stats.bytes = body.length;
+    try {
+      if (out.reason !== undefined) res.writeHead(status, out.reason, headers);
+      else res.writeHead(status, headers);
+    } catch (err) {
+      this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: (err as Error).message }, 'plugin produced an invalid response');
+      sendError(res, 502, `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
+      return;
+    }
+    res.end(body);
+  }
+
+  private loadFailed(res: ServerResponse, err: FlexiError): void {
+    this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: err.code, err: err.message }, 'library unavailable');
+    sendError(res, 502, `route "${this.route.key}": ${err.message}`);
+  }
+
+  /** Free idle slots now; busy ones are freed when their call returns. Queued calls still run. */
+  close(): void {
+    if (this.queue.length > 0) {
+      // Let the queue drain on the old executor before freeing everything.
+      setImmediate(() => this.close());
+      return;
+    }
+    this.closed = true;
+    for (const s of this.free) s.close();
+    this.free.length = 0;
+  }
+}
+
+const INTERNAL_ERROR = Buffer.from('Internal Server Error');

@@ -1,0 +1,32 @@
+/** The worker's settings, decided by the supervisor (flags and env) and handed over at fork. */
+export interface WorkerOptions {
+  port: number;
+  host: string;
+  /** Arena bytes per call slot (RESPONSE_PREALLOCATION_KB * 1024). */
+  arenaBytes: number;
+  maxBodyBytes: number;
+  /** node:http's limit on the request line plus headers. */
+  maxHeaderBytes: number;
+  keepAliveTimeoutMs: number;
+  /** Time a client has to send the complete request headers (slowloris guard). */
+  headersTimeoutMs: number;
+  /** Time a client has to send the complete request. */
+  requestTimeoutMs: number;
+  accessLog: boolean;
+  logLevel: string;
+  logFormat: 'json' | 'text';
+}
+
+export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
+  port: 8069,
+  host: '0.0.0.0',
+  arenaBytes: 8 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  maxHeaderBytes: 16 * 1024,
+  keepAliveTimeoutMs: 5000,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  accessLog: true,
+  logLevel: 'info',
+  logFormat: 'json',
+};

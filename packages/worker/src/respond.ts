@@ -1,0 +1,16 @@
+import type { ServerResponse } from 'node:http';
+
+/** Answer with a one-line plain-text reason (errors the server itself produces). */
+export function sendError(res: ServerResponse, status: number, message: string, extra?: Record<string, string>): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${message}\n`;
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...extra,
+  });
+  res.end(body);
+}

@@ -1,0 +1,32 @@
+/**
+ * The router: proxy.ini's routes in file order, first match wins. A route
+ * matches when the target starts with its path prefix and, for header routes,
+ * the named header's value starts with its value prefix (FlexiLib semantics).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Executor } from './executor.js';
+
+export class Router {
+  constructor(readonly executors: readonly Executor[]) {}
+
+  match(req: IncomingMessage): Executor | undefined {
+    const url = req.url!;
+    const list = this.executors;
+    for (let i = 0; i < list.length; i++) {
+      const ex = list[i];
+      const r = ex.route;
+      if (!url.startsWith(r.pathPrefix)) continue;
+      if (r.header !== undefined) {
+        const v = req.headers[r.header.name];
+        const value = Array.isArray(v) ? v[0] : v;
+        if (value === undefined || !value.startsWith(r.header.valuePrefix)) continue;
+      }
+      return ex;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    for (const ex of this.executors) ex.close();
+  }
+}
