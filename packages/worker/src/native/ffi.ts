@@ -3,6 +3,7 @@
  * native memory for the request and response structs, and libc's free for the
  * overflow blocks plugins take from malloc — goes through here.
  */
+import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import koffi, { type LibraryHandle } from 'koffi';
 
 // Async (threaded-route) calls get 1 MiB of stack like a typical thread pool,
@@ -86,4 +87,28 @@ export function openPlugin(file: string): Omit<PluginSymbols, 'handleRequest'> &
     requestDeinit: optionalFunc(lib, 'void request_deinit(void)'),
     unload: () => lib.unload(),
   };
+}
+
+const cMmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
+const PROT_READ_WRITE = 3;
+const MAP_SHARED = 1;
+const MAP_FAILED = 0xffffffffffffffffn;
+
+/**
+ * Map `size` bytes of `file` (created or extended as needed) shared and
+ * writable, returning a Buffer over the mapping. Writes land in the page cache
+ * at once, so another process reading the file — the supervisor, even after
+ * this process was killed — sees them with no IPC. The mapping lives as long
+ * as the process.
+ */
+export function mapSharedFile(file: string, size: number): Buffer {
+  const fd = openSync(file, 'a+');
+  try {
+    if (fstatSync(fd).size < size) ftruncateSync(fd, size);
+    const ptr = cMmap(null, size, PROT_READ_WRITE, MAP_SHARED, fd, 0) as bigint;
+    if (ptr === MAP_FAILED || ptr === 0n) throw new Error(`mmap of ${file} failed (errno ${koffi.errno()})`);
+    return Buffer.from(koffi.view(ptr, size));
+  } finally {
+    closeSync(fd);
+  }
 }
