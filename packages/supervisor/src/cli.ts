@@ -43,7 +43,12 @@ function main(): void {
     process.stderr.write(`flexilib: ${e.message}\n`);
     process.exit(EXIT.failure);
   }
-  new Supervisor(settings, config, log).start();
+  new Supervisor(settings, config, log).start().catch((err: NodeJS.ErrnoException) => {
+    const what = err.code === 'EADDRINUSE' ? `admin port ${settings.admin.host}:${settings.admin.port} is already in use (--admin-port)` : err.message;
+    log.fatal({ code: err.code }, what);
+    process.stderr.write(`flexilib: ${what}\n`);
+    process.exit(EXIT.failure);
+  });
 }
 
 main();

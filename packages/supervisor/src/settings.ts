@@ -6,11 +6,13 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_WORKER_OPTIONS, LOG_LEVELS, parseSize, type WorkerOptions } from '@flexilib/worker';
+import { isLoopback } from './admin/admin-server.js';
 import { SupervisorError } from './errors.js';
 
 export interface Settings {
   configFile: string;
   workers: number;
+  admin: { host: string; port: number; token?: string };
   worker: WorkerOptions;
   help: boolean;
   version: boolean;
@@ -31,6 +33,10 @@ Options (flags override environment variables):
       --keep-alive-timeout MS idle keep-alive connection timeout [KEEP_ALIVE_TIMEOUT_MS, default 5000]
       --headers-timeout MS   time to receive request headers    [HEADERS_TIMEOUT_MS, default 20000]
       --request-timeout MS   time to receive the whole request  [REQUEST_TIMEOUT_MS, default 60000]
+      --admin-host ADDR      admin listener address             [ADMIN_HOST, default 127.0.0.1]
+      --admin-port N         admin listener port (0 = any)      [ADMIN_PORT, default 8687]
+                             mutating admin calls need Authorization: Bearer $ADMIN_TOKEN when it is set;
+                             it must be set when the admin listener is bound beyond loopback
       --no-access-log        no per-request log line            [ACCESS_LOG=0]
       --log-level LEVEL      fatal|error|warn|info|debug|trace|silent [LOG_LEVEL, default info]
       --log-format FORMAT    json|text                          [LOG_FORMAT, default json; text on a terminal]
@@ -66,6 +72,8 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
         'headers-timeout': { type: 'string' },
         'request-timeout': { type: 'string' },
         'no-access-log': { type: 'boolean' },
+        'admin-host': { type: 'string' },
+        'admin-port': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -120,7 +128,15 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     throw new SupervisorError('FLX_USAGE', `--headers-timeout (${headersTimeoutMs}) must not exceed --request-timeout (${requestTimeoutMs})`);
   }
 
+  const adminHost = pick(v['admin-host'], 'ADMIN_HOST')?.[1] ?? '127.0.0.1';
+  const adminPort = num(v['admin-port'], 'ADMIN_PORT', 8687, 0, 65535);
+  const adminToken = env.ADMIN_TOKEN || undefined;
+  if (!isLoopback(adminHost) && !adminToken) {
+    throw new SupervisorError('FLX_USAGE', `--admin-host ${adminHost} is beyond loopback: set ADMIN_TOKEN so the management API is not open to anyone`);
+  }
+
   return {
+    admin: { host: adminHost, port: adminPort, token: adminToken },
     configFile: pick(v.config, 'FLEXILIB_CONFIG')?.[1] ?? 'proxy.ini',
     workers,
     help: v.help ?? false,
@@ -145,7 +161,7 @@ const FLAG_OF_ENV: Record<string, string> = {
   PORT: 'port', HOST: 'host', SERVER_THREAD_COUNT: 'workers', RESPONSE_PREALLOCATION_KB: 'prealloc-kb',
   MAX_BODY_SIZE: 'max-body', MAX_HEADER_SIZE: 'max-header-size', KEEP_ALIVE_TIMEOUT_MS: 'keep-alive-timeout',
   HEADERS_TIMEOUT_MS: 'headers-timeout', REQUEST_TIMEOUT_MS: 'request-timeout', LOG_LEVEL: 'log-level',
-  LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config',
+  LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config', ADMIN_HOST: 'admin-host', ADMIN_PORT: 'admin-port',
 };
 function flagNameOf(envName: string): string {
   return FLAG_OF_ENV[envName] ?? envName.toLowerCase();

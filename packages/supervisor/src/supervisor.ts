@@ -7,9 +7,14 @@
  *     └──── replace <── exit (crash, signal, kill -9)
  */
 import cluster, { type Worker } from 'node:cluster';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { WORKER_INIT_ENV, isFromWorker, type Config, type WorkerInit } from '@flexilib/worker';
+import { AdminServer } from './admin/admin-server.js';
+import { registerHealthRoutes } from './admin/health-routes.js';
 import type { Settings } from './settings.js';
 
 const require = createRequire(import.meta.url);
@@ -20,10 +25,26 @@ export class Supervisor {
   private stopping = false;
   private announced = false;
   port: number | undefined;
+  /** The admin listener; later features register their endpoints on it. */
+  readonly admin: AdminServer;
+  /** Files shared with the workers (see WorkerInit.runDir); removed at exit. */
+  readonly runDir: string;
 
-  constructor(private readonly settings: Settings, private config: Config, private readonly log: Logger) {}
+  constructor(private readonly settings: Settings, private config: Config, private readonly log: Logger) {
+    const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+    this.runDir = mkdtempSync(path.join(base, `flexilib-${process.pid}-`));
+    process.once('exit', () => rmSync(this.runDir, { recursive: true, force: true }));
+    this.admin = new AdminServer(settings.admin, log);
+    registerHealthRoutes(this.admin, () => ({
+      ready: this.announced && !this.stopping && this.listening.size >= this.settings.workers,
+      workers: this.workers.size,
+      listening: this.listening.size,
+    }));
+  }
 
-  start(): void {
+  async start(): Promise<void> {
+    const adminPort = await this.admin.listen();
+    this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
     cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
     for (let i = 0; i < this.settings.workers; i++) this.fork();
     process.on('SIGTERM', () => this.stop('SIGTERM'));
@@ -31,7 +52,7 @@ export class Supervisor {
   }
 
   private fork(): Worker {
-    const init: WorkerInit = { options: this.settings.worker, config: this.config };
+    const init: WorkerInit = { options: this.settings.worker, config: this.config, runDir: this.runDir };
     const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
     this.workers.add(worker);
     const pid = worker.process.pid;
@@ -43,7 +64,7 @@ export class Supervisor {
         this.log.info({ workerPid: pid, port: msg.port }, 'worker listening');
         if (!this.announced && this.listening.size >= this.settings.workers) {
           this.announced = true;
-          this.log.info({ port: msg.port, host: this.settings.worker.host, workers: this.settings.workers, config: this.config.file }, 'flexilib listening');
+          this.log.info({ port: msg.port, host: this.settings.worker.host, workers: this.settings.workers, adminPort: this.admin.port, config: this.config.file }, 'flexilib listening');
         }
       }
     });
@@ -64,6 +85,7 @@ export class Supervisor {
     }
     this.stopping = true;
     this.log.info({ signal }, 'stopping: letting requests in flight finish');
+    void this.admin.close();
     for (const w of this.workers) w.disconnect();
     const check = setInterval(() => {
       if (this.workers.size === 0) {

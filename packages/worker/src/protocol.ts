@@ -9,6 +9,9 @@ import type { WorkerOptions } from './options.js';
 export interface WorkerInit {
   options: WorkerOptions;
   config: Config;
+  /** A private folder of this supervisor's run (under /dev/shm when present) for
+   * files shared with the supervisor, e.g. `worker-<cluster id>.*` mappings. */
+  runDir: string;
 }
 
 export const WORKER_INIT_ENV = 'FLEXILIB_WORKER_INIT';

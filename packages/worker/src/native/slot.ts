@@ -8,7 +8,6 @@
  *   request block:  [flexi_request][flexi_header x MAX_HEADERS][strings ...]
  *   response block: [flexi_response][arena (RESPONSE_PREALLOCATION_KB) .........]
  */
-import type { IncomingMessage } from 'node:http';
 import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from '@flexilib/plugin-abi';
 import { allocBlock, freeAt, freeBlock, viewAt, type NativeBlock } from './ffi.js';
 
@@ -20,6 +19,18 @@ const RQ = REQUEST.offsets;
 const RS = RESPONSE.offsets;
 const RH = RESP_HEADER.offsets;
 const HD = HEADER.offsets;
+
+/** The request fields a slot reads; node's IncomingMessage satisfies it, and so
+ * can a plain object (`flexilib invoke` calls plugins without a server). */
+export interface RequestLike {
+  method?: string;
+  url?: string;
+  /** [name, value, name, value, ...], received order, names as sent. */
+  rawHeaders: string[];
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  socket: { remoteAddress?: string; remotePort?: number };
+}
 
 /** What a plugin call produced, copied out of native memory. */
 export interface PluginResponse {
@@ -88,7 +99,7 @@ export class Slot {
    * Write the request into the slot. Returns false when it does not fit (only
    * possible when node:http's header limits were raised above the slot's).
    */
-  fillRequest(req: IncomingMessage, body: Buffer | null): boolean {
+  fillRequest(req: RequestLike, body: Buffer | null): boolean {
     const buf = this.req.buf as Latin1Buffer;
     const u32 = this.reqU32;
     const base = this.req.addr;
