@@ -9,7 +9,7 @@
  *   response block: [flexi_response][arena (RESPONSE_PREALLOCATION_KB) .........]
  */
 import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from '@flexilib/plugin-abi';
-import { allocBlock, freeAt, freeBlock, viewAt, type NativeBlock } from './ffi.js';
+import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
 
 /** node:http's default maxHeadersCount; the header array holds that many. */
 export const MAX_HEADERS = 2000;
@@ -178,7 +178,7 @@ export class Slot {
     let node = this.getPtr(u32, RS.headers);
     let guard = this.getPtr(u32, RS.headers_len);
     while (node !== 0 && guard-- > 0) {
-      const nodeBuf = this.inArena(node, RESP_HEADER.size) ? null : viewAt(node, RESP_HEADER.size);
+      const nodeBuf = this.inArena(node, RESP_HEADER.size) ? null : this.copyOut(node, RESP_HEADER.size);
       const nb = nodeBuf ?? rbuf;
       const at = nodeBuf ? 0 : node - this.resp.addr;
       const nameAddr = readPtr(nb, at + RH.name);
@@ -202,7 +202,7 @@ export class Slot {
       rbuf.copy(body, 0, this.arenaOff, this.arenaOff + bodyLen);
     } else {
       body = Buffer.allocUnsafeSlow(bodyLen);
-      if (bodyLen > 0) viewAt(bodyAddr, bodyLen).copy(body, 0);
+      if (bodyLen > 0) copyFromNative(bodyAddr, body, bodyLen);
       freeAt(bodyAddr);
     }
 
@@ -211,7 +211,7 @@ export class Slot {
     const heapBytes = this.getPtr(u32, RS.heap_bytes);
     let block = this.getPtr(u32, RS.heap);
     while (block !== 0) {
-      const next = readPtr(viewAt(block, HEAP_BLOCK.size), HEAP_BLOCK.offsets.next);
+      const next = readPtr(this.copyOut(block, HEAP_BLOCK.size), HEAP_BLOCK.offsets.next);
       freeAt(block);
       block = next;
     }
@@ -228,7 +228,14 @@ export class Slot {
       const at = addr - this.resp.addr;
       return (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
     }
-    return (viewAt(addr, len) as Latin1Buffer).latin1Slice(0, len);
+    return (this.copyOut(addr, len) as Latin1Buffer).latin1Slice(0, len);
+  }
+
+  /** Copy native memory outside the arena (plugin heap blocks) into a fresh Buffer. */
+  private copyOut(addr: number, len: number): Buffer {
+    const b = Buffer.allocUnsafe(len);
+    copyFromNative(addr, b, len);
+    return b;
   }
 
   close(): void {
