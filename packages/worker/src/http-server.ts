@@ -20,7 +20,9 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     headersTimeout: opts.headersTimeoutMs,
     requestTimeout: opts.requestTimeoutMs,
-    // Headers past node's count limit would be dropped silently; refuse instead.
+    // How often node checks those two timeouts (default 30 s would let a slow
+    // client hold a connection far past its deadline).
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
     noDelay: true,
   });
 

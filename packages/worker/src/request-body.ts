@@ -3,12 +3,15 @@
  * (native and WASM plugins get the body as one pointer and length).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { rawHeader } from './raw-headers.js';
 import { sendError } from './respond.js';
 
 /** True when the request carries no body, so it can be served without waiting for one. */
 export function hasNoBody(req: IncomingMessage): boolean {
-  const h = req.headers;
-  return h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0');
+  const raw = req.rawHeaders;
+  if (rawHeader(raw, 'transfer-encoding') !== undefined) return false;
+  const len = rawHeader(raw, 'content-length');
+  return len === undefined || len === '0';
 }
 
 /**

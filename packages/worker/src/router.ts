@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Executor } from './executor.js';
+import { rawHeader } from './raw-headers.js';
 
 export class Router {
   constructor(readonly executors: readonly Executor[]) {}
@@ -17,8 +18,7 @@ export class Router {
       const r = ex.route;
       if (!url.startsWith(r.pathPrefix)) continue;
       if (r.header !== undefined) {
-        const v = req.headers[r.header.name];
-        const value = Array.isArray(v) ? v[0] : v;
+        const value = rawHeader(req.rawHeaders, r.header.name);
         if (value === undefined || !value.startsWith(r.header.valuePrefix)) continue;
       }
       return ex;

@@ -215,6 +215,27 @@ describe('native plugins through the real server', () => {
     assert.match(r, /^HTTP\/1\.1 431 /);
   });
 
+  it('cuts off a client that sends its headers too slowly (408)', async () => {
+    const tmp2 = tempDir();
+    const s2 = await startServer(['--config', writeConfig(tmp2.dir, `/ = ${lib('example.so')}\n`), '--workers', '1', '--headers-timeout', '800', '--request-timeout', '800']);
+    try {
+      const started = Date.now();
+      const reply = await new Promise<string>((resolve, reject) => {
+        const sock = net.connect(s2.port, '127.0.0.1', () => sock.write('GET / HTTP/1.1\r\nHost: x\r\nX-Slow'));
+        let data = '';
+        sock.on('data', (d) => (data += d));
+        sock.on('close', () => resolve(data));
+        sock.on('error', reject);
+        setTimeout(() => sock.destroy(new Error('server never cut the slow client off')), 10_000);
+      });
+      assert.match(reply, /^HTTP\/1\.1 408 /);
+      assert.ok(Date.now() - started >= 700, 'not cut off before the deadline');
+    } finally {
+      await s2.stop();
+      tmp2.cleanup();
+    }
+  });
+
   it('runs a threaded route off the event loop: a sleeping plugin does not delay other routes', async () => {
     const order: string[] = [];
     // Two workers: occupy both with a slow threaded call each (keep-alive off so they spread).

@@ -148,7 +148,7 @@ export class NativeExecutor implements Executor {
     let body = out.body;
     if (rc !== 0) {
       if (status < 400) status = 500;
-      if (body.length === 0) body = INTERNAL_ERROR;
+      if (body.length === 0) body = 'Internal Server Error';
       this.deps.log.warn({ route: this.route.key, library: this.deps.library.file, rc, status }, 'plugin returned an error');
     }
     const headers = out.headers;
@@ -163,7 +163,8 @@ export class NativeExecutor implements Executor {
       sendError(res, 502, `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
       return;
     }
-    res.end(body);
+    if (typeof body === 'string') res.end(body, 'latin1');
+    else res.end(body);
   }
 
   private loadFailed(res: ServerResponse, err: FlexiError): void {
@@ -183,5 +184,3 @@ export class NativeExecutor implements Executor {
     this.free.length = 0;
   }
 }
-
-const INTERNAL_ERROR = Buffer.from('Internal Server Error');

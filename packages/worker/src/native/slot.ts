@@ -14,6 +14,8 @@ import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from 
 /** node:http's default maxHeadersCount; the header array holds that many. */
 export const MAX_HEADERS = 2000;
 const TWO32 = 4294967296;
+/** Bodies up to this size are handed to node:http as latin1 strings (see PluginResponse.body). */
+const SMALL_BODY = 16 * 1024;
 
 const RQ = REQUEST.offsets;
 const RS = RESPONSE.offsets;
@@ -39,7 +41,9 @@ export interface PluginResponse {
   /** Flat [name, value, name, value, ...] as node:http's writeHead takes them. */
   headers: string[];
   hasContentType: boolean;
-  body: Buffer;
+  /** Small bodies come as a latin1 string: node:http then sends head and body
+   * in one write instead of a writev of two buffers, and no Buffer is made. */
+  body: Buffer | string;
   /** Bytes the plugin took beyond the arena (malloc). */
   heapBytes: number;
   /** Bytes of the arena the call used. */
@@ -196,10 +200,14 @@ export class Slot {
 
     const bodyAddr = this.getPtr(u32, RS.body);
     const bodyLen = this.getPtr(u32, RS.body_len);
-    let body: Buffer;
+    let body: Buffer | string;
     if (bodyAddr === this.arenaAddr) {
-      body = Buffer.allocUnsafe(bodyLen);
-      rbuf.copy(body, 0, this.arenaOff, this.arenaOff + bodyLen);
+      if (bodyLen <= SMALL_BODY) {
+        body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
+      } else {
+        body = Buffer.allocUnsafe(bodyLen);
+        rbuf.copy(body, 0, this.arenaOff, this.arenaOff + bodyLen);
+      }
     } else {
       body = Buffer.allocUnsafeSlow(bodyLen);
       if (bodyLen > 0) copyFromNative(bodyAddr, body, bodyLen);
