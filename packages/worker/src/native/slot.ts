@@ -16,6 +16,8 @@ export const MAX_HEADERS = 2000;
 const TWO32 = 4294967296;
 /** Bodies up to this size are handed to node:http as latin1 strings (see PluginResponse.body). */
 const SMALL_BODY = 16 * 1024;
+/** Entries in a slot's cache of decoded header strings (a power of two). */
+const STR_CACHE = 64;
 
 const RQ = REQUEST.offsets;
 const RS = RESPONSE.offsets;
@@ -34,7 +36,8 @@ export interface RequestLike {
   socket: { remoteAddress?: string; remotePort?: number };
 }
 
-/** What a plugin call produced, copied out of native memory. */
+/** What a plugin call produced, copied out of native memory. The object and its
+ * headers list belong to the slot and are overwritten by its next call. */
 export interface PluginResponse {
   status: number;
   reason: string | undefined;
@@ -54,6 +57,12 @@ export class Slot {
   readonly req: NativeBlock;
   readonly resp: NativeBlock;
   private readonly reqU32: Uint32Array;
+  private readonly reqU8: Uint8Array;
+  private readonly respU8: Uint8Array;
+  private readonly strCache: string[] = new Array<string>(STR_CACHE).fill('');
+  private readonly reqLo: number;
+  private readonly reqHi: number;
+  private readonly reqStraddles: boolean;
   private readonly respU32: Uint32Array;
   private readonly respI32: Int32Array;
   private readonly headersAddr: number;
@@ -62,6 +71,8 @@ export class Slot {
   private readonly arenaOff: number;
   readonly arenaSize: number;
   private body: NativeBlock | null = null;
+  /** The result of readResponse, reused: valid until the slot's next call. */
+  private readonly out: PluginResponse = { status: 0, reason: undefined, headers: [], hasContentType: false, body: '', heapBytes: 0, arenaUsed: 0 };
   /** The template the response struct is reset to before each call. */
   private readonly respInit: Buffer;
 
@@ -71,12 +82,20 @@ export class Slot {
     this.req = allocBlock(this.stringsStart + maxHeaderBytes + 256);
     this.resp = allocBlock(RESPONSE.size + arenaBytes);
     this.reqU32 = new Uint32Array(this.req.buf.buffer, this.req.buf.byteOffset, this.req.size >>> 2);
-    this.respU32 = new Uint32Array(this.resp.buf.buffer, this.resp.buf.byteOffset, RESPONSE.size >>> 2);
+    this.respU32 = new Uint32Array(this.resp.buf.buffer, this.resp.buf.byteOffset, this.resp.size >>> 2);
     this.respI32 = new Int32Array(this.resp.buf.buffer, this.resp.buf.byteOffset, RESPONSE.size >>> 2);
+    this.reqU8 = new Uint8Array(this.req.buf.buffer, this.req.buf.byteOffset, this.req.size);
+    this.respU8 = new Uint8Array(this.resp.buf.buffer, this.resp.buf.byteOffset, this.resp.size);
     this.headersAddr = this.req.addr + headersOff;
     this.arenaOff = RESPONSE.size;
     this.arenaAddr = this.resp.addr + RESPONSE.size;
     this.arenaSize = arenaBytes;
+    // Addresses inside the request block are written as (low + offset, high)
+    // with integer arithmetic, valid while the block does not straddle a 4 GiB
+    // boundary; otherwise fall back to the general split.
+    this.reqLo = this.req.addr % TWO32;
+    this.reqHi = Math.floor(this.req.addr / TWO32);
+    this.reqStraddles = this.reqLo + this.req.size >= TWO32;
 
     this.setPtr(this.reqU32, RQ.headers, this.headersAddr);
     this.reqU32[RQ.host_abi_version >>> 2] = ABI_VERSION;
@@ -99,58 +118,83 @@ export class Slot {
     return u32[off >>> 2] + u32[(off >>> 2) + 1] * TWO32;
   }
 
+  /** Store the address of request-block offset `at` into the field at byte offset `field`. */
+  private setReqAddr(field: number, at: number): void {
+    if (this.reqStraddles) {
+      this.setPtr(this.reqU32, field, this.req.addr + at);
+      return;
+    }
+    const u32 = this.reqU32;
+    u32[field >>> 2] = this.reqLo + at;
+    u32[(field >>> 2) + 1] = this.reqHi;
+  }
+
+  /** Store a length (a small integer) into a size_t field. */
+  private setLen(field: number, len: number): void {
+    const u32 = this.reqU32;
+    u32[field >>> 2] = len;
+    u32[(field >>> 2) + 1] = 0;
+  }
+
+  /** Write a latin1 string at offset; short strings in JS (a native call costs more than the copy). */
+  private writeStr(s: string, off: number): number {
+    const n = s.length;
+    if (n > 32) return (this.req.buf as Latin1Buffer).latin1Write(s, off);
+    const u8 = this.reqU8;
+    for (let i = 0; i < n; i++) u8[off + i] = s.charCodeAt(i);
+    return n;
+  }
+
   /**
    * Write the request into the slot. Returns false when it does not fit (only
    * possible when node:http's header limits were raised above the slot's).
    */
   fillRequest(req: RequestLike, body: Buffer | null): boolean {
-    const buf = this.req.buf as Latin1Buffer;
     const u32 = this.reqU32;
-    const base = this.req.addr;
     const limit = this.req.size;
     let off = this.stringsStart;
 
     const method = req.method!;
     if (off + method.length > limit) return false;
-    this.setPtr(u32, RQ.method, base + off);
-    this.setPtr(u32, RQ.method_len, method.length);
-    off += buf.latin1Write(method, off);
+    this.setReqAddr(RQ.method, off);
+    this.setLen(RQ.method_len, method.length);
+    off += this.writeStr(method, off);
 
     const target = req.url!;
     if (off + target.length > limit) return false;
-    this.setPtr(u32, RQ.target, base + off);
-    this.setPtr(u32, RQ.target_len, target.length);
-    off += buf.latin1Write(target, off);
+    this.setReqAddr(RQ.target, off);
+    this.setLen(RQ.target_len, target.length);
+    off += this.writeStr(target, off);
 
     const raw = req.rawHeaders;
     const n = raw.length >>> 1;
     if (n > MAX_HEADERS) return false;
-    let h = (this.headersAddr - base) >>> 2;
+    let h = REQUEST.size;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
       const value = raw[i + 1];
       if (off + name.length + value.length > limit) return false;
-      this.setPtr(u32, (h << 2) + HD.name, base + off);
-      this.setPtr(u32, (h << 2) + HD.name_len, name.length);
-      off += buf.latin1Write(name, off);
-      this.setPtr(u32, (h << 2) + HD.value, base + off);
-      this.setPtr(u32, (h << 2) + HD.value_len, value.length);
-      off += value.length === 0 ? 0 : buf.latin1Write(value, off);
-      h += HEADER.size >>> 2;
+      this.setReqAddr(h + HD.name, off);
+      this.setLen(h + HD.name_len, name.length);
+      off += this.writeStr(name, off);
+      this.setReqAddr(h + HD.value, off);
+      this.setLen(h + HD.value_len, value.length);
+      off += this.writeStr(value, off);
+      h += HEADER.size;
     }
-    this.setPtr(u32, RQ.headers_len, n);
+    this.setLen(RQ.headers_len, n);
 
     const remote = req.socket.remoteAddress ?? '';
     if (off + remote.length > limit) return false;
-    this.setPtr(u32, RQ.remote_addr, base + off);
-    this.setPtr(u32, RQ.remote_addr_len, remote.length);
-    off += remote.length === 0 ? 0 : buf.latin1Write(remote, off);
+    this.setReqAddr(RQ.remote_addr, off);
+    this.setLen(RQ.remote_addr_len, remote.length);
+    off += this.writeStr(remote, off);
     const port = req.socket.remotePort ?? 0;
     u32[RQ.remote_port >>> 2] = port | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
 
     if (body === null || body.length === 0) {
-      this.setPtr(u32, RQ.body, 0);
-      this.setPtr(u32, RQ.body_len, 0);
+      this.setLen(RQ.body, 0);
+      this.setLen(RQ.body_len, 0);
     } else {
       if (this.body === null || this.body.size < body.length) {
         if (this.body) freeBlock(this.body);
@@ -158,7 +202,7 @@ export class Slot {
       }
       body.copy(this.body.buf, 0);
       this.setPtr(u32, RQ.body, this.body.addr);
-      this.setPtr(u32, RQ.body_len, body.length);
+      this.setLen(RQ.body_len, body.length);
     }
     return true;
   }
@@ -172,58 +216,64 @@ export class Slot {
   readResponse(): PluginResponse {
     const u32 = this.respU32;
     const rbuf = this.resp.buf;
-    const status = this.respI32[RS.status >>> 2];
+    const out = this.out;
+    out.status = this.respI32[RS.status >>> 2];
 
     const reasonAddr = this.getPtr(u32, RS.reason);
-    const reason = reasonAddr === 0 ? undefined : this.str(reasonAddr, this.getPtr(u32, RS.reason_len));
+    out.reason = reasonAddr === 0 ? undefined : this.str(reasonAddr, this.getPtr(u32, RS.reason_len));
 
-    const headers: string[] = [];
-    let hasContentType = false;
+    // Reused across calls: node:http's writeHead consumes the list synchronously.
+    const headers = out.headers;
+    headers.length = 0;
+    out.hasContentType = false;
     let node = this.getPtr(u32, RS.headers);
     let guard = this.getPtr(u32, RS.headers_len);
     while (node !== 0 && guard-- > 0) {
-      const nodeBuf = this.inArena(node, RESP_HEADER.size) ? null : this.copyOut(node, RESP_HEADER.size);
-      const nb = nodeBuf ?? rbuf;
-      const at = nodeBuf ? 0 : node - this.resp.addr;
-      const nameAddr = readPtr(nb, at + RH.name);
-      const nameLen = readPtr(nb, at + RH.name_len);
-      const valueAddr = readPtr(nb, at + RH.value);
-      const valueLen = readPtr(nb, at + RH.value_len);
-      const name = this.str(nameAddr, nameLen);
-      if (nameLen === 12 && name.toLowerCase() === 'content-type') hasContentType = true;
-      // The host frames the body itself; a plugin's own framing headers would contradict it.
-      if (!((nameLen === 14 && name.toLowerCase() === 'content-length') || (nameLen === 17 && name.toLowerCase() === 'transfer-encoding'))) {
-        headers.push(name, this.str(valueAddr, valueLen));
+      let nu32 = u32;
+      let at = (node - this.resp.addr) >>> 2;
+      if (!this.inArena(node, RESP_HEADER.size) || (node & 3) !== 0) {
+        const copy = this.copyOut(node, RESP_HEADER.size);
+        nu32 = new Uint32Array(copy.buffer, copy.byteOffset, RESP_HEADER.size >>> 2);
+        at = 0;
       }
-      node = readPtr(nb, at + RH.next);
+      const nameAddr = nu32[at + (RH.name >>> 2)] + nu32[at + (RH.name >>> 2) + 1] * TWO32;
+      const nameLen = nu32[at + (RH.name_len >>> 2)];
+      const valueAddr = nu32[at + (RH.value >>> 2)] + nu32[at + (RH.value >>> 2) + 1] * TWO32;
+      const valueLen = nu32[at + (RH.value_len >>> 2)];
+      node = nu32[at + (RH.next >>> 2)] + nu32[at + (RH.next >>> 2) + 1] * TWO32;
+      const name = this.str(nameAddr, nameLen);
+      if (nameLen === 12 && sameLower(name, 'content-type')) out.hasContentType = true;
+      // The host frames the body itself; a plugin's own framing headers would contradict it.
+      else if ((nameLen === 14 && sameLower(name, 'content-length')) || (nameLen === 17 && sameLower(name, 'transfer-encoding'))) continue;
+      headers.push(name, this.str(valueAddr, valueLen));
     }
 
     const bodyAddr = this.getPtr(u32, RS.body);
     const bodyLen = this.getPtr(u32, RS.body_len);
-    let body: Buffer | string;
     if (bodyAddr === this.arenaAddr) {
       if (bodyLen <= SMALL_BODY) {
-        body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
+        out.body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
       } else {
-        body = Buffer.allocUnsafe(bodyLen);
-        rbuf.copy(body, 0, this.arenaOff, this.arenaOff + bodyLen);
+        out.body = Buffer.allocUnsafe(bodyLen);
+        rbuf.copy(out.body, 0, this.arenaOff, this.arenaOff + bodyLen);
       }
     } else {
-      body = Buffer.allocUnsafeSlow(bodyLen);
+      const body = Buffer.allocUnsafeSlow(bodyLen);
       if (bodyLen > 0) copyFromNative(bodyAddr, body, bodyLen);
       freeAt(bodyAddr);
+      out.body = body;
     }
 
     const arenaTop = this.getPtr(u32, RS.arena_top);
-    const arenaUsed = this.arenaSize - arenaTop + (bodyAddr === this.arenaAddr ? bodyLen : 0);
-    const heapBytes = this.getPtr(u32, RS.heap_bytes);
+    out.arenaUsed = this.arenaSize - arenaTop + (bodyAddr === this.arenaAddr ? bodyLen : 0);
+    out.heapBytes = this.getPtr(u32, RS.heap_bytes);
     let block = this.getPtr(u32, RS.heap);
     while (block !== 0) {
       const next = readPtr(this.copyOut(block, HEAP_BLOCK.size), HEAP_BLOCK.offsets.next);
       freeAt(block);
       block = next;
     }
-    return { status, reason, headers, hasContentType, body, heapBytes, arenaUsed };
+    return out;
   }
 
   private inArena(addr: number, len: number): boolean {
@@ -234,9 +284,29 @@ export class Slot {
     if (len === 0) return '';
     if (this.inArena(addr, len)) {
       const at = addr - this.resp.addr;
-      return (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
+      return len <= 64 ? this.cachedStr(at, len) : (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
     }
     return (this.copyOut(addr, len) as Latin1Buffer).latin1Slice(0, len);
+  }
+
+  /**
+   * Decode a short latin1 string from the response block, reusing the string
+   * decoded last time when the bytes are the same: plugins mostly send the
+   * same header names and values, and comparing a few bytes in JS is cheaper
+   * than making a new string through a native call.
+   */
+  private cachedStr(at: number, len: number): string {
+    const u8 = this.respU8;
+    const key = (len * 31 + u8[at] * 7 + u8[at + len - 1]) & (STR_CACHE - 1);
+    const hit = this.strCache[key];
+    if (hit.length === len) {
+      let i = 0;
+      while (i < len && hit.charCodeAt(i) === u8[at + i]) i++;
+      if (i === len) return hit;
+    }
+    const fresh = (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
+    this.strCache[key] = fresh;
+    return fresh;
   }
 
   /** Copy native memory outside the arena (plugin heap blocks) into a fresh Buffer. */
@@ -256,6 +326,15 @@ export class Slot {
 
 /** Node's fast latin1 codecs (present on every Buffer, absent from @types/node). */
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, off: number): number };
+
+/** s equals lower (already lower-case, same length) ignoring ASCII case; no allocation. */
+function sameLower(s: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
 
 function readPtr(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO32;
