@@ -46,7 +46,7 @@ export interface Release {
 }
 
 export function releaseVersion(root: string): string {
-  const pkg = JSON.parse(readFileSync(path.join(root, 'packages', 'supervisor', 'package.json'), 'utf8')) as { version: string; description?: string };
+  const pkg = JSON.parse(readFileSync(path.join(root, 'packages', 'supervisor', 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 

@@ -26,7 +26,8 @@ async function drainDeadlineSeconds(): Promise<{ seconds: number; from: string }
   const line = HELP.split('\n').find((l) => l.includes('--drain-timeout'));
   const m = line && /default\s+(\d+(?:\.\d+)?)\s*(ms|s)?/.exec(line);
   if (!m) return { seconds: 10, from: 'issue 3 (flexilib --help has no --drain-timeout default yet)' };
-  const ms = m[2] === 'ms' || (!m[2] && /--drain-timeout\s+MS\b/.test(line));
+  // A bare number is milliseconds when the flag or its variable says so (--drain-timeout MS, DRAIN_TIMEOUT_MS).
+  const ms = m[2] === 'ms' || (!m[2] && /--drain-timeout\s+MS\b|_MS\b/.test(line));
   return { seconds: Number(m[1]) / (ms ? 1000 : 1), from: `flexilib --help: ${line.trim()}` };
 }
 
