@@ -19,6 +19,7 @@ export interface Settings {
 }
 
 export const HELP = `Usage: flexilib [options]
+       flexilib invoke LIB [options]     call a plugin once, no server (flexilib invoke --help)
 
 Serves HTTP by calling native plugins (.so) chosen by proxy.ini.
 
