@@ -1,8 +1,8 @@
 /**
  * The flexilib command: resolve settings, validate the config, start the
  * supervisor. Usage errors exit 2; an invalid config exits 1 with every
- * problem listed as file:line. Subcommands (`flexilib invoke ...`) live in
- * their own files and are loaded only when named.
+ * problem listed as file:line. Subcommands (`flexilib invoke`,
+ * `flexilib conformance`) live in their own files and are loaded only when named.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, createLogger, loadConfig, type Config } from '@flexilib/worker';
@@ -56,6 +56,10 @@ const SUBCOMMANDS: Record<string, () => Promise<(argv: string[]) => number | Pro
   invoke: async () => {
     const { runInvoke } = await import('./invoke.js');
     return (argv) => runInvoke(argv, process.env, process.stdout, process.stderr);
+  },
+  conformance: async () => {
+    const { runConformance } = await import('./conformance.js');
+    return (argv) => runConformance(argv, process.stdout, process.stderr);
   },
 };
 
