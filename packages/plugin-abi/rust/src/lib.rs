@@ -227,7 +227,7 @@ impl<'a> Response<'a> {
         let need = align_up(n);
         let in_arena = r.body == r.arena;
         let floor = if in_arena { r.body_len } else { 0 };
-        if r.arena_top >= need && need <= r.arena_top - floor {
+        if r.arena_top >= need && need <= r.arena_top.saturating_sub(floor) {
             r.arena_top -= need;
             if in_arena {
                 r.body_cap = r.arena_top;
