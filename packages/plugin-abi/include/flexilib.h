@@ -35,6 +35,14 @@
  * host has copied the response out — never keep a pointer across requests.
  * The request (`req` and all it points to) is read-only and valid only during
  * the call.
+ *
+ * Threading: on an inline route (the default) calls run one at a time on the
+ * worker's event loop; on a `mode = threaded` route up to `threads` calls run
+ * at once on pool threads, so handle_request must be thread-safe. The helpers
+ * always are: each call has its own response and arena. Each worker process,
+ * and each reload, loads a fresh copy of the library: globals start anew.
+ *
+ * The full contract (lifetimes, reload, errors, build recipes): docs/plugins.md.
  */
 #ifndef FLEXILIB_H
 #define FLEXILIB_H

@@ -1,7 +1,8 @@
 /**
  * The flexilib command: resolve settings, validate the config, start the
  * supervisor. Usage errors exit 2; an invalid config exits 1 with every
- * problem listed as file:line.
+ * problem listed as file:line. Subcommands (`flexilib invoke`,
+ * `flexilib conformance`) live in their own files and are loaded only when named.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, createLogger, loadConfig, type Config } from '@flexilib/worker';
@@ -51,4 +52,17 @@ function main(): void {
   });
 }
 
-main();
+const SUBCOMMANDS: Record<string, () => Promise<(argv: string[]) => number | Promise<number>>> = {
+  invoke: async () => {
+    const { runInvoke } = await import('./invoke.js');
+    return (argv) => runInvoke(argv, process.env, process.stdout, process.stderr);
+  },
+  conformance: async () => {
+    const { runConformance } = await import('./conformance.js');
+    return (argv) => runConformance(argv, process.stdout, process.stderr);
+  },
+};
+
+const sub = SUBCOMMANDS[process.argv[2] ?? ''];
+if (sub) process.exitCode = await (await sub())(process.argv.slice(3));
+else main();

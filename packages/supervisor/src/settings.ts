@@ -19,6 +19,8 @@ export interface Settings {
 }
 
 export const HELP = `Usage: flexilib [options]
+       flexilib invoke LIB [options]       call a plugin once, no server (flexilib invoke --help)
+       flexilib conformance LIB [options]  run a request/response table against a plugin (--help)
 
 Serves HTTP by calling native plugins (.so) chosen by proxy.ini.
 

@@ -15,6 +15,7 @@ import type { Executor, RequestStats } from '../executor.js';
 import { hasNoBody, readBody } from '../request-body.js';
 import { sendError } from '../respond.js';
 import type { Library, LoadedVersion } from './library.js';
+import { applyResponseRules } from './response-rules.js';
 import { Slot, type PluginResponse } from './slot.js';
 
 export interface NativeExecutorDeps {
@@ -144,25 +145,20 @@ export class NativeExecutor implements Executor {
     }
     stats.preAlloc = slot.arenaSize;
     stats.alloc = out.heapBytes;
-    let status = out.status === 0 ? 200 : out.status;
-    let body = out.body;
+    applyResponseRules(out, rc);
     if (rc !== 0) {
-      if (status < 400) status = 500;
-      if (body.length === 0) body = 'Internal Server Error';
-      this.deps.log.warn({ route: this.route.key, library: this.deps.library.file, rc, status }, 'plugin returned an error');
+      this.deps.log.warn({ route: this.route.key, library: this.deps.library.file, rc, status: out.status }, 'plugin returned an error');
     }
-    const headers = out.headers;
-    if (!out.hasContentType) headers.push('content-type', 'text/plain');
-    headers.push('content-length', String(body.length));
-    stats.bytes = body.length;
+    stats.bytes = out.body.length;
     try {
-      if (out.reason !== undefined) res.writeHead(status, out.reason, headers);
-      else res.writeHead(status, headers);
+      if (out.reason !== undefined) res.writeHead(out.status, out.reason, out.headers);
+      else res.writeHead(out.status, out.headers);
     } catch (err) {
       this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: (err as Error).message }, 'plugin produced an invalid response');
       sendError(res, 502, `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
       return;
     }
+    const body = out.body;
     if (typeof body === 'string') res.end(body, 'latin1');
     else res.end(body);
   }

@@ -1,0 +1,8 @@
+/**
+ * The conformance runner: a table of requests and expected responses (JSON),
+ * run over HTTP against any flexilib server. `flexilib conformance` wraps it
+ * for plugin authors; the examples' own table is `exampleCasesFile`.
+ */
+export { bodyBytes, exampleCasesFile, loadCases, validateCases, type BodySpec, type ConformanceCase } from './cases.js';
+export { rawRequest, type RawRequest, type RawResponse } from './raw-http.js';
+export { requestOf, runCase, runCases, type CaseResult, type ServerAddress } from './runner.js';

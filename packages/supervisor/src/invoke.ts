@@ -1,0 +1,200 @@
+/**
+ * `flexilib invoke LIB ...`: load a plugin and call handle_request once,
+ * without a server, through the worker's own loader, call slot and response
+ * rules, so what it prints is what the server would answer. For a plugin
+ * author's edit–build–try loop and CI:
+ *
+ *   $ flexilib invoke build/libmine.so --path /echo -d hello
+ *   HTTP/1.1 200 OK
+ *   content-type: text/plain
+ *   content-length: 17
+ *
+ *   POST /echo
+ *   hello
+ */
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { FlexiError } from '@flexilib/worker';
+import { Library, MAX_HEADERS, Slot, applyResponseRules, type RequestLike } from '@flexilib/worker/native';
+import { EXIT, SupervisorError } from './errors.js';
+
+export const INVOKE_HELP = `Usage: flexilib invoke LIB [options]
+
+Loads the plugin LIB, calls handle_request once without a server, and prints
+the response as the server would send it: status line, headers, blank line, body.
+
+Options:
+  -X, --method M        request method                 [default GET, POST with --data]
+      --path P          request target, path and query [default /]
+  -H, --header 'N: V'   a request header (repeatable); the plugin sees exactly
+                        these, plus content-length when --data is given
+  -d, --data D          request body; @FILE reads FILE, @- reads stdin
+      --prealloc-kb N   arena per call, KiB            [RESPONSE_PREALLOCATION_KB, default 8]
+  -h, --help            show this help
+
+Exit status: 0 for a response below 500; 1 when the library does not load,
+handle_request returns nonzero, the response is invalid or its status is 5xx;
+2 for a bad flag.
+`;
+
+interface InvokeArgs {
+  library: string;
+  method: string;
+  path: string;
+  headers: string[];
+  body: Buffer | null;
+  arenaBytes: number;
+  help: boolean;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Parse invoke's argv (after "invoke"). Throws SupervisorError (exit 2) naming the bad flag. */
+export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        method: { type: 'string', short: 'X' },
+        path: { type: 'string' },
+        header: { type: 'string', short: 'H', multiple: true },
+        data: { type: 'string', short: 'd' },
+        'prealloc-kb': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new SupervisorError('FLX_USAGE', `invoke: ${(err as Error).message} (see flexilib invoke --help)`);
+  }
+  const v = parsed.values;
+  const help = v.help ?? false;
+  if (help) return { library: '', method: '', path: '', headers: [], body: null, arenaBytes: 0, help };
+  if (parsed.positionals.length !== 1) {
+    throw new SupervisorError('FLX_USAGE', `invoke: expected one library path, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.join(' ')} (see flexilib invoke --help)`);
+  }
+  const method = v.method ?? (v.data !== undefined ? 'POST' : 'GET');
+  if (!TOKEN.test(method)) throw new SupervisorError('FLX_USAGE', `invoke: --method "${method}" is not an HTTP method token`);
+  const target = v.path ?? '/';
+  if (!target.startsWith('/') && target !== '*' || /[\s\x00-\x1f\x7f]/.test(target)) {
+    throw new SupervisorError('FLX_USAGE', `invoke: --path "${target}" must start with "/" and hold no spaces or control characters`);
+  }
+  const headers: string[] = [];
+  for (const h of v.header ?? []) {
+    const colon = h.indexOf(':');
+    const name = colon < 0 ? '' : h.slice(0, colon).trim();
+    const value = colon < 0 ? '' : h.slice(colon + 1).trim();
+    if (!TOKEN.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+      throw new SupervisorError('FLX_USAGE', `invoke: --header "${h}" is not "Name: value" with a valid header name and value`);
+    }
+    headers.push(name, value);
+  }
+  let body: Buffer | null = null;
+  if (v.data !== undefined) {
+    if (v.data.startsWith('@')) {
+      const file = v.data.slice(1);
+      try {
+        body = readFileSync(file === '-' ? 0 : file);
+      } catch (err) {
+        throw new SupervisorError('FLX_USAGE', `invoke: --data ${v.data}: cannot read ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
+      }
+    } else {
+      body = Buffer.from(v.data);
+    }
+    if (!headers.some((x, i) => i % 2 === 0 && x.toLowerCase() === 'content-length')) headers.push('content-length', String(body.length));
+  }
+  const kbFrom = v['prealloc-kb'] !== undefined ? ['--prealloc-kb', v['prealloc-kb']] : env.RESPONSE_PREALLOCATION_KB ? ['RESPONSE_PREALLOCATION_KB', env.RESPONSE_PREALLOCATION_KB] : undefined;
+  let kb = 8;
+  if (kbFrom) {
+    kb = Number(kbFrom[1]);
+    if (!/^\d+$/.test(kbFrom[1]) || kb < 1 || kb > 1024 * 1024) throw new SupervisorError('FLX_USAGE', `invoke: ${kbFrom[0]}: "${kbFrom[1]}" is not an integer from 1 to 1048576`);
+  }
+  return { library: parsed.positionals[0], method, path: target, headers, body, arenaBytes: kb * 1024, help };
+}
+
+/** Run `flexilib invoke`; resolves to the exit code. Output goes to the given streams. */
+export function runInvoke(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+  let args: InvokeArgs;
+  try {
+    args = parseInvokeArgs(argv, env);
+  } catch (e) {
+    if (!(e instanceof SupervisorError)) throw e;
+    err.write(`flexilib ${e.message}\n`);
+    return EXIT.usage;
+  }
+  if (args.help) {
+    out.write(INVOKE_HELP);
+    return EXIT.ok;
+  }
+
+  const library = new Library(path.resolve(args.library));
+  let version;
+  try {
+    version = library.load();
+  } catch (e) {
+    if (!(e instanceof FlexiError)) throw e;
+    err.write(`flexilib invoke: ${e.code}: ${e.message}\n`);
+    return EXIT.failure;
+  }
+  const headerBytes = args.headers.reduce((n, s) => n + s.length, 0) + args.method.length + args.path.length;
+  const slot = new Slot(args.arenaBytes, Math.max(16 * 1024, headerBytes));
+  try {
+    const req: RequestLike = {
+      method: args.method,
+      url: args.path,
+      rawHeaders: args.headers,
+      httpVersionMajor: 1,
+      httpVersionMinor: 1,
+      socket: { remoteAddress: '127.0.0.1', remotePort: 0 },
+    };
+    if (!slot.fillRequest(req, args.body)) {
+      err.write(`flexilib invoke: the request has more than the ${MAX_HEADERS} headers a call can carry\n`);
+      return EXIT.usage;
+    }
+    slot.resetResponse();
+    const rc = version.handleRequest(slot.req.ptr, slot.resp.ptr);
+    const res = slot.readResponse();
+    version.requestDeinit?.();
+    applyResponseRules(res, rc);
+
+    const problem = invalidResponse(res.status, res.headers);
+    if (problem) {
+      err.write(`flexilib invoke: ${args.library} produced an invalid response (the server answers 502): ${problem}\n`);
+      return EXIT.failure;
+    }
+    let head = `HTTP/1.1 ${res.status} ${res.reason ?? STATUS_CODES[res.status] ?? ''}\n`;
+    for (let i = 0; i < res.headers.length; i += 2) head += `${res.headers[i]}: ${res.headers[i + 1]}\n`;
+    out.write(`${head}\n`);
+    out.write(typeof res.body === 'string' ? Buffer.from(res.body, 'latin1') : res.body);
+    if (rc !== 0) {
+      err.write(`flexilib invoke: handle_request returned ${rc} (status ${res.status})\n`);
+      return EXIT.failure;
+    }
+    if (res.status >= 500) {
+      err.write(`flexilib invoke: status ${res.status}\n`);
+      return EXIT.failure;
+    }
+    return EXIT.ok;
+  } finally {
+    slot.close();
+    library.close();
+  }
+}
+
+/** What node:http's writeHead would refuse (the server answers 502 then), or undefined. */
+function invalidResponse(status: number, headers: string[]): string | undefined {
+  if (!Number.isInteger(status) || status < 100 || status > 999) return `invalid status code ${status}`;
+  for (let i = 0; i < headers.length; i += 2) {
+    try {
+      validateHeaderName(headers[i]);
+      validateHeaderValue(headers[i], headers[i + 1]);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return undefined;
+}
