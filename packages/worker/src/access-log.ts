@@ -4,6 +4,8 @@
  * and bytes allocated beyond them. JSON through pino, or FlexiLib's own line:
  *
  *   127.0.0.1:59940 - - "GET / HTTP/1.1" 200 ttfb 0.123ms 11 ttlb 0.150ms (pre-alloc: 8192, alloc: 0)
+ *
+ * Status 499 (nginx's) means the client went away before the response was complete.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
@@ -23,7 +25,12 @@ export interface AccessRecord {
 
 export type AccessLogger = (r: AccessRecord) => void;
 
-export function createAccessLog(format: LogFormat, log: Logger): AccessLogger {
+/**
+ * The access logger, or null when LOG_LEVEL is above info: access lines are
+ * info events in either format, and a request nobody logs costs nothing.
+ */
+export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | null {
+  if (!log.isLevelEnabled('info')) return null;
   if (format === 'text') {
     const out = stdoutWriter();
     return (r) => {
