@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,20 +120,57 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Wait for "flexilib listening" (default) or only for "admin listening". */
   waitFor?: 'listening' | 'admin';
+  /**
+   * How to learn the ports: from the JSON log lines (default), from the
+   * LOG_FORMAT=text lines, or — when the log level hides both — ports picked
+   * free beforehand, with readiness polled on /readyz.
+   */
+  discover?: 'json' | 'text' | 'free-ports';
+}
+
+/** A port free right now (bound to 0 and released), for runs whose logs cannot say which port they took. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Start `flexilib` on port 0 with an admin port 0; resolves once it is up. */
 export async function startFlexilib(opts: StartOptions): Promise<Flexilib> {
-  const args = [FLEXILIB_BIN, '--config', opts.config, '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--workers', String(opts.workers ?? 2), ...(opts.args ?? [])];
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: 'json', ...opts.env };
+  const discover = opts.discover ?? 'json';
+  const ports = discover === 'free-ports' ? [await freePort(), await freePort()] : [0, 0];
+  const args = [FLEXILIB_BIN, '--config', opts.config, '--host', '127.0.0.1', '--port', String(ports[0]), '--admin-port', String(ports[1]), '--workers', String(opts.workers ?? 2), ...(opts.args ?? [])];
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_FORMAT: discover === 'text' ? 'text' : 'json', ...opts.env };
   const proc = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const f = new Flexilib(proc);
+  const waitListening = (opts.waitFor ?? 'listening') === 'listening';
   try {
-    const admin = await f.waitForLog('"admin listening"', (l) => l.msg === 'admin listening');
-    f.adminPort = admin.port as number;
-    if ((opts.waitFor ?? 'listening') === 'listening') {
-      const ready = await f.waitForLog('"flexilib listening"', (l) => l.msg === 'flexilib listening');
-      f.port = ready.port as number;
+    if (discover === 'free-ports') {
+      [f.port, f.adminPort] = ports;
+      await eventually('/readyz to answer', async () => {
+        if (proc.exitCode !== null) throw new Error(`flexilib exited (${proc.exitCode}):\n${f.lines.join('\n')}`);
+        const r = await request(f.adminPort, '/readyz');
+        return !waitListening || r.status === 200 ? true : undefined;
+      }, 15_000);
+    } else if (discover === 'text') {
+      const line = (what: string) => eventually(what, () => {
+        if (proc.exitCode !== null) throw new Error(`flexilib exited (${proc.exitCode}):\n${f.lines.join('\n')}`);
+        return f.lines.find((l) => l.includes(` ${what} `));
+      }, 15_000);
+      f.adminPort = Number(/ port=(\d+)/.exec(await line('admin listening'))![1]);
+      if (waitListening) f.port = Number(/ port=(\d+)/.exec(await line('flexilib listening'))![1]);
+    } else {
+      const admin = await f.waitForLog('"admin listening"', (l) => l.msg === 'admin listening');
+      f.adminPort = admin.port as number;
+      if (waitListening) {
+        const ready = await f.waitForLog('"flexilib listening"', (l) => l.msg === 'flexilib listening');
+        f.port = ready.port as number;
+      }
     }
   } catch (err) {
     await f.stop();
