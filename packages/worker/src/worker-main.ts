@@ -40,6 +40,7 @@ function openMeter(router: Router): RequestMeter | null {
     return null;
   }
 }
+
 const server = createHttpServer(options, state, log, access);
 
 function send(msg: FromWorker): void {

@@ -151,10 +151,10 @@ function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();
 }
 
-/** Libraries shared by every route that names the same file. */
 /** Told of every load attempt (metrics count them). */
 export type LibraryObserver = (file: string, event: 'loaded' | 'reloaded' | 'load-failed' | 'reload-failed') => void;
 
+/** Libraries shared by every route that names the same file. */
 export class LibraryRegistry {
   private readonly libs = new Map<string, Library>();
   constructor(private readonly observer?: LibraryObserver) {}
