@@ -12,6 +12,7 @@ import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Executor } from '../executor.js';
 import { mapSharedFile, unmapShared } from '../native/ffi.js';
+import type { LibraryEvent } from '../native/library.js';
 import {
   ABORTED, DURATION_BUCKETS, H, HEADER_SLOTS, L, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, R, ROUTE_SLOTS, UNMATCHED_ROUTE,
   fileSize, metricsFileName, type MetricsTable,
@@ -20,8 +21,6 @@ import {
 /** Bucket bounds in milliseconds, so record() compares without dividing. */
 const BOUNDS_MS = Float64Array.from(DURATION_BUCKETS, (s) => s * 1000);
 const NBOUNDS = BOUNDS_MS.length;
-
-export type LibraryEvent = 'loaded' | 'reloaded' | 'load-failed' | 'reload-failed';
 
 export interface MeterSpec {
   runDir: string;

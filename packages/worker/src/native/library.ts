@@ -151,8 +151,9 @@ function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();
 }
 
+export type LibraryEvent = 'loaded' | 'reloaded' | 'load-failed' | 'reload-failed';
 /** Told of every load attempt (metrics count them). */
-export type LibraryObserver = (file: string, event: 'loaded' | 'reloaded' | 'load-failed' | 'reload-failed') => void;
+export type LibraryObserver = (file: string, event: LibraryEvent) => void;
 
 /** Libraries shared by every route that names the same file. */
 export class LibraryRegistry {
