@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
 import { FIXTURES, REPO, compilePlugin, eventually, request, startFlexilib, tempDir, writeConfig } from './harness/flexilib-process.js';
 
 const tmp = tempDir('logs');
@@ -73,17 +74,28 @@ describe('JSON (default)', () => {
   test('access records carry the same fields; supervisor events carry "event"', async () => {
     const f = await startFlexilib({ config, workers: 1 });
     try {
-      const r = await request(f.port, '/json?q=2', { 'x-status': '404' });
+      const target = '/json?q="2"&p=a\\b';
+      const r = await request(f.port, target, { 'x-status': '404' });
       assert.equal(r.status, 404);
       const rec = await f.waitForLog('an access record', (l) => l.kind === 'access');
       assert.equal(rec.level, 30);
       assert.equal(rec.remote, `127.0.0.1:${(rec.remote as string).split(':')[1]}`);
       assert.deepEqual(
         { method: rec.method, target: rec.target, httpVersion: rec.httpVersion, route: rec.route, status: rec.status, bytes: rec.bytes, preAlloc: rec.preAlloc, alloc: rec.alloc },
-        { method: 'GET', target: '/json?q=2', httpVersion: '1.1', route: '/', status: 404, bytes: Buffer.byteLength(r.body), preAlloc: 8192, alloc: 0 },
+        { method: 'GET', target, httpVersion: '1.1', route: '/', status: 404, bytes: Buffer.byteLength(r.body), preAlloc: 8192, alloc: 0 },
       );
       assert.equal(typeof rec.ttfbMs, 'number');
       assert.ok((rec.ttlbMs as number) >= (rec.ttfbMs as number));
+
+      // The line is byte for byte what pino writes for the same record.
+      const raw = f.lines.find((l) => l.includes('"kind":"access"'))!;
+      const { level, time, pid, role, kind, ...fields } = rec;
+      let viaPino = '';
+      pino({ level: 'info', base: { pid, role }, timestamp: () => `,"time":${time}` }, { write: (s: string) => (viaPino += s) })
+        .child({ kind })
+        .info(fields);
+      assert.equal(level, 30);
+      assert.equal(raw + '\n', viaPino);
       const start = f.json().find((l) => l.event === 'worker-start')!;
       assert.equal(start.restart, false);
       assert.equal(typeof start.workerPid, 'number');
