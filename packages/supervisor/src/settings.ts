@@ -40,6 +40,7 @@ Options (flags override environment variables):
                              mutating admin calls need Authorization: Bearer $ADMIN_TOKEN when it is set;
                              it must be set when the admin listener is bound beyond loopback
       --no-access-log        no per-request log line            [ACCESS_LOG=0]
+      --no-metrics           workers count no requests for /metrics [METRICS=0]
       --log-level LEVEL      fatal|error|warn|info|debug|trace|silent [LOG_LEVEL, default info]
       --log-format FORMAT    json|text                          [LOG_FORMAT, default json; text on a terminal]
   -h, --help                 show this help
@@ -74,6 +75,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
         'headers-timeout': { type: 'string' },
         'request-timeout': { type: 'string' },
         'no-access-log': { type: 'boolean' },
+        'no-metrics': { type: 'boolean' },
         'admin-host': { type: 'string' },
         'admin-port': { type: 'string' },
         'log-level': { type: 'string' },
@@ -113,12 +115,15 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
   const headersTimeoutMs = num(v['headers-timeout'], 'HEADERS_TIMEOUT_MS', d.headersTimeoutMs, 1, 3_600_000);
   const requestTimeoutMs = num(v['request-timeout'], 'REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 0, 3_600_000);
 
-  let accessLog = d.accessLog;
-  if (v['no-access-log']) accessLog = false;
-  else if (env.ACCESS_LOG !== undefined && env.ACCESS_LOG !== '') {
-    if (!['0', '1', 'true', 'false'].includes(env.ACCESS_LOG)) throw new SupervisorError('FLX_USAGE', `ACCESS_LOG: "${env.ACCESS_LOG}" is not one of 0, 1, true, false`);
-    accessLog = env.ACCESS_LOG === '1' || env.ACCESS_LOG === 'true';
-  }
+  const onOff = (off: boolean | undefined, envName: string, def: boolean): boolean => {
+    if (off) return false;
+    const e = env[envName];
+    if (e === undefined || e === '') return def;
+    if (!['0', '1', 'true', 'false'].includes(e)) throw new SupervisorError('FLX_USAGE', `${envName}: "${e}" is not one of 0, 1, true, false`);
+    return e === '1' || e === 'true';
+  };
+  const accessLog = onOff(v['no-access-log'], 'ACCESS_LOG', d.accessLog);
+  const metrics = onOff(v['no-metrics'], 'METRICS', d.metrics);
   const lvl = pick(v['log-level'], 'LOG_LEVEL');
   if (lvl && !(LOG_LEVELS as readonly string[]).includes(lvl[1])) {
     throw new SupervisorError('FLX_USAGE', `${lvl[0]}: "${lvl[1]}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -153,6 +158,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
       headersTimeoutMs,
       requestTimeoutMs,
       accessLog,
+      metrics,
       logLevel: lvl?.[1] ?? d.logLevel,
       logFormat,
     },

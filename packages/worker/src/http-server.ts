@@ -6,12 +6,15 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AccessLogger } from './access-log.js';
 import type { RequestStats } from './executor.js';
+import type { RequestMeter } from './metrics/request-meter.js';
 import type { WorkerOptions } from './options.js';
 import { sendError } from './respond.js';
 import type { Router } from './router.js';
 
 export interface ServerState {
   router: Router;
+  /** Counts requests for /metrics; null when metrics are off. Swapped with the router on a config switch. */
+  meter: RequestMeter | null;
 }
 
 export function createHttpServer(opts: WorkerOptions, state: ServerState, log: Logger, access: AccessLogger | null): http.Server {
@@ -26,25 +29,36 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     noDelay: true,
   });
 
-  const onRequest = access
+  // Observed requests (access log or metrics on) get one 'close' listener that
+  // feeds both; 'close' rather than 'finish' so a response the client walked
+  // away from is counted too (and leaves the in-flight gauge).
+  const onRequest = access || state.meter
     ? (req: IncomingMessage, res: ServerResponse) => {
         const start = performance.now();
         const stats: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
         const ex = state.router.match(req);
+        const meter = state.meter;
+        if (meter) meter.begin();
         let ttfb = 0;
-        res.once('finish', () => {
+        res.once('close', () => {
           const end = performance.now();
           const len = stats.bytes >= 0 ? stats.bytes : res.getHeader('content-length');
-          access({
-            req,
-            status: res.statusCode,
-            bytes: typeof len === 'number' ? len : Number(len ?? 0),
-            ttfbMs: (ttfb || end) - start,
-            ttlbMs: end - start,
-            preAlloc: stats.preAlloc,
-            alloc: stats.alloc,
-            route: ex ? ex.route.key : '-',
-          });
+          const bytes = typeof len === 'number' ? len : Number(len ?? 0);
+          const finished = res.writableFinished;
+          if (meter) meter.record(ex, res.statusCode, end - start, bytes, stats.alloc, finished);
+          if (access) {
+            access({
+              req,
+              // nginx's 499: the client closed the connection before the response was complete
+              status: finished ? res.statusCode : 499,
+              bytes,
+              ttfbMs: (ttfb || end) - start,
+              ttlbMs: end - start,
+              preAlloc: stats.preAlloc,
+              alloc: stats.alloc,
+              route: ex ? ex.route.key : '-',
+            });
+          }
         });
         dispatch(ex, req, res, stats);
         if (res.headersSent) ttfb = performance.now();

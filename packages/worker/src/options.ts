@@ -13,6 +13,8 @@ export interface WorkerOptions {
   /** Time a client has to send the complete request. */
   requestTimeoutMs: number;
   accessLog: boolean;
+  /** Count requests into the shared metrics file the supervisor scrapes (--no-metrics, METRICS=0 turn it off). */
+  metrics: boolean;
   logLevel: string;
   logFormat: 'json' | 'text';
 }
@@ -27,6 +29,7 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 60_000,
   accessLog: true,
+  metrics: true,
   logLevel: 'info',
   logFormat: 'json',
 };

@@ -96,6 +96,9 @@ export function openPlugin(file: string): Omit<PluginSymbols, 'handleRequest'> &
 }
 
 const cMmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
+const cMunmap = libc.func('int munmap(void *addr, size_t len)');
+/** Live mappings by the ArrayBuffer over them, for unmapShared. */
+const mappings = new WeakMap<ArrayBufferLike, { ptr: bigint; size: number }>();
 const PROT_READ_WRITE = 3;
 const MAP_SHARED = 1;
 const MAP_FAILED = 0xffffffffffffffffn;
@@ -113,8 +116,21 @@ export function mapSharedFile(file: string, size: number): Buffer {
     if (fstatSync(fd).size < size) ftruncateSync(fd, size);
     const ptr = cMmap(null, size, PROT_READ_WRITE, MAP_SHARED, fd, 0) as bigint;
     if (ptr === MAP_FAILED || ptr === 0n) throw new Error(`mmap of ${file} failed (errno ${koffi.errno()})`);
-    return Buffer.from(koffi.view(ptr, size));
+    const view = koffi.view(ptr, size);
+    mappings.set(view, { ptr, size });
+    return Buffer.from(view);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Unmap a buffer mapSharedFile returned. Every view over it must be dropped
+ * first: touching one afterwards is a segmentation fault.
+ */
+export function unmapShared(buf: Buffer): void {
+  const m = mappings.get(buf.buffer);
+  if (!m) throw new Error('unmapShared: not a live mapSharedFile buffer');
+  mappings.delete(buf.buffer);
+  cMunmap(m.ptr, m.size);
 }

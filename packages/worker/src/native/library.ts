@@ -62,10 +62,22 @@ export class Library {
   lastError: FlexiError | null = null;
   loads = 0;
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string, private readonly observer?: LibraryObserver) {}
 
   /** Load the library now. Throws FlexiError naming the cause; the current version stays. */
   load(): LoadedVersion {
+    const reload = this.current !== null;
+    try {
+      const version = this.loadVersion();
+      this.observer?.(this.file, reload ? 'reloaded' : 'loaded');
+      return version;
+    } catch (err) {
+      this.observer?.(this.file, reload ? 'reload-failed' : 'load-failed');
+      throw err;
+    }
+  }
+
+  private loadVersion(): LoadedVersion {
     let mtimeMs: number;
     try {
       mtimeMs = statSync(this.file).mtimeMs;
@@ -139,13 +151,18 @@ function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();
 }
 
+export type LibraryEvent = 'loaded' | 'reloaded' | 'load-failed' | 'reload-failed';
+/** Told of every load attempt (metrics count them). */
+export type LibraryObserver = (file: string, event: LibraryEvent) => void;
+
 /** Libraries shared by every route that names the same file. */
 export class LibraryRegistry {
   private readonly libs = new Map<string, Library>();
+  constructor(private readonly observer?: LibraryObserver) {}
   get(file: string): Library {
     let lib = this.libs.get(file);
     if (!lib) {
-      lib = new Library(file);
+      lib = new Library(file, this.observer);
       this.libs.set(file, lib);
     }
     return lib;
