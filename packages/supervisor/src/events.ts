@@ -42,7 +42,9 @@ export interface WorkerStartEvent {
   pid: number;
   /** node:cluster worker id (unique for the supervisor's life). */
   id: number;
-  /** The worker this one replaces, when it does. */
+  /** A spare: set up ahead, idle until a worker dies (it then listens: worker-listening). */
+  standby: boolean;
+  /** The worker this one replaces, when it is forked as a replacement (a spare's is known at worker-listening). */
   replaces?: { pid: number; id: number };
 }
 
@@ -54,6 +56,8 @@ export interface WorkerListeningEvent {
   startMs: number;
   /** For a replacement: milliseconds from the death of the worker it replaces to listening. */
   sinceDeathMs?: number;
+  /** For a replacement: the worker it replaces. */
+  replaces?: { pid: number; id: number };
 }
 
 export interface WorkerExitEvent {
@@ -71,7 +75,7 @@ export interface WorkerExitEvent {
   inCall: CallAtDeath[];
   /** Whether this death counted toward the library's quarantine (crash, hang or exit inside exactly one library). */
   counted: boolean;
-  /** Milliseconds until its replacement is forked (0: at once); undefined when it is not replaced (stopping). */
+  /** Milliseconds until its replacement listens (a spare) or is forked (0: at once); undefined when it is not replaced (stopping). */
   restartInMs?: number;
   /** Milliseconds the worker lived. */
   uptimeMs: number;
@@ -161,7 +165,7 @@ export interface StoppedEvent {
 
 /** Event name -> listener arguments (node's typed EventEmitter map). */
 export interface SupervisorEvents {
-  /** A worker process was forked. */
+  /** A worker process was forked (a serving one, or a spare). */
   'worker-start': [WorkerStartEvent];
   /** A worker's server listens on the shared port. */
   'worker-listening': [WorkerListeningEvent];

@@ -11,6 +11,8 @@ import { SupervisorError } from './errors.js';
 
 /** How the supervisor supervises: restarts, quarantine, reloads, stop. */
 export interface SupervisionSettings {
+  /** Workers forked ahead, idle, to take over at once when a worker dies. */
+  spareWorkers: number;
   /** Graceful stop: time for requests in flight to finish before workers are killed. */
   drainTimeoutMs: number;
   /** A library that crashes workers this many times within the window is quarantined (0: never). */
@@ -53,6 +55,7 @@ Options (flags override environment variables):
       --admin-port N         admin listener port (0 = any)      [ADMIN_PORT, default 8687]
                              mutating admin calls need Authorization: Bearer $ADMIN_TOKEN when it is set;
                              it must be set when the admin listener is bound beyond loopback
+      --spare-workers N      idle workers that take over at once when one dies [SPARE_WORKERS, 0 or 1, default 1]
       --drain-timeout MS     graceful stop: time for requests in flight [DRAIN_TIMEOUT_MS, default 10000]
       --quarantine-crashes N quarantine a library after N crashes  [QUARANTINE_CRASHES, default 3; 0 = never]
       --quarantine-window S  ... within S seconds                [QUARANTINE_WINDOW_S, default 60]
@@ -99,6 +102,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
         'request-timeout': { type: 'string' },
         'no-access-log': { type: 'boolean' },
         'drain-timeout': { type: 'string' },
+        'spare-workers': { type: 'string' },
         'quarantine-crashes': { type: 'string' },
         'quarantine-window': { type: 'string' },
         'hang-timeout': { type: 'string' },
@@ -160,6 +164,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     throw new SupervisorError('FLX_USAGE', `--headers-timeout (${headersTimeoutMs}) must not exceed --request-timeout (${requestTimeoutMs})`);
   }
 
+  const spareWorkers = num(v['spare-workers'], 'SPARE_WORKERS', 1, 0, 1);
   const drainTimeoutMs = num(v['drain-timeout'], 'DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000);
   const quarantineCrashes = num(v['quarantine-crashes'], 'QUARANTINE_CRASHES', 3, 0, 1000);
   const quarantineWindowS = num(v['quarantine-window'], 'QUARANTINE_WINDOW_S', 60, 1, 86_400);
@@ -183,7 +188,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     admin: { host: adminHost, port: adminPort, token: adminToken },
     configFile: pick(v.config, 'FLEXILIB_CONFIG')?.[1] ?? 'proxy.ini',
     workers,
-    supervision: { drainTimeoutMs, quarantineCrashes, quarantineWindowS, hangTimeoutMs, reloadDebounceMs, watch },
+    supervision: { spareWorkers, drainTimeoutMs, quarantineCrashes, quarantineWindowS, hangTimeoutMs, reloadDebounceMs, watch },
     help: v.help ?? false,
     version: v.version ?? false,
     worker: {
@@ -207,7 +212,7 @@ const FLAG_OF_ENV: Record<string, string> = {
   MAX_BODY_SIZE: 'max-body', MAX_HEADER_SIZE: 'max-header-size', KEEP_ALIVE_TIMEOUT_MS: 'keep-alive-timeout',
   HEADERS_TIMEOUT_MS: 'headers-timeout', REQUEST_TIMEOUT_MS: 'request-timeout', LOG_LEVEL: 'log-level',
   LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config', ADMIN_HOST: 'admin-host', ADMIN_PORT: 'admin-port',
-  DRAIN_TIMEOUT_MS: 'drain-timeout', QUARANTINE_CRASHES: 'quarantine-crashes', QUARANTINE_WINDOW_S: 'quarantine-window',
+  SPARE_WORKERS: 'spare-workers', DRAIN_TIMEOUT_MS: 'drain-timeout', QUARANTINE_CRASHES: 'quarantine-crashes', QUARANTINE_WINDOW_S: 'quarantine-window',
   HANG_TIMEOUT_MS: 'hang-timeout', RELOAD_DEBOUNCE_MS: 'reload-debounce',
 };
 function flagNameOf(envName: string): string {

@@ -35,7 +35,10 @@ import { WorkerPool, type PoolWorker } from './worker-pool.js';
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private announced = false;
+  /** The traffic port, once a worker listens. */
   port: number | undefined;
+  /** The port workers are told to listen on (settings, then the real one: see WorkerPool). */
+  private listenPort: number;
   /** The admin listener; later features register their endpoints on it. */
   readonly admin: AdminServer;
   /** Files shared with the workers (see WorkerInit.runDir); removed at exit. */
@@ -59,9 +62,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.generations = new ConfigGenerations(config);
     this.ledger = new CrashLedger({ crashes: sup.quarantineCrashes, windowS: sup.quarantineWindowS });
 
-    this.pool = new WorkerPool(settings.workers, this.runDir, {
+    this.listenPort = settings.worker.port;
+    this.pool = new WorkerPool(settings.workers, sup.spareWorkers, this.runDir, {
       init: () => ({ init: this.workerInit(), quarantineVersion: this.ledger.version }),
-      started: (w) => this.emit('worker-start', { pid: w.pid, id: w.id, ...(w.replaces ? { replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {}) }),
+      listenPort: () => {
+        // node:cluster closed the shared socket with its last worker: ask for the real port again.
+        if (this.pool.listening().length === 0 && this.port !== undefined) this.listenPort = this.port;
+        return this.listenPort;
+      },
+      beforeListen: (w) => {
+        if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
+      },
+      started: (w) => this.emit('worker-start', { pid: w.pid, id: w.id, standby: w.standby, ...(w.replaces ? { replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {}) }),
       listening: (w, port) => this.onListening(w, port),
       message: (w, msg) => this.onMessage(w, msg),
       exited: (w, code, signal, restartInMs) => this.onExit(w, code, signal, restartInMs),
@@ -182,9 +194,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private onListening(w: PoolWorker, port: number): void {
     this.port = port;
     const now = Date.now();
-    const sinceDeathMs = w.replaces ? now - w.replaces.diedAt : undefined;
-    this.log.info({ workerPid: w.pid, port, startMs: now - w.startedAt, ...(sinceDeathMs !== undefined ? { sinceDeathMs } : {}) }, 'worker listening');
-    this.emit('worker-listening', { pid: w.pid, id: w.id, port, startMs: now - w.startedAt, ...(sinceDeathMs !== undefined ? { sinceDeathMs } : {}) });
+    const replacement = w.replaces ? { sinceDeathMs: now - w.replaces.diedAt, replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {};
+    this.log.info({ workerPid: w.pid, port, startMs: now - w.startedAt, ...replacement }, 'worker listening');
+    this.emit('worker-listening', { pid: w.pid, id: w.id, port, startMs: now - w.startedAt, ...replacement });
     // Its WorkerInit went stale while it started (SIGHUP, quarantine): re-sync it.
     if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
     if (!this.announced && this.pool.listening().length >= this.settings.workers) {
@@ -229,7 +241,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const where = attribution.inCall.length === 0
         ? ''
         : ` while calling ${attribution.inCall.map((c) => (c.route ? `route "${c.route}" (library ${c.library})` : `an unknown route (${c.mode})`)).join(', ')}`;
-      const next = restartInMs === 0 ? 'replacing it now' : `replacing it in ${restartInMs} ms`;
+      const next = restartInMs === undefined ? 'not replacing it' : w.standby ? `a spare; forking a new one in ${restartInMs} ms` : restartInMs === 0 ? 'replacing it now' : `replacing it in ${restartInMs} ms`;
       this.log.error(
         { code: 'FLX_WORKER_EXIT', workerPid: w.pid, exitCode: code, signal, reason, route: e.route, library: e.library, inCall: e.inCall, restartInMs },
         `worker ${w.pid} ${how}${where}; ${next}`,

@@ -262,3 +262,21 @@ export function load(port: number, target: string, opts: { concurrency?: number;
     },
   };
 }
+
+/**
+ * Send one request that kills its worker; resolves with the worker-exit log
+ * line once the replacement listens (so the next crash finds two workers).
+ * Resolves with the reply instead when the request is answered (no crash).
+ */
+export async function crashOnce(server: Server, target: string): Promise<{ exit?: LogLine; reply?: Reply }> {
+  const from = server.logs.length;
+  let reply: Reply;
+  try {
+    reply = await request(server.port, target, { timeoutMs: 8000 });
+  } catch {
+    const exit = await server.waitLog((l) => l.code === 'FLX_WORKER_EXIT', 5000, from);
+    await server.waitLog((l) => l.msg === 'worker listening' && (l.replaces as { pid?: number } | undefined)?.pid === exit.workerPid, 15_000, from);
+    return { exit };
+  }
+  return { reply };
+}

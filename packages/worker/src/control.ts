@@ -21,6 +21,7 @@ export class WorkerControl {
     private readonly deps: RouterDeps & { libraries: LibraryRegistry },
     private readonly send: (msg: FromWorker) => void,
     private readonly stop: (why: string) => void,
+    private readonly listen: (port: number) => void,
   ) {
     this.config = init.config;
     this.generation = init.generation ?? 0;
@@ -66,6 +67,9 @@ export class WorkerControl {
         return;
       case 'stop':
         this.stop('supervisor stop');
+        return;
+      case 'listen':
+        this.listen(msg.port);
         return;
     }
   }

@@ -30,6 +30,9 @@ export interface WorkerInit {
   generation: number;
   /** Libraries quarantined at fork time: their routes answer 503 from the start. */
   quarantined: QuarantineNotice[];
+  /** A spare: set everything up but do not listen until a `listen` message
+   * (sent when a worker dies, so the replacement listens within milliseconds). */
+  standby?: boolean;
   /** A private folder of this supervisor's run (under /dev/shm when present) for
    * files shared with the supervisor: `worker-<cluster id>.marker` (the call
    * marker, marker-layout.ts) and `worker-<cluster id>.metrics`. */
@@ -54,12 +57,17 @@ export type ToWorker =
   | { type: 'quarantine'; notice: QuarantineNotice }
   /** The quarantine of this library ends (SIGHUP sends a `config` instead). */
   | { type: 'quarantine-lift'; library: string }
+  /** A spare takes over: listen now, on this port (the real one once known, so
+   * a server started with port 0 keeps its port when every worker died). */
+  | { type: 'listen'; port: number }
   /** Shut down gracefully: stop accepting, finish the requests in flight, close
    * keep-alive connections, exit 0. The supervisor enforces the deadline. */
   | { type: 'stop' };
 
 /** Worker -> supervisor. */
 export type FromWorker =
+  /** A spare (WorkerInit.standby) is set up and waits for `listen`. */
+  | { type: 'standby' }
   /** The worker's server is listening (sent once). */
   | { type: 'listening'; port: number; address: string }
   /** A config switch finished. */

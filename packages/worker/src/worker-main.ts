@@ -36,16 +36,23 @@ function send(msg: FromWorker): void {
 // The server needs the control's state and the control needs the server's stop:
 // the stop function is bound once the server exists.
 let stop: (why: string) => void = () => {};
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log }, send, (why) => stop(why));
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log }, send, (why) => stop(why), (port) => listen(port));
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const server = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, log, () => process.exit(0));
 
-server.listen({ port: options.port, host: options.host }, () => {
-  const addr = server.address();
-  if (addr && typeof addr === 'object') send({ type: 'listening', port: addr.port, address: addr.address });
-});
+let listening = false;
+function listen(port: number): void {
+  if (listening) return;
+  listening = true;
+  server.listen({ port, host: options.host }, () => {
+    const addr = server.address();
+    if (addr && typeof addr === 'object') send({ type: 'listening', port: addr.port, address: addr.address });
+  });
+}
 
 process.on('message', (msg: ToWorker) => control.handle(msg));
+if (init.standby) send({ type: 'standby' });
+else listen(options.port);
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
