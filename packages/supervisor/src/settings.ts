@@ -70,7 +70,8 @@ Options (flags override environment variables):
 
 Signals: SIGHUP re-reads the config (an invalid one is logged and the old one keeps serving) and lifts
 quarantines; SIGTERM/SIGINT stop gracefully (a second one stops at once). Library files are watched and
-reloaded when they change. systemd: Type=notify works (READY, RELOADING, STOPPING, WATCHDOG).
+reloaded when they change. systemd Type=notify: READY, RELOADING, STOPPING and WATCHDOG (WATCHDOG_USEC)
+are sent to $NOTIFY_SOCKET when it is set.
 `;
 
 function int(name: string, text: string, min: number, max: number): number {
