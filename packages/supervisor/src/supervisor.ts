@@ -13,11 +13,11 @@
  * Every piece is wired here and nowhere else; each file owns one concern.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Config, FromWorker, WorkerInit } from '@flexilib/worker';
+import { libraryCopyDir, type Config, type FromWorker, type WorkerInit } from '@flexilib/worker';
 import { AdminServer } from './admin/admin-server.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { ConfigGenerations } from './config-generations.js';
@@ -32,6 +32,30 @@ import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
+
+/**
+ * Remove run folders (`flexilib-<pid>-*`) left by supervisors that were killed
+ * with SIGKILL and could not clean up: their process is gone.
+ */
+function sweepStaleRunDirs(base: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^flexilib-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // alive (or not ours to signal): keep
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    rmSync(path.join(base, name), { recursive: true, force: true });
+  }
+}
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private announced = false;
@@ -56,6 +80,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
     const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+    sweepStaleRunDirs(base);
     this.runDir = mkdtempSync(path.join(base, `flexilib-${process.pid}-`));
     process.once('exit', () => rmSync(this.runDir, { recursive: true, force: true }));
     const sup = settings.supervision;
@@ -218,6 +243,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.reloader.forget(w);
     this.configReload.forget(w);
     const attribution = attributeDeath(w.marker, this.generations);
+    rmSync(libraryCopyDir(this.runDir, w.id), { recursive: true, force: true });
     const reason = exitReason(code, signal, this.shutdown.stopping, w.killedFor);
     const counted = countsAsPluginCrash(reason, attribution);
     const sole = attribution.libraries.length === 1;

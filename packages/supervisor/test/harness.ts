@@ -5,7 +5,7 @@
  * keep-alive load.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -126,6 +126,16 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     } catch {
       /* group gone */
     }
+    // A supervisor killed with SIGKILL leaves its run folder behind.
+    for (const base of ['/dev/shm', os.tmpdir()]) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(base);
+      } catch {
+        /* no such folder */
+      }
+      for (const n of names) if (n.startsWith(`flexilib-${proc.pid}-`)) rmSync(path.join(base, n), { recursive: true, force: true });
+    }
   };
 
   let ready: LogLine;
@@ -215,6 +225,8 @@ export interface LoadResult {
   statuses: Map<number, number>;
   /** Longest time without any successful answer, ms. */
   maxGapMs: number;
+  /** Failures of each loop (each loop has one request in flight at a time). */
+  failedByLoop: number[];
 }
 
 /**
@@ -224,7 +236,8 @@ export interface LoadResult {
  */
 export function load(port: number, target: string, opts: { concurrency?: number; maxMs?: number; headers?: Record<string, string> } = {}) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 8 });
-  const result: LoadResult = { ok: 0, failed: 0, errors: [], bodies: new Map(), statuses: new Map(), maxGapMs: 0 };
+  const n = opts.concurrency ?? 8;
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], bodies: new Map(), statuses: new Map(), maxGapMs: 0, failedByLoop: new Array<number>(n).fill(0) };
   let running = true;
   let lastOk = Date.now();
   const onOk = (body: string) => {
@@ -235,23 +248,25 @@ export function load(port: number, target: string, opts: { concurrency?: number;
     result.bodies.set(body, (result.bodies.get(body) ?? 0) + 1);
   };
   const stopAt = Date.now() + (opts.maxMs ?? 60_000);
-  const loop = async () => {
+  const loop = async (_: unknown, i: number) => {
     while (running && Date.now() < stopAt) {
       try {
         const r = await request(port, target, { agent, headers: opts.headers, timeoutMs: 5000 });
         if (r.status === 200) onOk(r.body.trim());
         else {
           result.failed++;
+          result.failedByLoop[i]++;
           result.statuses.set(r.status, (result.statuses.get(r.status) ?? 0) + 1);
           if (result.errors.length < 20) result.errors.push(`${r.status} ${r.body.trim()}`);
         }
       } catch (e) {
         result.failed++;
+        result.failedByLoop[i]++;
         if (result.errors.length < 20) result.errors.push((e as Error).message);
       }
     }
   };
-  const loops = Array.from({ length: opts.concurrency ?? 8 }, loop);
+  const loops = Array.from({ length: n }, loop);
   return {
     result,
     async stop(): Promise<LoadResult> {

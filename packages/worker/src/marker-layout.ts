@@ -38,6 +38,11 @@ export function markerFile(runDir: string, workerId: number): string {
   return path.join(runDir, `worker-${workerId}.marker`);
 }
 
+/** The folder of a worker's private library copies (see native/library.ts). */
+export function libraryCopyDir(runDir: string, workerId: number): string {
+  return path.join(runDir, `worker-${workerId}.libs`);
+}
+
 /** The word a route writes when it enters a call: constant per route and config. */
 export function markWord(generation: number, routeIndex: number): number {
   const r = routeIndex + 1 >= UNKNOWN_ROUTE ? UNKNOWN_ROUTE : routeIndex + 1;

@@ -10,9 +10,9 @@ import { WorkerControl } from './control.js';
 import { gracefulStop } from './graceful-stop.js';
 import { createHttpServer } from './http-server.js';
 import { createLogger } from './logger.js';
-import { markerFile } from './marker-layout.js';
+import { libraryCopyDir, markerFile } from './marker-layout.js';
 import { CallMarker } from './native/call-marker.js';
-import { LibraryRegistry } from './native/library.js';
+import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
 import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 
@@ -26,6 +26,7 @@ const log = createLogger({ level: options.logLevel, format: options.logFormat },
 const workerId = cluster.worker?.id;
 const marker = new CallMarker(init.runDir && workerId !== undefined ? markerFile(init.runDir, workerId) : undefined);
 if (marker.error) log.warn({ err: marker.error }, 'call marker not shared: crashes in plugins will not be attributed to their route');
+if (init.runDir && workerId !== undefined) setPrivateCopyDir(libraryCopyDir(init.runDir, workerId));
 const libraries = new LibraryRegistry();
 const inlineSlot = new Slot(options.arenaBytes, options.maxHeaderBytes);
 

@@ -11,7 +11,7 @@
  *
  * A version is retired on reload and unloaded once its calls in flight end.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ABI_VERSION_MAJOR } from '@flexilib/plugin-abi';
@@ -20,13 +20,26 @@ import { elfProblem } from './elf-check.js';
 import { openPlugin, type HandleFn } from './ffi.js';
 
 let privateDir: string | undefined;
+
+/**
+ * Put the private copies in `dir` (created on first use) instead of a temp
+ * folder of this process. Workers use a folder in the supervisor's run folder:
+ * a worker that crashes cannot remove its own folder, the supervisor can.
+ */
+export function setPrivateCopyDir(dir: string): void {
+  privateDir = undefined;
+  configuredDir = dir;
+}
+let configuredDir: string | undefined;
 let copyCounter = 0;
 
 /** Write `data` (the library's bytes, already checked) to a private file for dlopen. */
 function privateCopy(file: string, data: Buffer): string {
   if (!privateDir) {
-    privateDir = mkdtempSync(path.join(os.tmpdir(), `flexilib-${process.pid}-`));
-    process.once('exit', () => rmSync(privateDir!, { recursive: true, force: true }));
+    if (configuredDir) mkdirSync(configuredDir, { recursive: true });
+    privateDir = configuredDir ?? mkdtempSync(path.join(os.tmpdir(), `flexilib-${process.pid}-`));
+    const dir = privateDir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   const dest = path.join(privateDir, `${copyCounter++}-${path.basename(file)}`);
   writeFileSync(dest, data);
