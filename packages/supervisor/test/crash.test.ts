@@ -40,7 +40,7 @@ test('kill -9 of a worker under load: replaced, the service answers throughout',
   assert.ok(res.ok - okBefore > 100, `answers after the kill: ${res.ok - okBefore}`);
   // Only requests in flight on the dead worker may fail: at most one per connection.
   assert.ok(res.failed <= concurrency, `failed ${res.failed}: ${res.errors.join('; ')}`);
-  assert.ok(res.maxGapMs < 1000, `longest stretch without an answer: ${res.maxGapMs} ms`);
+  assert.ok(res.maxGapMs < 2000, `longest stretch without an answer: ${res.maxGapMs} ms`);
   assert.ok([...res.statuses.keys()].length === 0, `no error statuses: ${[...res.statuses]}`);
   assert.equal(server.workerPids().length, 2);
   t.diagnostic(`failed ${res.failed} of ${res.ok + res.failed}; replacement listening ${replaced.sinceDeathMs} ms after the death`);

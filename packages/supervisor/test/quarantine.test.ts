@@ -67,8 +67,8 @@ test('a segfaulting route is quarantined after K crashes, others keep answering,
   // Every worker (the one forked after the quarantine too) answers 503, with no new crash.
   await waitFor(server.port, '/crash', (r) => r.status === 503 && r.headers['retry-after'] === '60', { n: 10 });
   const okAtQuarantine = okProbe.ok;
-  await sleep(300);
-  assert.ok(okProbe.ok > okAtQuarantine, 'the other route answers 200 during the quarantine');
+  for (let i = 0; i < 100 && okProbe.ok < okAtQuarantine + 3; i++) await sleep(50);
+  assert.ok(okProbe.ok >= okAtQuarantine + 3, 'the other route answers 200 during the quarantine');
   assert.equal(server.logs.filter((l) => l.code === 'FLX_WORKER_EXIT').length, 3);
 
   // A new build lifts it.
@@ -81,9 +81,10 @@ test('a segfaulting route is quarantined after K crashes, others keep answering,
 
   okProbe.running = false;
   await probing;
-  // A sequential probe holds one connection: it can lose at most the request in flight per crash.
+  // A sequential probe has one request in flight: it can lose at most that one per crash
+  // (a connection node:cluster was handing to the dying worker hangs until the probe's timeout).
   assert.ok(okProbe.failed <= 3, `/ok failures: ${okProbe.failed}`);
-  assert.ok(okProbe.ok > 50, `/ok answers: ${okProbe.ok}`);
+  assert.ok(okProbe.ok > 10, `/ok answers: ${okProbe.ok}`);
 });
 
 test('SIGHUP lifts a quarantine', { timeout: 40_000 }, async (t) => {
