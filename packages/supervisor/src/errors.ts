@@ -1,7 +1,18 @@
-/** Operator-facing errors of the supervisor, with stable codes. */
+/**
+ * Operator-facing errors and incidents of the supervisor, with stable codes.
+ * Log lines about them carry the code in their `code` field.
+ */
 export const ERRORS = {
   FLX_USAGE: 'a command-line flag or environment variable is invalid (exit code 2)',
-  FLX_CONFIG_INVALID: 'the config file has errors; the server does not start (exit code 1)',
+  FLX_CONFIG_INVALID: 'the config file has errors; the server does not start (exit code 1), or a SIGHUP reload is refused and the old config keeps serving',
+  FLX_WORKER_EXIT: 'a worker died (signal or exit code, and the route and library it was calling); it is replaced',
+  FLX_WORKER_HANG: 'an inline plugin call ran past --hang-timeout; its worker is killed and replaced',
+  FLX_LIB_QUARANTINED: 'a library crashed workers --quarantine-crashes times within --quarantine-window seconds; its routes answer 503 until the file changes or SIGHUP',
+  FLX_LIB_INCOMPLETE: 'a changed library file is not a complete ELF file yet; the old version keeps serving until the next change',
+  FLX_LIB_RELOAD_FAILED: 'a changed library failed to load in a worker (wrong ABI, missing symbol, ...); the old version keeps serving',
+  FLX_WATCH_FAILED: 'a library folder cannot be watched; changes to its files need a SIGHUP',
+  FLX_NOTIFY_FAILED: 'a systemd notification could not be sent to NOTIFY_SOCKET',
+  FLX_DRAIN_TIMEOUT: 'requests were still in flight at --drain-timeout; their workers were killed (exit code 1)',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,2 +1,4 @@
-export { resolveSettings, HELP, type Settings } from './settings.js';
+export { resolveSettings, HELP, type Settings, type SupervisionSettings } from './settings.js';
 export { SupervisorError, ERRORS, EXIT } from './errors.js';
+export { Supervisor } from './supervisor.js';
+export type * from './events.js';

@@ -9,9 +9,27 @@ import { DEFAULT_WORKER_OPTIONS, LOG_LEVELS, parseSize, type WorkerOptions } fro
 import { isLoopback } from './admin/admin-server.js';
 import { SupervisorError } from './errors.js';
 
+/** How the supervisor supervises: restarts, quarantine, reloads, stop. */
+export interface SupervisionSettings {
+  /** Workers forked ahead, idle, to take over at once when a worker dies. */
+  spareWorkers: number;
+  /** Graceful stop: time for requests in flight to finish before workers are killed. */
+  drainTimeoutMs: number;
+  /** A library that crashes workers this many times within the window is quarantined (0: never). */
+  quarantineCrashes: number;
+  quarantineWindowS: number;
+  /** An inline plugin call running longer than this kills its worker (0: never). */
+  hangTimeoutMs: number;
+  /** Quiet time after a library file's last change before it is reloaded. */
+  reloadDebounceMs: number;
+  /** Watch library files and reload them when they change. */
+  watch: boolean;
+}
+
 export interface Settings {
   configFile: string;
   workers: number;
+  supervision: SupervisionSettings;
   admin: { host: string; port: number; token?: string };
   worker: WorkerOptions;
   help: boolean;
@@ -39,12 +57,24 @@ Options (flags override environment variables):
       --admin-port N         admin listener port (0 = any)      [ADMIN_PORT, default 8687]
                              mutating admin calls need Authorization: Bearer $ADMIN_TOKEN when it is set;
                              it must be set when the admin listener is bound beyond loopback
+      --spare-workers N      idle workers that take over at once when one dies [SPARE_WORKERS, 0 or 1, default 1]
+      --drain-timeout MS     graceful stop: time for requests in flight [DRAIN_TIMEOUT_MS, default 10000]
+      --quarantine-crashes N quarantine a library after N crashes  [QUARANTINE_CRASHES, default 3; 0 = never]
+      --quarantine-window S  ... within S seconds                [QUARANTINE_WINDOW_S, default 60]
+      --hang-timeout MS      kill a worker stuck in an inline plugin call this long [HANG_TIMEOUT_MS, default 30000; 0 = never]
+      --reload-debounce MS   quiet time after a library file changes before reloading it [RELOAD_DEBOUNCE_MS, default 150]
+      --no-watch             do not watch library files for changes [WATCH_LIBRARIES=0]
       --no-access-log        no per-request log line            [ACCESS_LOG=0]
       --no-metrics           workers count no requests for /metrics [METRICS=0]
       --log-level LEVEL      fatal|error|warn|info|debug|trace|silent [LOG_LEVEL, default info]
       --log-format FORMAT    json|text                          [LOG_FORMAT, default json; text on a terminal]
   -h, --help                 show this help
   -v, --version              show the version
+
+Signals: SIGHUP re-reads the config (an invalid one is logged and the old one keeps serving) and lifts
+quarantines; SIGTERM/SIGINT stop gracefully (a second one stops at once). Library files are watched and
+reloaded when they change. systemd Type=notify: READY, RELOADING, STOPPING and WATCHDOG (WATCHDOG_USEC)
+are sent to $NOTIFY_SOCKET when it is set.
 `;
 
 function int(name: string, text: string, min: number, max: number): number {
@@ -76,6 +106,13 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
         'request-timeout': { type: 'string' },
         'no-access-log': { type: 'boolean' },
         'no-metrics': { type: 'boolean' },
+        'drain-timeout': { type: 'string' },
+        'spare-workers': { type: 'string' },
+        'quarantine-crashes': { type: 'string' },
+        'quarantine-window': { type: 'string' },
+        'hang-timeout': { type: 'string' },
+        'reload-debounce': { type: 'string' },
+        'no-watch': { type: 'boolean' },
         'admin-host': { type: 'string' },
         'admin-port': { type: 'string' },
         'log-level': { type: 'string' },
@@ -135,6 +172,19 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     throw new SupervisorError('FLX_USAGE', `--headers-timeout (${headersTimeoutMs}) must not exceed --request-timeout (${requestTimeoutMs})`);
   }
 
+  const spareWorkers = num(v['spare-workers'], 'SPARE_WORKERS', 1, 0, 1);
+  const drainTimeoutMs = num(v['drain-timeout'], 'DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000);
+  const quarantineCrashes = num(v['quarantine-crashes'], 'QUARANTINE_CRASHES', 3, 0, 1000);
+  const quarantineWindowS = num(v['quarantine-window'], 'QUARANTINE_WINDOW_S', 60, 1, 86_400);
+  const hangTimeoutMs = num(v['hang-timeout'], 'HANG_TIMEOUT_MS', 30_000, 0, 3_600_000);
+  const reloadDebounceMs = num(v['reload-debounce'], 'RELOAD_DEBOUNCE_MS', 150, 0, 60_000);
+  let watch = true;
+  if (v['no-watch']) watch = false;
+  else if (env.WATCH_LIBRARIES !== undefined && env.WATCH_LIBRARIES !== '') {
+    if (!['0', '1', 'true', 'false'].includes(env.WATCH_LIBRARIES)) throw new SupervisorError('FLX_USAGE', `WATCH_LIBRARIES: "${env.WATCH_LIBRARIES}" is not one of 0, 1, true, false`);
+    watch = env.WATCH_LIBRARIES === '1' || env.WATCH_LIBRARIES === 'true';
+  }
+
   const adminHost = pick(v['admin-host'], 'ADMIN_HOST')?.[1] ?? '127.0.0.1';
   const adminPort = num(v['admin-port'], 'ADMIN_PORT', 8687, 0, 65535);
   const adminToken = env.ADMIN_TOKEN || undefined;
@@ -146,6 +196,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     admin: { host: adminHost, port: adminPort, token: adminToken },
     configFile: pick(v.config, 'FLEXILIB_CONFIG')?.[1] ?? 'proxy.ini',
     workers,
+    supervision: { spareWorkers, drainTimeoutMs, quarantineCrashes, quarantineWindowS, hangTimeoutMs, reloadDebounceMs, watch },
     help: v.help ?? false,
     version: v.version ?? false,
     worker: {
@@ -170,6 +221,8 @@ const FLAG_OF_ENV: Record<string, string> = {
   MAX_BODY_SIZE: 'max-body', MAX_HEADER_SIZE: 'max-header-size', KEEP_ALIVE_TIMEOUT_MS: 'keep-alive-timeout',
   HEADERS_TIMEOUT_MS: 'headers-timeout', REQUEST_TIMEOUT_MS: 'request-timeout', LOG_LEVEL: 'log-level',
   LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config', ADMIN_HOST: 'admin-host', ADMIN_PORT: 'admin-port',
+  SPARE_WORKERS: 'spare-workers', DRAIN_TIMEOUT_MS: 'drain-timeout', QUARANTINE_CRASHES: 'quarantine-crashes', QUARANTINE_WINDOW_S: 'quarantine-window',
+  HANG_TIMEOUT_MS: 'hang-timeout', RELOAD_DEBOUNCE_MS: 'reload-debounce',
 };
 function flagNameOf(envName: string): string {
   return FLAG_OF_ENV[envName] ?? envName.toLowerCase();

@@ -1,109 +1,308 @@
 /**
- * The supervisor: forks the workers with node:cluster (they share the
- * listening socket), replaces any that die, and stops them on SIGTERM/SIGINT.
+ * The supervisor: owns the workers and everything that happens to them, and
+ * tells the world through typed events (events.ts).
  *
- *   fork ──> online ──> listening ──(all listening)──> "listening" log, ready
- *     ^                     │
- *     └──── replace <── exit (crash, signal, kill -9)
+ *   WorkerPool ── fork / replace (backoff) ──────────────┐
+ *   crash-attribution + CrashLedger ── quarantine ───────┤
+ *   HangWatch ── kill workers stuck in a plugin call ────┤── Supervisor (EventEmitter) ──> events
+ *   LibraryWatcher + LibraryReloader ── hot reload ──────┤
+ *   ConfigReload ── SIGHUP ──────────────────────────────┤
+ *   Shutdown ── SIGTERM/SIGINT ──────────────────────────┤
+ *   SdNotify ── systemd ─────────────────────────────────┘
+ *
+ * Every piece is wired here and nowhere else; each file owns one concern.
  */
-import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { WORKER_INIT_ENV, isFromWorker, type Config, type WorkerInit } from '@flexilib/worker';
+import { libraryCopyDir, type Config, type FromWorker, type WorkerInit } from '@flexilib/worker';
 import { AdminServer } from './admin/admin-server.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMetricsRoutes } from './admin/metrics-routes.js';
 import { logSupervisorEvents } from './event-log.js';
-import type { SupervisorEvents } from './events.js';
 import { FlexilibMetrics } from './metrics/flexilib-metrics.js';
+import { ConfigGenerations } from './config-generations.js';
+import { ConfigReload, librariesOf } from './config-reload.js';
+import { attributeDeath, countsAsPluginCrash, exitReason } from './crash-attribution.js';
+import { CrashLedger } from './crash-ledger.js';
+import type { SupervisorEvents, WorkerExitEvent } from './events.js';
+import { HangWatch } from './hang-watch.js';
+import { LibraryReloader } from './library-reloader.js';
+import { LibraryWatcher } from './library-watcher.js';
+import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
+import { Shutdown } from './shutdown.js';
+import { WorkerPool, type PoolWorker } from './worker-pool.js';
 
-const require = createRequire(import.meta.url);
+/**
+ * Remove run folders (`flexilib-<pid>-*`) left by supervisors that were killed
+ * with SIGKILL and could not clean up: their process is gone.
+ */
+function sweepStaleRunDirs(base: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^flexilib-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // alive (or not ours to signal): keep
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    rmSync(path.join(base, name), { recursive: true, force: true });
+  }
+}
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
-  private readonly workers = new Set<Worker>();
-  private readonly listening = new Set<number>();
-  private stopping = false;
   private announced = false;
+  /** The traffic port, once a worker listens. */
   port: number | undefined;
+  /** The port workers are told to listen on (settings, then the real one: see WorkerPool). */
+  private listenPort: number;
   /** The admin listener; later features register their endpoints on it. */
   readonly admin: AdminServer;
   /** Files shared with the workers (see WorkerInit.runDir); removed at exit. */
   readonly runDir: string;
+  readonly generations: ConfigGenerations;
+  readonly ledger: CrashLedger;
+  readonly pool: WorkerPool;
+  private readonly hangWatch: HangWatch;
+  private readonly watcher: LibraryWatcher | undefined;
+  private readonly reloader: LibraryReloader;
+  private readonly configReload: ConfigReload;
+  private readonly shutdown: Shutdown;
+  private notify: SdNotify | undefined;
 
-  constructor(private readonly settings: Settings, private config: Config, private readonly log: Logger) {
+  constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
     const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+    sweepStaleRunDirs(base);
     this.runDir = mkdtempSync(path.join(base, `flexilib-${process.pid}-`));
     process.once('exit', () => rmSync(this.runDir, { recursive: true, force: true }));
+    const sup = settings.supervision;
+    this.generations = new ConfigGenerations(config);
+    this.ledger = new CrashLedger({ crashes: sup.quarantineCrashes, windowS: sup.quarantineWindowS });
+
+    this.listenPort = settings.worker.port;
+    this.pool = new WorkerPool(settings.workers, sup.spareWorkers, this.runDir, {
+      init: () => ({ init: this.workerInit(), quarantineVersion: this.ledger.version }),
+      listenPort: () => {
+        // node:cluster closed the shared socket with its last worker: ask for the real port again.
+        if (this.pool.listening().length === 0 && this.port !== undefined) this.listenPort = this.port;
+        return this.listenPort;
+      },
+      beforeListen: (w) => {
+        if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
+      },
+      started: (w) => this.emit('worker-start', { pid: w.pid, id: w.id, standby: w.standby, ...(w.replaces ? { replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {}) }),
+      listening: (w, port) => this.onListening(w, port),
+      message: (w, msg) => this.onMessage(w, msg),
+      exited: (w, code, signal, restartInMs) => this.onExit(w, code, signal, restartInMs),
+    }, log);
+
+    this.hangWatch = new HangWatch(sup.hangTimeoutMs, () => this.pool.all(), (w, stuckMs) => {
+      log.error({ code: 'FLX_WORKER_HANG', workerPid: w.pid, stuckMs }, `worker ${w.pid} is stuck in an inline plugin call for ${stuckMs} ms (--hang-timeout ${sup.hangTimeoutMs}); killing it`);
+      this.pool.kill(w, 'hang');
+    });
+
+    this.reloader = new LibraryReloader({
+      pool: this.pool,
+      log,
+      isLibrary: (file) => librariesOf(this.generations.current).includes(file),
+      liftQuarantine: (file) => this.lift(file),
+      emit: (e) => this.emit('library-reloaded', e),
+    });
+    this.watcher = sup.watch ? new LibraryWatcher(sup.reloadDebounceMs, (file) => this.reloader.changed(file), log) : undefined;
+
+    this.configReload = new ConfigReload({
+      configFile: settings.configFile,
+      pool: this.pool,
+      generations: this.generations,
+      log,
+      lifted: () => {
+        for (const library of this.ledger.liftAll()) {
+          log.info({ event: 'quarantine-lifted', library, why: 'sighup' }, 'quarantine lifted (SIGHUP)');
+          this.emit('quarantine-lifted', { library, why: 'sighup' });
+        }
+      },
+      sendConfig: (w) => this.sendConfig(w),
+      watch: async (files) => {
+        await this.watcher?.watch(files);
+      },
+      onReloading: () => {
+        this.notify?.reloading();
+        this.emit('reloading', { trigger: 'SIGHUP' });
+      },
+      onReloaded: (e) => {
+        this.notify?.ready(`serving config generation ${e.generation}`);
+        this.emit('reloaded', e);
+      },
+      onFailed: (e) => {
+        this.notify?.ready(`serving the previous config; reload refused: ${e.problems.length ? `${e.problems.length} problem(s)` : e.message}`);
+        this.emit('reload-failed', e);
+      },
+    });
+
+    this.shutdown = new Shutdown({
+      pool: this.pool,
+      drainTimeoutMs: sup.drainTimeoutMs,
+      log,
+      quiesce: () => {
+        this.hangWatch.stop();
+        this.notify?.stopWatchdog();
+        void this.watcher?.close();
+        void this.admin.close();
+      },
+      onStopping: (e) => {
+        this.notify?.stopping();
+        this.emit('stopping', e);
+      },
+      onStopped: (e) => this.emit('stopped', e),
+      exit: (code) => this.exit(code),
+    });
+
     this.admin = new AdminServer(settings.admin, log);
     registerHealthRoutes(this.admin, () => ({
-      ready: this.announced && !this.stopping && this.listening.size >= this.settings.workers,
-      workers: this.workers.size,
-      listening: this.listening.size,
+      ready: this.announced && !this.shutdown.stopping && this.pool.listening().length >= this.settings.workers,
+      workers: this.pool.all().length,
+      listening: this.pool.listening().length,
     }));
     logSupervisorEvents(this, log);
-    const metrics = new FlexilibMetrics(this, this.runDir, log);
-    registerMetricsRoutes(this.admin, metrics);
+    registerMetricsRoutes(this.admin, new FlexilibMetrics(this, this.runDir, log));
+  }
+
+  get config(): Config {
+    return this.generations.current;
   }
 
   async start(): Promise<void> {
+    this.notify = await SdNotify.fromEnv(process.env, this.log);
     const adminPort = await this.admin.listen();
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
-    cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
-    for (let i = 0; i < this.settings.workers; i++) this.fork();
+    await this.watcher?.watch(librariesOf(this.config));
+    this.pool.start();
+    this.hangWatch.start();
     process.on('SIGTERM', () => this.stop('SIGTERM'));
     process.on('SIGINT', () => this.stop('SIGINT'));
+    process.on('SIGHUP', () => this.reload());
   }
 
-  private fork(restart = false): Worker {
-    const init: WorkerInit = { options: this.settings.worker, config: this.config, runDir: this.runDir };
-    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
-    this.workers.add(worker);
-    const pid = worker.process.pid!;
-    this.emit('worker-start', { pid, id: worker.id, restart });
-    worker.on('message', (msg: unknown) => {
-      if (!isFromWorker(msg)) return;
-      if (msg.type === 'listening') {
-        this.listening.add(worker.id);
-        this.port = msg.port;
-        this.emit('worker-listening', { pid, id: worker.id, port: msg.port, address: msg.address });
-        if (!this.announced && this.listening.size >= this.settings.workers) {
-          this.announced = true;
-          this.log.info({ port: msg.port, host: this.settings.worker.host, workers: this.settings.workers, adminPort: this.admin.port, config: this.config.file }, 'flexilib listening');
-          this.emit('ready', { port: msg.port, adminPort: this.admin.port, workers: this.settings.workers });
-        }
-      }
-    });
-    worker.on('exit', (code, signal) => {
-      this.workers.delete(worker);
-      this.listening.delete(worker.id);
-      this.emit('worker-exit', { pid, id: worker.id, code, signal, reason: this.stopping ? 'stop' : 'crash' });
-      if (this.stopping) return;
-      this.fork(true);
-    });
-    return worker;
+  /** Graceful stop (SIGTERM/SIGINT); a second call stops at once. */
+  stop(signal: string): void {
+    this.shutdown.begin(signal);
   }
 
-  private stop(signal: string): void {
-    if (this.stopping) {
-      this.log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+  /** Re-read the config (SIGHUP). */
+  reload(): void {
+    if (this.shutdown.stopping) return;
+    this.configReload.request();
+  }
+
+  private workerInit(): WorkerInit {
+    return {
+      options: this.settings.worker,
+      config: this.generations.current,
+      generation: this.generations.generation,
+      quarantined: this.ledger.notices(),
+      runDir: this.runDir,
+    };
+  }
+
+  private sendConfig(w: PoolWorker): void {
+    w.generation = this.generations.generation;
+    w.quarantineVersion = this.ledger.version;
+    this.pool.send(w, { type: 'config', config: this.generations.current, generation: w.generation, quarantined: this.ledger.notices() });
+  }
+
+  private onListening(w: PoolWorker, port: number): void {
+    this.port = port;
+    const now = Date.now();
+    const replacement = w.replaces ? { sinceDeathMs: now - w.replaces.diedAt, replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {};
+    this.log.info({ event: 'worker-listening', workerId: w.id, workerPid: w.pid, port, startMs: now - w.startedAt, ...replacement }, 'worker listening');
+    this.emit('worker-listening', { pid: w.pid, id: w.id, port, startMs: now - w.startedAt, ...replacement });
+    // Its WorkerInit went stale while it started (SIGHUP, quarantine): re-sync it.
+    if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
+    if (!this.announced && this.pool.listening().length >= this.settings.workers) {
+      this.announced = true;
+      const e = { port, host: this.settings.worker.host, workers: this.settings.workers, adminPort: this.admin.port, config: this.config.file };
+      this.log.info(e, 'flexilib listening');
+      this.notify?.ready(`serving on port ${port} with ${this.settings.workers} worker(s)`);
+      this.notify?.startWatchdog();
+      this.emit('ready', e);
     }
-    this.stopping = true;
-    this.emit('stopping', { signal });
-    void this.admin.close();
-    for (const w of this.workers) w.disconnect();
-    const check = setInterval(() => {
-      if (this.workers.size === 0) {
-        clearInterval(check);
-        this.log.info('stopped');
-        process.exit(0);
+  }
+
+  private onMessage(w: PoolWorker, msg: FromWorker): void {
+    if (msg.type === 'library-reloaded') this.reloader.reply(w, msg);
+    else if (msg.type === 'config-applied') this.configReload.applied(w, msg.generation);
+  }
+
+  private onExit(w: PoolWorker, code: number | null, signal: string | null, restartInMs: number | undefined): void {
+    this.reloader.forget(w);
+    this.configReload.forget(w);
+    const attribution = attributeDeath(w.marker, this.generations);
+    rmSync(libraryCopyDir(this.runDir, w.id), { recursive: true, force: true });
+    const reason = exitReason(code, signal, this.shutdown.stopping, w.killedFor);
+    const counted = countsAsPluginCrash(reason, attribution);
+    const sole = attribution.libraries.length === 1;
+    const first = attribution.inCall.find((c) => c.library);
+    const e: WorkerExitEvent = {
+      pid: w.pid,
+      id: w.id,
+      code,
+      signal,
+      reason,
+      ...(sole && first ? { route: first.route, library: first.library } : {}),
+      inCall: attribution.inCall,
+      counted,
+      ...(restartInMs !== undefined ? { restartInMs } : {}),
+      uptimeMs: Date.now() - w.startedAt,
+    };
+    if (reason === 'stopped') {
+      this.log.info({ event: 'worker-exit', workerId: w.id, workerPid: w.pid, code, signal, reason }, 'worker stopped');
+    } else {
+      const how = reason === 'hang' ? 'killed for hanging' : signal ? `killed by ${signal}` : `exited with code ${code}`;
+      const where = attribution.inCall.length === 0
+        ? ''
+        : ` while calling ${attribution.inCall.map((c) => (c.route ? `route "${c.route}" (library ${c.library})` : `an unknown route (${c.mode})`)).join(', ')}`;
+      const next = restartInMs === undefined ? 'not replacing it' : w.standby ? `a spare; forking a new one in ${restartInMs} ms` : restartInMs === 0 ? 'replacing it now' : `replacing it in ${restartInMs} ms`;
+      this.log.error(
+        { event: 'worker-exit', code: 'FLX_WORKER_EXIT', workerId: w.id, workerPid: w.pid, exitCode: code, signal, reason, route: e.route, library: e.library, inCall: e.inCall, restartInMs },
+        `worker ${w.pid} ${how}${where}; ${next}`,
+      );
+    }
+    this.emit('worker-exit', e);
+    if (!counted || this.shutdown.stopping) return;
+    // Before the replacement forks, so it starts with the quarantine.
+    const cause = reason === 'hang' ? 'hang' : signal ?? `exit code ${code}`;
+    const now = Date.now();
+    for (const library of attribution.libraries) {
+      const q = this.ledger.record(library, now, sole, cause);
+      if (!q) continue;
+      const routes = this.config.routes.filter((r) => r.target.kind === 'native' && r.target.library === library).map((r) => r.key);
+      this.log.error({ event: 'quarantine', code: 'FLX_LIB_QUARANTINED', library, crashes: q.crashes, windowS: this.ledger.opts.windowS, routes }, q.reason);
+      for (const lw of this.pool.listening()) {
+        lw.quarantineVersion = this.ledger.version;
+        this.pool.send(lw, { type: 'quarantine', notice: { library: q.library, reason: q.reason, retryAfterS: q.retryAfterS } });
       }
-    }, 50);
+      this.emit('quarantine', { library, crashes: q.crashes, windowS: this.ledger.opts.windowS, routes, reason: q.reason });
+    }
+  }
+
+  /** Lift a library's quarantine because its file changed; true when it was quarantined. */
+  private lift(library: string): boolean {
+    if (!this.ledger.lift(library)) return false;
+    this.log.info({ event: 'quarantine-lifted', library, why: 'file-changed' }, 'quarantine lifted: the library file changed');
+    // The reload-library that follows carries `lift`; mark the workers in sync.
+    for (const w of this.pool.listening()) w.quarantineVersion = this.ledger.version;
+    this.emit('quarantine-lifted', { library, why: 'file-changed' });
+    return true;
   }
 }

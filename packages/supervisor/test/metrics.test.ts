@@ -97,7 +97,8 @@ describe('metrics across two workers', () => {
     assert.equal(s.sum('flexilib_library_loads_total', { library: lib }), 2);
     assert.equal(s.sum('flexilib_library_load_failures_total', { library: path.join(tmp.dir, 'no-such-lib.so') }), 5);
     assert.equal(s.sum('flexilib_requests_in_flight'), 0);
-    assert.equal(s.sum('flexilib_workers'), 2);
+    // Two serving workers and the default spare (--spare-workers 1), which listens only after a death.
+    assert.equal(s.sum('flexilib_workers'), 3);
     assert.equal(s.sum('flexilib_workers_listening'), 2);
 
     // Route labels are proxy.ini keys, never raw paths.
@@ -127,16 +128,16 @@ describe('metrics across two workers', () => {
     const restartsBefore = (await scrape(f.adminPort)).sum('flexilib_worker_restarts_total');
 
     process.kill(victim, 'SIGKILL');
-    await f.waitForLog('the replacement worker', (l) => l.event === 'worker-start' && l.restart === true && (l.workerPid as number) !== victim);
+    await f.waitForLog('the replacement worker', (l) => l.event === 'worker-listening' && (l.replaces as { pid: number } | undefined)?.pid === victim);
     const exit = await f.waitForLog('the exit event', (l) => l.event === 'worker-exit' && l.workerPid === victim);
     assert.equal(exit.signal, 'SIGKILL');
-    assert.equal(exit.reason, 'crash');
+    assert.equal(exit.reason, 'killed');
     await eventually('two workers listening again', async () => ((await scrape(f.adminPort)).sum('flexilib_workers_listening') === 2 ? true : undefined));
 
     const s = await scrape(f.adminPort);
     assert.equal(s.sum('flexilib_requests_total'), before + 20, 'what the killed worker counted stays in the total');
     assert.equal(s.sum('flexilib_worker_restarts_total'), restartsBefore + 1);
-    assert.equal(s.sum('flexilib_worker_exits_total', { reason: 'crash', signal: 'SIGKILL' }), 1);
+    assert.equal(s.sum('flexilib_worker_exits_total', { reason: 'killed', signal: 'SIGKILL' }), 1);
 
     for (let i = 0; i < 10; i++) assert.equal((await request(f.port, '/app/after')).status, 200);
     const later = await scrapeWhenTotal(f, before + 30);
@@ -153,7 +154,7 @@ describe('--no-metrics', () => {
       await eventually('five access lines', () => (f.json().filter((l) => l.kind === 'access').length === 5 ? true : undefined));
       const s = await scrape(f.adminPort);
       assert.equal(s.series('flexilib_requests_total').length, 0);
-      assert.equal(s.sum('flexilib_workers'), 1);
+      assert.equal(s.sum('flexilib_workers'), 2, 'one serving worker and the spare');
       promtoolCheck(s.text);
     } finally {
       await f.stop();

@@ -25,6 +25,8 @@ test('/readyz is 503 before the workers listen and while a replacement starts, 2
   const f = await startFlexilib({
     config,
     workers: 2,
+    // No spare: the replacement is forked after the death, so the gate can hold it.
+    args: ['--spare-workers', '0'],
     waitFor: 'admin',
     env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${hold}`.trim(), FLEXILIB_TEST_GATE: gate },
   });

@@ -3,10 +3,14 @@ import type { Logger } from 'pino';
 import type { Config, RouteSpec } from './config.js';
 import { FlexiError } from './errors.js';
 import type { Executor, RequestStats } from './executor.js';
+import { markWord } from './marker-layout.js';
+import type { CallMarker } from './native/call-marker.js';
 import type { LibraryRegistry } from './native/library.js';
 import { NativeExecutor } from './native/native-executor.js';
 import type { Slot } from './native/slot.js';
 import type { WorkerOptions } from './options.js';
+import type { QuarantineNotice } from './protocol.js';
+import { QuarantinedExecutor } from './quarantined-executor.js';
 import { sendError } from './respond.js';
 import { Router } from './router.js';
 
@@ -14,7 +18,15 @@ export interface RouterDeps {
   options: WorkerOptions;
   libraries: LibraryRegistry;
   inlineSlot: Slot;
+  /** Where calls in progress are recorded for crash attribution. */
+  marker: CallMarker;
   log: Logger;
+}
+
+/** What a router is built for besides the config: its generation and the libraries quarantined. */
+export interface RouterState {
+  generation: number;
+  quarantined: ReadonlyMap<string, QuarantineNotice>;
 }
 
 /** Stands in for an executor kind this build lacks, answering 501 with the reason. */
@@ -31,16 +43,20 @@ class UnsupportedExecutor implements Executor {
   close(): void {}
 }
 
-export function buildRouter(config: Config, deps: RouterDeps): Router {
-  const executors: Executor[] = config.routes.map((route) => {
+export function buildRouter(config: Config, deps: RouterDeps, state: RouterState = { generation: 0, quarantined: new Map() }): Router {
+  const executors: Executor[] = config.routes.map((route, index) => {
     const t = route.target;
     if (t.kind === 'native') {
+      const notice = state.quarantined.get(t.library);
+      if (notice) return new QuarantinedExecutor(route, notice);
       return new NativeExecutor(route, {
         library: deps.libraries.get(t.library),
         inlineSlot: deps.inlineSlot,
         arenaBytes: deps.options.arenaBytes,
         maxHeaderBytes: deps.options.maxHeaderBytes,
         maxBodyBytes: deps.options.maxBodyBytes,
+        marker: deps.marker,
+        markWord: markWord(state.generation, index),
         log: deps.log,
       });
     }

@@ -3,3 +3,5 @@ export * from './errors.js';
 export * from './options.js';
 export * from './protocol.js';
 export { createLogger, LOG_LEVELS, type LogFormat, type LogOptions } from './logger.js';
+export * from './marker-layout.js';
+export { elfProblem } from './native/elf-check.js';

@@ -1,16 +1,41 @@
 /**
  * The one message contract between the supervisor and its workers (node:cluster
  * IPC). Nothing crosses per request: only lifecycle and control messages.
+ *
+ * The supervisor sends control messages only to workers that reported
+ * `listening` (a worker still starting might drop them); a worker that starts
+ * gets the state of the moment in WorkerInit, and is re-synced with a `config`
+ * message when that state changed while it was starting.
  */
 import type { Config } from './config.js';
 import type { WorkerOptions } from './options.js';
+
+/** A library whose routes answer 503 because it crashed workers too often. */
+export interface QuarantineNotice {
+  /** The library's resolved path, as in the config's route targets. */
+  library: string;
+  /** One line for the 503 body, e.g. "library /x/libcrash.so crashed workers 3 times in 60 s (SIGSEGV) ...". */
+  reason: string;
+  /** Seconds for the Retry-After header. */
+  retryAfterS: number;
+}
 
 /** Handed to a worker at fork, in the FLEXILIB_WORKER_INIT environment variable (JSON). */
 export interface WorkerInit {
   options: WorkerOptions;
   config: Config;
+  /** The config's generation (0 at start, +1 on every successful SIGHUP); recorded
+   * with each call in progress in the call marker, so the supervisor maps a route
+   * index back to the right config after a crash. */
+  generation: number;
+  /** Libraries quarantined at fork time: their routes answer 503 from the start. */
+  quarantined: QuarantineNotice[];
+  /** A spare: set everything up but do not listen until a `listen` message
+   * (sent when a worker dies, so the replacement listens within milliseconds). */
+  standby?: boolean;
   /** A private folder of this supervisor's run (under /dev/shm when present) for
-   * files shared with the supervisor, e.g. `worker-<cluster id>.*` mappings. */
+   * files shared with the supervisor: `worker-<cluster id>.marker` (the call
+   * marker, marker-layout.ts) and `worker-<cluster id>.metrics`. */
   runDir: string;
 }
 
@@ -18,19 +43,38 @@ export const WORKER_INIT_ENV = 'FLEXILIB_WORKER_INIT';
 
 /** Supervisor -> worker. */
 export type ToWorker =
-  /** Switch to this (already validated) config; requests in flight finish on the old routes. */
-  | { type: 'config'; config: Config; generation: number }
-  /** A library file changed on disk: load the new version for new requests. */
-  | { type: 'reload-library'; file: string };
+  /** Switch to this (already validated) config and this quarantine set; requests
+   * in flight finish on the old routes. Sent on SIGHUP, and to re-sync a worker
+   * whose WorkerInit went stale while it was starting. Answered by `config-applied`. */
+  | { type: 'config'; config: Config; generation: number; quarantined: QuarantineNotice[] }
+  /** A library file changed on disk (complete ELF, debounced): load the new
+   * version for new requests if this worker has it loaded; calls in flight finish
+   * on the old one. `lift`: the library was quarantined and the change lifts it —
+   * if the new version fails to load, drop the old one rather than serve it
+   * again. Answered by `library-reloaded`. */
+  | { type: 'reload-library'; file: string; lift?: boolean }
+  /** The library crashed workers too often: its routes answer 503 + Retry-After until lifted. */
+  | { type: 'quarantine'; notice: QuarantineNotice }
+  /** The quarantine of this library ends (SIGHUP sends a `config` instead). */
+  | { type: 'quarantine-lift'; library: string }
+  /** A spare takes over: listen now, on this port (the real one once known, so
+   * a server started with port 0 keeps its port when every worker died). */
+  | { type: 'listen'; port: number }
+  /** Shut down gracefully: stop accepting, finish the requests in flight, close
+   * keep-alive connections, exit 0. The supervisor enforces the deadline. */
+  | { type: 'stop' };
 
 /** Worker -> supervisor. */
 export type FromWorker =
+  /** A spare (WorkerInit.standby) is set up and waits for `listen`. */
+  | { type: 'standby' }
   /** The worker's server is listening (sent once). */
   | { type: 'listening'; port: number; address: string }
   /** A config switch finished. */
   | { type: 'config-applied'; generation: number }
-  /** Outcome of a library reload. */
-  | { type: 'library-reloaded'; file: string; ok: boolean; error?: string };
+  /** Outcome of a `reload-library`. `loaded`: this worker had the library loaded
+   * and loaded the new version (false: nothing to do, the next use loads the file). */
+  | { type: 'library-reloaded'; file: string; ok: boolean; loaded: boolean; error?: string };
 
 export function isFromWorker(msg: unknown): msg is FromWorker {
   return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string';

@@ -102,10 +102,10 @@ export class FlexilibMetrics {
     perLibrary('flexilib_library_reload_failures_total', 'Failed reloads of a plugin library (the previous version kept serving), summed over workers.', L.reloadFailures);
 
     // ---- supervisor lifecycle, from its events ----
-    const restarts = new Counter({ name: 'flexilib_worker_restarts_total', help: 'Workers started to replace one that exited.', registers });
+    const restarts = new Counter({ name: 'flexilib_worker_restarts_total', help: 'Workers that took over from one that exited (a spare, or a newly forked replacement).', registers });
     const exits = new Counter({
       name: 'flexilib_worker_exits_total',
-      help: 'Worker exits, by reason (crash, stop, retired) and how: the signal, or the exit code.',
+      help: 'Worker exits, by reason (crash, killed, exited, hang, stopped) and how: the signal, or the exit code.',
       labelNames: ['reason', 'signal', 'code'] as const,
       registers,
     });
@@ -125,11 +125,11 @@ export class FlexilibMetrics {
     new Gauge({ name: 'flexilib_quarantined_libraries', help: 'Plugin libraries quarantined now (not called after repeated crashes).', registers, collect() { this.set(quarantined.size); } });
     const quarantines = new Counter({ name: 'flexilib_library_quarantines_total', help: 'Times a plugin library was quarantined.', labelNames: ['library'] as const, registers });
 
-    supervisor.on('worker-start', (e) => {
-      alive.add(e.id);
-      if (e.restart) restarts.inc();
+    supervisor.on('worker-start', (e) => alive.add(e.id));
+    supervisor.on('worker-listening', (e) => {
+      listening.add(e.id);
+      if (e.replaces) restarts.inc();
     });
-    supervisor.on('worker-listening', (e) => listening.add(e.id));
     supervisor.on('worker-exit', (e) => {
       alive.delete(e.id);
       listening.delete(e.id);

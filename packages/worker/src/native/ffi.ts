@@ -1,9 +1,11 @@
 /**
  * The only module that touches koffi. Everything native — loading plugins,
- * native memory for the request and response structs, and libc's free for the
- * overflow blocks plugins take from malloc — goes through here.
+ * native memory for the request and response structs, libc's free for the
+ * overflow blocks plugins take from malloc, shared file mappings and the unix
+ * datagram client of systemd notify — goes through here.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import os from 'node:os';
 import koffi, { type LibraryHandle } from 'koffi';
 
 // Async (threaded-route) calls get 1 MiB of stack like a typical thread pool,
@@ -133,4 +135,60 @@ export function unmapShared(buf: Buffer): void {
   if (!m) throw new Error('unmapShared: not a live mapSharedFile buffer');
   mappings.delete(buf.buffer);
   cMunmap(m.ptr, m.size);
+}
+
+const cSocket = libc.func('int socket(int domain, int type, int protocol)');
+const cSendto = libc.func('long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
+const cClose = libc.func('int close(int fd)');
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_NOSIGNAL = 0x4000;
+/** sizeof(struct sockaddr_un): sa_family_t then char sun_path[108]. */
+const SOCKADDR_UN_SIZE = 110;
+const SUN_PATH_MAX = 108;
+
+function errnoName(n: number): string {
+  const hit = Object.entries(os.constants.errno).find(([, v]) => v === n);
+  return hit ? hit[0] : `errno ${n}`;
+}
+
+/**
+ * Send one datagram to a unix datagram socket (Node has no unix dgram client).
+ * `socketPath` is a filesystem path, or an abstract socket name written with a
+ * leading '@' (as systemd's NOTIFY_SOCKET does). Throws an Error whose `code`
+ * is the errno name (ENOENT, ECONNREFUSED, ...) when the send fails.
+ *
+ * @example sendUnixDatagram(process.env.NOTIFY_SOCKET!, 'READY=1\n')
+ */
+export function sendUnixDatagram(socketPath: string, message: string | Uint8Array): void {
+  const abstract = socketPath.startsWith('@');
+  const name = Buffer.from(abstract ? socketPath.slice(1) : socketPath);
+  // A path needs its terminating NUL inside sun_path; an abstract name starts with a NUL.
+  if (name.length + 1 > SUN_PATH_MAX) throw new Error(`unix socket path too long (${name.length} bytes, at most ${SUN_PATH_MAX - 1}): ${socketPath}`);
+  const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
+  if (os.endianness() === 'LE') addr.writeUInt16LE(AF_UNIX, 0);
+  else addr.writeUInt16BE(AF_UNIX, 0);
+  let addrLen: number;
+  if (abstract) {
+    name.copy(addr, 3); // sun_path[0] = 0
+    addrLen = 3 + name.length;
+  } else {
+    name.copy(addr, 2);
+    addrLen = 2 + name.length + 1;
+  }
+  const data = typeof message === 'string' ? Buffer.from(message) : message;
+  const fd = cSocket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number;
+  if (fd < 0) throw errnoError('socket(AF_UNIX, SOCK_DGRAM)', socketPath);
+  try {
+    const n = Number(cSendto(fd, data, data.length, MSG_NOSIGNAL, addr, addrLen));
+    if (n < 0) throw errnoError('sendto', socketPath);
+  } finally {
+    cClose(fd);
+  }
+}
+
+function errnoError(call: string, socketPath: string): Error {
+  const code = errnoName(koffi.errno());
+  return Object.assign(new Error(`${call} to ${socketPath} failed: ${code}`), { code });
 }

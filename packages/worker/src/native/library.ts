@@ -11,23 +11,38 @@
  *
  * A version is retired on reload and unloaded once its calls in flight end.
  */
-import { copyFileSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ABI_VERSION_MAJOR } from '@flexilib/plugin-abi';
 import { FlexiError } from '../errors.js';
+import { elfProblem } from './elf-check.js';
 import { openPlugin, type HandleFn } from './ffi.js';
 
 let privateDir: string | undefined;
+
+/**
+ * Put the private copies in `dir` (created on first use) instead of a temp
+ * folder of this process. Workers use a folder in the supervisor's run folder:
+ * a worker that crashes cannot remove its own folder, the supervisor can.
+ */
+export function setPrivateCopyDir(dir: string): void {
+  privateDir = undefined;
+  configuredDir = dir;
+}
+let configuredDir: string | undefined;
 let copyCounter = 0;
 
-function privateCopy(file: string): string {
+/** Write `data` (the library's bytes, already checked) to a private file for dlopen. */
+function privateCopy(file: string, data: Buffer): string {
   if (!privateDir) {
-    privateDir = mkdtempSync(path.join(os.tmpdir(), `flexilib-${process.pid}-`));
-    process.once('exit', () => rmSync(privateDir!, { recursive: true, force: true }));
+    if (configuredDir) mkdirSync(configuredDir, { recursive: true });
+    privateDir = configuredDir ?? mkdtempSync(path.join(os.tmpdir(), `flexilib-${process.pid}-`));
+    const dir = privateDir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   const dest = path.join(privateDir, `${copyCounter++}-${path.basename(file)}`);
-  copyFileSync(file, dest);
+  writeFileSync(dest, data);
   return dest;
 }
 
@@ -84,9 +99,18 @@ export class Library {
     } catch {
       throw new FlexiError('FLX_LIB_NOT_FOUND', `library not found: ${this.file}`);
     }
+    let data: Buffer;
+    try {
+      data = readFileSync(this.file);
+    } catch (err) {
+      throw new FlexiError('FLX_LIB_LOAD', `cannot read library ${this.file}: ${(err as Error).message}`);
+    }
+    // The bytes checked are the bytes loaded: the file may change again meanwhile.
+    const problem = elfProblem(data);
+    if (problem) throw new FlexiError('FLX_LIB_INCOMPLETE', `library ${this.file} cannot be loaded: ${problem}`);
     let copy: string;
     try {
-      copy = privateCopy(this.file);
+      copy = privateCopy(this.file, data);
     } catch (err) {
       throw new FlexiError('FLX_LIB_LOAD', `cannot copy library ${this.file}: ${(err as Error).message}`);
     }
@@ -159,6 +183,10 @@ export type LibraryObserver = (file: string, event: LibraryEvent) => void;
 export class LibraryRegistry {
   private readonly libs = new Map<string, Library>();
   constructor(private readonly observer?: LibraryObserver) {}
+  /** The library of this file if some route uses it, without creating it. */
+  peek(file: string): Library | undefined {
+    return this.libs.get(file);
+  }
   get(file: string): Library {
     let lib = this.libs.get(file);
     if (!lib) {

@@ -14,6 +14,7 @@ import { FlexiError } from '../errors.js';
 import type { Executor, RequestStats } from '../executor.js';
 import { hasNoBody, readBody } from '../request-body.js';
 import { sendError } from '../respond.js';
+import type { CallMarker } from './call-marker.js';
 import type { Library, LoadedVersion } from './library.js';
 import { applyResponseRules } from './response-rules.js';
 import { Slot, type PluginResponse } from './slot.js';
@@ -25,8 +26,14 @@ export interface NativeExecutorDeps {
   arenaBytes: number;
   maxHeaderBytes: number;
   maxBodyBytes: number;
+  /** Records the call in progress for crash attribution (call-marker.ts). */
+  marker: CallMarker;
+  /** This route's marker word (marker-layout.ts markWord). */
+  markWord: number;
   log: Logger;
 }
+
+const INLINE_SLOT = 0;
 
 const MAX_QUEUE = 1024;
 
@@ -36,10 +43,16 @@ export class NativeExecutor implements Executor {
   private readonly queue: Array<() => void> = [];
   private readonly slots: Slot[] = [];
   private readonly maxBody: number;
+  private readonly marker: CallMarker;
+  private readonly markWord: number;
+  /** Marker slot of each threaded call slot. */
+  private readonly slotMarks = new Map<Slot, number>();
   private closed = false;
 
   constructor(readonly route: RouteSpec, private readonly deps: NativeExecutorDeps) {
     this.maxBody = route.options.maxBodyBytes ?? deps.maxBodyBytes;
+    this.marker = deps.marker;
+    this.markWord = deps.markWord;
   }
 
   handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
@@ -63,11 +76,13 @@ export class NativeExecutor implements Executor {
       }
       slot.resetResponse();
       version.inflight++;
+      this.marker.enter(INLINE_SLOT, this.markWord);
       let rc: number;
       try {
         rc = version.handleRequest(slot.req.ptr, slot.resp.ptr);
       } finally {
         version.inflight--;
+        this.marker.exit(INLINE_SLOT);
       }
       this.finish(version, slot, rc, res, stats);
       return;
@@ -93,8 +108,11 @@ export class NativeExecutor implements Executor {
     }
     slot.resetResponse();
     version.inflight++;
+    const mark = this.slotMarks.get(slot)!;
+    this.marker.enter(mark, this.markWord);
     version.handleRequest.async(slot.req.ptr, slot.resp.ptr, (err, rc) => {
       version.inflight--;
+      this.marker.exit(mark);
       try {
         if (err) {
           this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: String(err) }, 'threaded plugin call failed');
@@ -116,6 +134,7 @@ export class NativeExecutor implements Executor {
     if (this.slots.length < this.route.options.threads) {
       const s = new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes);
       this.slots.push(s);
+      this.slotMarks.set(s, this.marker.allocSlot());
       return s;
     }
     return undefined;
@@ -124,6 +143,7 @@ export class NativeExecutor implements Executor {
   private putSlot(slot: Slot): void {
     if (this.closed) {
       slot.close();
+      this.marker.releaseSlot(this.slotMarks.get(slot)!);
       return;
     }
     this.free.push(slot);
@@ -176,7 +196,10 @@ export class NativeExecutor implements Executor {
       return;
     }
     this.closed = true;
-    for (const s of this.free) s.close();
+    for (const s of this.free) {
+      s.close();
+      this.marker.releaseSlot(this.slotMarks.get(s)!);
+    }
     this.free.length = 0;
   }
 }

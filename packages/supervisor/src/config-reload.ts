@@ -1,0 +1,128 @@
+/**
+ * SIGHUP: re-read and validate the config; switch every worker to it, or keep
+ * serving the old one when it is invalid.
+ *
+ *   SIGHUP ──> RELOADING=1 ──> loadConfig ──invalid──> log every problem with its line ──> READY=1
+ *                                  │valid
+ *              generation+1, quarantines lifted, `config` to every listening worker
+ *                                  │ (each answers config-applied; requests in flight finish on the old routes)
+ *              watch list follows the new libraries ──> READY=1
+ *
+ * Workers still starting are re-synced when they report listening (supervisor.ts);
+ * workers forked from now on start with the new config. A SIGHUP during a
+ * reload runs once more after it.
+ */
+import type { Logger } from 'pino';
+import { ConfigError, loadConfig, type Config, type ConfigProblem } from '@flexilib/worker';
+import type { ConfigGenerations } from './config-generations.js';
+import type { ReloadFailedEvent, ReloadedEvent } from './events.js';
+import type { PoolWorker, WorkerPool } from './worker-pool.js';
+
+const APPLY_TIMEOUT_MS = 10_000;
+
+export interface ConfigReloadDeps {
+  configFile: string;
+  pool: WorkerPool;
+  generations: ConfigGenerations;
+  log: Logger;
+  /** The switch is decided: lift quarantines, send `config` to this worker. */
+  lifted(): void;
+  sendConfig(w: PoolWorker): void;
+  watch(files: string[]): Promise<void>;
+  onReloading(): void;
+  onReloaded(e: ReloadedEvent): void;
+  onFailed(e: ReloadFailedEvent): void;
+}
+
+/** The native libraries a config routes to. */
+export function librariesOf(config: Config): string[] {
+  return [...new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : [])))];
+}
+
+export class ConfigReload {
+  private busy = false;
+  private again = false;
+  private waiting: { generation: number; pending: Set<number>; done: () => void } | undefined;
+
+  constructor(private readonly deps: ConfigReloadDeps) {}
+
+  /** Reload now, or once more after the reload in progress. */
+  request(): void {
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = true;
+    void this.run().finally(() => {
+      this.busy = false;
+      if (this.again) {
+        this.again = false;
+        this.request();
+      }
+    });
+  }
+
+  /** A worker's config-applied. */
+  applied(w: PoolWorker, generation: number): void {
+    const wait = this.waiting;
+    if (!wait || wait.generation !== generation) return;
+    wait.pending.delete(w.id);
+    if (wait.pending.size === 0) wait.done();
+  }
+
+  /** A worker died: stop waiting for it. */
+  forget(w: PoolWorker): void {
+    const wait = this.waiting;
+    if (wait?.pending.delete(w.id) && wait.pending.size === 0) wait.done();
+  }
+
+  private async run(): Promise<void> {
+    const { log, configFile } = this.deps;
+    const started = Date.now();
+    this.deps.onReloading();
+    log.info({ config: configFile }, 'SIGHUP: reloading config');
+    let config: Config;
+    try {
+      config = loadConfig(configFile);
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      const problems: ConfigProblem[] = err instanceof ConfigError ? err.problems : [];
+      for (const p of problems) log.error({ code: e.code, file: p.file, line: p.line }, `${p.file}:${p.line}: ${p.message}`);
+      log.error(
+        { code: e.code, config: configFile, problems: problems.length },
+        problems.length ? `config reload refused: ${problems.length} problem(s) in ${configFile}; the old config keeps serving` : `config reload refused: ${e.message}; the old config keeps serving`,
+      );
+      this.deps.onFailed({ config: configFile, code: e.code ?? 'FLX_CONFIG_READ', message: e.message, problems });
+      return;
+    }
+    const generation = this.deps.generations.advance(config);
+    this.deps.lifted();
+    const targets = this.deps.pool.listening();
+    const applied = new Promise<number>((resolve) => {
+      const pending = new Set(targets.map((w) => w.id));
+      const timer = setTimeout(() => finish(), APPLY_TIMEOUT_MS);
+      const finish = () => {
+        clearTimeout(timer);
+        this.waiting = undefined;
+        resolve(targets.length - pending.size);
+      };
+      this.waiting = { generation, pending, done: finish };
+      if (pending.size === 0) finish();
+    });
+    for (const w of targets) this.deps.sendConfig(w);
+    const appliedCount = await applied;
+    const libraries = librariesOf(config);
+    await this.deps.watch(libraries);
+    const e: ReloadedEvent = {
+      generation,
+      config: config.file,
+      routes: config.routes.length,
+      libraries,
+      applied: appliedCount,
+      workers: targets.length,
+      durationMs: Date.now() - started,
+    };
+    log.info({ generation, routes: e.routes, workers: e.workers, applied: e.applied, durationMs: e.durationMs }, 'config reloaded');
+    this.deps.onReloaded(e);
+  }
+}

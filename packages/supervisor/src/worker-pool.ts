@@ -1,0 +1,237 @@
+/**
+ * The worker processes: forks them with node:cluster (they share the listening
+ * socket), tracks which listen, and replaces any that die.
+ *
+ * A spare worker is forked ahead (--spare-workers, default 1): set up but not
+ * listening. When a serving worker dies the spare is told to listen at once —
+ * a replacement in milliseconds instead of a Node start-up — and a new spare is
+ * forked, at once the first time, with growing delays in a crash loop
+ * (restart-backoff.ts), so forks cannot spin the CPU. Without a spare the
+ * replacement itself is forked after that delay.
+ *
+ *   fork(spare) ──> standby ──┐ a serving worker dies: listen
+ *   fork ──────────────────── listening ──> ... ──> exit ──> hooks.exited ──> spare takes over
+ *                               │                             (attribution,    + fork a new spare (delay)
+ *                               └─ control messages from here on  quarantine)
+ *
+ * node:cluster closes the shared socket when its last listening worker is gone;
+ * replacements then listen on the real port number (hooks.listenPort), so a
+ * server started with port 0 keeps its port.
+ *
+ * What the pool does not decide: what a worker starts with (hooks.init), what
+ * a death means (hooks.exited), what its messages mean (hooks.message).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+import { WORKER_INIT_ENV, isFromWorker, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/worker';
+import { RestartBackoff } from './restart-backoff.js';
+
+const require = createRequire(import.meta.url);
+
+export interface PoolWorker {
+  readonly worker: Worker;
+  readonly id: number;
+  readonly pid: number;
+  readonly startedAt: number;
+  /** Its call marker file (WorkerInit.runDir + id). */
+  readonly marker: string;
+  /** A spare not serving yet. */
+  standby: boolean;
+  /** A spare that reported it is set up. */
+  ready: boolean;
+  /** A spare chosen to take over while still starting: it listens once ready. */
+  activateWhenReady: boolean;
+  listening: boolean;
+  exited: boolean;
+  /** The worker it replaces and when that one died. */
+  replaces?: { pid: number; id: number; diedAt: number };
+  /** Set when the supervisor kills it on purpose. */
+  killedFor?: 'hang';
+  /** The config generation and quarantine version its state reflects. */
+  generation: number;
+  quarantineVersion: number;
+}
+
+export interface PoolHooks {
+  /** What a new worker starts with, and the quarantine version that reflects. */
+  init(standby: boolean): { init: WorkerInit; quarantineVersion: number };
+  /** The port a worker about to listen must ask for. */
+  listenPort(): number;
+  /** A spare is about to listen: bring its state up to date. */
+  beforeListen(w: PoolWorker): void;
+  started(w: PoolWorker): void;
+  listening(w: PoolWorker, port: number): void;
+  message(w: PoolWorker, msg: FromWorker): void;
+  /** A worker died; `restartInMs` is when its replacement listens or is forked (0: now),
+   * undefined when it is not replaced (stopping). */
+  exited(w: PoolWorker, code: number | null, signal: string | null, restartInMs: number | undefined): void;
+}
+
+export class WorkerPool {
+  private readonly workers = new Map<number, PoolWorker>();
+  private readonly pendingForks = new Set<NodeJS.Timeout>();
+  private readonly backoff = new RestartBackoff();
+  private spare: PoolWorker | undefined;
+  private sparesPending = 0;
+  private stopping = false;
+  private emptyWaiters: Array<() => void> = [];
+
+  constructor(readonly size: number, readonly spares: number, private readonly runDir: string, private readonly hooks: PoolHooks, private readonly log: Logger) {}
+
+  start(): void {
+    cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
+    for (let i = 0; i < this.size; i++) this.fork(false);
+    if (this.spares > 0) this.fork(true);
+  }
+
+  /** Workers alive (forked and not exited), the spare included. */
+  all(): PoolWorker[] {
+    return [...this.workers.values()];
+  }
+
+  listening(): PoolWorker[] {
+    return this.all().filter((w) => w.listening);
+  }
+
+  send(w: PoolWorker, msg: ToWorker): void {
+    if (w.exited || !w.worker.isConnected()) return;
+    w.worker.send(msg);
+  }
+
+  /** Kill a worker on purpose (it is replaced like any other death). */
+  kill(w: PoolWorker, why: 'hang'): void {
+    w.killedFor = why;
+    w.worker.process.kill('SIGKILL');
+  }
+
+  /** No more replacements from now on; pending forks are cancelled. */
+  stop(): void {
+    this.stopping = true;
+    for (const t of this.pendingForks) clearTimeout(t);
+    this.pendingForks.clear();
+  }
+
+  /** Resolves once no worker is alive. */
+  whenEmpty(): Promise<void> {
+    if (this.workers.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
+  private fork(standby: boolean, replaces?: PoolWorker['replaces']): PoolWorker {
+    const { init, quarantineVersion } = this.hooks.init(standby);
+    if (!standby) init.options = { ...init.options, port: this.hooks.listenPort() };
+    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify({ ...init, standby }) });
+    const w: PoolWorker = {
+      worker,
+      id: worker.id,
+      pid: worker.process.pid ?? -1,
+      startedAt: Date.now(),
+      marker: markerFile(this.runDir, worker.id),
+      standby,
+      ready: false,
+      activateWhenReady: false,
+      listening: false,
+      exited: false,
+      replaces,
+      generation: init.generation,
+      quarantineVersion,
+    };
+    this.workers.set(w.id, w);
+    if (standby) this.spare = w;
+    this.hooks.started(w);
+    worker.on('message', (msg: unknown) => {
+      if (!isFromWorker(msg)) return;
+      if (msg.type === 'listening') {
+        if (w.listening) return;
+        w.listening = true;
+        this.hooks.listening(w, msg.port);
+      } else if (msg.type === 'standby') {
+        w.ready = true;
+        if (w.activateWhenReady) this.listen(w);
+      } else {
+        this.hooks.message(w, msg);
+      }
+    });
+    // A worker that fails to spawn emits 'error' and then 'exit'.
+    worker.on('error', (err) => this.log.error({ workerPid: w.pid, err: err.message }, 'worker process error'));
+    worker.on('exit', (code, signal) => this.exited(w, code, signal));
+    return w;
+  }
+
+  private listen(w: PoolWorker): void {
+    w.activateWhenReady = false;
+    this.hooks.beforeListen(w);
+    this.send(w, { type: 'listen', port: this.hooks.listenPort() });
+  }
+
+  /** The spare takes over for a dead worker (now, or as soon as it is set up). */
+  private activateSpare(replaces: NonNullable<PoolWorker['replaces']>): void {
+    const s = this.spare;
+    if (!s) return;
+    this.spare = undefined;
+    s.standby = false;
+    s.replaces = replaces;
+    if (s.ready) this.listen(s);
+    else s.activateWhenReady = true;
+  }
+
+  private later(delayMs: number, fn: () => void): void {
+    if (delayMs === 0) {
+      fn();
+      return;
+    }
+    const t = setTimeout(() => {
+      this.pendingForks.delete(t);
+      if (!this.stopping) fn();
+    }, delayMs);
+    this.pendingForks.add(t);
+  }
+
+  private forkSpareLater(delayMs: number): void {
+    if (this.spares === 0) return;
+    this.sparesPending++;
+    this.later(delayMs, () => {
+      this.sparesPending--;
+      if (!this.spare) this.fork(true);
+    });
+  }
+
+  private exited(w: PoolWorker, code: number | null, signal: string | null): void {
+    w.exited = true;
+    w.listening = false;
+    this.workers.delete(w.id);
+    if (this.spare === w) this.spare = undefined;
+    const now = Date.now();
+    // Decide first, act after hooks.exited: a quarantine this death starts must
+    // be recorded before the replacement listens.
+    let restartInMs: number | undefined;
+    let act = () => {};
+    if (!this.stopping) {
+      const delay = this.backoff.next(now);
+      const replaces = { pid: w.pid, id: w.id, diedAt: now };
+      const spareWanted = this.spares > 0 && this.sparesPending === 0;
+      if (w.standby) {
+        // A spare died before serving: only the spare is replaced.
+        restartInMs = delay;
+        act = () => spareWanted && this.forkSpareLater(delay);
+      } else if (this.spare) {
+        restartInMs = 0;
+        act = () => {
+          this.activateSpare(replaces);
+          if (spareWanted) this.forkSpareLater(delay);
+        };
+      } else {
+        restartInMs = delay;
+        act = () => this.later(delay, () => this.fork(false, replaces));
+      }
+    }
+    this.hooks.exited(w, code, signal, restartInMs);
+    act();
+    if (this.workers.size === 0 && this.pendingForks.size === 0) {
+      const waiters = this.emptyWaiters;
+      this.emptyWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}

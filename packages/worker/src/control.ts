@@ -1,0 +1,120 @@
+/**
+ * A worker's handling of the supervisor's control messages (protocol.ts):
+ * config switches, library reloads, quarantine, stop. Owns what a router is
+ * built from (config, generation, quarantine set) and swaps the router; requests
+ * in flight finish on the router and library versions they started with.
+ */
+import type { Config } from './config.js';
+import { buildRouter, type RouterDeps } from './build-router.js';
+import type { ServerState } from './http-server.js';
+import type { RequestMeter } from './metrics/request-meter.js';
+import type { LibraryRegistry } from './native/library.js';
+import type { FromWorker, QuarantineNotice, ToWorker, WorkerInit } from './protocol.js';
+import type { Router } from './router.js';
+
+export class WorkerControl {
+  private config: Config;
+  private generation: number;
+  private readonly quarantined = new Map<string, QuarantineNotice>();
+  readonly state: ServerState;
+
+  constructor(
+    init: WorkerInit,
+    private readonly deps: RouterDeps & { libraries: LibraryRegistry },
+    private readonly send: (msg: FromWorker) => void,
+    private readonly stop: (why: string) => void,
+    private readonly listen: (port: number) => void,
+    /** Opens the metrics file for a route table; null when metrics are off. */
+    private readonly openMeter: (router: Router) => RequestMeter | null = () => null,
+  ) {
+    this.config = init.config;
+    this.generation = init.generation ?? 0;
+    for (const q of init.quarantined ?? []) this.quarantined.set(q.library, q);
+    const router = this.build();
+    this.state = { router, meter: openMeter(router) };
+  }
+
+  private build() {
+    return buildRouter(this.config, this.deps, { generation: this.generation, quarantined: this.quarantined });
+  }
+
+  /** Swap in a router built from the current config and quarantine set, with a
+   * metrics file of its own (requests in flight finish counting on the old one). */
+  private rebuild(): void {
+    const old = this.state.router;
+    const oldMeter = this.state.meter;
+    this.state.router = this.build();
+    // A worker started with metrics off never counts (its server has no hook).
+    if (oldMeter) this.state.meter = this.openMeter(this.state.router);
+    oldMeter?.retire();
+    old.close();
+  }
+
+  handle(msg: ToWorker): void {
+    const log = this.deps.log;
+    switch (msg.type) {
+      case 'config': {
+        this.config = msg.config;
+        this.generation = msg.generation;
+        this.quarantined.clear();
+        for (const q of msg.quarantined) this.quarantined.set(q.library, q);
+        this.rebuild();
+        this.send({ type: 'config-applied', generation: msg.generation });
+        return;
+      }
+      case 'reload-library':
+        this.reloadLibrary(msg.file, msg.lift === true);
+        return;
+      case 'quarantine':
+        this.quarantined.set(msg.notice.library, msg.notice);
+        log.warn({ library: msg.notice.library, reason: msg.notice.reason }, 'library quarantined: its routes answer 503');
+        this.rebuild();
+        return;
+      case 'quarantine-lift':
+        if (this.quarantined.delete(msg.library)) {
+          log.info({ library: msg.library }, 'library quarantine lifted');
+          this.rebuild();
+        }
+        return;
+      case 'stop':
+        this.stop('supervisor stop');
+        return;
+      case 'listen':
+        this.listen(msg.port);
+        return;
+    }
+  }
+
+  private reloadLibrary(file: string, lift: boolean): void {
+    const log = this.deps.log;
+    const lib = this.deps.libraries.peek(file);
+    let ok = true;
+    let loaded = false;
+    let error: string | undefined;
+    // A library never loaded here (or whose last load failed) needs nothing:
+    // its next use loads the file as it is then.
+    if (lib?.current) {
+      try {
+        lib.load();
+        loaded = true;
+        log.info({ library: file }, 'library reloaded: new requests use the new version');
+      } catch (err) {
+        ok = false;
+        error = (err as Error).message;
+        if (lift) {
+          // The old version is the one that crashed: rather than serve it again,
+          // drop it; requests retry loading the file (and answer why meanwhile).
+          lib.close();
+          log.error({ library: file, err: error }, 'library reload failed; the quarantined version is dropped and the next request retries the file');
+        } else {
+          log.error({ library: file, err: error }, 'library reload failed; the previous version keeps serving');
+        }
+      }
+    }
+    if (lift && this.quarantined.delete(file)) {
+      log.info({ library: file }, 'library quarantine lifted: the file changed');
+      this.rebuild();
+    }
+    this.send({ type: 'library-reloaded', file, ok, loaded, ...(error !== undefined ? { error } : {}) });
+  }
+}
