@@ -13,7 +13,9 @@ import { formatProfile, summarizeProfiles } from './lib/cpu-profile.ts';
 import { loadScenarios } from './lib/load-scenarios.ts';
 import { describeMachine } from './lib/machine.ts';
 import { estimateSeconds, FULL, QUICK, type Plan } from './lib/plan.ts';
+import { measureNativeSteps, type NativeSteps } from './lib/native-steps.ts';
 import { killAllSpawned } from './lib/proc.ts';
+import { flexilibMissing } from './lib/servers/flexilib.ts';
 import { resultsText } from './lib/report/table.ts';
 import { writeOutputs } from './lib/report/write.ts';
 import { runBench } from './lib/runner.ts';
@@ -33,8 +35,8 @@ const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --
   --out DIR          results folder (default bench/results)
   --doc FILE         generated doc (default docs/performance.md)
   --no-write         print the table only
-  --profile ID       profile scenario ID and the baseline with node --cpu-prof and print where the
-                     workers' time goes (writes no results)
+  --profile IDS      profile the scenarios IDS (comma-separated) and the baseline with node --cpu-prof
+                     and print where the workers' time goes (writes no results)
   -h, --help
 `;
 
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
   };
 
   let scenarios = await loadScenarios();
-  const only = args.profile ? [args.profile] : args.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (args.profile ?? args.only)?.split(',').map((s) => s.trim()).filter(Boolean);
   if (only) {
     const unknown = only.filter((id) => !scenarios.some((s) => s.id === id));
     if (unknown.length) fail(`unknown scenario(s) ${unknown.join(', ')}; there are: ${scenarios.map((s) => s.id).join(', ')}`, 2);
@@ -116,10 +118,10 @@ async function main(): Promise<void> {
     const pidsOf = new Map<string, number[]>();
     const profPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
     log(`profiling ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(profPlan, scenarios.length)} s); profiles in ${profDir}`);
-    await runBench(scenarios, profPlan, {
+    const runs = await runBench(scenarios, profPlan, {
       root: ROOT,
       log,
-      serverEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` },
+      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
       onStopped: (id, _tmp, pids) => pidsOf.set(id, pids.slice(1)),
     });
     const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
@@ -130,7 +132,10 @@ async function main(): Promise<void> {
         log(`${id}: no worker profiles found`);
         continue;
       }
-      process.stdout.write(`\n${formatProfile(`${id} (${mine.length} workers)`, summarizeProfiles(mine), HOT)}\n`);
+      const r = runs.find((x) => x.id === id)!.rounds[0];
+      // Every request the workers answered while profiled: the check, warm-up, throughput and latency runs.
+      const requests = 1 + r.warmupRequests + r.throughput.requests + r.latency.requests;
+      process.stdout.write(`\n${formatProfile(`${id} (${mine.length} workers)`, summarizeProfiles(mine), HOT, requests)}\n`);
     }
     return;
   }
@@ -139,6 +144,11 @@ async function main(): Promise<void> {
   const started = performance.now();
   const runs = await runBench(scenarios, plan, { root: ROOT, log });
   machine.loadAvg.end = Math.round(os.loadavg()[0] * 100) / 100;
+  let nativeSteps: NativeSteps | undefined;
+  if (!flexilibMissing(ROOT)) {
+    log('timing the native route\'s steps (bench/micro/native-path.ts) ...');
+    nativeSteps = measureNativeSteps(ROOT, plan.mode === 'quick');
+  }
   const targets = summarize(runs);
   // The flags that shape the measurement (not where results were written: no machine paths in the results).
   const flags = [
@@ -159,6 +169,7 @@ async function main(): Promise<void> {
     elapsedSeconds: Math.round((performance.now() - started) / 100) / 10,
     targets,
     goals: evaluateGoals(targets, runs),
+    nativeSteps,
     raw: runs,
   };
   process.stdout.write(`\n${resultsText(results.targets, results.goals)}\n`);

@@ -92,11 +92,16 @@ function top(m: Map<string, number>, n: number): Array<[string, number]> {
   return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
 }
 
-/** A readable report: percentages of busy (non-idle) time. */
-export function formatProfile(title: string, s: ProfileSummary, hotPath: string[] = []): string {
-  const pct = (us: number) => `${((100 * us) / Math.max(1, s.busyUs)).toFixed(1).padStart(5)} %`;
+/**
+ * A readable report: shares of busy (non-idle) time and, when the number of
+ * requests served is known, microseconds per request.
+ */
+export function formatProfile(title: string, s: ProfileSummary, hotPath: string[] = [], requests = 0): string {
+  const perReq = (us: number) => (requests > 0 ? `${(us / requests).toFixed(2).padStart(7)} µs/req ` : '');
+  const pct = (us: number) => `${((100 * us) / Math.max(1, s.busyUs)).toFixed(1).padStart(5)} % ${perReq(us)}`;
   const lines = [
-    `${title}: ${(s.busyUs / 1e6).toFixed(2)} s busy of ${(s.totalUs / 1e6).toFixed(2)} s sampled (${((100 * s.busyUs) / Math.max(1, s.totalUs)).toFixed(0)} % busy)`,
+    `${title}: ${(s.busyUs / 1e6).toFixed(2)} s busy of ${(s.totalUs / 1e6).toFixed(2)} s sampled (${((100 * s.busyUs) / Math.max(1, s.totalUs)).toFixed(0)} % busy)` +
+      (requests > 0 ? `, ${requests} requests: ${(s.busyUs / requests).toFixed(2)} µs of JS-visible CPU per request` : ''),
     '',
     '  self time by file:',
     ...top(s.byFile, 18).map(([k, v]) => `    ${pct(v)}  ${k}`),

@@ -73,5 +73,6 @@ export function roundOrder(count: number, round: number): number[] {
 /** Rough seconds a plan takes for `targets` targets (start-up and checks included). */
 export function estimateSeconds(plan: Plan, targets: number): number {
   const perRun = plan.warmupSeconds + plan.throughput.seconds + plan.latency.seconds + 2.5;
-  return Math.round(plan.rounds * targets * perRun);
+  // Plus the check of every target before the rounds (a start and a stop each).
+  return Math.round(plan.rounds * targets * perRun + targets * 1.5);
 }

@@ -4,7 +4,7 @@
  * harness on the CPU the server needs), wait for its readiness line, find its
  * workers, read their peak memory, stop it and everything it forked.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -107,6 +107,28 @@ export function childPids(pid: number): number[] {
     }
   }
   return out;
+}
+
+let clockTicks: number | undefined;
+/** Kernel clock ticks per second (the unit of /proc/<pid>/stat's CPU times). */
+function clkTck(): number {
+  if (clockTicks === undefined) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    clockTicks = Number(r.stdout?.trim()) || 100;
+  }
+  return clockTicks;
+}
+
+/** CPU time (user + system) a process has used so far, in microseconds; undefined when it is gone. */
+export function cpuTimeUs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / clkTck();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Peak resident set size (VmHWM) of a process in KiB, or undefined when it is gone. */

@@ -1,7 +1,8 @@
 /**
  * Runs a plan over the scenarios:
  *
- *   for each round (order alternating, see plan.ts):
+ *   first, every target once: start ─> conformance check ─> stop
+ *   then, for each round (order alternating, see plan.ts):
  *     for each target:  start fresh ─> conformance check ─> warm-up ─> throughput run
  *                       ─> latency run ─> read peak RSS ─> stop, remove temp folder
  *
@@ -14,10 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sortScenarios } from './load-scenarios.ts';
-import { peakRssKb } from './proc.ts';
+import { cpuTimeUs, peakRssKb } from './proc.ts';
 import { compareAnswers, fetchRaw, wrkRequest, type RawResponse } from './probe.ts';
 import { roundOrder, type LoadShape, type Plan } from './plan.ts';
-import type { Role, Scenario } from './scenario.ts';
+import type { Role, RunningServer, Scenario } from './scenario.ts';
 import { runWrk, type LoadResult } from './wrk.ts';
 
 export interface RoundResult {
@@ -30,6 +31,14 @@ export interface RoundResult {
   rssKb: { primary: number | null; workers: number[] };
   /** Milliseconds from spawn until the server accepted requests. */
   startMs: number;
+  /** Requests of the discarded warm-up run. */
+  warmupRequests: number;
+  /**
+   * CPU time (user + system) the workers spent per request during the
+   * throughput run, in microseconds. Less sensitive than req/s to other work
+   * on the machine, since it counts the server's own CPU time only.
+   */
+  workerCpuUsPerRequest: number | null;
 }
 
 export interface TargetRun {
@@ -48,8 +57,8 @@ export interface RunOptions {
   root: string;
   /** Progress lines (to stderr, so stdout keeps only the table). */
   log?: (line: string) => void;
-  /** Extra environment for every server (e.g. NODE_OPTIONS=--cpu-prof). */
-  serverEnv?: NodeJS.ProcessEnv;
+  /** Extra flags for every node server (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   /** Keep each run's temp folder (profiles, logs) instead of removing it. */
   keepTemp?: boolean;
   /** Called with each run's temp folder after the server stopped. */
@@ -60,30 +69,64 @@ function toShape(shape: LoadShape, plan: Plan, seconds = shape.seconds) {
   return { ...shape, seconds, cpus: plan.wrkCpus };
 }
 
+/** The answer of `s` to wrk's request, checked against the baseline's (recorded when `s` is the baseline). */
+async function checkAnswer(s: Scenario, port: number, baseline: { answer?: RawResponse }): Promise<void> {
+  const answer = await fetchRaw(port, wrkRequest(port));
+  if (s.role === 'baseline') baseline.answer ??= answer;
+  else {
+    if (!baseline.answer) throw new Error(`${s.id}: checked before the baseline, so its answer cannot be compared`);
+    const diff = compareAnswers(baseline.answer, answer, s.conformance);
+    if (diff) throw new Error(`${s.id}: ${diff}`);
+  }
+  if (answer.status !== 200) throw new Error(`${s.id}: answered ${answer.status} to the benchmark request`);
+}
+
+async function startFresh(s: Scenario, plan: Plan, opts: RunOptions, tmp: string): Promise<RunningServer> {
+  try {
+    return await s.start({ root: opts.root, tmp, workers: plan.workers, env: {}, nodeArgs: opts.nodeArgs ?? [] });
+  } catch (err) {
+    throw new Error(`${s.id}: could not start: ${(err as Error).message}`);
+  }
+}
+
+/** Start `s`, check its answer, stop it. */
+async function checkOnce(s: Scenario, plan: Plan, opts: RunOptions, baseline: { answer?: RawResponse }): Promise<void> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), `flexilib-bench-${s.id}-`));
+  try {
+    const server = await startFresh(s, plan, opts, tmp);
+    try {
+      await checkAnswer(s, server.port, baseline);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 /** Run one target once, in fresh processes. */
 async function runOnce(s: Scenario, plan: Plan, opts: RunOptions, baseline: { answer?: RawResponse }): Promise<{ result: Omit<RoundResult, 'round' | 'position'>; config: string }> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), `flexilib-bench-${s.id}-`));
   const t0 = performance.now();
-  let server;
+  let server: RunningServer;
   try {
-    server = await s.start({ root: opts.root, tmp, workers: plan.workers, env: opts.serverEnv ?? {} });
+    server = await startFresh(s, plan, opts, tmp);
   } catch (err) {
     if (!opts.keepTemp) rmSync(tmp, { recursive: true, force: true });
-    throw new Error(`${s.id}: could not start: ${(err as Error).message}`);
+    throw err;
   }
   const startMs = performance.now() - t0;
   let pids: number[] = [];
   try {
-    const answer = await fetchRaw(server.port, wrkRequest(server.port));
-    if (s.role === 'baseline') baseline.answer ??= answer;
-    else {
-      if (!baseline.answer) throw new Error(`${s.id}: ran before the baseline, so its answer cannot be checked`);
-      const diff = compareAnswers(baseline.answer, answer, s.conformance);
-      if (diff) throw new Error(`${s.id}: ${diff}`);
-    }
-    if (answer.status !== 200) throw new Error(`${s.id}: answered ${answer.status} to the benchmark request`);
-    if (plan.warmupSeconds > 0) await runWrk(server.port, toShape(plan.throughput, plan, plan.warmupSeconds));
+    // Every fresh start is checked again: the bytes measured are the bytes checked.
+    await checkAnswer(s, server.port, baseline);
+    const warmup = plan.warmupSeconds > 0 ? await runWrk(server.port, toShape(plan.throughput, plan, plan.warmupSeconds)) : undefined;
+    const workerPids = server.processes().filter((p) => p.role === 'worker').map((p) => p.pid);
+    const cpu = () => workerPids.reduce((sum, pid) => sum + (cpuTimeUs(pid) ?? NaN), 0);
+    const cpuBefore = cpu();
     const throughput = await runWrk(server.port, toShape(plan.throughput, plan));
+    const cpuUs = cpu() - cpuBefore;
+    const workerCpuUsPerRequest = Number.isFinite(cpuUs) && throughput.requests > 0 ? Math.round((cpuUs / throughput.requests) * 100) / 100 : null;
     const latency = await runWrk(server.port, toShape(plan.latency, plan));
     const procs = server.processes();
     pids = procs.map((p) => p.pid);
@@ -92,7 +135,7 @@ async function runOnce(s: Scenario, plan: Plan, opts: RunOptions, baseline: { an
       primary: primary ? (peakRssKb(primary.pid) ?? null) : null,
       workers: procs.filter((p) => p.role === 'worker').map((p) => peakRssKb(p.pid) ?? 0),
     };
-    return { result: { throughput, latency, rssKb, startMs: Math.round(startMs) }, config: server.config };
+    return { result: { throughput, latency, rssKb, startMs: Math.round(startMs), warmupRequests: warmup?.requests ?? 0, workerCpuUsPerRequest }, config: server.config };
   } finally {
     await server.stop();
     opts.onStopped?.(s.id, tmp, pids);
@@ -115,9 +158,13 @@ export async function runBench(unsorted: Scenario[], plan: Plan, opts: RunOption
   const active = runs.map((r, i) => ({ run: r, scenario: scenarios[i] })).filter((x) => !x.run.skipped);
   if (active[0]?.scenario.role !== 'baseline') throw new Error('the baseline scenario cannot run here, so there is nothing to compare with');
 
-  // Round 0 runs forward and the baseline sorts first, so its answer is known
-  // before any other target's is checked against it.
+  // Before measuring anything: start every target once and check its answer,
+  // so that a misconfigured target stops the bench at once, not minutes in.
   const baseline: { answer?: RawResponse } = {};
+  for (const { scenario } of active) {
+    log(`checking ${scenario.id}'s answer ...`);
+    await checkOnce(scenario, plan, opts, baseline);
+  }
   for (let round = 0; round < plan.rounds; round++) {
     const order = roundOrder(active.length, round);
     for (let position = 0; position < order.length; position++) {

@@ -35,8 +35,11 @@ export interface ScenarioContext {
   tmp: string;
   /** Worker processes every server runs. */
   workers: number;
-  /** Extra environment for the server (e.g. NODE_OPTIONS for --cpu-prof). */
+  /** Extra environment for the server. */
   env: NodeJS.ProcessEnv;
+  /** Extra flags for servers that are node processes (e.g. --cpu-prof, which NODE_OPTIONS
+   * does not take); node:cluster passes the primary's flags on to its workers. */
+  nodeArgs: string[];
 }
 
 /** A process of a running server, as reported in the results. */

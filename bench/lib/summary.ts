@@ -5,6 +5,7 @@
  */
 import type { Plan } from './plan.ts';
 import type { Machine } from './machine.ts';
+import type { NativeSteps } from './native-steps.ts';
 import type { Role } from './scenario.ts';
 import type { TargetRun } from './runner.ts';
 
@@ -31,6 +32,8 @@ export interface TargetSummary {
   rssMiB: { primary: number | null; worker: number | null };
   /** Largest worker's peak RSS over the baseline's. */
   workerRssRatio: number | null;
+  /** Workers' CPU time per request in the throughput run (µs, median over rounds). */
+  cpuUsPerRequest: number | null;
 }
 
 export interface GoalResult {
@@ -55,6 +58,8 @@ export interface Results {
   elapsedSeconds: number;
   targets: TargetSummary[];
   goals: GoalResult[];
+  /** The native route's steps timed alone (bench/micro/native-path.ts); absent when flexilib is not built. */
+  nativeSteps?: NativeSteps;
   raw: TargetRun[];
 }
 
@@ -78,6 +83,11 @@ export function pairedRatio(a: TargetRun, b: TargetRun): number | null {
   return ratios.length ? round(median(ratios), 3) : null;
 }
 
+function cpuPerRequest(r: TargetRun): number | null {
+  const xs = r.rounds.map((x) => x.workerCpuUsPerRequest).filter((x): x is number => x !== null);
+  return xs.length ? round(median(xs), 1) : null;
+}
+
 function maxOf(xs: Array<number | null>): number | null {
   const v = xs.filter((x): x is number => x !== null && x > 0);
   return v.length ? Math.max(...v) : null;
@@ -91,7 +101,7 @@ export function summarize(runs: TargetRun[]): TargetSummary[] {
       return {
         id: r.id, title: r.title, role: r.role, config: r.config, note: r.note, skipped: r.skipped ?? 'did not run',
         rounds: 0, rps: 0, rpsRange: [0, 0], ratio: null, saturated: { p50: 0, p99: 0 }, paced: { rps: 0, p50: 0, p99: 0, max: 0 },
-        errors: 0, rssMiB: { primary: null, worker: null }, workerRssRatio: null,
+        errors: 0, rssMiB: { primary: null, worker: null }, workerRssRatio: null, cpuUsPerRequest: null,
       };
     }
     const rps = r.rounds.map((x) => x.throughput.rps);
@@ -121,6 +131,7 @@ export function summarize(runs: TargetRun[]): TargetSummary[] {
       errors: r.rounds.reduce((n, x) => n + x.throughput.errors.total + x.latency.errors.total, 0),
       rssMiB: { primary: primary === null ? null : mib(primary), worker: worker === null ? null : mib(worker) },
       workerRssRatio: worker !== null && baseWorker ? round(worker / baseWorker, 3) : null,
+      cpuUsPerRequest: cpuPerRequest(r),
     };
   });
 }

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileOf, formatProfile, summarizeProfiles } from '../lib/cpu-profile.ts';
 import { loadScenarios } from '../lib/load-scenarios.ts';
 import { describeMachine } from '../lib/machine.ts';
+import { measureNativeSteps } from '../lib/native-steps.ts';
 import { roundOrder, type Plan } from '../lib/plan.ts';
 import { compareAnswers, fetchRaw, normalize, wrkRequest } from '../lib/probe.ts';
 import { resultsText } from '../lib/report/table.ts';
@@ -48,7 +49,7 @@ after(async () => {
 
 async function start(s: Scenario): Promise<RunningServer> {
   const dir = mkdtempSync(path.join(tmp, `${s.id}-`));
-  const server = await s.start({ root: ROOT, tmp: dir, workers: 2, env: {} });
+  const server = await s.start({ root: ROOT, tmp: dir, workers: 2, env: {}, nodeArgs: [] });
   started.push(server);
   return server;
 }
@@ -95,7 +96,7 @@ describe('conformance', () => {
     const script = path.join(tmp, 'other-bytes.mjs');
     writeFileSync(script, readFileSync(path.join(ROOT, 'bench/servers/node-http-cluster.mjs'), 'utf8').replace("'X-custom-foo'", "'x-custom-foo'"));
     const dir = mkdtempSync(path.join(tmp, 'other-'));
-    const other = await startNodeHttpCluster({ root: ROOT, tmp: dir, workers: 1, env: {} }, path.relative(ROOT, script));
+    const other = await startNodeHttpCluster({ root: ROOT, tmp: dir, workers: 1, env: {}, nodeArgs: [] }, path.relative(ROOT, script));
     started.push(other);
     const base = await start(scenarios.get('baseline-node-http')!);
     const a = await fetchRaw(base.port, wrkRequest(base.port));
@@ -131,8 +132,10 @@ describe('a tiny real run', () => {
       elapsedSeconds: 1,
       targets,
       goals: evaluateGoals(targets, runs),
+      nativeSteps: measureNativeSteps(ROOT, true, 2000),
       raw: runs,
     };
+    assert.ok(results.nativeSteps!.steps.length >= 5 && results.nativeSteps!.steps.every((s) => s.ns > 0), 'native steps timed');
     const nginx = findNginx();
     for (const t of targets) {
       if (t.id === 'nginx-return-200' && !nginx) {
@@ -177,6 +180,7 @@ describe('a tiny real run', () => {
     assert.doesNotMatch(doc, /\{\{\w+\}\}/, 'every placeholder filled');
     assert.match(doc, /\| baseline-node-http \| [\d,]+ \| 1\.00 \|/);
     assert.match(doc, new RegExp(`Node\\.js ${process.version.replace(/\./g, '\\.')}`));
+    assert.match(doc, /\| Slot\.fillRequest [^|]*\| \d+ \| [\d.]+ % \|/, 'native steps in the doc, with their share of the baseline');
   });
 });
 

@@ -4,7 +4,7 @@
  * the doc; `pnpm bench` rewrites it.
  */
 import type { Results } from '../summary.ts';
-import { goalsMarkdown, resultsMarkdown } from './table.ts';
+import { goalsMarkdown, markdownTable, resultsMarkdown } from './table.ts';
 
 function machineList(r: Results): string {
   const m = r.machine;
@@ -40,6 +40,20 @@ function notes(r: Results): string {
   return n.length ? n.join('\n') : '- none';
 }
 
+function nativeSteps(r: Results): string {
+  const n = r.nativeSteps;
+  if (!n) return '(not measured: flexilib was not built)';
+  const base = r.targets.find((t) => t.role === 'baseline')?.cpuUsPerRequest ?? null;
+  const rows = n.steps.map((s) => {
+    const share = base ? `${((s.ns / 10 / base)).toFixed(1)} %` : '–';
+    return [s.step.trim().startsWith('of which') ? `&nbsp;&nbsp;${s.step.trim()}` : s.step, String(s.ns), share];
+  });
+  const note = base
+    ? `Share: of the baseline worker's CPU time per request in this run (${base} µs).`
+    : 'Share: not available (the baseline did not run).';
+  return `${markdownTable(['step (CPU time per call)', 'ns', 'share'], rows, [false, true, true])}\n\n${note} Least of ${n.repeats} × ${n.calls.toLocaleString('en-US')} calls each.`;
+}
+
 export function renderDoc(template: string, r: Results): string {
   const values: Record<string, string> = {
     command: r.command,
@@ -51,6 +65,7 @@ export function renderDoc(template: string, r: Results): string {
     goals: goalsMarkdown(r.goals),
     notes: notes(r),
     configs: configs(r),
+    native_steps: nativeSteps(r),
   };
   return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
     const v = values[name];

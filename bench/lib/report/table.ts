@@ -1,15 +1,15 @@
 /** The results as a table: plain text for stdout, Markdown for docs/performance.md. */
 import type { GoalResult, TargetSummary } from '../summary.ts';
 
-const HEAD = ['target', 'req/s', '× baseline', 'p50 ms', 'p99 ms', 'p99 ms saturated', 'errors', 'primary RSS MiB', 'worker RSS MiB', 'worker × baseline'];
-const RIGHT = [false, true, true, true, true, true, true, true, true, true];
+const HEAD = ['target', 'req/s', '× baseline', 'p50 ms', 'p99 ms', 'p99 ms saturated', 'errors', 'primary RSS MiB', 'worker RSS MiB', 'worker × baseline', 'worker CPU µs/req'];
+const RIGHT = [false, true, true, true, true, true, true, true, true, true, true];
 
 const fmt = (x: number | null, digits: number) => (x === null || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const thousands = (x: number) => Math.round(x).toLocaleString('en-US');
 
 export function targetRows(targets: TargetSummary[]): string[][] {
   return targets.map((t) => {
-    if (t.skipped) return [t.id, 'skipped', '', '', '', '', '', '', '', ''];
+    if (t.skipped) return [t.id, 'skipped', '', '', '', '', '', '', '', '', ''];
     return [
       t.id,
       thousands(t.rps),
@@ -21,6 +21,7 @@ export function targetRows(targets: TargetSummary[]): string[][] {
       fmt(t.rssMiB.primary, 1),
       fmt(t.rssMiB.worker, 1),
       fmt(t.workerRssRatio, 2),
+      fmt(t.cpuUsPerRequest, 1),
     ];
   });
 }

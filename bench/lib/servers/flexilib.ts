@@ -66,7 +66,7 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
   const iniFile = path.join(ctx.tmp, 'proxy.ini');
   writeFileSync(iniFile, opts.ini.replaceAll('LIB', path.join(ctx.root, EXAMPLE_PLUGIN)) + '\n');
   const flags = ['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--workers', String(ctx.workers), '--log-format', 'json', ...(opts.flags ?? [])];
-  const p = spawnToFile(process.execPath, [path.join(ctx.root, FLEXILIB_CLI), '--config', iniFile, ...flags], {
+  const p = spawnToFile(process.execPath, [...ctx.nodeArgs, path.join(ctx.root, FLEXILIB_CLI), '--config', iniFile, ...flags], {
     logFile: path.join(ctx.tmp, 'server.log'),
     cwd: ctx.root,
     env: serverEnv(ctx, opts.env),

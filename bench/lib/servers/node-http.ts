@@ -8,7 +8,7 @@ import { runningServer } from './running.ts';
 export const BASELINE_SERVER = 'bench/servers/node-http-cluster.mjs';
 
 export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELINE_SERVER): Promise<RunningServer> {
-  const p = spawnToFile(process.execPath, [path.join(ctx.root, script)], {
+  const p = spawnToFile(process.execPath, [...ctx.nodeArgs, path.join(ctx.root, script)], {
     logFile: path.join(ctx.tmp, 'server.log'),
     cwd: ctx.root,
     env: serverEnv(ctx, { BENCH_WORKERS: String(ctx.workers) }),
