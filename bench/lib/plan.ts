@@ -74,5 +74,5 @@ export function roundOrder(count: number, round: number): number[] {
 export function estimateSeconds(plan: Plan, targets: number): number {
   const perRun = plan.warmupSeconds + plan.throughput.seconds + plan.latency.seconds + 2.5;
   // Plus the check of every target before the rounds (a start and a stop each).
-  return Math.round(plan.rounds * targets * perRun + targets * 1.5);
+  return Math.round(plan.rounds * targets * perRun + (plan.rounds > 1 ? targets * 1.5 : 0));
 }

@@ -158,10 +158,12 @@ export async function runBench(unsorted: Scenario[], plan: Plan, opts: RunOption
   const active = runs.map((r, i) => ({ run: r, scenario: scenarios[i] })).filter((x) => !x.run.skipped);
   if (active[0]?.scenario.role !== 'baseline') throw new Error('the baseline scenario cannot run here, so there is nothing to compare with');
 
-  // Before measuring anything: start every target once and check its answer,
-  // so that a misconfigured target stops the bench at once, not minutes in.
+  // Before measuring anything (when there are several rounds): start every
+  // target once and check its answer, so that a misconfigured target stops
+  // the bench at once, not minutes in. With one round, round 0 checks each
+  // target right before measuring it anyway.
   const baseline: { answer?: RawResponse } = {};
-  for (const { scenario } of active) {
+  for (const { scenario } of plan.rounds > 1 ? active : []) {
     log(`checking ${scenario.id}'s answer ...`);
     await checkOnce(scenario, plan, opts, baseline);
   }
