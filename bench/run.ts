@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProfile, summarizeProfiles } from './lib/cpu-profile.ts';
+import { formatPerf, PERF_NODE_ARGS, perfMissing, removePerfMaps, startPerf } from './lib/perf.ts';
 import { loadScenarios } from './lib/load-scenarios.ts';
 import { describeMachine } from './lib/machine.ts';
 import { estimateSeconds, FULL, QUICK, type Plan } from './lib/plan.ts';
@@ -29,7 +30,7 @@ const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --
   --quick            one short round (about 40 s): checks the harness, not figures to quote
   --only IDS         comma-separated scenario ids (the baseline always runs)
   --rounds N         rounds (default 3; --quick 1)
-  --seconds N        seconds of each throughput run (default 7; --quick 2)
+  --seconds N        seconds of each throughput run (default 6; --quick 2)
   --workers N        workers per server (default: CPU count)
   --pin-wrk CPUS     run wrk under taskset -c CPUS (default: not pinned)
   --out DIR          results folder (default bench/results)
@@ -37,6 +38,7 @@ const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --
   --no-write         print the table only
   --profile IDS      profile the scenarios IDS (comma-separated) and the baseline with node --cpu-prof
                      and print where the workers' time goes (writes no results)
+  --perf IDS         the same with Linux perf (on-CPU samples, kernel included; needs linux-perf)
   -h, --help
 `;
 
@@ -69,6 +71,7 @@ async function main(): Promise<void> {
         doc: { type: 'string' },
         'no-write': { type: 'boolean' },
         profile: { type: 'string' },
+        perf: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
   };
 
   let scenarios = await loadScenarios();
-  const only = (args.profile ?? args.only)?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (args.profile ?? args.perf ?? args.only)?.split(',').map((s) => s.trim()).filter(Boolean);
   if (only) {
     const unknown = only.filter((id) => !scenarios.some((s) => s.id === id));
     if (unknown.length) fail(`unknown scenario(s) ${unknown.join(', ')}; there are: ${scenarios.map((s) => s.id).join(', ')}`, 2);
@@ -112,6 +115,32 @@ async function main(): Promise<void> {
   const machine = describeMachine(ROOT);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`bench: ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, wrk ${machine.wrk}, load average ${machine.loadAvg.start}`);
+
+  if (args.perf) {
+    const missing = perfMissing();
+    if (missing) fail(missing);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-perf-'));
+    const perfPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
+    const pidsOf: number[] = [];
+    log(`perf on ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(perfPlan, scenarios.length)} s); data in ${dir}`);
+    try {
+      const runs = await runBench(scenarios, perfPlan, {
+        root: ROOT,
+        log,
+        nodeArgs: PERF_NODE_ARGS,
+        aroundThroughput: (id, pids) => startPerf(path.join(dir, `${id}.data`), pids),
+        // Every node process of the run writes a symbol map, the primary too.
+        onStopped: (_id, _tmp, pids) => pidsOf.push(...pids),
+      });
+      for (const r of runs) {
+        if (!r.rounds.length) continue;
+        process.stdout.write(`\n${formatPerf(r.id, path.join(dir, `${r.id}.data`), r.rounds[0].throughput.requests)}\n`);
+      }
+    } finally {
+      removePerfMaps(pidsOf);
+    }
+    return;
+  }
 
   if (args.profile) {
     const profDir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-profile-'));

@@ -63,6 +63,11 @@ export interface RunOptions {
   keepTemp?: boolean;
   /** Called with each run's temp folder after the server stopped. */
   onStopped?: (id: string, tmp: string, pids: number[]) => void;
+  /**
+   * Called just before the throughput run with the workers' pids (e.g. to
+   * start perf on them); the function it returns is awaited once the run ends.
+   */
+  aroundThroughput?: (id: string, workerPids: number[]) => () => Promise<void>;
 }
 
 function toShape(shape: LoadShape, plan: Plan, seconds = shape.seconds) {
@@ -123,9 +128,11 @@ async function runOnce(s: Scenario, plan: Plan, opts: RunOptions, baseline: { an
     const warmup = plan.warmupSeconds > 0 ? await runWrk(server.port, toShape(plan.throughput, plan, plan.warmupSeconds)) : undefined;
     const workerPids = server.processes().filter((p) => p.role === 'worker').map((p) => p.pid);
     const cpu = () => workerPids.reduce((sum, pid) => sum + (cpuTimeUs(pid) ?? NaN), 0);
+    const finishProbe = opts.aroundThroughput?.(s.id, workerPids);
     const cpuBefore = cpu();
     const throughput = await runWrk(server.port, toShape(plan.throughput, plan));
     const cpuUs = cpu() - cpuBefore;
+    await finishProbe?.();
     const workerCpuUsPerRequest = Number.isFinite(cpuUs) && throughput.requests > 0 ? Math.round((cpuUs / throughput.requests) * 100) / 100 : null;
     const latency = await runWrk(server.port, toShape(plan.latency, plan));
     const procs = server.processes();
