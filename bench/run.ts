@@ -5,7 +5,7 @@
  * bench/results/latest.json, bench/results/latest.svg and docs/performance.md.
  * See bench/performance.template.md for what is measured and how.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,6 +39,7 @@ const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --
   --profile IDS      profile the scenarios IDS (comma-separated) and the baseline with node --cpu-prof
                      and print where the workers' time goes (writes no results)
   --perf IDS         the same with Linux perf (on-CPU samples, kernel included; needs linux-perf)
+  --render           rewrite the chart and the doc from the results JSON (after editing the template)
   -h, --help
 `;
 
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
         'no-write': { type: 'boolean' },
         profile: { type: 'string' },
         perf: { type: 'string' },
+        render: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -80,6 +82,14 @@ async function main(): Promise<void> {
   }
   if (args.help) {
     process.stdout.write(HELP);
+    return;
+  }
+  const outDir = path.resolve(args.out ?? path.join(ROOT, 'bench/results'));
+  const docFile = path.resolve(args.doc ?? path.join(ROOT, 'docs/performance.md'));
+  if (args.render) {
+    const results = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as Results;
+    writeOutputs(results, outDir, docFile);
+    process.stderr.write(`bench: rewrote ${path.relative(process.cwd(), docFile)} and the chart from ${path.relative(process.cwd(), path.join(outDir, 'latest.json'))}\n`);
     return;
   }
   if (!findWrk()) fail('wrk is not installed; install it with: apt-get install -y wrk');
@@ -203,7 +213,7 @@ async function main(): Promise<void> {
   };
   process.stdout.write(`\n${resultsText(results.targets, results.goals)}\n`);
   if (!args['no-write']) {
-    const out = writeOutputs(results, path.resolve(args.out ?? path.join(ROOT, 'bench/results')), path.resolve(args.doc ?? path.join(ROOT, 'docs/performance.md')));
+    const out = writeOutputs(results, outDir, docFile);
     log(`\nwrote ${[out.json, out.svg, out.doc].filter(Boolean).map((f) => path.relative(process.cwd(), f!)).join(', ')} (${results.elapsedSeconds} s)`);
   }
 }

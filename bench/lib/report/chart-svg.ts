@@ -62,7 +62,7 @@ export function chartSvg(results: Results): string {
   const p2: Panel = { x: p1.x + p1.w + 120, w: 300, max: Math.ceil((maxP99 * 1.05) / s2) * s2, step: s2 };
 
   const m = results.machine;
-  const subtitle = `${results.mode} run, ${results.plan.rounds} round(s), medians · ${m.cpus} × ${m.cpuModel} · node ${m.node} · wrk ${results.plan.throughput.connections} connections · ${results.generatedAt.slice(0, 10)} · ${m.commit}`;
+  const subtitle = `${results.mode} run, ${results.plan.rounds} round(s), medians · ${m.cpus} × ${m.cpuModel} · node ${m.node} · wrk ${results.plan.throughput.connections} connections · load average ${m.loadAvg.start} at start · ${results.generatedAt.slice(0, 10)} · ${m.commit}`;
 
   let body = '';
   body += `<text x="16" y="26" font-size="17" font-weight="600" fill="#111827">flexilib benchmark: ${esc(results.plan.workers + ' workers')}, loopback</text>`;

@@ -12,7 +12,7 @@ function machineList(r: Results): string {
     `- CPU: ${m.cpus} × ${m.cpuModel}; memory ${m.memoryGiB} GiB; ${m.kernel}`,
     `- Node.js ${m.node}; wrk ${m.wrk}; nginx ${m.nginx ?? 'not installed'}`,
     `- code: commit ${m.commit}`,
-    `- 1-minute load average: ${m.loadAvg.start} at the start, ${m.loadAvg.end ?? '?'} at the end (other work on the machine makes numbers noisy)`,
+    `- 1-minute load average: ${m.loadAvg.start} when the run started (other work: it should be well under ${m.cpus / 2}), ${m.loadAvg.end ?? '?'} at the end (the bench's own load included)`,
   ].join('\n');
 }
 
@@ -37,6 +37,11 @@ function configs(r: Results): string {
 function notes(r: Results): string {
   const n = r.targets.flatMap((t) => [t.skipped ? `- ${t.id} skipped: ${t.skipped}` : '', t.note ? `- ${t.id}: ${t.note}` : '']).filter(Boolean);
   if (r.mode === 'quick') n.unshift('- a quick run (one short round): a smoke test of the harness, not figures to quote');
+  // The load at the start is other work; by the end the bench's own load (wrk, workers) is in it.
+  const load = r.machine.loadAvg.start;
+  if (load > r.machine.cpus / 2) {
+    n.unshift(`- **the machine was busy** (load average ${load} on ${r.machine.cpus} CPUs when the run started): figures are noisy; rerun \`pnpm bench\` on a quiet machine before quoting them`);
+  }
   return n.length ? n.join('\n') : '- none';
 }
 
