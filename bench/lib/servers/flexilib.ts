@@ -68,7 +68,8 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
   const flags = ['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--workers', String(ctx.workers), '--log-format', 'json', ...(opts.flags ?? [])];
   const p = spawnToFile(process.execPath, [...ctx.nodeArgs, path.join(ctx.root, FLEXILIB_CLI), '--config', iniFile, ...flags], {
     logFile: path.join(ctx.tmp, 'server.log'),
-    cwd: ctx.root,
+    // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.
+    cwd: ctx.tmp,
     env: serverEnv(ctx, opts.env),
   });
   const port = await waitForLine(

@@ -10,7 +10,8 @@ export const BASELINE_SERVER = 'bench/servers/node-http-cluster.mjs';
 export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELINE_SERVER): Promise<RunningServer> {
   const p = spawnToFile(process.execPath, [...ctx.nodeArgs, path.join(ctx.root, script)], {
     logFile: path.join(ctx.tmp, 'server.log'),
-    cwd: ctx.root,
+    // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.
+    cwd: ctx.tmp,
     env: serverEnv(ctx, { BENCH_WORKERS: String(ctx.workers) }),
   });
   const port = await waitForLine(
