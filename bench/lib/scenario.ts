@@ -1,0 +1,77 @@
+/**
+ * What a scenario is: one file under bench/scenarios/ that starts one server
+ * in fresh processes. The harness discovers the files, so adding a target to
+ * the benchmark is adding one file.
+ *
+ * @example
+ *   // bench/scenarios/flexilib-inline.ts
+ *   import { defineScenario } from '../lib/scenario.ts';
+ *   import { startFlexilib } from '../lib/servers/flexilib.ts';
+ *   export default defineScenario({
+ *     id: 'flexilib-inline',
+ *     title: 'flexilib, native route inline',
+ *     role: 'subject',
+ *     conformance: 'identical',
+ *     start: (ctx) => startFlexilib(ctx, { ini: '/ = LIB' }),
+ *   });
+ */
+
+/** baseline: what every ratio is taken against (exactly one); ceiling: a native server for scale. */
+export type Role = 'baseline' | 'subject' | 'ceiling';
+
+/**
+ * How the scenario's answer to the benchmark request must compare with the
+ * baseline's, checked before every measurement:
+ * identical — the same bytes, the Date header's value aside;
+ * same-content — same status, body, content-type and X-custom-foo (nginx
+ *   frames its answers its own way).
+ */
+export type Conformance = 'identical' | 'same-content';
+
+export interface ScenarioContext {
+  /** Repository root (absolute). */
+  root: string;
+  /** A fresh temporary folder for this start, removed after it stops. */
+  tmp: string;
+  /** Worker processes every server runs. */
+  workers: number;
+  /** Extra environment for the server. */
+  env: NodeJS.ProcessEnv;
+  /** Extra flags for servers that are node processes (e.g. --cpu-prof, which NODE_OPTIONS
+   * does not take); node:cluster passes the primary's flags on to its workers. */
+  nodeArgs: string[];
+}
+
+/** A process of a running server, as reported in the results. */
+export interface ServerProcess {
+  role: 'primary' | 'worker';
+  pid: number;
+}
+
+export interface RunningServer {
+  port: number;
+  /** What was started: command-line flags and config, as recorded in the results. */
+  config: string;
+  /** The root process and its workers, looked up now. */
+  processes(): ServerProcess[];
+  stop(): Promise<void>;
+}
+
+export interface Scenario {
+  /** Equal to the file name without extension. */
+  id: string;
+  /** One line for tables and the chart. */
+  title: string;
+  role: Role;
+  conformance: Conformance;
+  /** Why this scenario cannot run on this machine (e.g. nginx not installed), or undefined. */
+  unavailable?(root: string): string | undefined;
+  /** A caveat about what this build lets the scenario measure, printed with the results. */
+  note?(root: string): string | undefined;
+  /** Start the server in fresh processes; resolves once it accepts requests. */
+  start(ctx: ScenarioContext): Promise<RunningServer>;
+}
+
+export function defineScenario(s: Scenario): Scenario {
+  return s;
+}

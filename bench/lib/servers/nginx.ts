@@ -1,0 +1,102 @@
+/**
+ * Start nginx (Debian's nginx-light) as the ceiling: `return 200` with the
+ * same headers and body as the C example, the same worker count, everything
+ * it writes (pid, error log, temp folders) inside the scenario's temp folder.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { childPids, stopTree, spawnToFile, tail } from '../proc.ts';
+import type { RunningServer, ScenarioContext } from '../scenario.ts';
+import { runningServer } from './running.ts';
+
+const CANDIDATES = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx'];
+
+/** The nginx binary: $NGINX, else the usual places; undefined when absent. */
+export function findNginx(): string | undefined {
+  if (process.env.NGINX) return existsSync(process.env.NGINX) ? process.env.NGINX : undefined;
+  return CANDIDATES.find((f) => existsSync(f));
+}
+
+/** A loopback port that was free a moment ago (nginx cannot report a port 0 it was given). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+export function nginxConfig(tmp: string, port: number, workers: number, body: string): string {
+  const t = (name: string) => path.join(tmp, name);
+  return `daemon off;
+master_process on;
+worker_processes ${workers};
+pid ${t('nginx.pid')};
+error_log ${t('error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server_tokens off;
+  # node:http puts no cap on requests per connection; nginx's default (1000)
+  # would make wrk reconnect all the time.
+  keepalive_requests 100000000;
+  keepalive_timeout 5s;
+  client_body_temp_path ${t('client_body')};
+  proxy_temp_path ${t('proxy')};
+  fastcgi_temp_path ${t('fastcgi')};
+  uwsgi_temp_path ${t('uwsgi')};
+  scgi_temp_path ${t('scgi')};
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      add_header X-custom-foo bar;
+      return 200 "${body}";
+    }
+  }
+}
+`;
+}
+
+async function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * `body` is fixed in the config: nginx cannot count request headers, so it
+ * answers the body the plugin gives wrk's request (" 1": wrk sends Host only).
+ */
+export async function startNginx(ctx: ScenarioContext, body: string): Promise<RunningServer> {
+  const bin = findNginx();
+  if (!bin) throw new Error('nginx is not installed (apt-get install -y nginx-light)');
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const conf = path.join(ctx.tmp, 'nginx.conf');
+    writeFileSync(conf, nginxConfig(ctx.tmp, port, ctx.workers, body));
+    const p = spawnToFile(bin, ['-p', ctx.tmp, '-e', path.join(ctx.tmp, 'error.log'), '-c', conf], {
+      logFile: path.join(ctx.tmp, 'server.log'),
+      cwd: ctx.tmp,
+    });
+    const deadline = Date.now() + 10_000;
+    while (!p.hasExited() && Date.now() < deadline) {
+      if (childPids(p.pid).length >= ctx.workers && (await accepts(port))) {
+        return runningServer(p, port, `nginx (worker_processes ${ctx.workers}, access_log off, return 200 "${body}")`);
+      }
+      await sleep(25);
+    }
+    const why = `${tail(p.logFile)}\n${tail(path.join(ctx.tmp, 'error.log'))}`;
+    await stopTree(p, childPids(p.pid));
+    // Another process may have taken the port between freePort() and nginx's bind.
+    if (attempt < 3 && /Address already in use/.test(why)) continue;
+    throw new Error(`nginx did not start:\n${why}`);
+  }
+}
