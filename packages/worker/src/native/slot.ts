@@ -36,8 +36,8 @@ export interface RequestLike {
   socket: { remoteAddress?: string; remotePort?: number };
 }
 
-/** What a plugin call produced, copied out of native memory. The object and its
- * headers list belong to the slot and are overwritten by its next call. */
+/** What a plugin call produced, copied out of native memory. The object belongs
+ * to the slot and is overwritten by its next call. */
 export interface PluginResponse {
   status: number;
   reason: string | undefined;
@@ -222,26 +222,27 @@ export class Slot {
     const reasonAddr = this.getPtr(u32, RS.reason);
     out.reason = reasonAddr === 0 ? undefined : this.str(reasonAddr, this.getPtr(u32, RS.reason_len));
 
-    // Reused across calls: node:http's writeHead consumes the list synchronously.
-    const headers = out.headers;
-    headers.length = 0;
+    const headers: string[] = [];
+    out.headers = headers;
     out.hasContentType = false;
-    let node = this.getPtr(u32, RS.headers);
     let guard = this.getPtr(u32, RS.headers_len);
-    while (node !== 0 && guard-- > 0) {
+    // Walk the header list by block offsets (integer arithmetic) while nodes
+    // live in the arena, as flexi_add_header puts them; anything else is copied out.
+    let nodeAddr = this.getPtr(u32, RS.headers);
+    while (nodeAddr !== 0 && guard-- > 0) {
       let nu32 = u32;
-      let at = (node - this.resp.addr) >>> 2;
-      if (!this.inArena(node, RESP_HEADER.size) || (node & 3) !== 0) {
-        const copy = this.copyOut(node, RESP_HEADER.size);
+      let at = this.respOffset(nodeAddr, RESP_HEADER.size);
+      if (at < 0 || (at & 3) !== 0) {
+        const copy = this.copyOut(nodeAddr, RESP_HEADER.size);
         nu32 = new Uint32Array(copy.buffer, copy.byteOffset, RESP_HEADER.size >>> 2);
         at = 0;
       }
-      const nameAddr = nu32[at + (RH.name >>> 2)] + nu32[at + (RH.name >>> 2) + 1] * TWO32;
+      at >>>= 2;
       const nameLen = nu32[at + (RH.name_len >>> 2)];
-      const valueAddr = nu32[at + (RH.value >>> 2)] + nu32[at + (RH.value >>> 2) + 1] * TWO32;
       const valueLen = nu32[at + (RH.value_len >>> 2)];
-      node = nu32[at + (RH.next >>> 2)] + nu32[at + (RH.next >>> 2) + 1] * TWO32;
-      const name = this.str(nameAddr, nameLen);
+      const name = this.str(nu32[at + (RH.name >>> 2)] + nu32[at + (RH.name >>> 2) + 1] * TWO32, nameLen);
+      const valueAddr = nu32[at + (RH.value >>> 2)] + nu32[at + (RH.value >>> 2) + 1] * TWO32;
+      nodeAddr = nu32[at + (RH.next >>> 2)] + nu32[at + (RH.next >>> 2) + 1] * TWO32;
       if (nameLen === 12 && sameLower(name, 'content-type')) out.hasContentType = true;
       // The host frames the body itself; a plugin's own framing headers would contradict it.
       else if ((nameLen === 14 && sameLower(name, 'content-length')) || (nameLen === 17 && sameLower(name, 'transfer-encoding'))) continue;
@@ -251,7 +252,9 @@ export class Slot {
     const bodyAddr = this.getPtr(u32, RS.body);
     const bodyLen = this.getPtr(u32, RS.body_len);
     if (bodyAddr === this.arenaAddr) {
-      if (bodyLen <= SMALL_BODY) {
+      if (bodyLen <= 64) {
+        out.body = bodyLen === 0 ? '' : this.cachedStr(this.arenaOff, bodyLen);
+      } else if (bodyLen <= SMALL_BODY) {
         out.body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
       } else {
         out.body = Buffer.allocUnsafe(bodyLen);
@@ -276,14 +279,16 @@ export class Slot {
     return out;
   }
 
-  private inArena(addr: number, len: number): boolean {
-    return addr >= this.arenaAddr && addr + len <= this.arenaAddr + this.arenaSize;
+  /** Offset within the response block of [addr, addr+len) when it lies in the arena, else -1. */
+  private respOffset(addr: number, len: number): number {
+    const off = addr - this.resp.addr;
+    return off >= this.arenaOff && off + len <= this.resp.size ? off : -1;
   }
 
   private str(addr: number, len: number): string {
     if (len === 0) return '';
-    if (this.inArena(addr, len)) {
-      const at = addr - this.resp.addr;
+    const at = this.respOffset(addr, len);
+    if (at >= 0) {
       return len <= 64 ? this.cachedStr(at, len) : (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
     }
     return (this.copyOut(addr, len) as Latin1Buffer).latin1Slice(0, len);
