@@ -12,10 +12,11 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { WORKER_INIT_ENV, isFromWorker, type Config, type WorkerInit } from '@flexilib/worker';
+import { WORKER_INIT_ENV, isFromWorker, type Config, type ToWorker, type WorkerInit } from '@flexilib/worker';
 import { AdminServer } from './admin/admin-server.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import type { Settings } from './settings.js';
+import { UpstreamService } from './upstream/upstream-service.js';
 
 const require = createRequire(import.meta.url);
 
@@ -29,6 +30,8 @@ export class Supervisor {
   readonly admin: AdminServer;
   /** Files shared with the workers (see WorkerInit.runDir); removed at exit. */
   readonly runDir: string;
+  /** Upstream pools: health checks, management API, state file (see upstream/upstream-service.ts). */
+  readonly upstreams: UpstreamService;
 
   constructor(private readonly settings: Settings, private config: Config, private readonly log: Logger) {
     const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
@@ -40,9 +43,16 @@ export class Supervisor {
       workers: this.workers.size,
       listening: this.listening.size,
     }));
+    this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
+    this.upstreams.registerRoutes(this.admin);
+  }
+
+  private broadcast(msg: ToWorker): void {
+    for (const w of this.workers) if (w.isConnected()) w.send(msg);
   }
 
   async start(): Promise<void> {
+    this.upstreams.start();
     const adminPort = await this.admin.listen();
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
     cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
@@ -52,12 +62,13 @@ export class Supervisor {
   }
 
   private fork(): Worker {
-    const init: WorkerInit = { options: this.settings.worker, config: this.config, runDir: this.runDir };
+    const init: WorkerInit = { options: this.settings.worker, config: this.config, runDir: this.runDir, upstreams: this.upstreams.snapshot() };
     const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
     this.workers.add(worker);
     const pid = worker.process.pid;
     worker.on('message', (msg: unknown) => {
       if (!isFromWorker(msg)) return;
+      if (this.upstreams.onWorkerMessage(worker.id, msg)) return;
       if (msg.type === 'listening') {
         this.listening.add(worker.id);
         this.port = msg.port;
@@ -71,6 +82,7 @@ export class Supervisor {
     worker.on('exit', (code, signal) => {
       this.workers.delete(worker);
       this.listening.delete(worker.id);
+      this.upstreams.onWorkerExit(worker.id);
       if (this.stopping) return;
       this.log.error({ workerPid: pid, code, signal }, signal ? `worker killed by ${signal}; replacing it` : `worker exited with code ${code}; replacing it`);
       this.fork();
@@ -86,6 +98,7 @@ export class Supervisor {
     this.stopping = true;
     this.log.info({ signal }, 'stopping: letting requests in flight finish');
     void this.admin.close();
+    this.upstreams.stop();
     for (const w of this.workers) w.disconnect();
     const check = setInterval(() => {
       if (this.workers.size === 0) {

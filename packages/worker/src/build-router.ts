@@ -9,12 +9,16 @@ import type { Slot } from './native/slot.js';
 import type { WorkerOptions } from './options.js';
 import { sendError } from './respond.js';
 import { Router } from './router.js';
+import { ProxyExecutor } from './upstream/proxy-executor.js';
+import type { UpstreamRegistry } from './upstream/registry.js';
 
 export interface RouterDeps {
   options: WorkerOptions;
   libraries: LibraryRegistry;
   inlineSlot: Slot;
   log: Logger;
+  /** Upstream pools; they outlive routers (see upstream/registry.ts). */
+  upstreams: UpstreamRegistry;
 }
 
 /** Stands in for an executor kind this build lacks, answering 501 with the reason. */
@@ -44,6 +48,7 @@ export function buildRouter(config: Config, deps: RouterDeps): Router {
         log: deps.log,
       });
     }
+    if (t.kind === 'upstream') return new ProxyExecutor(route, deps.upstreams.pool(t.pool), deps.upstreams, deps.log);
     return new UnsupportedExecutor(route);
   });
   deps.libraries.retain(new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : []))));

@@ -10,6 +10,7 @@ import { createLogger } from './logger.js';
 import { LibraryRegistry } from './native/library.js';
 import { Slot } from './native/slot.js';
 import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { UpstreamRegistry } from './upstream/registry.js';
 
 const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null') as WorkerInit | null;
 if (!init) {
@@ -20,7 +21,9 @@ const { options } = init;
 const log = createLogger({ level: options.logLevel, format: options.logFormat }, { role: 'worker' });
 const libraries = new LibraryRegistry();
 const inlineSlot = new Slot(options.arenaBytes, options.maxHeaderBytes);
-const deps = { options, libraries, inlineSlot, log };
+const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
+upstreams.startStats();
+const deps = { options, libraries, inlineSlot, log, upstreams };
 const state: ServerState = { router: buildRouter(init.config, deps) };
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const server = createHttpServer(options, state, log, access);
@@ -40,6 +43,8 @@ process.on('message', (msg: ToWorker) => {
     state.router = buildRouter(msg.config, deps);
     old.close();
     send({ type: 'config-applied', generation: msg.generation });
+  } else if (msg.type === 'upstream-state') {
+    upstreams.apply(msg.state);
   } else if (msg.type === 'reload-library') {
     for (const lib of libraries.all()) {
       if (lib.file !== msg.file) continue;

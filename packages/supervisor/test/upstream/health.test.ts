@@ -1,0 +1,97 @@
+/**
+ * Health: an origin killed (SIGKILL) under load drops out of the pool (GETs
+ * are retried on another origin, so none fails; of the POSTs only those in
+ * flight to it may), is marked down after `fall`, and comes back after `rise`
+ * successful checks once it listens again.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { admin, load, request, sleep, startChildOrigin, startFlexilib, tempDir, until, writeConfig } from './helpers.js';
+
+test('an origin killed under load drops out, and returns after `rise` successes', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const a = await startChildOrigin(t, 'a');
+  const b = await startChildOrigin(t, 'b');
+  const c = await startChildOrigin(t, 'c');
+  const config = writeConfig(dir, `/api = upstream:api
+
+[upstream.api]
+servers = ${a.url}, ${b.url}, ${c.url}
+health_path = /health
+health_interval = 200ms
+fall = 3
+rise = 3
+`);
+  const fx = await startFlexilib(t, { config, workers: 2 });
+  const concurrency = 8;
+  const gets = load(fx.port, '/api/get', { concurrency, maxMs: 30_000 });
+  const posts = load(fx.port, '/api/post', { concurrency, maxMs: 30_000, method: 'POST', body: 'payload' });
+  await until(() => (gets.result.byOrigin.get('b') ?? 0) > 50 && (posts.result.byOrigin.get('b') ?? 0) > 50, 10_000, 'traffic on b');
+
+  await b.kill();
+  const killedAt = { gets: gets.result.ok, posts: posts.result.ok };
+  const down = await fx.waitForLine((l) => l.msg === 'upstream origin down' && l.origin === b.url, 10_000);
+  assert.equal(down.pool, 'api');
+  const servers = await admin(fx.adminPort, 'GET', '/servers');
+  const bState = servers.json.pools[0].servers.find((s: { url: string }) => s.url === b.url);
+  assert.equal(bState.healthy, false);
+  // Load continues on a and c only.
+  const before = { a: gets.result.byOrigin.get('a') ?? 0, c: gets.result.byOrigin.get('c') ?? 0 };
+  await until(() => (gets.result.byOrigin.get('a') ?? 0) > before.a + 100 && (gets.result.byOrigin.get('c') ?? 0) > before.c + 100, 10_000, 'traffic on a and c');
+
+  // GETs that hit the dead origin were retried elsewhere: not one failed.
+  assert.equal(gets.result.failed, 0, gets.result.errors.join('\n'));
+  // POSTs are not retried: at most the ones in flight to b (one per connection) may fail, each with a 502.
+  assert.ok(posts.result.failed <= concurrency, `${posts.result.failed} POSTs failed: ${posts.result.errors.join('\n')}`);
+  for (const e of posts.result.errors) assert.match(e, /^502 route "\/api" \(pool "api"\): origin http:\/\/127\.0\.0\.1:\d+ /);
+  assert.ok(gets.result.ok > killedAt.gets && posts.result.ok > killedAt.posts);
+
+  // Bring b back on the same port: after `rise` (3) successful checks it takes traffic again.
+  const b2 = await startChildOrigin(t, 'b', b.port);
+  const up = await fx.waitForLine((l) => l.msg === 'upstream origin up' && l.origin === b2.url, 10_000);
+  assert.equal(up.successes, 3);
+  const bHits = gets.result.byOrigin.get('b') ?? 0;
+  await until(() => (gets.result.byOrigin.get('b') ?? 0) > bHits + 50, 10_000, 'traffic back on b');
+
+  const [g, p] = await Promise.all([gets.stop(), posts.stop()]);
+  assert.equal(g.failed, 0, g.errors.join('\n'));
+  assert.ok(p.failed <= concurrency);
+
+  // The stats saw it all: client successes and the origin failures of b.
+  const stats = await until(async () => {
+    const s = await admin(fx.adminPort, 'GET', '/stats');
+    return s.json.client.success === g.ok + p.ok ? s.json : undefined;
+  }, 5000, '/stats to catch up');
+  assert.equal(stats.client.failed, p.failed);
+  const detail = (await admin(fx.adminPort, 'GET', '/stats/detail')).json as Array<{ url: string; failed: number; passiveFailures: number; checks: { failed: number } }>;
+  const bDetail = detail.find((d) => d.url === b.url)!;
+  assert.ok(bDetail.failed >= 1 && bDetail.passiveFailures >= 1 && bDetail.checks.failed >= 1, JSON.stringify(bDetail));
+  await sleep(0);
+});
+
+test('a late worker starts with the current health; a pool with every origin down answers 503 at once', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const a = await startChildOrigin(t, 'a');
+  const config = writeConfig(dir, `/api = upstream:api
+[upstream.api]
+servers = ${a.url}
+health_path = /health
+health_interval = 100ms
+fall = 2
+rise = 2
+`);
+  const fx = await startFlexilib(t, { config, workers: 1 });
+  assert.equal((await request(fx.port, '/api/x')).status, 200);
+  await a.kill();
+  await fx.waitForLine((l) => l.msg === 'upstream origin down');
+  // Replace the only worker: the new one must know `a` is down without waiting for anything.
+  const old = fx.lines.find((l) => l.msg === 'worker listening')!.workerPid as number;
+  process.kill(old, 'SIGKILL');
+  const fresh = await fx.waitForLine((l) => l.msg === 'worker listening' && l.workerPid !== old);
+  // (With --port 0 and one worker, node:cluster closes the handle when the worker dies: the new one has a new port.)
+  const t0 = performance.now();
+  const r = await request(fresh.port as number, '/api/x', { agent: false });
+  assert.equal(r.status, 503);
+  assert.equal(r.body, 'route "/api" (pool "api"): no healthy origin (0 of 1 healthy)\n');
+  assert.ok(performance.now() - t0 < 1000);
+});

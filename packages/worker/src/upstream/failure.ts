@@ -1,0 +1,39 @@
+/**
+ * What a failed attempt to an origin means: the status the client gets, the
+ * one-line reason, whether the origin is to blame for the connection
+ * (a passive health failure), and whether an idempotent request may be tried
+ * on another origin.
+ *
+ *   refused / reset / unreachable      502  passive  retryable
+ *   connect timeout                    504  passive  retryable
+ *   no response headers in time        504  -        -
+ *   silent mid-body beyond idle time   504  -        -   (cut if headers went out)
+ *   origin removed while queued        502  -        retryable
+ */
+import type { UpstreamSettings } from './upstream-config.js';
+
+export interface Failure {
+  status: number;
+  code: string;
+  reason: string;
+  /** The connection failed: counts against the origin's health. */
+  passive: boolean;
+  /** Nothing reached the origin's application, or it is safe to ask again: another origin may be tried. */
+  retryable: boolean;
+}
+
+const UNREACHABLE = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+export function classify(err: Error & { code?: string }, origin: string, s: UpstreamSettings): Failure {
+  const code = err.code ?? 'UNKNOWN';
+  if (code === 'ECONNREFUSED') return { status: 502, code, reason: `origin ${origin} refused the connection`, passive: true, retryable: true };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { status: 504, code, reason: `origin ${origin} did not accept a connection within ${s.connectTimeoutMs} ms (connect_timeout)`, passive: true, retryable: true };
+  if (RESET.has(code)) return { status: 502, code, reason: `origin ${origin} closed the connection before answering (${code}: ${err.message})`, passive: true, retryable: true };
+  if (UNREACHABLE.has(code)) return { status: 502, code, reason: `origin ${origin} is unreachable (${code})`, passive: true, retryable: true };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { status: 504, code, reason: `origin ${origin} sent no response headers within ${s.headerTimeoutMs} ms (header_timeout)`, passive: false, retryable: false };
+  if (code === 'UND_ERR_BODY_TIMEOUT') return { status: 504, code, reason: `origin ${origin} went silent for ${s.idleTimeoutMs} ms in the response body (idle_timeout)`, passive: false, retryable: false };
+  if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return { status: 502, code, reason: `origin ${origin} was removed from the pool`, passive: false, retryable: true };
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return { status: 400, code, reason: 'the request body does not match its Content-Length', passive: false, retryable: false };
+  return { status: 502, code, reason: `origin ${origin}: ${err.message} (${code})`, passive: false, retryable: false };
+}
