@@ -4,7 +4,8 @@
  * X-Forwarded-For/-Proto/-Host.
  *
  * Both directions produce a flat [name, value, name, value, ...] array, the
- * form undici's dispatch and node's writeHead take without building objects.
+ * form undici's dispatch and node's writeHead take without building objects;
+ * names keep the case they arrived in.
  */
 
 /** Hop-by-hop headers, plus Expect (node:http already answered 100-continue to the client). */
@@ -20,12 +21,19 @@ function connectionTokens(value: string): string[] {
   return value.toLowerCase().split(',').map((t) => t.trim()).filter(Boolean);
 }
 
+/** Filled by requestHeaders: whether the request announces a body (read from the same pass). */
+export interface RequestFacts {
+  hasBody: boolean;
+}
+
 /**
  * Request headers for the origin, from node's rawHeaders (names as sent, in order).
  * `remote` is the client's address; `proto` is the scheme the client used.
+ * Reading rawHeaders rather than req.headers spares node building a headers object.
  */
-export function requestHeaders(raw: string[], remote: string | undefined, proto: string): string[] {
+export function requestHeaders(raw: string[], remote: string | undefined, proto: string, facts: RequestFacts): string[] {
   const out: string[] = [];
+  facts.hasBody = false;
   let listed: string[] | undefined;
   let xff: string | undefined;
   let host: string | undefined;
@@ -36,6 +44,8 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
       (listed ??= []).push(...connectionTokens(raw[i + 1]));
       continue;
     }
+    if (lower === 'transfer-encoding') facts.hasBody = true;
+    else if (lower === 'content-length' && raw[i + 1] !== '0') facts.hasBody = true;
     if (isHopByHop(lower)) continue;
     if (FORWARDED.has(lower)) {
       if (lower === 'x-forwarded-for') xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
@@ -57,17 +67,28 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   return out;
 }
 
-/** Response headers for the client, from undici's parsed headers (lower-case names). */
-export function responseHeaders(headers: Record<string, string | string[] | undefined>): string[] {
+/**
+ * Response headers for the client, from undici's raw response headers
+ * (alternating name and value buffers, as received). Latin-1 both ways, so
+ * every byte of a value passes unchanged.
+ */
+export function responseHeaders(raw: Buffer[]): string[] {
   const out: string[] = [];
-  const conn = headers.connection;
-  const listed = conn === undefined ? undefined : connectionTokens(Array.isArray(conn) ? conn.join(',') : conn);
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || isHopByHop(name)) continue;
-    if (listed !== undefined && listed.includes(name)) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (const v of value) out.push(name, v);
+  let listed: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1');
+    const lower = name.toLowerCase();
+    if (lower === 'connection') {
+      (listed ??= []).push(...connectionTokens(raw[i + 1].toString('latin1')));
+      continue;
+    }
+    if (isHopByHop(lower)) continue;
+    out.push(name, raw[i + 1].toString('latin1'));
+  }
+  if (listed !== undefined) {
+    for (let i = out.length - 2; i >= 0; i -= 2) {
+      if (listed.includes(out[i].toLowerCase())) out.splice(i, 2);
+    }
   }
   return out;
 }

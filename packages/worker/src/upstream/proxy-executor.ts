@@ -18,7 +18,6 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { RouteSpec } from '../config.js';
 import type { Executor, RequestStats } from '../executor.js';
-import { hasNoBody } from '../request-body.js';
 import { sendError } from '../respond.js';
 import { classify } from './failure.js';
 import { requestHeaders, responseHeaders } from './headers.js';
@@ -66,10 +65,19 @@ export class ProxyExecutor implements Executor {
 
 const TOO_LARGE = 'FLX_BODY_TOO_LARGE';
 
-/** One proxied request; the undici handler of each attempt (a retry reuses it). */
+/**
+ * One proxied request; the undici handler of each attempt (a retry reuses it).
+ *
+ * It implements the callbacks undici's HTTP/1.1 client itself calls
+ * (onConnect, onHeaders, onData, onComplete, onError). undici 7 marks them
+ * deprecated in favour of a controller API, but that API is a wrapper built
+ * over these per request (an extra object, and the headers parsed into an
+ * object we would only flatten again): on the hot path we skip it.
+ */
 class ProxyCall implements Dispatcher.DispatchHandler {
   private origin!: Origin;
-  private controller: Dispatcher.DispatchController | null = null;
+  private abort: ((err?: Error) => void) | null = null;
+  private resume: (() => void) | null = null;
   /** Response headers went to the client: the status can no longer change. */
   private started = false;
   private done = false;
@@ -86,9 +94,10 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     private readonly res: ServerResponse,
     private readonly stats: RequestStats,
   ) {
-    const s = ex.pool.settings;
+    const facts = { hasBody: false };
+    const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http', facts);
     let body: PassThrough | null = null;
-    if (!hasNoBody(req)) {
+    if (facts.hasBody) {
       body = new PassThrough();
       req.pipe(body);
       const limit = ex.route.options.maxBodyBytes;
@@ -101,20 +110,19 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       }
     }
     this.body = body;
+    // Timeouts are the origin's Pool defaults (origin.ts), set from the pool's settings.
     this.opts = {
       path: req.url!,
       method: req.method as Dispatcher.HttpMethod,
-      headers: requestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http'),
+      headers,
       body,
-      headersTimeout: s.headerTimeoutMs,
-      bodyTimeout: s.idleTimeoutMs,
     };
     res.once('close', () => this.clientClosed());
   }
 
   start(origin: Origin): void {
     this.origin = origin;
-    this.controller = null;
+    this.abort = null;
     origin.inflight++;
     try {
       origin.dispatcher.dispatch(this.opts, this);
@@ -124,29 +132,31 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     }
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.clientGone) controller.abort(new Error('the client closed the connection'));
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.clientGone) abort(new Error('the client closed the connection'));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
-    if (statusCode < 200) return; // 1xx: node:http answered the client's Expect itself.
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
     this.started = true;
+    this.resume = resume;
     this.origin.counts.success++;
-    const h = responseHeaders(headers);
-    if (statusMessage) this.res.writeHead(statusCode, statusMessage, h);
+    const h = responseHeaders(rawHeaders);
+    if (statusText) this.res.writeHead(statusCode, statusText, h);
     else this.res.writeHead(statusCode, h);
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', (this.onDrain ??= () => this.controller?.resume()));
-    }
+    if (this.res.write(chunk)) return true;
+    // The client reads slower than the origin sends: stop reading the origin until it drains.
+    this.res.once('drain', (this.onDrain ??= () => this.resume?.()));
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.done) return;
     this.done = true;
     this.origin.inflight--;
@@ -155,7 +165,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.res.end();
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.done) return;
     this.origin.inflight--;
     this.finishWithError(err);
@@ -165,9 +175,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.clientGone = true;
     this.body?.destroy();
-    this.controller?.abort(new Error('the client closed the connection'));
+    this.abort?.(new Error('the client closed the connection'));
   }
-
   private finishWithError(err: Error & { code?: string }): void {
     const { ex, origin, res } = this;
     if (this.clientGone) {
