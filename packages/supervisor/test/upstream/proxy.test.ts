@@ -57,6 +57,12 @@ test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async 
     res.write(Buffer.alloc(1000));
     setTimeout(() => res.destroy(), 50);
   });
+  // Reads the whole body, then answers its length (an echo would answer before the limit is hit).
+  const sink = await startOrigin(t, 'sink', (req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => res.end(`got ${n}`));
+  });
   const dead = await deadPort();
 
   const config = writeConfig(dir, `# flat FlexiLib lines and sections side by side
@@ -67,6 +73,10 @@ test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async 
 /hang = upstream:hang
 /cut = upstream:cut
 /empty = upstream:empty
+/limited = upstream:sink
+
+[route /limited]
+max_body = 1k
 
 [upstream.rr]
 servers = ${a.url}, ${b.url}, ${c.url}
@@ -99,6 +109,9 @@ health_path = /health
 
 [upstream.empty]
 servers =
+
+[upstream.sink]
+servers = ${sink.url}
 `);
   const fx = await startFlexilib(t, { config, workers: 2 });
 
@@ -194,6 +207,28 @@ servers =
     });
     assert.equal(size, 256 * 65536);
     assert.equal(got.digest('hex'), expected.digest('hex'));
+  });
+
+  await t.test("a route's max_body applies to proxied bodies, declared or chunked (413)", async () => {
+    const declared = await request(fx.port, '/limited/x', { method: 'POST', body: Buffer.alloc(2000), agent: false });
+    assert.equal(declared.status, 413);
+    assert.equal(declared.body, 'route "/limited" (pool "sink"): request body exceeds the limit of 1024 bytes\n');
+    const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: fx.port, path: '/limited/x', method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(800));
+      setTimeout(() => req.end(Buffer.alloc(800)), 50);
+    });
+    assert.equal(chunked.status, 413);
+    assert.equal(chunked.body, 'route "/limited" (pool "sink"): request body exceeds the limit of 1024 bytes\n');
+    const small = await request(fx.port, '/limited/x', { method: 'POST', body: 'fits' });
+    assert.equal(small.status, 200);
+    assert.equal(small.body, 'got 4');
   });
 
   await t.test('502 when the origin refuses, naming route, pool and origin', async () => {

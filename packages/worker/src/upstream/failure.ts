@@ -18,6 +18,8 @@ export interface Failure {
   reason: string;
   /** The connection failed: counts against the origin's health. */
   passive: boolean;
+  /** The attempt failed on the origin's side (counted in its `failed`); not when it was removed or the client erred. */
+  originFault: boolean;
   /** Nothing reached the origin's application, or it is safe to ask again: another origin may be tried. */
   retryable: boolean;
 }
@@ -27,13 +29,13 @@ const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 export function classify(err: Error & { code?: string }, origin: string, s: UpstreamSettings): Failure {
   const code = err.code ?? 'UNKNOWN';
-  if (code === 'ECONNREFUSED') return { status: 502, code, reason: `origin ${origin} refused the connection`, passive: true, retryable: true };
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { status: 504, code, reason: `origin ${origin} did not accept a connection within ${s.connectTimeoutMs} ms (connect_timeout)`, passive: true, retryable: true };
-  if (RESET.has(code)) return { status: 502, code, reason: `origin ${origin} closed the connection before answering (${code}: ${err.message})`, passive: true, retryable: true };
-  if (UNREACHABLE.has(code)) return { status: 502, code, reason: `origin ${origin} is unreachable (${code})`, passive: true, retryable: true };
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { status: 504, code, reason: `origin ${origin} sent no response headers within ${s.headerTimeoutMs} ms (header_timeout)`, passive: false, retryable: false };
-  if (code === 'UND_ERR_BODY_TIMEOUT') return { status: 504, code, reason: `origin ${origin} went silent for ${s.idleTimeoutMs} ms in the response body (idle_timeout)`, passive: false, retryable: false };
-  if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return { status: 502, code, reason: `origin ${origin} was removed from the pool`, passive: false, retryable: true };
-  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return { status: 400, code, reason: 'the request body does not match its Content-Length', passive: false, retryable: false };
-  return { status: 502, code, reason: `origin ${origin}: ${err.message} (${code})`, passive: false, retryable: false };
+  if (code === 'ECONNREFUSED') return { status: 502, code, reason: `origin ${origin} refused the connection`, passive: true, originFault: true, retryable: true };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { status: 504, code, reason: `origin ${origin} did not accept a connection within ${s.connectTimeoutMs} ms (connect_timeout)`, passive: true, originFault: true, retryable: true };
+  if (RESET.has(code)) return { status: 502, code, reason: `origin ${origin} closed the connection before answering (${code}: ${err.message})`, passive: true, originFault: true, retryable: true };
+  if (UNREACHABLE.has(code)) return { status: 502, code, reason: `origin ${origin} is unreachable (${code})`, passive: true, originFault: true, retryable: true };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { status: 504, code, reason: `origin ${origin} sent no response headers within ${s.headerTimeoutMs} ms (header_timeout)`, passive: false, originFault: true, retryable: false };
+  if (code === 'UND_ERR_BODY_TIMEOUT') return { status: 504, code, reason: `origin ${origin} went silent for ${s.idleTimeoutMs} ms in the response body (idle_timeout)`, passive: false, originFault: true, retryable: false };
+  if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return { status: 502, code, reason: `origin ${origin} was removed from the pool`, passive: false, originFault: false, retryable: true };
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return { status: 400, code, reason: 'the request body does not match its Content-Length', passive: false, originFault: false, retryable: false };
+  return { status: 502, code, reason: `origin ${origin}: ${err.message} (${code})`, passive: false, originFault: true, retryable: false };
 }

@@ -105,7 +105,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
         let seen = 0;
         req.on('data', (chunk: Buffer) => {
           seen += chunk.length;
-          if (seen > limit) body!.destroy(Object.assign(new Error(`request body exceeds ${limit} bytes`), { code: TOO_LARGE }));
+          if (seen > limit) body!.destroy(Object.assign(new Error(`request body exceeds the limit of ${limit} bytes`), { code: TOO_LARGE }));
         });
       }
     }
@@ -141,7 +141,6 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
     this.started = true;
     this.resume = resume;
-    this.origin.counts.success++;
     const h = responseHeaders(rawHeaders);
     if (statusText) this.res.writeHead(statusCode, statusText, h);
     else this.res.writeHead(statusCode, h);
@@ -160,6 +159,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     this.origin.inflight--;
+    this.origin.counts.success++;
     this.ex.pool.client.success++;
     this.stats.bytes = this.bytes;
     this.res.end();
@@ -188,11 +188,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (err.code === TOO_LARGE) {
       this.done = true;
       ex.pool.client.failed++;
+      this.discardBody();
       sendError(res, 413, `${ex.label}: ${err.message}`, { connection: 'close' });
       return;
     }
     const f = classify(err, origin.url, ex.pool.settings);
-    if (f.passive || f.status === 504) origin.counts.failed++;
+    if (f.originFault) origin.counts.failed++;
     if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.code, f.reason);
     if (!this.started && f.retryable && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD')) {
       const tried = (this.tried ??= []);
@@ -212,7 +213,19 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       res.destroy();
       return;
     }
-    const unread = this.body !== null && !this.req.complete;
+    const unread = this.discardBody();
     sendError(res, f.status, `${ex.label}: ${f.reason}`, unread ? { connection: 'close' } : undefined);
+  }
+
+  /**
+   * Answering before the client finished sending: read and drop the rest, so the
+   * connection closes with a FIN after the answer rather than a reset that would
+   * destroy it. True when some body was left unread (the connection must close).
+   */
+  private discardBody(): boolean {
+    if (this.body === null || this.req.complete) return false;
+    this.req.unpipe();
+    this.req.resume();
+    return true;
   }
 }

@@ -39,8 +39,8 @@ export interface CountPair {
  * Counters of one worker since it started (cumulative, so a lost or repeated
  * message does no harm). `client`: requests answered with an origin's response
  * (success) or with the proxy's own 5xx or a cut connection (failed).
- * `origins`: attempts per origin that got a response (success) or a
- * connection error or timeout (failed).
+ * `origins`: attempts per origin that completed a response (success) or
+ * failed: connection error, timeout, or the connection lost mid-response.
  */
 export interface PoolCounters {
   client: CountPair;
