@@ -5,6 +5,7 @@
  * successful checks once it listens again.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { admin, load, request, sleep, startChildOrigin, startFlexilib, tempDir, until, writeConfig } from './helpers.js';
 
@@ -97,4 +98,38 @@ rise = 2
   assert.equal(r.status, 503);
   assert.equal(r.body, 'route "/api" (pool "api"): no healthy origin (0 of 1 healthy)\n');
   assert.ok(performance.now() - t0 < 1000);
+});
+
+test('an origin that does not accept connections: 504 after connect_timeout, then down', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  // A stopped process with a full accept queue: the kernel drops further SYNs, so connects hang.
+  const frozen = await startChildOrigin(t, 'frozen', 0, 1);
+  frozen.proc.kill('SIGSTOP');
+  t.after(() => void frozen.proc.kill('SIGCONT'));
+  const fillers: net.Socket[] = [];
+  t.after(() => fillers.forEach((s) => s.destroy()));
+  for (let i = 0; i < 4; i++) fillers.push(net.connect(frozen.port, '127.0.0.1').on('error', () => {}));
+  await sleep(200);
+  const config = writeConfig(dir, `/api = upstream:api
+[upstream.api]
+servers = ${frozen.url}
+connect_timeout = 300ms
+health_path = /health
+health_interval = 500ms
+health_timeout = 300ms
+fall = 2
+`);
+  const fx = await startFlexilib(t, { config, workers: 1 });
+  const r = await request(fx.port, '/api/x', { agent: false });
+  t.diagnostic(`first answer: ${r.status}`);
+  if (r.status === 503) {
+    // The health checks (which time out the same way) were faster than this request.
+    assert.equal(r.body, 'route "/api" (pool "api"): no healthy origin (0 of 1 healthy)\n');
+  } else {
+    assert.equal(r.status, 504);
+    assert.equal(r.body, `route "/api" (pool "api"): origin ${frozen.url} did not accept a connection within 300 ms (connect_timeout)\n`);
+  }
+  const down = await fx.waitForLine((l) => l.msg === 'upstream origin down', 10_000);
+  assert.match(String(down.reason), /no answer within 300 ms|passive: UND_ERR_CONNECT_TIMEOUT/);
+  assert.equal((await request(fx.port, '/api/x', { agent: false })).status, 503);
 });

@@ -74,8 +74,8 @@ export interface ChildOrigin {
   kill(): Promise<void>;
 }
 
-export async function startChildOrigin(t: { after(fn: () => unknown): void }, name: string, port = 0): Promise<ChildOrigin> {
-  const proc = spawn(process.execPath, [ORIGIN_FIXTURE, name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startChildOrigin(t: { after(fn: () => unknown): void }, name: string, port = 0, backlog = 511): Promise<ChildOrigin> {
+  const proc = spawn(process.execPath, [ORIGIN_FIXTURE, name, String(port), String(backlog)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const kill = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     proc.kill('SIGKILL');

@@ -63,6 +63,11 @@ test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async 
     req.on('data', (c: Buffer) => (n += c.length));
     req.on('end', () => res.end(`got ${n}`));
   });
+  const stall = await startOrigin(t, 'stall', (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-length': '100' });
+    res.write('first ten.'); // then silence
+  });
   const dead = await deadPort();
 
   const config = writeConfig(dir, `# flat FlexiLib lines and sections side by side
@@ -74,6 +79,7 @@ test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async 
 /cut = upstream:cut
 /empty = upstream:empty
 /limited = upstream:sink
+/stall = upstream:stall
 
 [route /limited]
 max_body = 1k
@@ -112,6 +118,10 @@ servers =
 
 [upstream.sink]
 servers = ${sink.url}
+
+[upstream.stall]
+servers = ${stall.url}
+idle_timeout = 300ms
 `);
   const fx = await startFlexilib(t, { config, workers: 2 });
 
@@ -263,6 +273,19 @@ servers = ${sink.url}
       }).on('error', (e) => resolve(`error: ${e.message}`));
     });
     assert.notEqual(err, 'ended cleanly');
+  });
+
+  await t.test('an origin silent beyond idle_timeout mid-body: the client connection is cut', async () => {
+    const got = await new Promise<string>((resolve) => {
+      http.get({ host: '127.0.0.1', port: fx.port, path: '/stall/x', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve(`ended: ${body}`));
+        res.on('error', () => resolve(`cut after: ${body}`));
+      }).on('error', (e) => resolve(`error: ${e.message}`));
+    });
+    assert.equal(got, 'cut after: first ten.');
+    await fx.waitForLine((l) => l.code === 'UND_ERR_BODY_TIMEOUT' && l.route === '/stall');
   });
 
   await t.test('the refused origin goes down after `fall` failures; then 503 at once', async () => {
