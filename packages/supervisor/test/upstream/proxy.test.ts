@@ -22,6 +22,13 @@ test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async 
   let seen: { headers: http.IncomingHttpHeaders; rawHeaders: string[]; url?: string } | undefined;
   const echo = await startOrigin(t, 'echo', (req, res) => {
     seen = { headers: req.headers, rawHeaders: req.rawHeaders, url: req.url };
+    const want = req.headers['x-want-status'];
+    if (typeof want === 'string') {
+      req.resume();
+      res.writeHead(Number(want), { 'content-type': 'text/plain' });
+      res.end(`origin says ${want}`);
+      return;
+    }
     if (req.url?.startsWith('/echo/big')) {
       // 16 MiB of a counter pattern, streamed in 64 KiB chunks, no content-length (chunked).
       const hash = createHash('sha256');
@@ -147,6 +154,13 @@ idle_timeout = 300ms
     assert.ok(s > 0, 'the slow origin still gets requests when the fast one is busy');
   });
 
+  await t.test("an origin's own 5xx passes through untouched (no x-flexilib-error)", async () => {
+    const r = await request(fx.port, '/echo/status', { headers: { 'x-want-status': '502' } });
+    assert.equal(r.status, 502);
+    assert.equal(r.headers['x-flexilib-error'], undefined);
+    assert.equal(r.body, 'origin says 502');
+  });
+
   await t.test('hop-by-hop headers stay on their hop; X-Forwarded-* are set; Host passes', async () => {
     const r = await request(fx.port, '/echo/h?x=1', {
       method: 'POST',
@@ -222,6 +236,7 @@ idle_timeout = 300ms
   await t.test("a route's max_body applies to proxied bodies, declared or chunked (413)", async () => {
     const declared = await request(fx.port, '/limited/x', { method: 'POST', body: Buffer.alloc(2000), agent: false });
     assert.equal(declared.status, 413);
+    assert.equal(declared.headers['x-flexilib-error'], 'FLX_UPSTREAM_BODY_TOO_LARGE');
     assert.equal(declared.body, 'route "/limited" (pool "sink"): request body exceeds the limit of 1024 bytes\n');
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: fx.port, path: '/limited/x', method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
@@ -244,12 +259,14 @@ idle_timeout = 300ms
   await t.test('502 when the origin refuses, naming route, pool and origin', async () => {
     const r = await request(fx.port, '/refused/x');
     assert.equal(r.status, 502);
+    assert.equal(r.headers['x-flexilib-error'], 'FLX_UPSTREAM_CONNECT');
     assert.match(r.body, /^route "\/refused" \(pool "refused"\): origin http:\/\/127\.0\.0\.1:\d+ refused the connection\n$/);
   });
 
   await t.test('504 when the origin sends no headers within header_timeout', async () => {
     const r = await request(fx.port, '/hang/x');
     assert.equal(r.status, 504);
+    assert.equal(r.headers['x-flexilib-error'], 'FLX_UPSTREAM_TIMEOUT');
     assert.match(r.body, /route "\/hang" \(pool "hang"\): origin .* sent no response headers within 300 ms \(header_timeout\)/);
   });
 
@@ -259,6 +276,7 @@ idle_timeout = 300ms
     assert.equal(r.status, 503);
     assert.equal(r.body, 'route "/empty" (pool "empty"): the pool has no origins\n');
     assert.equal(r.headers['retry-after'], '1');
+    assert.equal(r.headers['x-flexilib-error'], 'FLX_UPSTREAM_UNAVAILABLE');
     assert.ok(performance.now() - start < 1000);
   });
 
@@ -285,7 +303,7 @@ idle_timeout = 300ms
       }).on('error', (e) => resolve(`error: ${e.message}`));
     });
     assert.equal(got, 'cut after: first ten.');
-    await fx.waitForLine((l) => l.code === 'UND_ERR_BODY_TIMEOUT' && l.route === '/stall');
+    await fx.waitForLine((l) => l.cause === 'UND_ERR_BODY_TIMEOUT' && l.code === 'FLX_UPSTREAM_TIMEOUT' && l.route === '/stall');
   });
 
   await t.test('the refused origin goes down after `fall` failures; then 503 at once', async () => {

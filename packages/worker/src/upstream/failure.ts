@@ -10,11 +10,15 @@
  *   silent mid-body beyond idle time   504  -        -   (cut if headers went out)
  *   origin removed while queued        502  -        retryable
  */
+import type { ErrorCode } from '../errors.js';
 import type { UpstreamSettings } from './upstream-config.js';
 
 export interface Failure {
   status: number;
-  code: string;
+  /** Our stable code (errors.ts). */
+  code: ErrorCode;
+  /** undici's or the system's code for what happened (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, ...). */
+  cause: string;
   reason: string;
   /** The connection failed: counts against the origin's health. */
   passive: boolean;
@@ -28,14 +32,14 @@ const UNREACHABLE = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AG
 const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 export function classify(err: Error & { code?: string }, origin: string, s: UpstreamSettings): Failure {
-  const code = err.code ?? 'UNKNOWN';
-  if (code === 'ECONNREFUSED') return { status: 502, code, reason: `origin ${origin} refused the connection`, passive: true, originFault: true, retryable: true };
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { status: 504, code, reason: `origin ${origin} did not accept a connection within ${s.connectTimeoutMs} ms (connect_timeout)`, passive: true, originFault: true, retryable: true };
-  if (RESET.has(code)) return { status: 502, code, reason: `origin ${origin} closed the connection before answering (${code}: ${err.message})`, passive: true, originFault: true, retryable: true };
-  if (UNREACHABLE.has(code)) return { status: 502, code, reason: `origin ${origin} is unreachable (${code})`, passive: true, originFault: true, retryable: true };
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { status: 504, code, reason: `origin ${origin} sent no response headers within ${s.headerTimeoutMs} ms (header_timeout)`, passive: false, originFault: true, retryable: false };
-  if (code === 'UND_ERR_BODY_TIMEOUT') return { status: 504, code, reason: `origin ${origin} went silent for ${s.idleTimeoutMs} ms in the response body (idle_timeout)`, passive: false, originFault: true, retryable: false };
-  if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return { status: 502, code, reason: `origin ${origin} was removed from the pool`, passive: false, originFault: false, retryable: true };
-  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return { status: 400, code, reason: 'the request body does not match its Content-Length', passive: false, originFault: false, retryable: false };
-  return { status: 502, code, reason: `origin ${origin}: ${err.message} (${code})`, passive: false, originFault: true, retryable: false };
+  const cause = err.code ?? 'UNKNOWN';
+  if (cause === 'ECONNREFUSED') return { status: 502, code: 'FLX_UPSTREAM_CONNECT', cause, reason: `origin ${origin} refused the connection`, passive: true, originFault: true, retryable: true };
+  if (cause === 'UND_ERR_CONNECT_TIMEOUT') return { status: 504, code: 'FLX_UPSTREAM_TIMEOUT', cause, reason: `origin ${origin} did not accept a connection within ${s.connectTimeoutMs} ms (connect_timeout)`, passive: true, originFault: true, retryable: true };
+  if (RESET.has(cause)) return { status: 502, code: 'FLX_UPSTREAM_CONNECT', cause, reason: `origin ${origin} closed the connection before answering (${cause}: ${err.message})`, passive: true, originFault: true, retryable: true };
+  if (UNREACHABLE.has(cause)) return { status: 502, code: 'FLX_UPSTREAM_CONNECT', cause, reason: `origin ${origin} is unreachable (${cause})`, passive: true, originFault: true, retryable: true };
+  if (cause === 'UND_ERR_HEADERS_TIMEOUT') return { status: 504, code: 'FLX_UPSTREAM_TIMEOUT', cause, reason: `origin ${origin} sent no response headers within ${s.headerTimeoutMs} ms (header_timeout)`, passive: false, originFault: true, retryable: false };
+  if (cause === 'UND_ERR_BODY_TIMEOUT') return { status: 504, code: 'FLX_UPSTREAM_TIMEOUT', cause, reason: `origin ${origin} went silent for ${s.idleTimeoutMs} ms in the response body (idle_timeout)`, passive: false, originFault: true, retryable: false };
+  if (cause === 'UND_ERR_CLOSED' || cause === 'UND_ERR_DESTROYED') return { status: 502, code: 'FLX_UPSTREAM_CONNECT', cause, reason: `origin ${origin} was removed from the pool`, passive: false, originFault: false, retryable: true };
+  if (cause === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return { status: 400, code: 'FLX_UPSTREAM_BAD_REQUEST', cause, reason: 'the request body does not match its Content-Length', passive: false, originFault: false, retryable: false };
+  return { status: 502, code: 'FLX_UPSTREAM_CONNECT', cause, reason: `origin ${origin}: ${err.message} (${cause})`, passive: false, originFault: true, retryable: false };
 }

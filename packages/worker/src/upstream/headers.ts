@@ -16,9 +16,17 @@ function isHopByHop(lower: string): boolean {
   return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-');
 }
 
-/** The tokens of a Connection header value, lower-cased ("close, X-Foo" -> ["close", "x-foo"]). */
-function connectionTokens(value: string): string[] {
-  return value.toLowerCase().split(',').map((t) => t.trim()).filter(Boolean);
+/**
+ * Header names a Connection header value lists, lower-cased ("close, X-Foo" -> ["x-foo"]),
+ * or undefined for the common values that list none (keep-alive, close), without allocating.
+ */
+function connectionTokens(value: string): string[] | undefined {
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return undefined;
+  }
+  const out = value.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
+  return out.length > 0 ? out : undefined;
 }
 
 /** Filled by requestHeaders: whether the request announces a body (read from the same pass). */
@@ -41,7 +49,8 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
     const name = raw[i];
     const lower = name.toLowerCase();
     if (lower === 'connection') {
-      (listed ??= []).push(...connectionTokens(raw[i + 1]));
+      const tokens = connectionTokens(raw[i + 1]);
+      if (tokens !== undefined) (listed ??= []).push(...tokens);
       continue;
     }
     if (lower === 'transfer-encoding') facts.hasBody = true;
@@ -77,9 +86,16 @@ export function responseHeaders(raw: Buffer[]): string[] {
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toString('latin1');
+    // Hop-by-hop names start with c, e, k, p, t or u: most headers pass on their first letter.
+    const first = name.charCodeAt(0) | 0x20;
+    if (first !== 0x63 && first !== 0x65 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75) {
+      out.push(name, raw[i + 1].toString('latin1'));
+      continue;
+    }
     const lower = name.toLowerCase();
     if (lower === 'connection') {
-      (listed ??= []).push(...connectionTokens(raw[i + 1].toString('latin1')));
+      const tokens = connectionTokens(raw[i + 1].toString('latin1'));
+      if (tokens !== undefined) (listed ??= []).push(...tokens);
       continue;
     }
     if (isHopByHop(lower)) continue;

@@ -12,11 +12,12 @@
  * body stream when it is done, never touches node's IncomingMessage (and its
  * socket, which the response still needs).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { RouteSpec } from '../config.js';
+import type { ErrorCode } from '../errors.js';
 import type { Executor, RequestStats } from '../executor.js';
 import { sendError } from '../respond.js';
 import { classify } from './failure.js';
@@ -24,6 +25,10 @@ import { requestHeaders, responseHeaders } from './headers.js';
 import type { Origin } from './origin.js';
 import type { UpstreamPool } from './pool.js';
 import type { UpstreamRegistry } from './registry.js';
+
+const TOO_LARGE: ErrorCode = 'FLX_UPSTREAM_BODY_TOO_LARGE';
+/** On the proxy's own error answers: tells them from an origin's 5xx passed through. */
+const ERROR_HEADER = 'x-flexilib-error';
 
 export class ProxyExecutor implements Executor {
   readonly kind = 'upstream' as const;
@@ -45,14 +50,14 @@ export class ProxyExecutor implements Executor {
       this.pool.client.failed++;
       const { total, healthy } = this.pool.census();
       const why = total === 0 ? 'the pool has no origins' : `no healthy origin (${healthy} of ${total} healthy)`;
-      sendError(res, 503, `${this.label}: ${why}`, { 'retry-after': '1' });
+      sendError(res, 503, `${this.label}: ${why}`, { 'retry-after': '1', [ERROR_HEADER]: 'FLX_UPSTREAM_UNAVAILABLE' });
       return;
     }
     const limit = this.route.options.maxBodyBytes;
     if (limit !== undefined && Number(req.headers['content-length'] ?? 0) > limit) {
       this.pool.client.failed++;
       res.shouldKeepAlive = false;
-      sendError(res, 413, `${this.label}: request body exceeds the limit of ${limit} bytes`, { connection: 'close' });
+      sendError(res, 413, `${this.label}: request body exceeds the limit of ${limit} bytes`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
       req.resume();
       return;
     }
@@ -63,7 +68,6 @@ export class ProxyExecutor implements Executor {
   close(): void {}
 }
 
-const TOO_LARGE = 'FLX_BODY_TOO_LARGE';
 
 /**
  * One proxied request; the undici handler of each attempt (a retry reuses it).
@@ -142,7 +146,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.started = true;
     this.resume = resume;
     const h = responseHeaders(rawHeaders);
-    if (statusText) this.res.writeHead(statusCode, statusText, h);
+    // A reason phrase of its own (not node's standard one for the status) is passed on as sent.
+    if (statusText && statusText !== STATUS_CODES[statusCode]) this.res.writeHead(statusCode, statusText, h);
     else this.res.writeHead(statusCode, h);
     return true;
   }
@@ -189,32 +194,32 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       this.done = true;
       ex.pool.client.failed++;
       this.discardBody();
-      sendError(res, 413, `${ex.label}: ${err.message}`, { connection: 'close' });
+      sendError(res, 413, `${ex.label}: ${err.message}`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
       return;
     }
     const f = classify(err, origin.url, ex.pool.settings);
     if (f.originFault) origin.counts.failed++;
-    if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.code, f.reason);
+    if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.cause, f.reason);
     if (!this.started && f.retryable && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD')) {
       const tried = (this.tried ??= []);
       tried.push(origin);
       const next = tried.length <= ex.pool.settings.retries ? ex.pool.pick(tried) : undefined;
       if (next !== undefined) {
-        ex.log.debug({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, next: next.url, code: f.code }, 'retrying on another origin');
+        ex.log.debug({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, next: next.url, cause: f.cause }, 'retrying on another origin');
         this.start(next);
         return;
       }
     }
     this.done = true;
     ex.pool.client.failed++;
-    ex.log.warn({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, code: f.code, status: f.status, started: this.started }, f.reason);
+    ex.log.warn({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, code: f.code, cause: f.cause, status: f.status, started: this.started }, f.reason);
     if (this.started) {
       // Headers are out: the only honest signal left is a cut connection.
       res.destroy();
       return;
     }
     const unread = this.discardBody();
-    sendError(res, f.status, `${ex.label}: ${f.reason}`, unread ? { connection: 'close' } : undefined);
+    sendError(res, f.status, `${ex.label}: ${f.reason}`, unread ? { connection: 'close', [ERROR_HEADER]: f.code } : { [ERROR_HEADER]: f.code });
   }
 
   /**
