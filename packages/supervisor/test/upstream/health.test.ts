@@ -43,8 +43,10 @@ rise = 3
 
   // GETs that hit the dead origin were retried elsewhere: not one failed.
   assert.equal(gets.result.failed, 0, gets.result.errors.join('\n'));
-  // POSTs are not retried: at most the ones in flight to b (one per connection) may fail, each with a 502.
-  assert.ok(posts.result.failed <= concurrency, `${posts.result.failed} POSTs failed: ${posts.result.errors.join('\n')}`);
+  // POSTs are not retried: only those in flight to b may fail, each with a 502 — the ones sent when
+  // it died, and in a worker that had none in flight then, those it sent before its first refusal
+  // came back (each worker ejects b on its first failure): at most two rounds of the client's requests.
+  assert.ok(posts.result.failed <= 2 * concurrency, `${posts.result.failed} POSTs failed: ${posts.result.errors.join('\n')}`);
   for (const e of posts.result.errors) assert.match(e, /^502 route "\/api" \(pool "api"\): origin http:\/\/127\.0\.0\.1:\d+ /);
   assert.ok(gets.result.ok > killedAt.gets && posts.result.ok > killedAt.posts);
 
@@ -58,7 +60,7 @@ rise = 3
   const [g, p] = await Promise.all([gets.stop(), posts.stop()]);
   t.diagnostic(`GETs ${g.ok} ok / ${g.failed} failed; POSTs ${p.ok} ok / ${p.failed} failed (in flight to the killed origin)`);
   assert.equal(g.failed, 0, g.errors.join('\n'));
-  assert.ok(p.failed <= concurrency);
+  assert.ok(p.failed <= 2 * concurrency);
 
   // The stats saw it all: client successes and the origin failures of b.
   const stats = await until(async () => {
@@ -115,20 +117,17 @@ test('an origin that does not accept connections: 504 after connect_timeout, the
 servers = ${frozen.url}
 connect_timeout = 300ms
 health_path = /health
-health_interval = 500ms
+health_interval = 30s
 health_timeout = 300ms
 fall = 2
 `);
+  // fall = 2 with 30 s between checks: the start-up check is one failure, so the first request
+  // still goes to the origin (504) and its passive report is the second.
   const fx = await startFlexilib(t, { config, workers: 1 });
   const r = await request(fx.port, '/api/x', { agent: false });
-  t.diagnostic(`first answer: ${r.status}`);
-  if (r.status === 503) {
-    // The health checks (which time out the same way) were faster than this request.
-    assert.equal(r.body, 'route "/api" (pool "api"): no healthy origin (0 of 1 healthy)\n');
-  } else {
-    assert.equal(r.status, 504);
-    assert.equal(r.body, `route "/api" (pool "api"): origin ${frozen.url} did not accept a connection within 300 ms (connect_timeout)\n`);
-  }
+  assert.equal(r.status, 504);
+  assert.equal(r.headers['x-flexilib-error'], 'FLX_UPSTREAM_TIMEOUT');
+  assert.equal(r.body, `route "/api" (pool "api"): origin ${frozen.url} did not accept a connection within 300 ms (connect_timeout)\n`);
   const down = await fx.waitForLine((l) => l.msg === 'upstream origin down', 10_000);
   assert.match(String(down.reason), /no answer within 300 ms|passive: UND_ERR_CONNECT_TIMEOUT/);
   assert.equal((await request(fx.port, '/api/x', { agent: false })).status, 503);
