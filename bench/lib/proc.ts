@@ -84,12 +84,22 @@ export async function waitForLine<T>(p: Spawned, match: (line: string) => T | un
   }
 }
 
-/** Direct children of `pid` (the kernel's list, or a scan of /proc where that list is absent). */
+/** Whether `pid` is a live process (not a zombie left for its parent to reap). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Live direct children of `pid` (the kernel's list, or a scan of /proc where that list is absent). */
 export function childPids(pid: number): number[] {
   const list = `/proc/${pid}/task/${pid}/children`;
   if (existsSync(list)) {
     try {
-      return readFileSync(list, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      return readFileSync(list, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number).filter(running);
     } catch {
       return [];
     }
@@ -101,7 +111,7 @@ export function childPids(pid: number): number[] {
       // The command name is in parentheses and may hold spaces; the ppid follows the state letter.
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
+      if (ppid === pid && running(Number(name))) out.push(Number(name));
     } catch {
       /* gone */
     }

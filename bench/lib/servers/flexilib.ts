@@ -65,7 +65,11 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
   if (missing) throw new Error(missing);
   const iniFile = path.join(ctx.tmp, 'proxy.ini');
   writeFileSync(iniFile, opts.ini.replaceAll('LIB', path.join(ctx.root, EXAMPLE_PLUGIN)) + '\n');
-  const flags = ['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--workers', String(ctx.workers), '--log-format', 'json', ...(opts.flags ?? [])];
+  // No spare worker: it is idle until a worker dies, and without it the process
+  // tree holds exactly the workers the baseline cluster has (RSS per worker,
+  // CPU per request compare like for like).
+  const spare = flexilibHasFlag(ctx.root, '--spare-workers') ? ['--spare-workers', '0'] : [];
+  const flags = ['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--workers', String(ctx.workers), '--log-format', 'json', ...spare, ...(opts.flags ?? [])];
   const p = spawnToFile(process.execPath, [...ctx.nodeArgs, path.join(ctx.root, FLEXILIB_CLI), '--config', iniFile, ...flags], {
     logFile: path.join(ctx.tmp, 'server.log'),
     // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.

@@ -25,6 +25,9 @@ export interface ConfigReloadDeps {
   pool: WorkerPool;
   generations: ConfigGenerations;
   log: Logger;
+  /** The new config is valid: bring the supervisor's own state in line with it
+   * (upstream pools) before any worker switches. Throwing refuses the reload. */
+  prepare(config: Config): void;
   /** The switch is decided: lift quarantines, send `config` to this worker. */
   lifted(): void;
   sendConfig(w: PoolWorker): void;
@@ -84,6 +87,7 @@ export class ConfigReload {
     let config: Config;
     try {
       config = loadConfig(configFile);
+      this.deps.prepare(config);
     } catch (err) {
       const e = err as Error & { code?: string };
       const problems: ConfigProblem[] = err instanceof ConfigError ? err.problems : [];

@@ -13,6 +13,11 @@ export const ERRORS = {
   FLX_WATCH_FAILED: 'a library folder cannot be watched; changes to its files need a SIGHUP',
   FLX_NOTIFY_FAILED: 'a systemd notification could not be sent to NOTIFY_SOCKET',
   FLX_DRAIN_TIMEOUT: 'requests were still in flight at --drain-timeout; their workers were killed (exit code 1)',
+  FLX_UPSTREAM_STATE: 'the upstream state file (beside the config) cannot be read, parsed or written',
+  FLX_UPSTREAM_BAD_REQUEST: 'a management API call on /servers is malformed (400, names the field)',
+  FLX_UPSTREAM_BAD_URL: 'an origin URL is not http(s)://host:port (400, field url)',
+  FLX_UPSTREAM_UNKNOWN_POOL: 'the named pool has no [upstream.NAME] section (400, field pool)',
+  FLX_UPSTREAM_NOT_FOUND: 'DELETE /servers/:ip/:port named no origin of any pool (404)',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

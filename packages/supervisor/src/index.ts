@@ -2,3 +2,5 @@ export { resolveSettings, HELP, type Settings, type SupervisionSettings } from '
 export { SupervisorError, ERRORS, EXIT } from './errors.js';
 export { Supervisor } from './supervisor.js';
 export type * from './events.js';
+export { UpstreamService } from './upstream/upstream-service.js';
+export { upstreamMetrics } from './upstream/metrics.js';

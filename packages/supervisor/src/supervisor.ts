@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { libraryCopyDir, type Config, type FromWorker, type WorkerInit } from '@flexilib/worker';
+import { libraryCopyDir, type Config, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/worker';
 import { AdminServer } from './admin/admin-server.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMetricsRoutes } from './admin/metrics-routes.js';
@@ -34,6 +34,8 @@ import { LibraryWatcher } from './library-watcher.js';
 import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
+import { upstreamMetrics } from './upstream/metrics.js';
+import { UpstreamService } from './upstream/upstream-service.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
 
 /**
@@ -79,6 +81,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly configReload: ConfigReload;
   private readonly shutdown: Shutdown;
   private notify: SdNotify | undefined;
+  /** Upstream pools: health checks, management API, state file (see upstream/upstream-service.ts). */
+  readonly upstreams: UpstreamService;
 
   constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
@@ -126,6 +130,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       pool: this.pool,
       generations: this.generations,
       log,
+      prepare: (next) => this.upstreams.reconfigure(next),
       lifted: () => {
         for (const library of this.ledger.liftAll()) {
           log.info({ event: 'quarantine-lifted', library, why: 'sighup' }, 'quarantine lifted (SIGHUP)');
@@ -159,6 +164,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.notify?.stopWatchdog();
         void this.watcher?.close();
         void this.admin.close();
+        this.upstreams.stop();
       },
       onStopping: (e) => {
         this.notify?.stopping();
@@ -174,8 +180,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       workers: this.pool.all().length,
       listening: this.pool.listening().length,
     }));
+    this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
+    this.upstreams.registerRoutes(this.admin);
     logSupervisorEvents(this, log);
-    registerMetricsRoutes(this.admin, new FlexilibMetrics(this, this.runDir, log));
+    const metrics = new FlexilibMetrics(this, this.runDir, log);
+    upstreamMetrics(metrics.registry, this.upstreams);
+    registerMetricsRoutes(this.admin, metrics);
+  }
+
+  /** Send to every worker, spares included (they serve next). */
+  private broadcast(msg: ToWorker): void {
+    for (const w of this.pool.all()) this.pool.send(w, msg);
   }
 
   get config(): Config {
@@ -187,6 +202,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const adminPort = await this.admin.listen();
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
     await this.watcher?.watch(librariesOf(this.config));
+    this.upstreams.start();
     this.pool.start();
     this.hangWatch.start();
     process.on('SIGTERM', () => this.stop('SIGTERM'));
@@ -212,6 +228,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       generation: this.generations.generation,
       quarantined: this.ledger.notices(),
       runDir: this.runDir,
+      upstreams: this.upstreams.snapshot(),
     };
   }
 
@@ -240,6 +257,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private onMessage(w: PoolWorker, msg: FromWorker): void {
+    if (this.upstreams.onWorkerMessage(w.id, msg)) return;
     if (msg.type === 'library-reloaded') this.reloader.reply(w, msg);
     else if (msg.type === 'config-applied') this.configReload.applied(w, msg.generation);
   }
@@ -247,6 +265,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private onExit(w: PoolWorker, code: number | null, signal: string | null, restartInMs: number | undefined): void {
     this.reloader.forget(w);
     this.configReload.forget(w);
+    this.upstreams.onWorkerExit(w.id);
     const attribution = attributeDeath(w.marker, this.generations);
     rmSync(libraryCopyDir(this.runDir, w.id), { recursive: true, force: true });
     const reason = exitReason(code, signal, this.shutdown.stopping, w.killedFor);

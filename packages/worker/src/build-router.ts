@@ -13,6 +13,8 @@ import type { QuarantineNotice } from './protocol.js';
 import { QuarantinedExecutor } from './quarantined-executor.js';
 import { sendError } from './respond.js';
 import { Router } from './router.js';
+import { ProxyExecutor } from './upstream/proxy-executor.js';
+import type { UpstreamRegistry } from './upstream/registry.js';
 
 export interface RouterDeps {
   options: WorkerOptions;
@@ -21,6 +23,8 @@ export interface RouterDeps {
   /** Where calls in progress are recorded for crash attribution. */
   marker: CallMarker;
   log: Logger;
+  /** Upstream pools; they outlive routers (see upstream/registry.ts). */
+  upstreams: UpstreamRegistry;
 }
 
 /** What a router is built for besides the config: its generation and the libraries quarantined. */
@@ -60,6 +64,7 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
         log: deps.log,
       });
     }
+    if (t.kind === 'upstream') return new ProxyExecutor(route, deps.upstreams.pool(t.pool), deps.upstreams, deps.log);
     return new UnsupportedExecutor(route);
   });
   deps.libraries.retain(new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : []))));

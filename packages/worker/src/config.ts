@@ -10,6 +10,10 @@
  *   threads = 4                     concurrent calls of a threaded route
  *   max_body = 4m                   request body limit for the route
  *
+ *   /api = upstream:api             proxy to the origin pool [upstream.api]
+ *   [upstream.api]                  servers, balance, health checks, timeouts:
+ *   servers = http://127.0.0.1:9001 see upstream/upstream-config.ts
+ *
  * We scan lines ourselves because routes are ordered, their keys hold ':' and
  * spaces, and every problem must be reported with its line; the `ini` package
  * (which keeps no line numbers and drops malformed lines silently) gives the
@@ -19,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ini from 'ini';
 import { ConfigError, FlexiError, type ConfigProblem } from './errors.js';
+import { parseUpstreamSection, POOL_NAME, type UpstreamSection, type UpstreamSpec } from './upstream/upstream-config.js';
 
 export type RouteMode = 'inline' | 'threaded';
 
@@ -49,6 +54,8 @@ export interface RouteSpec {
 export interface Config {
   file: string;
   routes: RouteSpec[];
+  /** `[upstream.NAME]` pools, in file order. */
+  upstreams: UpstreamSpec[];
 }
 
 export const DEFAULT_ROUTE_OPTIONS: RouteOptions = { mode: 'inline', threads: 4 };
@@ -78,6 +85,7 @@ export function parseConfig(text: string, file: string): Config {
   const routes: RouteSpec[] = [];
   const byKey = new Map<string, RouteSpec>();
   const pendingOptions: Array<{ key: string; line: number; entries: Array<[string, string, number]> }> = [];
+  const upstreamSections: UpstreamSection[] = [];
   let section: { key: string; line: number; entries: Array<[string, string, number]> } | null = null;
 
   const lines = text.split(/\r?\n/);
@@ -89,14 +97,24 @@ export function parseConfig(text: string, file: string): Config {
     if (raw.startsWith('[')) {
       const m = /^\[([^\]]*)\]$/.exec(raw);
       if (!m) {
-        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY]`);
+        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY] or [upstream.NAME]`);
         section = { key: '', line: lineNo, entries: [] };
         continue;
       }
       const name = m[1].trim();
+      if (name.startsWith('upstream.')) {
+        const pool = name.slice('upstream.'.length);
+        const previous = upstreamSections.find((u) => u.name === pool);
+        if (!POOL_NAME.test(pool)) problem(lineNo, `[${name}]: a pool name is letters, digits, "_" and "-"`);
+        else if (previous) problem(lineNo, `[${name}] is defined twice (first at line ${previous.line})`);
+        const s: UpstreamSection = { name: pool, line: lineNo, entries: [] };
+        if (POOL_NAME.test(pool) && !previous) upstreamSections.push(s);
+        section = { key: '', line: lineNo, entries: s.entries };
+        continue;
+      }
       const rm = /^route\s+(.+)$/.exec(name);
       if (!rm) {
-        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY]`);
+        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY] or [upstream.NAME]`);
         section = { key: '', line: lineNo, entries: [] };
         continue;
       }
@@ -116,12 +134,13 @@ export function parseConfig(text: string, file: string): Config {
       problem(lineNo, `malformed line "${raw}": the key before "=" is empty`);
       continue;
     }
-    if (value === '') {
-      problem(lineNo, `route "${key}" has no value: expected a library path after "="`);
+    if (section) {
+      // Section keys validate their own values (an empty `servers =` is a pool filled through the API).
+      section.entries.push([key, value, lineNo]);
       continue;
     }
-    if (section) {
-      section.entries.push([key, value, lineNo]);
+    if (value === '') {
+      problem(lineNo, `route "${key}" has no value: expected a library path after "="`);
       continue;
     }
 
@@ -181,9 +200,17 @@ export function parseConfig(text: string, file: string): Config {
     }
   }
 
+  const upstreams = upstreamSections.map((s) => parseUpstreamSection(s, problem));
+  for (const r of routes) {
+    const t = r.target;
+    if (t.kind === 'upstream' && !upstreams.some((u) => u.name === t.pool)) {
+      problem(r.line, `route "${r.key}": upstream pool "${t.pool}" is not defined (add an [upstream.${t.pool}] section)`);
+    }
+  }
+
   if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
-  if (problems.length) throw new ConfigError(problems);
-  return { file: path.resolve(file), routes };
+  if (problems.length) throw new ConfigError(problems.sort((a, b) => a.line - b.line));
+  return { file: path.resolve(file), routes, upstreams };
 }
 
 /** Read and parse a proxy.ini file. */

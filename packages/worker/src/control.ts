@@ -82,6 +82,9 @@ export class WorkerControl {
       case 'listen':
         this.listen(msg.port);
         return;
+      case 'upstream-state':
+        this.deps.upstreams.apply(msg.state);
+        return;
     }
   }
 

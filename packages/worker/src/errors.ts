@@ -15,6 +15,11 @@ export const ERRORS = {
   FLX_PLUGIN_BAD_RESPONSE: 'the plugin produced a response node:http refuses (bad header or status)',
   FLX_PLUGIN_BUSY: 'the threaded route queue is full',
   FLX_EXECUTOR_UNSUPPORTED: 'the route names an executor kind this build does not provide',
+  FLX_UPSTREAM_UNAVAILABLE: 'an upstream pool has no healthy origin (503, answered at once)',
+  FLX_UPSTREAM_CONNECT: 'an origin refused, reset or could not be reached, or failed mid-response (502, or a cut connection)',
+  FLX_UPSTREAM_TIMEOUT: 'an origin exceeded connect_timeout or header_timeout (504), or idle_timeout mid-response (cut)',
+  FLX_UPSTREAM_BODY_TOO_LARGE: "a proxied request body exceeds its route's max_body (413)",
+  FLX_UPSTREAM_BAD_REQUEST: 'the client sent a body shorter or longer than its Content-Length (400)',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -9,6 +9,7 @@
  */
 import type { Config } from './config.js';
 import type { WorkerOptions } from './options.js';
+import type { UpstreamCounters, UpstreamState } from './upstream/upstream-state.js';
 
 /** A library whose routes answer 503 because it crashed workers too often. */
 export interface QuarantineNotice {
@@ -37,6 +38,9 @@ export interface WorkerInit {
    * files shared with the supervisor: `worker-<cluster id>.marker` (the call
    * marker, marker-layout.ts) and `worker-<cluster id>.metrics`. */
   runDir: string;
+  /** Upstream pools as the supervisor knows them right now (membership, health), so a
+   * worker forked late starts with API changes and health verdicts already applied. */
+  upstreams: UpstreamState;
 }
 
 export const WORKER_INIT_ENV = 'FLEXILIB_WORKER_INIT';
@@ -62,7 +66,10 @@ export type ToWorker =
   | { type: 'listen'; port: number }
   /** Shut down gracefully: stop accepting, finish the requests in flight, close
    * keep-alive connections, exit 0. The supervisor enforces the deadline. */
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /** Upstream pools changed (an origin added or removed, marked up or down, un-ejected, or the
+   * config reloaded): the whole new picture. Sent before a `config` that names new pools. */
+  | { type: 'upstream-state'; state: UpstreamState };
 
 /** Worker -> supervisor. */
 export type FromWorker =
@@ -74,7 +81,12 @@ export type FromWorker =
   | { type: 'config-applied'; generation: number }
   /** Outcome of a `reload-library`. `loaded`: this worker had the library loaded
    * and loaded the new version (false: nothing to do, the next use loads the file). */
-  | { type: 'library-reloaded'; file: string; ok: boolean; loaded: boolean; error?: string };
+  | { type: 'library-reloaded'; file: string; ok: boolean; loaded: boolean; error?: string }
+  /** A connection to an upstream origin failed while proxying (refused, reset, connect timeout);
+   * the worker ejected it locally. Sent once per ejection, not per request. */
+  | { type: 'upstream-failure'; pool: string; origin: string; code: string; message: string }
+  /** This worker's upstream counters since it started (cumulative); sent at most once a second, when they moved. */
+  | { type: 'upstream-stats'; counters: UpstreamCounters };
 
 export function isFromWorker(msg: unknown): msg is FromWorker {
   return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string';

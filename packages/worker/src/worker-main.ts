@@ -17,6 +17,7 @@ import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
 import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { Router } from './router.js';
+import { UpstreamRegistry } from './upstream/registry.js';
 
 const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null') as WorkerInit | null;
 if (!init) {
@@ -50,7 +51,9 @@ function openMeter(router: Router): RequestMeter | null {
     return null;
   }
 }
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
+upstreams.startStats();
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const server = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, log, () => process.exit(0));

@@ -65,7 +65,7 @@ describe('proxy.ini parser', () => {
   });
 
   it('classifies upstream and wasm targets for the executors that handle them', () => {
-    const cfg = parseConfig('/api = upstream:api\n/w = mod.wasm\n', FILE);
+    const cfg = parseConfig('/api = upstream:api\n/w = mod.wasm\n\n[upstream.api]\nservers = http://127.0.0.1:9001\n', FILE);
     assert.deepEqual(cfg.routes[0].target, { kind: 'upstream', pool: 'api', configured: 'upstream:api' });
     assert.equal(cfg.routes[1].target.kind, 'wasm');
   });
@@ -91,7 +91,7 @@ describe('proxy.ini parser', () => {
         '[unterminated', //                     16
       ].join('\n'),
     );
-    assert.deepEqual(got.map((g) => Number(g.split(':')[0])), [2, 3, 4, 5, 6, 7, 10, 16, 8, 12, 13, 14, 15]);
+    assert.deepEqual(got.map((g) => Number(g.split(':')[0])), [2, 3, 4, 5, 6, 7, 8, 10, 12, 13, 14, 15, 16]);
     assert.match(got[0], /expected KEY = VALUE/);
     assert.match(got[5], /duplicate route "\/ok" \(first defined at line 1\)/);
     assert.match(got.find((g) => g.startsWith('12:'))!, /mode = "sideways": expected inline or threaded/);

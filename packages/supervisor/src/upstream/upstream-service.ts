@@ -1,0 +1,129 @@
+/**
+ * Upstream pools on the supervisor's side, in one object the supervisor wires
+ * in a few lines: the registry (membership and health), the health checker,
+ * the state file, the workers' counters and the management API.
+ *
+ *   management API ──> persist (state file) ──> registry ──┐
+ *   health checker ──────────────────────────> registry ──┼──> broadcast `upstream-state` to every worker
+ *   config reload ───────────────────────────> registry ──┘
+ *   workers ── upstream-failure ──> health checker;  upstream-stats ──> stats book
+ */
+import type { Logger } from 'pino';
+import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/worker';
+import type { AdminServer } from '../admin/admin-server.js';
+import { HealthChecker } from './health-checker.js';
+import { PoolRegistry, type OriginRecord, type PoolRecord } from './pool-registry.js';
+import { registerServersApi } from './servers-api.js';
+import { readStateFile, stateFileFor, writeStateFile } from './state-file.js';
+import { StatsBook } from './stats-book.js';
+
+export interface UpstreamServiceOptions {
+  /** Where API changes persist; default beside the config (stateFileFor). */
+  stateFile?: string;
+}
+
+export class UpstreamService {
+  readonly registry: PoolRegistry;
+  readonly stats = new StatsBook();
+  readonly stateFile: string;
+  private readonly checker: HealthChecker;
+  private started = false;
+
+  constructor(private config: Config, private readonly log: Logger, private readonly broadcast: (msg: ToWorker) => void, opts: UpstreamServiceOptions = {}) {
+    this.stateFile = opts.stateFile ?? stateFileFor(config.file);
+    this.registry = new PoolRegistry(config, {});
+    this.checker = new HealthChecker(this.registry, log, () => this.changed());
+  }
+
+  /** Load the state file (throws FLX_UPSTREAM_STATE if it is unreadable or malformed) and start checking. Call before forking workers. */
+  start(): void {
+    const overlay = readStateFile(this.stateFile);
+    this.registry.setOverlay(overlay);
+    if (Object.keys(overlay).length) this.log.info({ file: this.stateFile, pools: Object.keys(overlay) }, 'upstream changes from the management API restored');
+    this.started = true;
+    this.checker.start();
+  }
+
+  stop(): void {
+    this.checker.stop();
+  }
+
+  /** What a worker forked now starts with (WorkerInit.upstreams). */
+  snapshot(): UpstreamState {
+    return this.registry.snapshot();
+  }
+
+  /**
+   * A new, validated config (SIGHUP or file reload): pools take their new
+   * settings and servers, the API's changes stay laid over them, health records
+   * carry over. Call before sending the new config to the workers.
+   */
+  reconfigure(config: Config): void {
+    this.config = config;
+    this.registry.reconfigure(config);
+    if (this.started) this.checker.start();
+    this.changed();
+  }
+
+  /** Feed a worker's message; true when it was an upstream message. */
+  onWorkerMessage(workerId: number, msg: FromWorker): boolean {
+    if (msg.type === 'upstream-failure') {
+      this.checker.reportPassive(msg.pool, msg.origin, msg.code, msg.message, workerId);
+      return true;
+    }
+    if (msg.type === 'upstream-stats') {
+      this.stats.update(workerId, msg.counters);
+      return true;
+    }
+    return false;
+  }
+
+  onWorkerExit(workerId: number): void {
+    this.stats.workerExited(workerId);
+  }
+
+  /** Add an origin to a pool, persisted before it takes effect. `created` is false when it was already there. */
+  addServer(pool: PoolRecord, url: string): { created: boolean; origin: OriginRecord } {
+    const plan = this.registry.planAdd(pool, url);
+    if (plan.created) {
+      writeStateFile(this.stateFile, plan.overlay);
+      this.registry.setOverlay(plan.overlay);
+      const origin = this.registry.get(pool.name)!.origins.get(url)!;
+      this.log.info({ pool: pool.name, origin: url }, 'upstream origin added');
+      this.changed();
+      this.checker.check(this.registry.get(pool.name)!, origin);
+    }
+    return { created: plan.created, origin: this.registry.get(pool.name)!.origins.get(url)! };
+  }
+
+  /** Remove every origin at host:port (from one pool, or all); their requests in flight finish. */
+  removeServers(host: string, port: number, poolName?: string): OriginRecord[] {
+    const found: OriginRecord[] = [];
+    let overlay = this.registry.currentOverlay();
+    for (const p of this.registry.all()) {
+      if (poolName !== undefined && p.name !== poolName) continue;
+      for (const o of p.origins.values()) {
+        if (o.host === host && o.port === port) {
+          found.push(o);
+          overlay = this.registry.planRemove(p, o.url, overlay);
+        }
+      }
+    }
+    if (found.length) {
+      writeStateFile(this.stateFile, overlay);
+      this.registry.setOverlay(overlay);
+      for (const o of found) this.log.info({ pool: o.pool, origin: o.url }, 'upstream origin removed');
+      this.changed();
+    }
+    return found;
+  }
+
+  /** GET/POST/DELETE /servers, GET /stats, GET /stats/detail on the admin listener. */
+  registerRoutes(admin: AdminServer): void {
+    registerServersApi(admin, this);
+  }
+
+  private changed(): void {
+    this.broadcast({ type: 'upstream-state', state: this.snapshot() });
+  }
+}

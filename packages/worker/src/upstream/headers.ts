@@ -1,0 +1,110 @@
+/**
+ * Header rewriting between client and origin (RFC 9110 §7.6.1): hop-by-hop
+ * headers stay on their hop, and the origin learns who asked through
+ * X-Forwarded-For/-Proto/-Host.
+ *
+ * Both directions produce a flat [name, value, name, value, ...] array, the
+ * form undici's dispatch and node's writeHead take without building objects;
+ * names keep the case they arrived in.
+ */
+
+/** Hop-by-hop headers, plus Expect (node:http already answered 100-continue to the client). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+function isHopByHop(lower: string): boolean {
+  return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-');
+}
+
+/**
+ * Header names a Connection header value lists, lower-cased ("close, X-Foo" -> ["x-foo"]),
+ * or undefined for the common values that list none (keep-alive, close), without allocating.
+ */
+function connectionTokens(value: string): string[] | undefined {
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return undefined;
+  }
+  const out = value.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
+  return out.length > 0 ? out : undefined;
+}
+
+/** Filled by requestHeaders: whether the request announces a body (read from the same pass). */
+export interface RequestFacts {
+  hasBody: boolean;
+}
+
+/**
+ * Request headers for the origin, from node's rawHeaders (names as sent, in order).
+ * `remote` is the client's address; `proto` is the scheme the client used.
+ * Reading rawHeaders rather than req.headers spares node building a headers object.
+ */
+export function requestHeaders(raw: string[], remote: string | undefined, proto: string, facts: RequestFacts): string[] {
+  const out: string[] = [];
+  facts.hasBody = false;
+  let listed: string[] | undefined;
+  let xff: string | undefined;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const lower = name.toLowerCase();
+    if (lower === 'connection') {
+      const tokens = connectionTokens(raw[i + 1]);
+      if (tokens !== undefined) (listed ??= []).push(...tokens);
+      continue;
+    }
+    if (lower === 'transfer-encoding') facts.hasBody = true;
+    else if (lower === 'content-length' && raw[i + 1] !== '0') facts.hasBody = true;
+    if (isHopByHop(lower)) continue;
+    if (FORWARDED.has(lower)) {
+      if (lower === 'x-forwarded-for') xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
+      continue;
+    }
+    if (lower === 'host') host = raw[i + 1];
+    out.push(name, raw[i + 1]);
+  }
+  if (listed !== undefined) {
+    for (let i = out.length - 2; i >= 0; i -= 2) {
+      if (listed.includes(out[i].toLowerCase())) out.splice(i, 2);
+    }
+  }
+  const client = remote?.startsWith('::ffff:') ? remote.slice(7) : remote;
+  if (client !== undefined) out.push('x-forwarded-for', xff === undefined ? client : `${xff}, ${client}`);
+  else if (xff !== undefined) out.push('x-forwarded-for', xff);
+  out.push('x-forwarded-proto', proto);
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  return out;
+}
+
+/**
+ * Response headers for the client, from undici's raw response headers
+ * (alternating name and value buffers, as received). Latin-1 both ways, so
+ * every byte of a value passes unchanged.
+ */
+export function responseHeaders(raw: Buffer[]): string[] {
+  const out: string[] = [];
+  let listed: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1');
+    // Hop-by-hop names start with c, e, k, p, t or u: most headers pass on their first letter.
+    const first = name.charCodeAt(0) | 0x20;
+    if (first !== 0x63 && first !== 0x65 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75) {
+      out.push(name, raw[i + 1].toString('latin1'));
+      continue;
+    }
+    const lower = name.toLowerCase();
+    if (lower === 'connection') {
+      const tokens = connectionTokens(raw[i + 1].toString('latin1'));
+      if (tokens !== undefined) (listed ??= []).push(...tokens);
+      continue;
+    }
+    if (isHopByHop(lower)) continue;
+    out.push(name, raw[i + 1].toString('latin1'));
+  }
+  if (listed !== undefined) {
+    for (let i = out.length - 2; i >= 0; i -= 2) {
+      if (listed.includes(out[i].toLowerCase())) out.splice(i, 2);
+    }
+  }
+  return out;
+}

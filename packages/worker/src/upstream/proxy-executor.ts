@@ -1,0 +1,236 @@
+/**
+ * The upstream executor: proxies a route's requests to a pool of origins over
+ * undici's keep-alive connection pools, streaming bodies both ways.
+ *
+ *   client ──req──> pick origin ──dispatch──> origin
+ *      ^              │ none healthy: 503       │ refused/reset before answering:
+ *      │              v                         │   eject it here, report it, and for
+ *      └──res── headers (hop-by-hop out) <──────┘   GET/HEAD without body try another
+ *               body chunks, with backpressure      │ timeout: 504 · other failure: 502
+ *
+ * Request bodies go through a PassThrough so that undici, which destroys the
+ * body stream when it is done, never touches node's IncomingMessage (and its
+ * socket, which the response still needs).
+ */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { RouteSpec } from '../config.js';
+import type { ErrorCode } from '../errors.js';
+import type { Executor, RequestStats } from '../executor.js';
+import { sendError } from '../respond.js';
+import { classify } from './failure.js';
+import { requestHeaders, responseHeaders } from './headers.js';
+import type { Origin } from './origin.js';
+import type { UpstreamPool } from './pool.js';
+import type { UpstreamRegistry } from './registry.js';
+
+const TOO_LARGE: ErrorCode = 'FLX_UPSTREAM_BODY_TOO_LARGE';
+/** On the proxy's own error answers: tells them from an origin's 5xx passed through. */
+const ERROR_HEADER = 'x-flexilib-error';
+
+export class ProxyExecutor implements Executor {
+  readonly kind = 'upstream' as const;
+  /** `route "/api" (pool "api")`: how every error of this executor starts. */
+  readonly label: string;
+
+  constructor(
+    readonly route: RouteSpec,
+    readonly pool: UpstreamPool,
+    readonly registry: UpstreamRegistry,
+    readonly log: Logger,
+  ) {
+    this.label = `route "${route.key}" (pool "${pool.name}")`;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
+    const origin = this.pool.pick();
+    if (origin === undefined) {
+      this.pool.client.failed++;
+      const { total, healthy } = this.pool.census();
+      const why = total === 0 ? 'the pool has no origins' : `no healthy origin (${healthy} of ${total} healthy)`;
+      sendError(res, 503, `${this.label}: ${why}`, { 'retry-after': '1', [ERROR_HEADER]: 'FLX_UPSTREAM_UNAVAILABLE' });
+      return;
+    }
+    const limit = this.route.options.maxBodyBytes;
+    if (limit !== undefined && Number(req.headers['content-length'] ?? 0) > limit) {
+      this.pool.client.failed++;
+      res.shouldKeepAlive = false;
+      sendError(res, 413, `${this.label}: request body exceeds the limit of ${limit} bytes`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
+      req.resume();
+      return;
+    }
+    new ProxyCall(this, req, res, stats).start(origin);
+  }
+
+  /** Routers come and go with config reloads; the pools belong to the registry. */
+  close(): void {}
+}
+
+
+/**
+ * One proxied request; the undici handler of each attempt (a retry reuses it).
+ *
+ * It implements the callbacks undici's HTTP/1.1 client itself calls
+ * (onConnect, onHeaders, onData, onComplete, onError). undici 7 marks them
+ * deprecated in favour of a controller API, but that API is a wrapper built
+ * over these per request (an extra object, and the headers parsed into an
+ * object we would only flatten again): on the hot path we skip it.
+ */
+class ProxyCall implements Dispatcher.DispatchHandler {
+  private origin!: Origin;
+  private abort: ((err?: Error) => void) | null = null;
+  private resume: (() => void) | null = null;
+  /** Response headers went to the client: the status can no longer change. */
+  private started = false;
+  private done = false;
+  private clientGone = false;
+  private bytes = 0;
+  private tried: Origin[] | undefined;
+  private readonly body: PassThrough | null;
+  private readonly opts: Dispatcher.DispatchOptions;
+  private onDrain: (() => void) | undefined;
+
+  constructor(
+    private readonly ex: ProxyExecutor,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly stats: RequestStats,
+  ) {
+    const facts = { hasBody: false };
+    const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http', facts);
+    let body: PassThrough | null = null;
+    if (facts.hasBody) {
+      body = new PassThrough();
+      req.pipe(body);
+      const limit = ex.route.options.maxBodyBytes;
+      if (limit !== undefined) {
+        let seen = 0;
+        req.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen > limit) body!.destroy(Object.assign(new Error(`request body exceeds the limit of ${limit} bytes`), { code: TOO_LARGE }));
+        });
+      }
+    }
+    this.body = body;
+    // Timeouts are the origin's Pool defaults (origin.ts), set from the pool's settings.
+    this.opts = {
+      path: req.url!,
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+    };
+    res.once('close', () => this.clientClosed());
+  }
+
+  start(origin: Origin): void {
+    this.origin = origin;
+    this.abort = null;
+    origin.inflight++;
+    try {
+      origin.dispatcher.dispatch(this.opts, this);
+    } catch (err) {
+      origin.inflight--;
+      this.finishWithError(err as Error);
+    }
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.clientGone) abort(new Error('the client closed the connection'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
+    this.started = true;
+    this.resume = resume;
+    const h = responseHeaders(rawHeaders);
+    // A reason phrase of its own (not node's standard one for the status) is passed on as sent.
+    if (statusText && statusText !== STATUS_CODES[statusCode]) this.res.writeHead(statusCode, statusText, h);
+    else this.res.writeHead(statusCode, h);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    if (this.res.write(chunk)) return true;
+    // The client reads slower than the origin sends: stop reading the origin until it drains.
+    this.res.once('drain', (this.onDrain ??= () => this.resume?.()));
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    this.done = true;
+    this.origin.inflight--;
+    this.origin.counts.success++;
+    this.ex.pool.client.success++;
+    this.stats.bytes = this.bytes;
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    this.origin.inflight--;
+    this.finishWithError(err);
+  }
+
+  private clientClosed(): void {
+    if (this.done) return;
+    this.clientGone = true;
+    this.body?.destroy();
+    this.abort?.(new Error('the client closed the connection'));
+  }
+  private finishWithError(err: Error & { code?: string }): void {
+    const { ex, origin, res } = this;
+    if (this.clientGone) {
+      // The client left; nothing to answer and nothing to blame the origin for.
+      this.done = true;
+      ex.pool.client.failed++;
+      return;
+    }
+    if (err.code === TOO_LARGE) {
+      this.done = true;
+      ex.pool.client.failed++;
+      this.discardBody();
+      sendError(res, 413, `${ex.label}: ${err.message}`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
+      return;
+    }
+    const f = classify(err, origin.url, ex.pool.settings);
+    if (f.originFault) origin.counts.failed++;
+    if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.cause, f.reason);
+    if (!this.started && f.retryable && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD')) {
+      const tried = (this.tried ??= []);
+      tried.push(origin);
+      const next = tried.length <= ex.pool.settings.retries ? ex.pool.pick(tried) : undefined;
+      if (next !== undefined) {
+        ex.log.debug({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, next: next.url, cause: f.cause }, 'retrying on another origin');
+        this.start(next);
+        return;
+      }
+    }
+    this.done = true;
+    ex.pool.client.failed++;
+    ex.log.warn({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, code: f.code, cause: f.cause, status: f.status, started: this.started }, f.reason);
+    if (this.started) {
+      // Headers are out: the only honest signal left is a cut connection.
+      res.destroy();
+      return;
+    }
+    const unread = this.discardBody();
+    sendError(res, f.status, `${ex.label}: ${f.reason}`, unread ? { connection: 'close', [ERROR_HEADER]: f.code } : { [ERROR_HEADER]: f.code });
+  }
+
+  /**
+   * Answering before the client finished sending: read and drop the rest, so the
+   * connection closes with a FIN after the answer rather than a reset that would
+   * destroy it. True when some body was left unread (the connection must close).
+   */
+  private discardBody(): boolean {
+    if (this.body === null || this.req.complete) return false;
+    this.req.unpipe();
+    this.req.resume();
+    return true;
+  }
+}
