@@ -16,6 +16,7 @@ import { WORKER_INIT_ENV, isFromWorker, type Config, type WorkerInit } from '@fl
 import { AdminServer } from './admin/admin-server.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import type { Settings } from './settings.js';
+import { WasmServices } from './wasm/services-api.js';
 
 const require = createRequire(import.meta.url);
 
@@ -29,6 +30,8 @@ export class Supervisor {
   readonly admin: AdminServer;
   /** Files shared with the workers (see WorkerInit.runDir); removed at exit. */
   readonly runDir: string;
+  /** WASM services registered on the admin API (state in .flexilib/ beside the config). */
+  readonly wasm: WasmServices;
 
   constructor(private readonly settings: Settings, private config: Config, private readonly log: Logger) {
     const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
@@ -40,9 +43,12 @@ export class Supervisor {
       workers: this.workers.size,
       listening: this.listening.size,
     }));
+    const configDir = path.dirname(config.file);
+    this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), baseDir: configDir, arenaBytes: settings.worker.arenaBytes, log });
   }
 
   async start(): Promise<void> {
+    this.wasm.load();
     const adminPort = await this.admin.listen();
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
     cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
@@ -52,9 +58,10 @@ export class Supervisor {
   }
 
   private fork(): Worker {
-    const init: WorkerInit = { options: this.settings.worker, config: this.config, runDir: this.runDir };
+    const init: WorkerInit = { options: this.settings.worker, config: this.config, runDir: this.runDir, services: this.wasm.current() };
     const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify(init) });
     this.workers.add(worker);
+    this.wasm.attach(worker);
     const pid = worker.process.pid;
     worker.on('message', (msg: unknown) => {
       if (!isFromWorker(msg)) return;
