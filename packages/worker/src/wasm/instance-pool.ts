@@ -87,7 +87,7 @@ export class InstancePool implements InstanceOwner {
           this.coldStarts++;
           this.lastError = null;
           this.live.add(inst);
-          this.opts.log.debug({ module: this.opts.label, ms: Math.round((performance.now() - t0) * 100) / 100, instances: this.live.size }, 'WASM instance started');
+          this.opts.log.debug({ module: this.opts.label, ms: Math.round((performance.now() - t0) * 100) / 100, instantiateMs: inst.instantiateMs, instances: this.live.size }, 'WASM instance started');
           this.released(inst);
         },
         (err: unknown) => {

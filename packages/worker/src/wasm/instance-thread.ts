@@ -35,7 +35,7 @@ export interface ThreadInit {
 /** Thread -> main (postMessage; never per request except module output). */
 export type ThreadMessage =
   /** Instantiated and initialized; calls may start. */
-  | { type: 'ready'; memPages: number }
+  | { type: 'ready'; memPages: number; instantiateMs: number }
   /** Instantiation or initialization failed; the thread ends. */
   | { type: 'failed'; code: ErrorCode; message: string }
   /** A line the module wrote to stdout or stderr. */
@@ -228,6 +228,7 @@ function serve(live: Live): boolean {
 
 function main(): void {
   let live: Live | null;
+  const t0 = performance.now();
   try {
     live = instantiate();
   } catch (err) {
@@ -235,7 +236,7 @@ function main(): void {
     port.postMessage({ type: 'failed', code, message: describe(err) } satisfies ThreadMessage);
     return;
   }
-  port.postMessage({ type: 'ready', memPages: memPages(live) } satisfies ThreadMessage);
+  port.postMessage({ type: 'ready', memPages: memPages(live), instantiateMs: Math.round((performance.now() - t0) * 100) / 100 } satisfies ThreadMessage);
   for (;;) {
     let cmd = Atomics.load(ctl, CTL.CMD);
     while (cmd === CMD.IDLE) {

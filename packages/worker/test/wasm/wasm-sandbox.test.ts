@@ -12,7 +12,7 @@ import { EXAMPLE_C, FIXTURES, buildSo, buildWasm, rawRequest, startServer, tempD
 
 const H: Array<[string, string]> = [['Host', 'localhost']];
 
-test('misbehaving modules are contained and the worker keeps serving', async (t) => {
+test('misbehaving modules are contained and the worker keeps serving', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t, 'wasm-sandbox');
   const bad = buildWasm([path.join(FIXTURES, 'misbehave.c')], path.join(dir, 'misbehave.wasm'));
   const example = buildWasm([EXAMPLE_C], path.join(dir, 'example.wasm'));
