@@ -1,23 +1,29 @@
 /**
  * The channel between the worker's event loop (main) and one instance thread:
- * a SharedArrayBuffer with a control block and a data area, handed over with
- * Atomics.notify/wait. Measured here: a round trip costs ~14 µs against ~33 µs
- * for postMessage (docs/wasm.md), and nothing is allocated or cloned per call.
+ * a small control SharedArrayBuffer and a data SharedArrayBuffer, handed over
+ * with Atomics.notify/wait. A round trip costs a fraction of a postMessage
+ * (bench/micro/wasm-hop.ts, docs/wasm.md), and nothing is allocated or cloned
+ * per call.
  *
- *   [ control: Int32 x 32 ][ data ............................................ ]
+ *   control: Int32 x 32
  *     CMD   main -> thread: IDLE | RUN | EXIT       (thread waits on it)
  *     RES   thread -> main: PENDING | DONE | DIED    (main waits on it)
- *     ...   request length, response fields
+ *     ...   request length, response fields, data-buffer swap flags
+ *   data:
+ *     request  (main writes, thread copies it whole into linear memory and adds
+ *              the address it landed at to every pointer):
+ *       [flexi_request][flexi_header x n][method target names values remote][pad][body]
+ *     response (thread writes after the call, main reads):
+ *       [reason][(u32 name_len, u32 value_len, name, value, pad) x n][body]   or an error message
  *
- *   request  (main writes, thread copies it whole into linear memory and adds
- *            the address it landed at to every pointer):
- *     [flexi_request][flexi_header x n][method target names values remote][pad][body]
- *   response (thread writes after the call, main reads):
- *     [reason][(u32 name_len, u32 value_len, name, value, pad) x n][body]   or an error message
- *
- * The data area grows (a growable SharedArrayBuffer) up to the module's memory
+ * The data buffer is fixed-size (typed arrays over growable SharedArrayBuffers
+ * are several times slower in this V8). When a request or response does not
+ * fit, the side writing it makes a larger one, posts it over the channel's
+ * MessagePort and raises a swap flag; the other side takes it with
+ * receiveMessageOnPort before reading. It never exceeds the module's memory
  * cap: nothing a module returns can be larger than the memory it lives in.
  */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WASM32 } from '@flexilib/plugin-abi';
 
 export const CTL = {
@@ -39,10 +45,14 @@ export const CTL = {
   HEAP_BYTES: 10,
   /** Duration of handle_request, µs. */
   CALL_US: 11,
-  /** Length of the error message (at DATA) when KIND is not OK. */
+  /** Length of the error message (at offset 0) when KIND is not OK. */
   MSG_LEN: 12,
   /** Linear memory size after the call, in 64 KiB pages. */
   MEM_PAGES: 13,
+  /** Main replaced the data buffer: the thread takes the new one from the port. */
+  SWAP_TO_THREAD: 14,
+  /** The thread replaced the data buffer: main takes the new one from the port. */
+  SWAP_TO_MAIN: 15,
 } as const;
 
 export const CMD = { IDLE: 0, RUN: 1, EXIT: 2 } as const;
@@ -50,56 +60,84 @@ export const RES = { PENDING: 0, DONE: 1, DIED: 2 } as const;
 export const KIND = { OK: 0, TRAP: 1, EXIT: 2, BAD_RESPONSE: 3, MEMORY: 4 } as const;
 
 const CTL_BYTES = 128;
-export const DATA = CTL_BYTES;
-const GROW_STEP = 64 * 1024;
+/** Where the request image and the response start in the data buffer. */
+export const DATA = 0;
+const MIN_DATA = 64 * 1024;
 
 const RQ = WASM32.REQUEST.offsets;
 const HD = WASM32.HEADER.offsets;
 const HEADER_SIZE = WASM32.HEADER.size;
 export const REQUEST_SIZE = WASM32.REQUEST.size;
 
-type GrowableSAB = SharedArrayBuffer & { grow(n: number): void; readonly maxByteLength: number };
-const GrowableSharedArrayBuffer = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => GrowableSAB;
-
-/** A channel whose data area starts at `initial` bytes and may grow to `max`. */
-export function createChannel(initial: number, max: number): SharedArrayBuffer {
-  return new GrowableSharedArrayBuffer(DATA + initial, { maxByteLength: DATA + Math.max(initial, max) });
-}
-
-/** Make the channel at least `bytes` long. False when that is beyond its maximum. */
-export function ensureChannel(sab: SharedArrayBuffer, bytes: number): boolean {
-  const g = sab as GrowableSAB;
-  if (bytes <= g.byteLength) return true;
-  if (bytes > g.maxByteLength) return false;
-  g.grow(Math.min(g.maxByteLength, Math.ceil(bytes / GROW_STEP) * GROW_STEP));
-  return true;
-}
-
 /** Node's fast latin1 codecs (present on every Buffer, absent from @types/node). */
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, off: number): number };
 
-/** Views over a channel, refreshed when it grows. */
-export class ChannelViews {
-  ctl: Int32Array;
+/** What a thread needs to open its end of a channel. */
+export interface ChannelInit {
+  ctl: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+  /** Largest data buffer either side may make. */
+  maxBytes: number;
+  port: MessagePort;
+}
+
+/** One side of a channel. */
+export class Channel {
+  readonly ctl: Int32Array;
+  data!: SharedArrayBuffer;
   buf!: Latin1Buffer;
+  u8!: Uint8Array;
   u32!: Uint32Array;
-  private len = -1;
-  constructor(readonly sab: SharedArrayBuffer) {
-    this.ctl = new Int32Array(sab, 0, CTL_BYTES >>> 2);
-    this.refresh();
+
+  constructor(
+    readonly init: { ctl: SharedArrayBuffer; data: SharedArrayBuffer; maxBytes: number },
+    private readonly port: MessagePort,
+    /** The flag this side raises when it replaces the buffer (the other side's flag is the other one). */
+    private readonly swapOut: number,
+  ) {
+    this.ctl = new Int32Array(init.ctl);
+    this.use(init.data);
   }
-  /** Re-create the data views if the channel grew (cheap check, once per call). */
-  refresh(): void {
-    const len = this.sab.byteLength;
-    if (len === this.len) return;
-    this.len = len;
-    this.buf = Buffer.from(this.sab, 0, len) as Latin1Buffer;
-    this.u32 = new Uint32Array(this.sab, 0, len >>> 2);
+
+  /** A new channel's shared buffers (the main side creates them). */
+  static buffers(maxBytes: number): { ctl: SharedArrayBuffer; data: SharedArrayBuffer; maxBytes: number } {
+    return { ctl: new SharedArrayBuffer(CTL_BYTES), data: new SharedArrayBuffer(MIN_DATA), maxBytes: Math.max(MIN_DATA, maxBytes) };
   }
-  ensure(bytes: number): boolean {
-    if (!ensureChannel(this.sab, bytes)) return false;
-    this.refresh();
+
+  private use(data: SharedArrayBuffer): void {
+    this.data = data;
+    this.buf = Buffer.from(data) as Latin1Buffer;
+    this.u8 = new Uint8Array(data);
+    this.u32 = new Uint32Array(data);
+  }
+
+  /** Make room for `bytes`, replacing the buffer when it is too small. False beyond the maximum. */
+  reserve(bytes: number): boolean {
+    if (bytes <= this.data.byteLength) return true;
+    if (bytes > this.init.maxBytes) return false;
+    let size = this.data.byteLength;
+    while (size < bytes) size *= 2;
+    const next = new SharedArrayBuffer(Math.min(size, Math.max(bytes, this.init.maxBytes)));
+    this.use(next);
+    this.port.postMessage(next);
+    this.ctl[this.swapOut] = 1;
     return true;
+  }
+
+  close(): void {
+    this.port.close();
+  }
+
+  /** Take the buffer the other side replaced, if it did (before reading what it wrote). */
+  accept(): void {
+    const flag = this.swapOut === CTL.SWAP_TO_MAIN ? CTL.SWAP_TO_THREAD : CTL.SWAP_TO_MAIN;
+    if (this.ctl[flag] === 0) return;
+    this.ctl[flag] = 0;
+    // Several swaps may be queued (none read in between): the last one is current.
+    let msg;
+    let last: SharedArrayBuffer | undefined;
+    while ((msg = receiveMessageOnPort(this.port)) !== undefined) last = msg.message as SharedArrayBuffer;
+    if (last) this.use(last);
   }
 }
 
@@ -114,10 +152,22 @@ export interface RequestLike {
 }
 
 /**
+ * Write a latin1 string. Short strings (methods, most header names and values)
+ * go byte by byte: 5-7x faster than Buffer#latin1Write's native call for them.
+ */
+function putLatin1(v: Channel, s: string, off: number): number {
+  const n = s.length;
+  if (n > 48) return v.buf.latin1Write(s, off);
+  const u8 = v.u8;
+  for (let i = 0; i < n; i++) u8[off + i] = s.charCodeAt(i);
+  return n;
+}
+
+/**
  * Main side: write the request image into the data area, pointers relative to
  * its start. Returns its length, or -1 when it cannot fit the channel.
  */
-export function writeRequest(v: ChannelViews, req: RequestLike, body: Buffer | null): number {
+export function writeRequest(v: Channel, req: RequestLike, body: Buffer | null): number {
   const method = req.method!;
   const target = req.url!;
   const raw = req.rawHeaders;
@@ -130,18 +180,17 @@ export function writeRequest(v: ChannelViews, req: RequestLike, body: Buffer | n
   const stringsAt = REQUEST_SIZE + n * HEADER_SIZE;
   const bodyAt = (stringsAt + strBytes + 7) & ~7;
   const total = bodyAt + bodyLen;
-  if (!v.ensure(DATA + total)) return -1;
+  if (!v.reserve(DATA + total)) return -1;
 
-  const buf = v.buf;
   const u32 = v.u32;
   const R = DATA >>> 2;
   let off = stringsAt;
   u32[R + (RQ.method >>> 2)] = off;
   u32[R + (RQ.method_len >>> 2)] = method.length;
-  off += buf.latin1Write(method, DATA + off);
+  off += putLatin1(v, method, DATA + off);
   u32[R + (RQ.target >>> 2)] = off;
   u32[R + (RQ.target_len >>> 2)] = target.length;
-  off += buf.latin1Write(target, DATA + off);
+  off += putLatin1(v, target, DATA + off);
   u32[R + (RQ.headers >>> 2)] = REQUEST_SIZE;
   u32[R + (RQ.headers_len >>> 2)] = n;
   let h = R + (REQUEST_SIZE >>> 2);
@@ -150,20 +199,20 @@ export function writeRequest(v: ChannelViews, req: RequestLike, body: Buffer | n
     const value = raw[i + 1];
     u32[h + (HD.name >>> 2)] = off;
     u32[h + (HD.name_len >>> 2)] = name.length;
-    off += buf.latin1Write(name, DATA + off);
+    off += putLatin1(v, name, DATA + off);
     u32[h + (HD.value >>> 2)] = off;
     u32[h + (HD.value_len >>> 2)] = value.length;
-    if (value.length) off += buf.latin1Write(value, DATA + off);
+    off += putLatin1(v, value, DATA + off);
     h += HEADER_SIZE >>> 2;
   }
   u32[R + (RQ.remote_addr >>> 2)] = off;
   u32[R + (RQ.remote_addr_len >>> 2)] = remote.length;
-  if (remote.length) off += buf.latin1Write(remote, DATA + off);
+  off += putLatin1(v, remote, DATA + off);
   // remote_port (u16), http_major, http_minor share one word; host_abi_version is set by the thread.
   u32[R + (RQ.remote_port >>> 2)] = (req.socket.remotePort ?? 0) | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
   u32[R + (RQ.body >>> 2)] = bodyLen ? bodyAt : 0;
   u32[R + (RQ.body_len >>> 2)] = bodyLen;
-  if (bodyLen) body!.copy(buf, DATA + bodyAt);
+  if (bodyLen) body!.copy(v.buf, DATA + bodyAt);
   return total;
 }
 
@@ -205,15 +254,25 @@ export interface CallResult {
 const EMPTY = Buffer.alloc(0);
 
 /** Main side: copy the response (or the error) out of the channel. */
-export function readResponse(v: ChannelViews): CallResult {
-  v.refresh();
+export function readResponse(v: Channel): CallResult {
+  v.accept();
   const ctl = v.ctl;
   const buf = v.buf;
   const kind = ctl[CTL.KIND];
-  const base = { kind, rc: ctl[CTL.RC], heapBytes: ctl[CTL.HEAP_BYTES], callUs: ctl[CTL.CALL_US], memPages: ctl[CTL.MEM_PAGES] };
   if (kind !== KIND.OK) {
-    const message = buf.toString('utf8', DATA, DATA + ctl[CTL.MSG_LEN]);
-    return { ...base, status: 0, reason: undefined, headers: [], hasContentType: false, body: EMPTY, message };
+    return {
+      kind,
+      rc: ctl[CTL.RC],
+      status: 0,
+      reason: undefined,
+      headers: [],
+      hasContentType: false,
+      body: EMPTY,
+      heapBytes: ctl[CTL.HEAP_BYTES],
+      callUs: ctl[CTL.CALL_US],
+      memPages: ctl[CTL.MEM_PAGES],
+      message: buf.toString('utf8', DATA, DATA + ctl[CTL.MSG_LEN]),
+    };
   }
   let off = DATA;
   const reasonLen = ctl[CTL.REASON_LEN];
@@ -242,13 +301,25 @@ export function readResponse(v: ChannelViews): CallResult {
   const bodyLen = ctl[CTL.BODY_LEN];
   const body = Buffer.allocUnsafe(bodyLen);
   buf.copy(body, 0, bodyOff, bodyOff + bodyLen);
-  return { ...base, status: ctl[CTL.STATUS], reason, headers, hasContentType, body, message: '' };
+  return {
+    kind,
+    rc: ctl[CTL.RC],
+    status: ctl[CTL.STATUS],
+    reason,
+    headers,
+    hasContentType,
+    body,
+    heapBytes: ctl[CTL.HEAP_BYTES],
+    callUs: ctl[CTL.CALL_US],
+    memPages: ctl[CTL.MEM_PAGES],
+    message: '',
+  };
 }
 
 /** Thread side: write an error outcome. */
-export function writeError(v: ChannelViews, kind: number, message: string): void {
+export function writeError(v: Channel, kind: number, message: string): void {
   const bytes = Buffer.from(message.slice(0, 2000), 'utf8');
-  v.ensure(DATA + bytes.length);
+  v.reserve(DATA + bytes.length);
   bytes.copy(v.buf, DATA);
   v.ctl[CTL.KIND] = kind;
   v.ctl[CTL.MSG_LEN] = bytes.length;
@@ -260,61 +331,70 @@ const RESP_HEADER_SIZE = WASM32.RESP_HEADER.size;
 
 /**
  * Thread side: copy the plugin's response out of linear memory into the
- * channel. Every pointer is checked against the memory's size (a module can
- * return anything). Returns null, or what was wrong.
+ * channel. Every pointer is checked against the memory's size first (a module
+ * can return anything), which also sizes the copy. Returns null, or what was wrong.
  */
-export function writeResponse(v: ChannelViews, m8: Uint8Array, m32: Uint32Array, resp: number): string | null {
+export function writeResponse(v: Channel, m8: Uint8Array, m32: Uint32Array, resp: number): string | null {
   const memLen = m8.length;
-  const ctl = v.ctl;
   const R = resp >>> 2;
   const outside = (addr: number, len: number) => addr + len > memLen;
+
+  // Pass 1: validate and size.
+  const reasonAddr = m32[R + (RS.reason >>> 2)];
+  const reasonLen = m32[R + (RS.reason_len >>> 2)];
+  if (reasonAddr !== 0 && outside(reasonAddr, reasonLen)) return `the reason phrase (${reasonLen} bytes at ${reasonAddr}) lies outside the module's memory`;
+  let need = DATA + (reasonAddr !== 0 ? reasonLen : 0) + 3;
+  const first = m32[R + (RS.headers >>> 2)];
+  const maxHeaders = m32[R + (RS.headers_len >>> 2)];
+  let count = 0;
+  for (let node = first; node !== 0 && count < maxHeaders; count++) {
+    if (outside(node, RESP_HEADER_SIZE) || (node & 3) !== 0) return `a response header node (at ${node}) lies outside the module's memory`;
+    const h = node >>> 2;
+    const nameLen = m32[h + (RH.name_len >>> 2)];
+    const valueLen = m32[h + (RH.value_len >>> 2)];
+    if (outside(m32[h + (RH.name >>> 2)], nameLen) || outside(m32[h + (RH.value >>> 2)], valueLen)) return `response header #${count + 1} points outside the module's memory`;
+    need += 8 + nameLen + valueLen + 3;
+    node = m32[h + (RH.next >>> 2)];
+  }
+  const bodyAddr = m32[R + (RS.body >>> 2)];
+  const bodyLen = m32[R + (RS.body_len >>> 2)];
+  if (bodyLen !== 0 && outside(bodyAddr, bodyLen)) return `the body (${bodyLen} bytes at ${bodyAddr}) lies outside the module's memory`;
+  need += bodyLen;
+  if (!v.reserve(need)) return `the response (${need} bytes) is larger than the module's memory cap`;
+
+  // Pass 2: copy.
+  const ctl = v.ctl;
+  const buf = v.buf;
+  const u32 = v.u32;
   ctl[CTL.KIND] = KIND.OK;
   ctl[CTL.STATUS] = m32[R + (RS.status >>> 2)] | 0;
   let off = DATA;
-
-  const reasonAddr = m32[R + (RS.reason >>> 2)];
-  const reasonLen = m32[R + (RS.reason_len >>> 2)];
   if (reasonAddr !== 0) {
-    if (outside(reasonAddr, reasonLen)) return `the reason phrase (${reasonLen} bytes at ${reasonAddr}) lies outside the module's memory`;
-    if (!v.ensure(off + reasonLen)) return 'the reason phrase is larger than the module memory cap';
-    v.buf.set(m8.subarray(reasonAddr, reasonAddr + reasonLen), off);
+    buf.set(m8.subarray(reasonAddr, reasonAddr + reasonLen), off);
     off += reasonLen;
     ctl[CTL.REASON_LEN] = reasonLen;
   } else {
     ctl[CTL.REASON_LEN] = -1;
   }
   off = (off + 3) & ~3;
-
-  let node = m32[R + (RS.headers >>> 2)];
-  let guard = m32[R + (RS.headers_len >>> 2)];
-  let count = 0;
-  while (node !== 0 && guard-- > 0) {
-    if (outside(node, RESP_HEADER_SIZE) || (node & 3) !== 0) return `a response header node (at ${node}) lies outside the module's memory`;
+  let node = first;
+  for (let i = 0; i < count; i++) {
     const h = node >>> 2;
     const nameAddr = m32[h + (RH.name >>> 2)];
     const nameLen = m32[h + (RH.name_len >>> 2)];
     const valueAddr = m32[h + (RH.value >>> 2)];
     const valueLen = m32[h + (RH.value_len >>> 2)];
-    if (outside(nameAddr, nameLen) || outside(valueAddr, valueLen)) return `response header #${count + 1} points outside the module's memory`;
-    if (!v.ensure(off + 8 + nameLen + valueLen + 3)) return 'the response headers are larger than the module memory cap';
-    const u32 = v.u32;
     u32[off >>> 2] = nameLen;
     u32[(off >>> 2) + 1] = valueLen;
     off += 8;
-    v.buf.set(m8.subarray(nameAddr, nameAddr + nameLen), off);
+    buf.set(m8.subarray(nameAddr, nameAddr + nameLen), off);
     off += nameLen;
-    v.buf.set(m8.subarray(valueAddr, valueAddr + valueLen), off);
+    buf.set(m8.subarray(valueAddr, valueAddr + valueLen), off);
     off = (off + valueLen + 3) & ~3;
-    count++;
     node = m32[h + (RH.next >>> 2)];
   }
   ctl[CTL.HDR_COUNT] = count;
-
-  const bodyAddr = m32[R + (RS.body >>> 2)];
-  const bodyLen = m32[R + (RS.body_len >>> 2)];
-  if (bodyLen !== 0 && outside(bodyAddr, bodyLen)) return `the body (${bodyLen} bytes at ${bodyAddr}) lies outside the module's memory`;
-  if (!v.ensure(off + bodyLen)) return 'the body is larger than the module memory cap';
-  if (bodyLen !== 0) v.buf.set(m8.subarray(bodyAddr, bodyAddr + bodyLen), off);
+  if (bodyLen !== 0) buf.set(m8.subarray(bodyAddr, bodyAddr + bodyLen), off);
   ctl[CTL.BODY_OFF] = off;
   ctl[CTL.BODY_LEN] = bodyLen;
   ctl[CTL.HEAP_BYTES] = m32[R + (RS.heap_bytes >>> 2)];

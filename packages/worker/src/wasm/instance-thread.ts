@@ -17,7 +17,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi';
 import type { ErrorCode } from '../errors.js';
-import { CMD, CTL, ChannelViews, DATA, KIND, RES, overflowed, relocateRequest, responseTemplate, writeError, writeResponse } from './channel.js';
+import { CMD, CTL, Channel, DATA, KIND, RES, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
 import { WASM_PAGE } from './limits.js';
 import { mib, type ModuleInfo, WASI_MODULE } from './module-check.js';
 import { ProcExit, createWasi } from './wasi-shim.js';
@@ -26,7 +26,7 @@ import { ProcExit, createWasi } from './wasi-shim.js';
 export interface ThreadInit {
   module: WebAssembly.Module;
   info: ModuleInfo;
-  sab: SharedArrayBuffer;
+  channel: ChannelInit;
   arenaBytes: number;
   /** Names the module in messages: `module FILE` or `service NAME`. */
   label: string;
@@ -76,7 +76,7 @@ interface Live {
 
 const init = workerData as ThreadInit;
 const port = parentPort!;
-const views = new ChannelViews(init.sab);
+const views = new Channel(init.channel, init.channel.port, CTL.SWAP_TO_MAIN);
 const ctl = views.ctl;
 const capBytes = init.info.capPages * WASM_PAGE;
 const REQUEST_AREA = 64 * 1024;
@@ -181,7 +181,7 @@ function serve(live: Live): boolean {
     live.reqCap = cap;
   }
   refreshMemory(live);
-  views.refresh();
+  views.accept();
   live.m8.set(views.buf.subarray(DATA, DATA + len), live.reqBase);
   relocateRequest(live.m32, live.reqBase, ABI_VERSION);
   live.m8.set(live.template, live.respBase);

@@ -11,10 +11,10 @@
  * wait for modules whose last call outran it, so a slow module costs the
  * event loop at most SYNC_WAIT_MS once, not on every call.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { FlexiError } from '../errors.js';
-import { CMD, CTL, ChannelViews, RES, createChannel, readResponse, writeRequest, type CallResult, type RequestLike } from './channel.js';
+import { CMD, CTL, Channel, RES, readResponse, writeRequest, type CallResult, type RequestLike } from './channel.js';
 import type { ThreadInit, ThreadMessage } from './instance-thread.js';
 import { WASM_PAGE } from './limits.js';
 import type { CompiledModule } from './module-check.js';
@@ -64,7 +64,7 @@ export class WasmInstance {
   instantiateMs = 0;
   readonly generation: number;
   private readonly worker: Worker;
-  private readonly views: ChannelViews;
+  private readonly views: Channel;
   private job: WasmJob | null = null;
   /** Why the thread failed to re-instantiate, for the answer to a call it strands. */
   private failure = '';
@@ -78,15 +78,18 @@ export class WasmInstance {
   constructor(compiled: CompiledModule, private readonly opts: InstanceOptions) {
     this.generation = opts.generation;
     const capBytes = compiled.info.capPages * WASM_PAGE;
-    const sab = createChannel(64 * 1024, Math.max(capBytes, opts.maxRequestBytes));
-    this.views = new ChannelViews(sab);
-    const init: ThreadInit = { module: compiled.module, info: compiled.info, sab, arenaBytes: opts.arenaBytes, label: opts.label };
+    const buffers = Channel.buffers(Math.max(capBytes, opts.maxRequestBytes));
+    const { port1, port2 } = new MessageChannel();
+    port1.unref();
+    this.views = new Channel(buffers, port1, CTL.SWAP_TO_THREAD);
+    const init: ThreadInit = { module: compiled.module, info: compiled.info, channel: { ...buffers, port: port2 }, arenaBytes: opts.arenaBytes, label: opts.label };
     this.started = new Promise<WasmInstance>((resolve, reject) => {
       this.startResolve = () => resolve(this);
       this.startReject = reject;
     });
     this.worker = new Worker(THREAD_URL, {
       workerData: init,
+      transferList: [port2],
       // The thread's own JS needs little; a module's linear memory is outside these limits (its cap is the memory maximum).
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
     });
@@ -95,7 +98,10 @@ export class WasmInstance {
       opts.log.error({ module: opts.label, err: err.message }, 'WASM instance thread failed');
       this.onGone(new FlexiError('FLX_WASM_CRASHED', `${opts.label}: the instance thread failed: ${err.message}`));
     });
-    this.worker.on('exit', () => this.onGone(new FlexiError('FLX_WASM_CRASHED', `${opts.label}: the instance thread exited`)));
+    this.worker.on('exit', () => {
+      this.views.close();
+      this.onGone(new FlexiError('FLX_WASM_CRASHED', `${opts.label}: the instance thread exited`));
+    });
     // An idle instance must not keep its worker process alive at shutdown. After the
     // listeners: adding a 'message' listener refs the worker again.
     this.worker.unref();

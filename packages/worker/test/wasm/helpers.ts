@@ -128,6 +128,15 @@ export async function startServer(t: { after(fn: () => Promise<void> | void): vo
   return { port: ready.port as number, adminPort: ready.adminPort as number, proc, lines, waitForLog, stop };
 }
 
+/** Poll `cond` every 20 ms until it holds; fail after `ms`. */
+export async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export function writeConfig(dir: string, text: string): string {
   const file = path.join(dir, 'proxy.ini');
   writeFileSync(file, text);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EXAMPLE_C, FIXTURES, ROOT, buildSo, buildWasm, rawRequest, startServer, tempDir, writeConfig } from './helpers.js';
+import { EXAMPLE_C, FIXTURES, ROOT, buildSo, buildWasm, rawRequest, startServer, tempDir, until, writeConfig } from './helpers.js';
 import { loadCases, runCase } from './conformance-runner.js';
 
 // The shared table when present (packages/plugin-abi/conformance), else this folder's copy of it.
@@ -45,7 +45,9 @@ test('the C example as .wasm passes the conformance table exactly like the .so',
   // The instance released its overflow: a small request after the big one is served normally.
   const after = await rawRequest(wasmServer.port, { headers: [['Host', 'localhost'], ['x-log-this', 'after']] });
   assert.equal(after.body.toString(), 'after 2');
-  const access = wasmServer.lines.filter((l) => l.kind === 'access' && l.target === '/echo' && l.method === 'POST' && (l.bytes as number) > big.length);
-  assert.equal(access.length, 1, 'the big echo is in the access log');
+  const bigEcho = (l: Record<string, unknown>) => l.kind === 'access' && l.target === '/echo' && l.method === 'POST' && (l.bytes as number) > big.length;
+  await until(() => wasmServer.lines.some(bigEcho), 'the big echo in the access log');
+  const access = wasmServer.lines.filter(bigEcho);
+  assert.equal(access.length, 1);
   assert.ok((access[0].alloc as number) > big.length, 'access log reports the bytes taken beyond the arena');
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { FIXTURES, buildWasm, rawRequest, startServer, tempDir, writeConfig } from './helpers.js';
+import { FIXTURES, buildWasm, rawRequest, startServer, tempDir, until, writeConfig } from './helpers.js';
 
 const H: Array<[string, string]> = [['Host', 'localhost']];
 
@@ -40,7 +40,7 @@ test('instances start on first request, stay warm, and are released when idle', 
   await server.waitForLog((l) => l.msg === 'WASM module scaled to zero' && String(l.module).includes('svc.wasm'), 10_000);
   const again = await rawRequest(port, { target: '/count', headers: H });
   assert.equal(again.body.toString(), '1', 'a new instance after scale-to-zero');
-  assert.equal(server.lines.filter((l) => l.msg === 'WASM instance started' && String(l.module).includes('svc.wasm')).length, 2);
+  await until(() => server.lines.filter((l) => l.msg === 'WASM instance started' && String(l.module).includes('svc.wasm')).length === 2, 'a second instance start in the log');
 
   // A module file replaced while scaled to zero is what the next cold start runs.
   assert.equal((await rawRequest(port, { target: '/hello', headers: H })).body.toString(), 'hello from /hello');
