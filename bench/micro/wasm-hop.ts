@@ -22,6 +22,7 @@ import { InstancePool } from '../../packages/worker/dist/wasm/instance-pool.js';
 import { DEFAULT_WASM_LIMITS } from '../../packages/worker/dist/wasm/limits.js';
 import { compileModule } from '../../packages/worker/dist/wasm/module-check.js';
 import { createWasi } from '../../packages/worker/dist/wasm/wasi-shim.js';
+import { SpareThreads } from '../../packages/worker/dist/wasm/thread-handle.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const WASM = path.join(ROOT, 'examples/c-plugin/build/flexi_example.wasm');
@@ -71,6 +72,7 @@ async function viaPool(name: string, forceAsync: boolean): Promise<void> {
     arenaBytes: 8192,
     maxRequestBytes: 1 << 20,
     log,
+    threads: new SpareThreads(),
   });
   if (forceAsync) (pool as unknown as { slow: boolean; released(i: unknown): void }).released = new Proxy(pool.released, {
     apply(target, self, args) {

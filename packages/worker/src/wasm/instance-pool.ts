@@ -16,6 +16,7 @@ import { FlexiError } from '../errors.js';
 import { SYNC_WAIT_MS, WasmInstance, type InstanceOwner, type WasmJob } from './instance.js';
 import type { WasmLimits } from './limits.js';
 import type { CompiledModule } from './module-check.js';
+import type { SpareThreads } from './thread-handle.js';
 
 const MAX_QUEUE = 1024;
 /** After a failed start, requests within this time get the same error instead of another attempt. */
@@ -30,6 +31,8 @@ export interface PoolOptions {
   arenaBytes: number;
   maxRequestBytes: number;
   log: Logger;
+  /** Where instance threads come from (a spare started ahead when there is one). */
+  threads: SpareThreads;
 }
 
 export class InstancePool implements InstanceOwner {
@@ -80,7 +83,7 @@ export class InstancePool implements InstanceOwner {
     const t0 = performance.now();
     this.opts
       .load()
-      .then((compiled) => new WasmInstance(compiled, { arenaBytes: this.opts.arenaBytes, maxRequestBytes: this.opts.maxRequestBytes, label: this.opts.label, log: this.opts.log, owner: this, generation }).started)
+      .then((compiled) => new WasmInstance(compiled, { arenaBytes: this.opts.arenaBytes, maxRequestBytes: this.opts.maxRequestBytes, label: this.opts.label, log: this.opts.log, owner: this, generation, thread: this.opts.threads.take() }).started)
       .then(
         (inst) => {
           this.starting--;

@@ -4,7 +4,7 @@
  * worker's event loop can stop it: a module in an infinite loop is ended by
  * Worker.terminate(), which the main side calls when the time limit passes.
  *
- *   spawn ──> instantiate, _initialize, ABI check, flexi_init, allocate areas ──> "ready"
+ *   start (empty, or a spare) ──> wait for ThreadInit ──> instantiate, _initialize, ABI check, flexi_init, allocate areas ──> "ready"
  *     loop: wait CMD=RUN ─> copy request in ─> handle_request ─> copy response out ─> RES=DONE
  *           a trap, proc_exit or a memory blow-up answers, then the instance is
  *           replaced here (its state can no longer be trusted, and memory never shrinks)
@@ -14,15 +14,16 @@
  *   request area:  [flexi_request][flexi_header x n][strings][body]   (regrown when a request outgrows it)
  *   response area: [flexi_response][arena (RESPONSE_PREALLOCATION_KB)]
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi';
 import type { ErrorCode } from '../errors.js';
 import { CMD, CTL, Channel, DATA, KIND, RES, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
 import { WASM_PAGE } from './limits.js';
 import { mib, type ModuleInfo, WASI_MODULE } from './module-check.js';
+import type { ThreadBoot } from './thread-handle.js';
 import { ProcExit, createWasi } from './wasi-shim.js';
 
-/** Handed to the thread as workerData. */
+/** Handed to the thread when it is given an instance to run. */
 export interface ThreadInit {
   module: WebAssembly.Module;
   info: ModuleInfo;
@@ -74,7 +75,12 @@ interface Live {
   flush(): void;
 }
 
-const init = workerData as ThreadInit;
+// Started empty (thread-handle.ts): wait for the instance to run.
+const boot = workerData as ThreadBoot;
+const goFlag = new Int32Array(boot.go);
+Atomics.wait(goFlag, 0, 0);
+const init = receiveMessageOnPort(boot.port)!.message as ThreadInit;
+boot.port.close();
 const port = parentPort!;
 const views = new Channel(init.channel, init.channel.port, CTL.SWAP_TO_MAIN);
 const ctl = views.ctl;

@@ -11,19 +11,19 @@
  * wait for modules whose last call outran it, so a slow module costs the
  * event loop at most SYNC_WAIT_MS once, not on every call.
  */
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { FlexiError } from '../errors.js';
 import { CMD, CTL, Channel, RES, readResponse, writeRequest, type CallResult, type RequestLike } from './channel.js';
 import type { ThreadInit, ThreadMessage } from './instance-thread.js';
 import { WASM_PAGE } from './limits.js';
 import type { CompiledModule } from './module-check.js';
+import type { ThreadHandle } from './thread-handle.js';
 
 /** Longest the event loop blocks waiting for a call before waiting asynchronously. */
 export const SYNC_WAIT_MS = 1;
 /** Longest an instance asked to exit may take (flexi_deinit) before it is terminated. */
 const EXIT_GRACE_MS = 1000;
-const THREAD_URL = new URL('./instance-thread.js', import.meta.url);
 
 /** One request for a WASM module. */
 export interface WasmJob {
@@ -49,6 +49,8 @@ export interface InstanceOptions {
   log: Logger;
   owner: InstanceOwner;
   generation: number;
+  /** The thread to run on (a spare started ahead, or a new one). */
+  thread: ThreadHandle;
 }
 
 type AsyncWait = { async: false; value: string } | { async: true; value: Promise<string> };
@@ -87,12 +89,7 @@ export class WasmInstance {
       this.startResolve = () => resolve(this);
       this.startReject = reject;
     });
-    this.worker = new Worker(THREAD_URL, {
-      workerData: init,
-      transferList: [port2],
-      // The thread's own JS needs little; a module's linear memory is outside these limits (its cap is the memory maximum).
-      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
-    });
+    this.worker = opts.thread.worker;
     this.worker.on('message', (m: ThreadMessage) => this.onMessage(m));
     this.worker.on('error', (err) => {
       opts.log.error({ module: opts.label, err: err.message }, 'WASM instance thread failed');
@@ -105,6 +102,8 @@ export class WasmInstance {
     // An idle instance must not keep its worker process alive at shutdown. After the
     // listeners: adding a 'message' listener refs the worker again.
     this.worker.unref();
+    if (opts.thread.exited) queueMicrotask(() => this.onGone(new FlexiError('FLX_WASM_CRASHED', `${opts.label}: the instance thread exited before it started`)));
+    else opts.thread.start(init, [port2]);
   }
 
   private onMessage(m: ThreadMessage): void {

@@ -10,6 +10,7 @@ import { FlexiError } from '../errors.js';
 import { WasmInstance, type InstanceOwner } from './instance.js';
 import type { WasmLimits } from './limits.js';
 import { compileModule, type ModuleInfo } from './module-check.js';
+import { ThreadHandle } from './thread-handle.js';
 
 export interface ProbeResult {
   info: ModuleInfo;
@@ -22,7 +23,7 @@ const NO_OWNER: InstanceOwner = { released: () => {}, died: () => {} };
 export async function probeModule(bytes: Uint8Array, limits: WasmLimits, label: string, opts: { arenaBytes: number; log: Logger }): Promise<ProbeResult> {
   const compiled = await compileModule(bytes, limits.memoryBytes, label);
   const t0 = performance.now();
-  const inst = new WasmInstance(compiled, { arenaBytes: opts.arenaBytes, maxRequestBytes: 0, label, log: opts.log, owner: NO_OWNER, generation: 0 });
+  const inst = new WasmInstance(compiled, { arenaBytes: opts.arenaBytes, maxRequestBytes: 0, label, log: opts.log, owner: NO_OWNER, generation: 0, thread: new ThreadHandle() });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new FlexiError('FLX_WASM_INIT', `${label}: instantiation and flexi_init did not finish within ${limits.timeoutMs} ms`)), limits.timeoutMs);

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { InstancePool } from './instance-pool.js';
 import type { WasmLimits } from './limits.js';
 import { ModuleCache } from './module-cache.js';
+import { SpareThreads } from './thread-handle.js';
 
 export interface WasmRuntimeOptions {
   arenaBytes: number;
@@ -21,6 +22,7 @@ const REQUEST_OVERHEAD = 64 * 1024;
 export class WasmRuntime {
   private readonly pools = new Map<string, InstancePool & { file: string }>();
   private readonly cache = new ModuleCache();
+  private readonly threads = new SpareThreads();
 
   constructor(private readonly opts: WasmRuntimeOptions) {}
 
@@ -37,6 +39,7 @@ export class WasmRuntime {
           arenaBytes: this.opts.arenaBytes,
           maxRequestBytes: maxBodyBytes + this.opts.maxHeaderBytes + REQUEST_OVERHEAD,
           log: this.opts.log,
+          threads: this.threads,
         }),
         { file },
       );
@@ -65,6 +68,8 @@ export class WasmRuntime {
       this.pools.delete(key);
     }
     this.cache.retain(new Set([...this.pools.values()].map((p) => p.file)));
+    // A spare thread makes cold starts cheap while there is anything to start.
+    this.threads.keep(this.pools.size > 0);
   }
 
   close(): void {

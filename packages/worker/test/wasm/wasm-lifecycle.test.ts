@@ -40,7 +40,9 @@ test('instances start on first request, stay warm, and are released when idle', 
   await server.waitForLog((l) => l.msg === 'WASM module scaled to zero' && String(l.module).includes('svc.wasm'), 10_000);
   const again = await rawRequest(port, { target: '/count', headers: H });
   assert.equal(again.body.toString(), '1', 'a new instance after scale-to-zero');
-  await until(() => server.lines.filter((l) => l.msg === 'WASM instance started' && String(l.module).includes('svc.wasm')).length === 2, 'a second instance start in the log');
+  const starts = () => server.lines.filter((l) => l.msg === 'WASM instance started' && String(l.module).includes('svc.wasm'));
+  await until(() => starts().length === 2, 'a second instance start in the log');
+  t.diagnostic(`cold start after scale-to-zero (on the spare thread): first request ${again.ms.toFixed(1)} ms (instance start ${starts()[1].ms} ms, of which instantiation ${starts()[1].instantiateMs} ms)`);
 
   // A module file replaced while scaled to zero is what the next cold start runs.
   assert.equal((await rawRequest(port, { target: '/hello', headers: H })).body.toString(), 'hello from /hello');
