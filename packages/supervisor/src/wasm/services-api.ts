@@ -84,13 +84,18 @@ export class WasmServices {
       .map((s) => ({ name: s.name, prefix: s.prefix, module: this.store.modulePath(s.module), sha256: s.sha256, limits: s.limits }));
   }
 
-  /** Track a forked worker's acknowledgements. */
+  /** Track a forked worker (whose WorkerInit carries current()): its acknowledgements, and catch it up if it missed a set while booting. */
   attach(worker: Worker): void {
     this.acks.set(worker, this.generation);
     worker.on('message', (msg: unknown) => {
-      if (isFromWorker(msg) && msg.type === 'wasm-services-applied') {
+      if (!isFromWorker(msg)) return;
+      if (msg.type === 'wasm-services-applied') {
         this.acks.set(worker, msg.generation);
         for (const wake of this.ackWaiters) wake();
+      } else if (msg.type === 'listening' && (this.acks.get(worker) ?? 0) < this.generation) {
+        // A set sent while the worker was still booting may have arrived before it
+        // listened for messages: it was forked with an older set, so send the current one.
+        worker.send({ type: 'wasm-services', services: this.current(), generation: this.generation } satisfies ToWorker);
       }
     });
     worker.on('exit', () => {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EXAMPLE_C, FIXTURES, admin, buildSo, buildWasmAsync, rawRequest, startServer, tempDir, writeConfig } from '../../../worker/test/wasm/helpers.js';
+import { EXAMPLE_C, FIXTURES, admin, buildSo, buildWasmAsync, rawRequest, startServer, tempDir, until, writeConfig } from '../../../worker/test/wasm/helpers.js';
 
 const TOKEN = 'test-token-123';
 const H: Array<[string, string]> = [['Host', 'localhost']];
@@ -132,6 +132,18 @@ test('register, list, serve, refuse, delete under load; services survive a resta
   const { ok, failures } = await traffic.end();
   assert.deepEqual(failures, [], 'no request failed while services were registered and deleted');
   assert.ok(ok > 0);
+
+  // A worker booting while a service is registered serves it too: kill one (after the load,
+  // since a killed worker drops its connections), register while its replacement starts,
+  // then every connection (spread over both workers) is served.
+  const victim = server.lines.find((l) => l.msg === 'worker listening')!.workerPid as number;
+  process.kill(victim, 'SIGKILL');
+  await until(() => server.lines.some((l) => String(l.msg).startsWith('worker killed by SIGKILL')), 'the supervisor to replace the killed worker');
+  const late = await api('POST', '/services', { name: 'late', prefix: '/late', module_base64: b64('hello') });
+  assert.equal(late.status, 201, JSON.stringify(late.json));
+  await until(() => server.lines.filter((l) => l.msg === 'worker listening').length === 3, 'the replacement worker to listen');
+  for (let i = 0; i < 8; i++) assert.equal((await rawRequest(port, { target: '/late/x', headers: H })).body.toString(), 'hello from /late/x', `connection ${i}`);
+  assert.equal((await api('DELETE', '/services/late')).status, 200);
 
   // State beside the config: the list, and only the modules still in use.
   const state = JSON.parse(readFileSync(path.join(dir, '.flexilib/services.json'), 'utf8'));
