@@ -155,7 +155,7 @@ test('register, list, serve, refuse, delete under load; services survive a resta
   await server.stop();
   const again = await startServer(t, config, ['--workers', '1'], env);
   const after = await admin(again.adminPort, 'GET', '/services');
-  assert.deepEqual(after.json.services.map((s: { name: string; prefix: string }) => [s.name, s.prefix, s.limits.instances]), [['p2', '/p2', 2]]);
+  assert.deepEqual(after.json.services.map((s: { name: string; prefix: string; limits: { instances: number } }) => [s.name, s.prefix, s.limits.instances]), [['p2', '/p2', 2]]);
   assert.equal((await rawRequest(again.port, { target: '/p2/ok', headers: H })).body.toString(), 'ok');
   assert.equal((await rawRequest(again.port, { target: '/svc', headers: H })).body.toString(), ' 1');
   assert.ok(again.lines.some((l) => l.msg === 'WASM services restored'));

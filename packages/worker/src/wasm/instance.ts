@@ -73,6 +73,8 @@ export class WasmInstance {
   private deadline = 0;
   private timeoutMs = 0;
   private readonly onAsyncDone = (v: string) => this.asyncDone(v);
+  /** A bug while completing a call must not become an unhandled rejection (it would end the worker). */
+  private readonly onAsyncError = (err: Error) => this.opts.log.error({ module: this.opts.label, err: err.message, stack: err.stack }, 'completing a WASM call failed');
   private startResolve!: () => void;
   private startReject!: (err: FlexiError) => void;
   readonly started: Promise<WasmInstance>;
@@ -175,7 +177,7 @@ export class WasmInstance {
   private waitAsync(): void {
     const remaining = Math.max(0, this.deadline - performance.now());
     const w = waitAsync(this.views.ctl, CTL.RES, RES.PENDING, remaining);
-    if (w.async) w.value.then(this.onAsyncDone);
+    if (w.async) w.value.then(this.onAsyncDone).catch(this.onAsyncError);
     else this.asyncDone(w.value);
   }
 
