@@ -46,14 +46,8 @@ export class InstancePool implements InstanceOwner {
   private lastError: { err: FlexiError; at: number } | null = null;
   /** Whether the last call outran the synchronous wait (then the next one waits asynchronously). */
   private slow = false;
-  /** Cold starts so far, and the last one's duration (ms): for logs and tests. */
-  coldStarts = 0;
 
   constructor(readonly opts: PoolOptions) {}
-
-  get size(): number {
-    return this.live.size;
-  }
 
   run(job: WasmJob): void {
     const inst = this.idle.pop();
@@ -87,7 +81,6 @@ export class InstancePool implements InstanceOwner {
       .then(
         (inst) => {
           this.starting--;
-          this.coldStarts++;
           this.lastError = null;
           this.live.add(inst);
           this.opts.log.debug({ module: this.opts.label, ms: Math.round((performance.now() - t0) * 100) / 100, instantiateMs: inst.instantiateMs, instances: this.live.size }, 'WASM instance started');
