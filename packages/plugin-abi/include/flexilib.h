@@ -43,6 +43,18 @@
  * and each reload, loads a fresh copy of the library: globals start anew.
  *
  * The full contract (lifetimes, reload, errors, build recipes): docs/plugins.md.
+ *
+ * WASM: the same source builds a WASM plugin, with no change, by
+ *
+ *     zig cc --target=wasm32-wasi -mexec-model=reactor -O2 -I <this folder> -o p.wasm p.c
+ *
+ * There, the structs live in the module's linear memory (pointers and size_t
+ * are 32-bit), and the host cannot call malloc/free from outside, so under
+ * __wasm__ this header also exports the few entry points the host needs:
+ * flexi_wasm_alloc/flexi_wasm_free (the module's own allocator, for the
+ * request and response areas the host sets up once per instance) and
+ * flexi_wasm_release (frees the overflow body and heap chain inside the
+ * module, where the native host would call libc free). See docs/wasm.md.
  */
 #ifndef FLEXILIB_H
 #define FLEXILIB_H
@@ -65,6 +77,14 @@ extern "C" {
 #define FLEXI_EXPORT __declspec(dllexport)
 #else
 #define FLEXI_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* A function the host looks up by name. In WASM, default visibility alone
+ * exports nothing unless the linker is told to: name the export explicitly. */
+#if defined(__wasm__)
+#define FLEXI_EXPORT_AS(name) __attribute__((export_name(name)))
+#else
+#define FLEXI_EXPORT_AS(name) FLEXI_EXPORT
 #endif
 
 /* Exported by including this header. Weak, so that several translation units of
@@ -138,7 +158,16 @@ typedef struct flexi_response flexi_response;
 
 /** The one required export. Return 0 on success; nonzero answers 500 unless the
  * plugin set a status >= 400 (the body written so far is kept). */
-FLEXI_EXPORT int handle_request(const flexi_request *req, flexi_response *resp);
+FLEXI_EXPORT_AS("handle_request") int handle_request(const flexi_request *req, flexi_response *resp);
+
+#if defined(__wasm__)
+/* The optional exports, declared so that a plugin defining them exports them
+ * from a WASM module too (a .so exports every non-static function anyway).
+ * Declaring without defining exports nothing. */
+FLEXI_EXPORT_AS("flexi_init") int flexi_init(void);
+FLEXI_EXPORT_AS("flexi_deinit") void flexi_deinit(void);
+FLEXI_EXPORT_AS("request_deinit") void request_deinit(void);
+#endif
 
 /* ---- header-only helpers: no call back into the host ------------------- */
 
@@ -258,6 +287,44 @@ static inline const char *flexi_request_header(const flexi_request *req, const c
   }
   return NULL;
 }
+
+/* ---- WASM only: the host's entry points into linear memory -------------
+ *
+ * Weak, like flexi_abi_version, so several translation units may include this
+ * header; a plugin may define its own (strong) versions, e.g. to use another
+ * allocator, as long as flexi_wasm_release frees what the helpers above took
+ * from malloc.
+ */
+#if defined(__wasm__)
+#define FLEXI__WASM_ENTRY(name) __attribute__((export_name(name), weak))
+
+/** malloc, for the host: the request and response areas of an instance. */
+FLEXI__WASM_ENTRY("flexi_wasm_alloc") void *flexi_wasm_alloc(size_t n);
+FLEXI__WASM_ENTRY("flexi_wasm_alloc") void *flexi_wasm_alloc(size_t n) { return malloc(n); }
+
+/** free, for the host: an area it no longer needs (e.g. outgrown by a request body). */
+FLEXI__WASM_ENTRY("flexi_wasm_free") void flexi_wasm_free(void *p);
+FLEXI__WASM_ENTRY("flexi_wasm_free") void flexi_wasm_free(void *p) { free(p); }
+
+/** After the host has copied a response out: free its overflow body and heap
+ * chain (what the native host frees with libc free). The host calls it only
+ * when the response overflowed its arena, and resets the struct itself. */
+FLEXI__WASM_ENTRY("flexi_wasm_release") void flexi_wasm_release(flexi_response *r);
+FLEXI__WASM_ENTRY("flexi_wasm_release") void flexi_wasm_release(flexi_response *r) {
+  if (r->body != r->arena) free(r->body);
+  r->body = r->arena;
+  r->body_len = 0;
+  r->body_cap = 0;
+  flexi_heap_block *b = r->heap;
+  while (b) {
+    flexi_heap_block *next = b->next;
+    free(b);
+    b = next;
+  }
+  r->heap = NULL;
+  r->heap_bytes = 0;
+}
+#endif /* __wasm__ */
 
 #ifdef __cplusplus
 }

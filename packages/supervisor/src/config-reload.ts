@@ -37,9 +37,9 @@ export interface ConfigReloadDeps {
   onFailed(e: ReloadFailedEvent): void;
 }
 
-/** The native libraries a config routes to. */
+/** The plugin files a config routes to (native libraries and WASM modules): what the watcher follows. */
 export function librariesOf(config: Config): string[] {
-  return [...new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : [])))];
+  return [...new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : r.target.kind === 'wasm' ? [r.target.module] : [])))];
 }
 
 export class ConfigReload {

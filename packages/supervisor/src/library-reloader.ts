@@ -58,7 +58,8 @@ export class LibraryReloader {
       log.info({ library: file, err: (err as Error).message }, 'library file is gone or unreadable; the loaded version keeps serving');
       return;
     }
-    const problem = elfProblem(bytes);
+    // A .wasm module is checked as WebAssembly, a shared library as ELF.
+    const problem = file.endsWith('.wasm') ? (WebAssembly.validate(new Uint8Array(bytes)) ? undefined : 'not a complete WebAssembly module') : elfProblem(bytes);
     if (problem) {
       log.warn({ code: 'FLX_LIB_INCOMPLETE', library: file, problem }, `library changed but cannot be loaded yet (${problem}); the old version keeps serving until the next change`);
       this.deps.emit({ file, ok: false, error: problem, workers: 0, loaded: 0, durationMs: Date.now() - started });

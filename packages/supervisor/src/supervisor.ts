@@ -36,6 +36,7 @@ import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
 import { upstreamMetrics } from './upstream/metrics.js';
 import { UpstreamService } from './upstream/upstream-service.js';
+import { WasmServices } from './wasm/services-api.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
 
 /**
@@ -83,6 +84,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private notify: SdNotify | undefined;
   /** Upstream pools: health checks, management API, state file (see upstream/upstream-service.ts). */
   readonly upstreams: UpstreamService;
+  /** WASM services registered on the admin API (state in .flexilib/ beside the config). */
+  readonly wasm: WasmServices;
 
   constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
@@ -105,7 +108,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       beforeListen: (w) => {
         if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
       },
-      started: (w) => this.emit('worker-start', { pid: w.pid, id: w.id, standby: w.standby, ...(w.replaces ? { replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {}) }),
+      started: (w) => {
+        this.wasm.attach(w.worker);
+        this.emit('worker-start', { pid: w.pid, id: w.id, standby: w.standby, ...(w.replaces ? { replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {}) });
+      },
       listening: (w, port) => this.onListening(w, port),
       message: (w, msg) => this.onMessage(w, msg),
       exited: (w, code, signal, restartInMs) => this.onExit(w, code, signal, restartInMs),
@@ -182,6 +188,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }));
     this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
     this.upstreams.registerRoutes(this.admin);
+    const configDir = path.dirname(config.file);
+    this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), baseDir: configDir, arenaBytes: settings.worker.arenaBytes, log });
     logSupervisorEvents(this, log);
     const metrics = new FlexilibMetrics(this, this.runDir, log);
     upstreamMetrics(metrics.registry, this.upstreams);
@@ -203,6 +211,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
     await this.watcher?.watch(librariesOf(this.config));
     this.upstreams.start();
+    this.wasm.load();
     this.pool.start();
     this.hangWatch.start();
     process.on('SIGTERM', () => this.stop('SIGTERM'));
@@ -229,6 +238,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       quarantined: this.ledger.notices(),
       runDir: this.runDir,
       upstreams: this.upstreams.snapshot(),
+      services: this.wasm.current(),
     };
   }
 

@@ -1,6 +1,7 @@
-/** Turn a parsed config into a Router of executors, one per route. */
+/** Turn a parsed config (and the registered WASM services) into a Router of executors, one per route. */
 import type { Logger } from 'pino';
 import type { Config, RouteSpec } from './config.js';
+import { DEFAULT_ROUTE_OPTIONS } from './config.js';
 import { FlexiError } from './errors.js';
 import type { Executor, RequestStats } from './executor.js';
 import { markWord } from './marker-layout.js';
@@ -9,12 +10,16 @@ import type { LibraryRegistry } from './native/library.js';
 import { NativeExecutor } from './native/native-executor.js';
 import type { Slot } from './native/slot.js';
 import type { WorkerOptions } from './options.js';
-import type { QuarantineNotice } from './protocol.js';
+import type { QuarantineNotice, WasmServiceSpec } from './protocol.js';
 import { QuarantinedExecutor } from './quarantined-executor.js';
 import { sendError } from './respond.js';
 import { Router } from './router.js';
 import { ProxyExecutor } from './upstream/proxy-executor.js';
 import type { UpstreamRegistry } from './upstream/registry.js';
+import type { InstancePool } from './wasm/instance-pool.js';
+import { resolveLimits } from './wasm/limits.js';
+import { WasmExecutor } from './wasm/wasm-executor.js';
+import type { WasmRuntime } from './wasm/wasm-runtime.js';
 
 export interface RouterDeps {
   options: WorkerOptions;
@@ -25,12 +30,16 @@ export interface RouterDeps {
   log: Logger;
   /** Upstream pools; they outlive routers (see upstream/registry.ts). */
   upstreams: UpstreamRegistry;
+  /** WASM module instances; absent: .wasm routes answer 501. */
+  wasm?: WasmRuntime;
 }
 
 /** What a router is built for besides the config: its generation and the libraries quarantined. */
 export interface RouterState {
   generation: number;
   quarantined: ReadonlyMap<string, QuarantineNotice>;
+  /** WASM services registered at run time (checked before proxy.ini's routes). */
+  services?: readonly WasmServiceSpec[];
 }
 
 /** Stands in for an executor kind this build lacks, answering 501 with the reason. */
@@ -47,8 +56,29 @@ class UnsupportedExecutor implements Executor {
   close(): void {}
 }
 
+/** The route a registered service takes: its prefix on whole path segments. */
+export function serviceRoute(s: WasmServiceSpec): RouteSpec {
+  return {
+    key: `service:${s.name}`,
+    line: 0,
+    pathPrefix: s.prefix,
+    segmentPrefix: true,
+    target: { kind: 'wasm', module: s.module, configured: s.name },
+    options: { ...DEFAULT_ROUTE_OPTIONS, wasm: s.limits },
+  };
+}
+
+/**
+ * Services are checked before proxy.ini's routes: each names an explicit
+ * prefix and was registered on purpose, so it wins over a catch-all like "/".
+ */
 export function buildRouter(config: Config, deps: RouterDeps, state: RouterState = { generation: 0, quarantined: new Map() }): Router {
-  const executors: Executor[] = config.routes.map((route, index) => {
+  const pools = new Set<InstancePool>();
+  const services = state.services ?? [];
+  const routes = [...services.map(serviceRoute), ...config.routes];
+  const executors: Executor[] = routes.map((route, i) => {
+    // The call marker records the route's index in config.routes.
+    const index = i - services.length;
     const t = route.target;
     if (t.kind === 'native') {
       const notice = state.quarantined.get(t.library);
@@ -65,8 +95,16 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
       });
     }
     if (t.kind === 'upstream') return new ProxyExecutor(route, deps.upstreams.pool(t.pool), deps.upstreams, deps.log);
+    if (t.kind === 'wasm' && deps.wasm) {
+      const label = route.segmentPrefix ? `service "${t.configured}"` : `WASM module ${t.module}`;
+      const maxBody = route.options.maxBodyBytes ?? deps.options.maxBodyBytes;
+      const pool = deps.wasm.pool(t.module, resolveLimits(route.options.wasm), label, maxBody);
+      pools.add(pool);
+      return new WasmExecutor(route, { pool, arenaBytes: deps.options.arenaBytes, maxBodyBytes: deps.options.maxBodyBytes, log: deps.log });
+    }
     return new UnsupportedExecutor(route);
   });
   deps.libraries.retain(new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : []))));
+  deps.wasm?.retain(pools);
   return new Router(executors);
 }

@@ -13,6 +13,11 @@
  *   /api = upstream:api             proxy to the origin pool [upstream.api]
  *   [upstream.api]                  servers, balance, health checks, timeouts:
  *   servers = http://127.0.0.1:9001 see upstream/upstream-config.ts
+ *   [route /svc]                    a route to a .wasm module also takes:
+ *   timeout = 10s                   per-request time limit (504 beyond)
+ *   memory = 64m                    linear memory cap
+ *   instances = 4                   instances per worker process
+ *   idle = 60s                      release an idle instance after (scale to zero)
  *
  * We scan lines ourselves because routes are ordered, their keys hold ':' and
  * spaces, and every problem must be reported with its line; the `ini` package
@@ -24,6 +29,8 @@ import path from 'node:path';
 import ini from 'ini';
 import { ConfigError, FlexiError, type ConfigProblem } from './errors.js';
 import { parseUpstreamSection, POOL_NAME, type UpstreamSection, type UpstreamSpec } from './upstream/upstream-config.js';
+import { parseSize } from './size.js';
+import { WASM_LIMIT_OPTIONS, parseWasmLimit, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';
 
 export type RouteMode = 'inline' | 'threaded';
 
@@ -38,6 +45,8 @@ export interface RouteOptions {
   threads: number;
   /** Request body limit in bytes; undefined means the server-wide limit. */
   maxBodyBytes?: number;
+  /** WASM routes only: limits set in the route's section (the rest are defaults). */
+  wasm?: Partial<WasmLimits>;
 }
 
 export interface RouteSpec {
@@ -47,6 +56,9 @@ export interface RouteSpec {
   pathPrefix: string;
   /** Header match: name lower-cased, value compared as a prefix. */
   header?: { name: string; valuePrefix: string };
+  /** Match the prefix only as whole path segments: "/svc" takes /svc, /svc/, /svc/x and
+   * /svc?q but not /svcx (registered WASM services; proxy.ini keys are plain prefixes). */
+  segmentPrefix?: boolean;
   target: TargetSpec;
   options: RouteOptions;
 }
@@ -61,14 +73,7 @@ export interface Config {
 export const DEFAULT_ROUTE_OPTIONS: RouteOptions = { mode: 'inline', threads: 4 };
 const MAX_THREADS = 64;
 
-/** Parse a size such as 1048576, 512k, 4m or 1g into bytes; undefined if malformed. */
-export function parseSize(text: string): number | undefined {
-  const m = /^(\d+)\s*([kmg]i?b?|b)?$/i.exec(text.trim());
-  if (!m) return undefined;
-  const unit = (m[2] ?? '').toLowerCase()[0];
-  const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
-  return Number(m[1]) * mult;
-}
+export { parseSize };
 
 function parseTarget(value: string, baseDir: string): TargetSpec {
   if (value.startsWith('upstream:')) return { kind: 'upstream', pool: value.slice(9).trim(), configured: value };
@@ -194,8 +199,16 @@ export function parseConfig(text: string, file: string): Config {
         const n = parseSize(v);
         if (n === undefined) problem(lineNo, `max_body = "${v}": expected a size such as 1048576, 512k or 4m`);
         else route.options.maxBodyBytes = n;
+      } else if ((WASM_LIMIT_OPTIONS as readonly string[]).includes(k)) {
+        if (route.target.kind !== 'wasm') {
+          problem(lineNo, `${k} = "${v}": applies to routes to .wasm modules only, and "${route.key}" is a ${route.target.kind} route`);
+          continue;
+        }
+        const r = parseWasmLimit(k as WasmLimitOption, v);
+        if ('error' in r) problem(lineNo, r.error);
+        else (route.options.wasm ??= {})[r.key] = r.value;
       } else {
-        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body)`);
+        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
       }
     }
   }

@@ -9,13 +9,15 @@ import { buildRouter, type RouterDeps } from './build-router.js';
 import type { ServerState } from './http-server.js';
 import type { RequestMeter } from './metrics/request-meter.js';
 import type { LibraryRegistry } from './native/library.js';
-import type { FromWorker, QuarantineNotice, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit } from './protocol.js';
 import type { Router } from './router.js';
 
 export class WorkerControl {
   private config: Config;
   private generation: number;
   private readonly quarantined = new Map<string, QuarantineNotice>();
+  /** WASM services registered at run time, checked before the config's routes. */
+  private services: WasmServiceSpec[];
   readonly state: ServerState;
 
   constructor(
@@ -29,13 +31,14 @@ export class WorkerControl {
   ) {
     this.config = init.config;
     this.generation = init.generation ?? 0;
+    this.services = init.services ?? [];
     for (const q of init.quarantined ?? []) this.quarantined.set(q.library, q);
     const router = this.build();
     this.state = { router, meter: openMeter(router) };
   }
 
   private build() {
-    return buildRouter(this.config, this.deps, { generation: this.generation, quarantined: this.quarantined });
+    return buildRouter(this.config, this.deps, { generation: this.generation, quarantined: this.quarantined, services: this.services });
   }
 
   /** Swap in a router built from the current config and quarantine set, with a
@@ -82,6 +85,11 @@ export class WorkerControl {
       case 'listen':
         this.listen(msg.port);
         return;
+      case 'wasm-services':
+        this.services = msg.services;
+        this.rebuild();
+        this.send({ type: 'wasm-services-applied', generation: msg.generation });
+        return;
       case 'upstream-state':
         this.deps.upstreams.apply(msg.state);
         return;
@@ -90,6 +98,11 @@ export class WorkerControl {
 
   private reloadLibrary(file: string, lift: boolean): void {
     const log = this.deps.log;
+    if (this.deps.wasm?.reload(file)) {
+      log.info({ module: file }, 'WASM module changed: new instances run the new version');
+      this.send({ type: 'library-reloaded', file, ok: true, loaded: true });
+      return;
+    }
     const lib = this.deps.libraries.peek(file);
     let ok = true;
     let loaded = false;

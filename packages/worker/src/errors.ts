@@ -20,6 +20,18 @@ export const ERRORS = {
   FLX_UPSTREAM_TIMEOUT: 'an origin exceeded connect_timeout or header_timeout (504), or idle_timeout mid-response (cut)',
   FLX_UPSTREAM_BODY_TOO_LARGE: "a proxied request body exceeds its route's max_body (413)",
   FLX_UPSTREAM_BAD_REQUEST: 'the client sent a body shorter or longer than its Content-Length (400)',
+  FLX_WASM_NOT_FOUND: 'the .wasm module file does not exist or cannot be read',
+  FLX_WASM_COMPILE: 'the file is not a valid WebAssembly module',
+  FLX_WASM_EXPORTS: 'the module lacks a required export (handle_request, memory, flexi_wasm_alloc/free/release, flexi_abi_version)',
+  FLX_WASM_IMPORTS: 'the module imports something the sandbox does not provide (only WASI preview1 functions are)',
+  FLX_WASM_ABI: 'the module was built for another major ABI version',
+  FLX_WASM_MEMORY: 'the module needs or reached more linear memory than its cap',
+  FLX_WASM_INIT: 'instantiating the module, _initialize or flexi_init failed',
+  FLX_WASM_TRAP: 'the module trapped during a request (answered 500; the instance is replaced)',
+  FLX_WASM_EXIT: 'the module called proc_exit during a request (answered 500; the instance is replaced)',
+  FLX_WASM_TIMEOUT: 'the module did not answer within its time limit (answered 504; the instance is stopped)',
+  FLX_WASM_BAD_RESPONSE: 'the module returned a response pointing outside its memory (answered 502)',
+  FLX_WASM_CRASHED: 'the thread running the module died (answered 502)',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -10,6 +10,7 @@
 import type { Config } from './config.js';
 import type { WorkerOptions } from './options.js';
 import type { UpstreamCounters, UpstreamState } from './upstream/upstream-state.js';
+import type { WasmLimits } from './wasm/limits.js';
 
 /** A library whose routes answer 503 because it crashed workers too often. */
 export interface QuarantineNotice {
@@ -19,6 +20,18 @@ export interface QuarantineNotice {
   reason: string;
   /** Seconds for the Retry-After header. */
   retryAfterS: number;
+}
+
+/** A WASM service registered at run time on the admin API; the supervisor persists them. */
+export interface WasmServiceSpec {
+  name: string;
+  /** Path prefix, no trailing slash: the service serves PREFIX, PREFIX/, PREFIX/... and PREFIX?... */
+  prefix: string;
+  /** Absolute path of the module file the supervisor stored (named by its hash: never rewritten). */
+  module: string;
+  sha256: string;
+  /** Limits set at registration; the rest are the defaults. */
+  limits: Partial<WasmLimits>;
 }
 
 /** Handed to a worker at fork, in the FLEXILIB_WORKER_INIT environment variable (JSON). */
@@ -41,6 +54,8 @@ export interface WorkerInit {
   /** Upstream pools as the supervisor knows them right now (membership, health), so a
    * worker forked late starts with API changes and health verdicts already applied. */
   upstreams: UpstreamState;
+  /** The registered WASM services at fork time (checked before proxy.ini's routes). */
+  services?: WasmServiceSpec[];
 }
 
 export const WORKER_INIT_ENV = 'FLEXILIB_WORKER_INIT';
@@ -69,7 +84,9 @@ export type ToWorker =
   | { type: 'stop' }
   /** Upstream pools changed (an origin added or removed, marked up or down, un-ejected, or the
    * config reloaded): the whole new picture. Sent before a `config` that names new pools. */
-  | { type: 'upstream-state'; state: UpstreamState };
+  | { type: 'upstream-state'; state: UpstreamState }
+  /** The complete set of registered WASM services replaces the previous one. */
+  | { type: 'wasm-services'; services: WasmServiceSpec[]; generation: number };
 
 /** Worker -> supervisor. */
 export type FromWorker =
@@ -86,7 +103,9 @@ export type FromWorker =
    * the worker ejected it locally. Sent once per ejection, not per request. */
   | { type: 'upstream-failure'; pool: string; origin: string; code: string; message: string }
   /** This worker's upstream counters since it started (cumulative); sent at most once a second, when they moved. */
-  | { type: 'upstream-stats'; counters: UpstreamCounters };
+  | { type: 'upstream-stats'; counters: UpstreamCounters }
+  /** A wasm-services set is in effect: new requests see it. */
+  | { type: 'wasm-services-applied'; generation: number };
 
 export function isFromWorker(msg: unknown): msg is FromWorker {
   return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string';

@@ -18,6 +18,7 @@ import { Slot } from './native/slot.js';
 import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { Router } from './router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
+import { WasmRuntime } from './wasm/wasm-runtime.js';
 
 const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null') as WorkerInit | null;
 if (!init) {
@@ -53,7 +54,8 @@ function openMeter(router: Router): RequestMeter | null {
 }
 const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
 upstreams.startStats();
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const server = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, log, () => process.exit(0));

@@ -1,0 +1,249 @@
+/**
+ * WASM services registered at run time (Frenezulo's /services), on the admin
+ * listener:
+ *
+ *   POST   /services        {"name","prefix","module_base64"} or {"name","prefix","path"},
+ *                           optional "timeout", "memory", "instances", "idle"   -> 201
+ *   GET    /services        the registered services                            -> 200
+ *   GET    /services/:name  one service                                        -> 200 | 404
+ *   DELETE /services/:name                                                     -> 200 | 404
+ *
+ * A module is tried before it is accepted (probeModule: compile, exports,
+ * imports, memory cap, one instantiation with flexi_init) and refused with
+ * 400 naming the field. Accepted services are persisted (service-store.ts)
+ * and the complete set is sent to every worker; the call answers once every
+ * live worker applied it (or after ACK_TIMEOUT_MS), so a client may send
+ * traffic to the service as soon as POST returns. Mutations run one at a time.
+ */
+import type { Worker } from 'node:cluster';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import {
+  FlexiError,
+  WASM_LIMIT_OPTIONS,
+  isFromWorker,
+  parseWasmLimit,
+  probeModule,
+  resolveLimits,
+  type ToWorker,
+  type WasmLimits,
+  type WasmServiceSpec,
+} from '@flexilib/worker';
+import { ApiError, type AdminServer } from '../admin/admin-server.js';
+import { ServiceStore, type StoredService } from './service-store.js';
+
+const ACK_TIMEOUT_MS = 5000;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const MAX_PREFIX = 256;
+
+export interface WasmServicesOptions {
+  /** The state folder (beside the config). */
+  stateDir: string;
+  /** Relative "path" values resolve against this folder (the config's, like proxy.ini's libraries). */
+  baseDir: string;
+  arenaBytes: number;
+  log: Logger;
+}
+
+export class WasmServices {
+  private services: StoredService[] = [];
+  private readonly store: ServiceStore;
+  private generation = 0;
+  private readonly acks = new Map<Worker, number>();
+  private readonly ackWaiters = new Set<() => void>();
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(admin: AdminServer, private readonly opts: WasmServicesOptions) {
+    this.store = new ServiceStore(opts.stateDir);
+    admin.route('GET', '/services', () => ({ json: { services: this.services.map((s) => this.view(s)) } }));
+    admin.route('GET', '/services/:name', (req) => ({ json: { service: this.view(this.find(req.params.name)) } }));
+    admin.route('POST', '/services', async (req) => {
+      const body = await req.json();
+      return this.exclusive(() => this.register(body));
+    });
+    admin.route('DELETE', '/services/:name', (req) => this.exclusive(() => this.remove(req.params.name)));
+  }
+
+  /** Load the persisted services (before the workers fork). Throws when the state is corrupt. */
+  load(): void {
+    const loaded = this.store.load();
+    const present = loaded.filter((s) => existsSync(this.store.modulePath(s.module)));
+    for (const s of loaded) {
+      if (!present.includes(s)) this.opts.log.error({ service: s.name, module: this.store.modulePath(s.module) }, 'WASM service module file is missing; the service is not served');
+    }
+    this.services = present;
+    if (present.length) this.opts.log.info({ services: present.map((s) => `${s.name} ${s.prefix}`) }, 'WASM services restored');
+  }
+
+  /** The services as workers take them: most specific prefix first. */
+  current(): WasmServiceSpec[] {
+    return [...this.services]
+      .sort((a, b) => b.prefix.length - a.prefix.length)
+      .map((s) => ({ name: s.name, prefix: s.prefix, module: this.store.modulePath(s.module), sha256: s.sha256, limits: s.limits }));
+  }
+
+  /** Track a forked worker (whose WorkerInit carries current()): its acknowledgements, and catch it up if it missed a set while booting. */
+  attach(worker: Worker): void {
+    this.acks.set(worker, this.generation);
+    worker.on('message', (msg: unknown) => {
+      if (!isFromWorker(msg)) return;
+      if (msg.type === 'wasm-services-applied') {
+        this.acks.set(worker, msg.generation);
+        for (const wake of this.ackWaiters) wake();
+      } else if (msg.type === 'listening' && (this.acks.get(worker) ?? 0) < this.generation) {
+        // A set sent while the worker was still booting may have arrived before it
+        // listened for messages: it was forked with an older set, so send the current one.
+        worker.send({ type: 'wasm-services', services: this.current(), generation: this.generation } satisfies ToWorker);
+      }
+    });
+    worker.on('exit', () => {
+      this.acks.delete(worker);
+      for (const wake of this.ackWaiters) wake();
+    });
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private find(name: string): StoredService {
+    const s = this.services.find((x) => x.name === name);
+    if (!s) throw new ApiError(404, 'FLX_SERVICE_NOT_FOUND', `no service named "${name}" is registered`, 'name');
+    return s;
+  }
+
+  private view(s: StoredService) {
+    const l = resolveLimits(s.limits);
+    return {
+      name: s.name,
+      prefix: s.prefix,
+      sha256: s.sha256,
+      module_bytes: s.bytes,
+      limits: { timeout_ms: l.timeoutMs, memory_bytes: l.memoryBytes, instances: l.instances, idle_ms: l.idleMs },
+      created_at: s.createdAt,
+    };
+  }
+
+  private async register(body: unknown) {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ApiError(400, 'FLX_SERVICE_INVALID', 'expected a JSON object: {"name", "prefix", "module_base64" or "path"}');
+    }
+    const b = body as Record<string, unknown>;
+    const known = new Set(['name', 'prefix', 'module_base64', 'path', ...WASM_LIMIT_OPTIONS]);
+    for (const k of Object.keys(b)) {
+      if (!known.has(k)) throw new ApiError(400, 'FLX_SERVICE_INVALID', `unknown field "${k}" (known: ${[...known].join(', ')})`, k);
+    }
+    const name = b.name;
+    if (typeof name !== 'string' || !NAME_RE.test(name)) {
+      throw new ApiError(400, 'FLX_SERVICE_INVALID', 'name: expected 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit', 'name');
+    }
+    const prefix = normalizePrefix(b.prefix);
+    if (this.services.some((s) => s.name === name)) {
+      throw new ApiError(409, 'FLX_SERVICE_EXISTS', `a service named "${name}" is already registered: DELETE /services/${name} first`, 'name');
+    }
+    const clash = this.services.find((s) => s.prefix === prefix);
+    if (clash) throw new ApiError(409, 'FLX_SERVICE_PREFIX_TAKEN', `prefix ${prefix} is already served by service "${clash.name}"`, 'prefix');
+
+    const limits: Partial<WasmLimits> = {};
+    for (const opt of WASM_LIMIT_OPTIONS) {
+      const v = b[opt];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' && typeof v !== 'string') throw new ApiError(400, 'FLX_SERVICE_INVALID', `${opt}: expected a number or a string`, opt);
+      const r = parseWasmLimit(opt, v);
+      if ('error' in r) throw new ApiError(400, 'FLX_SERVICE_INVALID', r.error, opt);
+      limits[r.key] = r.value;
+    }
+
+    const { bytes, field } = await this.moduleBytes(b);
+    try {
+      await probeModule(bytes, resolveLimits(limits), `service "${name}"`, { arenaBytes: this.opts.arenaBytes, log: this.opts.log });
+    } catch (err) {
+      if (err instanceof FlexiError) throw new ApiError(400, 'FLX_SERVICE_MODULE_INVALID', `${err.message} [${err.code}]`, field);
+      throw err;
+    }
+
+    const { module, sha256 } = this.store.putModule(bytes);
+    const service: StoredService = { name, prefix, module, sha256, bytes: bytes.length, limits, createdAt: new Date().toISOString() };
+    this.services = [...this.services, service];
+    this.store.save(this.services);
+    const applied = await this.broadcast();
+    this.opts.log.info({ service: name, prefix, sha256, workers: applied }, 'WASM service registered');
+    return { status: 201, json: { service: this.view(service), workers_applied: applied } };
+  }
+
+  private async moduleBytes(b: Record<string, unknown>): Promise<{ bytes: Uint8Array; field: string }> {
+    const hasB64 = b.module_base64 !== undefined;
+    const hasPath = b.path !== undefined;
+    if (hasB64 === hasPath) {
+      throw new ApiError(400, 'FLX_SERVICE_INVALID', 'give the module as exactly one of "module_base64" (the .wasm bytes, base64) or "path" (a file on the server)', hasB64 ? 'path' : 'module_base64');
+    }
+    if (hasB64) {
+      const text = b.module_base64;
+      if (typeof text !== 'string' || text.length === 0 || !/^[A-Za-z0-9+/\r\n]*={0,2}\s*$/.test(text)) {
+        throw new ApiError(400, 'FLX_SERVICE_INVALID', 'module_base64: expected the module bytes in base64', 'module_base64');
+      }
+      return { bytes: Buffer.from(text, 'base64'), field: 'module_base64' };
+    }
+    if (typeof b.path !== 'string' || b.path === '') throw new ApiError(400, 'FLX_SERVICE_INVALID', 'path: expected the path of a .wasm file on the server', 'path');
+    const file = path.resolve(this.opts.baseDir, b.path);
+    try {
+      return { bytes: await readFile(file), field: 'path' };
+    } catch (err) {
+      throw new ApiError(400, 'FLX_SERVICE_INVALID', `path: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'path');
+    }
+  }
+
+  private async remove(name: string) {
+    const s = this.find(name);
+    this.services = this.services.filter((x) => x !== s);
+    this.store.save(this.services);
+    const applied = await this.broadcast();
+    this.store.pruneModules(this.services);
+    this.opts.log.info({ service: name, workers: applied }, 'WASM service deleted');
+    return { json: { deleted: name, workers_applied: applied } };
+  }
+
+  /** Send the set to every live worker; resolve with how many applied it in time. */
+  private broadcast(): Promise<number> {
+    const generation = ++this.generation;
+    const msg: ToWorker = { type: 'wasm-services', services: this.current(), generation };
+    const targets = [...this.acks.keys()].filter((w) => w.isConnected());
+    for (const w of targets) w.send(msg);
+    return new Promise((resolve) => {
+      const check = () => {
+        const pending = targets.filter((w) => this.acks.has(w) && (this.acks.get(w) ?? 0) < generation);
+        if (pending.length > 0) return;
+        finish();
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        this.ackWaiters.delete(check);
+        resolve(targets.filter((w) => (this.acks.get(w) ?? 0) >= generation).length);
+      };
+      const timer = setTimeout(() => {
+        this.opts.log.warn({ generation }, 'not every worker acknowledged the WASM services in time');
+        finish();
+      }, ACK_TIMEOUT_MS);
+      this.ackWaiters.add(check);
+      check();
+    });
+  }
+}
+
+function normalizePrefix(value: unknown): string {
+  const fail = (why: string) => new ApiError(400, 'FLX_SERVICE_INVALID', `prefix: ${why}`, 'prefix');
+  if (typeof value !== 'string') throw fail('expected a path such as "/svc"');
+  let p = value.trim();
+  if (!p.startsWith('/')) throw fail(`"${value}" must start with "/"`);
+  if (p.length > MAX_PREFIX) throw fail(`longer than ${MAX_PREFIX} characters`);
+  if (/[\s?#%]/.test(p) || p.includes('//') || p.split('/').some((seg) => seg === '.' || seg === '..')) {
+    throw fail(`"${value}" must be a plain path: no spaces, "?", "#", "%", "//", "." or ".." segments`);
+  }
+  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  if (p === '/') throw fail('"/" would take every request: use a path segment such as "/svc"');
+  return p;
+}

@@ -1,0 +1,419 @@
+/**
+ * The channel between the worker's event loop (main) and one instance thread:
+ * a small control SharedArrayBuffer and a data SharedArrayBuffer, handed over
+ * with Atomics.notify/wait. A round trip costs a fraction of a postMessage
+ * (bench/micro/wasm-hop.ts, docs/wasm.md), and nothing is allocated or cloned
+ * per call.
+ *
+ *   control: Int32 x 32
+ *     CMD   main -> thread: IDLE | RUN | EXIT       (thread waits on it)
+ *     RES   thread -> main: PENDING | DONE | DIED    (main waits on it)
+ *     ...   request length, response fields, data-buffer swap flags
+ *   data:
+ *     request  (main writes, thread copies it whole into linear memory and adds
+ *              the address it landed at to every pointer):
+ *       [flexi_request][flexi_header x n][method target names values remote][pad][body]
+ *     response (thread writes after the call, main reads):
+ *       [reason][(u32 name_len, u32 value_len, name, value, pad) x n][body]   or an error message
+ *
+ * The data buffer is fixed-size (typed arrays over growable SharedArrayBuffers
+ * are several times slower in this V8). When a request or response does not
+ * fit, the side writing it makes a larger one, posts it over the channel's
+ * MessagePort and raises a swap flag; the other side takes it with
+ * receiveMessageOnPort before reading. It never exceeds the module's memory
+ * cap: nothing a module returns can be larger than the memory it lives in.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { WASM32 } from '@flexilib/plugin-abi';
+
+export const CTL = {
+  CMD: 0,
+  RES: 1,
+  /** Bytes of the request image. */
+  REQ_LEN: 2,
+  /** Outcome: one of KIND. */
+  KIND: 3,
+  /** handle_request's return value. */
+  RC: 4,
+  STATUS: 5,
+  /** Reason phrase length, -1 when none. */
+  REASON_LEN: 6,
+  HDR_COUNT: 7,
+  BODY_OFF: 8,
+  BODY_LEN: 9,
+  /** Bytes the plugin took beyond the arena. */
+  HEAP_BYTES: 10,
+  /** Duration of handle_request, µs. */
+  CALL_US: 11,
+  /** Length of the error message (at offset 0) when KIND is not OK. */
+  MSG_LEN: 12,
+  /** Linear memory size after the call, in 64 KiB pages. */
+  MEM_PAGES: 13,
+  /** Main replaced the data buffer: the thread takes the new one from the port. */
+  SWAP_TO_THREAD: 14,
+  /** The thread replaced the data buffer: main takes the new one from the port. */
+  SWAP_TO_MAIN: 15,
+} as const;
+
+export const CMD = { IDLE: 0, RUN: 1, EXIT: 2 } as const;
+export const RES = { PENDING: 0, DONE: 1, DIED: 2 } as const;
+export const KIND = { OK: 0, TRAP: 1, EXIT: 2, BAD_RESPONSE: 3, MEMORY: 4 } as const;
+
+const CTL_BYTES = 128;
+/** Where the request image and the response start in the data buffer. */
+export const DATA = 0;
+const MIN_DATA = 64 * 1024;
+
+const RQ = WASM32.REQUEST.offsets;
+const HD = WASM32.HEADER.offsets;
+const HEADER_SIZE = WASM32.HEADER.size;
+export const REQUEST_SIZE = WASM32.REQUEST.size;
+
+/** Node's fast latin1 codecs (present on every Buffer, absent from @types/node). */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, off: number): number };
+
+/** What a thread needs to open its end of a channel. */
+export interface ChannelInit {
+  ctl: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+  /** Largest data buffer either side may make. */
+  maxBytes: number;
+  port: MessagePort;
+}
+
+/** One side of a channel. */
+export class Channel {
+  readonly ctl: Int32Array;
+  data!: SharedArrayBuffer;
+  buf!: Latin1Buffer;
+  u8!: Uint8Array;
+  u32!: Uint32Array;
+
+  constructor(
+    readonly init: { ctl: SharedArrayBuffer; data: SharedArrayBuffer; maxBytes: number },
+    private readonly port: MessagePort,
+    /** The flag this side raises when it replaces the buffer (the other side's flag is the other one). */
+    private readonly swapOut: number,
+  ) {
+    this.ctl = new Int32Array(init.ctl);
+    this.use(init.data);
+  }
+
+  /** A new channel's shared buffers (the main side creates them). */
+  static buffers(maxBytes: number): { ctl: SharedArrayBuffer; data: SharedArrayBuffer; maxBytes: number } {
+    return { ctl: new SharedArrayBuffer(CTL_BYTES), data: new SharedArrayBuffer(MIN_DATA), maxBytes: Math.max(MIN_DATA, maxBytes) };
+  }
+
+  private use(data: SharedArrayBuffer): void {
+    this.data = data;
+    this.buf = Buffer.from(data) as Latin1Buffer;
+    this.u8 = new Uint8Array(data);
+    this.u32 = new Uint32Array(data);
+  }
+
+  /** Make room for `bytes`, replacing the buffer when it is too small. False beyond the maximum. */
+  reserve(bytes: number): boolean {
+    if (bytes <= this.data.byteLength) return true;
+    if (bytes > this.init.maxBytes) return false;
+    let size = this.data.byteLength;
+    while (size < bytes) size *= 2;
+    const next = new SharedArrayBuffer(Math.min(size, Math.max(bytes, this.init.maxBytes)));
+    this.use(next);
+    this.port.postMessage(next);
+    this.ctl[this.swapOut] = 1;
+    return true;
+  }
+
+  close(): void {
+    this.port.close();
+  }
+
+  /** Take the buffer the other side replaced, if it did (before reading what it wrote). */
+  accept(): void {
+    const flag = this.swapOut === CTL.SWAP_TO_MAIN ? CTL.SWAP_TO_THREAD : CTL.SWAP_TO_MAIN;
+    if (this.ctl[flag] === 0) return;
+    this.ctl[flag] = 0;
+    // Several swaps may be queued (none read in between): the last one is current.
+    let msg;
+    let last: SharedArrayBuffer | undefined;
+    while ((msg = receiveMessageOnPort(this.port)) !== undefined) last = msg.message as SharedArrayBuffer;
+    if (last) this.use(last);
+  }
+}
+
+/** The request fields the channel carries; node's IncomingMessage satisfies it. */
+export interface RequestLike {
+  method?: string;
+  url?: string;
+  rawHeaders: string[];
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  socket: { remoteAddress?: string; remotePort?: number };
+}
+
+/**
+ * Write a latin1 string. Short strings (methods, most header names and values)
+ * go byte by byte: 5-7x faster than Buffer#latin1Write's native call for them.
+ */
+function putLatin1(v: Channel, s: string, off: number): number {
+  const n = s.length;
+  if (n > 48) return v.buf.latin1Write(s, off);
+  const u8 = v.u8;
+  for (let i = 0; i < n; i++) u8[off + i] = s.charCodeAt(i);
+  return n;
+}
+
+/**
+ * Main side: write the request image into the data area, pointers relative to
+ * its start. Returns its length, or -1 when it cannot fit the channel.
+ */
+export function writeRequest(v: Channel, req: RequestLike, body: Buffer | null): number {
+  const method = req.method!;
+  const target = req.url!;
+  const raw = req.rawHeaders;
+  const n = raw.length >>> 1;
+  const remote = req.socket.remoteAddress ?? '';
+  // Upper bound of the image: latin1 strings take one byte per character.
+  let strBytes = method.length + target.length + remote.length;
+  for (let i = 0; i < raw.length; i++) strBytes += raw[i].length;
+  const bodyLen = body === null ? 0 : body.length;
+  const stringsAt = REQUEST_SIZE + n * HEADER_SIZE;
+  const bodyAt = (stringsAt + strBytes + 7) & ~7;
+  const total = bodyAt + bodyLen;
+  if (!v.reserve(DATA + total)) return -1;
+
+  const u32 = v.u32;
+  const R = DATA >>> 2;
+  let off = stringsAt;
+  u32[R + (RQ.method >>> 2)] = off;
+  u32[R + (RQ.method_len >>> 2)] = method.length;
+  off += putLatin1(v, method, DATA + off);
+  u32[R + (RQ.target >>> 2)] = off;
+  u32[R + (RQ.target_len >>> 2)] = target.length;
+  off += putLatin1(v, target, DATA + off);
+  u32[R + (RQ.headers >>> 2)] = REQUEST_SIZE;
+  u32[R + (RQ.headers_len >>> 2)] = n;
+  let h = R + (REQUEST_SIZE >>> 2);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    u32[h + (HD.name >>> 2)] = off;
+    u32[h + (HD.name_len >>> 2)] = name.length;
+    off += putLatin1(v, name, DATA + off);
+    u32[h + (HD.value >>> 2)] = off;
+    u32[h + (HD.value_len >>> 2)] = value.length;
+    off += putLatin1(v, value, DATA + off);
+    h += HEADER_SIZE >>> 2;
+  }
+  u32[R + (RQ.remote_addr >>> 2)] = off;
+  u32[R + (RQ.remote_addr_len >>> 2)] = remote.length;
+  off += putLatin1(v, remote, DATA + off);
+  // remote_port (u16), http_major, http_minor share one word; host_abi_version is set by the thread.
+  u32[R + (RQ.remote_port >>> 2)] = (req.socket.remotePort ?? 0) | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
+  u32[R + (RQ.body >>> 2)] = bodyLen ? bodyAt : 0;
+  u32[R + (RQ.body_len >>> 2)] = bodyLen;
+  if (bodyLen) body!.copy(v.buf, DATA + bodyAt);
+  return total;
+}
+
+/** Thread side: the pointer fields to relocate once the image sits at `base`. */
+export function relocateRequest(m32: Uint32Array, base: number, abiVersion: number): void {
+  const r = base >>> 2;
+  m32[r + (RQ.method >>> 2)] += base;
+  m32[r + (RQ.target >>> 2)] += base;
+  m32[r + (RQ.remote_addr >>> 2)] += base;
+  if (m32[r + (RQ.body_len >>> 2)] !== 0) m32[r + (RQ.body >>> 2)] += base;
+  const n = m32[r + (RQ.headers_len >>> 2)];
+  m32[r + (RQ.headers >>> 2)] += base;
+  let h = r + (REQUEST_SIZE >>> 2);
+  for (let i = 0; i < n; i++) {
+    m32[h + (HD.name >>> 2)] += base;
+    m32[h + (HD.value >>> 2)] += base;
+    h += HEADER_SIZE >>> 2;
+  }
+  m32[r + (RQ.host_abi_version >>> 2)] = abiVersion;
+}
+
+/** What one call produced, as main reads it off the channel. */
+export interface CallResult {
+  kind: number;
+  rc: number;
+  status: number;
+  reason: string | undefined;
+  /** Flat [name, value, ...] for writeHead; framing headers dropped (the host frames the body). */
+  headers: string[];
+  hasContentType: boolean;
+  body: Buffer;
+  heapBytes: number;
+  callUs: number;
+  memPages: number;
+  /** The error message when kind is not OK. */
+  message: string;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Main side: copy the response (or the error) out of the channel. */
+export function readResponse(v: Channel): CallResult {
+  v.accept();
+  const ctl = v.ctl;
+  const buf = v.buf;
+  const kind = ctl[CTL.KIND];
+  if (kind !== KIND.OK) {
+    return {
+      kind,
+      rc: ctl[CTL.RC],
+      status: 0,
+      reason: undefined,
+      headers: [],
+      hasContentType: false,
+      body: EMPTY,
+      heapBytes: ctl[CTL.HEAP_BYTES],
+      callUs: ctl[CTL.CALL_US],
+      memPages: ctl[CTL.MEM_PAGES],
+      message: buf.toString('utf8', DATA, DATA + ctl[CTL.MSG_LEN]),
+    };
+  }
+  let off = DATA;
+  const reasonLen = ctl[CTL.REASON_LEN];
+  let reason: string | undefined;
+  if (reasonLen >= 0) {
+    reason = buf.latin1Slice(off, off + reasonLen);
+    off += reasonLen;
+  }
+  off = (off + 3) & ~3;
+  const headers: string[] = [];
+  let hasContentType = false;
+  const u32 = v.u32;
+  for (let i = ctl[CTL.HDR_COUNT]; i > 0; i--) {
+    const nl = u32[off >>> 2];
+    const vl = u32[(off >>> 2) + 1];
+    off += 8;
+    const name = buf.latin1Slice(off, off + nl);
+    off += nl;
+    const value = buf.latin1Slice(off, off + vl);
+    off = (off + vl + 3) & ~3;
+    if (nl === 12 && name.toLowerCase() === 'content-type') hasContentType = true;
+    if ((nl === 14 && name.toLowerCase() === 'content-length') || (nl === 17 && name.toLowerCase() === 'transfer-encoding')) continue;
+    headers.push(name, value);
+  }
+  const bodyOff = ctl[CTL.BODY_OFF];
+  const bodyLen = ctl[CTL.BODY_LEN];
+  const body = Buffer.allocUnsafe(bodyLen);
+  buf.copy(body, 0, bodyOff, bodyOff + bodyLen);
+  return {
+    kind,
+    rc: ctl[CTL.RC],
+    status: ctl[CTL.STATUS],
+    reason,
+    headers,
+    hasContentType,
+    body,
+    heapBytes: ctl[CTL.HEAP_BYTES],
+    callUs: ctl[CTL.CALL_US],
+    memPages: ctl[CTL.MEM_PAGES],
+    message: '',
+  };
+}
+
+/** Thread side: write an error outcome. */
+export function writeError(v: Channel, kind: number, message: string): void {
+  const bytes = Buffer.from(message.slice(0, 2000), 'utf8');
+  v.reserve(DATA + bytes.length);
+  bytes.copy(v.buf, DATA);
+  v.ctl[CTL.KIND] = kind;
+  v.ctl[CTL.MSG_LEN] = bytes.length;
+}
+
+const RS = WASM32.RESPONSE.offsets;
+const RH = WASM32.RESP_HEADER.offsets;
+const RESP_HEADER_SIZE = WASM32.RESP_HEADER.size;
+
+/**
+ * Thread side: copy the plugin's response out of linear memory into the
+ * channel. Every pointer is checked against the memory's size first (a module
+ * can return anything), which also sizes the copy. Returns null, or what was wrong.
+ */
+export function writeResponse(v: Channel, m8: Uint8Array, m32: Uint32Array, resp: number): string | null {
+  const memLen = m8.length;
+  const R = resp >>> 2;
+  const outside = (addr: number, len: number) => addr + len > memLen;
+
+  // Pass 1: validate and size.
+  const reasonAddr = m32[R + (RS.reason >>> 2)];
+  const reasonLen = m32[R + (RS.reason_len >>> 2)];
+  if (reasonAddr !== 0 && outside(reasonAddr, reasonLen)) return `the reason phrase (${reasonLen} bytes at ${reasonAddr}) lies outside the module's memory`;
+  let need = DATA + (reasonAddr !== 0 ? reasonLen : 0) + 3;
+  const first = m32[R + (RS.headers >>> 2)];
+  const maxHeaders = m32[R + (RS.headers_len >>> 2)];
+  let count = 0;
+  for (let node = first; node !== 0 && count < maxHeaders; count++) {
+    if (outside(node, RESP_HEADER_SIZE) || (node & 3) !== 0) return `a response header node (at ${node}) lies outside the module's memory`;
+    const h = node >>> 2;
+    const nameLen = m32[h + (RH.name_len >>> 2)];
+    const valueLen = m32[h + (RH.value_len >>> 2)];
+    if (outside(m32[h + (RH.name >>> 2)], nameLen) || outside(m32[h + (RH.value >>> 2)], valueLen)) return `response header #${count + 1} points outside the module's memory`;
+    need += 8 + nameLen + valueLen + 3;
+    node = m32[h + (RH.next >>> 2)];
+  }
+  const bodyAddr = m32[R + (RS.body >>> 2)];
+  const bodyLen = m32[R + (RS.body_len >>> 2)];
+  if (bodyLen !== 0 && outside(bodyAddr, bodyLen)) return `the body (${bodyLen} bytes at ${bodyAddr}) lies outside the module's memory`;
+  need += bodyLen;
+  if (!v.reserve(need)) return `the response (${need} bytes) is larger than the module's memory cap`;
+
+  // Pass 2: copy.
+  const ctl = v.ctl;
+  const buf = v.buf;
+  const u32 = v.u32;
+  ctl[CTL.KIND] = KIND.OK;
+  ctl[CTL.STATUS] = m32[R + (RS.status >>> 2)] | 0;
+  let off = DATA;
+  if (reasonAddr !== 0) {
+    buf.set(m8.subarray(reasonAddr, reasonAddr + reasonLen), off);
+    off += reasonLen;
+    ctl[CTL.REASON_LEN] = reasonLen;
+  } else {
+    ctl[CTL.REASON_LEN] = -1;
+  }
+  off = (off + 3) & ~3;
+  let node = first;
+  for (let i = 0; i < count; i++) {
+    const h = node >>> 2;
+    const nameAddr = m32[h + (RH.name >>> 2)];
+    const nameLen = m32[h + (RH.name_len >>> 2)];
+    const valueAddr = m32[h + (RH.value >>> 2)];
+    const valueLen = m32[h + (RH.value_len >>> 2)];
+    u32[off >>> 2] = nameLen;
+    u32[(off >>> 2) + 1] = valueLen;
+    off += 8;
+    buf.set(m8.subarray(nameAddr, nameAddr + nameLen), off);
+    off += nameLen;
+    buf.set(m8.subarray(valueAddr, valueAddr + valueLen), off);
+    off = (off + valueLen + 3) & ~3;
+    node = m32[h + (RH.next >>> 2)];
+  }
+  ctl[CTL.HDR_COUNT] = count;
+  if (bodyLen !== 0) buf.set(m8.subarray(bodyAddr, bodyAddr + bodyLen), off);
+  ctl[CTL.BODY_OFF] = off;
+  ctl[CTL.BODY_LEN] = bodyLen;
+  ctl[CTL.HEAP_BYTES] = m32[R + (RS.heap_bytes >>> 2)];
+  return null;
+}
+
+/** The response struct as the host resets it before every call (wasm32 layout). */
+export function responseTemplate(arenaAddr: number, arenaBytes: number): Uint8Array {
+  const t = new Uint32Array(WASM32.RESPONSE.size >>> 2);
+  t[RS.body >>> 2] = arenaAddr;
+  t[RS.body_cap >>> 2] = arenaBytes;
+  t[RS.arena >>> 2] = arenaAddr;
+  t[RS.arena_size >>> 2] = arenaBytes;
+  t[RS.arena_top >>> 2] = arenaBytes;
+  return new Uint8Array(t.buffer);
+}
+
+/** True when the response overflowed its arena (the module must free what it took). */
+export function overflowed(m32: Uint32Array, resp: number, arenaAddr: number): boolean {
+  const R = resp >>> 2;
+  return m32[R + (RS.heap >>> 2)] !== 0 || m32[R + (RS.body >>> 2)] !== arenaAddr;
+}

@@ -1,0 +1,38 @@
+/**
+ * Try a module before accepting it (service registration): compile and check
+ * it, then instantiate it once in a thread of its own — _initialize, the ABI
+ * version, flexi_init, the request and response areas — within its time
+ * limit, and stop it. What fails here would fail every request later, so the
+ * admin API answers 400 with this message instead.
+ */
+import type { Logger } from 'pino';
+import { FlexiError } from '../errors.js';
+import { WasmInstance, type InstanceOwner } from './instance.js';
+import type { WasmLimits } from './limits.js';
+import { compileModule, type ModuleInfo } from './module-check.js';
+import { ThreadHandle } from './thread-handle.js';
+
+export interface ProbeResult {
+  info: ModuleInfo;
+  /** Thread start plus instantiation, ms: what a cold start costs. */
+  coldStartMs: number;
+}
+
+const NO_OWNER: InstanceOwner = { released: () => {}, died: () => {} };
+
+export async function probeModule(bytes: Uint8Array, limits: WasmLimits, label: string, opts: { arenaBytes: number; log: Logger }): Promise<ProbeResult> {
+  const compiled = await compileModule(bytes, limits.memoryBytes, label);
+  const t0 = performance.now();
+  const inst = new WasmInstance(compiled, { arenaBytes: opts.arenaBytes, maxRequestBytes: 0, label, log: opts.log, owner: NO_OWNER, generation: 0, thread: new ThreadHandle() });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FlexiError('FLX_WASM_INIT', `${label}: instantiation and flexi_init did not finish within ${limits.timeoutMs} ms`)), limits.timeoutMs);
+  });
+  try {
+    await Promise.race([inst.started, timeout]);
+    return { info: compiled.info, coldStartMs: performance.now() - t0 };
+  } finally {
+    clearTimeout(timer);
+    inst.stop();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Instance threads, started before they are needed.
+ *
+ * Starting a worker thread and loading its code is most of a cold start
+ * (tens of ms; instantiating the compiled module takes ~2 ms). So a thread is
+ * started empty: it waits on a flag for its ThreadInit, which arrives over a
+ * MessagePort when an instance is wanted. The runtime keeps one such spare
+ * thread per worker process while any WASM route exists, so a cold start is
+ * mostly instantiation; a second cold start in a row starts a thread as before.
+ * An empty thread holds no module and no linear memory: scale-to-zero still
+ * releases every instance.
+ */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+
+const THREAD_URL = new URL('./instance-thread.js', import.meta.url);
+
+/** What a thread receives at start (workerData): where its init will come from. */
+export interface ThreadBoot {
+  /** Int32 [0]: 0 = waiting, 1 = init posted on `port`. */
+  go: SharedArrayBuffer;
+  port: MessagePort;
+}
+
+export class ThreadHandle {
+  readonly worker: Worker;
+  private readonly go: Int32Array;
+  private readonly port: MessagePort;
+  /** Set when the thread ended before it was given work. */
+  exited = false;
+
+  constructor() {
+    const { port1, port2 } = new MessageChannel();
+    const go = new SharedArrayBuffer(4);
+    this.go = new Int32Array(go);
+    this.port = port1;
+    this.worker = new Worker(THREAD_URL, {
+      workerData: { go, port: port2 } satisfies ThreadBoot,
+      transferList: [port2],
+      // The thread's own JS needs little; a module's linear memory is outside these limits (its cap is the memory maximum).
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+    });
+    this.worker.once('exit', () => {
+      this.exited = true;
+      this.port.close();
+    });
+    // A waiting thread must not keep its worker process alive.
+    this.worker.unref();
+  }
+
+  /** Hand the thread its instance (structured-cloned; `transfer` moves ports). */
+  start(init: unknown, transfer: MessagePort[]): void {
+    this.port.postMessage(init, transfer);
+    Atomics.store(this.go, 0, 1);
+    Atomics.notify(this.go, 0);
+  }
+
+  /** End a thread that was never given work. */
+  discard(): void {
+    void this.worker.terminate();
+  }
+}
+
+/** At most one spare thread, replaced after it is taken. */
+export class SpareThreads {
+  private spare: ThreadHandle | null = null;
+  private enabled = false;
+
+  /** A thread to start an instance on: the spare when there is one, else a new thread. */
+  take(): ThreadHandle {
+    const s = this.spare;
+    this.spare = null;
+    if (this.enabled) setImmediate(() => this.refill());
+    return s && !s.exited ? s : new ThreadHandle();
+  }
+
+  /** Keep a spare ready (true while any WASM route exists), or release it. */
+  keep(on: boolean): void {
+    this.enabled = on;
+    if (on) setImmediate(() => this.refill());
+    else {
+      this.spare?.discard();
+      this.spare = null;
+    }
+  }
+
+  private refill(): void {
+    if (this.enabled && (this.spare === null || this.spare.exited)) this.spare = new ThreadHandle();
+  }
+}

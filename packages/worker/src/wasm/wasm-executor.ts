@@ -1,0 +1,108 @@
+/**
+ * The WASM executor: answers a route's requests by calling handle_request in
+ * a sandboxed instance of its module (instance-pool.ts), on the same ABI as
+ * native plugins. Answers of its own: 502 when the module cannot load, 504
+ * past the time limit, 500 on a trap, proc_exit or memory exhaustion (naming
+ * the cap), 503 when the queue is full.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { RouteSpec } from '../config.js';
+import { FlexiError } from '../errors.js';
+import type { Executor, RequestStats } from '../executor.js';
+import { hasNoBody, readBody } from '../request-body.js';
+import { sendError } from '../respond.js';
+import { KIND, type CallResult } from './channel.js';
+import type { WasmJob } from './instance.js';
+import type { InstancePool } from './instance-pool.js';
+
+export interface WasmExecutorDeps {
+  pool: InstancePool;
+  arenaBytes: number;
+  maxBodyBytes: number;
+  log: Logger;
+}
+
+const INTERNAL_ERROR = Buffer.from('Internal Server Error');
+
+class Job implements WasmJob {
+  constructor(
+    private readonly ex: WasmExecutor,
+    readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    readonly body: Buffer | null,
+    private readonly stats: RequestStats,
+  ) {}
+  done(result: CallResult | FlexiError): void {
+    this.ex.respond(this.res, this.stats, result);
+  }
+}
+
+function statusOf(err: FlexiError): number {
+  switch (err.code) {
+    case 'FLX_WASM_TIMEOUT':
+      return 504;
+    case 'FLX_PLUGIN_BUSY':
+      return 503;
+    case 'FLX_WASM_MEMORY':
+      return 500;
+    default:
+      return 502;
+  }
+}
+
+export class WasmExecutor implements Executor {
+  readonly kind = 'wasm' as const;
+  private readonly maxBody: number;
+
+  constructor(readonly route: RouteSpec, private readonly deps: WasmExecutorDeps) {
+    this.maxBody = route.options.maxBodyBytes ?? deps.maxBodyBytes;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
+    if (hasNoBody(req)) this.deps.pool.run(new Job(this, req, res, null, stats));
+    else readBody(req, res, this.maxBody, (body) => this.deps.pool.run(new Job(this, req, res, body, stats)));
+  }
+
+  respond(res: ServerResponse, stats: RequestStats, r: CallResult | FlexiError): void {
+    if (r instanceof FlexiError) {
+      const status = statusOf(r);
+      this.deps.log.error({ route: this.route.key, code: r.code, status, err: r.message }, 'WASM call failed');
+      if (r.code === 'FLX_PLUGIN_BUSY') sendError(res, status, `route "${this.route.key}": ${r.message}`, { 'retry-after': '1' });
+      else sendError(res, status, `route "${this.route.key}": ${r.message}`);
+      return;
+    }
+    stats.preAlloc = this.deps.arenaBytes;
+    stats.alloc = r.heapBytes;
+    if (r.kind !== KIND.OK) {
+      const status = r.kind === KIND.BAD_RESPONSE ? 502 : 500;
+      const code = r.kind === KIND.TRAP ? 'FLX_WASM_TRAP' : r.kind === KIND.EXIT ? 'FLX_WASM_EXIT' : r.kind === KIND.MEMORY ? 'FLX_WASM_MEMORY' : 'FLX_WASM_BAD_RESPONSE';
+      this.deps.log.error({ route: this.route.key, code, status, err: r.message }, 'WASM call failed');
+      sendError(res, status, `route "${this.route.key}": ${r.message}`);
+      return;
+    }
+    let status = r.status === 0 ? 200 : r.status;
+    let body = r.body;
+    if (r.rc !== 0) {
+      if (status < 400) status = 500;
+      if (body.length === 0) body = INTERNAL_ERROR;
+      this.deps.log.warn({ route: this.route.key, rc: r.rc, status }, 'plugin returned an error');
+    }
+    const headers = r.headers;
+    if (!r.hasContentType) headers.push('content-type', 'text/plain');
+    headers.push('content-length', String(body.length));
+    stats.bytes = body.length;
+    try {
+      if (r.reason !== undefined) res.writeHead(status, r.reason, headers);
+      else res.writeHead(status, headers);
+    } catch (err) {
+      this.deps.log.error({ route: this.route.key, err: (err as Error).message }, 'plugin produced an invalid response');
+      sendError(res, 502, `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
+      return;
+    }
+    res.end(body);
+  }
+
+  /** Pools outlive executors (wasm-runtime.ts): nothing to release here. */
+  close(): void {}
+}
