@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const here = import.meta.dirname;
 export const repoRoot = path.resolve(here, '../../..');
-export const fixtures = path.join(here, 'fixtures');
+export const fixtures = path.join(repoRoot, 'packages/test-support/fixtures');
 const includeDir = path.join(repoRoot, 'packages/plugin-abi/include');
 const bin = path.join(repoRoot, 'packages/supervisor/bin/flexilib');
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DURATION_BUCKETS } from '@flexilib/worker/metrics';
 import { FIXTURES, compilePlugin, eventually, request, startFlexilib, tempDir, writeConfig, type Flexilib } from './harness/flexilib-process.js';
-import { promtoolCheck, scrape, type Scrape } from './harness/prometheus.js';
+import { promtoolCheck, scrape, type Scrape } from '@flexilib/test-support';
 
 const tmp = tempDir('metrics');
 let lib: string;

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 export const includeDir = path.join(repoRoot, 'packages/plugin-abi/include');
 export const cliPath = path.join(repoRoot, 'packages/supervisor/dist/cli.js');
-export const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const fixturesDir = path.join(repoRoot, 'packages/test-support/fixtures');
 
 /** A fresh temp folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'flexilib-test-'): { dir: string; cleanup: () => void } {

@@ -15,7 +15,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '../../../..');
 export const FLEXILIB_BIN = path.join(REPO, 'packages/supervisor/bin/flexilib');
 export const ABI_INCLUDE = path.join(REPO, 'packages/plugin-abi/include');
-export const FIXTURES = path.resolve(here, '../fixtures');
+export const FIXTURES = path.join(REPO, 'packages/test-support/fixtures');
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), `flexilib-${prefix}-`));
