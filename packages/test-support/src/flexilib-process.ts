@@ -73,6 +73,7 @@ export interface Exit {
 
 interface Waiter {
   from: number;
+  what: string;
   pred: (l: LogLine) => boolean;
   resolve: (l: LogLine) => void;
   reject: (e: Error) => void;
@@ -141,7 +142,7 @@ export class Flexilib {
         if (this.partial) this.onLine(this.partial);
         this.partial = '';
         this.outputEnded = true;
-        for (const w of [...this.waiters]) w.reject(this.failure('flexilib\'s output ended (it exited) before the awaited log line'));
+        for (const w of [...this.waiters]) w.reject(this.failure(`flexilib's output ended (it exited) before ${w.what}`));
         resolve();
       };
       proc.stdout!.once('end', end);
@@ -202,6 +203,7 @@ export class Flexilib {
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         from,
+        what,
         pred,
         resolve: (l) => {
           clearTimeout(t);
