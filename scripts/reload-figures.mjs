@@ -19,7 +19,7 @@ import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { compile, load, request, sleep, startServer, tempDir } from '../packages/supervisor/test/harness.ts';
+import { compilePlugin, exampleSource, fixture, load, request, sleep, startFlexilib, tempDir } from '../packages/test-support/src/index.ts';
 
 const run = promisify(execFile);
 const { values: opt } = parseArgs({ options: { reloads: { type: 'string', default: '20' }, kills: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '16' }, json: { type: 'string' } } });
@@ -38,12 +38,12 @@ async function reloads(dir) {
   const libs = path.join(dir, 'libs');
   mkdirSync(libs);
   const builds = { a: path.join(dir, 'va.so'), b: path.join(dir, 'vb.so') };
-  await Promise.all([compile('versioned.c', builds.a, ['VERSION="va"']), compile('versioned.c', builds.b, ['VERSION="vb"'])]);
+  await Promise.all([compilePlugin(fixture('versioned.c'), builds.a, { defines: ['VERSION="va"'] }), compilePlugin(fixture('versioned.c'), builds.b, { defines: ['VERSION="vb"'] })]);
   const lib = path.join(libs, 'libversioned.so');
   copyFileSync(builds.a, lib);
   const config = path.join(dir, 'reload.ini');
   writeFileSync(config, '/v = libs/libversioned.so\n');
-  const server = await startServer({ config, workers: 2 });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false });
   try {
     const traffic = load(server.port, '/v', { concurrency: CONCURRENCY, maxMs: 10 * 60_000 });
     await sleep(500);
@@ -74,7 +74,7 @@ async function reloads(dir) {
       }
       first.push(Math.round(firstAt - t0));
       all.push(Math.round(performance.now() - t0));
-      const done = await server.waitLog((l) => l.msg === 'library reloaded', 5000, from);
+      const done = await server.waitForLog((l) => l.msg === 'library reloaded', { from, timeoutMs: 5000 });
       workerReload.push(done.durationMs);
       current = next;
       await sleep(300);
@@ -89,7 +89,7 @@ async function reloads(dir) {
 async function kills(dir, spare) {
   const config = path.join(dir, 'crash.ini');
   writeFileSync(config, '/ = example.so\n');
-  const server = await startServer({ config, workers: 2, args: ['--spare-workers', String(spare)] });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false, args: ['--spare-workers', String(spare)] });
   try {
     const traffic = load(server.port, '/', { concurrency: CONCURRENCY, maxMs: 10 * 60_000 });
     await sleep(1000);
@@ -102,7 +102,7 @@ async function kills(dir, spare) {
       const failedBefore = traffic.result.failed;
       const byLoopBefore = [...traffic.result.failedByLoop];
       process.kill(victim, 'SIGKILL');
-      const back = await server.waitLog((l) => l.msg === 'worker listening' && l.replaces?.pid === victim, 15_000, from);
+      const back = await server.waitForLog((l) => l.msg === 'worker listening' && l.replaces?.pid === victim, { from, timeoutMs: 15_000 });
       replaced.push(back.sinceDeathMs);
       // 3 s apart: the new spare (forked after the restart backoff's delay) has time to start.
       await sleep(3000);
@@ -116,9 +116,9 @@ async function kills(dir, spare) {
   }
 }
 
-const { dir, cleanup } = tempDir('flexilib-figures-');
+const { dir, cleanup } = tempDir('figures');
 try {
-  await compile(path.resolve(import.meta.dirname, '../examples/c-plugin/flexi_example.c'), path.join(dir, 'example.so'));
+  await compilePlugin(exampleSource, path.join(dir, 'example.so'));
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`;
   console.log(`machine: ${machine}`);
   const r = await reloads(dir);

@@ -8,19 +8,23 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { request, startFlexilib, tempDir, type StartOptions, type TempDir } from '@flexilib/test-support';
 import { closure, manifest } from './helpers/dependencies.js';
 import { all, parseDockerfile } from './helpers/dockerfile.js';
-import { request, startFlexilib } from './helpers/flexilib-process.js';
-import { ROOT, at, tempDir } from './helpers/repo.js';
+import { ROOT, at } from './helpers/repo.js';
 import { parseUnit, value } from './helpers/unit-file.js';
 
 const version = manifest(at('packages', 'supervisor')).version;
 const NAME = `flexilib-${version}`;
-const FLAGS = ['--port', '0', '--admin-port', '0', '--workers', '1', '--host', '127.0.0.1'];
 /** Only what finding `node` for the launcher's `#!/usr/bin/env node` needs. */
 const CLEAN_ENV = { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` };
+/**
+ * The unpacked launcher, one worker, nothing from this process's environment
+ * (the harness adds only its loopback, port-0 and JSON-log settings).
+ */
+const run = (launcher: string, opts: StartOptions & { cwd: string }) => startFlexilib({ command: launcher, workers: 1, inheritEnv: false, env: CLEAN_ENV, ...opts });
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: TempDir;
 let tarball: string;
 let release: string;
 
@@ -38,7 +42,7 @@ before(() => {
   assert.equal(untar.status, 0, untar.stderr);
   release = path.join(tmp.dir, 'unpacked', NAME);
 });
-after(() => tmp?.dispose());
+after(() => tmp?.cleanup());
 
 describe('release tarball', () => {
   test('is named after the supervisor version and unpacks into one folder of that name', () => {
@@ -118,18 +122,18 @@ describe('release tarball', () => {
   });
 
   test('bin/flexilib serves the example from the unpacked folder with a clean environment', async () => {
-    const fx = await startFlexilib(path.join(release, 'bin/flexilib'), FLAGS, { cwd: release, env: CLEAN_ENV });
+    const fx = await run(path.join(release, 'bin/flexilib'), { cwd: release });
     try {
-      assert.equal(fx.config, path.join(release, 'proxy.ini'));
-      const echo = await request(fx.port, { method: 'POST', path: '/echo/x?y=1', body: 'ping' });
+      assert.equal(fx.listening?.config, path.join(release, 'proxy.ini'));
+      const echo = await request(fx.port, '/echo/x?y=1', { method: 'POST', body: 'ping' });
       assert.equal(echo.status, 200);
       assert.equal(echo.body, 'POST /echo/x?y=1\nping');
       assert.equal(echo.headers['x-custom-foo'], 'bar');
-      const iam = await request(fx.port, { headers: { Host: 'iam.example' } });
+      const iam = await request(fx.port, '/', { headers: { Host: 'iam.example' } });
       assert.equal(iam.body, 'iam response');
-      const status = await request(fx.port, { headers: { 'x-status': '418' } });
+      const status = await request(fx.port, '/', { headers: { 'x-status': '418' } });
       assert.equal(status.status, 418);
-      const health = await request(fx.adminPort, { path: '/healthz' });
+      const health = await request(fx.adminPort, '/healthz');
       assert.equal(health.status, 200);
       assert.equal((JSON.parse(health.body) as { status: string }).status, 'ok');
     } finally {
@@ -142,10 +146,10 @@ describe('release tarball', () => {
     mkdirSync(path.join(elsewhere, 'bin'), { recursive: true });
     writeFileSync(path.join(elsewhere, 'proxy.ini'), '/ = not-here.so\n');
     symlinkSync(path.join(release, 'bin/flexilib'), path.join(elsewhere, 'bin/flexilib'));
-    const fx = await startFlexilib(path.join(elsewhere, 'bin/flexilib'), FLAGS, { cwd: elsewhere, env: CLEAN_ENV });
+    const fx = await run(path.join(elsewhere, 'bin/flexilib'), { cwd: elsewhere });
     try {
-      assert.equal(fx.config, path.join(release, 'proxy.ini'));
-      const echo = await request(fx.port, { method: 'PUT', path: '/echo', body: 'x' });
+      assert.equal(fx.listening?.config, path.join(release, 'proxy.ini'));
+      const echo = await request(fx.port, '/echo', { method: 'PUT', body: 'x' });
       assert.equal(echo.body, 'PUT /echo\nx');
     } finally {
       assert.equal(await fx.stop('SIGTERM'), 0, fx.output());
@@ -157,20 +161,21 @@ describe('release tarball', () => {
     mkdirSync(dir);
     const own = path.join(dir, 'own.ini');
     writeFileSync(own, `/mine = ${path.join(release, 'plugins/libflexi_example.so')}\n`);
-    const viaEnv = await startFlexilib(path.join(release, 'bin/flexilib'), FLAGS, { cwd: dir, env: { ...CLEAN_ENV, FLEXILIB_CONFIG: own } });
+    const viaEnv = await run(path.join(release, 'bin/flexilib'), { cwd: dir, env: { ...CLEAN_ENV, FLEXILIB_CONFIG: own } });
     try {
-      assert.equal(viaEnv.config, own);
-      assert.equal((await request(viaEnv.port, { path: '/mine' })).status, 200);
-      assert.equal((await request(viaEnv.port, { path: '/' })).status, 404);
+      assert.equal(viaEnv.listening?.config, own);
+      assert.equal((await request(viaEnv.port, '/mine')).status, 200);
+      assert.equal((await request(viaEnv.port, '/')).status, 404);
     } finally {
       assert.equal(await viaEnv.stop('SIGTERM'), 0, viaEnv.output());
     }
-    const viaFlag = await startFlexilib(path.join(release, 'bin/flexilib'), [...FLAGS, '--config', own], {
+    const viaFlag = await run(path.join(release, 'bin/flexilib'), {
+      config: own,
       cwd: dir,
       env: { ...CLEAN_ENV, FLEXILIB_CONFIG: path.join(dir, 'absent.ini') },
     });
     try {
-      assert.equal(viaFlag.config, own);
+      assert.equal(viaFlag.listening?.config, own);
     } finally {
       assert.equal(await viaFlag.stop('SIGTERM'), 0, viaFlag.output());
     }
@@ -181,7 +186,7 @@ describe('release tarball', () => {
     const [hc] = all(final, 'HEALTHCHECK');
     assert.ok(hc?.exec && hc.exec.length > 0, 'HEALTHCHECK has no exec-form command');
     const [cmd, ...args] = hc.exec;
-    const fx = await startFlexilib(path.join(release, 'bin/flexilib'), FLAGS, { cwd: release, env: CLEAN_ENV });
+    const fx = await run(path.join(release, 'bin/flexilib'), { cwd: release });
     const check = (): number | null =>
       spawnSync(cmd, args, { env: { ...CLEAN_ENV, ADMIN_PORT: String(fx.adminPort) }, timeout: 10_000 }).status;
     try {

@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { at, tempDir } from './helpers/repo.js';
+import { tempDir } from '@flexilib/test-support';
+import { at } from './helpers/repo.js';
 import { isTrue, parseUnit, timeSpanSeconds, value, values } from './helpers/unit-file.js';
 
 const UNIT_FILE = at('deploy', 'flexilib.service');
@@ -102,7 +103,7 @@ describe('deploy/flexilib.service', () => {
       t.diagnostic(`exposure level ${score}`);
       assert.equal(security.status, 0, security.stdout.split('\n').filter((l) => l.includes('✗')).join('\n'));
     } finally {
-      tmp.dispose();
+      tmp.cleanup();
     }
   });
 });

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { markWord, parseConfig, readCalls, readInlineCall } from '@flexilib/worker';
 import { ConfigGenerations } from '../src/config-generations.js';
 import { attributeDeath, countsAsPluginCrash, exitReason } from '../src/crash-attribution.js';
-import { repoRoot, tempDir } from './harness.js';
+import { repoRoot, tempDir } from '@flexilib/test-support';
 
 const callMarker = path.join(repoRoot, 'packages/worker/src/native/call-marker.ts');
 const markerLayout = path.join(repoRoot, 'packages/worker/src/marker-layout.ts');

@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { request, runCli, startServer, tempDir, writeConfig, repoRoot } from '../../worker/test/support.js';
+import { repoRoot, request, runFlexilib, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
 import { resolveSettings } from '../src/settings.js';
 
 describe('flexilib command line', () => {
   it('--help documents every flag and its environment variable', () => {
-    const r = runCli(['--help']);
+    const r = runFlexilib(['--help']);
     assert.equal(r.status, 0);
     for (const flag of ['--config', '--port', '--host', '--workers', '--prealloc-kb', '--max-body', '--admin-host', '--admin-port', '--no-access-log', '--log-level', '--log-format']) {
       assert.ok(r.stdout.includes(flag), `help mentions ${flag}`);
@@ -18,28 +18,28 @@ describe('flexilib command line', () => {
   });
 
   it('exits 2 with a clear message for a bad flag or value', () => {
-    const unknown = runCli(['--prot', '80']);
+    const unknown = runFlexilib(['--prot', '80']);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /flexilib: Unknown option '--prot'/);
-    const port = runCli(['--port', '99999']);
+    const port = runFlexilib(['--port', '99999']);
     assert.equal(port.status, 2);
     assert.match(port.stderr, /--port: "99999" is not an integer from 0 to 65535/);
-    const workers = runCli(['--workers', 'two']);
+    const workers = runFlexilib(['--workers', 'two']);
     assert.equal(workers.status, 2);
     assert.match(workers.stderr, /--workers: "two" is not an integer/);
   });
 
   it('exits 2 naming the environment variable for a bad env value', () => {
-    const r = runCli([], { SERVER_THREAD_COUNT: '0' });
+    const r = runFlexilib([], { env: { SERVER_THREAD_COUNT: '0' } });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /SERVER_THREAD_COUNT: "0" is not an integer from 1 to 256/);
-    const pre = runCli([], { RESPONSE_PREALLOCATION_KB: '-4' });
+    const pre = runFlexilib([], { env: { RESPONSE_PREALLOCATION_KB: '-4' } });
     assert.equal(pre.status, 2);
     assert.match(pre.stderr, /RESPONSE_PREALLOCATION_KB/);
-    const lvl = runCli([], { LOG_LEVEL: 'loud' });
+    const lvl = runFlexilib([], { env: { LOG_LEVEL: 'loud' } });
     assert.equal(lvl.status, 2);
     assert.match(lvl.stderr, /LOG_LEVEL: "loud" is not one of fatal, error/);
-    const admin = runCli(['--admin-host', '0.0.0.0'], { ADMIN_TOKEN: '' });
+    const admin = runFlexilib(['--admin-host', '0.0.0.0'], { env: { ADMIN_TOKEN: '' } });
     assert.equal(admin.status, 2);
     assert.match(admin.stderr, /beyond loopback: set ADMIN_TOKEN/);
   });
@@ -61,11 +61,11 @@ describe('flexilib command line', () => {
     const tmp = tempDir();
     try {
       const cfg = writeConfig(tmp.dir, '/ok = a.so\nnot a route\n/ok = b.so\n');
-      const r = runCli(['--config', cfg, '--port', '0', '--admin-port', '0']);
+      const r = runFlexilib(['--config', cfg, '--port', '0', '--admin-port', '0']);
       assert.equal(r.status, 1);
       assert.ok(r.stderr.includes(`${cfg}:2: malformed line "not a route"`), r.stderr);
       assert.ok(r.stderr.includes(`${cfg}:3: duplicate route "/ok"`), r.stderr);
-      const missing = runCli(['--config', path.join(tmp.dir, 'absent.ini')]);
+      const missing = runFlexilib(['--config', path.join(tmp.dir, 'absent.ini')]);
       assert.equal(missing.status, 1);
       assert.match(missing.stderr, /cannot read config .*absent\.ini/);
     } finally {
@@ -74,11 +74,11 @@ describe('flexilib command line', () => {
   });
 
   it('honours PORT-style env vars end to end and serves the root proxy.ini', async () => {
-    const server = await startServer(['--workers', '1'], { env: { RESPONSE_PREALLOCATION_KB: '4', HOST: '127.0.0.1' }, cwd: repoRoot });
+    const server = await startFlexilib({ workers: 1, env: { RESPONSE_PREALLOCATION_KB: '4', HOST: '127.0.0.1' }, cwd: repoRoot });
     try {
-      const r = await request(server.port, { path: '/', headers: { 'x-log-this': 'root' } });
+      const r = await request(server.port, '/', { headers: { 'x-log-this': 'root' } });
       assert.equal(r.status, 200);
-      assert.equal(r.text, 'root 3');
+      assert.equal(r.body, 'root 3');
       const line = await server.waitForLog((o) => o.kind === 'access');
       assert.equal(line.preAlloc, 4096);
     } finally {

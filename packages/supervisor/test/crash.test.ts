@@ -7,17 +7,16 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compile, load, repoRoot, request, sleep, startServer, tempDir, waitFor } from './harness.js';
+import { compilePlugin, exampleSource, fixture, load, request, sleep, startFlexilib, tempDir, waitForAnswers } from '@flexilib/test-support';
 
-const example = path.join(repoRoot, 'examples/c-plugin/flexi_example.c');
 
 test('kill -9 of a worker under load: replaced, the service answers throughout', { timeout: 40_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  await compile(example, path.join(dir, 'example.so'));
+  await compilePlugin(exampleSource, path.join(dir, 'example.so'));
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/ = example.so\n');
-  const server = await startServer({ config, workers: 2 });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false });
   t.after(() => server.kill());
 
   const concurrency = 8;
@@ -29,11 +28,11 @@ test('kill -9 of a worker under load: replaced, the service answers throughout',
   const from = server.logs.length;
   process.kill(victim, 'SIGKILL');
 
-  const exit = await server.waitLog((l) => l.code === 'FLX_WORKER_EXIT' && l.workerPid === victim, 5000, from);
+  const exit = await server.waitForLog((l) => l.code === 'FLX_WORKER_EXIT' && l.workerPid === victim, { from, timeoutMs: 5000 });
   assert.equal(exit.signal, 'SIGKILL');
   assert.equal(exit.reason, 'killed');
   assert.equal(exit.restartInMs, 0, 'first death: replaced at once');
-  const replaced = await server.waitLog((l) => l.msg === 'worker listening' && l.workerPid !== victim && typeof l.sinceDeathMs === 'number', 10_000, from);
+  const replaced = await server.waitForLog((l) => l.msg === 'worker listening' && l.workerPid !== victim && typeof l.sinceDeathMs === 'number', { from, timeoutMs: 10_000 });
   await sleep(700);
   const res = await traffic.stop();
 
@@ -50,10 +49,10 @@ test('deaths inside plugins are attributed: abort, threaded segfault, hang', { t
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   await Promise.all([
-    compile(example, path.join(dir, 'example.so')),
-    compile('abort.c', path.join(dir, 'libabort.so')),
-    compile('segfault.c', path.join(dir, 'libsegv.so')),
-    compile('hang.c', path.join(dir, 'libhang.so')),
+    compilePlugin(exampleSource, path.join(dir, 'example.so')),
+    compilePlugin(fixture('abort.c'), path.join(dir, 'libabort.so')),
+    compilePlugin(fixture('segfault.c'), path.join(dir, 'libsegv.so')),
+    compilePlugin(fixture('hang.c'), path.join(dir, 'libhang.so')),
   ]);
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(
@@ -62,7 +61,7 @@ test('deaths inside plugins are attributed: abort, threaded segfault, hang', { t
   );
   // Quarantine off: this test is about attribution; --hang-timeout short; no spare, so
   // the replacements show the restart backoff.
-  const server = await startServer({ config, workers: 2, args: ['--quarantine-crashes', '0', '--hang-timeout', '800', '--spare-workers', '0'] });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false, args: ['--quarantine-crashes', '0', '--hang-timeout', '800', '--spare-workers', '0'] });
   t.after(() => server.kill());
 
   const cases = [
@@ -73,17 +72,17 @@ test('deaths inside plugins are attributed: abort, threaded segfault, hang', { t
   for (const c of cases) {
     const from = server.logs.length;
     await assert.rejects(request(server.port, c.target, { timeoutMs: 8000 }), `${c.target} kills its worker: the request fails`);
-    const exit = await server.waitLog((l) => l.code === 'FLX_WORKER_EXIT', 5000, from);
+    const exit = await server.waitForLog((l) => l.code === 'FLX_WORKER_EXIT', { from, timeoutMs: 5000 });
     assert.equal(exit.signal, c.signal, c.target);
     assert.equal(exit.reason, c.reason, c.target);
     assert.equal(exit.route, c.target);
     assert.equal(exit.library, path.join(dir, c.library));
     assert.deepEqual(exit.inCall, [{ mode: c.mode, route: c.target, library: path.join(dir, c.library) }]);
     assert.match(String(exit.msg), new RegExp(`while calling route "${c.target}"`));
-    if (c.reason === 'hang') await server.waitLog((l) => l.code === 'FLX_WORKER_HANG', 1000, from);
+    if (c.reason === 'hang') await server.waitForLog((l) => l.code === 'FLX_WORKER_HANG', { from, timeoutMs: 1000 });
     // The service is whole again: both workers listen and / answers.
-    await server.waitLog((l) => l.msg === 'worker listening', 10_000, from);
-    await waitFor(server.port, '/', (r) => r.status === 200, { n: 4 });
+    await server.waitForLog((l) => l.msg === 'worker listening', { from, timeoutMs: 10_000 });
+    await waitForAnswers(server.port, '/', (r) => r.status === 200, { n: 4 });
     await sleep(50);
   }
   // The backoff grew with the streak of deaths (0, then 100 ms, then 200 ms).

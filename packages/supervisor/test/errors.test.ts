@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ERRORS } from '../src/errors.js';
-import { repoRoot } from './harness.js';
+import { repoRoot } from '@flexilib/test-support';
 
 test('codes used in log lines are catalogued and in docs/operations.md', () => {
   const src = path.join(repoRoot, 'packages/supervisor/src');

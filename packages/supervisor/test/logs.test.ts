@@ -8,13 +8,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { FIXTURES, REPO, compilePlugin, eventually, request, startFlexilib, tempDir, writeConfig } from './harness/flexilib-process.js';
+import { compilePlugin, eventually, exampleSource, fixture, request, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
 
 const tmp = tempDir('logs');
 let config: string;
-before(() => {
-  const lib = compilePlugin(path.join(FIXTURES, 'metrics_plugin.c'), tmp.dir);
-  const example = compilePlugin(path.join(REPO, 'examples/c-plugin/flexi_example.c'), tmp.dir);
+before(async () => {
+  const lib = await compilePlugin(fixture('metrics_plugin.c'), path.join(tmp.dir, 'libmetrics_plugin.so'));
+  const example = await compilePlugin(exampleSource, path.join(tmp.dir, 'libflexi_example.so'));
   config = writeConfig(tmp.dir, [`/missing = ${path.join(tmp.dir, 'absent.so')}`, `/example = ${example}`, `/ = ${lib}`, ''].join('\n'));
 });
 after(() => tmp.cleanup());
@@ -39,7 +39,7 @@ const ACCESS_TEXT = /^127\.0\.0\.1:(\d+) - - "(\S+) (\S+) HTTP\/(\d\.\d)" (\d{3}
 
 describe('LOG_FORMAT=text', () => {
   test("one FlexiLib line per request: address, request line, status, ttfb, bytes, ttlb, arena", async () => {
-    const f = await startFlexilib({ config, workers: 1, discover: 'text' });
+    const f = await startFlexilib({ config, workers: 1, logFormat: 'text' });
     try {
       const a = await rawGet(f.port, '/hello?x=1');
       assert.equal(a.status, 200);
@@ -62,7 +62,7 @@ describe('LOG_FORMAT=text', () => {
       assert.ok(Number(m2[10]) >= 100_000, `alloc beyond the arena: ${m2[10]}`);
 
       // Other events are readable lines too, with their fields as key=value.
-      assert.ok(f.lines.some((l) => / INFO \[\d+\] worker started .*event=worker-start workerId=1 /.test(l)), f.lines.join('\n'));
+      assert.ok(f.lines.some((l) => / INFO \[\d+\] worker started .*event=worker-start workerId=1 /.test(l)), f.output());
       assert.ok(!f.lines.some((l) => l.startsWith('{')), 'no JSON lines in text mode');
     } finally {
       await f.stop();
@@ -75,9 +75,9 @@ describe('JSON (default)', () => {
     const f = await startFlexilib({ config, workers: 1 });
     try {
       const target = '/json?q="2"&p=a\\b';
-      const r = await request(f.port, target, { 'x-status': '404' });
+      const r = await request(f.port, target, { headers: { 'x-status': '404' } });
       assert.equal(r.status, 404);
-      const rec = await f.waitForLog('an access record', (l) => l.kind === 'access');
+      const rec = await f.waitForLog((l) => l.kind === 'access', { what: 'an access record' });
       assert.equal(rec.level, 30);
       assert.equal(rec.remote, `127.0.0.1:${(rec.remote as string).split(':')[1]}`);
       assert.deepEqual(
@@ -96,10 +96,10 @@ describe('JSON (default)', () => {
         .info(fields);
       assert.equal(level, 30);
       assert.equal(raw + '\n', viaPino);
-      const start = f.json().find((l) => l.event === 'worker-start')!;
+      const start = f.logs.find((l) => l.event === 'worker-start')!;
       assert.equal(start.restart, false);
       assert.equal(typeof start.workerPid, 'number');
-      const listening = f.json().find((l) => l.event === 'worker-listening')!;
+      const listening = f.logs.find((l) => l.event === 'worker-listening')!;
       assert.equal(listening.port, f.port);
     } finally {
       await f.stop();
@@ -109,29 +109,29 @@ describe('JSON (default)', () => {
 
 describe('LOG_LEVEL', () => {
   test('warn: no info lines (no access log), warnings and errors still logged', async () => {
-    const f = await startFlexilib({ config, workers: 1, discover: 'free-ports', env: { LOG_LEVEL: 'warn' } });
+    const f = await startFlexilib({ config, workers: 1, ports: 'free', env: { LOG_LEVEL: 'warn' } });
     try {
       assert.equal((await request(f.port, '/ok')).status, 200);
-      assert.equal((await request(f.port, '/example', { 'x-throw': '1' })).status, 500);
+      assert.equal((await request(f.port, '/example', { headers: { 'x-throw': '1' } })).status, 500);
       assert.equal((await request(f.port, '/missing')).status, 502);
-      await f.waitForLog('the plugin warning', (l) => l.msg === 'plugin returned an error');
-      await f.waitForLog('the library error', (l) => l.msg === 'library unavailable');
-      const levels = f.json().map((l) => l.level as number);
+      await f.waitForLog((l) => l.msg === 'plugin returned an error', { what: 'the plugin warning' });
+      await f.waitForLog((l) => l.msg === 'library unavailable', { what: 'the library error' });
+      const levels = f.logs.map((l) => l.level as number);
       assert.ok(levels.length >= 2);
-      assert.ok(levels.every((lv) => lv >= 40), `only warn and above: ${f.lines.join('\n')}`);
+      assert.ok(levels.every((lv) => lv >= 40), `only warn and above: ${f.output()}`);
     } finally {
       await f.stop();
     }
   });
 
   test('error: warnings filtered too', async () => {
-    const f = await startFlexilib({ config, workers: 1, discover: 'free-ports', env: { LOG_LEVEL: 'error' } });
+    const f = await startFlexilib({ config, workers: 1, ports: 'free', env: { LOG_LEVEL: 'error' } });
     try {
-      assert.equal((await request(f.port, '/example', { 'x-throw': '1' })).status, 500);
+      assert.equal((await request(f.port, '/example', { headers: { 'x-throw': '1' } })).status, 500);
       assert.equal((await request(f.port, '/missing')).status, 502);
-      await f.waitForLog('the library error', (l) => l.msg === 'library unavailable' && l.level === 50);
-      assert.ok(f.json().every((l) => (l.level as number) >= 50), f.lines.join('\n'));
-      assert.ok(!f.json().some((l) => l.msg === 'plugin returned an error'));
+      await f.waitForLog((l) => l.msg === 'library unavailable' && l.level === 50, { what: 'the library error' });
+      assert.ok(f.logs.every((l) => (l.level as number) >= 50), f.output());
+      assert.ok(!f.logs.some((l) => l.msg === 'plugin returned an error'));
     } finally {
       await f.stop();
     }

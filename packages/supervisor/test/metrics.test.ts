@@ -7,15 +7,15 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DURATION_BUCKETS } from '@flexilib/worker/metrics';
-import { FIXTURES, compilePlugin, eventually, request, startFlexilib, tempDir, writeConfig, type Flexilib } from './harness/flexilib-process.js';
-import { promtoolCheck, scrape, type Scrape } from './harness/prometheus.js';
+import { compilePlugin, eventually, fixture, type Flexilib, request, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
+import { promtoolCheck, scrape, type Scrape } from '@flexilib/test-support';
 
 const tmp = tempDir('metrics');
 let lib: string;
 let config: string;
 
-before(() => {
-  lib = compilePlugin(path.join(FIXTURES, 'metrics_plugin.c'), tmp.dir);
+before(async () => {
+  lib = await compilePlugin(fixture('metrics_plugin.c'), path.join(tmp.dir, 'libmetrics_plugin.so'));
   config = writeConfig(tmp.dir, [`/missing = ${path.join(tmp.dir, 'no-such-lib.so')}`, `/app = ${lib}`, ''].join('\n'));
 });
 after(() => tmp.cleanup());
@@ -56,12 +56,12 @@ describe('metrics across two workers', () => {
     }
     assert.equal(pids.size, 2, `both workers should have served requests: ${JSON.stringify([...pids])}`);
     for (let i = 0; i < 3; i++) {
-      const r = await request(f.port, '/app/teapot', { 'x-status': '418' });
+      const r = await request(f.port, '/app/teapot', { headers: { 'x-status': '418' } });
       assert.equal(r.status, 418);
       bodyBytes += Buffer.byteLength(r.body);
     }
     for (let i = 0; i < 2; i++) {
-      const r = await request(f.port, '/app/big', { 'x-alloc': '100000' });
+      const r = await request(f.port, '/app/big', { headers: { 'x-alloc': '100000' } });
       assert.equal(r.status, 200);
       bodyBytes += Buffer.byteLength(r.body);
     }
@@ -89,7 +89,7 @@ describe('metrics across two workers', () => {
 
     // Arena overflow: exactly the two x-alloc requests, and the bytes the access log reported.
     assert.equal(s.sum('flexilib_arena_overflow_requests_total', { route: '/app' }), 2);
-    const allocLogged = f.json().filter((l) => l.kind === 'access' && l.route === '/app').reduce((a, l) => a + (l.alloc as number), 0);
+    const allocLogged = f.logs.filter((l) => l.kind === 'access' && l.route === '/app').reduce((a, l) => a + (l.alloc as number), 0);
     assert.ok(allocLogged >= 200_000, `access log alloc ${allocLogged}`);
     assert.equal(s.sum('flexilib_arena_overflow_bytes_total', { route: '/app' }), allocLogged);
 
@@ -128,8 +128,8 @@ describe('metrics across two workers', () => {
     const restartsBefore = (await scrape(f.adminPort)).sum('flexilib_worker_restarts_total');
 
     process.kill(victim, 'SIGKILL');
-    await f.waitForLog('the replacement worker', (l) => l.event === 'worker-listening' && (l.replaces as { pid: number } | undefined)?.pid === victim);
-    const exit = await f.waitForLog('the exit event', (l) => l.event === 'worker-exit' && l.workerPid === victim);
+    await f.waitForLog((l) => l.event === 'worker-listening' && (l.replaces as { pid: number } | undefined)?.pid === victim, { what: 'the replacement worker' });
+    const exit = await f.waitForLog((l) => l.event === 'worker-exit' && l.workerPid === victim, { what: 'the exit event' });
     assert.equal(exit.signal, 'SIGKILL');
     assert.equal(exit.reason, 'killed');
     await eventually('two workers listening again', async () => ((await scrape(f.adminPort)).sum('flexilib_workers_listening') === 2 ? true : undefined));
@@ -151,7 +151,7 @@ describe('--no-metrics', () => {
     const f = await startFlexilib({ config, workers: 1, args: ['--no-metrics'] });
     try {
       for (let i = 0; i < 5; i++) assert.equal((await request(f.port, '/app')).status, 200);
-      await eventually('five access lines', () => (f.json().filter((l) => l.kind === 'access').length === 5 ? true : undefined));
+      await eventually('five access lines', () => (f.logs.filter((l) => l.kind === 'access').length === 5 ? true : undefined));
       const s = await scrape(f.adminPort);
       assert.equal(s.series('flexilib_requests_total').length, 0);
       assert.equal(s.sum('flexilib_workers'), 2, 'one serving worker and the spare');

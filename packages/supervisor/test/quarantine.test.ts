@@ -8,21 +8,21 @@ import assert from 'node:assert/strict';
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compile, crashOnce, request, sleep, startServer, tempDir, waitFor, type Reply } from './harness.js';
+import { compilePlugin, crashOnce, fixture, type Reply, request, sleep, startFlexilib, tempDir, waitForAnswers } from '@flexilib/test-support';
 
 test('a segfaulting route is quarantined after K crashes, others keep answering, a new build lifts it', { timeout: 40_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const crashing = path.join(dir, 'segv-crash.so');
   const fixed = path.join(dir, 'segv-fixed.so');
-  await Promise.all([compile('segfault.c', crashing), compile('segfault.c', fixed, ['FIXED']), compile('versioned.c', path.join(dir, 'libok.so'), ['VERSION="ok"'])]);
+  await Promise.all([compilePlugin(fixture('segfault.c'), crashing), compilePlugin(fixture('segfault.c'), fixed, { defines: ['FIXED'] }), compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] })]);
   const lib = path.join(dir, 'libsegv.so');
   copyFileSync(crashing, lib);
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/crash = libsegv.so\n/ok = libok.so\n');
-  const server = await startServer({ config, workers: 2, args: ['--quarantine-crashes', '3', '--quarantine-window', '60'] });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false, args: ['--quarantine-crashes', '3', '--quarantine-window', '60'] });
   t.after(() => server.kill());
-  await waitFor(server.port, '/ok', (r) => r.body === 'ok');
+  await waitForAnswers(server.port, '/ok', (r) => r.body === 'ok');
 
   // The healthy route, probed one request at a time all along.
   const okProbe = { ok: 0, failed: 0, running: true };
@@ -60,12 +60,12 @@ test('a segfaulting route is quarantined after K crashes, others keep answering,
   assert.equal(quarantined.headers['retry-after'], '60');
   assert.match(quarantined.body, /^route "\/crash": library libsegv\.so is quarantined: it crashed workers 3 times in 60 s \(last: SIGSEGV\)/);
   assert.equal(quarantined.body.trim().split('\n').length, 1, 'one line');
-  const q = await server.waitLog((l) => l.code === 'FLX_LIB_QUARANTINED');
+  const q = await server.waitForLog((l) => l.code === 'FLX_LIB_QUARANTINED');
   assert.deepEqual(q.routes, ['/crash']);
   assert.equal(q.library, lib);
 
   // Every worker (the one forked after the quarantine too) answers 503, with no new crash.
-  await waitFor(server.port, '/crash', (r) => r.status === 503 && r.headers['retry-after'] === '60', { n: 10 });
+  await waitForAnswers(server.port, '/crash', (r) => r.status === 503 && r.headers['retry-after'] === '60', { n: 10 });
   const okAtQuarantine = okProbe.ok;
   for (let i = 0; i < 100 && okProbe.ok < okAtQuarantine + 3; i++) await sleep(50);
   assert.ok(okProbe.ok >= okAtQuarantine + 3, 'the other route answers 200 during the quarantine');
@@ -75,8 +75,8 @@ test('a segfaulting route is quarantined after K crashes, others keep answering,
   const from = server.logs.length;
   copyFileSync(fixed, path.join(dir, '.tmp.so'));
   renameSync(path.join(dir, '.tmp.so'), lib);
-  await waitFor(server.port, '/crash', (r) => r.status === 200 && r.body === 'fixed');
-  const lifted = await server.waitLog((l) => /quarantine lifted/.test(String(l.msg)) && l.role === 'supervisor', 1000, from);
+  await waitForAnswers(server.port, '/crash', (r) => r.status === 200 && r.body === 'fixed');
+  const lifted = await server.waitForLog((l) => /quarantine lifted/.test(String(l.msg)) && l.role === 'supervisor', { from, timeoutMs: 1000 });
   assert.equal(lifted.library, lib);
 
   okProbe.running = false;
@@ -90,10 +90,10 @@ test('a segfaulting route is quarantined after K crashes, others keep answering,
 test('SIGHUP lifts a quarantine', { timeout: 40_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  await Promise.all([compile('abort.c', path.join(dir, 'libabort.so')), compile('versioned.c', path.join(dir, 'libok.so'), ['VERSION="ok"'])]);
+  await Promise.all([compilePlugin(fixture('abort.c'), path.join(dir, 'libabort.so')), compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] })]);
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/abort = libabort.so\n/ok = libok.so\n');
-  const server = await startServer({ config, workers: 2, args: ['--quarantine-crashes', '2', '--quarantine-window', '30'] });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false, args: ['--quarantine-crashes', '2', '--quarantine-window', '30'] });
   t.after(() => server.kill());
 
   let crashes = 0;
@@ -103,12 +103,12 @@ test('SIGHUP lifts a quarantine', { timeout: 40_000 }, async (t) => {
     if (reply?.status === 503) break;
   }
   assert.equal(crashes, 2);
-  await waitFor(server.port, '/abort', (r) => r.status === 503 && r.headers['retry-after'] === '30', { n: 4 });
+  await waitForAnswers(server.port, '/abort', (r) => r.status === 503 && r.headers['retry-after'] === '30', { n: 4 });
 
   const from = server.logs.length;
   server.signal('SIGHUP');
-  await server.waitLog((l) => l.msg === 'quarantine lifted (SIGHUP)', 5000, from);
-  await server.waitLog((l) => l.msg === 'config reloaded', 5000, from);
+  await server.waitForLog((l) => l.msg === 'quarantine lifted (SIGHUP)', { from, timeoutMs: 5000 });
+  await server.waitForLog((l) => l.msg === 'config reloaded', { from, timeoutMs: 5000 });
   // Served again: the library is called, and (still the crashing build) crashes.
   const { exit } = await crashOnce(server, '/abort');
   assert.equal(exit?.signal, 'SIGABRT');

@@ -9,40 +9,40 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { FIXTURES, compilePlugin, eventually, request, startFlexilib, tempDir, writeConfig } from './harness/flexilib-process.js';
+import { compilePlugin, eventually, fixture, request, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
 
 const tmp = tempDir('readyz');
 let config: string;
-before(() => {
-  const lib = compilePlugin(path.join(FIXTURES, 'metrics_plugin.c'), tmp.dir);
+before(async () => {
+  const lib = await compilePlugin(fixture('metrics_plugin.c'), path.join(tmp.dir, 'libmetrics_plugin.so'));
   config = writeConfig(tmp.dir, `/ = ${lib}\n`);
 });
 after(() => tmp.cleanup());
 
 test('/readyz is 503 before the workers listen and while a replacement starts, 200 otherwise', async () => {
   const gate = path.join(tmp.dir, 'gate');
-  const hold = `--import=${pathToFileURL(path.join(FIXTURES, 'hold-workers.mjs')).href}`;
+  const hold = `--import=${pathToFileURL(fixture('hold-workers.mjs')).href}`;
   const f = await startFlexilib({
     config,
     workers: 2,
     // No spare: the replacement is forked after the death, so the gate can hold it.
     args: ['--spare-workers', '0'],
-    waitFor: 'admin',
+    ready: 'admin',
     env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${hold}`.trim(), FLEXILIB_TEST_GATE: gate },
   });
   try {
     // Both workers are running (forked) but held before listening.
-    await f.waitForLog('two worker-start events', () => f.json().filter((l) => l.event === 'worker-start').length === 2);
+    await f.waitForLog(() => f.logs.filter((l) => l.event === 'worker-start').length === 2, { what: 'two worker-start events' });
     const health = await request(f.adminPort, '/healthz');
     assert.equal(health.status, 200);
     assert.equal(JSON.parse(health.body).status, 'ok');
     const early = await request(f.adminPort, '/readyz');
     assert.equal(early.status, 503);
     assert.deepEqual(JSON.parse(early.body), { status: 'not ready', ready: false, workers: 2, listening: 0 });
-    assert.ok(!f.json().some((l) => l.msg === 'flexilib listening'));
+    assert.ok(!f.logs.some((l) => l.msg === 'flexilib listening'));
 
     writeFileSync(gate, '');
-    const ready = await f.waitForLog('"flexilib listening"', (l) => l.msg === 'flexilib listening');
+    const ready = await f.waitForLog((l) => l.msg === 'flexilib listening', { what: '"flexilib listening"' });
     const port = ready.port as number;
     const up = await request(f.adminPort, '/readyz');
     assert.equal(up.status, 200);
@@ -51,9 +51,9 @@ test('/readyz is 503 before the workers listen and while a replacement starts, 2
 
     // Close the gate and kill a worker: its replacement is held, so not ready.
     rmSync(gate);
-    const victim = f.json().find((l) => l.event === 'worker-listening')!.workerPid as number;
+    const victim = f.logs.find((l) => l.event === 'worker-listening')!.workerPid as number;
     process.kill(victim, 'SIGKILL');
-    await f.waitForLog('the replacement worker', (l) => l.event === 'worker-start' && l.restart === true);
+    await f.waitForLog((l) => l.event === 'worker-start' && l.restart === true, { what: 'the replacement worker' });
     const down = await request(f.adminPort, '/readyz');
     assert.equal(down.status, 503);
     assert.equal(JSON.parse(down.body).listening, 1);

@@ -11,7 +11,7 @@ import { copyFileSync, openSync, readFileSync, renameSync, writeFileSync, writeS
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { compile, load, sleep, startServer, tempDir, waitFor } from './harness.js';
+import { compilePlugin, fixture, load, sleep, startFlexilib, tempDir, waitForAnswers } from '@flexilib/test-support';
 
 const run = promisify(execFile);
 
@@ -24,22 +24,22 @@ test('reload by rename, in-place cp and slow write under load: zero failed reque
   mkdirSync(libs);
   const b = (name: string) => path.join(builds, `${name}.so`);
   await Promise.all([
-    compile('versioned.c', b('v1'), ['VERSION="v1"']),
-    compile('versioned.c', b('v2'), ['VERSION="v2"']),
-    compile('versioned.c', b('v3'), ['VERSION="v3"']),
-    compile('versioned.c', b('v4'), ['VERSION="v4"']),
-    compile('versioned.c', b('v5'), ['VERSION="v5"']),
-    compile('versioned.c', b('wrong-abi'), ['VERSION="bad"', 'WRONG_ABI']),
-    compile('versioned.c', b('no-handler'), ['VERSION="bad"', 'NO_HANDLER']),
+    compilePlugin(fixture('versioned.c'), b('v1'), { defines: ['VERSION="v1"'] }),
+    compilePlugin(fixture('versioned.c'), b('v2'), { defines: ['VERSION="v2"'] }),
+    compilePlugin(fixture('versioned.c'), b('v3'), { defines: ['VERSION="v3"'] }),
+    compilePlugin(fixture('versioned.c'), b('v4'), { defines: ['VERSION="v4"'] }),
+    compilePlugin(fixture('versioned.c'), b('v5'), { defines: ['VERSION="v5"'] }),
+    compilePlugin(fixture('versioned.c'), b('wrong-abi'), { defines: ['VERSION="bad"', 'WRONG_ABI'] }),
+    compilePlugin(fixture('versioned.c'), b('no-handler'), { defines: ['VERSION="bad"', 'NO_HANDLER'] }),
   ]);
   const lib = path.join(libs, 'libversioned.so');
   copyFileSync(b('v1'), lib);
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, `/v = libs/libversioned.so\n`);
 
-  const server = await startServer({ config, workers: 2 });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false });
   t.after(() => server.kill());
-  await waitFor(server.port, '/v', (r) => r.body === 'v1');
+  await waitForAnswers(server.port, '/v', (r) => r.body === 'v1');
 
   const traffic = load(server.port, '/v', { concurrency: 8, maxMs: 45_000 });
   t.after(() => traffic.stop());
@@ -48,11 +48,11 @@ test('reload by rename, in-place cp and slow write under load: zero failed reque
   // 1. Replaced by rename (the safe way to publish a build).
   copyFileSync(b('v2'), path.join(libs, '.libversioned.so.tmp'));
   renameSync(path.join(libs, '.libversioned.so.tmp'), lib);
-  await waitFor(server.port, '/v', (r) => r.body === 'v2');
+  await waitForAnswers(server.port, '/v', (r) => r.body === 'v2');
 
   // 2. Overwritten in place: cp truncates the file and writes into the same inode.
   await run('cp', [b('v3'), lib]);
-  await waitFor(server.port, '/v', (r) => r.body === 'v3');
+  await waitForAnswers(server.port, '/v', (r) => r.body === 'v3');
 
   // 3. A slow writer: truncate, then four chunks with pauses longer than the debounce.
   const logsBefore = server.logs.length;
@@ -65,7 +65,7 @@ test('reload by rename, in-place cp and slow write under load: zero failed reque
     await sleep(400);
   }
   closeSync(fd);
-  await waitFor(server.port, '/v', (r) => r.body === 'v4');
+  await waitForAnswers(server.port, '/v', (r) => r.body === 'v4');
   const incomplete = server.logs.slice(logsBefore).filter((l) => l.code === 'FLX_LIB_INCOMPLETE');
   assert.ok(incomplete.length >= 1, 'the partial file was seen and refused');
   assert.match(String(incomplete[0].problem), /truncated or still being written|too short/);
@@ -78,16 +78,16 @@ test('reload by rename, in-place cp and slow write under load: zero failed reque
     const from = server.logs.length;
     copyFileSync(b(build), path.join(libs, '.tmp'));
     renameSync(path.join(libs, '.tmp'), lib);
-    const failed = await server.waitLog((l) => l.code === 'FLX_LIB_RELOAD_FAILED', 5000, from);
+    const failed = await server.waitForLog((l) => l.code === 'FLX_LIB_RELOAD_FAILED', { from, timeoutMs: 5000 });
     assert.match(String(failed.err), why);
     assert.match(String(failed.msg), /old version keeps serving/);
-    await waitFor(server.port, '/v', (r) => r.body === 'v4', { n: 10 });
+    await waitForAnswers(server.port, '/v', (r) => r.body === 'v4', { n: 10 });
   }
 
   // 5. The next good build is picked up again.
   copyFileSync(b('v5'), path.join(libs, '.tmp'));
   renameSync(path.join(libs, '.tmp'), lib);
-  await waitFor(server.port, '/v', (r) => r.body === 'v5');
+  await waitForAnswers(server.port, '/v', (r) => r.body === 'v5');
   await sleep(200);
 
   const res = await traffic.stop();

@@ -10,14 +10,14 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compile, crashOnce, request, startServer, tempDir } from './harness.js';
+import { compilePlugin, crashOnce, fixture, request, startFlexilib, tempDir } from '@flexilib/test-support';
 
 const base = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
 
 test('run folder: per-worker files, removal after a death and at exit, stale folders swept', { timeout: 30_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  await Promise.all([compile('segfault.c', path.join(dir, 'libsegv.so')), compile('versioned.c', path.join(dir, 'libok.so'), ['VERSION="ok"'])]);
+  await Promise.all([compilePlugin(fixture('segfault.c'), path.join(dir, 'libsegv.so')), compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] })]);
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/crash = libsegv.so\n/ok = libok.so\n');
 
@@ -27,7 +27,7 @@ test('run folder: per-worker files, removal after a death and at exit, stale fol
   mkdirSync(stale);
   writeFileSync(path.join(stale, 'worker-1.marker'), 'x');
 
-  const server = await startServer({ config, workers: 1, args: ['--spare-workers', '0'] });
+  const server = await startFlexilib({ config, workers: 1, accessLog: false, args: ['--spare-workers', '0'] });
   t.after(() => server.kill());
   assert.ok(!existsSync(stale), 'the stale run folder was swept');
   const runDir = readdirSync(base).map((n) => path.join(base, n)).find((p) => path.basename(p).startsWith(`flexilib-${server.proc.pid}-`));

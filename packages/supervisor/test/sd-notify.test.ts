@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { sendUnixDatagram } from '@flexilib/worker/native/ffi';
 import { SdNotify } from '../src/sd-notify.js';
-import { compile, fixtures, repoRoot, sleep, startServer, tempDir } from './harness.js';
+import { compilePlugin, exampleSource, fixture, sleep, startFlexilib, tempDir } from '@flexilib/test-support';
 
 interface Datagram {
   fields: Record<string, string>;
@@ -23,7 +23,7 @@ interface Datagram {
 
 /** Start the receiver; resolves once its socket is bound. */
 async function receiver(address: string) {
-  const proc = spawn('python3', [path.join(fixtures, 'notify-receiver.py'), address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('python3', [fixture('notify-receiver.py'), address], { stdio: ['ignore', 'pipe', 'inherit'] });
   const got: Datagram[] = [];
   let buf = '';
   let onBound: () => void;
@@ -65,14 +65,14 @@ async function receiver(address: string) {
 test('READY, WATCHDOG, RELOADING/READY around SIGHUP, STOPPING over NOTIFY_SOCKET', { timeout: 40_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  await compile(path.join(repoRoot, 'examples/c-plugin/flexi_example.c'), path.join(dir, 'example.so'));
+  await compilePlugin(exampleSource, path.join(dir, 'example.so'));
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/ = example.so\n');
   const socketPath = path.join(dir, 'notify.sock');
   const rx = await receiver(socketPath);
   t.after(() => rx.stop());
 
-  const server = await startServer({ config, workers: 2, env: { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '300000' } });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false, env: { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '300000' } });
   t.after(() => server.kill());
   const ready = await rx.wait((d) => d.fields.READY === '1');
   assert.match(ready.fields.STATUS, /serving on port \d+ with 2 worker\(s\)/);
@@ -113,13 +113,13 @@ test('READY, WATCHDOG, RELOADING/READY around SIGHUP, STOPPING over NOTIFY_SOCKE
 test('abstract NOTIFY_SOCKET names (leading @)', { timeout: 30_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  await compile(path.join(repoRoot, 'examples/c-plugin/flexi_example.c'), path.join(dir, 'example.so'));
+  await compilePlugin(exampleSource, path.join(dir, 'example.so'));
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/ = example.so\n');
   const name = `@flexilib-test-${randomBytes(6).toString('hex')}`;
   const rx = await receiver(name);
   t.after(() => rx.stop());
-  const server = await startServer({ config, workers: 1, env: { NOTIFY_SOCKET: name } });
+  const server = await startFlexilib({ config, workers: 1, accessLog: false, env: { NOTIFY_SOCKET: name } });
   t.after(() => server.kill());
   await rx.wait((d) => d.fields.READY === '1');
   // No WATCHDOG_USEC: no pings.

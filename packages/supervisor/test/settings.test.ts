@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
 import { resolveSettings } from '../src/settings.js';
-import { repoRoot } from './harness.js';
+import { repoRoot } from '@flexilib/test-support';
 
 test('defaults', () => {
   assert.deepEqual(resolveSettings([], {}).supervision, {

@@ -8,14 +8,13 @@ import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compile, repoRoot, request, sleep, startServer, tempDir, type Reply } from './harness.js';
+import { compilePlugin, exampleSource, type Reply, request, sleep, startFlexilib, tempDir } from '@flexilib/test-support';
 
-const example = path.join(repoRoot, 'examples/c-plugin/flexi_example.c');
 
 async function setup(t: { after: (fn: () => unknown) => void }) {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  await compile(example, path.join(dir, 'example.so'));
+  await compilePlugin(exampleSource, path.join(dir, 'example.so'));
   const config = path.join(dir, 'proxy.ini');
   // /t runs on the thread pool (the worker's event loop stays free during the call); / runs inline.
   writeFileSync(config, '/t = example.so\n/ = example.so\n\n[route /t]\nmode = threaded\n');
@@ -28,7 +27,7 @@ for (const [signal, target] of [
 ] as const) {
   test(`${signal} with a slow request in flight on ${target === '/t' ? 'a threaded' : 'an inline'} route: it completes, exit 0`, { timeout: 30_000 }, async (t) => {
     const config = await setup(t);
-    const server = await startServer({ config, workers: 2 });
+    const server = await startFlexilib({ config, workers: 2, accessLog: false });
     t.after(() => server.kill());
     // A keep-alive connection that is idle at the signal must not hold the stop up.
     const agent = new http.Agent({ keepAlive: true });
@@ -41,7 +40,7 @@ for (const [signal, target] of [
     server.signal(signal);
     if (target === '/t') {
       // Every worker's event loop is free: all stop listening at once, new connections are refused.
-      await server.waitLog((l) => l.msg === 'worker draining: finishing requests in flight', 3000);
+      await server.waitForLog((l) => l.msg === 'worker draining: finishing requests in flight', { timeoutMs: 3000 });
       await sleep(300);
       await assert.rejects(request(server.port, '/', { timeoutMs: 2000 }), /ECONNREFUSED/);
     }
@@ -61,7 +60,7 @@ for (const [signal, target] of [
 
 test('past --drain-timeout the workers are killed: exit 1', { timeout: 30_000 }, async (t) => {
   const config = await setup(t);
-  const server = await startServer({ config, workers: 1, args: ['--drain-timeout', '500'] });
+  const server = await startFlexilib({ config, workers: 1, accessLog: false, args: ['--drain-timeout', '500'] });
   t.after(() => server.kill());
   const slow = request(server.port, '/t', { headers: { 'x-slow': '8000' }, timeoutMs: 10_000 }).catch((e: Error) => e);
   await sleep(300);
@@ -76,12 +75,12 @@ test('past --drain-timeout the workers are killed: exit 1', { timeout: 30_000 },
 
 test('a second signal stops at once', { timeout: 30_000 }, async (t) => {
   const config = await setup(t);
-  const server = await startServer({ config, workers: 2, args: ['--drain-timeout', '20000'] });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false, args: ['--drain-timeout', '20000'] });
   t.after(() => server.kill());
   const slow = request(server.port, '/', { headers: { 'x-slow': '8000' }, timeoutMs: 10_000 }).catch((e: Error) => e);
   await sleep(300);
   server.signal('SIGTERM');
-  await server.waitLog((l) => l.msg === 'stopping: letting requests in flight finish', 3000);
+  await server.waitForLog((l) => l.msg === 'stopping: letting requests in flight finish', { timeoutMs: 3000 });
   const sentAt = Date.now();
   server.signal('SIGTERM');
   const exit = await server.exited;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compile, load, request, sleep, startServer, tempDir, waitFor } from './harness.js';
+import { compilePlugin, fixture, load, request, sleep, startFlexilib, tempDir, waitForAnswers } from '@flexilib/test-support';
 
 test('SIGHUP with a valid config, then a broken one, under load', { timeout: 40_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
@@ -15,13 +15,13 @@ test('SIGHUP with a valid config, then a broken one, under load', { timeout: 40_
   mkdirSync(path.join(dir, 'a'));
   mkdirSync(path.join(dir, 'b'));
   await Promise.all([
-    compile('versioned.c', path.join(dir, 'a', 'liba.so'), ['VERSION="a"']),
-    compile('versioned.c', path.join(dir, 'b', 'libb.so'), ['VERSION="b1"']),
-    compile('versioned.c', path.join(dir, 'b2.so'), ['VERSION="b2"']),
+    compilePlugin(fixture('versioned.c'), path.join(dir, 'a', 'liba.so'), { defines: ['VERSION="a"'] }),
+    compilePlugin(fixture('versioned.c'), path.join(dir, 'b', 'libb.so'), { defines: ['VERSION="b1"'] }),
+    compilePlugin(fixture('versioned.c'), path.join(dir, 'b2.so'), { defines: ['VERSION="b2"'] }),
   ]);
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/a = a/liba.so\n');
-  const server = await startServer({ config, workers: 2 });
+  const server = await startFlexilib({ config, workers: 2, accessLog: false });
   t.after(() => server.kill());
   assert.equal((await request(server.port, '/b')).status, 404);
 
@@ -33,21 +33,21 @@ test('SIGHUP with a valid config, then a broken one, under load', { timeout: 40_
   let from = server.logs.length;
   writeFileSync(config, '/a = a/liba.so\n/b = b/libb.so\n');
   server.signal('SIGHUP');
-  const reloaded = await server.waitLog((l) => l.msg === 'config reloaded', 5000, from);
+  const reloaded = await server.waitForLog((l) => l.msg === 'config reloaded', { from, timeoutMs: 5000 });
   assert.equal(reloaded.generation, 1);
   assert.equal(reloaded.applied, 2);
-  await waitFor(server.port, '/b', (r) => r.status === 200 && r.body === 'b1');
+  await waitForAnswers(server.port, '/b', (r) => r.status === 200 && r.body === 'b1');
 
   // The watch list followed: a new build of libb.so is picked up.
   copyFileSync(path.join(dir, 'b2.so'), path.join(dir, 'b', '.tmp'));
   renameSync(path.join(dir, 'b', '.tmp'), path.join(dir, 'b', 'libb.so'));
-  await waitFor(server.port, '/b', (r) => r.body === 'b2');
+  await waitForAnswers(server.port, '/b', (r) => r.body === 'b2');
 
   // Broken: two bad lines; both reported with their line, nothing changes.
   from = server.logs.length;
   writeFileSync(config, '/a = a/liba.so\nthis line has no equals sign\n/c = c.so\n/c = again.so\n');
   server.signal('SIGHUP');
-  const refused = await server.waitLog((l) => /config reload refused/.test(String(l.msg)), 5000, from);
+  const refused = await server.waitForLog((l) => /config reload refused/.test(String(l.msg)), { from, timeoutMs: 5000 });
   assert.equal(refused.code, 'FLX_CONFIG_INVALID');
   assert.equal(refused.problems, 2);
   const problems = server.logs.slice(from).filter((l) => l.code === 'FLX_CONFIG_INVALID' && typeof l.line === 'number');
@@ -62,7 +62,7 @@ test('SIGHUP with a valid config, then a broken one, under load', { timeout: 40_
   from = server.logs.length;
   renameSync(config, `${config}.moved`);
   server.signal('SIGHUP');
-  const unreadable = await server.waitLog((l) => /config reload refused/.test(String(l.msg)), 5000, from);
+  const unreadable = await server.waitForLog((l) => /config reload refused/.test(String(l.msg)), { from, timeoutMs: 5000 });
   assert.equal(unreadable.code, 'FLX_CONFIG_READ');
   renameSync(`${config}.moved`, config);
 
@@ -70,8 +70,8 @@ test('SIGHUP with a valid config, then a broken one, under load', { timeout: 40_
   from = server.logs.length;
   writeFileSync(config, '/a = a/liba.so\n');
   server.signal('SIGHUP');
-  assert.equal((await server.waitLog((l) => l.msg === 'config reloaded', 5000, from)).generation, 2);
-  await waitFor(server.port, '/b', (r) => r.status === 404);
+  assert.equal((await server.waitForLog((l) => l.msg === 'config reloaded', { from, timeoutMs: 5000 })).generation, 2);
+  await waitForAnswers(server.port, '/b', (r) => r.status === 404);
 
   const res = await traffic.stop();
   assert.equal(res.failed, 0, `failed: ${res.errors.join('; ')}`);

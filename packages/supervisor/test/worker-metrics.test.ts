@@ -20,13 +20,13 @@ import pino from 'pino';
 import { DEFAULT_WORKER_OPTIONS, WORKER_INIT_ENV, loadConfig, type FromWorker, type WorkerInit } from '@flexilib/worker';
 import { R } from '@flexilib/worker/metrics';
 import { MetricsAggregator, type Totals } from '../src/metrics/aggregator.js';
-import { FIXTURES, compilePlugin, eventually, request, tempDir, writeConfig } from './harness/flexilib-process.js';
+import { compilePlugin, eventually, fixture, request, tempDir, writeConfig } from '@flexilib/test-support';
 
 const require = createRequire(import.meta.url);
 const tmp = tempDir('worker-metrics');
 let lib: string;
-before(() => {
-  lib = compilePlugin(path.join(FIXTURES, 'metrics_plugin.c'), tmp.dir);
+before(async () => {
+  lib = await compilePlugin(fixture('metrics_plugin.c'), path.join(tmp.dir, 'libmetrics_plugin.so'));
 });
 after(() => tmp.cleanup());
 
@@ -63,7 +63,7 @@ test('a config switch seals the old metrics file once idle; totals never go down
     const listening = await eventually('listening', () => w.messages.find((m) => m.type === 'listening'));
     const port = (listening as { port: number }).port;
 
-    const slow = request(port, '/slow', { 'x-slow': '700' });
+    const slow = request(port, '/slow', { headers: { 'x-slow': '700' } });
     for (let i = 0; i < 5; i++) assert.equal((await request(port, '/app')).status, 200);
     await eventually('5 on /app and 1 in flight', () => {
       const t = agg.snapshot();

@@ -12,7 +12,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Library } from '../src/native/library.js';
 import { Slot, type RequestLike } from '../src/native/slot.js';
-import { compilePlugin, fixturesDir, repoRoot, tempDir } from './support.js';
+import { compilePlugin, exampleSource, fixture, tempDir } from '@flexilib/test-support';
 
 // Collect garbage between measurements so only native leaks remain visible.
 v8.setFlagsFromString('--expose-gc');
@@ -37,8 +37,8 @@ describe('memory across a million calls', () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
 
-  it('the example plugin: 1,000,000 calls, flat RSS', () => {
-    const so = compilePlugin([path.join(repoRoot, 'examples/c-plugin/flexi_example.c')], path.join(tmp.dir, 'example.so'));
+  it('the example plugin: 1,000,000 calls, flat RSS', async () => {
+    const so = await compilePlugin(exampleSource, path.join(tmp.dir, 'example.so'));
     const lib = new Library(so);
     const slot = new Slot(8192, 16384);
     const req: RequestLike = {
@@ -56,8 +56,8 @@ describe('memory across a million calls', () => {
     lib.close();
   });
 
-  it('overflowing the arena (heap body, heap allocations, many headers): 100,000 calls, flat RSS', () => {
-    const so = compilePlugin([path.join(fixturesDir, 'big.c')], path.join(tmp.dir, 'big.so'));
+  it('overflowing the arena (heap body, heap allocations, many headers): 100,000 calls, flat RSS', async () => {
+    const so = await compilePlugin(fixture('big.c'), path.join(tmp.dir, 'big.so'));
     const lib = new Library(so);
     const slot = new Slot(8192, 16384);
     const req: RequestLike = {

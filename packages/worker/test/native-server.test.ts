@@ -9,23 +9,27 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { compilePlugin, fixturesDir, repoRoot, request, startServer, tempDir, writeConfig, type Server } from './support.js';
+import { compilePlugin, exampleSource, fixture, request, startFlexilib, tempDir, writeConfig, type Flexilib, type RequestOptions } from '@flexilib/test-support';
 
-const exampleSrc = path.join(repoRoot, 'examples/c-plugin/flexi_example.c');
+// These tests talk over a keep-alive agent unless they ask for a fresh connection (agent: false).
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 16 });
+const send = (port: number, target = '/', opts: RequestOptions = {}) => request(port, target, { agent: keepAlive, timeoutMs: 30_000, ...opts });
 
 describe('native plugins through the real server', () => {
   const tmp = tempDir();
-  let server: Server;
+  let server: Flexilib;
   const lib = (name: string) => path.join(tmp.dir, name);
 
   before(async () => {
-    compilePlugin([exampleSrc], lib('example.so'));
-    compilePlugin([path.join(fixturesDir, 'big.c')], lib('big.so'));
-    compilePlugin([path.join(fixturesDir, 'no-handler.c')], lib('no-handler.so'));
-    compilePlugin([path.join(fixturesDir, 'init-fails.c')], lib('init-fails.so'));
-    compilePlugin([path.join(fixturesDir, 'abi-v2.c')], lib('abi-v2.so'));
-    compilePlugin([path.join(fixturesDir, 'no-abi.c')], lib('no-abi.so'));
-    compilePlugin([path.join(fixturesDir, 'bad-header.c')], lib('bad-header.so'));
+    await Promise.all([
+      compilePlugin(exampleSource, lib('example.so')),
+      compilePlugin(fixture('big.c'), lib('big.so')),
+      compilePlugin(fixture('no-handler.c'), lib('no-handler.so')),
+      compilePlugin(fixture('init-fails.c'), lib('init-fails.so')),
+      compilePlugin(fixture('abi-v2.c'), lib('abi-v2.so')),
+      compilePlugin(fixture('no-abi.c'), lib('no-abi.so')),
+      compilePlugin(fixture('bad-header.c'), lib('bad-header.so')),
+    ]);
     const cfg = writeConfig(
       tmp.dir,
       [
@@ -49,45 +53,46 @@ describe('native plugins through the real server', () => {
         'threads = 2',
       ].join('\n'),
     );
-    server = await startServer(['--config', cfg, '--workers', '2', '--max-body', '64k']);
+    server = await startFlexilib({ config: cfg, workers: 2, args: ['--max-body', '64k'] });
   });
 
   after(async () => {
     const code = await server?.stop();
+    keepAlive.destroy();
     tmp.cleanup();
     assert.equal(code, 0);
   });
 
   it('answers like FlexiLib: body " N" (N request headers), X-custom-foo, text/plain', async () => {
-    const r = await request(server.port, { headers: { 'x-one': '1', 'x-two': '2' } });
+    const r = await send(server.port, '/', { headers: { 'x-one': '1', 'x-two': '2' } });
     assert.equal(r.status, 200);
     // Host, Connection (keep-alive agent), x-one, x-two
-    assert.equal(r.text, ' 4');
+    assert.equal(r.body, ' 4');
     assert.equal(r.headers['x-custom-foo'], 'bar');
     assert.equal(r.headers['content-type'], 'text/plain');
     assert.equal(r.headers['content-length'], '2');
   });
 
   it('x-log-this prepends, x-status sets the status, x-throw answers 500 keeping the body', async () => {
-    assert.equal((await request(server.port, { headers: { 'x-log-this': 'hello' } })).text, 'hello 3');
-    const st = await request(server.port, { headers: { 'x-status': '418' } });
+    assert.equal((await send(server.port, '/', { headers: { 'x-log-this': 'hello' } })).body, 'hello 3');
+    const st = await send(server.port, '/', { headers: { 'x-status': '418' } });
     assert.equal(st.status, 418);
-    const thrown = await request(server.port, { headers: { 'x-throw': '1' } });
+    const thrown = await send(server.port, '/', { headers: { 'x-throw': '1' } });
     assert.equal(thrown.status, 500);
-    assert.equal(thrown.text, ' 3');
+    assert.equal(thrown.body, ' 3');
   });
 
   it('routes on a header value prefix (Host: iam /)', async () => {
-    const r = await request(server.port, { headers: { host: 'iamhere.example' } });
-    assert.equal(r.text, 'iam response');
-    const other = await request(server.port, { path: '/tenant', headers: { 'X-Tenant': 'bigcorp', 'x-size': '5' } });
-    assert.equal(other.body.length, 5, 'header route names compare case-insensitively');
+    const r = await send(server.port, '/', { headers: { host: 'iamhere.example' } });
+    assert.equal(r.body, 'iam response');
+    const other = await send(server.port, '/tenant', { headers: { 'X-Tenant': 'bigcorp', 'x-size': '5' } });
+    assert.equal(other.bytes.length, 5, 'header route names compare case-insensitively');
   });
 
   it('passes method, target (with query) and body through: echo', async () => {
-    const r = await request(server.port, { method: 'PUT', path: '/echo/a?b=c&d', body: 'payload\u00ff' });
+    const r = await send(server.port, '/echo/a?b=c&d', { method: 'PUT', body: 'payload\u00ff' });
     assert.equal(r.status, 200);
-    assert.equal(r.body.toString('utf8'), 'PUT /echo/a?b=c&d\npayload\u00ff');
+    assert.equal(r.bytes.toString('utf8'), 'PUT /echo/a?b=c&d\npayload\u00ff');
   });
 
   it('keeps connections alive', async () => {
@@ -107,14 +112,14 @@ describe('native plugins through the real server', () => {
   });
 
   it('answers 404 with the path when no route matches', async () => {
-    const cfgless = await request(server.port, { path: '/', headers: {} });
+    const cfgless = await send(server.port, '/', { headers: {} });
     assert.equal(cfgless.status, 200);
     const tmp2 = tempDir();
-    const s2 = await startServer(['--config', writeConfig(tmp2.dir, `/only = ${lib('example.so')}\n`), '--workers', '1']);
+    const s2 = await startFlexilib({ config: writeConfig(tmp2.dir, `/only = ${lib('example.so')}\n`), workers: 1 });
     try {
-      const r = await request(s2.port, { path: '/elsewhere' });
+      const r = await send(s2.port, '/elsewhere');
       assert.equal(r.status, 404);
-      assert.match(r.text, /no route matches \/elsewhere/);
+      assert.match(r.body, /no route matches \/elsewhere/);
     } finally {
       await s2.stop();
       tmp2.cleanup();
@@ -123,21 +128,21 @@ describe('native plugins through the real server', () => {
 
   it('serves a 16 MiB response byte-exact (body beyond the arena)', async () => {
     const size = 16 * 1024 * 1024;
-    const r = await request(server.port, { path: '/big', headers: { 'x-size': String(size) } });
+    const r = await send(server.port, '/big', { headers: { 'x-size': String(size) } });
     assert.equal(r.status, 200);
-    assert.equal(r.body.length, size);
+    assert.equal(r.bytes.length, size);
     const want = Buffer.alloc(size);
     for (let i = 0; i < size; i++) want[i] = (i * 31 + 7) & 0xff;
-    assert.equal(createHash('sha256').update(r.body).digest('hex'), createHash('sha256').update(want).digest('hex'));
+    assert.equal(createHash('sha256').update(r.bytes).digest('hex'), createHash('sha256').update(want).digest('hex'));
     assert.equal(r.headers['content-type'], 'application/octet-stream');
   });
 
   it('survives allocations and headers beyond the arena, and reports them in the access log', async () => {
-    const r = await request(server.port, { path: '/big?overflow', headers: { 'x-alloc': '100000', 'x-headers': '300', 'x-size': '10' } });
+    const r = await send(server.port, '/big?overflow', { headers: { 'x-alloc': '100000', 'x-headers': '300', 'x-size': '10' } });
     assert.equal(r.status, 200);
     assert.equal(r.headers['x-h-0'], 'value-0-padding-padding');
     assert.equal(r.headers['x-h-299'], 'value-299-padding-padding');
-    assert.equal(r.body.length, 10);
+    assert.equal(r.bytes.length, 10);
     const line = await server.waitForLog((o) => o.kind === 'access' && o.target === '/big?overflow');
     assert.ok((line.alloc as number) >= 100000, `alloc ${line.alloc} counts the 100000-byte allocation`);
     assert.equal(line.preAlloc, 8192);
@@ -146,48 +151,48 @@ describe('native plugins through the real server', () => {
   });
 
   it('answers 502 naming route and library for a missing library, and retries once it appears', async () => {
-    const r = await request(server.port, { path: '/missing' });
+    const r = await send(server.port, '/missing');
     assert.equal(r.status, 502);
-    assert.match(r.text, /route "\/missing": library not found: .*not-built-yet\.so/);
+    assert.match(r.body, /route "\/missing": library not found: .*not-built-yet\.so/);
     const logged = await server.waitForLog((o) => o.msg === 'library unavailable' && o.route === '/missing');
     assert.equal(logged.code, 'FLX_LIB_NOT_FOUND');
-    compilePlugin([exampleSrc], lib('tmp-build.so'));
+    await compilePlugin(exampleSource, lib('tmp-build.so'));
     renameSync(lib('tmp-build.so'), lib('not-built-yet.so'));
     // Both workers may have cached nothing: every request retries the load.
-    for (let i = 0; i < 4; i++) assert.equal((await request(server.port, { path: '/missing' })).status, 200);
+    for (let i = 0; i < 4; i++) assert.equal((await send(server.port, '/missing')).status, 200);
   });
 
   it('refuses libraries without handle_request, with a failing flexi_init, or built for another ABI', async () => {
-    const noHandler = await request(server.port, { path: '/no-handler' });
+    const noHandler = await send(server.port, '/no-handler');
     assert.equal(noHandler.status, 502);
-    assert.match(noHandler.text, /does not export handle_request/);
-    const init = await request(server.port, { path: '/init-fails' });
+    assert.match(noHandler.body, /does not export handle_request/);
+    const init = await send(server.port, '/init-fails');
     assert.equal(init.status, 502);
-    assert.match(init.text, /flexi_init returned 3/);
-    const v2 = await request(server.port, { path: '/abi-v2' });
+    assert.match(init.body, /flexi_init returned 3/);
+    const v2 = await send(server.port, '/abi-v2');
     assert.equal(v2.status, 502);
-    assert.match(v2.text, /built for plugin ABI 2\.0; this host speaks ABI 1\.x/);
-    const noAbi = await request(server.port, { path: '/no-abi' });
+    assert.match(v2.body, /built for plugin ABI 2\.0; this host speaks ABI 1\.x/);
+    const noAbi = await send(server.port, '/no-abi');
     assert.equal(noAbi.status, 502);
-    assert.match(noAbi.text, /does not export flexi_abi_version/);
+    assert.match(noAbi.body, /does not export flexi_abi_version/);
     // The workers are still serving.
-    assert.equal((await request(server.port)).status, 200);
+    assert.equal((await send(server.port)).status, 200);
   });
 
   it('answers 502 when a plugin produces a header HTTP forbids', async () => {
-    const r = await request(server.port, { path: '/bad-header' });
+    const r = await send(server.port, '/bad-header');
     assert.equal(r.status, 502);
-    assert.match(r.text, /plugin for route "\/bad-header" produced an invalid response/);
+    assert.match(r.body, /plugin for route "\/bad-header" produced an invalid response/);
     assert.equal(r.headers.injected, undefined);
   });
 
   it('answers 413 beyond the body limit, server-wide and per route', async () => {
-    const ok = await request(server.port, { method: 'POST', path: '/echo', body: Buffer.alloc(60 * 1024, 97) });
+    const ok = await send(server.port, '/echo', { method: 'POST', body: Buffer.alloc(60 * 1024, 97) });
     assert.equal(ok.status, 200);
-    const big = await request(server.port, { method: 'POST', path: '/echo', body: Buffer.alloc(65 * 1024, 97), agent: false });
+    const big = await send(server.port, '/echo', { method: 'POST', body: Buffer.alloc(65 * 1024, 97), agent: false });
     assert.equal(big.status, 413);
-    assert.match(big.text, /exceeds the limit of 65536 bytes/);
-    const route = await request(server.port, { method: 'POST', path: '/small-body', body: 'x'.repeat(17), agent: false });
+    assert.match(big.body, /exceeds the limit of 65536 bytes/);
+    const route = await send(server.port, '/small-body', { method: 'POST', body: 'x'.repeat(17), agent: false });
     assert.equal(route.status, 413);
     // Chunked bodies are counted as they arrive.
     const chunked = await new Promise<number>((resolve, reject) => {
@@ -217,7 +222,7 @@ describe('native plugins through the real server', () => {
 
   it('cuts off a client that sends its headers too slowly (408)', async () => {
     const tmp2 = tempDir();
-    const s2 = await startServer(['--config', writeConfig(tmp2.dir, `/ = ${lib('example.so')}\n`), '--workers', '1', '--headers-timeout', '800', '--request-timeout', '800']);
+    const s2 = await startFlexilib({ config: writeConfig(tmp2.dir, `/ = ${lib('example.so')}\n`), workers: 1, args: ['--headers-timeout', '800', '--request-timeout', '800'] });
     try {
       const started = Date.now();
       const reply = await new Promise<string>((resolve, reject) => {
@@ -239,15 +244,15 @@ describe('native plugins through the real server', () => {
   it('runs a threaded route off the event loop: a sleeping plugin does not delay other routes', async () => {
     const order: string[] = [];
     // Two workers: occupy both with a slow threaded call each (keep-alive off so they spread).
-    const slow = [0, 1].map(() => request(server.port, { path: '/threaded', headers: { 'x-slow': '1500' }, agent: false }).then((r) => { order.push('slow'); return r; }));
+    const slow = [0, 1].map(() => send(server.port, '/threaded', { headers: { 'x-slow': '1500' }, agent: false }).then((r) => { order.push('slow'); return r; }));
     await new Promise((r) => setTimeout(r, 200));
     for (let i = 0; i < 10; i++) {
-      const r = await request(server.port, { path: '/', agent: false });
+      const r = await send(server.port, '/', { agent: false });
       assert.equal(r.status, 200);
     }
     order.push('fast');
     const done = await Promise.all(slow);
-    for (const r of done) assert.equal(r.text, 'i am slow');
+    for (const r of done) assert.equal(r.body, 'i am slow');
     assert.deepEqual(order, ['fast', 'slow', 'slow']);
   });
 });

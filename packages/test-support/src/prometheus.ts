@@ -1,6 +1,6 @@
-/** Test harness: scrape /metrics, parse the text format, and run promtool on it. */
+/** Scrape /metrics, parse the text format, and run promtool on it. */
 import { spawnSync } from 'node:child_process';
-import { request } from './flexilib-process.js';
+import { request } from './http.js';
 
 export interface Sample {
   name: string;

@@ -1,0 +1,31 @@
+/**
+ * @flexilib/test-support — the one harness of the integration tests: real
+ * plugins compiled with cc, the real flexilib command on 127.0.0.1 and port 0,
+ * its log lines, HTTP to it, bounded load, and cleanup of processes and temp
+ * folders. One concern per file:
+ *
+ *   paths.ts             repoRoot, flexilibBin, includeDir, exampleSource
+ *   plugins.ts           compilePlugin(), fixture(), fixturesDir (../fixtures)
+ *   temp.ts              tempDir()
+ *   config.ts            writeConfig()
+ *   eventually.ts        eventually(), sleep()
+ *   flexilib-process.ts  startFlexilib() -> Flexilib (logs, waitForLog, signal, stop, kill)
+ *   run-flexilib.ts      runFlexilib(): the command run to completion
+ *   free-port.ts         freePort(), freePorts()
+ *   http.ts              request(), waitForAnswers()
+ *   load.ts              load(): keep-alive load loops
+ *   crashes.ts           crashOnce()
+ *   prometheus.ts        scrape(), parseMetrics(), promtoolCheck()
+ */
+export * from './paths.js';
+export * from './plugins.js';
+export * from './temp.js';
+export * from './config.js';
+export * from './eventually.js';
+export * from './flexilib-process.js';
+export * from './run-flexilib.js';
+export * from './free-port.js';
+export * from './http.js';
+export * from './load.js';
+export * from './crashes.js';
+export * from './prometheus.js';

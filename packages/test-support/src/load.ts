@@ -1,0 +1,82 @@
+/** Bounded keep-alive load: a few loops, each with one request in flight at a time. */
+import http from 'node:http';
+import { request } from './http.js';
+
+export interface LoadResult {
+  ok: number;
+  failed: number;
+  /** The first 20 failures (status and body, or the connection error). */
+  errors: string[];
+  /** Count of each 200 body seen (trimmed). */
+  bodies: Map<string, number>;
+  /** Non-200 statuses seen. */
+  statuses: Map<number, number>;
+  /** Longest time without any successful answer, ms. */
+  maxGapMs: number;
+  /** Failures of each loop (each loop has one request in flight at a time). */
+  failedByLoop: number[];
+}
+
+export interface LoadOptions {
+  /** Loops (and keep-alive connections), default 8. */
+  concurrency?: number;
+  /** Stop by itself after this long (default 60 s) if stop() is not called. */
+  maxMs?: number;
+  headers?: Record<string, string>;
+}
+
+/**
+ * `concurrency` loops, each sending requests one after another on keep-alive
+ * connections, until stop(). A failure is a connection error or a status
+ * other than 200. `result` is live while the load runs.
+ *
+ * @example
+ * const traffic = load(f.port, '/v', { concurrency: 8, maxMs: 30_000 });
+ * t.after(() => traffic.stop());
+ * // ... reload, kill, signal ...
+ * const res = await traffic.stop();
+ * assert.equal(res.failed, 0, res.errors.join('; '));
+ */
+export function load(port: number, target: string, opts: LoadOptions = {}): { result: LoadResult; stop(): Promise<LoadResult> } {
+  const n = opts.concurrency ?? 8;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: n });
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], bodies: new Map(), statuses: new Map(), maxGapMs: 0, failedByLoop: new Array<number>(n).fill(0) };
+  let running = true;
+  let lastOk = Date.now();
+  const onOk = (body: string) => {
+    const now = Date.now();
+    result.maxGapMs = Math.max(result.maxGapMs, now - lastOk);
+    lastOk = now;
+    result.ok++;
+    result.bodies.set(body, (result.bodies.get(body) ?? 0) + 1);
+  };
+  const stopAt = Date.now() + (opts.maxMs ?? 60_000);
+  const loop = async (_: unknown, i: number) => {
+    while (running && Date.now() < stopAt) {
+      try {
+        const r = await request(port, target, { agent, headers: opts.headers, timeoutMs: 5000 });
+        if (r.status === 200) onOk(r.body.trim());
+        else {
+          result.failed++;
+          result.failedByLoop[i]++;
+          result.statuses.set(r.status, (result.statuses.get(r.status) ?? 0) + 1);
+          if (result.errors.length < 20) result.errors.push(`${r.status} ${r.body.trim()}`);
+        }
+      } catch (e) {
+        result.failed++;
+        result.failedByLoop[i]++;
+        if (result.errors.length < 20) result.errors.push((e as Error).message);
+      }
+    }
+  };
+  const loops = Array.from({ length: n }, loop);
+  return {
+    result,
+    async stop(): Promise<LoadResult> {
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+      return result;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/** Plugins compiled during the test run with the machine's cc, and the fixtures they come from. */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { includeDir } from './paths.js';
+
+const run = promisify(execFile);
+
+/** Plugins (and helper scripts) that misbehave on purpose: crash, hang, refuse to load. */
+export const fixturesDir = path.resolve(import.meta.dirname, '../fixtures');
+
+/** The path of a fixture file; throws naming the folder when there is no such fixture. */
+export function fixture(name: string): string {
+  const file = path.join(fixturesDir, name);
+  if (!existsSync(file)) throw new Error(`no fixture ${name} in ${fixturesDir}`);
+  return file;
+}
+
+export interface CompileOptions {
+  /** Preprocessor definitions, each passed as -D<def> (e.g. 'VERSION="v2"', 'WRONG_ABI'). */
+  defines?: string[];
+  /** Any other cc flags, before the sources. */
+  flags?: string[];
+}
+
+/**
+ * Compile C sources into the shared library `out` against flexilib.h, with
+ * warnings as errors (a fixture that rots fails loudly). Resolves with `out`.
+ *
+ * @example
+ * const lib = await compilePlugin(fixture('versioned.c'), path.join(tmp.dir, 'libv2.so'), { defines: ['VERSION="v2"'] });
+ */
+export async function compilePlugin(sources: string | string[], out: string, opts: CompileOptions = {}): Promise<string> {
+  const srcs = Array.isArray(sources) ? sources : [sources];
+  const args = ['-std=c11', '-O2', '-Wall', '-Werror', '-fPIC', '-shared', '-I', includeDir, ...(opts.defines ?? []).map((d) => `-D${d}`), ...(opts.flags ?? []), '-o', out, ...srcs];
+  try {
+    await run('cc', args);
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`cc failed for ${srcs.join(' ')}:\n${e.stderr || e.message}`);
+  }
+  return out;
+}
