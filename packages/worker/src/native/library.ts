@@ -35,13 +35,17 @@ let copyCounter = 0;
 
 /** Write `data` (the library's bytes, already checked) to a private file for dlopen. */
 function privateCopy(file: string, data: Buffer): string {
-  if (!privateDir) {
-    if (configuredDir) mkdirSync(configuredDir, { recursive: true });
-    privateDir = configuredDir ?? mkdtempSync(path.join(os.tmpdir(), `flexilib-${process.pid}-`));
-    const dir = privateDir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  // Without a run folder (flexilib invoke, tests), each copy gets a temp folder
+  // of its own, removed with the copy right after dlopen: nothing is left behind
+  // even when the process is killed.
+  const dir = configuredDir ?? mkdtempSync(path.join(os.tmpdir(), `flexilib-${process.pid}-`));
+  if (configuredDir && !privateDir) {
+    mkdirSync(configuredDir, { recursive: true });
+    privateDir = configuredDir;
+    const made = configuredDir;
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
   }
-  const dest = path.join(privateDir, `${copyCounter++}-${path.basename(file)}`);
+  const dest = path.join(dir, `${copyCounter++}-${path.basename(file)}`);
   writeFileSync(dest, data);
   return dest;
 }
@@ -121,6 +125,7 @@ export class Library {
       throw new FlexiError('FLX_LIB_LOAD', `cannot load library ${this.file}: ${oneLine((err as Error).message)}`);
     } finally {
       try { unlinkSync(copy); } catch { /* already gone */ }
+      if (!configuredDir) rmSync(path.dirname(copy), { recursive: true, force: true });
     }
     const fail = (code: 'FLX_LIB_NO_HANDLER' | 'FLX_LIB_ABI' | 'FLX_LIB_INIT', msg: string): never => {
       syms.unload();
