@@ -6,6 +6,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteSpec } from './config.js';
 
+/** The request fields the plugin executors copy into a plugin's memory (native slot,
+ * WASM channel); node's IncomingMessage satisfies it, and so can a plain object
+ * (`flexilib invoke` calls plugins without a server). */
+export interface RequestLike {
+  method?: string;
+  url?: string;
+  /** [name, value, name, value, ...], received order, names as sent. */
+  rawHeaders: string[];
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  socket: { remoteAddress?: string; remotePort?: number };
+}
+
 export type ExecutorKind = 'native' | 'upstream' | 'wasm';
 
 /** Per-request facts an executor reports back for the access log and metrics. */

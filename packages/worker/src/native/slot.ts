@@ -9,6 +9,7 @@
  *   response block: [flexi_response][arena (RESPONSE_PREALLOCATION_KB) .........]
  */
 import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from '@flexilib/plugin-abi';
+import type { RequestLike } from '../executor.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
 
 /** node:http's default maxHeadersCount; the header array holds that many. */
@@ -24,17 +25,7 @@ const RS = RESPONSE.offsets;
 const RH = RESP_HEADER.offsets;
 const HD = HEADER.offsets;
 
-/** The request fields a slot reads; node's IncomingMessage satisfies it, and so
- * can a plain object (`flexilib invoke` calls plugins without a server). */
-export interface RequestLike {
-  method?: string;
-  url?: string;
-  /** [name, value, name, value, ...], received order, names as sent. */
-  rawHeaders: string[];
-  httpVersionMajor: number;
-  httpVersionMinor: number;
-  socket: { remoteAddress?: string; remotePort?: number };
-}
+export type { RequestLike };
 
 /** What a plugin call produced, copied out of native memory. The object belongs
  * to the slot and is overwritten by its next call. */

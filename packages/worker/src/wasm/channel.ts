@@ -23,6 +23,7 @@
  * receiveMessageOnPort before reading. It never exceeds the module's memory
  * cap: nothing a module returns can be larger than the memory it lives in.
  */
+import type { RequestLike } from '../executor.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WASM32 } from '@flexilib/plugin-abi';
 
@@ -139,16 +140,6 @@ export class Channel {
     while ((msg = receiveMessageOnPort(this.port)) !== undefined) last = msg.message as SharedArrayBuffer;
     if (last) this.use(last);
   }
-}
-
-/** The request fields the channel carries; node's IncomingMessage satisfies it. */
-export interface RequestLike {
-  method?: string;
-  url?: string;
-  rawHeaders: string[];
-  httpVersionMajor: number;
-  httpVersionMinor: number;
-  socket: { remoteAddress?: string; remotePort?: number };
 }
 
 /**

@@ -14,7 +14,8 @@
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { FlexiError } from '../errors.js';
-import { CMD, CTL, Channel, RES, readResponse, writeRequest, type CallResult, type RequestLike } from './channel.js';
+import { CMD, CTL, Channel, RES, readResponse, writeRequest, type CallResult } from './channel.js';
+import type { RequestLike } from '../executor.js';
 import type { ThreadInit, ThreadMessage } from './instance-thread.js';
 import { WASM_PAGE } from './limits.js';
 import type { CompiledModule } from './module-check.js';
