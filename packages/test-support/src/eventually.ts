@@ -23,3 +23,14 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await sleep(25);
   }
 }
+
+/**
+ * `eventually` for a yes/no condition: poll `cond` until it returns true
+ * (false, like a throw, means "not yet").
+ *
+ * @example
+ * await until('b to get traffic', () => b.hits > 0, 1000);
+ */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  await eventually(what, async () => ((await cond()) ? true : undefined), timeoutMs);
+}

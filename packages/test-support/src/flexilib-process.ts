@@ -4,7 +4,7 @@
  *
  *   startFlexilib(opts) ── spawn, own process group ──> node bin/flexilib --workers 2 ...
  *        │                                              env HOST=127.0.0.1 PORT=0 ADMIN_PORT=0
- *        │                                                  LOG_FORMAT=json NOTIFY_SOCKET=
+ *        │                                                  LOG_FORMAT=json NOTIFY_SOCKET= ADMIN_TOKEN=
  *        │  stdout lines ──> lines[] ──(JSON)──> logs[] ──> waitForLog() waiters
  *        │  resolves on "flexilib listening" (its port and adminPort)
  *   stop() / kill() ──> signal; SIGKILL to the whole group past the grace time;
@@ -317,7 +317,8 @@ export async function startFlexilib(opts: StartOptions = {}): Promise<Flexilib> 
     ...(opts.args ?? []),
   ];
   // NOTIFY_SOCKET emptied: a test run under systemd must not have flexilib report to it.
-  const defaults = { HOST: '127.0.0.1', PORT: String(port), ADMIN_PORT: String(adminPort), LOG_FORMAT: opts.logFormat ?? 'json', NOTIFY_SOCKET: '' };
+  // ADMIN_TOKEN emptied: a token in the caller's shell must not guard the admin API (tests that want one pass env).
+  const defaults = { HOST: '127.0.0.1', PORT: String(port), ADMIN_PORT: String(adminPort), LOG_FORMAT: opts.logFormat ?? 'json', NOTIFY_SOCKET: '', ADMIN_TOKEN: '' };
   const env: NodeJS.ProcessEnv = { ...(opts.inheritEnv === false ? {} : process.env), ...defaults, ...opts.env };
   const [cmd, argv] = opts.command ? [opts.command, flags] : [process.execPath, [flexilibBin, ...flags]];
   const cwd = opts.cwd ?? repoRoot;

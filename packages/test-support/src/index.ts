@@ -6,19 +6,23 @@
  *
  *   paths.ts             repoRoot, flexilibBin, includeDir, exampleSource
  *   plugins.ts           compilePlugin(), fixture(), fixturesDir (../fixtures)
+ *   wasm-plugins.ts      compileWasm(): .wasm with zig cc
  *   temp.ts              tempDir()
  *   config.ts            writeConfig()
- *   eventually.ts        eventually(), sleep()
+ *   eventually.ts        eventually(), until(), sleep()
  *   flexilib-process.ts  startFlexilib() -> Flexilib (logs, waitForLog, signal, stop, kill)
  *   run-flexilib.ts      runFlexilib(): the command run to completion
  *   free-port.ts         freePort(), freePorts()
  *   http.ts              request(), waitForAnswers()
+ *   raw-http.ts          rawRequest(): exactly the headers given, over a fresh socket
+ *   admin.ts             admin(): JSON calls to the admin API
  *   load.ts              load(): keep-alive load loops
  *   crashes.ts           crashOnce()
  *   prometheus.ts        scrape(), parseMetrics(), promtoolCheck()
  */
 export * from './paths.js';
 export * from './plugins.js';
+export * from './wasm-plugins.js';
 export * from './temp.js';
 export * from './config.js';
 export * from './eventually.js';
@@ -26,6 +30,8 @@ export * from './flexilib-process.js';
 export * from './run-flexilib.js';
 export * from './free-port.js';
 export * from './http.js';
+export * from './raw-http.js';
+export * from './admin.js';
 export * from './load.js';
 export * from './crashes.js';
 export * from './prometheus.js';

@@ -15,6 +15,8 @@ export interface LoadResult {
   maxGapMs: number;
   /** Failures of each loop (each loop has one request in flight at a time). */
   failedByLoop: number[];
+  /** With `countHeader`: count of each value of that header on 200 answers (e.g. which origin answered). */
+  byHeader: Map<string, number>;
 }
 
 export interface LoadOptions {
@@ -23,11 +25,20 @@ export interface LoadOptions {
   /** Stop by itself after this long (default 60 s) if stop() is not called. */
   maxMs?: number;
   headers?: Record<string, string>;
+  /** Default GET. */
+  method?: string;
+  /** Sent with every request. */
+  body?: string | Buffer;
+  /** Stop by itself after this many requests in all (default: no limit; maxMs still applies). */
+  maxRequests?: number;
+  /** Count the 200 answers by this response header's value, in `byHeader`. */
+  countHeader?: string;
 }
 
 /**
  * `concurrency` loops, each sending requests one after another on keep-alive
- * connections, until stop(). A failure is a connection error or a status
+ * connections, until stop() (or `maxRequests`, or `maxMs`: `done` resolves
+ * when the loops end by themselves). A failure is a connection error or a status
  * other than 200. `result` is live while the load runs.
  *
  * @example
@@ -37,25 +48,29 @@ export interface LoadOptions {
  * const res = await traffic.stop();
  * assert.equal(res.failed, 0, res.errors.join('; '));
  */
-export function load(port: number, target: string, opts: LoadOptions = {}): { result: LoadResult; stop(): Promise<LoadResult> } {
+export function load(port: number, target: string, opts: LoadOptions = {}): { result: LoadResult; done: Promise<LoadResult>; stop(): Promise<LoadResult> } {
   const n = opts.concurrency ?? 8;
   const agent = new http.Agent({ keepAlive: true, maxSockets: n });
-  const result: LoadResult = { ok: 0, failed: 0, errors: [], bodies: new Map(), statuses: new Map(), maxGapMs: 0, failedByLoop: new Array<number>(n).fill(0) };
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], bodies: new Map(), statuses: new Map(), maxGapMs: 0, failedByLoop: new Array<number>(n).fill(0), byHeader: new Map() };
   let running = true;
   let lastOk = Date.now();
-  const onOk = (body: string) => {
+  const maxRequests = opts.maxRequests ?? Infinity;
+  let sent = 0;
+  const onOk = (body: string, header: string | undefined) => {
     const now = Date.now();
     result.maxGapMs = Math.max(result.maxGapMs, now - lastOk);
     lastOk = now;
     result.ok++;
     result.bodies.set(body, (result.bodies.get(body) ?? 0) + 1);
+    if (header !== undefined) result.byHeader.set(header, (result.byHeader.get(header) ?? 0) + 1);
   };
   const stopAt = Date.now() + (opts.maxMs ?? 60_000);
   const loop = async (_: unknown, i: number) => {
-    while (running && Date.now() < stopAt) {
+    while (running && sent < maxRequests && Date.now() < stopAt) {
+      sent++;
       try {
-        const r = await request(port, target, { agent, headers: opts.headers, timeoutMs: 5000 });
-        if (r.status === 200) onOk(r.body.trim());
+        const r = await request(port, target, { agent, method: opts.method, body: opts.body, headers: opts.headers, timeoutMs: 5000 });
+        if (r.status === 200) onOk(r.body.trim(), opts.countHeader === undefined ? undefined : String(r.headers[opts.countHeader.toLowerCase()]));
         else {
           result.failed++;
           result.failedByLoop[i]++;
@@ -69,14 +84,16 @@ export function load(port: number, target: string, opts: LoadOptions = {}): { re
       }
     }
   };
-  const loops = Array.from({ length: n }, loop);
+  const done = Promise.all(Array.from({ length: n }, loop)).then(() => {
+    agent.destroy();
+    return result;
+  });
   return {
     result,
-    async stop(): Promise<LoadResult> {
+    done,
+    stop(): Promise<LoadResult> {
       running = false;
-      await Promise.all(loops);
-      agent.destroy();
-      return result;
+      return done;
     },
   };
 }

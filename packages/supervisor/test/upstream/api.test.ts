@@ -7,10 +7,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { admin, load, request, sleep, startFlexilib, startOrigin, tempDir, until, writeConfig } from './helpers.js';
+import { admin, load, request, sleep, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
+import { startOrigin } from './origins.js';
 
 test('add and remove origins under load; persist across a restart', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const a = await startOrigin(t, 'a');
   const b = await startOrigin(t, 'b');
   const held: Array<() => void> = [];
@@ -36,9 +39,10 @@ health_timeout = 2s ; the machine may be busy: only a dead origin should fail a 
 servers = ${a.url}
 health_path = /health
 `);
-  let fx = await startFlexilib(t, { config, workers: 2 });
+  let fx = await startFlexilib({ config, workers: 2, accessLog: false });
+  t.after(() => fx.kill());
   const traffic = load(fx.port, '/api/x', { concurrency: 6, maxMs: 40_000 });
-  await until(() => traffic.result.ok > 100, 10_000, 'traffic');
+  await until('traffic', () => traffic.result.ok > 100, 10_000);
 
   // Add b: every worker sends it traffic within a second.
   const added = await admin(fx.adminPort, 'POST', '/servers', { url: b.url, pool: 'api' });
@@ -48,9 +52,9 @@ health_path = /health
     { url: added.json.server.url, ip: added.json.server.ip, port: added.json.server.port, source: added.json.server.source, healthy: added.json.server.healthy },
     { url: b.url, ip: '127.0.0.1', port: b.port, source: 'api', healthy: true },
   );
-  await until(() => b.hits > 0, 1000, 'b to get traffic within 1 s');
+  await until('b to get traffic within 1 s', () => b.hits > 0, 1000);
   const bBefore = b.hits;
-  await until(() => b.hits > bBefore + 20, 5000, 'b to keep getting traffic');
+  await until('b to keep getting traffic', () => b.hits > bBefore + 20, 5000);
 
   // Adding it again changes nothing (200, created false).
   const again = await admin(fx.adminPort, 'POST', '/servers', { url: `${b.url}/`, pool: 'api' });
@@ -59,14 +63,14 @@ health_path = /health
 
   // Add c, start a slow request, then remove c: the slow request still completes.
   assert.equal((await admin(fx.adminPort, 'POST', '/servers', { url: c.url, pool: 'api' })).status, 201);
-  await until(() => c.hits > 0, 1000, 'c to get traffic');
+  await until('c to get traffic', () => c.hits > 0, 1000);
   const slowReplies: Array<Promise<{ status: number; body: string }>> = [];
   // Slow requests until one is held on c (a and b answer them at once).
   for (let i = 0; i < 60 && held.length === 0; i++) {
     slowReplies.push(request(fx.port, '/api/slow', { agent: false }));
     await sleep(20);
   }
-  await until(() => held.length > 0, 5000, 'a slow request held on c');
+  await until('a slow request held on c', () => held.length > 0, 5000);
   const removedC = await admin(fx.adminPort, 'DELETE', `/servers/127.0.0.1/${c.port}`);
   assert.equal(removedC.status, 200);
   assert.deepEqual(removedC.json.removed, [{ pool: 'api', url: c.url }]);
@@ -100,7 +104,8 @@ health_path = /health
 
   // Restart: the changes survive.
   await fx.stop();
-  fx = await startFlexilib(t, { config, workers: 2 });
+  fx = await startFlexilib({ config, workers: 2, accessLog: false });
+  t.after(() => fx.kill());
   const after = await admin(fx.adminPort, 'GET', '/servers');
   assert.deepEqual(after.json.pools.find((p: { name: string }) => p.name === 'api').servers.map((s: { url: string; source: string }) => [s.url, s.source]), [[b.url, 'api']]);
   const seen = new Set<string>();
@@ -113,7 +118,9 @@ health_path = /health
 });
 
 test('bad input answers 400 with the reason and the field', { timeout: 30_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const a = await startOrigin(t, 'a');
   const config = writeConfig(dir, `/api = upstream:api
 /two = upstream:two
@@ -122,7 +129,8 @@ servers = ${a.url}
 [upstream.two]
 servers = ${a.url}
 `);
-  const fx = await startFlexilib(t, { config, workers: 1 });
+  const fx = await startFlexilib({ config, workers: 1, accessLog: false });
+  t.after(() => fx.kill());
   const cases: Array<[string, string, unknown, number, string, string | undefined, RegExp]> = [
     ['POST', '/servers', '{"url": ', 400, 'FLX_ADMIN_BAD_JSON', undefined, /malformed JSON/],
     ['POST', '/servers', '[1]', 400, 'FLX_UPSTREAM_BAD_REQUEST', 'body', /expected a JSON object/],
@@ -151,7 +159,9 @@ servers = ${a.url}
 });
 
 test('with ADMIN_TOKEN, mutations need the bearer token; reads do not', { timeout: 30_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const a = await startOrigin(t, 'a');
   const b = await startOrigin(t, 'b');
   const config = writeConfig(dir, `/api = upstream:api
@@ -159,7 +169,8 @@ test('with ADMIN_TOKEN, mutations need the bearer token; reads do not', { timeou
 servers = ${a.url}
 `);
   const token = 'test-token-0123456789';
-  const fx = await startFlexilib(t, { config, workers: 1, env: { ADMIN_TOKEN: token } });
+  const fx = await startFlexilib({ config, workers: 1, env: { ADMIN_TOKEN: token }, accessLog: false });
+  t.after(() => fx.kill());
   const body = { url: b.url, pool: 'api' };
   const none = await admin(fx.adminPort, 'POST', '/servers', body);
   assert.equal(none.status, 401);
@@ -171,14 +182,16 @@ servers = ${a.url}
   assert.equal((await admin(fx.adminPort, 'GET', '/stats/detail')).status, 200);
   assert.equal((await admin(fx.adminPort, 'POST', '/servers', body, token)).status, 201);
   assert.equal((await admin(fx.adminPort, 'DELETE', `/servers/127.0.0.1/${a.port}`, undefined, token)).status, 200);
-  await until(async () => (await request(fx.port, '/api/x')).headers['x-origin'] === 'b', 2000, 'b to serve');
+  await until('b to serve', async () => (await request(fx.port, '/api/x')).headers['x-origin'] === 'b', 2000);
 });
 
 test('the admin listener refuses to start beyond loopback without a token', { timeout: 30_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const config = writeConfig(dir, `/api = upstream:api
 [upstream.api]
 servers = http://127.0.0.1:9
 `);
-  await assert.rejects(startFlexilib(t, { config, workers: 1, args: ['--admin-host', '0.0.0.0'] }), /beyond loopback: set ADMIN_TOKEN/);
+  await assert.rejects(startFlexilib({ config, workers: 1, args: ['--admin-host', '0.0.0.0'], accessLog: false }), /beyond loopback: set ADMIN_TOKEN/);
 });

@@ -7,10 +7,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { test } from 'node:test';
-import { deadPort, load, request, startFlexilib, startOrigin, tempDir, writeConfig, sleep } from './helpers.js';
+import { load, request, startFlexilib, tempDir, writeConfig, sleep } from '@flexilib/test-support';
+import { deadPort, startOrigin } from './origins.js';
 
 test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const a = await startOrigin(t, 'a');
   const b = await startOrigin(t, 'b');
   const c = await startOrigin(t, 'c');
@@ -130,25 +133,26 @@ servers = ${sink.url}
 servers = ${stall.url}
 idle_timeout = 300ms
 `);
-  const fx = await startFlexilib(t, { config, workers: 2 });
+  const fx = await startFlexilib({ config, workers: 2, accessLog: false });
+  t.after(() => fx.kill());
 
   await t.test('round-robin spreads evenly over the origins', async () => {
-    const run = load(fx.port, '/rr/x', { concurrency: 6, maxRequests: 600 });
+    const run = load(fx.port, '/rr/x', { concurrency: 6, maxRequests: 600, maxMs: 20_000, countHeader: 'x-origin' });
     const r = await run.done;
     assert.equal(r.failed, 0, r.errors.join('\n'));
     assert.equal(r.ok, 600);
     // Each worker rotates exactly; two workers together stay within a few requests of even.
     for (const name of ['a', 'b', 'c']) {
-      const n = r.byOrigin.get(name) ?? 0;
-      assert.ok(n >= 180 && n <= 220, `origin ${name} got ${n} of 600: ${JSON.stringify([...r.byOrigin])}`);
+      const n = r.byHeader.get(name) ?? 0;
+      assert.ok(n >= 180 && n <= 220, `origin ${name} got ${n} of 600: ${JSON.stringify([...r.byHeader])}`);
     }
   });
 
   await t.test('least-conn sends most requests to the origin that answers fastest', async () => {
-    const r = await load(fx.port, '/lc/x', { concurrency: 8, maxRequests: 400 }).done;
+    const r = await load(fx.port, '/lc/x', { concurrency: 8, maxRequests: 400, maxMs: 20_000, countHeader: 'x-origin' }).done;
     assert.equal(r.failed, 0, r.errors.join('\n'));
-    const f = r.byOrigin.get('fast') ?? 0;
-    const s = r.byOrigin.get('slow') ?? 0;
+    const f = r.byHeader.get('fast') ?? 0;
+    const s = r.byHeader.get('slow') ?? 0;
     // Round-robin would split 50/50; the slow origin holds each request 150 ms, so it is rarely the least busy.
     assert.ok(f > 2 * s, `fast ${f}, slow ${s}`);
     assert.ok(s > 0, 'the slow origin still gets requests when the fast one is busy');
@@ -303,7 +307,7 @@ idle_timeout = 300ms
       }).on('error', (e) => resolve(`error: ${e.message}`));
     });
     assert.equal(got, 'cut after: first ten.');
-    await fx.waitForLine((l) => l.cause === 'UND_ERR_BODY_TIMEOUT' && l.code === 'FLX_UPSTREAM_TIMEOUT' && l.route === '/stall');
+    await fx.waitForLog((l) => l.cause === 'UND_ERR_BODY_TIMEOUT' && l.code === 'FLX_UPSTREAM_TIMEOUT' && l.route === '/stall');
   });
 
   await t.test('the refused origin goes down after `fall` failures; then 503 at once', async () => {
@@ -316,6 +320,6 @@ idle_timeout = 300ms
     }
     assert.equal(r.status, 503);
     assert.equal(r.body, 'route "/refused" (pool "refused"): no healthy origin (0 of 1 healthy)\n');
-    await fx.waitForLine((l) => l.msg === 'upstream origin down' && l.pool === 'refused');
+    await fx.waitForLog((l) => l.msg === 'upstream origin down' && l.pool === 'refused');
   });
 });

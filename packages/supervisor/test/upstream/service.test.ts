@@ -13,7 +13,8 @@ import { Registry } from 'prom-client';
 import { loadConfig, type ToWorker, type UpstreamState } from '@flexilib/worker';
 import { upstreamMetrics } from '../../src/upstream/metrics.js';
 import { UpstreamService } from '../../src/upstream/upstream-service.js';
-import { deadPort, startOrigin, tempDir, until, writeConfig } from './helpers.js';
+import { tempDir, until, writeConfig } from '@flexilib/test-support';
+import { deadPort, startOrigin } from './origins.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -26,7 +27,9 @@ function urls(state: UpstreamState, pool: string): string[] {
 }
 
 test('a config reload keeps the API changes; the state file is atomic and checked', { timeout: 30_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map((n) => startOrigin(t, n)));
   const file = writeConfig(dir, `/api = upstream:api
 [upstream.api]
@@ -82,7 +85,9 @@ health_path = /health
 });
 
 test('passive reports and checks drive health; metrics expose it', { timeout: 30_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const live = await startOrigin(t, 'live');
   const dead = `http://127.0.0.1:${await deadPort()}`;
   const file = writeConfig(dir, `/api = upstream:api
@@ -99,7 +104,7 @@ rise = 2
   const svc = new UpstreamService(loadConfig(file), log, (m) => sent.push(m));
   t.after(() => svc.stop());
   svc.start();
-  await until(() => lines.some((l) => l.msg === 'upstream origin down' && l.origin === dead), 5000, 'the dead origin to go down');
+  await until('the dead origin to go down', () => lines.some((l) => l.msg === 'upstream origin down' && l.origin === dead), 5000);
   const state = (sent.at(-1) as { state: UpstreamState }).state;
   assert.deepEqual(state.pools[0].origins.map((o) => [o.url, o.healthy]), [[live.url, true], [dead, false]]);
 
@@ -107,7 +112,7 @@ rise = 2
   const epoch = svc.registry.get('api')!.origins.get(live.url)!.epoch;
   const before = sent.length;
   svc.onWorkerMessage(1, { type: 'upstream-failure', pool: 'api', origin: live.url, code: 'ECONNRESET', message: 'reset' });
-  await until(() => svc.registry.get('api')!.origins.get(live.url)!.epoch > epoch, 3000, 'the epoch bump');
+  await until('the epoch bump', () => svc.registry.get('api')!.origins.get(live.url)!.epoch > epoch, 3000);
   assert.ok(sent.length > before);
   assert.ok(lines.some((l) => l.msg?.toString().startsWith('upstream origin failed while proxying') && l.origin === live.url && l.code === 'ECONNRESET'));
   assert.equal(svc.registry.get('api')!.origins.get(live.url)!.healthy, true);

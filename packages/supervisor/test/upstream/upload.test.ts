@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { startFlexilib, startOrigin, tempDir, writeConfig } from './helpers.js';
+import { startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
+import { startOrigin } from './origins.js';
 
 const CHUNK = 256 * 1024;
 const CHUNKS = 800; // 200 MiB
@@ -70,7 +71,9 @@ function slowHash(stream: Readable): Promise<{ bytes: number; sha256: string }> 
 }
 
 test('200 MB each way, byte-exact, with flat worker memory', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
+  const tmp = tempDir('upstream');
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
   const source = chunkSource(randomBytes(CHUNK));
   const origin = await startOrigin(t, 'sink', (req, res) => {
     if (req.method === 'PUT') {
@@ -88,8 +91,9 @@ test('200 MB each way, byte-exact, with flat worker memory', { timeout: 60_000 }
 [upstream.files]
 servers = ${origin.url}
 `);
-  const fx = await startFlexilib(t, { config, workers: 1 });
-  const workerPid = fx.lines.find((l) => l.msg === 'worker listening')!.workerPid as number;
+  const fx = await startFlexilib({ config, workers: 1, accessLog: false });
+  t.after(() => fx.kill());
+  const workerPid = fx.logs.find((l) => l.msg === 'worker listening')!.workerPid as number;
   const baseline = rssBytes(workerPid);
 
   // Upload: the client writes as fast as the proxy takes it.

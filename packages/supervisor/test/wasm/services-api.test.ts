@@ -10,56 +10,35 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EXAMPLE_C, FIXTURES, admin, buildSo, buildWasmAsync, rawRequest, startServer, tempDir, until, writeConfig } from '../../../worker/test/wasm/helpers.js';
+import { admin, compilePlugin, compileWasm, exampleSource, load, rawRequest, repoRoot, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
+
+const FIXTURES = path.join(repoRoot, 'packages/worker/test/wasm/fixtures');
 
 const TOKEN = 'test-token-123';
 const H: Array<[string, string]> = [['Host', 'localhost']];
 
-/** Requests in a loop on `conns` keep-alive connections until stopped; counts answers that are not 200. */
-function load(port: number, conns: number) {
-  let stop = false;
-  let ended: Promise<unknown> | undefined;
-  let ok = 0;
-  const failures: string[] = [];
-  const loops = Array.from({ length: conns }, async () => {
-    while (!stop) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/load`);
-        const body = await res.text();
-        if (res.status === 200) ok++;
-        else failures.push(`${res.status} ${body}`);
-      } catch (err) {
-        failures.push(String(err));
-      }
-    }
-  });
-  return {
-    async end() {
-      stop = true;
-      await (ended ??= Promise.all(loops));
-      return { ok, failures };
-    },
-  };
-}
-
 test('register, list, serve, refuse, delete under load; services survive a restart', { timeout: 180_000 }, async (t) => {
-  const dir = tempDir(t, 'wasm-services');
-  const so = buildSo([EXAMPLE_C], path.join(dir, 'example.so'));
+  const dirTmp = tempDir('wasm-services');
+  t.after(() => dirTmp.cleanup());
+  const dir = dirTmp.dir;
+  const so = await compilePlugin(exampleSource, path.join(dir, 'example.so'));
   const mods = Object.fromEntries(
     await Promise.all(
-      ['hello', 'misbehave', 'no-handler', 'foreign-import', 'wrong-abi', 'init-fails'].map(async (n) => [n, await buildWasmAsync([path.join(FIXTURES, `${n}.c`)], path.join(dir, `${n}.wasm`))] as const),
+      ['hello', 'misbehave', 'no-handler', 'foreign-import', 'wrong-abi', 'init-fails'].map(async (n) => [n, await compileWasm(path.join(FIXTURES, `${n}.c`), path.join(dir, `${n}.wasm`))] as const),
     ),
   );
-  mods.command = await buildWasmAsync([path.join(FIXTURES, 'command.c')], path.join(dir, 'command.wasm'), ['-mexec-model=command']);
+  mods.command = await compileWasm(path.join(FIXTURES, 'command.c'), path.join(dir, 'command.wasm'), { flags: ['-mexec-model=command'] });
   const b64 = (name: string) => readFileSync(mods[name]).toString('base64');
   const config = writeConfig(dir, `/ = ${so}\n`);
   const env = { ADMIN_TOKEN: TOKEN };
-  const server = await startServer(t, config, ['--workers', '2'], env);
+  const server = await startFlexilib({ config, workers: 2, env });
+  t.after(() => server.kill());
   const { port, adminPort } = server;
   const api = (method: string, p: string, body?: unknown, auth = true) => admin(adminPort, method, p, body, auth ? TOKEN : undefined);
 
-  const traffic = load(port, 4);
-  t.after(() => traffic.end());
+  // Requests in a loop on 4 keep-alive connections until stopped (bounded by the test's time).
+  const traffic = load(port, '/load', { concurrency: 4, maxMs: 170_000 });
+  t.after(() => traffic.stop());
 
   // Auth: mutating calls need the token; reads do not.
   const noAuth = await api('POST', '/services', { name: 'svc', prefix: '/svc', module_base64: b64('hello') }, false);
@@ -129,19 +108,19 @@ test('register, list, serve, refuse, delete under load; services survive a resta
   assert.equal((await rawRequest(port, { target: '/svc/a', headers: H })).body.toString(), ' 1');
   assert.equal((await api('DELETE', '/services/svc')).status, 404);
 
-  const { ok, failures } = await traffic.end();
+  const { ok, errors: failures } = await traffic.stop();
   assert.deepEqual(failures, [], 'no request failed while services were registered and deleted');
   assert.ok(ok > 0);
 
   // A worker booting while a service is registered serves it too: kill one (after the load,
   // since a killed worker drops its connections), register while its replacement starts,
   // then every connection (spread over both workers) is served.
-  const victim = server.lines.find((l) => l.msg === 'worker listening')!.workerPid as number;
+  const victim = server.logs.find((l) => l.msg === 'worker listening')!.workerPid as number;
   process.kill(victim, 'SIGKILL');
-  await until(() => server.lines.some((l) => l.code === 'FLX_WORKER_EXIT' && l.workerPid === victim), 'the supervisor to replace the killed worker');
+  await until('the supervisor to replace the killed worker', () => server.logs.some((l) => l.code === 'FLX_WORKER_EXIT' && l.workerPid === victim));
   const late = await api('POST', '/services', { name: 'late', prefix: '/late', module_base64: b64('hello') });
   assert.equal(late.status, 201, JSON.stringify(late.json));
-  await until(() => server.lines.filter((l) => l.msg === 'worker listening').length === 3, 'the replacement worker to listen');
+  await until('the replacement worker to listen', () => server.logs.filter((l) => l.msg === 'worker listening').length === 3);
   for (let i = 0; i < 8; i++) assert.equal((await rawRequest(port, { target: '/late/x', headers: H })).body.toString(), 'hello from /late/x', `connection ${i}`);
   assert.equal((await api('DELETE', '/services/late')).status, 200);
 
@@ -153,10 +132,11 @@ test('register, list, serve, refuse, delete under load; services survive a resta
 
   // Restart: p2 is back without being registered again.
   await server.stop();
-  const again = await startServer(t, config, ['--workers', '1'], env);
+  const again = await startFlexilib({ config, workers: 1, env });
+  t.after(() => again.kill());
   const after = await admin(again.adminPort, 'GET', '/services');
   assert.deepEqual(after.json.services.map((s: { name: string; prefix: string; limits: { instances: number } }) => [s.name, s.prefix, s.limits.instances]), [['p2', '/p2', 2]]);
   assert.equal((await rawRequest(again.port, { target: '/p2/ok', headers: H })).body.toString(), 'ok');
   assert.equal((await rawRequest(again.port, { target: '/svc', headers: H })).body.toString(), ' 1');
-  assert.ok(again.lines.some((l) => l.msg === 'WASM services restored'));
+  assert.ok(again.logs.some((l) => l.msg === 'WASM services restored'));
 });

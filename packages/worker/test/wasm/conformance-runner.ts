@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { rawRequest, type RawResponse } from './helpers.js';
+import { rawRequest, type RawResponse } from '@flexilib/test-support';
 
 type BodySpec = string | { repeat: string; count: number } | BodySpec[];
 

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EXAMPLE_C, FIXTURES, ROOT, buildSo, buildWasm, rawRequest, startServer, tempDir, until, writeConfig } from './helpers.js';
+import { compilePlugin, compileWasm, exampleSource, rawRequest, repoRoot as ROOT, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
+import { FIXTURES } from './wasm-fixtures.js';
 import { loadCases, runCase } from './conformance-runner.js';
 
 // The shared table when present (packages/plugin-abi/conformance), else this folder's copy of it.
@@ -16,16 +17,21 @@ const SHARED = path.join(ROOT, 'packages/plugin-abi/conformance/example-cases.js
 const TABLE = existsSync(SHARED) ? SHARED : path.join(FIXTURES, 'example-cases.json');
 
 test('the C example as .wasm passes the conformance table exactly like the .so', { timeout: 180_000 }, async (t) => {
-  const dir = tempDir(t, 'wasm-conf');
-  const so = buildSo([EXAMPLE_C], path.join(dir, 'example.so'));
-  const wasm = buildWasm([EXAMPLE_C], path.join(dir, 'example.wasm'));
+  const dirTmp = tempDir('wasm-conf');
+  t.after(() => dirTmp.cleanup());
+  const dir = dirTmp.dir;
+  const so = await compilePlugin(exampleSource, path.join(dir, 'example.so'));
+  const wasm = await compileWasm(exampleSource, path.join(dir, 'example.wasm'));
   const [native, wasmServer] = await Promise.all([
-    startServer(t, writeConfig(path.join(dir), `/ = ${so}\n`), ['--workers', '1', '--max-body', '32m']),
+    startFlexilib({ config: writeConfig(path.join(dir), `/ = ${so}\n`), workers: 1, args: ['--max-body', '32m'] }),
     (async () => {
-      const sub = tempDir(t, 'wasm-conf-w');
-      return startServer(t, writeConfig(sub, `/ = ${wasm}\n`), ['--workers', '1', '--max-body', '32m']);
+      const subTmp = tempDir('wasm-conf-w');
+      t.after(() => subTmp.cleanup());
+      const sub = subTmp.dir;
+      return startFlexilib({ config: writeConfig(sub, `/ = ${wasm}\n`), workers: 1, args: ['--max-body', '32m'] });
     })(),
   ]);
+  t.after(() => Promise.all([native.kill(), wasmServer.kill()]));
   const cases = loadCases(TABLE);
   for (const c of cases) {
     const a = await runCase(native.port, c);
@@ -46,8 +52,8 @@ test('the C example as .wasm passes the conformance table exactly like the .so',
   const after = await rawRequest(wasmServer.port, { headers: [['Host', 'localhost'], ['x-log-this', 'after']] });
   assert.equal(after.body.toString(), 'after 2');
   const bigEcho = (l: Record<string, unknown>) => l.kind === 'access' && l.target === '/echo' && l.method === 'POST' && (l.bytes as number) > big.length;
-  await until(() => wasmServer.lines.some(bigEcho), 'the big echo in the access log');
-  const access = wasmServer.lines.filter(bigEcho);
+  await until('the big echo in the access log', () => wasmServer.logs.some(bigEcho));
+  const access = wasmServer.logs.filter(bigEcho);
   assert.equal(access.length, 1);
   assert.ok((access[0].alloc as number) > big.length, 'access log reports the bytes taken beyond the arena');
 });

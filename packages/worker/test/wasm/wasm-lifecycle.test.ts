@@ -9,21 +9,25 @@ import assert from 'node:assert/strict';
 import { copyFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { FIXTURES, buildWasm, rawRequest, startServer, tempDir, until, writeConfig } from './helpers.js';
+import { compileWasm, rawRequest, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
+import { FIXTURES } from './wasm-fixtures.js';
 
 const H: Array<[string, string]> = [['Host', 'localhost']];
 
 test('instances start on first request, stay warm, and are released when idle', { timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t, 'wasm-life');
-  const mod = buildWasm([path.join(FIXTURES, 'misbehave.c')], path.join(dir, 'svc.wasm'));
-  const hello = buildWasm([path.join(FIXTURES, 'hello.c')], path.join(dir, 'hello-v1.wasm'));
-  const hello2 = buildWasm([path.join(FIXTURES, 'hello.c')], path.join(dir, 'hello-v2.wasm'), ['-DHELLO_TEXT="version two at "']);
+  const dirTmp = tempDir('wasm-life');
+  t.after(() => dirTmp.cleanup());
+  const dir = dirTmp.dir;
+  const mod = await compileWasm(path.join(FIXTURES, 'misbehave.c'), path.join(dir, 'svc.wasm'));
+  const hello = await compileWasm(path.join(FIXTURES, 'hello.c'), path.join(dir, 'hello-v1.wasm'));
+  const hello2 = await compileWasm(path.join(FIXTURES, 'hello.c'), path.join(dir, 'hello-v2.wasm'), { flags: ['-DHELLO_TEXT="version two at "'] });
   copyFileSync(hello, path.join(dir, 'hello.wasm'));
   const config = writeConfig(dir, [`/hello = hello.wasm`, `/ = svc.wasm`, '[route /]', 'idle = 600ms', 'instances = 1', '[route /hello]', 'idle = 300ms', ''].join('\n'));
-  const server = await startServer(t, config, ['--workers', '1', '--log-level', 'debug']);
+  const server = await startFlexilib({ config, workers: 1, args: ['--log-level', 'debug'] });
+  t.after(() => server.kill());
   const port = server.port;
 
-  assert.ok(!server.lines.some((l) => l.msg === 'WASM instance started'), 'nothing is instantiated before the first request');
+  assert.ok(!server.logs.some((l) => l.msg === 'WASM instance started'), 'nothing is instantiated before the first request');
   const cold = await rawRequest(port, { target: '/count', headers: H });
   assert.equal(cold.body.toString(), '1');
   const started = await server.waitForLog((l) => l.msg === 'WASM instance started');
@@ -37,16 +41,16 @@ test('instances start on first request, stay warm, and are released when idle', 
   t.diagnostic(`cold start: first request ${cold.ms.toFixed(1)} ms (instance start ${started.ms} ms, of which instantiation ${started.instantiateMs} ms); warm: p50 ${warm[20].toFixed(2)} ms over 40 requests (new connection each)`);
 
   // Idle for longer than 600 ms: released (scale to zero), and the next request starts afresh.
-  await server.waitForLog((l) => l.msg === 'WASM module scaled to zero' && String(l.module).includes('svc.wasm'), 10_000);
+  await server.waitForLog((l) => l.msg === 'WASM module scaled to zero' && String(l.module).includes('svc.wasm'), { timeoutMs: 10_000 });
   const again = await rawRequest(port, { target: '/count', headers: H });
   assert.equal(again.body.toString(), '1', 'a new instance after scale-to-zero');
-  const starts = () => server.lines.filter((l) => l.msg === 'WASM instance started' && String(l.module).includes('svc.wasm'));
-  await until(() => starts().length === 2, 'a second instance start in the log');
+  const starts = () => server.logs.filter((l) => l.msg === 'WASM instance started' && String(l.module).includes('svc.wasm'));
+  await until('a second instance start in the log', () => starts().length === 2);
   t.diagnostic(`cold start after scale-to-zero (on the spare thread): first request ${again.ms.toFixed(1)} ms (instance start ${starts()[1].ms} ms, of which instantiation ${starts()[1].instantiateMs} ms)`);
 
   // A module file replaced while scaled to zero is what the next cold start runs.
   assert.equal((await rawRequest(port, { target: '/hello', headers: H })).body.toString(), 'hello from /hello');
-  await server.waitForLog((l) => l.msg === 'WASM module scaled to zero' && String(l.module).includes('hello.wasm'), 10_000);
+  await server.waitForLog((l) => l.msg === 'WASM module scaled to zero' && String(l.module).includes('hello.wasm'), { timeoutMs: 10_000 });
   copyFileSync(hello2, path.join(dir, 'hello.tmp'));
   renameSync(path.join(dir, 'hello.tmp'), path.join(dir, 'hello.wasm'));
   assert.equal((await rawRequest(port, { target: '/hello/x', headers: H })).body.toString(), 'version two at /hello/x');

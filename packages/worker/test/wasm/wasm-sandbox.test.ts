@@ -8,15 +8,18 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EXAMPLE_C, FIXTURES, buildSo, buildWasm, rawRequest, startServer, tempDir, until, writeConfig } from './helpers.js';
+import { compilePlugin, compileWasm, exampleSource, rawRequest, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
+import { FIXTURES } from './wasm-fixtures.js';
 
 const H: Array<[string, string]> = [['Host', 'localhost']];
 
 test('misbehaving modules are contained and the worker keeps serving', { timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t, 'wasm-sandbox');
-  const bad = buildWasm([path.join(FIXTURES, 'misbehave.c')], path.join(dir, 'misbehave.wasm'));
-  const example = buildWasm([EXAMPLE_C], path.join(dir, 'example.wasm'));
-  const so = buildSo([EXAMPLE_C], path.join(dir, 'example.so'));
+  const dirTmp = tempDir('wasm-sandbox');
+  t.after(() => dirTmp.cleanup());
+  const dir = dirTmp.dir;
+  const bad = await compileWasm(path.join(FIXTURES, 'misbehave.c'), path.join(dir, 'misbehave.wasm'));
+  const example = await compileWasm(exampleSource, path.join(dir, 'example.wasm'));
+  const so = await compilePlugin(exampleSource, path.join(dir, 'example.so'));
   const config = writeConfig(
     dir,
     [
@@ -34,7 +37,8 @@ test('misbehaving modules are contained and the worker keeps serving', { timeout
     ].join('\n'),
   );
   // One worker: everything below shares one event loop, so "keeps serving" means something.
-  const server = await startServer(t, config, ['--workers', '1']);
+  const server = await startFlexilib({ config, workers: 1 });
+  t.after(() => server.kill());
   const port = server.port;
 
   // Warm the other routes, then start the loop and keep the other routes busy until it is answered.
@@ -97,8 +101,8 @@ test('misbehaving modules are contained and the worker keeps serving', { timeout
     assert.equal(r.status, 200, target);
   }
   for (const code of ['FLX_WASM_TIMEOUT', 'FLX_WASM_TRAP', 'FLX_WASM_MEMORY', 'FLX_WASM_EXIT', 'FLX_WASM_BAD_RESPONSE']) {
-    await until(() => server.lines.some((l) => l.code === code && typeof l.route === 'string'), `${code} logged with its route`);
+    await until(`${code} logged with its route`, () => server.logs.some((l) => l.code === code && typeof l.route === 'string'));
   }
   assert.equal(server.proc.exitCode, null, 'the server is still running');
-  assert.ok(!server.lines.some((l) => l.msg && String(l.msg).includes('replacing it')), 'no worker died');
+  assert.ok(!server.logs.some((l) => l.msg && String(l.msg).includes('replacing it')), 'no worker died');
 });
