@@ -106,6 +106,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return this.listenPort;
       },
       beforeListen: (w) => {
+        // A spare forked before the latest upstream change may have missed its
+        // broadcast while booting: bring it up to date before it takes traffic.
+        this.pool.send(w, { type: 'upstream-state', state: this.upstreams.snapshot() });
         if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
       },
       started: (w) => {
@@ -253,6 +256,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const now = Date.now();
     const replacement = w.replaces ? { sinceDeathMs: now - w.replaces.diedAt, replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {};
     this.log.info({ event: 'worker-listening', workerId: w.id, workerPid: w.pid, port, startMs: now - w.startedAt, ...replacement }, 'worker listening');
+    // Same for a worker that listened on its own: a change while it booted may have been missed.
+    this.pool.send(w, { type: 'upstream-state', state: this.upstreams.snapshot() });
     this.emit('worker-listening', { pid: w.pid, id: w.id, port, startMs: now - w.startedAt, ...replacement });
     // Its WorkerInit went stale while it started (SIGHUP, quarantine): re-sync it.
     if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
