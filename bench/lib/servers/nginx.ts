@@ -28,7 +28,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export function nginxConfig(tmp: string, port: number, workers: number, body: string): string {
+/**
+ * A complete nginx.conf for one run: everything nginx writes stays in `tmp`,
+ * keep-alive as node:http has it; `servers` is the rest of the http block
+ * (server and upstream blocks).
+ */
+export function nginxConfig(tmp: string, workers: number, servers: string): string {
   const t = (name: string) => path.join(tmp, name);
   return `daemon off;
 master_process on;
@@ -49,13 +54,7 @@ http {
   uwsgi_temp_path ${t('uwsgi')};
   scgi_temp_path ${t('scgi')};
   default_type text/plain;
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      add_header X-custom-foo bar;
-      return 200 "${body}";
-    }
-  }
+${servers}
 }
 `;
 }
@@ -72,31 +71,48 @@ async function accepts(port: number): Promise<boolean> {
 }
 
 /**
- * `body` is fixed in the config: nginx cannot count request headers, so it
- * answers the body the plugin gives wrk's request (" 1": wrk sends Host only).
+ * Start nginx in `tmp` with the http-block contents `servers(port)` on a free
+ * loopback port; resolves once every worker runs and the port accepts.
  */
-export async function startNginx(ctx: ScenarioContext, body: string): Promise<RunningServer> {
+export async function runNginx(ctx: ScenarioContext, tmp: string, servers: (port: number) => string, description: string): Promise<RunningServer> {
   const bin = findNginx();
   if (!bin) throw new Error('nginx is not installed (apt-get install -y nginx-light)');
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const conf = path.join(ctx.tmp, 'nginx.conf');
-    writeFileSync(conf, nginxConfig(ctx.tmp, port, ctx.workers, body));
-    const p = spawnToFile(bin, ['-p', ctx.tmp, '-e', path.join(ctx.tmp, 'error.log'), '-c', conf], {
-      logFile: path.join(ctx.tmp, 'server.log'),
-      cwd: ctx.tmp,
+    const conf = path.join(tmp, 'nginx.conf');
+    writeFileSync(conf, nginxConfig(tmp, ctx.workers, servers(port)));
+    const p = spawnToFile(bin, ['-p', tmp, '-e', path.join(tmp, 'error.log'), '-c', conf], {
+      logFile: path.join(tmp, 'server.log'),
+      cwd: tmp,
     });
     const deadline = Date.now() + 10_000;
     while (!p.hasExited() && Date.now() < deadline) {
-      if (childPids(p.pid).length >= ctx.workers && (await accepts(port))) {
-        return runningServer(p, port, `nginx (worker_processes ${ctx.workers}, access_log off, return 200 "${body}")`);
-      }
+      if (childPids(p.pid).length >= ctx.workers && (await accepts(port))) return runningServer(p, port, description);
       await sleep(25);
     }
-    const why = `${tail(p.logFile)}\n${tail(path.join(ctx.tmp, 'error.log'))}`;
+    const why = `${tail(p.logFile)}\n${tail(path.join(tmp, 'error.log'))}`;
     await stopTree(p, childPids(p.pid));
     // Another process may have taken the port between freePort() and nginx's bind.
     if (attempt < 3 && /Address already in use/.test(why)) continue;
     throw new Error(`nginx did not start:\n${why}`);
   }
+}
+
+/**
+ * `body` is fixed in the config: nginx cannot count request headers, so it
+ * answers the body the plugin gives wrk's request (" 1": wrk sends Host only).
+ */
+export function startNginx(ctx: ScenarioContext, body: string): Promise<RunningServer> {
+  return runNginx(
+    ctx,
+    ctx.tmp,
+    (port) => `  server {
+    listen 127.0.0.1:${port};
+    location / {
+      add_header X-custom-foo bar;
+      return 200 "${body}";
+    }
+  }`,
+    `nginx (worker_processes ${ctx.workers}, access_log off, return 200 "${body}")`,
+  );
 }
