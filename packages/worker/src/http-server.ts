@@ -5,7 +5,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AccessLogger } from './access-log.js';
-import type { RequestStats } from './executor.js';
+import type { Executor, RequestStats } from './executor.js';
 import type { RequestMeter } from './metrics/request-meter.js';
 import type { WorkerOptions } from './options.js';
 import { sendError } from './respond.js';
@@ -17,7 +17,74 @@ export interface ServerState {
   meter: RequestMeter | null;
 }
 
+/** Stats of unobserved requests: executors write them, nobody reads them. */
+const UNOBSERVED: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+
+/** A response that holds its request's observation state (it is the request's RequestStats). */
+interface ObservedResponse extends ServerResponse, RequestStats {
+  startMs: number;
+  ttfbMs: number;
+  executor: Executor | undefined;
+  meter: RequestMeter | null;
+}
+
+/**
+ * The ServerResponse class of an observed server: node:http makes one per
+ * request, with the fields initialised in the constructor (one hidden class),
+ * and its 'close' records the request in the metrics and the access log.
+ */
+function observedResponseClass(access: AccessLogger | null): typeof http.ServerResponse {
+  function record(res: ObservedResponse): void {
+    const end = performance.now();
+    const start = res.startMs;
+    const len = res.bytes >= 0 ? res.bytes : res.getHeader('content-length');
+    const bytes = typeof len === 'number' ? len : Number(len ?? 0);
+    const finished = res.writableFinished;
+    const ex = res.executor;
+    if (res.meter) res.meter.record(ex, res.statusCode, end - start, bytes, res.alloc, finished);
+    if (access) {
+      access({
+        req: res.req,
+        // nginx's 499: the client closed the connection before the response was complete
+        status: finished ? res.statusCode : 499,
+        bytes,
+        ttfbMs: (res.ttfbMs || end) - start,
+        ttlbMs: end - start,
+        preAlloc: res.preAlloc,
+        alloc: res.alloc,
+        route: ex ? ex.route.key : '-',
+      });
+    }
+  }
+  return class extends http.ServerResponse implements RequestStats {
+    preAlloc = 0;
+    alloc = 0;
+    bytes = -1;
+    startMs = 0;
+    ttfbMs = 0;
+    executor: Executor | undefined = undefined;
+    meter: RequestMeter | null = null;
+    private recorded = false;
+
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      // node emits 'close' once; the guard keeps a second one from counting twice.
+      if (event === 'close' && !this.recorded) {
+        this.recorded = true;
+        record(this as unknown as ObservedResponse);
+      }
+      return super.emit(event, ...args);
+    }
+  } as unknown as typeof http.ServerResponse;
+}
+
 export function createHttpServer(opts: WorkerOptions, state: ServerState, log: Logger, access: AccessLogger | null): http.Server {
+  // Observed requests (access log or metrics on) are recorded when their
+  // response emits 'close' ('close' rather than 'finish', so a response the
+  // client walked away from is counted too and leaves the in-flight gauge).
+  // The response object itself carries the request's state and reports its
+  // own 'close': no closure, stats object or listener per request.
+  const observed = access !== null || state.meter !== null;
+  const Response = observed ? observedResponseClass(access) : http.ServerResponse;
   const server = http.createServer({
     maxHeaderSize: opts.maxHeaderBytes,
     keepAliveTimeout: opts.keepAliveTimeoutMs,
@@ -27,44 +94,23 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     // client hold a connection far past its deadline).
     connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
     noDelay: true,
+    ServerResponse: Response,
   });
 
-  // Observed requests (access log or metrics on) get one 'close' listener that
-  // feeds both; 'close' rather than 'finish' so a response the client walked
-  // away from is counted too (and leaves the in-flight gauge).
-  const onRequest = access || state.meter
+  const onRequest = observed
     ? (req: IncomingMessage, res: ServerResponse) => {
-        const start = performance.now();
-        const stats: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+        const o = res as ObservedResponse;
+        o.startMs = performance.now();
         const ex = state.router.match(req);
+        o.executor = ex;
         const meter = state.meter;
+        o.meter = meter;
         if (meter) meter.begin();
-        let ttfb = 0;
-        res.once('close', () => {
-          const end = performance.now();
-          const len = stats.bytes >= 0 ? stats.bytes : res.getHeader('content-length');
-          const bytes = typeof len === 'number' ? len : Number(len ?? 0);
-          const finished = res.writableFinished;
-          if (meter) meter.record(ex, res.statusCode, end - start, bytes, stats.alloc, finished);
-          if (access) {
-            access({
-              req,
-              // nginx's 499: the client closed the connection before the response was complete
-              status: finished ? res.statusCode : 499,
-              bytes,
-              ttfbMs: (ttfb || end) - start,
-              ttlbMs: end - start,
-              preAlloc: stats.preAlloc,
-              alloc: stats.alloc,
-              route: ex ? ex.route.key : '-',
-            });
-          }
-        });
-        dispatch(ex, req, res, stats);
-        if (res.headersSent) ttfb = performance.now();
+        dispatch(ex, req, res, o);
+        if (res.headersSent) o.ttfbMs = performance.now();
       }
     : (req: IncomingMessage, res: ServerResponse) => {
-        dispatch(state.router.match(req), req, res, { preAlloc: 0, alloc: 0, bytes: -1 });
+        dispatch(state.router.match(req), req, res, UNOBSERVED);
       };
 
   function dispatch(ex: ReturnType<Router['match']>, req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {

@@ -64,8 +64,9 @@ export class Slot {
   private body: NativeBlock | null = null;
   /** The result of readResponse, reused: valid until the slot's next call. */
   private readonly out: PluginResponse = { status: 0, reason: undefined, headers: [], hasContentType: false, body: '', heapBytes: 0, arenaUsed: 0 };
-  /** The template the response struct is reset to before each call. */
-  private readonly respInit: Buffer;
+  /** The response struct, and the template it is reset to before each call. */
+  private readonly respHead: Uint32Array;
+  private readonly respInit: Uint32Array;
 
   constructor(arenaBytes: number, maxHeaderBytes: number) {
     const headersOff = REQUEST.size;
@@ -97,7 +98,8 @@ export class Slot {
     this.setPtr(this.respU32, RS.arena, this.arenaAddr);
     this.setPtr(this.respU32, RS.arena_size, arenaBytes);
     this.setPtr(this.respU32, RS.arena_top, arenaBytes);
-    this.respInit = Buffer.from(this.resp.buf.subarray(0, RESPONSE.size));
+    this.respHead = new Uint32Array(this.resp.buf.buffer, this.resp.buf.byteOffset, RESPONSE.size >>> 2);
+    this.respInit = this.respHead.slice();
   }
 
   private setPtr(u32: Uint32Array, off: number, value: number): void {
@@ -200,7 +202,8 @@ export class Slot {
 
   /** Reset the response struct before a call. */
   resetResponse(): void {
-    this.respInit.copy(this.resp.buf, 0);
+    // A typed-array set is a plain memcpy; Buffer#copy adds a JS layer of argument checks.
+    this.respHead.set(this.respInit);
   }
 
   /** Copy the plugin's response out of native memory, then free what it took from malloc. */
