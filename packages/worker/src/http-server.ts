@@ -3,6 +3,9 @@
  * dispatching each request to the router's executor.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+// The module binding, not the global: node's global `performance` is a lazy
+// accessor, a getter call on every use.
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { AccessLogger } from './access-log.js';
 import type { Executor, RequestStats } from './executor.js';

@@ -4,14 +4,23 @@
  * write(2) of at most PIPE_BUF bytes holding whole lines only, so lines from
  * different processes never interleave mid-line, and a busy worker makes one
  * system call per batch rather than one per line.
+ *
+ * Lines are encoded straight into one reused buffer: no string concatenation
+ * of the batch, no separate byte count per line, no Buffer per flush.
  */
 import { writeSync } from 'node:fs';
 
 const PIPE_BUF = 4096;
+/** The batch buffer; while it holds at most PIPE_BUF bytes, 60 KiB are always free. */
+const CAPACITY = 64 * 1024;
+/** Longest line (in UTF-16 units) sure to fit in the free space: UTF-8 takes at most 3 bytes per unit. */
+const MAX_BATCHED_LINE = Math.floor((CAPACITY - PIPE_BUF) / 3);
+
+type Utf8Buffer = Buffer & { utf8Write(s: string, offset: number): number };
 
 export class LineWriter {
-  private pending = '';
-  private pendingBytes = 0;
+  private readonly buf = Buffer.allocUnsafe(CAPACITY) as Utf8Buffer;
+  private used = 0;
   private scheduled = false;
 
   constructor(private readonly fd: number = 1) {
@@ -20,14 +29,28 @@ export class LineWriter {
 
   /** Append one line (it must end with '\n'). */
   write(line: string): boolean {
-    const bytes = Buffer.byteLength(line);
-    if (this.pendingBytes + bytes > PIPE_BUF) this.flush();
-    if (bytes > PIPE_BUF) {
-      writeAll(this.fd, line);
+    if (line.length > MAX_BATCHED_LINE) {
+      this.flush();
+      writeAll(this.fd, Buffer.from(line));
       return true;
     }
-    this.pending += line;
-    this.pendingBytes += bytes;
+    const at = this.used;
+    const end = at + this.buf.utf8Write(line, at);
+    if (end <= PIPE_BUF) {
+      this.used = end;
+    } else {
+      // The batch would pass PIPE_BUF: send the lines before this one, keep this one.
+      if (at > 0) {
+        writeAll(this.fd, this.buf.subarray(0, at));
+        this.buf.copyWithin(0, at, end);
+      }
+      this.used = end - at;
+      if (this.used > PIPE_BUF) {
+        // One line longer than PIPE_BUF: alone in its write.
+        this.flush();
+        return true;
+      }
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -37,18 +60,17 @@ export class LineWriter {
 
   flush(): void {
     this.scheduled = false;
-    if (this.pendingBytes === 0) return;
-    const data = this.pending;
-    this.pending = '';
-    this.pendingBytes = 0;
-    writeAll(this.fd, data);
+    if (this.used === 0) return;
+    const n = this.used;
+    this.used = 0;
+    writeAll(this.fd, this.buf.subarray(0, n));
   }
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-function writeAll(fd: number, data: string): void {
-  let buf = Buffer.from(data);
+function writeAll(fd: number, data: Buffer): void {
+  let buf = data;
   for (let tries = 0; buf.length > 0; ) {
     try {
       const n = writeSync(fd, buf);
