@@ -28,7 +28,10 @@ export class FlexilibMetrics {
   constructor(supervisor: EventEmitter<SupervisorEvents>, runDir: string, log: Logger) {
     this.aggregator = new MetricsAggregator(runDir, log);
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    // prom-client samples event-loop delay on a 10 ms timer by default: 100
+    // wake-ups a second of an otherwise idle supervisor, on the cores the
+    // workers serve from. 200 ms still catches a stalled supervisor.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 200 });
     // Gauges named like counters, which `promtool check metrics` rejects; each
     // is the sum of its labelled sibling (nodejs_active_handles etc.).
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {

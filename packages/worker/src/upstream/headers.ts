@@ -76,6 +76,12 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   return out;
 }
 
+/** Node's latin1 decoder, called directly: Buffer#toString first normalises its encoding argument in JS. */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+function latin1(b: Buffer): string {
+  return (b as Latin1Buffer).latin1Slice(0, b.length);
+}
+
 /**
  * Response headers for the client, from undici's raw response headers
  * (alternating name and value buffers, as received). Latin-1 both ways, so
@@ -85,21 +91,21 @@ export function responseHeaders(raw: Buffer[]): string[] {
   const out: string[] = [];
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1');
+    const name = latin1(raw[i]);
     // Hop-by-hop names start with c, e, k, p, t or u: most headers pass on their first letter.
     const first = name.charCodeAt(0) | 0x20;
     if (first !== 0x63 && first !== 0x65 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75) {
-      out.push(name, raw[i + 1].toString('latin1'));
+      out.push(name, latin1(raw[i + 1]));
       continue;
     }
     const lower = name.toLowerCase();
     if (lower === 'connection') {
-      const tokens = connectionTokens(raw[i + 1].toString('latin1'));
+      const tokens = connectionTokens(latin1(raw[i + 1]));
       if (tokens !== undefined) (listed ??= []).push(...tokens);
       continue;
     }
     if (isHopByHop(lower)) continue;
-    out.push(name, raw[i + 1].toString('latin1'));
+    out.push(name, latin1(raw[i + 1]));
   }
   if (listed !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) {
