@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { LogFormat } from './logger.js';
 import { stdoutWriter } from './logger.js';
+import { peerOf } from './peer.js';
 
 export interface AccessRecord {
   req: IncomingMessage;
@@ -36,7 +37,7 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
     return (r) => {
       const { req } = r;
       out.write(
-        `${req.socket.remoteAddress}:${req.socket.remotePort} - - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${r.status} ttfb ${ms3(r.ttfbMs)}ms ${r.bytes} ttlb ${ms3(r.ttlbMs)}ms (pre-alloc: ${r.preAlloc}, alloc: ${r.alloc})\n`,
+        `${peerOf(req.socket).text} - - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${r.status} ttfb ${ms3(r.ttfbMs)}ms ${r.bytes} ttlb ${ms3(r.ttlbMs)}ms (pre-alloc: ${r.preAlloc}, alloc: ${r.alloc})\n`,
       );
     };
   }
@@ -70,7 +71,7 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
       routeJson = JSON.stringify(r.route);
     }
     out.write(
-      `${head}${nowText}${chindings},"remote":"${req.socket.remoteAddress}:${req.socket.remotePort}","method":"${req.method}","target":${jsonString(req.url!)},"httpVersion":"${req.httpVersion}","route":${routeJson},"status":${r.status},"ttfbMs":${msJson(r.ttfbMs)},"bytes":${r.bytes},"ttlbMs":${msJson(r.ttlbMs)},"preAlloc":${r.preAlloc},"alloc":${r.alloc}}\n`,
+      `${head}${nowText}${chindings},"remote":"${peerOf(req.socket).text}","method":"${req.method}","target":${jsonString(req.url!)},"httpVersion":"${req.httpVersion}","route":${routeJson},"status":${r.status},"ttfbMs":${msJson(r.ttfbMs)},"bytes":${r.bytes},"ttlbMs":${msJson(r.ttlbMs)},"preAlloc":${r.preAlloc},"alloc":${r.alloc}}\n`,
     );
   };
 }
@@ -121,7 +122,7 @@ function round3(ms: number): number {
 export function fields(r: AccessRecord): Record<string, unknown> {
   const { req } = r;
   return {
-    remote: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    remote: peerOf(req.socket).text,
     method: req.method,
     target: req.url,
     httpVersion: req.httpVersion,

@@ -10,6 +10,7 @@
  */
 import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from '@flexilib/plugin-abi';
 import type { RequestLike } from '../executor.js';
+import { peerOf } from '../peer.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
 
 /** node:http's default maxHeadersCount; the header array holds that many. */
@@ -19,6 +20,8 @@ const TWO32 = 4294967296;
 const SMALL_BODY = 16 * 1024;
 /** Entries in a slot's cache of decoded header strings (a power of two). */
 const STR_CACHE = 64;
+/** Longest string the cache keeps. */
+const CACHED_LEN = 64;
 
 const RQ = REQUEST.offsets;
 const RS = RESPONSE.offsets;
@@ -51,6 +54,8 @@ export class Slot {
   private readonly reqU8: Uint8Array;
   private readonly respU8: Uint8Array;
   private readonly strCache: string[] = new Array<string>(STR_CACHE).fill('');
+  /** The bytes of each cached string, CACHED_LEN apart: compared as bytes, cheaper than charCodeAt. */
+  private readonly strBytes = new Uint8Array(STR_CACHE * CACHED_LEN);
   private readonly reqLo: number;
   private readonly reqHi: number;
   private readonly reqStraddles: boolean;
@@ -177,13 +182,13 @@ export class Slot {
     }
     this.setLen(RQ.headers_len, n);
 
-    const remote = req.socket.remoteAddress ?? '';
+    const peer = peerOf(req.socket);
+    const remote = peer.address;
     if (off + remote.length > limit) return false;
     this.setReqAddr(RQ.remote_addr, off);
     this.setLen(RQ.remote_addr_len, remote.length);
     off += this.writeStr(remote, off);
-    const port = req.socket.remotePort ?? 0;
-    u32[RQ.remote_port >>> 2] = port | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
+    u32[RQ.remote_port >>> 2] = peer.port | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
 
     if (body === null || body.length === 0) {
       this.setLen(RQ.body, 0);
@@ -246,7 +251,7 @@ export class Slot {
     const bodyAddr = this.getPtr(u32, RS.body);
     const bodyLen = this.getPtr(u32, RS.body_len);
     if (bodyAddr === this.arenaAddr) {
-      if (bodyLen <= 64) {
+      if (bodyLen <= CACHED_LEN) {
         out.body = bodyLen === 0 ? '' : this.cachedStr(this.arenaOff, bodyLen);
       } else if (bodyLen <= SMALL_BODY) {
         out.body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
@@ -283,7 +288,7 @@ export class Slot {
     if (len === 0) return '';
     const at = this.respOffset(addr, len);
     if (at >= 0) {
-      return len <= 64 ? this.cachedStr(at, len) : (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
+      return len <= CACHED_LEN ? this.cachedStr(at, len) : (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
     }
     return (this.copyOut(addr, len) as Latin1Buffer).latin1Slice(0, len);
   }
@@ -298,13 +303,16 @@ export class Slot {
     const u8 = this.respU8;
     const key = (len * 31 + u8[at] * 7 + u8[at + len - 1]) & (STR_CACHE - 1);
     const hit = this.strCache[key];
+    const bytes = this.strBytes;
+    const base = key * CACHED_LEN;
     if (hit.length === len) {
       let i = 0;
-      while (i < len && hit.charCodeAt(i) === u8[at + i]) i++;
+      while (i < len && bytes[base + i] === u8[at + i]) i++;
       if (i === len) return hit;
     }
     const fresh = (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
     this.strCache[key] = fresh;
+    for (let i = 0; i < len; i++) bytes[base + i] = u8[at + i];
     return fresh;
   }
 

@@ -19,6 +19,7 @@ import type { Dispatcher } from 'undici';
 import type { RouteSpec } from '../config.js';
 import type { ErrorCode } from '../errors.js';
 import type { Executor, RequestStats } from '../executor.js';
+import { peerOf } from '../peer.js';
 import { sendError } from '../respond.js';
 import { classify } from './failure.js';
 import { requestHeaders, responseHeaders } from './headers.js';
@@ -99,7 +100,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     private readonly stats: RequestStats,
   ) {
     const facts = { hasBody: false };
-    const headers = requestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http', facts);
+    const headers = requestHeaders(req.rawHeaders, peerOf(req.socket).address || undefined, 'http', facts);
     let body: PassThrough | null = null;
     if (facts.hasBody) {
       body = new PassThrough();

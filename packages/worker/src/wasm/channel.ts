@@ -24,6 +24,7 @@
  * cap: nothing a module returns can be larger than the memory it lives in.
  */
 import type { RequestLike } from '../executor.js';
+import { peerOf } from '../peer.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WASM32 } from '@flexilib/plugin-abi';
 
@@ -163,7 +164,8 @@ export function writeRequest(v: Channel, req: RequestLike, body: Buffer | null):
   const target = req.url!;
   const raw = req.rawHeaders;
   const n = raw.length >>> 1;
-  const remote = req.socket.remoteAddress ?? '';
+  const peer = peerOf(req.socket);
+  const remote = peer.address;
   // Upper bound of the image: latin1 strings take one byte per character.
   let strBytes = method.length + target.length + remote.length;
   for (let i = 0; i < raw.length; i++) strBytes += raw[i].length;
@@ -200,7 +202,7 @@ export function writeRequest(v: Channel, req: RequestLike, body: Buffer | null):
   u32[R + (RQ.remote_addr_len >>> 2)] = remote.length;
   off += putLatin1(v, remote, DATA + off);
   // remote_port (u16), http_major, http_minor share one word; host_abi_version is set by the thread.
-  u32[R + (RQ.remote_port >>> 2)] = (req.socket.remotePort ?? 0) | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
+  u32[R + (RQ.remote_port >>> 2)] = peer.port | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
   u32[R + (RQ.body >>> 2)] = bodyLen ? bodyAt : 0;
   u32[R + (RQ.body_len >>> 2)] = bodyLen;
   if (bodyLen) body!.copy(v.buf, DATA + bodyAt);
