@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { callgrindMissing, formatInstructions, measureInstructions } from './lib/callgrind.ts';
 import { formatProfile, summarizeProfiles } from './lib/cpu-profile.ts';
 import { formatPerf, PERF_NODE_ARGS, perfMissing, removePerfMaps, startPerf } from './lib/perf.ts';
 import { loadScenarios } from './lib/load-scenarios.ts';
@@ -39,6 +40,9 @@ const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --
   --profile IDS      profile the scenarios IDS (comma-separated) and the baseline with node --cpu-prof
                      and print where the workers' time goes (writes no results)
   --perf IDS         the same with Linux perf (on-CPU samples, kernel included; needs linux-perf)
+  --instructions IDS instructions per request of IDS and the baseline, counted by valgrind's callgrind
+                     (one worker; 20,000 requests of warm-up, then --seconds, default 30, counted):
+                     steady figures on a noisy machine, for sizing hot-path changes (writes no results)
   --render           rewrite the chart and the doc from the results JSON (after editing the template)
   -h, --help
 `;
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
         'no-write': { type: 'boolean' },
         profile: { type: 'string' },
         perf: { type: 'string' },
+        instructions: { type: 'string' },
         render: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
   };
 
   let scenarios = await loadScenarios();
-  const only = (args.profile ?? args.perf ?? args.only)?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (args.profile ?? args.perf ?? args.instructions ?? args.only)?.split(',').map((s) => s.trim()).filter(Boolean);
   if (only) {
     const unknown = only.filter((id) => !scenarios.some((s) => s.id === id));
     if (unknown.length) fail(`unknown scenario(s) ${unknown.join(', ')}; there are: ${scenarios.map((s) => s.id).join(', ')}`, 2);
@@ -125,6 +130,15 @@ async function main(): Promise<void> {
   const machine = describeMachine(ROOT);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`bench: ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, wrk ${machine.wrk}, load average ${machine.loadAvg.start}`);
+
+  if (args.instructions) {
+    const missing = callgrindMissing();
+    if (missing) fail(missing);
+    const counts = await measureInstructions(scenarios, { root: ROOT, seconds: seconds ?? 30, log });
+    const baseline = counts.find((c) => scenarios.find((s) => s.id === c.id)?.role === 'baseline');
+    for (const c of counts) process.stdout.write(`\n${formatInstructions(c, baseline)}\n`);
+    return;
+  }
 
   if (args.perf) {
     const missing = perfMissing();

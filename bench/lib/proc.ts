@@ -20,6 +20,14 @@ export interface Spawned {
 const live = new Set<Spawned>();
 
 /** Start `cmd` with stdout and stderr appended to `logFile`. */
+/** The command and arguments that run node with `args` for a scenario: under its launcher when it has one. */
+export function nodeCommand(ctx: { nodeArgs: string[]; launcher?: string[] }, args: string[]): [string, string[]] {
+  const full = [...ctx.nodeArgs, ...args];
+  if (!ctx.launcher?.length) return [process.execPath, full];
+  const [cmd, ...pre] = ctx.launcher;
+  return [cmd, [...pre, process.execPath, ...full]];
+}
+
 export function spawnToFile(cmd: string, args: string[], opts: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): Spawned {
   const fd = openSync(opts.logFile, 'a');
   let child: ChildProcess;

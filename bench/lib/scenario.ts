@@ -40,6 +40,11 @@ export interface ScenarioContext {
   /** Extra flags for servers that are node processes (e.g. --cpu-prof, which NODE_OPTIONS
    * does not take); node:cluster passes the primary's flags on to its workers. */
   nodeArgs: string[];
+  /** A command node servers run under, node and its arguments following (valgrind for
+   * --instructions); none by default. */
+  launcher?: string[];
+  /** How long a server may take to start (default 20 s; longer under a launcher). */
+  startTimeoutMs?: number;
 }
 
 /** A process of a running server, as reported in the results. */

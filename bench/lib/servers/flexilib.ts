@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { spawnToFile, waitForLine } from '../proc.ts';
+import { nodeCommand, spawnToFile, waitForLine } from '../proc.ts';
 import type { RunningServer, ScenarioContext } from '../scenario.ts';
 import { runningServer } from './running.ts';
 
@@ -70,7 +70,7 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
   // CPU per request compare like for like).
   const spare = flexilibHasFlag(ctx.root, '--spare-workers') ? ['--spare-workers', '0'] : [];
   const flags = ['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--workers', String(ctx.workers), '--log-format', 'json', ...spare, ...(opts.flags ?? [])];
-  const p = spawnToFile(process.execPath, [...ctx.nodeArgs, path.join(ctx.root, FLEXILIB_CLI), '--config', iniFile, ...flags], {
+  const p = spawnToFile(...nodeCommand(ctx, [path.join(ctx.root, FLEXILIB_CLI), '--config', iniFile, ...flags]), {
     logFile: path.join(ctx.tmp, 'server.log'),
     // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.
     cwd: ctx.tmp,
@@ -83,6 +83,7 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
       return (JSON.parse(line) as { port: number }).port;
     },
     'flexilib',
+    ctx.startTimeoutMs,
   );
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v} `).join('');
   const config = `${env}flexilib ${flags.join(' ')}\nproxy.ini:\n${opts.ini.replaceAll('LIB', EXAMPLE_PLUGIN).replaceAll('ROOT/', '')}`;

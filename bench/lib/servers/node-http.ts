@@ -1,6 +1,6 @@
 /** Start the baseline node:http cluster (bench/servers/node-http-cluster.mjs). */
 import path from 'node:path';
-import { spawnToFile, waitForLine } from '../proc.ts';
+import { nodeCommand, spawnToFile, waitForLine } from '../proc.ts';
 import type { RunningServer, ScenarioContext } from '../scenario.ts';
 import { serverEnv } from './flexilib.ts';
 import { runningServer } from './running.ts';
@@ -8,7 +8,7 @@ import { runningServer } from './running.ts';
 export const BASELINE_SERVER = 'bench/servers/node-http-cluster.mjs';
 
 export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELINE_SERVER): Promise<RunningServer> {
-  const p = spawnToFile(process.execPath, [...ctx.nodeArgs, path.join(ctx.root, script)], {
+  const p = spawnToFile(...nodeCommand(ctx, [path.join(ctx.root, script)]), {
     logFile: path.join(ctx.tmp, 'server.log'),
     // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.
     cwd: ctx.tmp,
@@ -18,6 +18,7 @@ export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELI
     p,
     (line) => (line.includes('"listening"') ? (JSON.parse(line) as { port: number }).port : undefined),
     'node:http cluster',
+    ctx.startTimeoutMs,
   );
   return runningServer(p, port, `BENCH_WORKERS=${ctx.workers} node ${script}`);
 }
