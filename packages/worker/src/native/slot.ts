@@ -10,6 +10,7 @@
  */
 import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from '@flexilib/plugin-abi';
 import type { RequestLike } from '../executor.js';
+import { CACHED_LEN, Latin1Cache, type Latin1Buffer } from '../latin1-cache.js';
 import { peerOf } from '../peer.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
 
@@ -18,10 +19,6 @@ export const MAX_HEADERS = 2000;
 const TWO32 = 4294967296;
 /** Bodies up to this size are handed to node:http as latin1 strings (see PluginResponse.body). */
 const SMALL_BODY = 16 * 1024;
-/** Entries in a slot's cache of decoded header strings (a power of two). */
-const STR_CACHE = 64;
-/** Longest string the cache keeps. */
-const CACHED_LEN = 64;
 
 const RQ = REQUEST.offsets;
 const RS = RESPONSE.offsets;
@@ -52,10 +49,8 @@ export class Slot {
   readonly resp: NativeBlock;
   private readonly reqU32: Uint32Array;
   private readonly reqU8: Uint8Array;
-  private readonly respU8: Uint8Array;
-  private readonly strCache: string[] = new Array<string>(STR_CACHE).fill('');
-  /** The bytes of each cached string, CACHED_LEN apart: compared as bytes, cheaper than charCodeAt. */
-  private readonly strBytes = new Uint8Array(STR_CACHE * CACHED_LEN);
+  /** Decoded header strings and small bodies, reused while the plugin sends the same bytes. */
+  private readonly strings = new Latin1Cache();
   private readonly reqLo: number;
   private readonly reqHi: number;
   private readonly reqStraddles: boolean;
@@ -82,7 +77,6 @@ export class Slot {
     this.respU32 = new Uint32Array(this.resp.buf.buffer, this.resp.buf.byteOffset, this.resp.size >>> 2);
     this.respI32 = new Int32Array(this.resp.buf.buffer, this.resp.buf.byteOffset, RESPONSE.size >>> 2);
     this.reqU8 = new Uint8Array(this.req.buf.buffer, this.req.buf.byteOffset, this.req.size);
-    this.respU8 = new Uint8Array(this.resp.buf.buffer, this.resp.buf.byteOffset, this.resp.size);
     this.headersAddr = this.req.addr + headersOff;
     this.arenaOff = RESPONSE.size;
     this.arenaAddr = this.resp.addr + RESPONSE.size;
@@ -137,7 +131,7 @@ export class Slot {
   /** Write a latin1 string at offset; short strings in JS (a native call costs more than the copy). */
   private writeStr(s: string, off: number): number {
     const n = s.length;
-    if (n > 32) return (this.req.buf as Latin1Buffer).latin1Write(s, off);
+    if (n > 32) return (this.req.buf as Latin1WriteBuffer).latin1Write(s, off);
     const u8 = this.reqU8;
     for (let i = 0; i < n; i++) u8[off + i] = s.charCodeAt(i);
     return n;
@@ -252,7 +246,7 @@ export class Slot {
     const bodyLen = this.getPtr(u32, RS.body_len);
     if (bodyAddr === this.arenaAddr) {
       if (bodyLen <= CACHED_LEN) {
-        out.body = bodyLen === 0 ? '' : this.cachedStr(this.arenaOff, bodyLen);
+        out.body = this.strings.decode(rbuf, this.arenaOff, bodyLen);
       } else if (bodyLen <= SMALL_BODY) {
         out.body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
       } else {
@@ -288,32 +282,9 @@ export class Slot {
     if (len === 0) return '';
     const at = this.respOffset(addr, len);
     if (at >= 0) {
-      return len <= CACHED_LEN ? this.cachedStr(at, len) : (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
+      return this.strings.decode(this.resp.buf, at, len);
     }
     return (this.copyOut(addr, len) as Latin1Buffer).latin1Slice(0, len);
-  }
-
-  /**
-   * Decode a short latin1 string from the response block, reusing the string
-   * decoded last time when the bytes are the same: plugins mostly send the
-   * same header names and values, and comparing a few bytes in JS is cheaper
-   * than making a new string through a native call.
-   */
-  private cachedStr(at: number, len: number): string {
-    const u8 = this.respU8;
-    const key = (len * 31 + u8[at] * 7 + u8[at + len - 1]) & (STR_CACHE - 1);
-    const hit = this.strCache[key];
-    const bytes = this.strBytes;
-    const base = key * CACHED_LEN;
-    if (hit.length === len) {
-      let i = 0;
-      while (i < len && bytes[base + i] === u8[at + i]) i++;
-      if (i === len) return hit;
-    }
-    const fresh = (this.resp.buf as Latin1Buffer).latin1Slice(at, at + len);
-    this.strCache[key] = fresh;
-    for (let i = 0; i < len; i++) bytes[base + i] = u8[at + i];
-    return fresh;
   }
 
   /** Copy native memory outside the arena (plugin heap blocks) into a fresh Buffer. */
@@ -331,8 +302,8 @@ export class Slot {
   }
 }
 
-/** Node's fast latin1 codecs (present on every Buffer, absent from @types/node). */
-type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, off: number): number };
+/** Node's fast latin1 encoder (present on every Buffer, absent from @types/node). */
+type Latin1WriteBuffer = Buffer & { latin1Write(s: string, off: number): number };
 
 /** s equals lower (already lower-case, same length) ignoring ASCII case; no allocation. */
 function sameLower(s: string, lower: string): boolean {

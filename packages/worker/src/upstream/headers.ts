@@ -7,6 +7,7 @@
  * form undici's dispatch and node's writeHead take without building objects;
  * names keep the case they arrived in.
  */
+import { Latin1Cache } from '../latin1-cache.js';
 
 /** Hop-by-hop headers, plus Expect (node:http already answered 100-continue to the client). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
@@ -47,6 +48,13 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
+    // Every name handled below starts with c, e, h, k, p, t, u or x: the
+    // rest pass on their first letter, without a lower-cased copy.
+    const first = name.charCodeAt(0) | 0x20;
+    if (first !== 0x63 && first !== 0x65 && first !== 0x68 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75 && first !== 0x78) {
+      out.push(name, raw[i + 1]);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (lower === 'connection') {
       const tokens = connectionTokens(raw[i + 1]);
@@ -76,10 +84,10 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   return out;
 }
 
-/** Node's latin1 decoder, called directly: Buffer#toString first normalises its encoding argument in JS. */
-type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+/** An origin sends the same header names and mostly the same values on every response. */
+const decoded = new Latin1Cache();
 function latin1(b: Buffer): string {
-  return (b as Latin1Buffer).latin1Slice(0, b.length);
+  return decoded.decode(b, 0, b.length);
 }
 
 /**

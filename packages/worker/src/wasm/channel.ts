@@ -24,6 +24,7 @@
  * cap: nothing a module returns can be larger than the memory it lives in.
  */
 import type { RequestLike } from '../executor.js';
+import { Latin1Cache } from '../latin1-cache.js';
 import { peerOf } from '../peer.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WASM32 } from '@flexilib/plugin-abi';
@@ -73,6 +74,9 @@ export const REQUEST_SIZE = WASM32.REQUEST.size;
 
 /** Node's fast latin1 codecs (present on every Buffer, absent from @types/node). */
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, off: number): number };
+
+/** Response header strings, reused while modules send the same bytes (read on the event loop only). */
+const decoded = new Latin1Cache();
 
 /** What a thread needs to open its end of a channel. */
 export interface ChannelInit {
@@ -282,9 +286,9 @@ export function readResponse(v: Channel): CallResult {
     const nl = u32[off >>> 2];
     const vl = u32[(off >>> 2) + 1];
     off += 8;
-    const name = buf.latin1Slice(off, off + nl);
+    const name = decoded.decode(buf, off, nl);
     off += nl;
-    const value = buf.latin1Slice(off, off + vl);
+    const value = decoded.decode(buf, off, vl);
     off = (off + vl + 3) & ~3;
     if (nl === 12 && name.toLowerCase() === 'content-type') hasContentType = true;
     if ((nl === 14 && name.toLowerCase() === 'content-length') || (nl === 17 && name.toLowerCase() === 'transfer-encoding')) continue;
