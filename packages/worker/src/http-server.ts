@@ -7,7 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { AccessLogger } from './access-log.js';
+import type { AccessLogger, AccessRecord } from './access-log.js';
 import type { Executor, RequestStats } from './executor.js';
 import type { RequestMeter } from './metrics/request-meter.js';
 import type { WorkerOptions } from './options.js';
@@ -37,6 +37,8 @@ interface ObservedResponse extends ServerResponse, RequestStats {
  * and its 'close' records the request in the metrics and the access log.
  */
 function observedResponseClass(access: AccessLogger | null): typeof http.ServerResponse {
+  // One record, refilled for each request: the logger uses it synchronously.
+  const rec: AccessRecord = { req: null as unknown as IncomingMessage, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, preAlloc: 0, alloc: 0, route: '-' };
   function record(res: ObservedResponse): void {
     const end = performance.now();
     const start = res.startMs;
@@ -46,17 +48,17 @@ function observedResponseClass(access: AccessLogger | null): typeof http.ServerR
     const ex = res.executor;
     if (res.meter) res.meter.record(ex, res.statusCode, end - start, bytes, res.alloc, finished);
     if (access) {
-      access({
-        req: res.req,
-        // nginx's 499: the client closed the connection before the response was complete
-        status: finished ? res.statusCode : 499,
-        bytes,
-        ttfbMs: (res.ttfbMs || end) - start,
-        ttlbMs: end - start,
-        preAlloc: res.preAlloc,
-        alloc: res.alloc,
-        route: ex ? ex.route.key : '-',
-      });
+      rec.req = res.req;
+      // nginx's 499: the client closed the connection before the response was complete
+      rec.status = finished ? res.statusCode : 499;
+      rec.bytes = bytes;
+      rec.ttfbMs = (res.ttfbMs || end) - start;
+      rec.ttlbMs = end - start;
+      rec.preAlloc = res.preAlloc;
+      rec.alloc = res.alloc;
+      rec.route = ex ? ex.route.key : '-';
+      access(rec);
+      rec.req = null as unknown as IncomingMessage;
     }
   }
   return class extends http.ServerResponse implements RequestStats {
@@ -69,13 +71,27 @@ function observedResponseClass(access: AccessLogger | null): typeof http.ServerR
     meter: RequestMeter | null = null;
     private recorded = false;
 
-    override emit(event: string | symbol, ...args: unknown[]): boolean {
+    // Fixed arity: a rest parameter would make an array on every emit, and a
+    // response emits several events per request. node emits a response's
+    // events with at most one argument ('error', 'pipe', 'unpipe'); up to
+    // three are passed on, each call with the count it was given.
+    override emit(event: string | symbol, a?: unknown, b?: unknown, c?: unknown): boolean {
       // node emits 'close' once; the guard keeps a second one from counting twice.
       if (event === 'close' && !this.recorded) {
         this.recorded = true;
         record(this as unknown as ObservedResponse);
       }
-      return super.emit(event, ...args);
+      switch (arguments.length) {
+        case 0:
+        case 1:
+          return super.emit(event);
+        case 2:
+          return super.emit(event, a);
+        case 3:
+          return super.emit(event, a, b);
+        default:
+          return super.emit(event, a, b, c);
+      }
     }
   } as unknown as typeof http.ServerResponse;
 }
