@@ -13,8 +13,10 @@ import { writeSync } from 'node:fs';
 const PIPE_BUF = 4096;
 /** The batch buffer; while it holds at most PIPE_BUF bytes, 60 KiB are always free. */
 const CAPACITY = 64 * 1024;
+/** Bytes always free after the batch: a line encoded in place (see `room`) may take this many. */
+export const LINE_ROOM = CAPACITY - PIPE_BUF;
 /** Longest line (in UTF-16 units) sure to fit in the free space: UTF-8 takes at most 3 bytes per unit. */
-const MAX_BATCHED_LINE = Math.floor((CAPACITY - PIPE_BUF) / 3);
+const MAX_BATCHED_LINE = Math.floor(LINE_ROOM / 3);
 
 type Utf8Buffer = Buffer & { utf8Write(s: string, offset: number): number };
 
@@ -34,8 +36,28 @@ export class LineWriter {
       writeAll(this.fd, Buffer.from(line));
       return true;
     }
+    this.commit(this.used + this.buf.utf8Write(line, this.used));
+    return true;
+  }
+
+  /**
+   * For a line encoded in place, with no string made: the batch buffer. The
+   * line goes at `end`, may take up to LINE_ROOM bytes, and is added with
+   * commit(). Valid until the next write, commit or flush.
+   */
+  get room(): Uint8Array {
+    return this.buf;
+  }
+
+  /** Where the next line starts in `room`. */
+  get end(): number {
+    return this.used;
+  }
+
+  /** Add the line encoded in room[end, lineEnd) (ending with '\n') to the batch. */
+  commit(lineEnd: number): void {
     const at = this.used;
-    const end = at + this.buf.utf8Write(line, at);
+    const end = lineEnd;
     if (end <= PIPE_BUF) {
       this.used = end;
     } else {
@@ -48,15 +70,16 @@ export class LineWriter {
       if (this.used > PIPE_BUF) {
         // One line longer than PIPE_BUF: alone in its write.
         this.flush();
-        return true;
+        return;
       }
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushSoon);
     }
-    return true;
   }
+
+  private readonly flushSoon = (): void => this.flush();
 
   flush(): void {
     this.scheduled = false;

@@ -4,8 +4,13 @@
 // and the writer must deliver every line whole and in order.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ms3, msJson } from '../src/access-log.js';
+import type { IncomingMessage } from 'node:http';
+import { JsonAccessLine, ms3, msJson, type AccessRecord } from '../src/access-log.js';
+import { LineWriter } from '../src/line-writer.js';
 
 /** Deterministic pseudo-random numbers (xorshift), so a failure repeats. */
 function* samples(n: number, scale: number): Generator<number> {
@@ -57,5 +62,61 @@ describe('LineWriter', () => {
       const fill = i % 7 === 0 ? 'é€😀'.repeat(Math.ceil(len / 4)) : 'x'.repeat(len);
       assert.equal(line, `${i} ${fill}`, `line ${i}`);
     });
+  });
+});
+
+describe('JSON access line', () => {
+  it('encodes in place exactly the bytes of its string form, and falls back where it must', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flexilib-access-'));
+    try {
+      const file = path.join(dir, 'out.log');
+      const fd = openSync(file, 'w');
+      const out = new LineWriter(fd);
+      const line = new JsonAccessLine('{"level":30,"time":', ',"pid":42,"role":"wörker","kind":"access"');
+      const targets = ['/', '/a/b?c=d&e=%20f', '/é', '/"q"', '/back\\slash', '/tab\there', '/' + 'x'.repeat(5000), '/' + 'y'.repeat(20_000), '/~!$&()*+,;=:@'];
+      const peers = [
+        { remoteAddress: '127.0.0.1', remotePort: 51234 },
+        { remoteAddress: '::1', remotePort: 1 },
+        { remoteAddress: 'fe80::1%eth0', remotePort: 65535 },
+        {},
+      ];
+      const routes = ['/', '/api/', 'route "quoted"', '/ünïcode/', '-'];
+      const counts = [0, 2, 9, 16 * 1024 * 1024, 3e9, NaN];
+      const durations = [...samples(300, 40), 0, 0.0005, 1234.5678, 5e6];
+      let expected = '';
+      let encoded = 0;
+      let i = 0;
+      for (const target of targets) {
+        for (const socket of peers) {
+          for (const route of routes) {
+            i++;
+            const req = { socket, method: i % 3 ? 'GET' : 'DELETE', url: target, httpVersion: i % 5 ? '1.1' : '1.0' } as unknown as IncomingMessage;
+            const r: AccessRecord = {
+              req,
+              status: i % 7 ? 200 : 499,
+              bytes: counts[i % counts.length],
+              ttfbMs: durations[i % durations.length],
+              ttlbMs: durations[(i * 7) % durations.length],
+              preAlloc: 8192,
+              alloc: counts[(i + 3) % counts.length],
+              route,
+            };
+            const now = 1_700_000_000_000 + (i >> 2);
+            const text = line.text(r, now);
+            expected += text;
+            if (line.encode(r, now, out)) encoded++;
+            else out.write(text);
+          }
+        }
+      }
+      out.flush();
+      closeSync(fd);
+      assert.equal(readFileSync(file, 'utf8'), expected);
+      // Plain targets (four of the nine) go the encoded way; the rest by string.
+      assert.equal(encoded, 4 * peers.length * routes.length);
+      for (const l of expected.trimEnd().split('\n')) JSON.parse(l.replace(/NaN/g, 'null'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
