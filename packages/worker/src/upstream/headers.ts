@@ -17,11 +17,54 @@ function isHopByHop(lower: string): boolean {
   return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-');
 }
 
+/** What a header name means to the proxy (case-insensitive). */
+const enum Kind {
+  Pass,
+  Connection,
+  HopByHop,
+  XForwardedFor,
+  XForwardedOther,
+  Host,
+  TransferEncoding,
+  ContentLength,
+}
+
+function kindOf(lower: string): Kind {
+  if (lower === 'connection') return Kind.Connection;
+  if (lower === 'transfer-encoding') return Kind.TransferEncoding;
+  if (lower === 'content-length') return Kind.ContentLength;
+  if (isHopByHop(lower)) return Kind.HopByHop;
+  if (lower === 'x-forwarded-for') return Kind.XForwardedFor;
+  if (FORWARDED.has(lower)) return Kind.XForwardedOther;
+  if (lower === 'host') return Kind.Host;
+  return Kind.Pass;
+}
+
+/**
+ * Header names as sent -> their Kind. The same few names arrive on every
+ * request and response; a Map lookup (the string's hash is cached in it)
+ * costs a fraction of the lower-cased copy and Set lookups it replaces.
+ * Bounded: a peer sending endless new names only empties it now and then.
+ */
+const kinds = new Map<string, Kind>();
+const MAX_KINDS = 512;
+
+function kindOfName(name: string): Kind {
+  let k = kinds.get(name);
+  if (k === undefined) {
+    k = kindOf(name.toLowerCase());
+    if (kinds.size >= MAX_KINDS) kinds.clear();
+    kinds.set(name, k);
+  }
+  return k;
+}
+
 /**
  * Header names a Connection header value lists, lower-cased ("close, X-Foo" -> ["x-foo"]),
  * or undefined for the common values that list none (keep-alive, close), without allocating.
  */
 function connectionTokens(value: string): string[] | undefined {
+  if (value === 'keep-alive' || value === 'close') return undefined;
   if (value.length <= 10) {
     const v = value.toLowerCase();
     if (v === 'keep-alive' || v === 'close') return undefined;
@@ -49,26 +92,36 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     // Every name handled below starts with c, e, h, k, p, t, u or x: the
-    // rest pass on their first letter, without a lower-cased copy.
+    // rest pass on their first letter, without a lookup.
     const first = name.charCodeAt(0) | 0x20;
     if (first !== 0x63 && first !== 0x65 && first !== 0x68 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75 && first !== 0x78) {
       out.push(name, raw[i + 1]);
       continue;
     }
-    const lower = name.toLowerCase();
-    if (lower === 'connection') {
-      const tokens = connectionTokens(raw[i + 1]);
-      if (tokens !== undefined) (listed ??= []).push(...tokens);
-      continue;
+    switch (kindOfName(name)) {
+      case Kind.Connection: {
+        const tokens = connectionTokens(raw[i + 1]);
+        if (tokens !== undefined) (listed ??= []).push(...tokens);
+        continue;
+      }
+      case Kind.TransferEncoding:
+        facts.hasBody = true;
+        continue;
+      case Kind.HopByHop:
+      case Kind.XForwardedOther:
+        continue;
+      case Kind.XForwardedFor:
+        xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
+        continue;
+      case Kind.ContentLength:
+        if (raw[i + 1] !== '0') facts.hasBody = true;
+        break;
+      case Kind.Host:
+        host = raw[i + 1];
+        break;
+      default:
+        break;
     }
-    if (lower === 'transfer-encoding') facts.hasBody = true;
-    else if (lower === 'content-length' && raw[i + 1] !== '0') facts.hasBody = true;
-    if (isHopByHop(lower)) continue;
-    if (FORWARDED.has(lower)) {
-      if (lower === 'x-forwarded-for') xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
-      continue;
-    }
-    if (lower === 'host') host = raw[i + 1];
     out.push(name, raw[i + 1]);
   }
   if (listed !== undefined) {
@@ -106,13 +159,13 @@ export function responseHeaders(raw: Buffer[]): string[] {
       out.push(name, latin1(raw[i + 1]));
       continue;
     }
-    const lower = name.toLowerCase();
-    if (lower === 'connection') {
+    const kind = kindOfName(name);
+    if (kind === Kind.Connection) {
       const tokens = connectionTokens(latin1(raw[i + 1]));
       if (tokens !== undefined) (listed ??= []).push(...tokens);
       continue;
     }
-    if (isHopByHop(lower)) continue;
+    if (kind === Kind.HopByHop || kind === Kind.TransferEncoding) continue;
     out.push(name, latin1(raw[i + 1]));
   }
   if (listed !== undefined) {
