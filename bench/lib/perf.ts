@@ -6,7 +6,7 @@
  * --perf-basic-prof so JIT-compiled JavaScript shows by name.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -29,9 +29,18 @@ export function startPerf(dataFile: string, pids: number[]): () => Promise<void>
   };
 }
 
-/** --perf-basic-prof leaves a symbol map per process in the temp folder; remove them once reported. */
-export function removePerfMaps(pids: number[]): void {
+/**
+ * --perf-basic-prof leaves a symbol map per process in the temp folder, and
+ * turns on V8's log, which some processes leave in their working folder as
+ * isolate-0x…-PID-v8.log: remove both once reported.
+ */
+export function removePerfMaps(pids: number[], cwd: string = process.cwd()): void {
   for (const pid of pids) rmSync(path.join(os.tmpdir(), `perf-${pid}.map`), { force: true });
+  const ours = new Set(pids.map(String));
+  for (const name of readdirSync(cwd)) {
+    const m = /^isolate-0x[0-9a-f]+-(\d+)-v8\.log$/.exec(name);
+    if (m && ours.has(m[1])) rmSync(path.join(cwd, name), { force: true });
+  }
 }
 
 /** Where a sample's code lives, coarsely: who is spending the CPU. */

@@ -14,7 +14,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from 'pino';
 // The built worker package (pnpm build): the instance thread is dist/wasm/instance-thread.js.
 import { ABI_VERSION } from '../../packages/plugin-abi/dist/index.js';
 import { Channel, readResponse, relocateRequest, responseTemplate, writeRequest, writeResponse, DATA, type CallResult } from '../../packages/worker/dist/wasm/channel.js';
@@ -64,7 +63,7 @@ async function inline(): Promise<void> {
 
 async function viaPool(name: string, forceAsync: boolean): Promise<void> {
   const noop = () => {};
-  const log = { debug: noop, info: noop, warn: noop, error: noop } as unknown as Logger;
+  const log = { debug: noop, info: noop, warn: noop, error: noop } as unknown as ConstructorParameters<typeof InstancePool>[0]['log'];
   const pool = new InstancePool({
     limits: { ...DEFAULT_WASM_LIMITS, instances: 1 },
     label: 'example',
