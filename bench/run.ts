@@ -93,6 +93,8 @@ async function main(): Promise<void> {
   const docFile = path.resolve(args.doc ?? path.join(ROOT, 'docs/performance.md'));
   if (args.render) {
     const results = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as Results;
+    // Goals are derived from the runs: re-evaluated, so a goal added since the run shows too.
+    results.goals = evaluateGoals(results.targets, results.raw);
     writeOutputs(results, outDir, docFile);
     process.stderr.write(`bench: rewrote ${path.relative(process.cwd(), docFile)} and the chart from ${path.relative(process.cwd(), path.join(outDir, 'latest.json'))}\n`);
     return;

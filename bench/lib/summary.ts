@@ -177,6 +177,13 @@ export const GOALS: GoalSpec[] = [
     needs: ['flexilib-logs-metrics-on', 'flexilib-logs-metrics-off'],
     value: (_t, runs) => pairedRatio(runs.get('flexilib-logs-metrics-on')!, runs.get('flexilib-logs-metrics-off')!),
   },
+  {
+    id: 'proxy-throughput',
+    text: 'upstream route requests/s vs nginx proxy_pass (same origin)',
+    op: '>=', limit: 0.5, unit: '×',
+    needs: ['flexilib-upstream', 'nginx-proxy-pass'],
+    value: (_t, runs) => pairedRatio(runs.get('flexilib-upstream')!, runs.get('nginx-proxy-pass')!),
+  },
 ];
 
 export function evaluateGoals(targets: TargetSummary[], runs: TargetRun[]): GoalResult[] {

@@ -161,6 +161,7 @@ describe('a tiny real run', () => {
     const goals = new Map(results.goals.map((g) => [g.id, g]));
     assert.equal(goals.get('native-throughput')!.value, inline.ratio);
     assert.equal(goals.get('observability-cost')!.met, null);
+    assert.equal(goals.get('proxy-throughput')!.met, null);
 
     const text = resultsText(targets, results.goals);
     for (const id of ids) assert.match(text, new RegExp(`^${id} `, 'm'));
