@@ -11,7 +11,8 @@ import type { IncomingMessage } from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { LogFormat } from './logger.js';
 import { stdoutWriter } from './logger.js';
-import type { LineWriter } from './line-writer.js';
+import type { Latin1Buffer } from './latin1-cache.js';
+import { LINE_ROOM, type LineWriter } from './line-writer.js';
 import { peerOf } from './peer.js';
 
 export interface AccessRecord {
@@ -58,8 +59,10 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
   };
 }
 
-/** Targets longer than this take the string path (the line must fit LINE_ROOM). */
+/** Targets longer than this take the string path. */
 const MAX_ENCODED_TARGET = 16 * 1024;
+/** Bytes the line's numbers and closing take at most: time, status, two durations, two counts. */
+const NUMBERS_ROOM = 160;
 
 /**
  * pino's JSON access record, made two ways that give the same bytes:
@@ -124,13 +127,20 @@ export class JsonAccessLine {
     const { req } = r;
     const target = req.url!;
     if (target.length > MAX_ENCODED_TARGET) return false;
+    const socketRun = this.socketRun(peerOf(req.socket).text, req.method!);
+    const versionRoute = this.versionRouteRun(req.httpVersion, r.route);
+    const preAlloc = this.preAllocRun(r.preAlloc);
+    // The whole line must fit the writer's free room (a long route key or
+    // binding could otherwise push it past the buffer's end).
+    const fixed = this.headBytes.length + socketRun.length + versionRoute.length + preAlloc.length + K_NUMBERS;
+    if (fixed + target.length + 2 + NUMBERS_ROOM > LINE_ROOM) return false;
     const u8 = out.room;
     let p = putBytes(u8, out.end, this.headBytes);
     p = putTime(u8, p, now);
-    p = putBytes(u8, p, this.socketRun(peerOf(req.socket).text, req.method!));
+    p = putBytes(u8, p, socketRun);
     p = putJsonAscii(u8, p, target);
     if (p < 0) return false;
-    p = putBytes(u8, p, this.versionRouteRun(req.httpVersion, r.route));
+    p = putBytes(u8, p, versionRoute);
     p = putUint(u8, p, r.status);
     p = putBytes(u8, p, K_TTFB);
     p = putMs(u8, p, r.ttfbMs);
@@ -138,7 +148,7 @@ export class JsonAccessLine {
     p = putUint(u8, p, r.bytes);
     p = putBytes(u8, p, K_TTLB);
     p = putMs(u8, p, r.ttlbMs);
-    p = putBytes(u8, p, this.preAllocRun(r.preAlloc));
+    p = putBytes(u8, p, preAlloc);
     p = putUint(u8, p, r.alloc);
     u8[p++] = 0x7d; // }
     u8[p++] = 0x0a; // \n
@@ -187,6 +197,7 @@ function utf8(s: string): Uint8Array {
 const K_TTFB = ascii(',"ttfbMs":');
 const K_BYTES = ascii(',"bytes":');
 const K_TTLB = ascii(',"ttlbMs":');
+const K_NUMBERS = K_TTFB.length + K_BYTES.length + K_TTLB.length;
 
 // Constant bytes by TypedArray#set (a memmove; a JS loop costs several
 // instructions a byte), strings of a few dozen bytes by a JS loop (a call to
@@ -245,10 +256,13 @@ function putUint(u8: Uint8Array, p: number, v: number): number {
   return p + digits;
 }
 
-/** msJson's digits: milliseconds rounded to microseconds, trailing zeros dropped. */
+/**
+ * Milliseconds rounded to microseconds as JSON.stringify prints that number
+ * ("0.12", as pino does): integer digits, trailing zeros of the fraction dropped.
+ */
 function putMs(u8: Uint8Array, p: number, ms: number): number {
   const us = Math.round(ms * 1000);
-  if (!(us >= 0 && us < 2147483648)) return putAscii(u8, p, msJson(ms));
+  if (!(us >= 0 && us < 2147483648)) return putAscii(u8, p, String(us / 1000));
   const whole = (us / 1000) | 0;
   const frac = us - whole * 1000;
   p = putUint(u8, p, whole);
@@ -268,7 +282,7 @@ function putMs(u8: Uint8Array, p: number, ms: number): number {
  * fractional double (toFixed, or a rounded number in a template) runs V8's
  * dtoa, several times the cost of two small-integer conversions.
  * ms3 pads to three decimals as toFixed(3) does ("0.120", the text line);
- * msJson writes the number as JSON.stringify would ("0.12", as pino does).
+ * msJson (from putMs) writes the number as JSON.stringify would ("0.12").
  */
 export function ms3(ms: number): string {
   const us = Math.round(ms * 1000);
@@ -278,19 +292,12 @@ export function ms3(ms: number): string {
   return `${whole}.${frac >= 100 ? '' : frac >= 10 ? '0' : '00'}${frac}`;
 }
 
+/** The digits putMs writes, as a string (the string form of the line uses them). */
 export function msJson(ms: number): string {
-  const us = Math.round(ms * 1000);
-  if (!(us >= 0 && us < 2147483648)) return String(us / 1000);
-  const whole = (us / 1000) | 0;
-  let frac = us - whole * 1000;
-  if (frac === 0) return `${whole}`;
-  let digits = 3;
-  while (frac % 10 === 0) {
-    frac /= 10;
-    digits--;
-  }
-  return `${whole}.${digits === 3 ? (frac >= 100 ? '' : frac >= 10 ? '0' : '00') : digits === 2 ? (frac >= 10 ? '' : '0') : ''}${frac}`;
+  return msScratch.latin1Slice(0, putMs(msScratch, 0, ms));
 }
+
+const msScratch = Buffer.alloc(32) as Latin1Buffer;
 
 /** s as a JSON string: quoted as is when nothing in it needs escaping (the usual target). */
 function jsonString(s: string): string {

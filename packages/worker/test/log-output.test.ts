@@ -120,4 +120,29 @@ describe('JSON access line', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('leaves a line longer than the writer can take in place to the string form', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flexilib-access-'));
+    try {
+      const file = path.join(dir, 'out.log');
+      const fd = openSync(file, 'w');
+      const out = new LineWriter(fd);
+      const line = new JsonAccessLine('{"level":30,"time":', ',"pid":42');
+      const socket = { remoteAddress: '127.0.0.1', remotePort: 1 };
+      const r = (route: string): AccessRecord => ({
+        req: { socket, method: 'GET', url: '/x', httpVersion: '1.1' } as unknown as IncomingMessage,
+        status: 200, bytes: 2, ttfbMs: 0.01, ttlbMs: 0.02, preAlloc: 8192, alloc: 0, route,
+      });
+      const long = r('/' + 'r'.repeat(70_000));
+      const short = r('/');
+      assert.equal(line.encode(long, 1_700_000_000_000, out), false);
+      out.write(line.text(long, 1_700_000_000_000));
+      assert.equal(line.encode(short, 1_700_000_000_001, out), true);
+      out.flush();
+      closeSync(fd);
+      assert.equal(readFileSync(file, 'utf8'), line.text(long, 1_700_000_000_000) + line.text(short, 1_700_000_000_001));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
