@@ -65,26 +65,38 @@ describe('LineWriter', () => {
   });
 });
 
+/** Lines written through a real LineWriter to a file; returns what the file holds after a flush. */
+function writtenThrough(write: (out: LineWriter) => void): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'flexilib-access-'));
+  try {
+    const file = path.join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    const out = new LineWriter(fd);
+    write(out);
+    out.flush();
+    closeSync(fd);
+    return readFileSync(file, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('JSON access line', () => {
   it('encodes in place exactly the bytes of its string form, and falls back where it must', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'flexilib-access-'));
-    try {
-      const file = path.join(dir, 'out.log');
-      const fd = openSync(file, 'w');
-      const out = new LineWriter(fd);
-      const line = new JsonAccessLine('{"level":30,"time":', ',"pid":42,"role":"wörker","kind":"access"');
-      const targets = ['/', '/a/b?c=d&e=%20f', '/é', '/"q"', '/back\\slash', '/tab\there', '/' + 'x'.repeat(5000), '/' + 'y'.repeat(20_000), '/~!$&()*+,;=:@'];
-      const peers = [
-        { remoteAddress: '127.0.0.1', remotePort: 51234 },
-        { remoteAddress: '::1', remotePort: 1 },
-        { remoteAddress: 'fe80::1%eth0', remotePort: 65535 },
-        {},
-      ];
-      const routes = ['/', '/api/', 'route "quoted"', '/ünïcode/', '-'];
-      const counts = [0, 2, 9, 16 * 1024 * 1024, 3e9, NaN];
-      const durations = [...samples(300, 40), 0, 0.0005, 1234.5678, 5e6];
-      let expected = '';
-      let encoded = 0;
+    const line = new JsonAccessLine('{"level":30,"time":', ',"pid":42,"role":"wörker","kind":"access"');
+    const targets = ['/', '/a/b?c=d&e=%20f', '/é', '/"q"', '/back\\slash', '/tab\there', '/' + 'x'.repeat(5000), '/' + 'y'.repeat(20_000), '/~!$&()*+,;=:@'];
+    const peers = [
+      { remoteAddress: '127.0.0.1', remotePort: 51234 },
+      { remoteAddress: '::1', remotePort: 1 },
+      { remoteAddress: 'fe80::1%eth0', remotePort: 65535 },
+      {},
+    ];
+    const routes = ['/', '/api/', 'route "quoted"', '/ünïcode/', '-'];
+    const counts = [0, 2, 9, 16 * 1024 * 1024, 3e9, NaN];
+    const durations = [...samples(300, 40), 0, 0.0005, 1234.5678, 5e6];
+    let expected = '';
+    let encoded = 0;
+    const written = writtenThrough((out) => {
       let i = 0;
       for (const target of targets) {
         for (const socket of peers) {
@@ -110,39 +122,27 @@ describe('JSON access line', () => {
           }
         }
       }
-      out.flush();
-      closeSync(fd);
-      assert.equal(readFileSync(file, 'utf8'), expected);
-      // Plain targets (four of the nine) go the encoded way; the rest by string.
-      assert.equal(encoded, 4 * peers.length * routes.length);
-      for (const l of expected.trimEnd().split('\n')) JSON.parse(l.replace(/NaN/g, 'null'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
+    assert.equal(written, expected);
+    // Plain targets (four of the nine) go the encoded way; the rest by string.
+    assert.equal(encoded, 4 * peers.length * routes.length);
+    for (const l of expected.trimEnd().split('\n')) JSON.parse(l.replace(/NaN/g, 'null'));
   });
 
   it('leaves a line longer than the writer can take in place to the string form', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'flexilib-access-'));
-    try {
-      const file = path.join(dir, 'out.log');
-      const fd = openSync(file, 'w');
-      const out = new LineWriter(fd);
-      const line = new JsonAccessLine('{"level":30,"time":', ',"pid":42');
-      const socket = { remoteAddress: '127.0.0.1', remotePort: 1 };
-      const r = (route: string): AccessRecord => ({
-        req: { socket, method: 'GET', url: '/x', httpVersion: '1.1' } as unknown as IncomingMessage,
-        status: 200, bytes: 2, ttfbMs: 0.01, ttlbMs: 0.02, preAlloc: 8192, alloc: 0, route,
-      });
-      const long = r('/' + 'r'.repeat(70_000));
-      const short = r('/');
+    const line = new JsonAccessLine('{"level":30,"time":', ',"pid":42');
+    const socket = { remoteAddress: '127.0.0.1', remotePort: 1 };
+    const r = (route: string): AccessRecord => ({
+      req: { socket, method: 'GET', url: '/x', httpVersion: '1.1' } as unknown as IncomingMessage,
+      status: 200, bytes: 2, ttfbMs: 0.01, ttlbMs: 0.02, preAlloc: 8192, alloc: 0, route,
+    });
+    const long = r('/' + 'r'.repeat(70_000));
+    const short = r('/');
+    const written = writtenThrough((out) => {
       assert.equal(line.encode(long, 1_700_000_000_000, out), false);
       out.write(line.text(long, 1_700_000_000_000));
       assert.equal(line.encode(short, 1_700_000_000_001, out), true);
-      out.flush();
-      closeSync(fd);
-      assert.equal(readFileSync(file, 'utf8'), line.text(long, 1_700_000_000_000) + line.text(short, 1_700_000_000_001));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
+    assert.equal(written, line.text(long, 1_700_000_000_000) + line.text(short, 1_700_000_000_001));
   });
 });
