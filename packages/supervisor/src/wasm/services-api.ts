@@ -92,9 +92,11 @@ export class WasmServices {
       if (msg.type === 'wasm-services-applied') {
         this.acks.set(worker, msg.generation);
         for (const wake of this.ackWaiters) wake();
-      } else if (msg.type === 'listening' && (this.acks.get(worker) ?? 0) < this.generation) {
+      } else if ((msg.type === 'listening' || msg.type === 'standby') && (this.acks.get(worker) ?? 0) < this.generation) {
         // A set sent while the worker was still booting may have arrived before it
         // listened for messages: it was forked with an older set, so send the current one.
+        // A spare says 'standby' once it listens for messages (it opens no socket until
+        // it takes over), so a registration waiting for its acknowledgement gets it.
         worker.send({ type: 'wasm-services', services: this.current(), generation: this.generation } satisfies ToWorker);
       }
     });
