@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 
 /** Answer with a one-line plain-text reason (errors the server itself produces). */
 export function sendError(res: ServerResponse, status: number, message: string, extra?: Record<string, string>): void {
@@ -7,7 +7,9 @@ export function sendError(res: ServerResponse, status: number, message: string, 
     return;
   }
   const body = `${message}\n`;
-  res.writeHead(status, {
+  // The reason given, not left to node: a writeHead that threw (a plugin's bad
+  // header) has already set statusMessage for the status it was given.
+  res.writeHead(status, STATUS_CODES[status] ?? 'unknown', {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     ...extra,
