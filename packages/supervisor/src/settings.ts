@@ -66,6 +66,8 @@ Options (flags override environment variables):
       --no-watch             do not watch library files for changes [WATCH_LIBRARIES=0]
       --no-access-log        no per-request log line            [ACCESS_LOG=0]
       --no-metrics           workers count no requests for /metrics [METRICS=0]
+      --no-fast-lane         every request through node:http's request/response objects,
+                             none through the fast lane for inline native routes [FAST_LANE=0]
       --log-level LEVEL      fatal|error|warn|info|debug|trace|silent [LOG_LEVEL, default info]
       --log-format FORMAT    json|text                          [LOG_FORMAT, default json; text on a terminal]
   -h, --help                 show this help
@@ -106,6 +108,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
         'request-timeout': { type: 'string' },
         'no-access-log': { type: 'boolean' },
         'no-metrics': { type: 'boolean' },
+        'no-fast-lane': { type: 'boolean' },
         'drain-timeout': { type: 'string' },
         'spare-workers': { type: 'string' },
         'quarantine-crashes': { type: 'string' },
@@ -161,6 +164,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
   };
   const accessLog = onOff(v['no-access-log'], 'ACCESS_LOG', d.accessLog);
   const metrics = onOff(v['no-metrics'], 'METRICS', d.metrics);
+  const fastLane = onOff(v['no-fast-lane'], 'FAST_LANE', d.fastLane);
   const lvl = pick(v['log-level'], 'LOG_LEVEL');
   if (lvl && !(LOG_LEVELS as readonly string[]).includes(lvl[1])) {
     throw new SupervisorError('FLX_USAGE', `${lvl[0]}: "${lvl[1]}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -210,6 +214,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
       requestTimeoutMs,
       accessLog,
       metrics,
+      fastLane,
       logLevel: lvl?.[1] ?? d.logLevel,
       logFormat,
     },

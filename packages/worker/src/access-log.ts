@@ -7,7 +7,6 @@
  *
  * Status 499 (nginx's) means the client went away before the response was complete.
  */
-import type { IncomingMessage } from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { LogFormat } from './logger.js';
 import { stdoutWriter } from './logger.js';
@@ -15,8 +14,16 @@ import type { Latin1Buffer } from './latin1-cache.js';
 import { LINE_ROOM, type LineWriter } from './line-writer.js';
 import { peerOf } from './peer.js';
 
+/** What the access line reads of a request: node's IncomingMessage, or the fast lane's request. */
+export interface LoggedRequest {
+  socket: { remoteAddress?: string; remotePort?: number };
+  method?: string;
+  url?: string;
+  httpVersion: string;
+}
+
 export interface AccessRecord {
-  req: IncomingMessage;
+  req: LoggedRequest;
   status: number;
   bytes: number;
   ttfbMs: number;

@@ -31,11 +31,30 @@ export interface RequestStats {
   bytes: number;
 }
 
+/** An answer produced without node:http's response object (see Executor.direct). */
+export interface DirectAnswer {
+  status: number;
+  /** The reason phrase, when not node's standard one for the status. */
+  reason: string | undefined;
+  /** Flat [name, value, ...], content-type and content-length included. */
+  headers: string[];
+  body: Buffer | string;
+}
+
 export interface Executor {
   readonly kind: ExecutorKind;
   readonly route: RouteSpec;
   /** Answer the request. Must always end the response, whatever happens. */
   handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void;
+  /**
+   * Answer a bodyless request synchronously, for the fast lane (fast-lane.ts),
+   * or return null having done nothing, and node:http will serve it through
+   * handle(). The answer is valid until the executor's next call.
+   */
+  direct?(req: RequestLike, stats: RequestStats): DirectAnswer | null;
+  /** With direct: log an answer that breaks node:http's rules (a bad header,
+   * status or reason) and return the one-line reason of the 502 sent instead. */
+  refused?(err: Error): string;
   /** Release what the executor holds (slots, libraries). */
   close(): void;
 }

@@ -13,6 +13,7 @@
  */
 import http, { type Server } from 'node:http';
 import type { Logger } from 'pino';
+import type { FastLane } from './fast-lane.js';
 
 /**
  * Every response written from now on closes its connection. Patching the
@@ -30,7 +31,7 @@ function closeConnectionsAfterResponse(): void {
 }
 
 /** Returns `stop(why)`; calling it again does nothing. */
-export function gracefulStop(server: Server, log: Logger, onClosed: () => void): (why: string) => void {
+export function gracefulStop(server: Server, lane: FastLane | null, log: Logger, onClosed: () => void): (why: string) => void {
   let stopping = false;
   return (why: string) => {
     if (stopping) return;
@@ -42,6 +43,7 @@ export function gracefulStop(server: Server, log: Logger, onClosed: () => void):
       onClosed();
     });
     server.closeIdleConnections();
+    lane?.stop();
     // A connection that went idle between the response's end and the next
     // request's arrival is caught here; the Connection: close header makes
     // well-behaved clients close first.

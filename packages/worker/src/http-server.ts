@@ -7,8 +7,9 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { AccessLogger, AccessRecord } from './access-log.js';
+import type { AccessLogger, AccessRecord, LoggedRequest } from './access-log.js';
 import type { Executor, RequestStats } from './executor.js';
+import { FastLane } from './fast-lane.js';
 import type { RequestMeter } from './metrics/request-meter.js';
 import type { WorkerOptions } from './options.js';
 import { sendError } from './respond.js';
@@ -32,34 +33,58 @@ interface ObservedResponse extends ServerResponse, RequestStats {
 }
 
 /**
+ * Records a finished request in the metrics and the access log; node:http's
+ * responses and the fast lane's answers alike. `ttfbMs` is 0 when unknown;
+ * `fast` when the fast lane answered.
+ */
+export type RequestRecorder = (
+  req: LoggedRequest,
+  ex: Executor | undefined,
+  meter: RequestMeter | null,
+  status: number,
+  finished: boolean,
+  bytes: number,
+  preAlloc: number,
+  alloc: number,
+  startMs: number,
+  ttfbMs: number,
+  fast: boolean,
+) => void;
+
+export function requestRecorder(access: AccessLogger | null): RequestRecorder {
+  // One record, refilled for each request: the logger uses it synchronously.
+  const rec: AccessRecord = { req: null as unknown as LoggedRequest, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, preAlloc: 0, alloc: 0, route: '-' };
+  return (req, ex, meter, status, finished, bytes, preAlloc, alloc, startMs, ttfbMs, fast) => {
+    const end = performance.now();
+    if (meter) meter.record(ex, status, end - startMs, bytes, alloc, finished, fast);
+    if (access) {
+      rec.req = req;
+      rec.status = status;
+      rec.bytes = bytes;
+      rec.ttfbMs = (ttfbMs || end) - startMs;
+      rec.ttlbMs = end - startMs;
+      rec.preAlloc = preAlloc;
+      rec.alloc = alloc;
+      rec.route = ex ? ex.route.key : '-';
+      access(rec);
+      rec.req = null as unknown as LoggedRequest;
+    }
+  };
+}
+
+/**
  * The ServerResponse class of an observed server: node:http makes one per
  * request, with the fields initialised in the constructor (one hidden class),
  * and its 'close' records the request in the metrics and the access log.
  */
-function observedResponseClass(access: AccessLogger | null): typeof http.ServerResponse {
-  // One record, refilled for each request: the logger uses it synchronously.
-  const rec: AccessRecord = { req: null as unknown as IncomingMessage, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, preAlloc: 0, alloc: 0, route: '-' };
-  function record(res: ObservedResponse): void {
-    const end = performance.now();
-    const start = res.startMs;
+function observedResponseClass(record: RequestRecorder): typeof http.ServerResponse {
+  function recordResponse(res: ObservedResponse): void {
     const len = res.bytes >= 0 ? res.bytes : res.getHeader('content-length');
     const bytes = typeof len === 'number' ? len : Number(len ?? 0);
     const finished = res.writableFinished;
-    const ex = res.executor;
-    if (res.meter) res.meter.record(ex, res.statusCode, end - start, bytes, res.alloc, finished);
-    if (access) {
-      rec.req = res.req;
-      // nginx's 499: the client closed the connection before the response was complete
-      rec.status = finished ? res.statusCode : 499;
-      rec.bytes = bytes;
-      rec.ttfbMs = (res.ttfbMs || end) - start;
-      rec.ttlbMs = end - start;
-      rec.preAlloc = res.preAlloc;
-      rec.alloc = res.alloc;
-      rec.route = ex ? ex.route.key : '-';
-      access(rec);
-      rec.req = null as unknown as IncomingMessage;
-    }
+    // nginx's 499: the client closed the connection before the response was complete
+    const status = finished ? res.statusCode : 499;
+    record(res.req, res.executor, res.meter, status, finished, bytes, res.preAlloc, res.alloc, res.startMs, res.ttfbMs, false);
   }
   return class extends http.ServerResponse implements RequestStats {
     preAlloc = 0;
@@ -79,7 +104,7 @@ function observedResponseClass(access: AccessLogger | null): typeof http.ServerR
       // node emits 'close' once; the guard keeps a second one from counting twice.
       if (event === 'close' && !this.recorded) {
         this.recorded = true;
-        record(this as unknown as ObservedResponse);
+        recordResponse(this as unknown as ObservedResponse);
       }
       switch (arguments.length) {
         case 0:
@@ -96,14 +121,21 @@ function observedResponseClass(access: AccessLogger | null): typeof http.ServerR
   } as unknown as typeof http.ServerResponse;
 }
 
-export function createHttpServer(opts: WorkerOptions, state: ServerState, log: Logger, access: AccessLogger | null): http.Server {
+/** The worker's server, and the fast lane in front of it (null when turned off). */
+export interface WorkerServer {
+  server: http.Server;
+  lane: FastLane | null;
+}
+
+export function createHttpServer(opts: WorkerOptions, state: ServerState, log: Logger, access: AccessLogger | null): WorkerServer {
   // Observed requests (access log or metrics on) are recorded when their
   // response emits 'close' ('close' rather than 'finish', so a response the
   // client walked away from is counted too and leaves the in-flight gauge).
   // The response object itself carries the request's state and reports its
   // own 'close': no closure, stats object or listener per request.
   const observed = access !== null || state.meter !== null;
-  const Response = observed ? observedResponseClass(access) : http.ServerResponse;
+  const record = requestRecorder(access);
+  const Response = observed ? observedResponseClass(record) : http.ServerResponse;
   const server = http.createServer({
     maxHeaderSize: opts.maxHeaderBytes,
     keepAliveTimeout: opts.keepAliveTimeoutMs,
@@ -155,5 +187,6 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
   });
-  return server;
+  const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
+  return { server, lane };
 }

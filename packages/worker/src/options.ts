@@ -17,6 +17,8 @@ export interface WorkerOptions {
   metrics: boolean;
   logLevel: string;
   logFormat: 'json' | 'text';
+  /** Serve plain requests of inline native routes without node:http's objects (fast-lane.ts; --no-fast-lane, FAST_LANE=0 turn it off). */
+  fastLane: boolean;
 }
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
@@ -32,4 +34,5 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   metrics: true,
   logLevel: 'info',
   logFormat: 'json',
+  fastLane: true,
 };

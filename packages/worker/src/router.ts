@@ -4,14 +4,14 @@
  * the named header's value starts with its value prefix (FlexiLib semantics).
  * Registered WASM services come first, matched on whole path segments.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Executor } from './executor.js';
 import { rawHeader } from './raw-headers.js';
 
 export class Router {
   constructor(readonly executors: readonly Executor[]) {}
 
-  match(req: IncomingMessage): Executor | undefined {
+  /** `req`: node's IncomingMessage or the fast lane's request. */
+  match(req: { url?: string; rawHeaders: string[] }): Executor | undefined {
     const url = req.url!;
     const list = this.executors;
     for (let i = 0; i < list.length; i++) {

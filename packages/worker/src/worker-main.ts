@@ -57,8 +57,8 @@ upstreams.startStats();
 const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
 const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
-const server = createHttpServer(options, control.state, log, access);
-stop = gracefulStop(server, log, () => process.exit(0));
+const { server, lane } = createHttpServer(options, control.state, log, access);
+stop = gracefulStop(server, lane, log, () => process.exit(0));
 
 let listening = false;
 function listen(port: number): void {

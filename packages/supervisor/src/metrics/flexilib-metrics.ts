@@ -80,6 +80,7 @@ export class FlexilibMetrics {
     perRoute('flexilib_response_bytes_total', 'Response body bytes sent, by route and executor kind.', R.responseBytes);
     perRoute('flexilib_arena_overflow_bytes_total', 'Bytes native plugins allocated beyond the pre-allocated arena (RESPONSE_PREALLOCATION_KB), by route.', R.overflowBytes);
     perRoute('flexilib_arena_overflow_requests_total', 'Requests whose plugin needed memory beyond the pre-allocated arena, by route.', R.overflowRequests);
+    perRoute('flexilib_fast_lane_requests_total', "Requests the fast lane answered without node:http's request and response objects (the rest of a route's requests went through node:http), by route.", R.fastLane);
     new Gauge({
       name: 'flexilib_requests_in_flight',
       help: 'Requests being answered now, across all workers.',

@@ -69,6 +69,8 @@ export const R = {
   overflowBytes: 6 + DURATION_BUCKETS.length + 3,
   /** requests that took any bytes beyond the arena */
   overflowRequests: 6 + DURATION_BUCKETS.length + 4,
+  /** requests the fast lane answered (the rest of the route's went through node:http) */
+  fastLane: 6 + DURATION_BUCKETS.length + 5,
 } as const;
 export const ROUTE_SLOTS = 32;
 

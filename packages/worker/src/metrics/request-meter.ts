@@ -86,9 +86,10 @@ export class RequestMeter {
 
   /**
    * The response closed. `finished` is false when the connection went away
-   * before the response was complete (counted as status class "aborted").
+   * before the response was complete (counted as status class "aborted");
+   * `fast` when the fast lane answered it.
    */
-  record(ex: Executor | undefined, status: number, ms: number, bytes: number, alloc: number, finished: boolean): void {
+  record(ex: Executor | undefined, status: number, ms: number, bytes: number, alloc: number, finished: boolean, fast: boolean): void {
     const f = this.f;
     const at = ex === undefined ? this.unmatchedAt : (this.slotOf.get(ex) ?? this.unmatchedAt);
     let cls = ABORTED;
@@ -106,6 +107,7 @@ export class RequestMeter {
       f[at + R.overflowBytes] += alloc;
       f[at + R.overflowRequests]++;
     }
+    if (fast) f[at + R.fastLane]++;
     f[H.inflight]--;
     if (this.retired && f[H.inflight] <= 0) this.seal();
   }

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '../config.js';
 import { FlexiError } from '../errors.js';
-import type { Executor, RequestStats } from '../executor.js';
+import type { Executor, RequestLike, RequestStats } from '../executor.js';
 import { hasNoBody, readBody } from '../request-body.js';
 import { sendError } from '../respond.js';
 import type { CallMarker } from './call-marker.js';
@@ -151,8 +151,32 @@ export class NativeExecutor implements Executor {
     if (next) next();
   }
 
-  /** Copy the response out, run request_deinit, answer. */
-  private finish(version: LoadedVersion, slot: Slot, rc: number, res: ServerResponse, stats: RequestStats): void {
+  /**
+   * The fast lane's call (fast-lane.ts): inline routes whose library is
+   * loaded, bodyless requests. Anything else (a first load, a load failure to
+   * report, a threaded route) is left to handle() by returning null.
+   */
+  direct(req: RequestLike, stats: RequestStats): PluginResponse | null {
+    if (this.route.options.mode !== 'inline') return null;
+    const version = this.deps.library.current;
+    if (version === null) return null;
+    const slot = this.deps.inlineSlot;
+    if (!slot.fillRequest(req, null)) return null;
+    slot.resetResponse();
+    version.inflight++;
+    this.marker.enter(INLINE_SLOT, this.markWord);
+    let rc: number;
+    try {
+      rc = version.handleRequest(slot.req.ptr, slot.resp.ptr);
+    } finally {
+      version.inflight--;
+      this.marker.exit(INLINE_SLOT);
+    }
+    return this.settle(version, slot, rc, stats);
+  }
+
+  /** Copy the response out, run request_deinit, apply the response rules. */
+  private settle(version: LoadedVersion, slot: Slot, rc: number, stats: RequestStats): PluginResponse {
     let out: PluginResponse;
     try {
       out = slot.readResponse();
@@ -170,17 +194,28 @@ export class NativeExecutor implements Executor {
       this.deps.log.warn({ route: this.route.key, library: this.deps.library.file, rc, status: out.status }, 'plugin returned an error');
     }
     stats.bytes = out.body.length;
+    return out;
+  }
+
+  /** Settle the call and answer through node:http. */
+  private finish(version: LoadedVersion, slot: Slot, rc: number, res: ServerResponse, stats: RequestStats): void {
+    const out = this.settle(version, slot, rc, stats);
     try {
       if (out.reason !== undefined) res.writeHead(out.status, out.reason, out.headers);
       else res.writeHead(out.status, out.headers);
     } catch (err) {
-      this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: (err as Error).message }, 'plugin produced an invalid response');
-      sendError(res, 502, `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
+      sendError(res, 502, this.refused(err as Error));
       return;
     }
     const body = out.body;
     if (typeof body === 'string') res.end(body, 'latin1');
     else res.end(body);
+  }
+
+  /** A response node:http's rules refuse (either path): logged, and the reason for the 502 sent instead. */
+  refused(err: Error): string {
+    this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: err.message }, 'plugin produced an invalid response');
+    return `plugin for route "${this.route.key}" produced an invalid response: ${err.message}`;
   }
 
   private loadFailed(res: ServerResponse, err: FlexiError): void {

@@ -1,0 +1,387 @@
+/**
+ * The fast lane: plain requests to inline native routes are read off the
+ * socket and answered by the worker itself, without node:http's per-request
+ * objects; everything else is node:http's, which then keeps the connection.
+ *
+ *   accept ─> fast lane ─ a whole, strict, bodyless HTTP/1.1 request
+ *                │        routed to an executor with direct() ──> plugin ─> bytes out
+ *                │
+ *                └─ anything else: a partial or oversized head, a body, HEAD,
+ *                   Connection: close, Upgrade, Expect, no Host, an unknown
+ *                   method, another kind of route, a library not loaded yet
+ *                   ─> node:http's own connection listener, given the bytes
+ *                      not yet served; the connection is node's from then on
+ *
+ * Why: node:http's request and response objects (two streams, their events
+ * and ticks, header validation per write) cost about 50k instructions a
+ * request, which no work of flexilib's own could win back: a native route
+ * stayed near 0.75× a bare node:http server answering the same bytes.
+ *
+ * What keeps it safe: the lane accepts only what it recognises whole, a subset
+ * of RFC 9112 (token header names, field values without CTLs, CRLF line ends,
+ * no obs-fold, origin-form targets, Content-Length 0 at most). A request it
+ * does not accept is not refused here but handed to node:http (llhttp), so
+ * every error answer, limit and timeout for odd requests stays node's. Answers
+ * follow node:http's rules and header order (tested byte for byte against
+ * node's path, FAST_LANE=0), with node's own validators.
+ */
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { DirectAnswer, Executor, RequestStats } from './executor.js';
+import type { RequestRecorder, ServerState } from './http-server.js';
+import { Latin1Cache } from './latin1-cache.js';
+
+/** More headers than this go to node:http (which keeps up to 2000). */
+const MAX_LANE_HEADERS = 100;
+
+/** Bytes allowed in a header name (RFC 9110 tchar). */
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
+for (let c = 65; c <= 90; c++) TOKEN[c] = TOKEN[c + 32] = 1;
+/** Bytes allowed in a field value: HTAB, visible ASCII, SP, obs-text. */
+const VALUE = new Uint8Array(256);
+VALUE[9] = 1;
+for (let c = 32; c <= 255; c++) if (c !== 127) VALUE[c] = 1;
+/** Bytes allowed in a request target (visible ASCII). */
+const TARGET = new Uint8Array(256);
+for (let c = 33; c <= 126; c++) TARGET[c] = 1;
+
+/** Methods the lane serves (each followed by SP); any other is node:http's to judge. */
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => ({ name: m, bytes: Buffer.from(`${m} `, 'latin1') }));
+const VERSION = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+/** The request the lane hands the router and executors: reused, valid during one call. */
+interface LaneRequest {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  httpVersion: string;
+  socket: Socket;
+}
+
+export interface FastLaneOptions {
+  maxHeaderBytes: number;
+  keepAliveTimeoutMs: number;
+}
+
+export class FastLane {
+  /** The lane's connections, each with the function that detaches the lane from it. */
+  private readonly sockets = new Map<Socket, () => void>();
+  private readonly strings = new Latin1Cache();
+  private readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
+  private readonly stats: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+  private readonly keepAliveLine: string;
+  private readonly observed: boolean;
+  private stopping = false;
+  /** Set by head(): the answer closes its connection (graceful stop, or the plugin's Connection: close). */
+  private closeAfter = false;
+  /** Header names and values that passed node's validators (the plugin's strings repeat, as cached objects). */
+  private readonly valid = new Set<string>();
+
+  private constructor(
+    private readonly server: Server,
+    private readonly nodeListener: (socket: Socket) => void,
+    private readonly opts: FastLaneOptions,
+    private readonly state: ServerState,
+    private readonly record: RequestRecorder,
+    observed: boolean,
+    private readonly log: Logger,
+  ) {
+    const seconds = Math.floor(opts.keepAliveTimeoutMs / 1000);
+    // node:http's own: Connection: keep-alive, and Keep-Alive when it has an idle timeout.
+    this.keepAliveLine = opts.keepAliveTimeoutMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n\r\n` : 'Connection: keep-alive\r\n\r\n';
+    this.observed = observed;
+  }
+
+  /** Put the lane in front of node:http's connection listener. */
+  static install(server: Server, opts: FastLaneOptions, state: ServerState, record: RequestRecorder, observed: boolean, log: Logger): FastLane {
+    const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+    if (listeners.length !== 1) throw new Error(`fast lane: expected node:http's one connection listener, found ${listeners.length}`);
+    const lane = new FastLane(server, listeners[0], opts, state, record, observed, log);
+    server.removeListener('connection', listeners[0]);
+    server.on('connection', (socket: Socket) => lane.accept(socket));
+    return lane;
+  }
+
+  /** Graceful stop: idle connections close now, and every answer from now on closes its connection. */
+  stop(): void {
+    this.stopping = true;
+    // Requests are answered synchronously: a lane connection is always idle here.
+    for (const socket of this.sockets.keys()) socket.end();
+  }
+
+  private accept(socket: Socket): void {
+    if (this.stopping) {
+      this.nodeListener.call(this.server, socket);
+      return;
+    }
+    const onData = (chunk: Buffer) => this.serve(socket, chunk);
+    const onEnd = () => socket.end();
+    // Idle: close it. Output still pending is a client slow to read, which
+    // node:http does not time out either.
+    const onTimeout = () => {
+      if (socket.writableLength === 0) socket.destroy();
+    };
+    const onError = () => socket.destroy();
+    const onClose = () => this.sockets.delete(socket);
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('timeout', onTimeout);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    // Between requests a lane connection is idle: node's keep-alive timeout is its idle timeout.
+    if (this.opts.keepAliveTimeoutMs > 0) socket.setTimeout(this.opts.keepAliveTimeoutMs);
+    this.sockets.set(socket, () => {
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('timeout', onTimeout);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+      socket.setTimeout(0);
+      this.sockets.delete(socket);
+    });
+  }
+
+  /** Give the connection to node:http, with the bytes not served yet. */
+  private handOff(socket: Socket, chunk: Buffer, from: number): void {
+    this.sockets.get(socket)?.();
+    this.nodeListener.call(this.server, socket);
+    // node:http now reads the socket itself; the bytes already read are fed to it first.
+    if (from < chunk.length) socket.emit('data', from === 0 ? chunk : chunk.subarray(from));
+  }
+
+  private serve(socket: Socket, chunk: Buffer): void {
+    // Ended by a graceful stop: nothing more is answered on it.
+    if (!socket.writable) return;
+    let pos = 0;
+    let corked = false;
+    while (pos < chunk.length) {
+      const end = chunk.indexOf(HEAD_END, pos);
+      if (end < 0 || end + 4 - pos > this.opts.maxHeaderBytes || !this.parse(chunk, pos, end, socket)) break;
+      const ex = this.state.router.match(this.req);
+      if (ex === undefined || ex.direct === undefined) break;
+      if (pos > 0 && !corked) {
+        socket.cork();
+        corked = true;
+      }
+      if (!this.answer(socket, ex)) break;
+      pos = end + 4;
+      if (socket.destroyed || !socket.writable) {
+        pos = chunk.length;
+        break;
+      }
+    }
+    if (corked) socket.uncork();
+    if (pos < chunk.length) {
+      this.handOff(socket, chunk, pos);
+      return;
+    }
+    if (socket.writableNeedDrain) {
+      // A client that pipelines without reading: stop reading until it catches up.
+      socket.pause();
+      socket.once('drain', () => socket.resume());
+    }
+  }
+
+  /** Call the executor and write its answer; false when it declined (node:http serves the request). */
+  private answer(socket: Socket, ex: Executor): boolean {
+    const req = this.req;
+    const meter = this.observed ? this.state.meter : null;
+    const start = this.observed ? performance.now() : 0;
+    const stats = this.stats;
+    stats.preAlloc = 0;
+    stats.alloc = 0;
+    stats.bytes = -1;
+    let out: DirectAnswer | null;
+    try {
+      out = ex.direct!(req, stats);
+    } catch (err) {
+      this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
+      out = errorAnswer(500, 'Internal Server Error');
+    }
+    if (out === null) return false;
+    if (meter) meter.begin();
+    let status = out.status;
+    let head: string;
+    try {
+      head = this.head(out);
+    } catch (err) {
+      const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
+      out = errorAnswer(502, why);
+      status = 502;
+      stats.bytes = out.body.length;
+      head = this.head(out);
+    }
+    const close = this.closeAfter;
+    const body = out.body;
+    if (status < 200 || status === 204 || status === 304) {
+      // node:http sends no body with these, whatever content-length says.
+      socket.write(head, 'latin1');
+    } else if (typeof body === 'string') {
+      socket.write(body.length === 0 ? head : head + body, 'latin1');
+    } else {
+      socket.cork();
+      socket.write(head, 'latin1');
+      socket.write(body);
+      socket.uncork();
+    }
+    if (close) socket.end();
+    if (this.observed) this.record(req, ex, meter, status, true, stats.bytes >= 0 ? stats.bytes : body.length, stats.preAlloc, stats.alloc, start, 0, true);
+    return true;
+  }
+
+  /** The status line and headers by node:http's rules; throws node's error for what node would refuse. */
+  private head(out: DirectAnswer): string {
+    const status = out.status;
+    if (!(status >= 100 && status <= 999) || status !== Math.floor(status)) {
+      throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    }
+    let reason = out.reason;
+    if (reason === undefined) reason = STATUS_CODES[status] ?? 'unknown';
+    else this.check('statusMessage', reason, false);
+    let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+    const h = out.headers;
+    let date = false;
+    let connection = false;
+    let keepAlive = false;
+    let close = this.stopping;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i];
+      const value = h[i + 1];
+      this.check(name, value, true);
+      head += `${name}: ${value}\r\n`;
+      const n = name.length;
+      if (n === 4 && name.toLowerCase() === 'date') date = true;
+      else if (n === 10) {
+        const lower = name.toLowerCase();
+        if (lower === 'connection') {
+          connection = true;
+          if (/(?:^|\W)close(?:$|\W)/i.test(value)) close = true;
+        } else if (lower === 'keep-alive') keepAlive = true;
+      }
+    }
+    if (!date) head += `Date: ${utcDate()}\r\n`;
+    this.closeAfter = close;
+    if (connection) return `${head}\r\n`;
+    if (close) return `${head}Connection: close\r\n\r\n`;
+    return keepAlive ? `${head}Connection: keep-alive\r\n\r\n` : head + this.keepAliveLine;
+  }
+
+  /** node:http's header validation, remembered for strings seen valid before. */
+  private check(name: string, value: string, isHeader: boolean): void {
+    const valid = this.valid;
+    if (isHeader && !valid.has(name)) {
+      validateHeaderName(name);
+      this.remember(name);
+    }
+    if (!valid.has(value)) {
+      validateHeaderValue(isHeader ? name : 'statusMessage', value);
+      this.remember(value);
+    }
+  }
+
+  private remember(s: string): void {
+    if (this.valid.size >= 4096) this.valid.clear();
+    this.valid.add(s);
+  }
+
+  /**
+   * Parse the head in chunk[pos, end + 4) into this.req. False for anything
+   * outside the lane's strict subset (node:http will judge it).
+   */
+  private parse(buf: Buffer, pos: number, end: number, socket: Socket): boolean {
+    const req = this.req;
+    const strings = this.strings;
+    let method: string | undefined;
+    for (let m = 0; m < METHODS.length && method === undefined; m++) {
+      const bytes = METHODS[m].bytes;
+      let i = 0;
+      while (i < bytes.length && buf[pos + i] === bytes[i]) i++;
+      if (i === bytes.length) method = METHODS[m].name;
+    }
+    if (method === undefined) return false;
+    const t = pos + method.length + 1;
+    if (buf[t] !== 47 /* / */) return false;
+    let i = t + 1;
+    while (TARGET[buf[i]] === 1) i++;
+    for (let k = 0; k < VERSION.length; k++) if (buf[i + k] !== VERSION[k]) return false;
+    req.method = method;
+    req.url = strings.decode(buf, t, i - t);
+    req.socket = socket;
+
+    const raw = req.rawHeaders;
+    let n = 0;
+    let host = false;
+    let p = i + VERSION.length;
+    const stop = end + 2;
+    while (p < stop) {
+      let k = p;
+      while (TOKEN[buf[k]] === 1) k++;
+      const nameLen = k - p;
+      if (nameLen === 0 || buf[k] !== 58 /* : */ || n >= MAX_LANE_HEADERS * 2) return false;
+      let v = k + 1;
+      while (buf[v] === 32 || buf[v] === 9) v++;
+      let e = v;
+      while (VALUE[buf[e]] === 1) e++;
+      if (buf[e] !== 13 || buf[e + 1] !== 10) return false;
+      let ve = e;
+      while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
+      switch (nameLen) {
+        case 4:
+          if (lowerIs(buf, p, 'host')) host = true;
+          break;
+        case 6:
+          if (lowerIs(buf, p, 'expect')) return false;
+          break;
+        case 7:
+          if (lowerIs(buf, p, 'upgrade')) return false;
+          break;
+        case 10:
+          // Only an explicit keep-alive stays: close (and anything else) is node's to honour.
+          if (lowerIs(buf, p, 'connection') && !(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
+          break;
+        case 14:
+          if (lowerIs(buf, p, 'content-length') && !(ve - v === 1 && buf[v] === 48 /* 0 */)) return false;
+          break;
+        case 17:
+          if (lowerIs(buf, p, 'transfer-encoding')) return false;
+          break;
+      }
+      raw[n++] = strings.decode(buf, p, nameLen);
+      raw[n++] = strings.decode(buf, v, ve - v);
+      p = e + 2;
+    }
+    if (!host) return false;
+    raw.length = n;
+    return true;
+  }
+}
+
+/** buf[at, at + lower.length) equals `lower` (lower-case ASCII letters and '-') ignoring case. */
+function lowerIs(buf: Buffer, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((buf[at + i] | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** An error answer shaped as respond.ts's sendError shapes it. */
+function errorAnswer(status: number, message: string): DirectAnswer {
+  const body = Buffer.from(`${message}\n`, 'utf8');
+  return { status, reason: undefined, headers: ['content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length)], body };
+}
+
+// node:http's Date header: the time formatted once a second.
+let dateCache: string | undefined;
+function utcDate(): string {
+  if (dateCache === undefined) {
+    const d = new Date();
+    dateCache = d.toUTCString();
+    setTimeout(() => (dateCache = undefined), 1000 - d.getMilliseconds()).unref();
+  }
+  return dateCache;
+}
