@@ -15,6 +15,7 @@
  *   free-port.ts         freePort(), freePorts()
  *   http.ts              request(), waitForAnswers()
  *   raw-http.ts          rawRequest(): exactly the headers given, over a fresh socket
+ *   raw-connection.ts    RawConnection: raw bytes both ways on one connection (pipelining)
  *   admin.ts             admin(): JSON calls to the admin API
  *   load.ts              load(): keep-alive load loops
  *   crashes.ts           crashOnce()
@@ -31,6 +32,7 @@ export * from './run-flexilib.js';
 export * from './free-port.js';
 export * from './http.js';
 export * from './raw-http.js';
+export * from './raw-connection.js';
 export * from './admin.js';
 export * from './load.js';
 export * from './crashes.js';

@@ -3,7 +3,7 @@
  * pools and WASM modules later. The router hands each matched request to the
  * route's executor; the executor owns answering it, errors included.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { RouteSpec } from './config.js';
 
 /** The request fields the plugin executors copy into a plugin's memory (native slot,
@@ -41,6 +41,24 @@ export interface DirectAnswer {
   body: Buffer | string;
 }
 
+/**
+ * What an asynchronous executor needs of a response: node's ServerResponse
+ * has it, and so does the fast lane's own (lane-response.ts).
+ */
+export interface ResponseSink {
+  readonly headersSent: boolean;
+  writeHead(statusCode: number, reason: string, headers: OutgoingHttpHeaders | string[]): unknown;
+  writeHead(statusCode: number, headers: OutgoingHttpHeaders | string[]): unknown;
+  /** False: wait for 'drain' before writing more. */
+  write(chunk: Buffer): boolean;
+  end(body?: string): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+  /** Emitted once, when the response is complete or the client went away. */
+  on(event: 'close', listener: () => void): unknown;
+  /** Cut the connection (the answer cannot be completed). */
+  destroy(): unknown;
+}
+
 export interface Executor {
   readonly kind: ExecutorKind;
   readonly route: RouteSpec;
@@ -52,6 +70,11 @@ export interface Executor {
    * handle(). The answer is valid until the executor's next call.
    */
   direct?(req: RequestLike, stats: RequestStats): DirectAnswer | null;
+  /**
+   * The fast lane's asynchronous form (upstream routes): answer a bodyless
+   * request through `res`. `req` is valid only during the call.
+   */
+  laneHandle?(req: RequestLike, res: ResponseSink, stats: RequestStats): void;
   /** With direct: log an answer that breaks node:http's rules (a bad header,
    * status or reason) and return the one-line reason of the 502 sent instead. */
   refused?(err: Error): string;

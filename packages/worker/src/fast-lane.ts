@@ -1,10 +1,13 @@
 /**
- * The fast lane: plain requests to inline native routes are read off the
- * socket and answered by the worker itself, without node:http's per-request
- * objects; everything else is node:http's, which then keeps the connection.
+ * The fast lane: plain requests to inline native routes and upstream routes
+ * are read off the socket and answered by the worker itself, without
+ * node:http's per-request objects; everything else is node:http's, which then
+ * keeps the connection.
  *
  *   accept ─> fast lane ─ a whole, strict, bodyless HTTP/1.1 request
- *                │        routed to an executor with direct() ──> plugin ─> bytes out
+ *                │        ├─ inline native route, library loaded: direct() ─> bytes out
+ *                │        └─ upstream route: laneHandle() with a LaneResponse;
+ *                │           the connection reads nothing more until it ends
  *                │
  *                └─ anything else: a partial or oversized head, a body, HEAD,
  *                   Connection: close, Upgrade, Expect, no Host, an unknown
@@ -23,7 +26,7 @@
  * does not accept is not refused here but handed to node:http (llhttp), so
  * every error answer, limit and timeout for odd requests stays node's. Answers
  * follow node:http's rules and header order (tested byte for byte against
- * node's path, FAST_LANE=0), with node's own validators.
+ * node's path, --no-fast-lane), with node's own validators.
  */
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -32,6 +35,8 @@ import type { Logger } from 'pino';
 import type { DirectAnswer, Executor, RequestStats } from './executor.js';
 import type { RequestRecorder, ServerState } from './http-server.js';
 import { Latin1Cache } from './latin1-cache.js';
+import { LaneResponse, type LaneOwner } from './lane-response.js';
+import { sendError } from './respond.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
 const MAX_LANE_HEADERS = 100;
@@ -53,6 +58,9 @@ for (let c = 33; c <= 126; c++) TARGET[c] = 1;
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => ({ name: m, bytes: Buffer.from(`${m} `, 'latin1') }));
 const VERSION = Buffer.from(' HTTP/1.1\r\n', 'latin1');
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
+/** Bytes a client may send ahead while an answer is awaited before the lane stops reading it. */
+const PENDING_MAX = 64 * 1024;
 
 /** The request the lane hands the router and executors: reused, valid during one call. */
 interface LaneRequest {
@@ -70,17 +78,33 @@ export interface FastLaneOptions {
   keepAliveTimeoutMs: number;
 }
 
-export class FastLane {
-  /** The lane's connections, each with the function that detaches the lane from it. */
-  private readonly sockets = new Map<Socket, () => void>();
+/** A connection the lane serves. */
+class LaneConnection {
+  /** The asynchronous answer in progress; nothing more is read until it ends. */
+  res: LaneResponse | null = null;
+  /** Bytes read while an answer was in progress, served after it. */
+  pending: Buffer | null = null;
+  /** The answer is being started (its executor call has not returned yet). */
+  starting = false;
+  /** Waiting for 'drain' with reading paused. */
+  draining = false;
+  constructor(
+    readonly socket: Socket,
+    /** Detach the lane's listeners (hand-off to node:http). */
+    readonly detach: () => void,
+  ) {}
+}
+
+export class FastLane implements LaneOwner {
+  private readonly conns = new Map<Socket, LaneConnection>();
   private readonly strings = new Latin1Cache();
   private readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
   private readonly stats: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
   private readonly keepAliveLine: string;
   private readonly observed: boolean;
   private stopping = false;
-  /** Set by head(): the answer closes its connection (graceful stop, or the plugin's Connection: close). */
-  private closeAfter = false;
+  /** Set by head(): the answer closes its connection (graceful stop, or the answer's Connection: close). */
+  closeAfter = false;
   /** Header names and values that passed node's validators (the plugin's strings repeat, as cached objects). */
   private readonly valid = new Set<string>();
 
@@ -95,7 +119,7 @@ export class FastLane {
   ) {
     const seconds = Math.floor(opts.keepAliveTimeoutMs / 1000);
     // node:http's own: Connection: keep-alive, and Keep-Alive when it has an idle timeout.
-    this.keepAliveLine = opts.keepAliveTimeoutMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n\r\n` : 'Connection: keep-alive\r\n\r\n';
+    this.keepAliveLine = opts.keepAliveTimeoutMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n` : 'Connection: keep-alive\r\n';
     this.observed = observed;
   }
 
@@ -109,11 +133,10 @@ export class FastLane {
     return lane;
   }
 
-  /** Graceful stop: idle connections close now, and every answer from now on closes its connection. */
+  /** Graceful stop: idle connections close now; every answer from now on closes its connection. */
   stop(): void {
     this.stopping = true;
-    // Requests are answered synchronously: a lane connection is always idle here.
-    for (const socket of this.sockets.keys()) socket.end();
+    for (const c of this.conns.values()) if (c.res === null) c.socket.end();
   }
 
   private accept(socket: Socket): void {
@@ -121,15 +144,32 @@ export class FastLane {
       this.nodeListener.call(this.server, socket);
       return;
     }
-    const onData = (chunk: Buffer) => this.serve(socket, chunk);
-    const onEnd = () => socket.end();
-    // Idle: close it. Output still pending is a client slow to read, which
-    // node:http does not time out either.
+    const onData = (chunk: Buffer) => this.serve(conn, chunk);
+    // A FIN while an answer is awaited is the client leaving, as node:http and
+    // nginx take it: the origin request is aborted and logged as 499.
+    const onEnd = () => {
+      socket.end();
+      conn.res?.clientGone();
+    };
+    // Idle: close it. Not while an answer is awaited, nor with output pending
+    // (a client slow to read, which node:http does not time out either).
     const onTimeout = () => {
-      if (socket.writableLength === 0) socket.destroy();
+      if (conn.res === null && socket.writableLength === 0) socket.destroy();
     };
     const onError = () => socket.destroy();
-    const onClose = () => this.sockets.delete(socket);
+    const onClose = () => {
+      this.conns.delete(socket);
+      conn.res?.clientGone();
+    };
+    const conn = new LaneConnection(socket, () => {
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('timeout', onTimeout);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+      socket.setTimeout(0);
+      this.conns.delete(socket);
+    });
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('timeout', onTimeout);
@@ -137,27 +177,30 @@ export class FastLane {
     socket.on('close', onClose);
     // Between requests a lane connection is idle: node's keep-alive timeout is its idle timeout.
     if (this.opts.keepAliveTimeoutMs > 0) socket.setTimeout(this.opts.keepAliveTimeoutMs);
-    this.sockets.set(socket, () => {
-      socket.removeListener('data', onData);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('timeout', onTimeout);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', onClose);
-      socket.setTimeout(0);
-      this.sockets.delete(socket);
-    });
+    this.conns.set(socket, conn);
   }
 
   /** Give the connection to node:http, with the bytes not served yet. */
-  private handOff(socket: Socket, chunk: Buffer, from: number): void {
-    this.sockets.get(socket)?.();
+  private handOff(conn: LaneConnection, chunk: Buffer, from: number): void {
+    const socket = conn.socket;
+    conn.detach();
+    // Paused by the lane (backpressure): node:http reads it from now on.
+    if (socket.isPaused()) socket.resume();
     this.nodeListener.call(this.server, socket);
     // node:http now reads the socket itself; the bytes already read are fed to it first.
     if (from < chunk.length) socket.emit('data', from === 0 ? chunk : chunk.subarray(from));
   }
 
-  private serve(socket: Socket, chunk: Buffer): void {
-    // Ended by a graceful stop: nothing more is answered on it.
+  private serve(conn: LaneConnection, chunk: Buffer): void {
+    const socket = conn.socket;
+    if (conn.res !== null) {
+      // An answer is in progress: keep the bytes for after it, reading on
+      // (to notice a client that leaves) unless it sends too much meanwhile.
+      conn.pending = conn.pending === null ? chunk : Buffer.concat([conn.pending, chunk]);
+      if (conn.pending.length > PENDING_MAX) socket.pause();
+      return;
+    }
+    // Ended (graceful stop, Connection: close): nothing more is answered on it.
     if (!socket.writable) return;
     let pos = 0;
     let corked = false;
@@ -165,13 +208,27 @@ export class FastLane {
       const end = chunk.indexOf(HEAD_END, pos);
       if (end < 0 || end + 4 - pos > this.opts.maxHeaderBytes || !this.parse(chunk, pos, end, socket)) break;
       const ex = this.state.router.match(this.req);
-      if (ex === undefined || ex.direct === undefined) break;
-      if (pos > 0 && !corked) {
-        socket.cork();
-        corked = true;
-      }
-      if (!this.answer(socket, ex)) break;
-      pos = end + 4;
+      if (ex === undefined) break;
+      if (ex.direct !== undefined) {
+        if (pos > 0 && !corked) {
+          socket.cork();
+          corked = true;
+        }
+        if (!this.answer(socket, ex)) break;
+        pos = end + 4;
+      } else if (ex.laneHandle !== undefined) {
+        pos = end + 4;
+        if (corked) {
+          socket.uncork();
+          corked = false;
+        }
+        this.start(conn, ex);
+        if (conn.res !== null) {
+          // Answered later: what follows waits for it (settled() goes on).
+          if (pos < chunk.length) conn.pending = chunk.subarray(pos);
+          return;
+        }
+      } else break;
       if (socket.destroyed || !socket.writable) {
         pos = chunk.length;
         break;
@@ -179,14 +236,61 @@ export class FastLane {
     }
     if (corked) socket.uncork();
     if (pos < chunk.length) {
-      this.handOff(socket, chunk, pos);
+      this.handOff(conn, chunk, pos);
       return;
     }
     if (socket.writableNeedDrain) {
       // A client that pipelines without reading: stop reading until it catches up.
       socket.pause();
-      socket.once('drain', () => socket.resume());
+      if (!conn.draining) {
+        conn.draining = true;
+        socket.once('drain', () => {
+          conn.draining = false;
+          if (conn.res === null) socket.resume();
+        });
+      }
+    } else if (socket.isPaused()) socket.resume();
+  }
+
+  /** Start an asynchronous answer (an upstream route). */
+  private start(conn: LaneConnection, ex: Executor): void {
+    const req = this.req;
+    const res = new LaneResponse(this, conn.socket, ex, { socket: conn.socket, method: req.method, url: req.url, httpVersion: '1.1' });
+    res.meter = this.observed ? this.state.meter : null;
+    if (this.observed) res.startMs = performance.now();
+    if (res.meter) res.meter.begin();
+    conn.res = res;
+    conn.starting = true;
+    try {
+      ex.laneHandle!(req, res, res);
+    } catch (err) {
+      this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
+      if (res.headersSent) res.destroy();
+      else if (!res.settled) sendError(res, 500, 'Internal Server Error');
     }
+    conn.starting = false;
+  }
+
+  /** LaneOwner: an asynchronous answer is over; record it and serve what came meanwhile. */
+  settled(res: LaneResponse, finished: boolean): void {
+    const socket = res.socket;
+    const conn = this.conns.get(socket);
+    if (this.observed) {
+      const status = finished ? res.statusCode : 499;
+      this.record(res.req, res.ex, res.meter, status, finished, res.bytes >= 0 ? res.bytes : res.written, 0, 0, res.startMs, res.ttfbMs, true);
+    }
+    if (conn === undefined || conn.res !== res) return;
+    conn.res = null;
+    if (!finished) return;
+    if (res.closeAfter || this.stopping) {
+      socket.end();
+      return;
+    }
+    // Still inside serve(): it goes on by itself.
+    if (conn.starting) return;
+    const next = conn.pending;
+    conn.pending = null;
+    this.serve(conn, next ?? EMPTY);
   }
 
   /** Call the executor and write its answer; false when it declined (node:http serves the request). */
@@ -210,13 +314,13 @@ export class FastLane {
     let status = out.status;
     let head: string;
     try {
-      head = this.head(out);
+      head = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
       out = errorAnswer(502, why);
       status = 502;
       stats.bytes = out.body.length;
-      head = this.head(out);
+      head = this.head(status, out.reason, out.headers, false);
     }
     const close = this.closeAfter;
     const body = out.body;
@@ -236,17 +340,18 @@ export class FastLane {
     return true;
   }
 
-  /** The status line and headers by node:http's rules; throws node's error for what node would refuse. */
-  private head(out: DirectAnswer): string {
-    const status = out.status;
+  /**
+   * LaneOwner: the status line and headers by node:http's rules, in its order
+   * (the answer's headers, Date, Connection and Keep-Alive, Transfer-Encoding);
+   * throws node's error for what node would refuse. Sets closeAfter.
+   */
+  head(status: number, reason: string | undefined, h: string[], chunked: boolean): string {
     if (!(status >= 100 && status <= 999) || status !== Math.floor(status)) {
       throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
     }
-    let reason = out.reason;
     if (reason === undefined) reason = STATUS_CODES[status] ?? 'unknown';
     else this.check('statusMessage', reason, false);
     let head = `HTTP/1.1 ${status} ${reason}\r\n`;
-    const h = out.headers;
     let date = false;
     let connection = false;
     let keepAlive = false;
@@ -268,9 +373,8 @@ export class FastLane {
     }
     if (!date) head += `Date: ${utcDate()}\r\n`;
     this.closeAfter = close;
-    if (connection) return `${head}\r\n`;
-    if (close) return `${head}Connection: close\r\n\r\n`;
-    return keepAlive ? `${head}Connection: keep-alive\r\n\r\n` : head + this.keepAliveLine;
+    if (!connection) head += close ? 'Connection: close\r\n' : keepAlive ? 'Connection: keep-alive\r\n' : this.keepAliveLine;
+    return chunked ? `${head}Transfer-Encoding: chunked\r\n\r\n` : `${head}\r\n`;
   }
 
   /** node:http's header validation, remembered for strings seen valid before. */

@@ -1,7 +1,8 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { ResponseSink } from './executor.js';
 
 /** Answer with a one-line plain-text reason (errors the server itself produces). */
-export function sendError(res: ServerResponse, status: number, message: string, extra?: Record<string, string>): void {
+export function sendError(res: ResponseSink, status: number, message: string, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -6,82 +6,9 @@
  * lane's own connections time out, apply backpressure and close on stop.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { compilePlugin, eventually, exampleSource, fixture, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
-
-/** One raw connection: write bytes, read whole responses (Content-Length framed). */
-class Conn {
-  readonly sock: net.Socket;
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | null = null;
-  ended = false;
-  readonly closed: Promise<void>;
-
-  constructor(port: number) {
-    this.sock = net.connect(port, '127.0.0.1');
-    this.sock.on('data', (c: Buffer) => {
-      this.buf = Buffer.concat([this.buf, c]);
-      this.wake?.();
-    });
-    this.closed = new Promise((resolve) => this.sock.on('close', () => resolve()));
-    this.sock.on('end', () => {
-      this.ended = true;
-      this.wake?.();
-    });
-    this.sock.on('error', () => {});
-  }
-
-  write(data: string | Buffer): void {
-    this.sock.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
-  }
-
-  /**
-   * The next `n` responses, raw. `bodyless[i]`: response i answers a HEAD
-   * (no body whatever its headers say).
-   */
-  async responses(n: number, bodyless: boolean[] = [], timeoutMs = 10_000): Promise<Buffer[]> {
-    const out: Buffer[] = [];
-    const deadline = Date.now() + timeoutMs;
-    while (out.length < n) {
-      const one = this.take(bodyless[out.length] ?? false);
-      if (one) {
-        out.push(one);
-        continue;
-      }
-      if (this.ended) throw new Error(`connection ended after ${out.length} of ${n} responses: ${this.buf.toString('latin1').slice(0, 200)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${out.length} of ${n} responses within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wake = null;
-    }
-    return out;
-  }
-
-  private take(head: boolean): Buffer | undefined {
-    const end = this.buf.indexOf('\r\n\r\n');
-    if (end < 0) return undefined;
-    const text = this.buf.subarray(0, end).toString('latin1');
-    const status = Number(text.split(' ')[1]);
-    const m = /\r\ncontent-length: *(\d+)/i.exec(text);
-    const len = head || status === 204 || status === 304 ? 0 : m ? Number(m[1]) : 0;
-    if (this.buf.length < end + 4 + len) return undefined;
-    const one = this.buf.subarray(0, end + 4 + len);
-    this.buf = this.buf.subarray(end + 4 + len);
-    return one;
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
-}
+import { compilePlugin, eventually, exampleSource, fixture, RawConnection, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
 
 const get = (target: string, headers: string[] = []) => `GET ${target} HTTP/1.1\r\nHost: test\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
 /** The Date header differs by the second: compare everything else. */
@@ -112,7 +39,7 @@ describe('fast lane', () => {
     ]);
     // Libraries load on first use, through node:http; the lane serves loaded ones.
     for (const f of [lane, plain]) {
-      const c = new Conn(f.port);
+      const c = new RawConnection(f.port);
       c.write(get('/') + get('/shape') + get('/bad-header'));
       await c.responses(3);
       c.close();
@@ -128,7 +55,7 @@ describe('fast lane', () => {
   /** Send the same requests on one connection to both servers, one at a time; the answers, raw. */
   async function both(requests: string[], bodyless: boolean[] = []): Promise<[Buffer[], Buffer[]]> {
     const run = async (f: Flexilib) => {
-      const c = new Conn(f.port);
+      const c = new RawConnection(f.port);
       const out: Buffer[] = [];
       for (let i = 0; i < requests.length; i++) {
         c.write(requests[i]);
@@ -183,7 +110,7 @@ describe('fast lane', () => {
 
   it('a plugin answer with Connection: close closes the connection, as node:http does', async () => {
     for (const f of [lane, plain]) {
-      const c = new Conn(f.port);
+      const c = new RawConnection(f.port);
       c.write(get('/shape', ['x-add-1: Connection: close']));
       const [r] = await c.responses(1);
       assert.match(r.toString('latin1'), /\r\nConnection: close\r\n/);
@@ -199,7 +126,7 @@ describe('fast lane', () => {
     const [laneBefore, laneTotalBefore] = await count(lane);
     const [plainBefore] = await count(plain);
     for (const f of [lane, plain]) {
-      const c = new Conn(f.port);
+      const c = new RawConnection(f.port);
       for (let i = 0; i < 20; i++) {
         c.write(get('/shape'));
         assert.equal(bodyOf((await c.responses(1))[0]), 'shaped');
@@ -220,7 +147,7 @@ describe('fast lane', () => {
   });
 
   it('logs lane requests with the same fields as node:http requests', async () => {
-    const c = new Conn(lane.port);
+    const c = new RawConnection(lane.port);
     c.write(get('/shape?lane=1', ['x-body-size: 123']));
     await c.responses(1);
     c.close();
@@ -237,7 +164,7 @@ describe('fast lane', () => {
   });
 
   it('hands a connection to node:http mid-stream: pipelined mixes, split heads, chunked bodies', async () => {
-    const c = new Conn(lane.port);
+    const c = new RawConnection(lane.port);
     // One write: lane, node (a body), lane again — answered in order.
     c.write(get('/shape') + `POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\nping` + get('/shape', ['x-set-status: 201']));
     const three = await c.responses(3);
@@ -253,7 +180,7 @@ describe('fast lane', () => {
     c.close();
 
     // A split head on a fresh connection is node's from its first byte on.
-    const d = new Conn(lane.port);
+    const d = new RawConnection(lane.port);
     d.write('GET /shape HTTP/1.1\r\n');
     await sleep(50);
     d.write('Host: test\r\n\r\n' + get('/shape'));
@@ -274,7 +201,7 @@ describe('fast lane', () => {
     for (const [raw, status] of cases) {
       const got: number[] = [];
       for (const f of [lane, plain]) {
-        const c = new Conn(f.port);
+        const c = new RawConnection(f.port);
         c.write(raw);
         const [r] = await c.responses(1);
         got.push(statusOf(r));
@@ -283,7 +210,7 @@ describe('fast lane', () => {
       assert.deepEqual(got, [status, status], JSON.stringify(raw.slice(0, 60)));
     }
     // The server kept serving.
-    const c = new Conn(lane.port);
+    const c = new RawConnection(lane.port);
     c.write(get('/shape'));
     assert.equal(bodyOf((await c.responses(1))[0]), 'shaped');
     c.close();
@@ -291,7 +218,7 @@ describe('fast lane', () => {
 
   it('answers Connection: close and HTTP/1.0 requests through node:http, closing after', async () => {
     for (const raw of [get('/shape', ['Connection: close']), 'GET /shape HTTP/1.0\r\nHost: test\r\n\r\n']) {
-      const c = new Conn(lane.port);
+      const c = new RawConnection(lane.port);
       c.write(raw);
       const [r] = await c.responses(1);
       assert.equal(bodyOf(r), 'shaped');
@@ -301,7 +228,7 @@ describe('fast lane', () => {
 
   it('stops reading a client that pipelines without reading, and answers everything once it reads', async () => {
     const n = 3000;
-    const c = new Conn(lane.port);
+    const c = new RawConnection(lane.port);
     c.sock.pause();
     c.write(get('/shape', ['x-body-size: 1000']).repeat(n));
     await sleep(300);
@@ -313,7 +240,7 @@ describe('fast lane', () => {
   });
 
   it('closes an idle lane connection after the keep-alive timeout', async () => {
-    const c = new Conn(lane.port);
+    const c = new RawConnection(lane.port);
     c.write(get('/shape'));
     await c.responses(1);
     // --keep-alive-timeout 1000: closed by the server, well within this bound.
@@ -324,11 +251,11 @@ describe('fast lane', () => {
   it('closes idle lane connections on a graceful stop, and the worker exits 0', async () => {
     const f = await startFlexilib({ config: path.join(tmp.dir, 'proxy.ini'), workers: 1 });
     // The first request loads the library through node:http, which keeps that connection.
-    const first = new Conn(f.port);
+    const first = new RawConnection(f.port);
     first.write(get('/shape'));
     await first.responses(1);
     first.close();
-    const c = new Conn(f.port);
+    const c = new RawConnection(f.port);
     c.write(get('/shape'));
     await c.responses(1);
     const code = await f.stop();

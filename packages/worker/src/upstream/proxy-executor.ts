@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { RouteSpec } from '../config.js';
 import type { ErrorCode } from '../errors.js';
-import type { Executor, RequestStats } from '../executor.js';
+import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../peer.js';
 import { sendError } from '../respond.js';
 import { classify } from './failure.js';
@@ -46,6 +46,16 @@ export class ProxyExecutor implements Executor {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
+    this.proxy(req, req, res, stats);
+  }
+
+  /** The fast lane's bodyless requests: no body to limit or stream. */
+  laneHandle(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
+    this.proxy(req, null, res, stats);
+  }
+
+  /** `incoming`: node's request, whose body may need limiting and streaming (null from the fast lane). */
+  private proxy(req: RequestLike, incoming: IncomingMessage | null, res: ResponseSink, stats: RequestStats): void {
     const origin = this.pool.pick();
     if (origin === undefined) {
       this.pool.client.failed++;
@@ -55,14 +65,14 @@ export class ProxyExecutor implements Executor {
       return;
     }
     const limit = this.route.options.maxBodyBytes;
-    if (limit !== undefined && Number(req.headers['content-length'] ?? 0) > limit) {
+    if (incoming !== null && limit !== undefined && Number(incoming.headers['content-length'] ?? 0) > limit) {
       this.pool.client.failed++;
-      res.shouldKeepAlive = false;
+      (res as ServerResponse).shouldKeepAlive = false;
       sendError(res, 413, `${this.label}: request body exceeds the limit of ${limit} bytes`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
-      req.resume();
+      incoming.resume();
       return;
     }
-    new ProxyCall(this, req, res, stats).start(origin);
+    new ProxyCall(this, req, incoming, res, stats).start(origin);
   }
 
   /** Routers come and go with config reloads; the pools belong to the registry. */
@@ -93,16 +103,22 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   private readonly opts: Dispatcher.DispatchOptions;
   private onDrain: (() => void) | undefined;
 
+  /**
+   * `req` is read here only (the fast lane reuses its request object);
+   * `incoming` is node's request, kept to stream a body (null from the lane).
+   */
   constructor(
     private readonly ex: ProxyExecutor,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    req: RequestLike,
+    private readonly incoming: IncomingMessage | null,
+    private readonly res: ResponseSink,
     private readonly stats: RequestStats,
   ) {
     const facts = { hasBody: false };
     const headers = requestHeaders(req.rawHeaders, peerOf(req.socket).address || undefined, 'http', facts);
     let body: PassThrough | null = null;
-    if (facts.hasBody) {
+    if (facts.hasBody && incoming !== null) {
+      const req = incoming;
       body = new PassThrough();
       req.pipe(body);
       const limit = ex.route.options.maxBodyBytes;
@@ -231,9 +247,10 @@ class ProxyCall implements Dispatcher.DispatchHandler {
    * destroy it. True when some body was left unread (the connection must close).
    */
   private discardBody(): boolean {
-    if (this.body === null || this.req.complete) return false;
-    this.req.unpipe();
-    this.req.resume();
+    const req = this.incoming;
+    if (this.body === null || req === null || req.complete) return false;
+    req.unpipe();
+    req.resume();
     return true;
   }
 }

@@ -1,0 +1,160 @@
+/**
+ * Upstream routes through the fast lane (packages/worker/src/fast-lane.ts and
+ * lane-response.ts): the same origin answers proxied by a server with the lane
+ * (the default) and one without it (--no-fast-lane) reach the client as the
+ * same bytes, Date aside; pipelined requests wait their turn; a client that
+ * leaves aborts the origin request and is logged as 499; a graceful stop lets
+ * the answer in flight finish.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { eventually, RawConnection, responseBody, responseStatus, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
+import { startOrigin, type Origin } from './origins.ts';
+
+const get = (target: string, headers: string[] = []) => `GET ${target} HTTP/1.1\r\nHost: test\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
+/** Dates differ by the second (the origin's and the proxy's own). */
+const undated = (b: Buffer) => b.toString('latin1').replace(/\r\ndate: [^\r]*/gi, '\r\nDate: -');
+
+describe('upstream routes through the fast lane', () => {
+  const tmp = tempDir();
+  let origin: Origin;
+  let lane: Flexilib;
+  let plain: Flexilib;
+  /** Requests to /hold wait here until released. */
+  const held: Array<() => void> = [];
+  let aborted = 0;
+
+  before(async () => {
+    // Closed in this suite's after(), once both servers are stopped.
+    origin = await startOrigin({ after: () => {} }, 'o', (req, res) => {
+      // The proxy passes the whole target on: /up/len arrives as /up/len.
+      const url = (req.url ?? '').replace(/^\/up/, '');
+      if (url.startsWith('/len')) res.end('len-body');
+      else if (url.startsWith('/chunked')) {
+        res.write('part1-');
+        setTimeout(() => res.end('part2'), 20);
+      } else if (url.startsWith('/204')) {
+        res.statusCode = 204;
+        res.end();
+      } else if (url.startsWith('/304')) {
+        res.statusCode = 304;
+        res.end();
+      } else if (url.startsWith('/reason')) {
+        res.statusCode = 299;
+        res.statusMessage = 'Fine Indeed';
+        res.end('r');
+      } else if (url.startsWith('/slow')) setTimeout(() => res.end('late'), 1500);
+      else if (url.startsWith('/big')) {
+        const chunk = Buffer.alloc(64 * 1024, 'b');
+        let n = 0;
+        const more = () => {
+          while (n < 32) {
+            n++;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+      } else if (url.startsWith('/hold')) {
+        res.on('close', () => {
+          if (!res.writableFinished) aborted++;
+        });
+        held.push(() => res.end('released'));
+      } else res.end(`echo ${req.url} xff=${req.headers['x-forwarded-for']} host=${req.headers['x-forwarded-host']}`);
+    });
+    const config = writeConfig(tmp.dir, ['/up = upstream:o', '', '[upstream.o]', `servers = ${origin.url}`, 'header_timeout = 500ms'].join('\n'));
+    [lane, plain] = await Promise.all([startFlexilib({ config, workers: 1 }), startFlexilib({ config, workers: 1, args: ['--no-fast-lane'] })]);
+  });
+
+  after(async () => {
+    for (const release of held.splice(0)) release();
+    const codes = await Promise.all([lane?.stop(), plain?.stop()]);
+    await origin?.close();
+    tmp.cleanup();
+    assert.deepEqual(codes, [0, 0]);
+  });
+
+  it('proxies byte for byte as node:http does: lengths, chunks, bodiless statuses, reasons, timeouts', async () => {
+    const targets = ['/up/len', '/up/chunked', '/up/204', '/up/304', '/up/reason', '/up/echo?q=1', '/up/slow', '/up/big'];
+    const answers: Buffer[][] = [];
+    for (const f of [lane, plain]) {
+      const c = new RawConnection(f.port);
+      const out: Buffer[] = [];
+      for (const t of targets) {
+        c.write(get(t, ['X-Forwarded-For: 10.0.0.1']));
+        out.push(...(await c.responses(1, [], 20_000)));
+      }
+      c.close();
+      answers.push(out);
+    }
+    const [fast, slow] = answers;
+    // /up/big's chunk sizes follow the reads from the origin, which vary: its head and body are compared.
+    for (let i = 0; i < targets.length - 1; i++) assert.equal(undated(fast[i]), undated(slow[i]), targets[i]);
+    const headOf = (b: Buffer) => undated(b.subarray(0, b.indexOf('\r\n\r\n')));
+    assert.equal(headOf(fast[7]), headOf(slow[7]));
+    assert.ok(responseBody(fast[7]).equals(responseBody(slow[7])), '/up/big bodies differ');
+    assert.equal(responseBody(fast[1]).toString(), 'part1-part2');
+    assert.match(fast[1].toString('latin1'), /\r\nTransfer-Encoding: chunked\r\n/);
+    assert.equal(responseStatus(fast[2]), 204);
+    assert.match(fast[4].toString('latin1'), /^HTTP\/1\.1 299 Fine Indeed\r\n/);
+    assert.equal(responseBody(fast[5]).toString(), 'echo /up/echo?q=1 xff=10.0.0.1, 127.0.0.1 host=test');
+    assert.equal(responseStatus(fast[6]), 504);
+    assert.equal(responseBody(fast[7]).length, 32 * 64 * 1024);
+  });
+
+  it('answers pipelined requests in order, one at a time', async () => {
+    const c = new RawConnection(lane.port);
+    c.write(get('/up/chunked') + get('/up/len') + get('/up/reason') + get('/up/echo'));
+    const four = await c.responses(4);
+    assert.deepEqual(four.map((r) => responseBody(r).toString()), ['part1-part2', 'len-body', 'r', 'echo /up/echo xff=127.0.0.1 host=test']);
+    c.close();
+  });
+
+  for (const how of ['closes', 'half-closes'] as const) {
+    it(`aborts the origin request when the client ${how} its connection while waiting, and logs 499`, async () => {
+      const before = aborted;
+      const target = `/up/hold?${how}`;
+      const c = new RawConnection(lane.port);
+      c.write(get(target));
+      await eventually('the origin holds the request', () => (held.length > 0 ? true : undefined));
+      // A FIN either way: node:http and nginx both take it as the client leaving.
+      if (how === 'closes') c.close();
+      else c.sock.end();
+      await eventually('the origin request was aborted', () => (aborted > before ? true : undefined));
+      const line = await eventually('the access line', () => lane.logs.find((l) => l.kind === 'access' && l.target === target));
+      assert.equal(line.status, 499);
+      held.splice(0);
+      await c.closed;
+    });
+  }
+
+  it('counts what the lane proxied', async () => {
+    const c = new RawConnection(lane.port);
+    for (let i = 0; i < 5; i++) {
+      c.write(get('/up/len'));
+      await c.responses(1);
+    }
+    c.close();
+    const s = await eventually('lane requests counted', async () => {
+      const m = await scrape(lane.adminPort);
+      return m.sum('flexilib_fast_lane_requests_total', { route: '/up' }) >= 5 ? m : undefined;
+    });
+    assert.equal(s.sum('flexilib_fast_lane_requests_total', { route: '/up' }), s.sum('flexilib_requests_total', { route: '/up' }), 'every /up request here was a plain GET');
+    assert.equal((await scrape(plain.adminPort)).sum('flexilib_fast_lane_requests_total'), 0);
+  });
+
+  it('lets an answer in flight finish on a graceful stop, with Connection: close', async () => {
+    const f = await startFlexilib({ config: lane.listening!.config as string, workers: 1 });
+    const c = new RawConnection(f.port);
+    c.write(get('/up/hold?stop=1'));
+    await eventually('the origin holds the request', () => (held.length > 0 ? true : undefined));
+    const stopped = f.stop();
+    await sleep(300);
+    for (const release of held.splice(0)) release();
+    const [r] = await c.responses(1);
+    assert.equal(responseBody(r).toString(), 'released');
+    assert.match(r.toString('latin1'), /\r\nConnection: close\r\n/);
+    await c.closed;
+    assert.equal(await stopped, 0);
+  });
+});

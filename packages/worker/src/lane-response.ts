@@ -1,0 +1,154 @@
+/**
+ * The response of a fast-lane request answered asynchronously (an upstream
+ * route): the part of node's ServerResponse the proxy uses (ResponseSink),
+ * written straight to the connection's socket by node:http's rules.
+ *
+ *   writeHead  the head is built (and validated) now, sent with the first bytes
+ *   write      chunked framing when there is no Content-Length, as node:http
+ *   end        the last chunk; the lane records the request and reads on
+ *   'close'    once: complete, or the client went away first (logged as 499)
+ */
+import { EventEmitter } from 'node:events';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { LoggedRequest } from './access-log.js';
+import type { Executor, ResponseSink, RequestStats } from './executor.js';
+import type { RequestMeter } from './metrics/request-meter.js';
+
+/** What a LaneResponse needs of its lane (fast-lane.ts). */
+export interface LaneOwner {
+  /** Status line and headers by node:http's rules; throws node's errors. Sets closeAfter. */
+  head(status: number, reason: string | undefined, headers: string[], chunked: boolean): string;
+  /** Whether the connection closes after the answer head() built last. */
+  readonly closeAfter: boolean;
+  /** The response is over (`finished`: completely written); the lane records it and reads on. */
+  settled(res: LaneResponse, finished: boolean): void;
+}
+
+export class LaneResponse extends EventEmitter implements ResponseSink, RequestStats {
+  preAlloc = 0;
+  alloc = 0;
+  /** Body bytes, as the executor reports them (else counted here). */
+  bytes = -1;
+  headersSent = false;
+  statusCode = 200;
+  /** When the head was ready, for the access log's ttfb (0 until then). */
+  ttfbMs = 0;
+  /** Body bytes written. */
+  written = 0;
+  /** The connection closes after this response (graceful stop, an answer's Connection: close). */
+  closeAfter = false;
+  private head: string | null = null;
+  private chunked = false;
+  private bodyless = false;
+  private over = false;
+  private onSocketDrain: (() => void) | undefined;
+
+  /** Recording: the route's meter and when the request began. */
+  meter: RequestMeter | null = null;
+  startMs = 0;
+
+  constructor(
+    private readonly owner: LaneOwner,
+    readonly socket: Socket,
+    readonly ex: Executor,
+    /** For the access log: the lane's request object is reused, this one is the request's own. */
+    readonly req: LoggedRequest,
+  ) {
+    super();
+  }
+
+  /** Over: ended, or cut off. */
+  get settled(): boolean {
+    return this.over;
+  }
+
+  writeHead(status: number, a?: string | OutgoingHttpHeaders | string[], b?: OutgoingHttpHeaders | string[]): this {
+    if (this.headersSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    const reason = typeof a === 'string' ? a : undefined;
+    const given = typeof a === 'string' ? b : a;
+    const headers: string[] = [];
+    let length = false;
+    if (Array.isArray(given)) {
+      for (let i = 0; i < given.length; i += 2) {
+        headers.push(given[i], given[i + 1]);
+        if (given[i].length === 14 && given[i].toLowerCase() === 'content-length') length = true;
+      }
+    } else if (given !== undefined) {
+      for (const name of Object.keys(given)) {
+        const v = given[name];
+        if (v === undefined) continue;
+        headers.push(name, String(v));
+        if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+      }
+    }
+    // node:http sends no body with these; anything else without a length is chunked.
+    this.bodyless = status < 200 || status === 204 || status === 304;
+    this.chunked = !length && !this.bodyless;
+    this.head = this.owner.head(status, reason, headers, this.chunked);
+    this.closeAfter = this.owner.closeAfter;
+    this.statusCode = status;
+    this.headersSent = true;
+    this.ttfbMs = performance.now();
+    return this;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.over) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode, []);
+    const s = this.socket;
+    const n = chunk.length;
+    if (this.bodyless || n === 0) {
+      this.flushHead();
+      return !s.writableNeedDrain;
+    }
+    this.written += n;
+    s.cork();
+    this.flushHead();
+    if (this.chunked) s.write(`${n.toString(16)}\r\n`, 'latin1');
+    s.write(chunk);
+    if (this.chunked) s.write('\r\n', 'latin1');
+    s.uncork();
+    if (!s.writableNeedDrain) return true;
+    s.once('drain', (this.onSocketDrain ??= () => this.emit('drain')));
+    return false;
+  }
+
+  end(body?: string | Buffer): this {
+    if (this.over) return this;
+    if (!this.headersSent) this.writeHead(this.statusCode, []);
+    const s = this.socket;
+    s.cork();
+    if (body !== undefined && body.length > 0 && !this.bodyless) {
+      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+      this.write(bytes);
+    }
+    this.flushHead();
+    if (this.chunked) s.write('0\r\n\r\n', 'latin1');
+    s.uncork();
+    this.over = true;
+    this.owner.settled(this, true);
+    this.emit('close');
+    return this;
+  }
+
+  destroy(): this {
+    if (!this.over) this.socket.destroy();
+    return this;
+  }
+
+  /** The connection closed before the response ended. */
+  clientGone(): void {
+    if (this.over) return;
+    this.over = true;
+    this.owner.settled(this, false);
+    this.emit('close');
+  }
+
+  private flushHead(): void {
+    if (this.head === null) return;
+    this.socket.write(this.head, 'latin1');
+    this.head = null;
+  }
+}
