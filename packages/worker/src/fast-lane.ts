@@ -76,7 +76,11 @@ interface LaneRequest {
 export interface FastLaneOptions {
   maxHeaderBytes: number;
   keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
 }
+
+/** node:http (20.x) keeps an idle connection this much longer than the Keep-Alive timeout it announces. */
+const KEEP_ALIVE_GRACE_MS = 1000;
 
 /** A connection the lane serves. */
 class LaneConnection {
@@ -88,6 +92,8 @@ class LaneConnection {
   starting = false;
   /** Waiting for 'drain' with reading paused. */
   draining = false;
+  /** No request answered yet: the idle timeout is node's headers timeout, not the keep-alive one. */
+  fresh = true;
   constructor(
     readonly socket: Socket,
     /** Detach the lane's listeners (hand-off to node:http). */
@@ -105,8 +111,9 @@ export class FastLane implements LaneOwner {
   private stopping = false;
   /** Set by head(): the answer closes its connection (graceful stop, or the answer's Connection: close). */
   closeAfter = false;
-  /** Header names and values that passed node's validators (the plugin's strings repeat, as cached objects). */
-  private readonly valid = new Set<string>();
+  /** Header names, and values, that passed node's validators (a plugin's strings repeat). */
+  private readonly validNames = new Set<string>();
+  private readonly validValues = new Set<string>();
 
   private constructor(
     private readonly server: Server,
@@ -136,7 +143,7 @@ export class FastLane implements LaneOwner {
   /** Graceful stop: idle connections close now; every answer from now on closes its connection. */
   stop(): void {
     this.stopping = true;
-    for (const c of this.conns.values()) if (c.res === null) c.socket.end();
+    for (const c of this.conns.values()) if (c.res === null) c.socket.destroySoon();
   }
 
   private accept(socket: Socket): void {
@@ -151,10 +158,15 @@ export class FastLane implements LaneOwner {
       socket.end();
       conn.res?.clientGone();
     };
-    // Idle: close it. Not while an answer is awaited, nor with output pending
-    // (a client slow to read, which node:http does not time out either).
+    // Idle: close it, as node:http would. Not while an answer is awaited, nor
+    // with output pending (a client slow to read, which node:http does not
+    // time out either). No request yet: node's 408, by the server's own handler.
     const onTimeout = () => {
-      if (conn.res === null && socket.writableLength === 0) socket.destroy();
+      if (conn.res !== null || socket.writableLength > 0) return;
+      if (conn.fresh) {
+        this.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+        socket.destroySoon();
+      } else socket.destroy();
     };
     const onError = () => socket.destroy();
     const onClose = () => {
@@ -175,8 +187,10 @@ export class FastLane implements LaneOwner {
     socket.on('timeout', onTimeout);
     socket.on('error', onError);
     socket.on('close', onClose);
-    // Between requests a lane connection is idle: node's keep-alive timeout is its idle timeout.
-    if (this.opts.keepAliveTimeoutMs > 0) socket.setTimeout(this.opts.keepAliveTimeoutMs);
+    // Until its first request a connection has node's headers timeout; then
+    // (answered()) the keep-alive one, between requests (the lane answers
+    // only whole requests, so a lane connection is always between requests).
+    socket.setTimeout(this.opts.headersTimeoutMs);
     this.conns.set(socket, conn);
   }
 
@@ -215,6 +229,7 @@ export class FastLane implements LaneOwner {
           corked = true;
         }
         if (!this.answer(socket, ex)) break;
+        if (conn.fresh) this.answered(conn);
         pos = end + 4;
       } else if (ex.laneHandle !== undefined) {
         pos = end + 4;
@@ -224,8 +239,10 @@ export class FastLane implements LaneOwner {
         }
         this.start(conn, ex);
         if (conn.res !== null) {
-          // Answered later: what follows waits for it (settled() goes on).
+          // Answered later: what follows waits for it (settled() goes on),
+          // reading on (paused only if the client sent too much ahead).
           if (pos < chunk.length) conn.pending = chunk.subarray(pos);
+          if (!conn.draining && socket.isPaused() && (conn.pending === null || conn.pending.length <= PENDING_MAX)) socket.resume();
           return;
         }
       } else break;
@@ -250,6 +267,13 @@ export class FastLane implements LaneOwner {
         });
       }
     } else if (socket.isPaused()) socket.resume();
+  }
+
+  /** A connection's first answer is out: from now on it idles with node's keep-alive timeout. */
+  private answered(conn: LaneConnection): void {
+    conn.fresh = false;
+    const ka = this.opts.keepAliveTimeoutMs;
+    conn.socket.setTimeout(ka > 0 ? ka + KEEP_ALIVE_GRACE_MS : 0);
   }
 
   /** Start an asynchronous answer (an upstream route). */
@@ -283,9 +307,10 @@ export class FastLane implements LaneOwner {
     conn.res = null;
     if (!finished) return;
     if (res.closeAfter || this.stopping) {
-      socket.end();
+      socket.destroySoon();
       return;
     }
+    if (conn.fresh) this.answered(conn);
     // Still inside serve(): it goes on by itself.
     if (conn.starting) return;
     const next = conn.pending;
@@ -335,7 +360,7 @@ export class FastLane implements LaneOwner {
       socket.write(body);
       socket.uncork();
     }
-    if (close) socket.end();
+    if (close) socket.destroySoon();
     if (this.observed) this.record(req, ex, meter, status, true, stats.bytes >= 0 ? stats.bytes : body.length, stats.preAlloc, stats.alloc, start, 0, true);
     return true;
   }
@@ -379,20 +404,14 @@ export class FastLane implements LaneOwner {
 
   /** node:http's header validation, remembered for strings seen valid before. */
   private check(name: string, value: string, isHeader: boolean): void {
-    const valid = this.valid;
-    if (isHeader && !valid.has(name)) {
+    if (isHeader && !this.validNames.has(name)) {
       validateHeaderName(name);
-      this.remember(name);
+      remember(this.validNames, name);
     }
-    if (!valid.has(value)) {
+    if (!this.validValues.has(value)) {
       validateHeaderValue(isHeader ? name : 'statusMessage', value);
-      this.remember(value);
+      remember(this.validValues, value);
     }
-  }
-
-  private remember(s: string): void {
-    if (this.valid.size >= 4096) this.valid.clear();
-    this.valid.add(s);
   }
 
   /**
@@ -422,6 +441,7 @@ export class FastLane implements LaneOwner {
     const raw = req.rawHeaders;
     let n = 0;
     let host = false;
+    let length = false;
     let p = i + VERSION.length;
     const stop = end + 2;
     while (p < stop) {
@@ -451,7 +471,11 @@ export class FastLane implements LaneOwner {
           if (lowerIs(buf, p, 'connection') && !(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
           break;
         case 14:
-          if (lowerIs(buf, p, 'content-length') && !(ve - v === 1 && buf[v] === 48 /* 0 */)) return false;
+          // Once, exactly 0, padded by spaces only: llhttp refuses a repeat or a tab.
+          if (lowerIs(buf, p, 'content-length')) {
+            if (length || ve - v !== 1 || buf[v] !== 48 /* 0 */ || hasTab(buf, k + 1, e)) return false;
+            length = true;
+          }
           break;
         case 17:
           if (lowerIs(buf, p, 'transfer-encoding')) return false;
@@ -465,6 +489,16 @@ export class FastLane implements LaneOwner {
     raw.length = n;
     return true;
   }
+}
+
+function hasTab(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] === 9) return true;
+  return false;
+}
+
+function remember(set: Set<string>, s: string): void {
+  if (set.size >= 4096) set.clear();
+  set.add(s);
 }
 
 /** buf[at, at + lower.length) equals `lower` (lower-case ASCII letters and '-') ignoring case. */

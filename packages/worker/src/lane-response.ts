@@ -100,8 +100,9 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     const s = this.socket;
     const n = chunk.length;
     if (this.bodyless || n === 0) {
+      // Nothing of the caller's is queued: no reason to make it wait for 'drain'.
       this.flushHead();
-      return !s.writableNeedDrain;
+      return true;
     }
     this.written += n;
     s.cork();
@@ -111,7 +112,9 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     if (this.chunked) s.write('\r\n', 'latin1');
     s.uncork();
     if (!s.writableNeedDrain) return true;
-    s.once('drain', (this.onSocketDrain ??= () => this.emit('drain')));
+    s.once('drain', (this.onSocketDrain ??= () => {
+      if (!this.over) this.emit('drain');
+    }));
     return false;
   }
 
@@ -128,6 +131,7 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     if (this.chunked) s.write('0\r\n\r\n', 'latin1');
     s.uncork();
     this.over = true;
+    this.stopDrain();
     this.owner.settled(this, true);
     this.emit('close');
     return this;
@@ -142,8 +146,13 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
   clientGone(): void {
     if (this.over) return;
     this.over = true;
+    this.stopDrain();
     this.owner.settled(this, false);
     this.emit('close');
+  }
+
+  private stopDrain(): void {
+    if (this.onSocketDrain !== undefined) this.socket.removeListener('drain', this.onSocketDrain);
   }
 
   private flushHead(): void {

@@ -32,7 +32,7 @@ describe('fast lane', () => {
       tmp.dir,
       ['/shape = shapes.so', '/bad-header = bad-header.so', '/threaded = example.so', '/ = example.so', '', '[route /threaded]', 'mode = threaded'].join('\n'),
     );
-    const args = ['--max-header-size', '4096', '--keep-alive-timeout', '1000'];
+    const args = ['--max-header-size', '4096', '--keep-alive-timeout', '1000', '--headers-timeout', '1500'];
     [lane, plain] = await Promise.all([
       startFlexilib({ config, workers: 1, args }),
       startFlexilib({ config, workers: 1, args: [...args, '--no-fast-lane'] }),
@@ -93,6 +93,8 @@ describe('fast lane', () => {
       get('/threaded'),
       `HEAD / HTTP/1.1\r\nHost: test\r\n\r\n`,
       `POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\nping`,
+      // An empty value, then an empty name: the name must still be refused (502).
+      get('/shape', ['x-add-1: X-Empty:', 'x-add-2: : v']),
     ];
     const bodyless = requests.map((r) => r.startsWith('HEAD'));
     const [fast, slow] = await both(requests, bodyless);
@@ -100,7 +102,7 @@ describe('fast lane', () => {
       assert.equal(undated(fast[i]), undated(slow[i]), `request ${i}: ${JSON.stringify(requests[i])}`);
     }
     // The cases meant: a plugin's bad status, bad header name and CRLF in a value are 502s naming the route.
-    for (const i of [11, 12, 16, 20]) {
+    for (const i of [11, 12, 16, 20, 24]) {
       assert.equal(statusOf(fast[i]), 502, `request ${i}`);
       assert.match(bodyOf(fast[i]), /^plugin for route "\/(shape|bad-header)" produced an invalid response: /);
     }
@@ -197,6 +199,8 @@ describe('fast lane', () => {
       ['GET /shape HTTP/1.1\r\n\r\n', 400],
       [`GET /shape HTTP/1.1\r\nHost: test\r\nX-Big: ${'x'.repeat(5000)}\r\n\r\n`, 431],
       ['GET /sh\x01ape HTTP/1.1\r\nHost: test\r\n\r\n', 400],
+      ['GET /shape HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n', 400],
+      ['GET /shape HTTP/1.1\r\nHost: test\r\nContent-Length: 0\t\r\n\r\n', 400],
     ];
     for (const [raw, status] of cases) {
       const got: number[] = [];
@@ -239,11 +243,21 @@ describe('fast lane', () => {
     c.close();
   });
 
+  it('answers 408 to a connection that sends nothing within the headers timeout, as node:http does', async () => {
+    for (const f of [lane, plain]) {
+      const c = new RawConnection(f.port);
+      // --headers-timeout 1500: well within this bound.
+      const [r] = await c.responses(1, [], 8000);
+      assert.equal(statusOf(r), 408);
+      await c.closed;
+    }
+  });
+
   it('closes an idle lane connection after the keep-alive timeout', async () => {
     const c = new RawConnection(lane.port);
     c.write(get('/shape'));
     await c.responses(1);
-    // --keep-alive-timeout 1000: closed by the server, well within this bound.
+    // --keep-alive-timeout 1000 (node:http adds a second): closed by the server, well within this bound.
     await Promise.race([c.closed, sleep(8000).then(() => assert.fail('the idle connection was not closed'))]);
     assert.ok(c.ended, 'closed with a FIN from the server');
   });
