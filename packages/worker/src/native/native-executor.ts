@@ -74,17 +74,7 @@ export class NativeExecutor implements Executor {
         sendError(res, 431, 'request headers too large for the plugin call');
         return;
       }
-      slot.resetResponse();
-      version.inflight++;
-      this.marker.enter(INLINE_SLOT, this.markWord);
-      let rc: number;
-      try {
-        rc = version.handleRequest(slot.req.ptr, slot.resp.ptr);
-      } finally {
-        version.inflight--;
-        this.marker.exit(INLINE_SLOT);
-      }
-      this.finish(version, slot, rc, res, stats);
+      this.finish(version, slot, this.callInline(version, slot), res, stats);
       return;
     }
     this.callThreaded(version, req, res, body, stats);
@@ -162,17 +152,20 @@ export class NativeExecutor implements Executor {
     if (version === null) return null;
     const slot = this.deps.inlineSlot;
     if (!slot.fillRequest(req, null)) return null;
+    return this.settle(version, slot, this.callInline(version, slot), stats);
+  }
+
+  /** handle_request on the event loop, with the crash marker set; the request is in the slot. */
+  private callInline(version: LoadedVersion, slot: Slot): number {
     slot.resetResponse();
     version.inflight++;
     this.marker.enter(INLINE_SLOT, this.markWord);
-    let rc: number;
     try {
-      rc = version.handleRequest(slot.req.ptr, slot.resp.ptr);
+      return version.handleRequest(slot.req.ptr, slot.resp.ptr);
     } finally {
       version.inflight--;
       this.marker.exit(INLINE_SLOT);
     }
-    return this.settle(version, slot, rc, stats);
   }
 
   /** Copy the response out, run request_deinit, apply the response rules. */
