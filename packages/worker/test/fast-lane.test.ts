@@ -264,17 +264,21 @@ describe('fast lane', () => {
 
   it('closes idle lane connections on a graceful stop, and the worker exits 0', async () => {
     const f = await startFlexilib({ config: path.join(tmp.dir, 'proxy.ini'), workers: 1 });
-    // The first request loads the library through node:http, which keeps that connection.
-    const first = new RawConnection(f.port);
-    first.write(get('/shape'));
-    await first.responses(1);
-    first.close();
-    const c = new RawConnection(f.port);
-    c.write(get('/shape'));
-    await c.responses(1);
-    const code = await f.stop();
-    assert.equal(code, 0);
-    await c.closed;
-    assert.ok(c.ended, 'the idle connection was ended, not reset');
+    try {
+      // The first request loads the library through node:http, which keeps that connection.
+      const first = new RawConnection(f.port);
+      first.write(get('/shape'));
+      await first.responses(1);
+      first.close();
+      const c = new RawConnection(f.port);
+      c.write(get('/shape'));
+      await c.responses(1);
+      const code = await f.stop();
+      assert.equal(code, 0);
+      await c.closed;
+      assert.ok(c.ended, 'the idle connection was ended, not reset');
+    } finally {
+      await f.kill();
+    }
   });
 });

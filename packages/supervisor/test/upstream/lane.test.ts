@@ -145,16 +145,20 @@ describe('upstream routes through the fast lane', () => {
 
   it('lets an answer in flight finish on a graceful stop, with Connection: close', async () => {
     const f = await startFlexilib({ config: lane.listening!.config as string, workers: 1 });
-    const c = new RawConnection(f.port);
-    c.write(get('/up/hold?stop=1'));
-    await eventually('the origin holds the request', () => (held.length > 0 ? true : undefined));
-    const stopped = f.stop();
-    await sleep(300);
-    for (const release of held.splice(0)) release();
-    const [r] = await c.responses(1);
-    assert.equal(responseBody(r).toString(), 'released');
-    assert.match(r.toString('latin1'), /\r\nConnection: close\r\n/);
-    await c.closed;
-    assert.equal(await stopped, 0);
+    try {
+      const c = new RawConnection(f.port);
+      c.write(get('/up/hold?stop=1'));
+      await eventually('the origin holds the request', () => (held.length > 0 ? true : undefined));
+      const stopped = f.stop();
+      await sleep(300);
+      for (const release of held.splice(0)) release();
+      const [r] = await c.responses(1);
+      assert.equal(responseBody(r).toString(), 'released');
+      assert.match(r.toString('latin1'), /\r\nConnection: close\r\n/);
+      await c.closed;
+      assert.equal(await stopped, 0);
+    } finally {
+      await f.kill();
+    }
   });
 });
