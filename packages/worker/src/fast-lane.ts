@@ -130,10 +130,17 @@ export class FastLane implements LaneOwner {
     this.observed = observed;
   }
 
-  /** Put the lane in front of node:http's connection listener. */
-  static install(server: Server, opts: FastLaneOptions, state: ServerState, record: RequestRecorder, observed: boolean, log: Logger): FastLane {
+  /**
+   * Put the lane in front of node:http's connection listener. null (and a
+   * warning: the server runs as with --no-fast-lane) if node:http's server
+   * is not as expected, rather than a worker that cannot start.
+   */
+  static install(server: Server, opts: FastLaneOptions, state: ServerState, record: RequestRecorder, observed: boolean, log: Logger): FastLane | null {
     const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
-    if (listeners.length !== 1) throw new Error(`fast lane: expected node:http's one connection listener, found ${listeners.length}`);
+    if (listeners.length !== 1) {
+      log.warn({ listeners: listeners.length }, "fast lane off: node:http's server does not have the one connection listener it expects");
+      return null;
+    }
     const lane = new FastLane(server, listeners[0], opts, state, record, observed, log);
     server.removeListener('connection', listeners[0]);
     server.on('connection', (socket: Socket) => lane.accept(socket));
