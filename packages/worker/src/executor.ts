@@ -51,7 +51,7 @@ export interface ResponseSink {
   writeHead(statusCode: number, headers: OutgoingHttpHeaders | string[]): unknown;
   /** False: wait for 'drain' before writing more. */
   write(chunk: Buffer): boolean;
-  end(body?: string): unknown;
+  end(body?: string | Buffer): unknown;
   once(event: 'drain', listener: () => void): unknown;
   /** Emitted once, when the response is complete or the client went away. */
   on(event: 'close', listener: () => void): unknown;

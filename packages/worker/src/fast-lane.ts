@@ -36,7 +36,8 @@ import type { DirectAnswer, Executor, RequestStats } from './executor.js';
 import type { RequestRecorder, ServerState } from './http-server.js';
 import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
-import { sendError } from './respond.js';
+import { sameLower } from './raw-headers.js';
+import { errorAnswer, sendError } from './respond.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
 const MAX_LANE_HEADERS = 100;
@@ -394,13 +395,12 @@ export class FastLane implements LaneOwner {
       this.check(name, value, true);
       head += `${name}: ${value}\r\n`;
       const n = name.length;
-      if (n === 4 && name.toLowerCase() === 'date') date = true;
+      if (n === 4 && sameLower(name, 'date')) date = true;
       else if (n === 10) {
-        const lower = name.toLowerCase();
-        if (lower === 'connection') {
+        if (sameLower(name, 'connection')) {
           connection = true;
           if (/(?:^|\W)close(?:$|\W)/i.test(value)) close = true;
-        } else if (lower === 'keep-alive') keepAlive = true;
+        } else if (sameLower(name, 'keep-alive')) keepAlive = true;
       }
     }
     if (!date) head += `Date: ${utcDate()}\r\n`;
@@ -512,12 +512,6 @@ function remember(set: Set<string>, s: string): void {
 function lowerIs(buf: Buffer, at: number, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) if ((buf[at + i] | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
-}
-
-/** An error answer shaped as respond.ts's sendError shapes it. */
-function errorAnswer(status: number, message: string): DirectAnswer {
-  const body = Buffer.from(`${message}\n`, 'utf8');
-  return { status, reason: undefined, headers: ['content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length)], body };
 }
 
 // node:http's Date header: the time formatted once a second.

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { LoggedRequest } from './access-log.js';
 import type { Executor, ResponseSink, RequestStats } from './executor.js';
 import type { RequestMeter } from './metrics/request-meter.js';
+import { sameLower } from './raw-headers.js';
 
 /** What a LaneResponse needs of its lane (fast-lane.ts). */
 export interface LaneOwner {
@@ -73,14 +74,14 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     if (Array.isArray(given)) {
       for (let i = 0; i < given.length; i += 2) {
         headers.push(given[i], given[i + 1]);
-        if (given[i].length === 14 && given[i].toLowerCase() === 'content-length') length = true;
+        if (given[i].length === 14 && sameLower(given[i], 'content-length')) length = true;
       }
     } else if (given !== undefined) {
       for (const name of Object.keys(given)) {
         const v = given[name];
         if (v === undefined) continue;
         headers.push(name, String(v));
-        if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+        if (name.length === 14 && sameLower(name, 'content-length')) length = true;
       }
     }
     // node:http sends no body with these; anything else without a length is chunked.

@@ -9,7 +9,16 @@ export function rawHeader(raw: string[], lowerName: string): string | undefined 
   const n = lowerName.length;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    if (name.length === n && (name === lowerName || name.toLowerCase() === lowerName)) return raw[i + 1];
+    if (name.length === n && (name === lowerName || sameLower(name, lowerName))) return raw[i + 1];
   }
   return undefined;
+}
+
+/** s equals lower (already lower-case, same length) ignoring ASCII case; no allocation. */
+export function sameLower(s: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }

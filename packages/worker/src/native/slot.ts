@@ -12,6 +12,7 @@ import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from 
 import type { RequestLike } from '../executor.js';
 import { CACHED_LEN, Latin1Cache, type Latin1Buffer } from '../latin1-cache.js';
 import { peerOf } from '../peer.js';
+import { sameLower } from '../raw-headers.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
 
 /** node:http's default maxHeadersCount; the header array holds that many. */
@@ -304,15 +305,6 @@ export class Slot {
 
 /** Node's fast latin1 encoder (present on every Buffer, absent from @types/node). */
 type Latin1WriteBuffer = Buffer & { latin1Write(s: string, off: number): number };
-
-/** s equals lower (already lower-case, same length) ignoring ASCII case; no allocation. */
-function sameLower(s: string, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
 
 function readPtr(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO32;
