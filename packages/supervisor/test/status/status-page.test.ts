@@ -98,13 +98,21 @@ test('the status page renders live state and shows a quarantine within seconds, 
   await page.screenshot({ path: process.env.FLEXILIB_STATUS_SCREENSHOT ?? path.join(dir, 'status-page.png'), fullPage: true });
 });
 
+/**
+ * An address the admin listener's rule counts as beyond loopback (so ADMIN_TOKEN is required)
+ * that still only accepts local connections: 127.0.0.1, IPv4-mapped on a dual-stack socket.
+ */
+const BEYOND_LOOPBACK = '::ffff:127.0.0.1';
+
 test('beyond loopback with ADMIN_TOKEN the page works without the token; mutating calls still need it', { timeout: 90_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   await compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] });
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, '/ok = libok.so\n');
-  const server = await startFlexilib({ config, workers: 1, accessLog: false, env: { ADMIN_HOST: '0.0.0.0', ADMIN_TOKEN: 'tok-status-test' } });
+  // The rule itself: beyond loopback without a token, flexilib refuses to start.
+  await assert.rejects(startFlexilib({ config, workers: 1, accessLog: false, env: { ADMIN_HOST: BEYOND_LOOPBACK }, timeoutMs: 15_000 }), /beyond loopback: set ADMIN_TOKEN/);
+  const server = await startFlexilib({ config, workers: 1, accessLog: false, env: { ADMIN_HOST: BEYOND_LOOPBACK, ADMIN_TOKEN: 'tok-status-test' } });
   t.after(() => server.kill());
 
   const chrome = await launchChromium();
