@@ -2,14 +2,15 @@
  * The live status page (GET / of the admin listener) in a real headless
  * chromium: it renders the workers, the routes in match order with their
  * library hashes and an upstream pool, and shows a quarantine within seconds
- * of it happening without a reload; GET /status carries the same facts. With
+ * of it happening — and its end with the new build's hash — without a reload;
+ * GET /status carries the same facts. With
  * the listener bound beyond loopback and ADMIN_TOKEN set, the page still
  * works (it only reads) while mutating endpoints keep asking for the token.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -25,7 +26,11 @@ async function origin(): Promise<{ port: number; close(): Promise<void> }> {
 test('the status page renders live state and shows a quarantine within seconds, without reloading', { timeout: 120_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  await Promise.all([compilePlugin(fixture('segfault.c'), path.join(dir, 'libsegv.so')), compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] })]);
+  await Promise.all([
+    compilePlugin(fixture('segfault.c'), path.join(dir, 'libsegv.so')),
+    compilePlugin(fixture('segfault.c'), path.join(dir, 'fixed.so'), { defines: ['FIXED'] }),
+    compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] }),
+  ]);
   const up = await origin();
   t.after(() => up.close());
   const config = path.join(dir, 'proxy.ini');
@@ -96,6 +101,22 @@ test('the status page renders live state and shows a quarantine within seconds, 
   // The page's per-worker counts add up to the traffic just sent.
   await page.waitForFunction(() => [...document.querySelectorAll('#workers tr td:nth-child(6)')].reduce((a, td) => a + Number(td.textContent), 0) >= 40, undefined, { timeout: 10_000 });
   await page.screenshot({ path: process.env.FLEXILIB_STATUS_SCREENSHOT ?? path.join(dir, 'status-page.png'), fullPage: true });
+
+  // A fixed build lifts the quarantine: the page shows the route serving again, with the new hash and load time.
+  const before = status.routes[0].library;
+  const fixedSha = createHash('sha256').update(readFileSync(path.join(dir, 'fixed.so'))).digest('hex');
+  copyFileSync(path.join(dir, 'fixed.so'), path.join(dir, '.tmp.so'));
+  renameSync(path.join(dir, '.tmp.so'), path.join(dir, 'libsegv.so'));
+  await page.waitForFunction((prefix) => {
+    const tr = document.querySelector('#routes tr:first-child');
+    return !tr?.classList.contains('quarantined') && tr?.textContent?.includes(prefix) && tr.textContent.includes('serving');
+  }, `sha256 ${fixedSha.slice(0, 16)}`, { timeout: 15_000 });
+  const lifted = JSON.parse((await request(server.adminPort, '/status')).body);
+  assert.equal(lifted.routes[0].state, 'serving');
+  assert.equal(lifted.routes[0].library.sha256, fixedSha);
+  assert.ok(lifted.routes[0].library.loaded_at > before.loaded_at, 'the new version has a later load time');
+  assert.deepEqual(lifted.quarantined, []);
+  assert.equal(navigations, 1, 'still the same page');
 });
 
 /**
