@@ -6,14 +6,13 @@
  * yet are text panels, and only those named here.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import {
   compilePlugin, compileWasm, crashOnce, exampleSource, fixture, freePort, load, repoRoot, request, sleep, startFlexilib, tempDir, waitForAnswers,
 } from '@flexilib/test-support';
+import { startOrigin } from '../upstream/origins.js';
 import { startPrometheus } from './prometheus-server.js';
 
 interface Panel {
@@ -56,10 +55,7 @@ test('every panel query returns series from a real Prometheus scraping flexilib 
     compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] }),
     compileWasm(exampleSource, path.join(dir, 'example.wasm')),
   ]);
-  const origin = http.createServer((_req, res) => res.end('from origin'));
-  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { origin.closeAllConnections(); origin.close(() => r()); }));
-  const up = (origin.address() as AddressInfo).port;
+  const up = (await startOrigin(t, 'from origin')).port;
   const dead = await freePort(); // nothing listens: the health checks mark it down
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, [

@@ -9,19 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import http from 'node:http';
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { compilePlugin, crashOnce, fixture, request, startFlexilib, tempDir, waitForAnswers } from '@flexilib/test-support';
+import { startOrigin } from '../upstream/origins.js';
 import { launchChromium } from './chromium.js';
-
-async function origin(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http.createServer((_req, res) => res.end('from origin'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
-}
 
 test('the status page renders live state and shows a quarantine within seconds, without reloading', { timeout: 120_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
@@ -31,8 +24,7 @@ test('the status page renders live state and shows a quarantine within seconds, 
     compilePlugin(fixture('segfault.c'), path.join(dir, 'fixed.so'), { defines: ['FIXED'] }),
     compilePlugin(fixture('versioned.c'), path.join(dir, 'libok.so'), { defines: ['VERSION="ok"'] }),
   ]);
-  const up = await origin();
-  t.after(() => up.close());
+  const up = await startOrigin(t, 'from origin');
   const config = path.join(dir, 'proxy.ini');
   writeFileSync(config, `/crash = libsegv.so\n/ok = libok.so\n/api = upstream:api\n[upstream.api]\nservers = http://127.0.0.1:${up.port}\nhealth_interval = 1s\n`);
   const server = await startFlexilib({ config, workers: 2, accessLog: false, args: ['--quarantine-crashes', '2', '--quarantine-window', '60'] });
