@@ -7,6 +7,7 @@
  *   FLX_RELEASE_PLUGIN_CLASH   two examples build a library with the same file name
  *   FLX_RELEASE_CONFIG         the bundled proxy.ini is invalid or names a library the tarball lacks
  *   FLX_RELEASE_TAR            tar failed
+ *   FLX_RELEASE_SIGN           the signing key is missing or ssh-keygen -Y sign failed (or is not installed)
  *   FLX_RELEASE_USAGE          bad command-line argument
  */
 export type ReleaseErrorCode =
@@ -15,6 +16,7 @@ export type ReleaseErrorCode =
   | 'FLX_RELEASE_PLUGIN_CLASH'
   | 'FLX_RELEASE_CONFIG'
   | 'FLX_RELEASE_TAR'
+  | 'FLX_RELEASE_SIGN'
   | 'FLX_RELEASE_USAGE';
 
 export class ReleaseError extends Error {

@@ -21,6 +21,8 @@ import { libraryCopyDir, type Config, type FromWorker, type ToWorker, type Worke
 import { AdminServer } from './admin/admin-server.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMetricsRoutes } from './admin/metrics-routes.js';
+import { StatusCollector } from './admin/status/collector.js';
+import { registerStatusRoutes } from './admin/status/routes.js';
 import { logSupervisorEvents } from './event-log.js';
 import { FlexilibMetrics } from './metrics/flexilib-metrics.js';
 import { ConfigGenerations } from './config-generations.js';
@@ -197,6 +199,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const metrics = new FlexilibMetrics(this, this.runDir, log);
     upstreamMetrics(metrics.registry, this.upstreams);
     registerMetricsRoutes(this.admin, metrics);
+    const status = new StatusCollector({
+      events: this, pool: this.pool, ledger: this.ledger, generations: this.generations, upstreams: this.upstreams,
+      services: () => this.wasm.current(), aggregator: metrics.aggregator, port: () => this.port,
+    });
+    registerStatusRoutes(this.admin, status);
   }
 
   /** Send to every worker, spares included (they serve next). */

@@ -15,7 +15,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import {
-  H, LIBRARY_SLOTS, METRICS_FILE_RE, ROUTE_SLOTS, MappedMetricsFile, readMetricsFile, type MetricsData,
+  H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES, MappedMetricsFile, readMetricsFile, type MetricsData,
 } from '@flexilib/worker/metrics';
 
 export interface RouteSeries {
@@ -87,6 +87,30 @@ export class MetricsAggregator {
 
   /** Current totals: everything retired plus every live file, read now. */
   snapshot(): Totals {
+    this.refresh();
+    const t = copyTotals(this.retired);
+    for (const m of this.live.values()) addInto(t, m, true);
+    return t;
+  }
+
+  /** Requests each live worker answered on its current route tables, read now (the status page's requests/s). */
+  requestsByWorker(): Map<number, number> {
+    this.refresh();
+    const out = new Map<number, number>();
+    for (const m of this.live.values()) {
+      let n = 0;
+      for (let i = 0; i < m.info.table.routes.length; i++) {
+        const at = m.info.routesAt + i * ROUTE_SLOTS + R.requests;
+        for (let j = 0; j < STATUS_CLASSES.length; j++) n += m.f[at + j];
+      }
+      const id = m.info.workerId;
+      out.set(id, (out.get(id) ?? 0) + n);
+    }
+    return out;
+  }
+
+  /** Map new live files, fold the final ones. */
+  private refresh(): void {
     for (const { name, workerId } of this.list()) {
       if (this.live.has(name)) continue;
       if (this.exited.has(workerId)) {
@@ -100,9 +124,6 @@ export class MetricsAggregator {
       }
     }
     for (const [name, m] of this.live) if (m.sealed) this.fold(name);
-    const t = copyTotals(this.retired);
-    for (const m of this.live.values()) addInto(t, m, true);
-    return t;
   }
 
   /** Unmap everything (supervisor exit). */

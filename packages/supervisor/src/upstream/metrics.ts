@@ -3,6 +3,7 @@
  * service's records, so registering them costs nothing between scrapes:
  *
  *   flexilib_upstream_origin_healthy{pool,origin}                 1 up, 0 down
+ *   flexilib_upstream_pool_healthy_origins{pool}                  healthy origins (0 for a pool left empty)
  *   flexilib_upstream_health_checks_total{pool,origin,result}     active checks, success|failure
  *   flexilib_upstream_health_changes_total{pool,origin,state}     transitions to up|down
  *   flexilib_upstream_passive_failures_total{pool,origin}         connection failures reported by workers
@@ -27,6 +28,18 @@ export function upstreamMetrics(registry: Registry, svc: UpstreamService): void 
     collect() {
       this.reset();
       for (const o of origins()) this.set({ pool: o.pool, origin: o.url }, o.healthy ? 1 : 0);
+    },
+  });
+
+  // Per pool, so a pool with no origin at all (every one removed) still has a series to alert on.
+  new Gauge({
+    name: 'flexilib_upstream_pool_healthy_origins',
+    help: 'Origins of the pool the supervisor considers healthy (0: the pool answers 503 to every request).',
+    labelNames: ['pool'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of svc.registry.all()) this.set({ pool: p.name }, [...p.origins.values()].filter((o) => o.healthy).length);
     },
   });
 
