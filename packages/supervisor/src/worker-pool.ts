@@ -24,7 +24,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { WORKER_INIT_ENV, isFromWorker, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/worker';
+import { WORKER_INIT_ENV, isFromWorker, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
 import { RestartBackoff } from './restart-backoff.js';
 
 const require = createRequire(import.meta.url);

@@ -9,7 +9,7 @@
  *   workers ── upstream-failure ──> health checker;  upstream-stats ──> stats book
  */
 import type { Logger } from 'pino';
-import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/worker';
+import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/contract';
 import type { AdminServer } from '../admin/admin-server.js';
 import { HealthChecker } from './health-checker.js';
 import { PoolRegistry, type OriginRecord, type PoolRecord } from './pool-registry.js';

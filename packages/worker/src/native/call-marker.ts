@@ -9,7 +9,7 @@
  * Only the event loop writes (threaded calls enter before the hop to the pool
  * thread and exit in the completion callback), so there is no race to guard.
  */
-import { MARKER, MARKER_BYTES } from '../marker-layout.js';
+import { MARKER, MARKER_BYTES } from '@flexilib/contract';
 import { mapSharedFile } from './ffi.js';
 
 const SCRATCH = MARKER.MAX_SLOTS;

@@ -10,8 +10,8 @@
  *   silent mid-body beyond idle time   504  -        -   (cut if headers went out)
  *   origin removed while queued        502  -        retryable
  */
-import type { ErrorCode } from '../errors.js';
-import type { UpstreamSettings } from './upstream-config.js';
+import type { ErrorCode } from '@flexilib/contract';
+import type { UpstreamSettings } from '@flexilib/contract';
 
 export interface Failure {
   status: number;

@@ -7,13 +7,13 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { AccessLogger, AccessRecord, LoggedRequest } from './access-log.js';
-import type { Executor, RequestStats } from './executor.js';
+import type { AccessLogger, AccessRecord, LoggedRequest } from '../observe/access-log.js';
+import type { Executor, RequestStats } from '../executor.js';
 import { FastLane } from './fast-lane.js';
-import type { RequestMeter } from './metrics/request-meter.js';
-import type { WorkerOptions } from './options.js';
+import type { RequestMeter } from '../observe/metrics/request-meter.js';
+import type { WorkerOptions } from '@flexilib/contract';
 import { sendError } from './respond.js';
-import type { Router } from './router.js';
+import type { Router } from '../routing/router.js';
 
 export interface ServerState {
   router: Router;

@@ -32,7 +32,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type Server } fr
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { DirectAnswer, Executor, RequestStats } from './executor.js';
+import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
 import type { RequestRecorder, ServerState } from './http-server.js';
 import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';

@@ -7,8 +7,8 @@
  * readFileSync, folded into the supervisor's totals, and deleted.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { mapSharedFile, unmapShared } from '../native/ffi.js';
-import { H, HEADER_SLOTS, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, type MetricsTable } from './layout.js';
+import { mapSharedFile, unmapShared } from '../../native/ffi.js';
+import { H, HEADER_SLOTS, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, type MetricsTable } from '@flexilib/contract/metrics-layout';
 
 export interface MetricsFileInfo {
   pid: number;
