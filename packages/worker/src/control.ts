@@ -6,7 +6,7 @@
  */
 import type { Config } from '@flexilib/contract';
 import { buildRouter, type RouterDeps } from './routing/build-router.js';
-import type { ServerState } from './http/http-server.js';
+import type { ServerState } from './http/server-state.js';
 import type { RequestMeter } from './observe/metrics/request-meter.js';
 import type { LibraryRegistry } from './native/library.js';
 import type { FromWorker, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit } from '@flexilib/contract';
