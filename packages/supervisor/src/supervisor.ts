@@ -35,6 +35,7 @@ import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
 import { upstreamMetrics } from './upstream/metrics.js';
+import { registerServersApi } from './upstream/servers-api.js';
 import { UpstreamService } from './upstream/upstream-service.js';
 import { WasmServices } from './wasm/services-api.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
@@ -190,7 +191,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       listening: this.pool.listening().length,
     }));
     this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
-    this.upstreams.registerRoutes(this.admin);
+    // GET/POST/DELETE /servers, GET /stats, GET /stats/detail
+    registerServersApi(this.admin, this.upstreams);
     const configDir = path.dirname(config.file);
     this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), baseDir: configDir, arenaBytes: settings.worker.arenaBytes, log });
     logSupervisorEvents(this, log);
