@@ -15,7 +15,7 @@ import { CallMarker } from './native/call-marker.js';
 import { RequestMeter } from './observe/metrics/request-meter.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
-import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
+import { WORKER_INIT_ENV, toWorkerProblem, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
 import type { Router } from './routing/router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
@@ -70,7 +70,11 @@ function listen(port: number): void {
   });
 }
 
-process.on('message', (msg: ToWorker) => control.handle(msg));
+process.on('message', (msg: unknown) => {
+  const problem = toWorkerProblem(msg);
+  if (problem) log.error({ problem }, 'dropped a malformed message from the supervisor');
+  else control.handle(msg as ToWorker);
+});
 if (init.standby) send({ type: 'standby' });
 else listen(options.port);
 process.on('SIGTERM', () => stop('SIGTERM'));
