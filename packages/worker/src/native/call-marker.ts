@@ -1,5 +1,5 @@
 /**
- * The worker's side of the call marker (layout in ../marker-layout.ts): a few
+ * The worker's side of the call marker (layout in @flexilib/contract's marker-layout.ts): a few
  * typed-array writes around each plugin call, into a file mapped shared, so the
  * supervisor can tell which route and library a dead worker was inside.
  *

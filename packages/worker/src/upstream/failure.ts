@@ -15,7 +15,7 @@ import type { UpstreamSettings } from '@flexilib/contract';
 
 export interface Failure {
   status: number;
-  /** Our stable code (errors.ts). */
+  /** Our stable code (@flexilib/contract's errors.ts). */
   code: ErrorCode;
   /** undici's or the system's code for what happened (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, ...). */
   cause: string;

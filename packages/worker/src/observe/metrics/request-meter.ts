@@ -1,6 +1,6 @@
 /**
  * The worker's side of the metrics: counts each request into its metrics file
- * (layout.ts) once the response has closed. One RequestMeter per route table:
+ * (@flexilib/contract/metrics-layout) once the response has closed. One RequestMeter per route table:
  * a config switch opens a new one and retires the old, which seals its file
  * when the last request begun on it closes.
  *
