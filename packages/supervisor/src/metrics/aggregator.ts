@@ -14,17 +14,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import {
-  H,
-  LIBRARY_SLOTS,
-  METRICS_FILE_RE,
-  ROUTE_SLOTS,
-} from '@flexilib/contract/metrics-layout';
-import {
-  MappedMetricsFile,
-  readMetricsFile,
-  type MetricsData,
-} from '@flexilib/worker';
+import { H, LIBRARY_SLOTS, METRICS_FILE_RE, ROUTE_SLOTS } from '@flexilib/contract/metrics-layout';
+import { MappedMetricsFile, readMetricsFile, type MetricsData } from '@flexilib/worker';
 
 export interface RouteSeries {
   route: string;

@@ -30,9 +30,7 @@ import {
   type WasmLimits,
   type WasmServiceSpec,
 } from '@flexilib/contract';
-import {
-  probeModule,
-} from '@flexilib/worker';
+import { probeModule } from '@flexilib/worker';
 import { ApiError, type AdminServer } from '../admin/admin-server.js';
 import { ServiceStore, type StoredService } from './service-store.js';
 
