@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { ABI_VERSION } from '../../packages/plugin-abi/dist/index.js';
 import { Channel, readResponse, relocateRequest, responseTemplate, writeRequest, writeResponse, DATA, type CallResult } from '../../packages/worker/dist/wasm/channel.js';
 import { InstancePool } from '../../packages/worker/dist/wasm/instance-pool.js';
-import { DEFAULT_WASM_LIMITS } from '../../packages/worker/dist/wasm/limits.js';
+import { DEFAULT_WASM_LIMITS } from '../../packages/contract/dist/wasm/limits.js';
 import { compileModule } from '../../packages/worker/dist/wasm/module-check.js';
 import { createWasi } from '../../packages/worker/dist/wasm/wasi-shim.js';
 import { SpareThreads } from '../../packages/worker/dist/wasm/thread-handle.js';

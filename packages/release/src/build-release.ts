@@ -51,7 +51,7 @@ export function releaseVersion(root: string): string {
 }
 
 function requireBuilt(root: string): void {
-  for (const rel of ['packages/supervisor/dist/cli.js', 'packages/worker/dist/worker-main.js', 'packages/plugin-abi/dist/index.js']) {
+  for (const rel of ['packages/supervisor/dist/cli.js', 'packages/worker/dist/worker-main.js', 'packages/contract/dist/index.js', 'packages/plugin-abi/dist/index.js']) {
     if (!existsSync(path.join(root, rel))) {
       throw new ReleaseError('FLX_RELEASE_NOT_BUILT', `${rel} is missing: run pnpm build first (pnpm run release does)`);
     }

@@ -39,7 +39,7 @@ interface ShippedConfig {
 
 /** Parse `configFile` with the worker shipped in `stage` and check every native library is inside `stage`. */
 export async function checkBundledConfig(stage: string, configFile: string): Promise<string[]> {
-  const worker = path.join(stage, 'node_modules', '@flexilib', 'worker', 'dist', 'index.js');
+  const worker = path.join(stage, 'node_modules', '@flexilib', 'contract', 'dist', 'index.js');
   const { loadConfig } = (await import(pathToFileURL(worker).href)) as { loadConfig(file: string): ShippedConfig };
   let config: ShippedConfig;
   try {

@@ -5,7 +5,8 @@
  * `flexilib conformance`) live in their own files and are loaded only when named.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, createLogger, loadConfig, type Config } from '@flexilib/worker';
+import { ConfigError, loadConfig, type Config } from '@flexilib/contract';
+import { createLogger } from '@flexilib/worker';
 import { EXIT, SupervisorError } from './errors.js';
 import { HELP, resolveSettings, type Settings } from './settings.js';
 import { Supervisor } from './supervisor.js';

@@ -4,7 +4,7 @@
  * die inside a call it started before a SIGHUP switched configs, so a few
  * past generations are kept to map its route index back to a route.
  */
-import type { Config } from '@flexilib/worker';
+import type { Config } from '@flexilib/contract';
 
 const KEEP = 8;
 

@@ -13,7 +13,7 @@
  * reload runs once more after it.
  */
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig, type Config, type ConfigProblem } from '@flexilib/worker';
+import { ConfigError, loadConfig, type Config, type ConfigProblem } from '@flexilib/contract';
 import type { ConfigGenerations } from './config-generations.js';
 import type { ReloadFailedEvent, ReloadedEvent } from './events.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';

@@ -1,10 +1,10 @@
 /**
  * What a worker was doing when it died: its call marker (written by the worker
- * around every plugin call, see @flexilib/worker marker-layout) read after the
+ * around every plugin call, see @flexilib/contract's marker-layout) read after the
  * death, mapped back to routes and libraries through the config generations.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { MARKER, readCalls } from '@flexilib/worker';
+import { MARKER, readCalls } from '@flexilib/contract';
 import type { ConfigGenerations } from './config-generations.js';
 import type { CallAtDeath, ExitReason } from './events.js';
 

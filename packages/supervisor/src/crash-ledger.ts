@@ -13,7 +13,7 @@
  * one crashed is never quarantined for it.
  */
 import path from 'node:path';
-import type { QuarantineNotice } from '@flexilib/worker';
+import type { QuarantineNotice } from '@flexilib/contract';
 
 export interface LedgerOptions {
   /** Counted deaths that quarantine a library; 0 turns quarantine off. */

@@ -13,7 +13,7 @@
  *   worker-start ──> worker-listening ──> ... ──> worker-exit ──> worker-start (its replacement,
  *                                                                  after restartInMs)
  */
-import type { ConfigProblem } from '@flexilib/worker';
+import type { ConfigProblem } from '@flexilib/contract';
 
 /** Why a worker exited. */
 export type ExitReason =

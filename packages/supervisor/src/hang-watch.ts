@@ -8,7 +8,7 @@
  * a stuck pool thread blocks only its own route.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { MARKER, readInlineCall } from '@flexilib/worker';
+import { MARKER, readInlineCall } from '@flexilib/contract';
 import type { PoolWorker } from './worker-pool.js';
 
 const SAMPLE_BYTES = (MARKER.HEADER_WORDS + MARKER.WORDS_PER_SLOT) * 4;

@@ -16,8 +16,8 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FlexiError } from '@flexilib/worker';
-import { Library, MAX_HEADERS, Slot, applyResponseRules, type RequestLike } from '@flexilib/worker/native';
+import { FlexiError } from '@flexilib/contract';
+import { Library, MAX_HEADERS, Slot, applyResponseRules, type RequestLike } from '@flexilib/worker';
 import { EXIT, SupervisorError } from './errors.js';
 
 export const INVOKE_HELP = `Usage: flexilib invoke LIB [options]

@@ -13,7 +13,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { elfProblem, type FromWorker } from '@flexilib/worker';
+import { type FromWorker } from '@flexilib/contract';
+import { elfProblem } from '@flexilib/worker';
 import type { LibraryReloadedEvent } from './events.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 

@@ -2,7 +2,7 @@
  * systemd's notify protocol (sd_notify(3)): newline-separated KEY=VALUE
  * datagrams to the unix datagram socket named by $NOTIFY_SOCKET (a path, or an
  * abstract name written with a leading '@'). Node has no unix datagram client;
- * the send goes through libc in @flexilib/worker's ffi module, loaded only when
+ * the send goes through libc in @flexilib/worker's ffi module (native/ffi.ts), loaded only when
  * NOTIFY_SOCKET is set. Without it every call is a silent no-op.
  *
  *   start ──> READY=1 (every worker listens)
@@ -32,7 +32,7 @@ export class SdNotify {
   static async fromEnv(env: NodeJS.ProcessEnv, log: Logger): Promise<SdNotify> {
     const socketPath = env.NOTIFY_SOCKET || undefined;
     if (!socketPath) return new SdNotify(undefined, undefined, undefined, log);
-    const { sendUnixDatagram } = await import('@flexilib/worker/native/ffi');
+    const { sendUnixDatagram } = await import('@flexilib/worker');
     let watchdogUsec: number | undefined = Number(env.WATCHDOG_USEC);
     if (!Number.isSafeInteger(watchdogUsec) || watchdogUsec <= 0) watchdogUsec = undefined;
     if (env.WATCHDOG_PID && Number(env.WATCHDOG_PID) !== process.pid) watchdogUsec = undefined;

@@ -5,7 +5,8 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { DEFAULT_WORKER_OPTIONS, LOG_LEVELS, parseSize, type WorkerOptions } from '@flexilib/worker';
+import { DEFAULT_WORKER_OPTIONS, parseSize, type WorkerOptions } from '@flexilib/contract';
+import { LOG_LEVELS } from '@flexilib/worker';
 import { isLoopback } from './admin/admin-server.js';
 import { SupervisorError } from './errors.js';
 

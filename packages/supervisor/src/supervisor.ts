@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { libraryCopyDir, type Config, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/worker';
+import { libraryCopyDir, type Config, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
 import { AdminServer } from './admin/admin-server.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMetricsRoutes } from './admin/metrics-routes.js';
@@ -37,6 +37,7 @@ import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
 import { upstreamMetrics } from './upstream/metrics.js';
+import { registerServersApi } from './upstream/servers-api.js';
 import { UpstreamService } from './upstream/upstream-service.js';
 import { WasmServices } from './wasm/services-api.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
@@ -192,7 +193,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       listening: this.pool.listening().length,
     }));
     this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
-    this.upstreams.registerRoutes(this.admin);
+    // GET/POST/DELETE /servers, GET /stats, GET /stats/detail
+    registerServersApi(this.admin, this.upstreams);
     const configDir = path.dirname(config.file);
     this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), baseDir: configDir, arenaBytes: settings.worker.arenaBytes, log });
     logSupervisorEvents(this, log);

@@ -24,7 +24,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { WORKER_INIT_ENV, isFromWorker, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/worker';
+import { WORKER_INIT_ENV, fromWorkerProblem, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
 import { RestartBackoff } from './restart-backoff.js';
 
 const require = createRequire(import.meta.url);
@@ -140,8 +140,13 @@ export class WorkerPool {
     this.workers.set(w.id, w);
     if (standby) this.spare = w;
     this.hooks.started(w);
-    worker.on('message', (msg: unknown) => {
-      if (!isFromWorker(msg)) return;
+    worker.on('message', (raw: unknown) => {
+      const problem = fromWorkerProblem(raw);
+      if (problem) {
+        this.log.error({ workerPid: w.pid, problem }, 'dropped a malformed message from a worker');
+        return;
+      }
+      const msg = raw as FromWorker;
       if (msg.type === 'listening') {
         if (w.listening) return;
         w.listening = true;

@@ -8,13 +8,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { markWord, parseConfig, readCalls, readInlineCall } from '@flexilib/worker';
+import { markWord, parseConfig, readCalls, readInlineCall } from '@flexilib/contract';
 import { ConfigGenerations } from '../src/config-generations.js';
 import { attributeDeath, countsAsPluginCrash, exitReason } from '../src/crash-attribution.js';
 import { repoRoot, tempDir } from '@flexilib/test-support';
 
 const callMarker = path.join(repoRoot, 'packages/worker/src/native/call-marker.ts');
-const markerLayout = path.join(repoRoot, 'packages/worker/src/marker-layout.ts');
+const markerLayout = path.join(repoRoot, 'packages/contract/src/marker-layout.ts');
 
 test('calls in progress survive the death of the process that recorded them', { timeout: 20_000 }, async (t) => {
   const { dir, cleanup } = tempDir();

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DURATION_BUCKETS } from '@flexilib/worker/metrics';
+import { DURATION_BUCKETS } from '@flexilib/contract/metrics-layout';
 import { compilePlugin, eventually, fixture, type Flexilib, request, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
 import { promtoolCheck, scrape, type Scrape } from '@flexilib/test-support';
 

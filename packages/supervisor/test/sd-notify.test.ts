@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { sendUnixDatagram } from '@flexilib/worker/native/ffi';
+import { sendUnixDatagram } from '@flexilib/worker';
 import { SdNotify } from '../src/sd-notify.js';
 import { compilePlugin, exampleSource, fixture, sleep, startFlexilib, tempDir } from '@flexilib/test-support';
 

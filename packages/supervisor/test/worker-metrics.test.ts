@@ -17,8 +17,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { DEFAULT_WORKER_OPTIONS, WORKER_INIT_ENV, loadConfig, type FromWorker, type WorkerInit } from '@flexilib/worker';
-import { R } from '@flexilib/worker/metrics';
+import { DEFAULT_WORKER_OPTIONS, WORKER_INIT_ENV, loadConfig, type FromWorker, type WorkerInit } from '@flexilib/contract';
+import { R } from '@flexilib/contract/metrics-layout';
 import { MetricsAggregator, type Totals } from '../src/metrics/aggregator.js';
 import { compilePlugin, eventually, fixture, request, tempDir, writeConfig } from '@flexilib/test-support';
 

@@ -4,13 +4,13 @@
  * built from (config, generation, quarantine set) and swaps the router; requests
  * in flight finish on the router and library versions they started with.
  */
-import type { Config } from './config.js';
-import { buildRouter, type RouterDeps } from './build-router.js';
-import type { ServerState } from './http-server.js';
-import type { RequestMeter } from './metrics/request-meter.js';
+import type { Config } from '@flexilib/contract';
+import { buildRouter, type RouterDeps } from './routing/build-router.js';
+import type { ServerState } from './http/server-state.js';
+import type { RequestMeter } from './observe/metrics/request-meter.js';
 import type { LibraryRegistry } from './native/library.js';
-import type { FromWorker, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit } from './protocol.js';
-import type { Router } from './router.js';
+import type { FromWorker, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit } from '@flexilib/contract';
+import type { Router } from './routing/router.js';
 
 export class WorkerControl {
   private config: Config;

@@ -4,7 +4,7 @@
  * route's executor; the executor owns answering it, errors included.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { RouteSpec } from './config.js';
+import type { RouteSpec } from '@flexilib/contract';
 
 /** The request fields the plugin executors copy into a plugin's memory (native slot,
  * WASM channel); node's IncomingMessage satisfies it, and so can a plain object

@@ -1,12 +1,20 @@
-export * from './config.js';
-export * from './errors.js';
-export * from './options.js';
-export * from './protocol.js';
-export { createLogger, LOG_LEVELS, type LogFormat, type LogOptions } from './logger.js';
-export * from './marker-layout.js';
+/**
+ * `@flexilib/worker`'s public entry: what runs outside a worker process and is
+ * the worker's own code, for the supervisor and its tools. The contract both
+ * sides share (messages, config, layouts, errors) is `@flexilib/contract`; the
+ * worker process itself is started from `@flexilib/worker/worker-main`.
+ */
+// `flexilib invoke`: the same loader, call slot and response rules the worker serves with.
+export { Library, LoadedVersion } from './native/library.js';
+export { Slot, MAX_HEADERS, type RequestLike, type PluginResponse } from './native/slot.js';
+export { applyResponseRules } from './native/response-rules.js';
+// The library reloader's check that a changed file is a complete ELF before it is announced.
 export { elfProblem } from './native/elf-check.js';
-export * from './upstream/upstream-config.js';
-export * from './upstream/upstream-state.js';
+// systemd notify (the primary has no unix datagram client of its own).
+export { sendUnixDatagram } from './native/ffi.js';
+// The WASM services API tries a module before accepting it.
 export { compileModule, mib, type CompiledModule, type ModuleInfo } from './wasm/module-check.js';
 export { probeModule, type ProbeResult } from './wasm/probe.js';
-export { DEFAULT_WASM_LIMITS, WASM_LIMIT_OPTIONS, parseDuration, parseWasmLimit, resolveLimits, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';
+// The supervisor logs in the workers' format and reads their metrics files.
+export { createLogger, LOG_LEVELS, type LogFormat, type LogOptions } from './observe/logger.js';
+export { MappedMetricsFile, readMetricsFile, type MetricsData, type MetricsFileInfo } from './observe/metrics/metrics-file.js';

@@ -5,18 +5,18 @@
  * from the supervisor.
  */
 import cluster from 'node:cluster';
-import { createAccessLog } from './access-log.js';
+import { createAccessLog } from './observe/access-log.js';
 import { WorkerControl } from './control.js';
-import { gracefulStop } from './graceful-stop.js';
-import { createHttpServer } from './http-server.js';
-import { createLogger } from './logger.js';
-import { libraryCopyDir, markerFile } from './marker-layout.js';
+import { gracefulStop } from './http/graceful-stop.js';
+import { createHttpServer } from './http/http-server.js';
+import { createLogger } from './observe/logger.js';
+import { libraryCopyDir, markerFile } from '@flexilib/contract';
 import { CallMarker } from './native/call-marker.js';
-import { RequestMeter } from './metrics/request-meter.js';
+import { RequestMeter } from './observe/metrics/request-meter.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
-import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
-import type { Router } from './router.js';
+import { WORKER_INIT_ENV, toWorkerProblem, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
+import type { Router } from './routing/router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
 
@@ -70,7 +70,11 @@ function listen(port: number): void {
   });
 }
 
-process.on('message', (msg: ToWorker) => control.handle(msg));
+process.on('message', (msg: unknown) => {
+  const problem = toWorkerProblem(msg);
+  if (problem) log.error({ problem }, 'dropped a malformed message from the supervisor');
+  else control.handle(msg as ToWorker);
+});
 if (init.standby) send({ type: 'standby' });
 else listen(options.port);
 process.on('SIGTERM', () => stop('SIGTERM'));

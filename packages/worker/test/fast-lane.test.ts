@@ -1,5 +1,5 @@
 /**
- * The fast lane (src/fast-lane.ts) against node:http: the same plugins and
+ * The fast lane (src/http/fast-lane.ts) against node:http: the same plugins and
  * requests sent to a server with the lane (the default) and one without it
  * (--no-fast-lane) must get the same bytes back (the Date header aside);
  * what the lane does not take is node:http's, on the same connection; the

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { IncomingMessage } from 'node:http';
-import { JsonAccessLine, ms3, msJson, type AccessRecord } from '../src/access-log.js';
-import { LineWriter } from '../src/line-writer.js';
+import { JsonAccessLine, ms3, msJson, type AccessRecord } from '../src/observe/access-log.js';
+import { LineWriter } from '../src/observe/line-writer.js';
 
 /** Deterministic pseudo-random numbers (xorshift), so a failure repeats. */
 function* samples(n: number, scale: number): Generator<number> {
@@ -43,7 +43,7 @@ describe('LineWriter', () => {
   it('delivers every line whole and in order through a pipe: short, multibyte, and longer than PIPE_BUF', () => {
     // A child process writes through the real writer to its stdout, a pipe to us.
     const script = `
-      import { LineWriter } from ${JSON.stringify(new URL('../src/line-writer.ts', import.meta.url).href)};
+      import { LineWriter } from ${JSON.stringify(new URL('../src/observe/line-writer.ts', import.meta.url).href)};
       const w = new LineWriter(1);
       for (let i = 0; i < 3000; i++) {
         const len = i % 97 === 0 ? 5000 + i : i % 31 === 0 ? 3000 : 10 + (i % 200);

@@ -1,5 +1,5 @@
 /**
- * Sums the workers' metrics files (see @flexilib/worker/metrics) into totals.
+ * Sums the workers' metrics files (see @flexilib/contract/metrics-layout) into totals.
  *
  *   live worker's file ──mapped──> read at every scrape
  *        │ worker exits, or the file is sealed (its route table retired and idle)
@@ -14,9 +14,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import {
-  H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES, MappedMetricsFile, readMetricsFile, type MetricsData,
-} from '@flexilib/worker/metrics';
+import { H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES } from '@flexilib/contract/metrics-layout';
+import { MappedMetricsFile, readMetricsFile, type MetricsData } from '@flexilib/worker';
 
 export interface RouteSeries {
   route: string;

@@ -14,7 +14,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { DURATION_BUCKETS, L, R, STATUS_CLASSES } from '@flexilib/worker/metrics';
+import { DURATION_BUCKETS, L, R, STATUS_CLASSES } from '@flexilib/contract/metrics-layout';
 import type { SupervisorEvents } from '../events.js';
 import { MetricsAggregator, type Totals } from './aggregator.js';
 import { SharedHistogram } from './shared-histogram.js';

@@ -7,8 +7,8 @@
  * origin that stays keeps its health record, a new one starts healthy (as in
  * Weldr: "each server is assumed active when added to the pool").
  */
-import type { Config, OriginState, UpstreamSettings, UpstreamState } from '@flexilib/worker';
-import { parseOrigin } from '@flexilib/worker';
+import type { Config, OriginState, UpstreamSettings, UpstreamState } from '@flexilib/contract';
+import { parseOrigin } from '@flexilib/contract';
 import type { Overlay } from './state-file.js';
 
 export interface CheckResult {

@@ -10,7 +10,7 @@
  * Mutations persist to the state file before they take effect, and reach every
  * worker at once. Bad input answers 400 with a code, a reason and the field.
  */
-import { parseOrigin, type CountPair } from '@flexilib/worker';
+import { parseOrigin, type CountPair } from '@flexilib/contract';
 import { ApiError, type AdminServer } from '../admin/admin-server.js';
 import { SupervisorError } from '../errors.js';
 import type { OriginRecord } from './pool-registry.js';

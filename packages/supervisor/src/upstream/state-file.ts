@@ -14,7 +14,7 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { parseOrigin, POOL_NAME } from '@flexilib/worker';
+import { parseOrigin, POOL_NAME } from '@flexilib/contract';
 import { SupervisorError } from '../errors.js';
 
 export interface PoolOverlay {

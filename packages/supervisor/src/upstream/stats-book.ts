@@ -3,7 +3,7 @@
  * counters (at most once a second, when they moved); a worker that exits
  * leaves its last report to the retired sum, so totals never go down.
  */
-import type { CountPair, UpstreamCounters } from '@flexilib/worker';
+import type { CountPair, UpstreamCounters } from '@flexilib/contract';
 
 function addPair(into: CountPair, c: CountPair): void {
   into.success += c.success;

@@ -9,11 +9,9 @@
  *   workers ── upstream-failure ──> health checker;  upstream-stats ──> stats book
  */
 import type { Logger } from 'pino';
-import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/worker';
-import type { AdminServer } from '../admin/admin-server.js';
+import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/contract';
 import { HealthChecker } from './health-checker.js';
 import { PoolRegistry, type OriginRecord, type PoolRecord } from './pool-registry.js';
-import { registerServersApi } from './servers-api.js';
 import { readStateFile, stateFileFor, writeStateFile } from './state-file.js';
 import { StatsBook } from './stats-book.js';
 
@@ -116,11 +114,6 @@ export class UpstreamService {
       this.changed();
     }
     return found;
-  }
-
-  /** GET/POST/DELETE /servers, GET /stats, GET /stats/detail on the admin listener. */
-  registerRoutes(admin: AdminServer): void {
-    registerServersApi(admin, this);
   }
 
   private changed(): void {

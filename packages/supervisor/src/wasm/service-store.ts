@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { WasmLimits } from '@flexilib/worker';
+import type { WasmLimits } from '@flexilib/contract';
 import { SupervisorError } from '../errors.js';
 
 /** One registered service as persisted. */

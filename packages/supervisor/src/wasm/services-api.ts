@@ -25,12 +25,12 @@ import {
   WASM_LIMIT_OPTIONS,
   isFromWorker,
   parseWasmLimit,
-  probeModule,
   resolveLimits,
   type ToWorker,
   type WasmLimits,
   type WasmServiceSpec,
-} from '@flexilib/worker';
+} from '@flexilib/contract';
+import { probeModule } from '@flexilib/worker';
 import { ApiError, type AdminServer } from '../admin/admin-server.js';
 import { ServiceStore, type StoredService } from './service-store.js';
 

@@ -1,5 +1,5 @@
 /**
- * Upstream routes through the fast lane (packages/worker/src/fast-lane.ts and
+ * Upstream routes through the fast lane (packages/worker/src/http/fast-lane.ts and
  * lane-response.ts): the same origin answers proxied by a server with the lane
  * (the default) and one without it (--no-fast-lane) reach the client as the
  * same bytes, Date aside; pipelined requests wait their turn; a client that

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { loadConfig, type ToWorker, type UpstreamState } from '@flexilib/worker';
+import { loadConfig, type ToWorker, type UpstreamState } from '@flexilib/contract';
 import { upstreamMetrics } from '../../src/upstream/metrics.js';
 import { UpstreamService } from '../../src/upstream/upstream-service.js';
 import { tempDir, until, writeConfig } from '@flexilib/test-support';

@@ -1,5 +1,5 @@
 /**
- * The worker's side of the call marker (layout in ../marker-layout.ts): a few
+ * The worker's side of the call marker (layout in @flexilib/contract's marker-layout.ts): a few
  * typed-array writes around each plugin call, into a file mapped shared, so the
  * supervisor can tell which route and library a dead worker was inside.
  *
@@ -9,7 +9,7 @@
  * Only the event loop writes (threaded calls enter before the hop to the pool
  * thread and exit in the completion callback), so there is no race to guard.
  */
-import { MARKER, MARKER_BYTES } from '../marker-layout.js';
+import { MARKER, MARKER_BYTES } from '@flexilib/contract';
 import { mapSharedFile } from './ffi.js';
 
 const SCRATCH = MARKER.MAX_SLOTS;

@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { ABI_VERSION_MAJOR } from '@flexilib/plugin-abi';
-import { FlexiError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { elfProblem } from './elf-check.js';
 import { openPlugin, type HandleFn } from './ffi.js';
 

@@ -9,11 +9,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { RouteSpec } from '../config.js';
-import { FlexiError } from '../errors.js';
+import type { RouteSpec } from '@flexilib/contract';
+import { FlexiError } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats } from '../executor.js';
-import { hasNoBody, readBody } from '../request-body.js';
-import { sendError } from '../respond.js';
+import { hasNoBody, readBody } from '../http/request-body.js';
+import { sendError } from '../http/respond.js';
 import type { CallMarker } from './call-marker.js';
 import type { Library, LoadedVersion } from './library.js';
 import { applyResponseRules } from './response-rules.js';

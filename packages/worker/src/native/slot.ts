@@ -10,9 +10,9 @@
  */
 import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from '@flexilib/plugin-abi';
 import type { RequestLike } from '../executor.js';
-import { CACHED_LEN, Latin1Cache, type Latin1Buffer } from '../latin1-cache.js';
-import { peerOf } from '../peer.js';
-import { sameLower } from '../raw-headers.js';
+import { CACHED_LEN, Latin1Cache, type Latin1Buffer } from '../http/latin1-cache.js';
+import { peerOf } from '../http/peer.js';
+import { sameLower } from '../http/raw-headers.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
 
 /** node:http's default maxHeadersCount; the header array holds that many. */

@@ -8,7 +8,7 @@
  * Candidates are the pool's precomputed list of usable origins; `exclude`
  * holds origins a retried request already failed on.
  */
-import type { Balance } from './upstream-config.js';
+import type { Balance } from '@flexilib/contract';
 import type { Origin } from './origin.js';
 
 export interface Balancer {

@@ -10,12 +10,12 @@
  *   silent mid-body beyond idle time   504  -        -   (cut if headers went out)
  *   origin removed while queued        502  -        retryable
  */
-import type { ErrorCode } from '../errors.js';
-import type { UpstreamSettings } from './upstream-config.js';
+import type { ErrorCode } from '@flexilib/contract';
+import type { UpstreamSettings } from '@flexilib/contract';
 
 export interface Failure {
   status: number;
-  /** Our stable code (errors.ts). */
+  /** Our stable code (@flexilib/contract's errors.ts). */
   code: ErrorCode;
   /** undici's or the system's code for what happened (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, ...). */
   cause: string;

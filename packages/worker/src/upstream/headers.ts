@@ -7,7 +7,7 @@
  * form undici's dispatch and node's writeHead take without building objects;
  * names keep the case they arrived in.
  */
-import { Latin1Cache } from '../latin1-cache.js';
+import { Latin1Cache } from '../http/latin1-cache.js';
 
 /** Hop-by-hop headers, plus Expect (node:http already answered 100-continue to the client). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);

@@ -14,8 +14,8 @@ let PoolClass: typeof Pool | undefined;
 function undiciPool(): typeof Pool {
   return (PoolClass ??= (require('undici') as typeof import('undici')).Pool);
 }
-import type { UpstreamSettings } from './upstream-config.js';
-import type { CountPair } from './upstream-state.js';
+import type { UpstreamSettings } from '@flexilib/contract';
+import type { CountPair } from '@flexilib/contract';
 
 export class Origin {
   readonly dispatcher: Pool;

@@ -9,8 +9,8 @@
  */
 import { createBalancer, type Balancer } from './balancer.js';
 import { Origin } from './origin.js';
-import { DEFAULT_UPSTREAM_SETTINGS, type UpstreamSettings } from './upstream-config.js';
-import type { CountPair, PoolCounters, PoolState } from './upstream-state.js';
+import { DEFAULT_UPSTREAM_SETTINGS, type UpstreamSettings } from '@flexilib/contract';
+import type { CountPair, PoolCounters, PoolState } from '@flexilib/contract';
 
 /** Settings baked into the connection pools; a change to one of them needs new ones. */
 function dispatcherKey(s: UpstreamSettings): string {

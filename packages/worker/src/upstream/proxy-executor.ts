@@ -16,11 +16,11 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { RouteSpec } from '../config.js';
-import type { ErrorCode } from '../errors.js';
+import type { RouteSpec } from '@flexilib/contract';
+import type { ErrorCode } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
-import { peerOf } from '../peer.js';
-import { sendError } from '../respond.js';
+import { peerOf } from '../http/peer.js';
+import { sendError } from '../http/respond.js';
 import { classify } from './failure.js';
 import { requestHeaders, responseHeaders } from './headers.js';
 import type { Origin } from './origin.js';

@@ -4,10 +4,10 @@
  * counters carry over. The supervisor's `upstream-state` messages feed
  * apply(); counters go back in `upstream-stats` once a second when they moved.
  */
-import type { FromWorker } from '../protocol.js';
+import type { FromWorker } from '@flexilib/contract';
 import type { Origin } from './origin.js';
 import { UpstreamPool } from './pool.js';
-import type { UpstreamCounters, UpstreamState } from './upstream-state.js';
+import type { UpstreamCounters, UpstreamState } from '@flexilib/contract';
 
 /** How often a worker reports its counters (only when they changed). */
 export const STATS_INTERVAL_MS = 1000;

@@ -24,8 +24,8 @@
  * cap: nothing a module returns can be larger than the memory it lives in.
  */
 import type { RequestLike } from '../executor.js';
-import { Latin1Cache } from '../latin1-cache.js';
-import { peerOf } from '../peer.js';
+import { Latin1Cache } from '../http/latin1-cache.js';
+import { peerOf } from '../http/peer.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WASM32 } from '@flexilib/plugin-abi';
 

@@ -12,9 +12,9 @@
  * next and the others age out: under a light load the pool shrinks back.
  */
 import type { Logger } from 'pino';
-import { FlexiError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { SYNC_WAIT_MS, WasmInstance, type InstanceOwner, type WasmJob } from './instance.js';
-import type { WasmLimits } from './limits.js';
+import type { WasmLimits } from '@flexilib/contract';
 import type { CompiledModule } from './module-check.js';
 import type { SpareThreads } from './thread-handle.js';
 

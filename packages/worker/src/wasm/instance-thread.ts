@@ -16,9 +16,9 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi';
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode } from '@flexilib/contract';
 import { CMD, CTL, Channel, DATA, KIND, RES, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
-import { WASM_PAGE } from './limits.js';
+import { WASM_PAGE } from '@flexilib/contract';
 import { mib, type ModuleInfo, WASI_MODULE } from './module-check.js';
 import type { ThreadBoot } from './thread-handle.js';
 import { ProcExit, createWasi } from './wasi-shim.js';

@@ -13,11 +13,11 @@
  */
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { FlexiError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { CMD, CTL, Channel, RES, readResponse, writeRequest, type CallResult } from './channel.js';
 import type { RequestLike } from '../executor.js';
 import type { ThreadInit, ThreadMessage } from './instance-thread.js';
-import { WASM_PAGE } from './limits.js';
+import { WASM_PAGE } from '@flexilib/contract';
 import type { CompiledModule } from './module-check.js';
 import type { ThreadHandle } from './thread-handle.js';
 

@@ -6,7 +6,7 @@
  * message, and a reload message drops it at once.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { FlexiError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { compileModule, type CompiledModule } from './module-check.js';
 
 interface Entry {

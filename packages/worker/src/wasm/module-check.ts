@@ -4,8 +4,8 @@
  * Used by the worker (module cache) and by the supervisor when a service is
  * registered (a refused module answers 400 with this message).
  */
-import { FlexiError } from '../errors.js';
-import { WASM_PAGE } from './limits.js';
+import { FlexiError } from '@flexilib/contract';
+import { WASM_PAGE } from '@flexilib/contract';
 import { WasmFormatError, capMemory, type MemoryLimits } from './wasm-binary.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';

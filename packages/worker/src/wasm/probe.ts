@@ -6,9 +6,9 @@
  * admin API answers 400 with this message instead.
  */
 import type { Logger } from 'pino';
-import { FlexiError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { WasmInstance, type InstanceOwner } from './instance.js';
-import type { WasmLimits } from './limits.js';
+import type { WasmLimits } from '@flexilib/contract';
 import { compileModule, type ModuleInfo } from './module-check.js';
 import { ThreadHandle } from './thread-handle.js';
 

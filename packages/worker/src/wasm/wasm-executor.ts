@@ -7,11 +7,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { RouteSpec } from '../config.js';
-import { FlexiError } from '../errors.js';
+import type { RouteSpec } from '@flexilib/contract';
+import { FlexiError } from '@flexilib/contract';
 import type { Executor, RequestStats } from '../executor.js';
-import { hasNoBody, readBody } from '../request-body.js';
-import { sendError } from '../respond.js';
+import { hasNoBody, readBody } from '../http/request-body.js';
+import { sendError } from '../http/respond.js';
 import { KIND, type CallResult } from './channel.js';
 import type { WasmJob } from './instance.js';
 import type { InstancePool } from './instance-pool.js';

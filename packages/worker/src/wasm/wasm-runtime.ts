@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { InstancePool } from './instance-pool.js';
-import type { WasmLimits } from './limits.js';
+import type { WasmLimits } from '@flexilib/contract';
 import { ModuleCache } from './module-cache.js';
 import { SpareThreads } from './thread-handle.js';
 

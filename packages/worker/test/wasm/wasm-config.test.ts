@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { parseConfig } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
-import { serviceRoute } from '../../src/build-router.js';
+import { parseConfig } from '@flexilib/contract';
+import { ConfigError } from '@flexilib/contract';
+import { serviceRoute } from '../../src/routing/build-router.js';
 import type { Executor } from '../../src/executor.js';
-import { Router } from '../../src/router.js';
-import { DEFAULT_WASM_LIMITS, parseDuration, resolveLimits } from '../../src/wasm/limits.js';
+import { Router } from '../../src/routing/router.js';
+import { DEFAULT_WASM_LIMITS, parseDuration, resolveLimits } from '@flexilib/contract';
 
 test('a .wasm route takes timeout, memory, instances and idle', () => {
   const cfg = parseConfig(

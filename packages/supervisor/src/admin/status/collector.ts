@@ -10,7 +10,7 @@
  * fields are null until those kinds land, and the page says so.
  */
 import type { EventEmitter } from 'node:events';
-import type { Config, RouteSpec, WasmServiceSpec } from '@flexilib/worker';
+import type { Config, RouteSpec, WasmServiceSpec } from '@flexilib/contract';
 import type { ConfigGenerations } from '../../config-generations.js';
 import type { CrashLedger, QuarantineRecord } from '../../crash-ledger.js';
 import type { SupervisorEvents } from '../../events.js';

@@ -10,9 +10,9 @@
 import pino, { type Logger } from 'pino';
 import type { LogFormat } from './logger.js';
 import { stdoutWriter } from './logger.js';
-import type { Latin1Buffer } from './latin1-cache.js';
+import type { Latin1Buffer } from '../http/latin1-cache.js';
 import { LINE_ROOM, type LineWriter } from './line-writer.js';
-import { peerOf } from './peer.js';
+import { peerOf } from '../http/peer.js';
 
 /** What the access line reads of a request: node's IncomingMessage, or the fast lane's request. */
 export interface LoggedRequest {

@@ -32,8 +32,8 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type Server } fr
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { DirectAnswer, Executor, RequestStats } from './executor.js';
-import type { RequestRecorder, ServerState } from './http-server.js';
+import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
+import type { RequestRecorder, ServerState } from './server-state.js';
 import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { sameLower } from './raw-headers.js';

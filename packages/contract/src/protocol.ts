@@ -1,6 +1,7 @@
 /**
  * The one message contract between the supervisor and its workers (node:cluster
  * IPC). Nothing crosses per request: only lifecycle and control messages.
+ * Each end checks what it receives with message-check.ts.
  *
  * The supervisor sends control messages only to workers that reported
  * `listening` (a worker still starting might drop them); a worker that starts
@@ -106,7 +107,3 @@ export type FromWorker =
   | { type: 'upstream-stats'; counters: UpstreamCounters }
   /** A wasm-services set is in effect: new requests see it. */
   | { type: 'wasm-services-applied'; generation: number };
-
-export function isFromWorker(msg: unknown): msg is FromWorker {
-  return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string';
-}

@@ -4,8 +4,8 @@
  * the named header's value starts with its value prefix (FlexiLib semantics).
  * Registered WASM services come first, matched on whole path segments.
  */
-import type { Executor } from './executor.js';
-import { rawHeader } from './raw-headers.js';
+import type { Executor } from '../executor.js';
+import { rawHeader } from '../http/raw-headers.js';
 
 export class Router {
   constructor(readonly executors: readonly Executor[]) {}

@@ -1,5 +1,5 @@
 /**
- * Reading a worker's metrics file (layout.ts), for the supervisor.
+ * Reading a worker's metrics file (layout: @flexilib/contract/metrics-layout), for the supervisor.
  *
  * A live worker's file is mapped (MAP_SHARED) and read with aligned float64
  * loads, so a value is never seen half-written while the worker counts. A dead
@@ -7,8 +7,8 @@
  * readFileSync, folded into the supervisor's totals, and deleted.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { mapSharedFile, unmapShared } from '../native/ffi.js';
-import { H, HEADER_SLOTS, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, type MetricsTable } from './layout.js';
+import { mapSharedFile, unmapShared } from '../../native/ffi.js';
+import { H, HEADER_SLOTS, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, type MetricsTable } from '@flexilib/contract/metrics-layout';
 
 export interface MetricsFileInfo {
   pid: number;
@@ -36,7 +36,7 @@ function countersIn(info: MetricsFileInfo): number {
   return info.librariesAt + info.table.libraries.length * LIBRARY_SLOTS;
 }
 
-/** Counters of one file: `f` is indexed by layout.ts's offsets. */
+/** Counters of one file: `f` is indexed by the metrics layout's offsets. */
 export interface MetricsData {
   info: MetricsFileInfo;
   f: Float64Array;

@@ -12,9 +12,9 @@ import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { LoggedRequest } from './access-log.js';
-import type { Executor, ResponseSink, RequestStats } from './executor.js';
-import type { RequestMeter } from './metrics/request-meter.js';
+import type { LoggedRequest } from '../observe/access-log.js';
+import type { Executor, ResponseSink, RequestStats } from '../executor.js';
+import type { RequestMeter } from '../observe/metrics/request-meter.js';
 import { sameLower } from './raw-headers.js';
 
 /** What a LaneResponse needs of its lane (fast-lane.ts). */

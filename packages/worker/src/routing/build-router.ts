@@ -1,25 +1,25 @@
 /** Turn a parsed config (and the registered WASM services) into a Router of executors, one per route. */
 import type { Logger } from 'pino';
-import type { Config, RouteSpec } from './config.js';
-import { DEFAULT_ROUTE_OPTIONS } from './config.js';
-import { FlexiError } from './errors.js';
-import type { Executor, RequestStats } from './executor.js';
-import { markWord } from './marker-layout.js';
-import type { CallMarker } from './native/call-marker.js';
-import type { LibraryRegistry } from './native/library.js';
-import { NativeExecutor } from './native/native-executor.js';
-import type { Slot } from './native/slot.js';
-import type { WorkerOptions } from './options.js';
-import type { QuarantineNotice, WasmServiceSpec } from './protocol.js';
+import type { Config, RouteSpec } from '@flexilib/contract';
+import { DEFAULT_ROUTE_OPTIONS } from '@flexilib/contract';
+import { FlexiError } from '@flexilib/contract';
+import type { Executor, RequestStats } from '../executor.js';
+import { markWord } from '@flexilib/contract';
+import type { CallMarker } from '../native/call-marker.js';
+import type { LibraryRegistry } from '../native/library.js';
+import { NativeExecutor } from '../native/native-executor.js';
+import type { Slot } from '../native/slot.js';
+import type { WorkerOptions } from '@flexilib/contract';
+import type { QuarantineNotice, WasmServiceSpec } from '@flexilib/contract';
 import { QuarantinedExecutor } from './quarantined-executor.js';
-import { sendError } from './respond.js';
+import { sendError } from '../http/respond.js';
 import { Router } from './router.js';
-import { ProxyExecutor } from './upstream/proxy-executor.js';
-import type { UpstreamRegistry } from './upstream/registry.js';
-import type { InstancePool } from './wasm/instance-pool.js';
-import { resolveLimits } from './wasm/limits.js';
-import { WasmExecutor } from './wasm/wasm-executor.js';
-import type { WasmRuntime } from './wasm/wasm-runtime.js';
+import { ProxyExecutor } from '../upstream/proxy-executor.js';
+import type { UpstreamRegistry } from '../upstream/registry.js';
+import type { InstancePool } from '../wasm/instance-pool.js';
+import { resolveLimits } from '@flexilib/contract';
+import { WasmExecutor } from '../wasm/wasm-executor.js';
+import type { WasmRuntime } from '../wasm/wasm-runtime.js';
 
 export interface RouterDeps {
   options: WorkerOptions;

@@ -5,10 +5,10 @@
  * in by rebuilding the router, so quarantine costs the other routes nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteSpec } from './config.js';
-import type { Executor, RequestStats } from './executor.js';
-import type { QuarantineNotice } from './protocol.js';
-import { sendError } from './respond.js';
+import type { RouteSpec } from '@flexilib/contract';
+import type { Executor, RequestStats } from '../executor.js';
+import type { QuarantineNotice } from '@flexilib/contract';
+import { sendError } from '../http/respond.js';
 
 export class QuarantinedExecutor implements Executor {
   readonly kind = 'native' as const;

@@ -1,6 +1,6 @@
 /**
  * The worker's side of the metrics: counts each request into its metrics file
- * (layout.ts) once the response has closed. One RequestMeter per route table:
+ * (@flexilib/contract/metrics-layout) once the response has closed. One RequestMeter per route table:
  * a config switch opens a new one and retires the old, which seals its file
  * when the last request begun on it closes.
  *
@@ -10,13 +10,13 @@
  */
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Executor } from '../executor.js';
-import { mapSharedFile, unmapShared } from '../native/ffi.js';
-import type { LibraryEvent } from '../native/library.js';
+import type { Executor } from '../../executor.js';
+import { mapSharedFile, unmapShared } from '../../native/ffi.js';
+import type { LibraryEvent } from '../../native/library.js';
 import {
   ABORTED, DURATION_BUCKETS, H, HEADER_SLOTS, L, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, R, ROUTE_SLOTS, UNMATCHED_ROUTE,
   fileSize, metricsFileName, type MetricsTable,
-} from './layout.js';
+} from '@flexilib/contract/metrics-layout';
 
 /** Bucket bounds in milliseconds, so record() compares without dividing. */
 const BOUNDS_MS = Float64Array.from(DURATION_BUCKETS, (s) => s * 1000);

@@ -7,19 +7,16 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { AccessLogger, AccessRecord, LoggedRequest } from './access-log.js';
-import type { Executor, RequestStats } from './executor.js';
+import type { AccessLogger, AccessRecord, LoggedRequest } from '../observe/access-log.js';
+import type { Executor, RequestStats } from '../executor.js';
 import { FastLane } from './fast-lane.js';
-import type { RequestMeter } from './metrics/request-meter.js';
-import type { WorkerOptions } from './options.js';
+import type { RequestMeter } from '../observe/metrics/request-meter.js';
+import type { WorkerOptions } from '@flexilib/contract';
 import { sendError } from './respond.js';
-import type { Router } from './router.js';
+import type { Router } from '../routing/router.js';
+import type { RequestRecorder, ServerState } from './server-state.js';
 
-export interface ServerState {
-  router: Router;
-  /** Counts requests for /metrics; null when metrics are off. Swapped with the router on a config switch. */
-  meter: RequestMeter | null;
-}
+export type { RequestRecorder, ServerState } from './server-state.js';
 
 /** Stats of unobserved requests: executors write them, nobody reads them. */
 const UNOBSERVED: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
@@ -31,25 +28,6 @@ interface ObservedResponse extends ServerResponse, RequestStats {
   executor: Executor | undefined;
   meter: RequestMeter | null;
 }
-
-/**
- * Records a finished request in the metrics and the access log; node:http's
- * responses and the fast lane's answers alike. `ttfbMs` is 0 when unknown;
- * `fast` when the fast lane answered.
- */
-export type RequestRecorder = (
-  req: LoggedRequest,
-  ex: Executor | undefined,
-  meter: RequestMeter | null,
-  status: number,
-  finished: boolean,
-  bytes: number,
-  preAlloc: number,
-  alloc: number,
-  startMs: number,
-  ttfbMs: number,
-  fast: boolean,
-) => void;
 
 export function requestRecorder(access: AccessLogger | null): RequestRecorder {
   // One record, refilled for each request: the logger uses it synchronously.

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { DirectAnswer, ResponseSink } from './executor.js';
+import type { DirectAnswer, ResponseSink } from '../executor.js';
 
 /** The answer to an error the server itself produces: a one-line plain-text reason. */
 export function errorAnswer(status: number, message: string): DirectAnswer {

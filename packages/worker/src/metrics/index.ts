@@ -1,3 +1,0 @@
-/** `@flexilib/worker/metrics`: the metrics file layout and its reader, for the supervisor. */
-export * from './layout.js';
-export { MappedMetricsFile, readMetricsFile, type MetricsData, type MetricsFileInfo } from './metrics-file.js';

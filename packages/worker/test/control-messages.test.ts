@@ -1,0 +1,63 @@
+/**
+ * The worker's end of the control channel, in a real worker process (forked
+ * with its init as the supervisor does): a malformed message is logged, naming
+ * what was wrong, and dropped; the worker keeps serving and keeps obeying
+ * well-formed messages.
+ */
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_WORKER_OPTIONS, WORKER_INIT_ENV, loadConfig, type FromWorker, type WorkerInit } from '@flexilib/contract';
+import { compilePlugin, eventually, exampleSource, request, tempDir, writeConfig } from '@flexilib/test-support';
+
+const workerMain = fileURLToPath(new URL('../dist/worker-main.js', import.meta.url));
+const tmp = tempDir('control-messages');
+let lib: string;
+before(async () => {
+  lib = await compilePlugin(exampleSource, path.join(tmp.dir, 'libexample.so'));
+});
+after(() => tmp.cleanup());
+
+test('a malformed control message is logged and dropped; the worker keeps serving and obeying', { timeout: 30_000 }, async () => {
+  const cfgA = writeConfig(tmp.dir, `/a = ${lib}\n`, 'a.ini');
+  const cfgB = writeConfig(tmp.dir, `/b = ${lib}\n`, 'b.ini');
+  const init: WorkerInit = {
+    options: { ...DEFAULT_WORKER_OPTIONS, host: '127.0.0.1', port: 0, logFormat: 'json', accessLog: false, metrics: false },
+    config: loadConfig(cfgA),
+    generation: 0,
+    quarantined: [],
+    runDir: '',
+    upstreams: { pools: [] },
+  };
+  const child = fork(workerMain, [], { env: { ...process.env, [WORKER_INIT_ENV]: JSON.stringify(init) }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const messages: FromWorker[] = [];
+  const lines: string[] = [];
+  child.on('message', (m: FromWorker) => messages.push(m));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (c: string) => lines.push(...c.split('\n').filter(Boolean)));
+  try {
+    const listening = await eventually('listening', () => messages.find((m) => m.type === 'listening'));
+    const port = (listening as { port: number }).port;
+    assert.equal((await request(port, '/a')).status, 200);
+
+    // A config switch whose config lacks its routes, and a kind nobody defined.
+    child.send({ type: 'config', config: { file: cfgB, upstreams: [] }, generation: 1, quarantined: [] });
+    child.send({ type: 'reboot' });
+    const dropped = await eventually('two drops logged', () => {
+      const found = lines.map((l) => JSON.parse(l) as { msg: string; problem?: string }).filter((l) => l.msg === 'dropped a malformed message from the supervisor');
+      return found.length === 2 ? found : undefined;
+    });
+    assert.deepEqual(dropped.map((l) => l.problem), ['config.config.routes must be an array', 'unknown message type "reboot"']);
+    assert.equal(messages.filter((m) => m.type === 'config-applied').length, 0, 'the malformed config was not applied');
+    assert.equal((await request(port, '/a')).status, 200, 'still serving the old routes');
+
+    child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [] });
+    await eventually('config-applied', () => messages.find((m) => m.type === 'config-applied'));
+    assert.equal((await request(port, '/b')).status, 200);
+    assert.equal((await request(port, '/a')).status, 404);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
