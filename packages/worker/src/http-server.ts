@@ -6,6 +6,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 // The module binding, not the global: node's global `performance` is a lazy
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AccessLogger, AccessRecord, LoggedRequest } from './access-log.js';
 import type { Executor, RequestStats } from './executor.js';
@@ -121,6 +122,30 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
   } as unknown as typeof http.ServerResponse;
 }
 
+/**
+ * The error answer to a bad request that followed good ones on the same
+ * connection: written after the answers still owed to them (node:http's
+ * response on the socket, and each queued one it attaches after), never into
+ * the middle of one. An answer cut short takes the connection with it.
+ */
+function answerAfterPending(socket: Socket, answer: string): void {
+  // node:http's own link from a socket to the response writing on it.
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current == null || current.writableFinished) {
+    socket.end(answer);
+    return;
+  }
+  const next = () => {
+    current.removeListener('finish', next);
+    current.removeListener('close', next);
+    if (socket.destroyed || !socket.writable) return;
+    answerAfterPending(socket, answer);
+  };
+  // 'finish' comes after node:http's own, which attaches the next queued response.
+  current.on('finish', next);
+  current.on('close', next);
+}
+
 /** The worker's server, and the fast lane in front of it (null when turned off). */
 export interface WorkerServer {
   server: http.Server;
@@ -178,14 +203,14 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
   }
 
   server.on('request', onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
+    answerAfterPending(socket, `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
   });
   const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
   return { server, lane };
