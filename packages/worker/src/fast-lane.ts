@@ -467,7 +467,11 @@ export class FastLane implements LaneOwner {
       while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
       switch (nameLen) {
         case 4:
-          if (lowerIs(buf, p, 'host')) host = true;
+          if (lowerIs(buf, p, 'host')) {
+            // A second Host is node:http's path's to refuse (http-server.ts).
+            if (host) return false;
+            host = true;
+          }
           break;
         case 6:
           if (lowerIs(buf, p, 'expect')) return false;

@@ -13,6 +13,7 @@ import type { Executor, RequestStats } from './executor.js';
 import { FastLane } from './fast-lane.js';
 import type { RequestMeter } from './metrics/request-meter.js';
 import type { WorkerOptions } from './options.js';
+import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from './router.js';
 
@@ -126,13 +127,21 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
  * The error answer to a bad request that followed good ones on the same
  * connection: written after the answers still owed to them (node:http's
  * response on the socket, and each queued one it attaches after), never into
- * the middle of one. An answer cut short takes the connection with it.
+ * the middle of one. An answer cut short takes the connection with it; an
+ * empty `answer` just ends the connection after them.
  */
 function answerAfterPending(socket: Socket, answer: string): void {
   // node:http's own link from a socket to the response writing on it.
   const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (current == null || current.writableFinished) {
     socket.end(answer);
+    return;
+  }
+  if (!current.req.complete) {
+    // The error is in the request being answered (its body): that answer
+    // will never be whole. The 400 if it has not begun, else a cut.
+    if (current.headersSent) socket.destroy();
+    else socket.end(answer);
     return;
   }
   const next = () => {
@@ -177,17 +186,32 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     ? (req: IncomingMessage, res: ServerResponse) => {
         const o = res as ObservedResponse;
         o.startMs = performance.now();
-        const ex = state.router.match(req);
-        o.executor = ex;
         const meter = state.meter;
         o.meter = meter;
         if (meter) meter.begin();
+        if (refused(req, res)) return;
+        const ex = state.router.match(req);
+        o.executor = ex;
         dispatch(ex, req, res, o);
         if (res.headersSent) o.ttfbMs = performance.now();
       }
     : (req: IncomingMessage, res: ServerResponse) => {
+        if (refused(req, res)) return;
         dispatch(state.router.match(req), req, res, UNOBSERVED);
       };
+
+  /**
+   * What llhttp lets through but RFC 9112 §3.2 refuses: more than one Host
+   * (node keeps the first, a plugin or an origin may read another). 400, and
+   * the connection closes. (The fast lane hands such requests to node:http.)
+   */
+  function refused(req: IncomingMessage, res: ServerResponse): boolean {
+    if (rawHeaderCount(req.rawHeaders, 'host') <= 1) return false;
+    res.shouldKeepAlive = false;
+    sendError(res, 400, 'more than one Host header', { connection: 'close' });
+    req.resume();
+    return true;
+  }
 
   function dispatch(ex: ReturnType<Router['match']>, req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
     if (!ex) {
@@ -206,6 +230,12 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
+      return;
+    }
+    // Bytes after a request that closes the connection: its answer is the last
+    // (announced with Connection: close); nothing may follow it.
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      answerAfterPending(socket, '');
       return;
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
