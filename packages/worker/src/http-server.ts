@@ -184,6 +184,7 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
 
   const onRequest = observed
     ? (req: IncomingMessage, res: ServerResponse) => {
+        if (afterLastAnswer(req, res)) return;
         const o = res as ObservedResponse;
         o.startMs = performance.now();
         const meter = state.meter;
@@ -196,9 +197,25 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
         if (res.headersSent) o.ttfbMs = performance.now();
       }
     : (req: IncomingMessage, res: ServerResponse) => {
+        if (afterLastAnswer(req, res)) return;
         if (refused(req, res)) return;
         dispatch(state.router.match(req), req, res, UNOBSERVED);
       };
+
+  /**
+   * A request read after one whose answer closes the connection (node's own
+   * 400 for a missing Host, ours below, a 413): node:http would never send
+   * its answer, so it is not run at all — no plugin call or origin request
+   * the client cannot see the answer to. (A client's own Connection: close
+   * stops llhttp itself: HPE_CLOSED_CONNECTION below.)
+   */
+  function afterLastAnswer(req: IncomingMessage, res: ServerResponse): boolean {
+    const socket = req.socket as Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null };
+    const current = socket._httpMessage;
+    if (socket.writable && (current == null || current === res || (current._last !== true && current.shouldKeepAlive))) return false;
+    req.resume();
+    return true;
+  }
 
   /**
    * What llhttp lets through but RFC 9112 §3.2 refuses: more than one Host

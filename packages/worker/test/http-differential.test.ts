@@ -213,6 +213,10 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
           res.writeHead(304, { etag: '"v1"', 'content-length': '5' });
           return void res.end();
         }
+        if (req.url === '/echo/600') {
+          res.writeHead(600, { 'content-length': '3' });
+          return void res.end('odd');
+        }
         if (req.url === '/echo/obs-reason') {
           res.writeHead(200, 'Fine caf\xe9', { 'content-type': 'text/plain', 'content-length': text.length });
           return void res.end(text);
@@ -266,6 +270,10 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
         assert.deepEqual(transcripts[i], first, `${c.name}: ${servers[i].name} differs from ${servers[0].name}`);
       }
       for (const a of first.answers) assert.ok(!a.body.includes('/echo/smuggled'), `${c.name}: a smuggled request reached the plugin: ${JSON.stringify(a)}`);
+      // Every request an origin served is one whose answer its client got: none
+      // run after an answer that closed the connection.
+      const served = first.answers.filter((a) => a.status >= 200 && a.status < 300).length;
+      for (const o of origins) assert.equal(o.received.length, served, `${c.name}: an origin got ${JSON.stringify(o.received)} for ${served} answers`);
       for (const r of received()) assert.ok(!r.includes('/echo/smuggled'), `${c.name}: a smuggled request reached the origin: ${JSON.stringify(r)}`);
       // The lane and node:http hand their origins the same requests (node:http
       // runs a pipeline's requests at once: their order at the origin may differ).
@@ -306,16 +314,17 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
     }
   });
 
-  it("an origin's 304 with Content-Length and a reason phrase with obs-text are answered, and the connection lives on", async () => {
+  it("an origin's 304 with Content-Length and a reason phrase with obs-text are answered, a status past 599 is a 502, and the connection lives on", async () => {
     for (const { name, f } of servers.filter((s) => s.name.startsWith('upstream'))) {
-      const t = await exchange(f.port, { name: '304 and obs-text', bytes: g('/echo/304') + g('/echo/obs-reason') });
+      const t = await exchange(f.port, { name: '304, obs-text, 600', bytes: g('/echo/304') + g('/echo/obs-reason') + g('/echo/600') });
       assert.deepEqual(
         t.answers.map((a) => a.status),
-        [304, 200, 200],
+        [304, 200, 502, 200],
         `${name}: ${JSON.stringify(t)}`,
       );
       assert.equal(t.answers[1].body, 'GET /echo/obs-reason\n');
-      assert.equal(t.answers[2].body, 'GET /echo/sentinel\n');
+      assert.match(t.answers[2].body, /^route "\/echo" \(pool "origin"\): origin http:\/\/127\.0\.0\.1:\d+ answered status 600, not a final status \(200-599\)/);
+      assert.equal(t.answers[3].body, 'GET /echo/sentinel\n');
     }
   });
 });
