@@ -284,6 +284,11 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
       }
       for (const o of origins) o.received.length = 0;
     }
+    // Alive, and never replaced: no worker stopped on any server.
+    for (const { name, f } of servers) {
+      const exits = f.logs.filter((l) => l.event === 'worker-exit');
+      assert.deepEqual(exits, [], `${name}: a worker stopped`);
+    }
   });
 
   it('routes on the normalised path and hands that target on (never the raw one)', async () => {
