@@ -301,7 +301,7 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
         const [t] = (await exchange(f.port, { name: target, bytes: g(target) })).answers;
         assert.deepEqual(t, { status: 200, body: expected }, `${name} ${target}`);
       }
-      for (const target of ['/echo/../other', '/echo/%2e%2e/other', '/echo/%2E%2E/admin']) {
+      for (const target of ['/echo/../other', '/echo/%2e%2e/other', '/echo/%2E%2E/admin', '/echo%2F..%2Fadmin', '/echo\\..\\admin']) {
         const [t] = (await exchange(f.port, { name: target, bytes: g(target) })).answers;
         assert.equal(t.status, 404, `${name} ${target}: ${t.body}`);
       }
