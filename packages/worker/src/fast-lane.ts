@@ -10,8 +10,9 @@
  *                │           the connection reads nothing more until it ends
  *                │
  *                └─ anything else: a partial or oversized head, a body, HEAD,
- *                   Connection: close, Proxy-Connection, Upgrade, Expect, no Host, an unknown
- *                   method, another kind of route, a library not loaded yet
+ *                   Connection: close, Proxy-Connection, Upgrade, Expect, no
+ *                   Host or two, an unknown method, another kind of route, a
+ *                   library not loaded yet
  *                   ─> node:http's own connection listener, given the bytes
  *                      not yet served; the connection is node's from then on
  *

@@ -189,6 +189,8 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
   const tmp = tempDir('differential');
   /** One origin per upstream server (lane, node), each recording what it received: "METHOD URL\n" and the body. */
   const origins: Array<{ server: http.Server; received: string[] }> = [];
+  /** The Forwarded header of each request the origins got, in order. */
+  const forwarded: Array<string | undefined> = [];
   const received = (): string[] => origins.flatMap((o) => o.received);
   const servers: Array<{ name: string; f: Flexilib }> = [];
 
@@ -201,6 +203,7 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
         const body = Buffer.concat(parts).toString('latin1');
         if (req.url === '/health') return void res.end('ok');
         received.push(`${req.method} ${req.url}\n${body}`);
+        forwarded.push(req.headers.forwarded);
         const text = Buffer.from(`${req.method} ${req.url}\n${body}`, 'latin1');
         if (req.url === '/echo/slow') {
           // An answer still being written when the next (bad) request arrives.
@@ -308,6 +311,15 @@ describe('HTTP differential: fast lane, node:http, plugin and upstream frame hos
     }
     const paths = received().map((r) => r.split('\n')[0].split('?')[0]);
     assert.ok(paths.length >= 6 && !paths.some((p) => p.includes('/.') || /%2e/i.test(p)), `the origin got a raw target: ${paths.join(' | ')}`);
+  });
+
+  it("a client's Forwarded passes with flexilib's own element appended last, on both paths", async () => {
+    forwarded.length = 0;
+    for (const { f } of servers.filter((s) => s.name.startsWith('upstream'))) {
+      const [t] = (await exchange(f.port, { name: 'forwarded', bytes: g('/echo/fwd', ['Forwarded: for=6.6.6.6;proto=https']), bare: true })).answers;
+      assert.equal(t.status, 200);
+    }
+    assert.deepEqual(forwarded, ['for=6.6.6.6;proto=https, for=127.0.0.1;host=t;proto=http', 'for=6.6.6.6;proto=https, for=127.0.0.1;host=t;proto=http']);
   });
 
   it('a pipelined bad request after a slow proxied answer gets its 400 after that answer, never inside it', async () => {
