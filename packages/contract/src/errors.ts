@@ -18,6 +18,7 @@ export const ERRORS = {
   FLX_UPSTREAM_UNAVAILABLE: 'an upstream pool has no healthy origin (503, answered at once)',
   FLX_UPSTREAM_CONNECT: 'an origin refused, reset or could not be reached, or failed mid-response (502, or a cut connection)',
   FLX_UPSTREAM_TIMEOUT: 'an origin exceeded connect_timeout or header_timeout (504), or idle_timeout mid-response (cut)',
+  FLX_UPSTREAM_BAD_RESPONSE: 'an origin answered a status outside 200-599 or a head node:http refuses (502)',
   FLX_UPSTREAM_BODY_TOO_LARGE: "a proxied request body exceeds its route's max_body (413)",
   FLX_UPSTREAM_BAD_REQUEST: 'the client sent a body shorter or longer than its Content-Length (400)',
   FLX_WASM_NOT_FOUND: 'the .wasm module file does not exist or cannot be read',

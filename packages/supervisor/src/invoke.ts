@@ -17,7 +17,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FlexiError } from '@flexilib/contract';
-import { Library, MAX_HEADERS, Slot, applyResponseRules, type RequestLike } from '@flexilib/worker';
+import { Library, MAX_HEADERS, Slot, applyResponseRules, checkFinalStatus, type RequestLike } from '@flexilib/worker';
 import { EXIT, SupervisorError } from './errors.js';
 
 export const INVOKE_HELP = `Usage: flexilib invoke LIB [options]
@@ -185,9 +185,13 @@ export function runInvoke(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.Wr
   }
 }
 
-/** What node:http's writeHead would refuse (the server answers 502 then), or undefined. */
+/** What the server would refuse (a status outside 200-599, what node:http's writeHead refuses: it answers 502 then), or undefined. */
 function invalidResponse(status: number, headers: string[]): string | undefined {
-  if (!Number.isInteger(status) || status < 100 || status > 999) return `invalid status code ${status}`;
+  try {
+    checkFinalStatus(status);
+  } catch (e) {
+    return (e as Error).message;
+  }
   for (let i = 0; i < headers.length; i += 2) {
     try {
       validateHeaderName(headers[i]);

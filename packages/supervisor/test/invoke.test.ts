@@ -148,7 +148,12 @@ describe('flexilib invoke fails loudly', () => {
     const lib = await plugin('badstatus', 'int handle_request(const flexi_request *q, flexi_response *r) { (void)q; flexi_set_status(r, 42); return 0; }');
     const r = await invoke([lib]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /produced an invalid response \(the server answers 502\): invalid status code 42/);
+    assert.match(r.stderr, /produced an invalid response \(the server answers 502\): status 42 is not a final status \(200-599\)/);
+    // 1xx is no answer either: the server refuses it too (a 101 would open a tunnel through a front proxy).
+    const informational = await plugin('status101', 'int handle_request(const flexi_request *q, flexi_response *r) { (void)q; flexi_set_status(r, 101); return 0; }');
+    const r101 = await invoke([informational]);
+    assert.equal(r101.code, 1);
+    assert.match(r101.stderr, /produced an invalid response \(the server answers 502\): status 101 is not a final status \(200-599\)/);
   });
 
   test('bad flags exit 2 with a message naming the flag', async () => {

@@ -8,6 +8,7 @@
 export { Library, LoadedVersion } from './native/library.js';
 export { Slot, MAX_HEADERS, type RequestLike, type PluginResponse } from './native/slot.js';
 export { applyResponseRules } from './native/response-rules.js';
+export { checkFinalStatus } from './http/final-status.js';
 // The library reloader's check that a changed file is a complete ELF before it is announced.
 export { elfProblem } from './native/elf-check.js';
 // systemd notify (the primary has no unix datagram client of its own).

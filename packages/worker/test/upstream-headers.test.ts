@@ -24,6 +24,7 @@ describe('upstream request headers', () => {
       'Accept', '*/*',
       'X-Forwarded-For', '203.0.113.9',
       'x-forwarded-proto', 'https',
+      'Forwarded', 'for=203.0.113.9;proto=https',
       'Content-Type', 'text/plain',
     ];
     for (let round = 0; round < 3; round++) {
@@ -35,12 +36,24 @@ describe('upstream request headers', () => {
         'x-forwarded-for', '203.0.113.9, 10.0.0.7',
         'x-forwarded-proto', 'http',
         'x-forwarded-host', 'shop.example',
+        // The client's element kept, flexilib's appended last (RFC 7239 §5.2).
+        'forwarded', 'for=203.0.113.9;proto=https, for=10.0.0.7;host=shop.example;proto=http',
       ], `round ${round}`);
       assert.equal(facts.hasBody, true);
     }
     assert.equal(req(['Content-Length', '0']).facts.hasBody, false);
     assert.equal(req(['content-length', '5']).facts.hasBody, true);
     assert.deepEqual(req(['content-length', '5']).out.slice(0, 2), ['content-length', '5']);
+  });
+
+  it('appends its own Forwarded element: IPv6 bracketed and quoted, a host:port quoted, an unknown peer named so', () => {
+    const fwd = (raw: string[], remote?: string) => {
+      const out = requestHeaders(raw, remote, 'http', { hasBody: false });
+      return out[out.length - 1];
+    };
+    assert.equal(fwd(['Host', '[::1]:8080', 'forwarded', 'for=evil', 'FORWARDED', 'for="[::2]"'], '2001:db8::1'), 'for=evil, for="[::2]", for="[2001:db8::1]";host="[::1]:8080";proto=http');
+    assert.equal(fwd(['Host', 'a"b\\c'], '10.0.0.1'), 'for=10.0.0.1;host="a\\"b\\\\c";proto=http');
+    assert.equal(fwd([], undefined), 'for=unknown;proto=http');
   });
 
   it('answers the same after thousands of distinct names have passed', () => {

@@ -10,8 +10,9 @@
  *                │           the connection reads nothing more until it ends
  *                │
  *                └─ anything else: a partial or oversized head, a body, HEAD,
- *                   Connection: close, Upgrade, Expect, no Host, an unknown
- *                   method, another kind of route, a library not loaded yet
+ *                   Connection: close, Proxy-Connection, Upgrade, Expect, no
+ *                   Host or two, an unknown method, another kind of route, a
+ *                   library not loaded yet
  *                   ─> node:http's own connection listener, given the bytes
  *                      not yet served; the connection is node's from then on
  *
@@ -37,6 +38,7 @@ import type { RequestRecorder, ServerState } from './server-state.js';
 import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { sameLower } from './raw-headers.js';
+import { checkFinalStatus } from './final-status.js';
 import { errorAnswer, sendError } from './respond.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
@@ -347,6 +349,7 @@ export class FastLane implements LaneOwner {
     let status = out.status;
     let head: string;
     try {
+      checkFinalStatus(status);
       head = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
@@ -357,7 +360,7 @@ export class FastLane implements LaneOwner {
     }
     const close = this.closeAfter;
     const body = out.body;
-    if (status < 200 || status === 204 || status === 304) {
+    if (status === 204 || status === 304) {
       // node:http sends no body with these, whatever content-length says.
       socket.write(head, 'latin1');
     } else if (typeof body === 'string') {
@@ -465,7 +468,11 @@ export class FastLane implements LaneOwner {
       while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
       switch (nameLen) {
         case 4:
-          if (lowerIs(buf, p, 'host')) host = true;
+          if (lowerIs(buf, p, 'host')) {
+            // A second Host is node:http's path's to refuse (http-server.ts).
+            if (host) return false;
+            host = true;
+          }
           break;
         case 6:
           if (lowerIs(buf, p, 'expect')) return false;
@@ -483,6 +490,10 @@ export class FastLane implements LaneOwner {
             if (length || ve - v !== 1 || buf[v] !== 48 /* 0 */ || hasTab(buf, k + 1, e)) return false;
             length = true;
           }
+          break;
+        case 16:
+          // llhttp reads Proxy-Connection as Connection (close, upgrade): node's to honour.
+          if (lowerIs(buf, p, 'proxy-connection')) return false;
           break;
         case 17:
           if (lowerIs(buf, p, 'transfer-encoding')) return false;

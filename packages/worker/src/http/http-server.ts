@@ -6,12 +6,14 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 // The module binding, not the global: node's global `performance` is a lazy
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AccessLogger, AccessRecord, LoggedRequest } from '../observe/access-log.js';
 import type { Executor, RequestStats } from '../executor.js';
 import { FastLane } from './fast-lane.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
 import type { WorkerOptions } from '@flexilib/contract';
+import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from '../routing/router.js';
 import type { RequestRecorder, ServerState } from './server-state.js';
@@ -99,6 +101,38 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
   } as unknown as typeof http.ServerResponse;
 }
 
+/**
+ * The error answer to a bad request that followed good ones on the same
+ * connection: written after the answers still owed to them (node:http's
+ * response on the socket, and each queued one it attaches after), never into
+ * the middle of one. An answer cut short takes the connection with it; an
+ * empty `answer` just ends the connection after them.
+ */
+function answerAfterPending(socket: Socket, answer: string): void {
+  // node:http's own link from a socket to the response writing on it.
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current == null || current.writableFinished) {
+    socket.end(answer);
+    return;
+  }
+  if (!current.req.complete) {
+    // The error is in the request being answered (its body): that answer
+    // will never be whole. The 400 if it has not begun, else a cut.
+    if (current.headersSent) socket.destroy();
+    else socket.end(answer);
+    return;
+  }
+  const next = () => {
+    current.removeListener('finish', next);
+    current.removeListener('close', next);
+    if (socket.destroyed || !socket.writable) return;
+    answerAfterPending(socket, answer);
+  };
+  // 'finish' comes after node:http's own, which attaches the next queued response.
+  current.on('finish', next);
+  current.on('close', next);
+}
+
 /** The worker's server, and the fast lane in front of it (null when turned off). */
 export interface WorkerServer {
   server: http.Server;
@@ -128,19 +162,51 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
 
   const onRequest = observed
     ? (req: IncomingMessage, res: ServerResponse) => {
+        if (afterLastAnswer(req, res)) return;
         const o = res as ObservedResponse;
         o.startMs = performance.now();
-        const ex = state.router.match(req);
-        o.executor = ex;
         const meter = state.meter;
         o.meter = meter;
         if (meter) meter.begin();
+        if (refused(req, res)) return;
+        const ex = state.router.match(req);
+        o.executor = ex;
         dispatch(ex, req, res, o);
         if (res.headersSent) o.ttfbMs = performance.now();
       }
     : (req: IncomingMessage, res: ServerResponse) => {
+        if (afterLastAnswer(req, res)) return;
+        if (refused(req, res)) return;
         dispatch(state.router.match(req), req, res, UNOBSERVED);
       };
+
+  /**
+   * A request read after one whose answer closes the connection (node's own
+   * 400 for a missing Host, ours below, a 413): node:http would never send
+   * its answer, so it is not run at all — no plugin call or origin request
+   * the client cannot see the answer to. (A client's own Connection: close
+   * stops llhttp itself: HPE_CLOSED_CONNECTION below.)
+   */
+  function afterLastAnswer(req: IncomingMessage, res: ServerResponse): boolean {
+    const socket = req.socket as Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null };
+    const current = socket._httpMessage;
+    if (socket.writable && (current == null || current === res || (current._last !== true && current.shouldKeepAlive))) return false;
+    req.resume();
+    return true;
+  }
+
+  /**
+   * What llhttp lets through but RFC 9112 §3.2 refuses: more than one Host
+   * (node keeps the first, a plugin or an origin may read another). 400, and
+   * the connection closes. (The fast lane hands such requests to node:http.)
+   */
+  function refused(req: IncomingMessage, res: ServerResponse): boolean {
+    if (rawHeaderCount(req.rawHeaders, 'host') <= 1) return false;
+    res.shouldKeepAlive = false;
+    sendError(res, 400, 'more than one Host header', { connection: 'close' });
+    req.resume();
+    return true;
+  }
 
   function dispatch(ex: ReturnType<Router['match']>, req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
     if (!ex) {
@@ -156,14 +222,20 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
   }
 
   server.on('request', onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
+    // Bytes after a request that closes the connection: its answer is the last
+    // (announced with Connection: close); nothing may follow it.
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      answerAfterPending(socket, '');
+      return;
+    }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
+    answerAfterPending(socket, `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
   });
   const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
   return { server, lane };

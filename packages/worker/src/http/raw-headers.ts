@@ -14,6 +14,17 @@ export function rawHeader(raw: string[], lowerName: string): string | undefined 
   return undefined;
 }
 
+/** How many times header `lowerName` (given lower-case) occurs. */
+export function rawHeaderCount(raw: string[], lowerName: string): number {
+  const n = lowerName.length;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === n && (name === lowerName || sameLower(name, lowerName))) count++;
+  }
+  return count;
+}
+
 /** s equals lower (already lower-case, same length) ignoring ASCII case; no allocation. */
 export function sameLower(s: string, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) {

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
 import { FlexiError } from '@flexilib/contract';
+import { checkFinalStatus } from '../http/final-status.js';
 import type { Executor, RequestLike, RequestStats } from '../executor.js';
 import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
@@ -194,6 +195,7 @@ export class NativeExecutor implements Executor {
   private finish(version: LoadedVersion, slot: Slot, rc: number, res: ServerResponse, stats: RequestStats): void {
     const out = this.settle(version, slot, rc, stats);
     try {
+      checkFinalStatus(out.status);
       if (out.reason !== undefined) res.writeHead(out.status, out.reason, out.headers);
       else res.writeHead(out.status, out.headers);
     } catch (err) {

@@ -9,6 +9,7 @@
  *   no response headers in time        504  -        -
  *   silent mid-body beyond idle time   504  -        -   (cut if headers went out)
  *   origin removed while queued        502  -        retryable
+ *   a status or head not to pass on    502  -        -
  */
 import type { ErrorCode } from '@flexilib/contract';
 import type { UpstreamSettings } from '@flexilib/contract';
@@ -40,6 +41,7 @@ export function classify(err: Error & { code?: string }, origin: string, s: Upst
   if (cause === 'UND_ERR_HEADERS_TIMEOUT') return { status: 504, code: 'FLX_UPSTREAM_TIMEOUT', cause, reason: `origin ${origin} sent no response headers within ${s.headerTimeoutMs} ms (header_timeout)`, passive: false, originFault: true, retryable: false };
   if (cause === 'UND_ERR_BODY_TIMEOUT') return { status: 504, code: 'FLX_UPSTREAM_TIMEOUT', cause, reason: `origin ${origin} went silent for ${s.idleTimeoutMs} ms in the response body (idle_timeout)`, passive: false, originFault: true, retryable: false };
   if (cause === 'UND_ERR_CLOSED' || cause === 'UND_ERR_DESTROYED') return { status: 502, code: 'FLX_UPSTREAM_CONNECT', cause, reason: `origin ${origin} was removed from the pool`, passive: false, originFault: false, retryable: true };
+  if (cause === 'FLX_UPSTREAM_BAD_RESPONSE') return { status: 502, code: cause, cause, reason: `origin ${origin} ${err.message}`, passive: false, originFault: true, retryable: false };
   if (cause === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return { status: 400, code: 'FLX_UPSTREAM_BAD_REQUEST', cause, reason: 'the request body does not match its Content-Length', passive: false, originFault: false, retryable: false };
   return { status: 502, code: 'FLX_UPSTREAM_CONNECT', cause, reason: `origin ${origin}: ${err.message} (${cause})`, passive: false, originFault: true, retryable: false };
 }

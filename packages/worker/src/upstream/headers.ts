@@ -1,7 +1,9 @@
 /**
  * Header rewriting between client and origin (RFC 9110 §7.6.1): hop-by-hop
  * headers stay on their hop, and the origin learns who asked through
- * X-Forwarded-For/-Proto/-Host.
+ * X-Forwarded-For/-Proto/-Host and Forwarded (RFC 7239): the client's own
+ * elements are kept and flexilib's appended last, so an origin that trusts
+ * the last hop reads the real peer, never a for= the client wrote.
  *
  * Both directions produce a flat [name, value, name, value, ...] array, the
  * form undici's dispatch and node's writeHead take without building objects;
@@ -24,6 +26,7 @@ const enum Kind {
   HopByHop,
   XForwardedFor,
   XForwardedOther,
+  Forwarded,
   Host,
   TransferEncoding,
   ContentLength,
@@ -36,6 +39,7 @@ function kindOf(lower: string): Kind {
   if (isHopByHop(lower)) return Kind.HopByHop;
   if (lower === 'x-forwarded-for') return Kind.XForwardedFor;
   if (FORWARDED.has(lower)) return Kind.XForwardedOther;
+  if (lower === 'forwarded') return Kind.Forwarded;
   if (lower === 'host') return Kind.Host;
   return Kind.Pass;
 }
@@ -88,13 +92,14 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   facts.hasBody = false;
   let listed: string[] | undefined;
   let xff: string | undefined;
+  let fwd: string | undefined;
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    // Every name handled below starts with c, e, h, k, p, t, u or x: the
+    // Every name handled below starts with c, e, f, h, k, p, t, u or x: the
     // rest pass on their first letter, without a lookup.
     const first = name.charCodeAt(0) | 0x20;
-    if (first !== 0x63 && first !== 0x65 && first !== 0x68 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75 && first !== 0x78) {
+    if (first !== 0x63 && first !== 0x65 && first !== 0x66 && first !== 0x68 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75 && first !== 0x78) {
       out.push(name, raw[i + 1]);
       continue;
     }
@@ -112,6 +117,9 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
         continue;
       case Kind.XForwardedFor:
         xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
+        continue;
+      case Kind.Forwarded:
+        fwd = fwd === undefined ? raw[i + 1] : `${fwd}, ${raw[i + 1]}`;
         continue;
       case Kind.ContentLength:
         if (raw[i + 1] !== '0') facts.hasBody = true;
@@ -134,8 +142,22 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   else if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
+  const own = forwardedElement(client, host, proto);
+  out.push('forwarded', fwd === undefined ? own : `${fwd}, ${own}`);
   return out;
 }
+
+/** RFC 7239 §4: `for=` (IPv6 bracketed and quoted, `unknown` when not known), `host=`, `proto=`. */
+function forwardedElement(client: string | undefined, host: string | undefined, proto: string): string {
+  const node = client === undefined || client === '' ? 'unknown' : client.includes(':') ? `"[${client}]"` : client;
+  return host === undefined ? `for=${node};proto=${proto}` : `for=${node};host=${forwardedValue(host)};proto=${proto}`;
+}
+
+/** A token as is; anything else (a host:port, say) as a quoted-string. */
+function forwardedValue(v: string): string {
+  return TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+}
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** An origin sends the same header names and mostly the same values on every response. */
 const decoded = new Latin1Cache();

@@ -28,6 +28,9 @@ import type { UpstreamPool } from './pool.js';
 import type { UpstreamRegistry } from './registry.js';
 
 const TOO_LARGE: ErrorCode = 'FLX_UPSTREAM_BODY_TOO_LARGE';
+const BAD_RESPONSE: ErrorCode = 'FLX_UPSTREAM_BAD_RESPONSE';
+/** U+FFFD or anything past Latin-1: a reason phrase undici decoded from bytes that were not UTF-8. */
+const UNDECODED = /[^\u0000-\u00ff]/;
 /** On the proxy's own error answers: tells them from an origin's 5xx passed through. */
 const ERROR_HEADER = 'x-flexilib-error';
 
@@ -162,13 +165,32 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
-    this.started = true;
+    if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     const h = responseHeaders(rawHeaders);
-    // A reason phrase of its own (not node's standard one for the status) is passed on as sent.
-    if (statusText && statusText !== STATUS_CODES[statusCode]) this.res.writeHead(statusCode, statusText, h);
-    else this.res.writeHead(statusCode, h);
+    try {
+      // A reason phrase of its own (not node's standard one for the status) is
+      // passed on as sent, unless undici could not decode it (obs-text read as
+      // UTF-8): then the standard one, rather than no answer at all.
+      if (statusText && statusText !== STATUS_CODES[statusCode] && !UNDECODED.test(statusText)) this.res.writeHead(statusCode, statusText, h);
+      else this.res.writeHead(statusCode, h);
+    } catch (err) {
+      return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
+    }
+    this.started = true;
+    if (statusCode === 204 || statusCode === 304) {
+      // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
+      // complete now, before undici holds the missing body against the origin.
+      this.onComplete();
+      return true;
+    }
     return true;
+  }
+
+  /** The origin's answer cannot be passed on: nothing was sent yet, so a 502 (by onError). */
+  private badAnswer(why: string): boolean {
+    this.abort?.(Object.assign(new Error(why), { code: BAD_RESPONSE }));
+    return false;
   }
 
   onData(chunk: Buffer): boolean {

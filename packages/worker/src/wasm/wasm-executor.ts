@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
 import { FlexiError } from '@flexilib/contract';
+import { checkFinalStatus } from '../http/final-status.js';
 import type { Executor, RequestStats } from '../executor.js';
 import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
@@ -93,6 +94,7 @@ export class WasmExecutor implements Executor {
     headers.push('content-length', String(body.length));
     stats.bytes = body.length;
     try {
+      checkFinalStatus(status);
       if (r.reason !== undefined) res.writeHead(status, r.reason, headers);
       else res.writeHead(status, headers);
     } catch (err) {
