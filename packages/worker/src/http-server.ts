@@ -14,6 +14,7 @@ import type { RequestMeter } from './metrics/request-meter.js';
 import type { WorkerOptions } from './options.js';
 import { sendError } from './respond.js';
 import type { Router } from './router.js';
+import { WriteStallWatch } from './write-stall.js';
 
 export interface ServerState {
   router: Router;
@@ -188,5 +189,9 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
   });
   const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
+  // After the lane: it takes over node:http's one connection listener.
+  new WriteStallWatch(opts.sendTimeoutMs, (socket, stalledMs) => {
+    log.warn({ code: 'FLX_SEND_TIMEOUT', remote: socket.remoteAddress, pending: socket.writableLength, stalledMs }, `client stopped reading for ${stalledMs} ms (--send-timeout ${opts.sendTimeoutMs}); connection closed`);
+  }).install(server);
   return { server, lane };
 }

@@ -12,6 +12,8 @@ export interface WorkerOptions {
   headersTimeoutMs: number;
   /** Time a client has to send the complete request. */
   requestTimeoutMs: number;
+  /** A connection whose client takes none of its pending answer for this long is closed (0: never). */
+  sendTimeoutMs: number;
   accessLog: boolean;
   /** Count requests into the shared metrics file the supervisor scrapes (--no-metrics, METRICS=0 turn it off). */
   metrics: boolean;
@@ -30,6 +32,7 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   keepAliveTimeoutMs: 5000,
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 60_000,
+  sendTimeoutMs: 60_000,
   accessLog: true,
   metrics: true,
   logLevel: 'info',
