@@ -24,12 +24,13 @@ import { registerMetricsRoutes } from './admin/metrics-routes.js';
 import { logSupervisorEvents } from './event-log.js';
 import { FlexilibMetrics } from './metrics/flexilib-metrics.js';
 import { ConfigGenerations } from './config-generations.js';
-import { ConfigReload, librariesOf } from './config-reload.js';
+import { ConfigReload, librariesOf, nativeLibrariesOf } from './config-reload.js';
 import { attributeDeath, countsAsPluginCrash, exitReason } from './crash-attribution.js';
 import { CrashLedger } from './crash-ledger.js';
 import type { SupervisorEvents, WorkerExitEvent } from './events.js';
 import { HangWatch } from './hang-watch.js';
 import { LibraryReloader } from './library-reloader.js';
+import { LibraryStore } from './library-store.js';
 import { LibraryWatcher } from './library-watcher.js';
 import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
@@ -79,6 +80,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly hangWatch: HangWatch;
   private readonly watcher: LibraryWatcher | undefined;
   private readonly reloader: LibraryReloader;
+  /** The last complete version of each native library, where workers load it from. */
+  private readonly store: LibraryStore;
   private readonly configReload: ConfigReload;
   private readonly shutdown: Shutdown;
   private notify: SdNotify | undefined;
@@ -125,12 +128,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.pool.kill(w, 'hang');
     });
 
+    this.store = new LibraryStore(this.runDir, log);
     this.reloader = new LibraryReloader({
       pool: this.pool,
       log,
       isLibrary: (file) => librariesOf(this.generations.current).includes(file),
       liftQuarantine: (file) => this.lift(file),
       emit: (e) => this.emit('library-reloaded', e),
+      store: (file, bytes) => this.store.put(file, bytes),
     });
     this.watcher = sup.watch ? new LibraryWatcher(sup.reloadDebounceMs, (file) => this.reloader.changed(file), log) : undefined;
 
@@ -139,7 +144,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       pool: this.pool,
       generations: this.generations,
       log,
-      prepare: (next) => this.upstreams.reconfigure(next),
+      prepare: (next) => {
+        this.upstreams.reconfigure(next);
+        this.store.sync(nativeLibrariesOf(next));
+      },
       lifted: () => {
         for (const library of this.ledger.liftAll()) {
           log.info({ event: 'quarantine-lifted', library, why: 'sighup' }, 'quarantine lifted (SIGHUP)');
@@ -212,6 +220,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.notify = await SdNotify.fromEnv(process.env, this.log);
     const adminPort = await this.admin.listen();
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
+    this.store.sync(nativeLibrariesOf(this.config));
     await this.watcher?.watch(librariesOf(this.config));
     this.upstreams.start();
     this.wasm.load();

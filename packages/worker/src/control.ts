@@ -107,8 +107,9 @@ export class WorkerControl {
     let ok = true;
     let loaded = false;
     let error: string | undefined;
-    // A library never loaded here (or whose last load failed) needs nothing:
-    // its next use loads the file as it is then.
+    // A library never loaded here (or whose last load failed) is loaded by its
+    // next use; a failed one is tried again then, without waiting for its backoff.
+    if (lib && !lib.current) lib.fileChanged();
     if (lib?.current) {
       try {
         lib.load();

@@ -15,6 +15,7 @@ import { CallMarker } from './native/call-marker.js';
 import { RequestMeter } from './metrics/request-meter.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
+import { useVerifiedCopies } from './native/verified-copy.js';
 import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { Router } from './router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
@@ -31,6 +32,7 @@ const workerId = cluster.worker?.id;
 const marker = new CallMarker(init.runDir && workerId !== undefined ? markerFile(init.runDir, workerId) : undefined);
 if (marker.error) log.warn({ err: marker.error }, 'call marker not shared: crashes in plugins will not be attributed to their route');
 if (init.runDir && workerId !== undefined) setPrivateCopyDir(libraryCopyDir(init.runDir, workerId));
+if (init.runDir) useVerifiedCopies(init.runDir);
 const libraries = new LibraryRegistry((file, event) => control.state.meter?.library(file, event));
 const inlineSlot = new Slot(options.arenaBytes, options.maxHeaderBytes);
 

@@ -62,10 +62,12 @@ export class NativeExecutor implements Executor {
 
   private call(req: IncomingMessage, res: ServerResponse, body: Buffer | null, stats: RequestStats): void {
     let version: LoadedVersion;
+    const library = this.deps.library;
+    const attempts = library.attempts;
     try {
-      version = this.deps.library.acquire();
+      version = library.acquire();
     } catch (err) {
-      this.loadFailed(res, err as FlexiError);
+      this.loadFailed(res, err as FlexiError, library.attempts !== attempts);
       return;
     }
     if (this.route.options.mode === 'inline') {
@@ -211,8 +213,10 @@ export class NativeExecutor implements Executor {
     return `plugin for route "${this.route.key}" produced an invalid response: ${err.message}`;
   }
 
-  private loadFailed(res: ServerResponse, err: FlexiError): void {
-    this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: err.code, err: err.message }, 'library unavailable');
+  /** `tried`: this request attempted the load (logged); else it answers the last failure during
+   * the backoff (the library's retry: next change of the file, or 1 s, 2 s, 4 s ... 30 s). */
+  private loadFailed(res: ServerResponse, err: FlexiError, tried: boolean): void {
+    if (tried) this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: err.code, err: err.message }, 'library unavailable');
     sendError(res, 502, `route "${this.route.key}": ${err.message}`);
   }
 
