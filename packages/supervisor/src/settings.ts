@@ -63,7 +63,9 @@ Options (flags override environment variables):
       --drain-timeout MS     graceful stop: time for requests in flight [DRAIN_TIMEOUT_MS, default 10000]
       --quarantine-crashes N quarantine a library after N crashes  [QUARANTINE_CRASHES, default 3; 0 = never]
       --quarantine-window S  ... within S seconds                [QUARANTINE_WINDOW_S, default 60]
-      --hang-timeout MS      kill a worker stuck in an inline plugin call this long [HANG_TIMEOUT_MS, default 30000; 0 = never]
+      --hang-timeout MS      kill a worker stuck in an inline plugin call this long; also the default
+                             timeout of threaded calls (504, then the worker is replaced)
+                                                                [HANG_TIMEOUT_MS, default 30000; 0 = never]
       --reload-debounce MS   quiet time after a library file changes before reloading it [RELOAD_DEBOUNCE_MS, default 150]
       --no-watch             do not watch library files for changes [WATCH_LIBRARIES=0]
       --no-access-log        no per-request log line            [ACCESS_LOG=0]
@@ -217,6 +219,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
       headersTimeoutMs,
       requestTimeoutMs,
       sendTimeoutMs,
+      callTimeoutMs: hangTimeoutMs,
       accessLog,
       metrics,
       fastLane,

@@ -282,7 +282,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private onMessage(w: PoolWorker, msg: FromWorker): void {
     if (this.upstreams.onWorkerMessage(w.id, msg)) return;
-    if (msg.type === 'library-reloaded') this.reloader.reply(w, msg);
+    if (msg.type === 'retire') {
+      if (this.shutdown.stopping || w.retired) return;
+      this.log.warn({ event: 'worker-retire', code: 'FLX_PLUGIN_TIMEOUT', workerId: w.id, workerPid: w.pid, reason: msg.reason }, `worker ${w.pid}: ${msg.reason}; replacing it, it exits once its other requests finish`);
+      this.pool.retire(w);
+    } else if (msg.type === 'library-reloaded') this.reloader.reply(w, msg);
     else if (msg.type === 'config-applied') this.configReload.applied(w, msg.generation);
   }
 
@@ -292,7 +296,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.upstreams.onWorkerExit(w.id);
     const attribution = attributeDeath(w.marker, this.generations);
     rmSync(libraryCopyDir(this.runDir, w.id), { recursive: true, force: true });
-    const reason = exitReason(code, signal, this.shutdown.stopping, w.killedFor);
+    const reason = exitReason(code, signal, this.shutdown.stopping, w.killedFor, w.retired);
     const counted = countsAsPluginCrash(reason, attribution);
     const sole = attribution.libraries.length === 1;
     const first = attribution.inCall.find((c) => c.library);
@@ -308,8 +312,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       ...(restartInMs !== undefined ? { restartInMs } : {}),
       uptimeMs: Date.now() - w.startedAt,
     };
-    if (reason === 'stopped') {
-      this.log.info({ event: 'worker-exit', workerId: w.id, workerPid: w.pid, code, signal, reason }, 'worker stopped');
+    if (reason === 'stopped' || reason === 'retired') {
+      this.log.info({ event: 'worker-exit', workerId: w.id, workerPid: w.pid, code, signal, reason }, reason === 'stopped' ? 'worker stopped' : 'retired worker exited');
     } else {
       const how = reason === 'hang' ? 'killed for hanging' : signal ? `killed by ${signal}` : `exited with code ${code}`;
       const where = attribution.inCall.length === 0

@@ -9,12 +9,13 @@ import { createAccessLog } from './access-log.js';
 import { WorkerControl } from './control.js';
 import { gracefulStop } from './graceful-stop.js';
 import { createHttpServer } from './http-server.js';
-import { createLogger } from './logger.js';
+import { createLogger, stdoutWriter } from './logger.js';
 import { libraryCopyDir, markerFile } from './marker-layout.js';
 import { CallMarker } from './native/call-marker.js';
 import { RequestMeter } from './metrics/request-meter.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
+import { StuckCalls } from './native/stuck-calls.js';
 import { useVerifiedCopies } from './native/verified-copy.js';
 import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { Router } from './router.js';
@@ -57,10 +58,22 @@ function openMeter(router: Router): RequestMeter | null {
 const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
 upstreams.startStats();
 const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const stuck = new StuckCalls((reason) => {
+  log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);
+  send({ type: 'retire', reason });
+});
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
-stop = gracefulStop(server, lane, log, () => process.exit(0));
+stop = gracefulStop(server, lane, log, () => {
+  // exit() would wait forever for a plugin thread that never returns (node joins libuv's pool at exit).
+  if (stuck.count > 0) {
+    log.warn({ calls: stuck.count }, `drained; ${stuck.count} plugin call(s) never returned: ending with SIGKILL`);
+    stdoutWriter().flush();
+    process.kill(process.pid, 'SIGKILL');
+  }
+  process.exit(0);
+});
 
 let listening = false;
 function listen(port: number): void {
