@@ -61,6 +61,8 @@ export class WorkerControl {
         this.generation = msg.generation;
         this.quarantined.clear();
         for (const q of msg.quarantined) this.quarantined.set(q.library, q);
+        // A reload is also the operator's "try again": failed libraries skip their backoff.
+        for (const lib of this.deps.libraries.all()) lib.fileChanged();
         this.rebuild();
         this.send({ type: 'config-applied', generation: msg.generation });
         return;
