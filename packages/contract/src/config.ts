@@ -9,6 +9,7 @@
  *   mode = threaded                 inline (default) | threaded
  *   threads = 4                     concurrent calls of a threaded route
  *   max_body = 4m                   request body limit for the route
+ *   timeout = 5s                    a threaded call past it answers 504 (default --hang-timeout)
  *
  *   /api = upstream:api             proxy to the origin pool [upstream.api]
  *   [upstream.api]                  servers, balance, health checks, timeouts:
@@ -45,6 +46,9 @@ export interface RouteOptions {
   threads: number;
   /** Request body limit in bytes; undefined means the server-wide limit. */
   maxBodyBytes?: number;
+  /** Native threaded routes: time a call may take (504 beyond); undefined means the worker's
+   * call timeout (--hang-timeout). */
+  timeoutMs?: number;
   /** WASM routes only: limits set in the route's section (the rest are defaults). */
   wasm?: Partial<WasmLimits>;
 }
@@ -187,6 +191,7 @@ export function parseConfig(text: string, file: string): Config {
       problem(s.line, `[route ${s.key}] names no route defined above`);
       continue;
     }
+    let timeoutLine = 0;
     for (const [k, v, lineNo] of s.entries) {
       if (k === 'mode') {
         if (v !== 'inline' && v !== 'threaded') problem(lineNo, `mode = "${v}": expected inline or threaded`);
@@ -199,6 +204,13 @@ export function parseConfig(text: string, file: string): Config {
         const n = parseSize(v);
         if (n === undefined) problem(lineNo, `max_body = "${v}": expected a size such as 1048576, 512k or 4m`);
         else route.options.maxBodyBytes = n;
+      } else if (k === 'timeout' && route.target.kind === 'native') {
+        const r = parseWasmLimit('timeout', v);
+        if ('error' in r) problem(lineNo, r.error);
+        else {
+          route.options.timeoutMs = r.value;
+          timeoutLine = lineNo;
+        }
       } else if ((WASM_LIMIT_OPTIONS as readonly string[]).includes(k)) {
         if (route.target.kind !== 'wasm') {
           problem(lineNo, `${k} = "${v}": applies to routes to .wasm modules only, and "${route.key}" is a ${route.target.kind} route`);
@@ -208,8 +220,11 @@ export function parseConfig(text: string, file: string): Config {
         if ('error' in r) problem(lineNo, r.error);
         else (route.options.wasm ??= {})[r.key] = r.value;
       } else {
-        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
+        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body, timeout; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
       }
+    }
+    if (timeoutLine && route.target.kind === 'native' && route.options.mode !== 'threaded') {
+      problem(timeoutLine, `timeout applies to threaded native routes (mode = threaded): an inline call blocks its worker, which --hang-timeout kills`);
     }
   }
 

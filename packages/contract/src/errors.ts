@@ -13,6 +13,8 @@ export const ERRORS = {
   FLX_LIB_ABI: 'the library was built for another major ABI version',
   FLX_LIB_INIT: 'flexi_init returned nonzero',
   FLX_PLUGIN_BAD_RESPONSE: 'the plugin produced a response node:http refuses (bad header or status)',
+  FLX_SEND_TIMEOUT: 'a client took none of its pending answer for --send-timeout: its connection was closed',
+  FLX_PLUGIN_TIMEOUT: "a threaded plugin call ran past its route's timeout (answered 504); the worker is replaced once its other requests finish",
   FLX_PLUGIN_BUSY: 'the threaded route queue is full',
   FLX_EXECUTOR_UNSUPPORTED: 'the route names an executor kind this build does not provide',
   FLX_UPSTREAM_UNAVAILABLE: 'an upstream pool has no healthy origin (503, answered at once)',

@@ -15,6 +15,7 @@
  * in a call at once. The slot after MAX_SLOTS is scratch for slots beyond the
  * limit (written, never read), so the writer needs no branch.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 export const MARKER = {
@@ -41,6 +42,16 @@ export function markerFile(runDir: string, workerId: number): string {
 /** The folder of a worker's private library copies (see native/library.ts). */
 export function libraryCopyDir(runDir: string, workerId: number): string {
   return path.join(runDir, `worker-${workerId}.libs`);
+}
+
+/**
+ * The supervisor's verified copy of a configured library (supervisor's
+ * library-store.ts writes it, native/verified-copy.ts reads it): named by the
+ * configured path, replaced whole (rename) with each complete new version.
+ */
+export function verifiedLibraryFile(runDir: string, library: string): string {
+  const key = createHash('sha256').update(library).digest('hex').slice(0, 16);
+  return path.join(runDir, 'verified', `${key}-${path.basename(library)}`);
 }
 
 /** The word a route writes when it enters a call: constant per route and config. */

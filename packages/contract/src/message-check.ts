@@ -55,7 +55,7 @@ const route = object({
   header: optional(object({ name: str, valuePrefix: str })),
   segmentPrefix: optional(bool),
   target: object({ kind: oneOf('native', 'upstream', 'wasm'), configured: str }),
-  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), wasm: optional(recordOf(num)) }),
+  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), wasm: optional(recordOf(num)) }),
 });
 const config = object({ file: str, routes: arrayOf(route), upstreams: arrayOf(object({ name: str })) });
 const upstreamState = object({
@@ -84,6 +84,7 @@ const FROM_WORKER: Record<FromWorker['type'], Record<string, Check>> = {
   'upstream-failure': { pool: str, origin: str, code: str, message: str },
   'upstream-stats': { counters: upstreamCounters },
   'wasm-services-applied': { generation: num },
+  retire: { reason: str },
 };
 
 function problemOf(kinds: Record<string, Record<string, Check>>, msg: unknown): string | undefined {

@@ -12,6 +12,11 @@ export interface WorkerOptions {
   headersTimeoutMs: number;
   /** Time a client has to send the complete request. */
   requestTimeoutMs: number;
+  /** Time a threaded native call may take when its route sets no `timeout` (the supervisor's
+   * --hang-timeout; 0: never): past it the client gets 504 and the worker is replaced. */
+  callTimeoutMs: number;
+  /** A connection whose client takes none of its pending answer for this long is closed (0: never). */
+  sendTimeoutMs: number;
   accessLog: boolean;
   /** Count requests into the shared metrics file the supervisor scrapes (--no-metrics, METRICS=0 turn it off). */
   metrics: boolean;
@@ -30,6 +35,8 @@ export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   keepAliveTimeoutMs: 5000,
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 60_000,
+  sendTimeoutMs: 60_000,
+  callTimeoutMs: 30_000,
   accessLog: true,
   metrics: true,
   logLevel: 'info',

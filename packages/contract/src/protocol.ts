@@ -105,5 +105,8 @@ export type FromWorker =
   | { type: 'upstream-failure'; pool: string; origin: string; code: string; message: string }
   /** This worker's upstream counters since it started (cumulative); sent at most once a second, when they moved. */
   | { type: 'upstream-stats'; counters: UpstreamCounters }
+  /** A threaded plugin call ran past its timeout and cannot be cancelled: replace this worker
+   * (a replacement listens, then this one gets `stop`; its exit is not replaced again). Sent once. */
+  | { type: 'retire'; reason: string }
   /** A wasm-services set is in effect: new requests see it. */
   | { type: 'wasm-services-applied'; generation: number };

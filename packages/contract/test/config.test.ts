@@ -64,6 +64,15 @@ describe('proxy.ini parser', () => {
     assert.deepEqual(cfg.routes[1].options, { mode: 'inline', threads: 4 });
   });
 
+  it('reads a threaded native route\'s timeout, and refuses one on an inline route or a bad duration, with its line', () => {
+    const cfg = parseConfig('/slow = s.so\n\n[route /slow]\ntimeout = 5s\nmode = threaded\n', FILE);
+    assert.deepEqual(cfg.routes[0].options, { mode: 'threaded', threads: 4, timeoutMs: 5000 });
+    const got = problems('/a = a.so\n/b = b.so\n[route /a]\ntimeout = 2s\n[route /b]\nmode = threaded\ntimeout = soon\n');
+    assert.equal(got.length, 2);
+    assert.match(got[0], /^4: timeout applies to threaded native routes \(mode = threaded\)/);
+    assert.match(got[1], /^7: timeout = "soon": expected a duration/);
+  });
+
   it('classifies upstream and wasm targets for the executors that handle them', () => {
     const cfg = parseConfig('/api = upstream:api\n/w = mod.wasm\n\n[upstream.api]\nservers = http://127.0.0.1:9001\n', FILE);
     assert.deepEqual(cfg.routes[0].target, { kind: 'upstream', pool: 'api', configured: 'upstream:api' });

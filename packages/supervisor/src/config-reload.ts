@@ -42,6 +42,11 @@ export function librariesOf(config: Config): string[] {
   return [...new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : r.target.kind === 'wasm' ? [r.target.module] : [])))];
 }
 
+/** The native libraries a config routes to (the supervisor keeps verified copies of them). */
+export function nativeLibrariesOf(config: Config): string[] {
+  return [...new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : [])))];
+}
+
 export class ConfigReload {
   private busy = false;
   private again = false;

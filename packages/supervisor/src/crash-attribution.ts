@@ -37,9 +37,11 @@ export function attributeDeath(file: string, generations: ConfigGenerations): At
 }
 
 /** Classify an exit. `killedFor` is set when the supervisor killed it on purpose. */
-export function exitReason(code: number | null, signal: string | null, stopping: boolean, killedFor: 'hang' | undefined): ExitReason {
+export function exitReason(code: number | null, signal: string | null, stopping: boolean, killedFor: 'hang' | undefined, retired = false): ExitReason {
   if (killedFor === 'hang') return 'hang';
   if (stopping) return 'stopped';
+  // A retired worker ends itself with SIGKILL; one that crashes meanwhile still crashed.
+  if (retired && !(signal && CRASH_SIGNALS.has(signal))) return 'retired';
   if (signal) return CRASH_SIGNALS.has(signal) ? 'crash' : 'killed';
   void code;
   return 'exited';

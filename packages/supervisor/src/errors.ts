@@ -10,6 +10,8 @@ export const ERRORS = {
   FLX_LIB_QUARANTINED: 'a library crashed workers --quarantine-crashes times within --quarantine-window seconds; its routes answer 503 until the file changes or SIGHUP',
   FLX_LIB_INCOMPLETE: 'a changed library file is not a complete ELF file yet; the old version keeps serving until the next change',
   FLX_LIB_RELOAD_FAILED: 'a changed library failed to load in a worker (wrong ABI, missing symbol, ...); the old version keeps serving',
+  FLX_LIB_STORE: "the supervisor cannot write a library's verified copy in its run folder; workers loading it next read the file itself",
+  FLX_PLUGIN_TIMEOUT: "a worker's threaded plugin call ran past its route's timeout and cannot be cancelled: the worker is replaced and exits once its other requests finish",
   FLX_WATCH_FAILED: 'a library folder cannot be watched; changes to its files need a SIGHUP',
   FLX_NOTIFY_FAILED: 'a systemd notification could not be sent to NOTIFY_SOCKET',
   FLX_DRAIN_TIMEOUT: 'requests were still in flight at --drain-timeout; their workers were killed (exit code 1)',

@@ -26,7 +26,10 @@ export type ExitReason =
   /** Killed by the supervisor because an inline plugin call ran past --hang-timeout. */
   | 'hang'
   /** Exited during a graceful stop of the whole server. */
-  | 'stopped';
+  | 'stopped'
+  /** Replaced while alive because a threaded plugin call never returned, then drained and
+   * ended (SIGKILL by itself when calls were still stuck); not a crash. */
+  | 'retired';
 
 /** A plugin call a worker was inside when it died (from its call marker). */
 export interface CallAtDeath {

@@ -8,8 +8,10 @@
  *                                     │
  *          reload-library ──> each listening worker ──> library-reloaded ──> one 'library-reloaded' event
  *
- * Workers load the new version from a private copy, checked again, and keep the
- * old one serving when it fails (wrong ABI, missing symbol, failing flexi_init).
+ * A complete native library becomes the supervisor's verified copy first
+ * (library-store.ts): workers load it from there, from a private copy, checked
+ * again, and keep the old one serving when it fails (wrong ABI, missing
+ * symbol, failing flexi_init).
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -41,6 +43,8 @@ export interface ReloaderDeps {
   /** Lift the library's quarantine if it has one; true when it did. */
   liftQuarantine(file: string): boolean;
   emit(e: LibraryReloadedEvent): void;
+  /** Keep `bytes` (complete) as the library's verified copy (library-store.ts). */
+  store(file: string, bytes: Buffer): void;
 }
 
 export class LibraryReloader {
@@ -66,6 +70,8 @@ export class LibraryReloader {
       this.deps.emit({ file, ok: false, error: problem, workers: 0, loaded: 0, durationMs: Date.now() - started });
       return;
     }
+    // Workers that load it from now on (fresh ones included) read this version.
+    if (!file.endsWith('.wasm')) this.deps.store(file, bytes);
     const lift = this.deps.liftQuarantine(file);
     const targets = this.deps.pool.listening();
     const round: Round = {

@@ -54,6 +54,8 @@ Options (flags override environment variables):
       --keep-alive-timeout MS idle keep-alive connection timeout [KEEP_ALIVE_TIMEOUT_MS, default 5000]
       --headers-timeout MS   time to receive request headers    [HEADERS_TIMEOUT_MS, default 20000]
       --request-timeout MS   time to receive the whole request  [REQUEST_TIMEOUT_MS, default 60000]
+      --send-timeout MS      close a connection whose client reads none of its answer this long
+                                                                [SEND_TIMEOUT_MS, default 60000; 0 = never]
       --admin-host ADDR      admin listener address             [ADMIN_HOST, default 127.0.0.1]
       --admin-port N         admin listener port (0 = any)      [ADMIN_PORT, default 8687]
                              mutating admin calls need Authorization: Bearer $ADMIN_TOKEN when it is set;
@@ -62,7 +64,9 @@ Options (flags override environment variables):
       --drain-timeout MS     graceful stop: time for requests in flight [DRAIN_TIMEOUT_MS, default 10000]
       --quarantine-crashes N quarantine a library after N crashes  [QUARANTINE_CRASHES, default 3; 0 = never]
       --quarantine-window S  ... within S seconds                [QUARANTINE_WINDOW_S, default 60]
-      --hang-timeout MS      kill a worker stuck in an inline plugin call this long [HANG_TIMEOUT_MS, default 30000; 0 = never]
+      --hang-timeout MS      kill a worker stuck in an inline plugin call this long; also the default
+                             timeout of threaded calls (504, then the worker is replaced)
+                                                                [HANG_TIMEOUT_MS, default 30000; 0 = never]
       --reload-debounce MS   quiet time after a library file changes before reloading it [RELOAD_DEBOUNCE_MS, default 150]
       --no-watch             do not watch library files for changes [WATCH_LIBRARIES=0]
       --no-access-log        no per-request log line            [ACCESS_LOG=0]
@@ -107,6 +111,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
         'keep-alive-timeout': { type: 'string' },
         'headers-timeout': { type: 'string' },
         'request-timeout': { type: 'string' },
+        'send-timeout': { type: 'string' },
         'no-access-log': { type: 'boolean' },
         'no-metrics': { type: 'boolean' },
         'no-fast-lane': { type: 'boolean' },
@@ -155,6 +160,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
   const keepAliveTimeoutMs = num(v['keep-alive-timeout'], 'KEEP_ALIVE_TIMEOUT_MS', d.keepAliveTimeoutMs, 0, 3_600_000);
   const headersTimeoutMs = num(v['headers-timeout'], 'HEADERS_TIMEOUT_MS', d.headersTimeoutMs, 1, 3_600_000);
   const requestTimeoutMs = num(v['request-timeout'], 'REQUEST_TIMEOUT_MS', d.requestTimeoutMs, 0, 3_600_000);
+  const sendTimeoutMs = num(v['send-timeout'], 'SEND_TIMEOUT_MS', d.sendTimeoutMs, 0, 3_600_000);
 
   const onOff = (off: boolean | undefined, envName: string, def: boolean): boolean => {
     if (off) return false;
@@ -213,6 +219,8 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
       keepAliveTimeoutMs,
       headersTimeoutMs,
       requestTimeoutMs,
+      sendTimeoutMs,
+      callTimeoutMs: hangTimeoutMs,
       accessLog,
       metrics,
       fastLane,
@@ -225,7 +233,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
 const FLAG_OF_ENV: Record<string, string> = {
   PORT: 'port', HOST: 'host', SERVER_THREAD_COUNT: 'workers', RESPONSE_PREALLOCATION_KB: 'prealloc-kb',
   MAX_BODY_SIZE: 'max-body', MAX_HEADER_SIZE: 'max-header-size', KEEP_ALIVE_TIMEOUT_MS: 'keep-alive-timeout',
-  HEADERS_TIMEOUT_MS: 'headers-timeout', REQUEST_TIMEOUT_MS: 'request-timeout', LOG_LEVEL: 'log-level',
+  HEADERS_TIMEOUT_MS: 'headers-timeout', REQUEST_TIMEOUT_MS: 'request-timeout', SEND_TIMEOUT_MS: 'send-timeout', LOG_LEVEL: 'log-level',
   LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config', ADMIN_HOST: 'admin-host', ADMIN_PORT: 'admin-port',
   SPARE_WORKERS: 'spare-workers', DRAIN_TIMEOUT_MS: 'drain-timeout', QUARANTINE_CRASHES: 'quarantine-crashes', QUARANTINE_WINDOW_S: 'quarantine-window',
   HANG_TIMEOUT_MS: 'hang-timeout', RELOAD_DEBOUNCE_MS: 'reload-debounce',

@@ -26,12 +26,13 @@ import { registerStatusRoutes } from './admin/status/routes.js';
 import { logSupervisorEvents } from './event-log.js';
 import { FlexilibMetrics } from './metrics/flexilib-metrics.js';
 import { ConfigGenerations } from './config-generations.js';
-import { ConfigReload, librariesOf } from './config-reload.js';
+import { ConfigReload, librariesOf, nativeLibrariesOf } from './config-reload.js';
 import { attributeDeath, countsAsPluginCrash, exitReason } from './crash-attribution.js';
 import { CrashLedger } from './crash-ledger.js';
 import type { SupervisorEvents, WorkerExitEvent } from './events.js';
 import { HangWatch } from './hang-watch.js';
 import { LibraryReloader } from './library-reloader.js';
+import { LibraryStore } from './library-store.js';
 import { LibraryWatcher } from './library-watcher.js';
 import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
@@ -82,6 +83,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly hangWatch: HangWatch;
   private readonly watcher: LibraryWatcher | undefined;
   private readonly reloader: LibraryReloader;
+  /** The last complete version of each native library, where workers load it from. */
+  private readonly store: LibraryStore;
   private readonly configReload: ConfigReload;
   private readonly shutdown: Shutdown;
   private notify: SdNotify | undefined;
@@ -128,12 +131,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.pool.kill(w, 'hang');
     });
 
+    this.store = new LibraryStore(this.runDir, log);
     this.reloader = new LibraryReloader({
       pool: this.pool,
       log,
       isLibrary: (file) => librariesOf(this.generations.current).includes(file),
       liftQuarantine: (file) => this.lift(file),
       emit: (e) => this.emit('library-reloaded', e),
+      store: (file, bytes) => this.store.put(file, bytes),
     });
     this.watcher = sup.watch ? new LibraryWatcher(sup.reloadDebounceMs, (file) => this.reloader.changed(file), log) : undefined;
 
@@ -142,7 +147,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       pool: this.pool,
       generations: this.generations,
       log,
-      prepare: (next) => this.upstreams.reconfigure(next),
+      prepare: (next) => {
+        this.upstreams.reconfigure(next);
+        this.store.sync(nativeLibrariesOf(next));
+      },
       lifted: () => {
         for (const library of this.ledger.liftAll()) {
           log.info({ event: 'quarantine-lifted', library, why: 'sighup' }, 'quarantine lifted (SIGHUP)');
@@ -221,6 +229,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.notify = await SdNotify.fromEnv(process.env, this.log);
     const adminPort = await this.admin.listen();
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
+    this.store.sync(nativeLibrariesOf(this.config));
     await this.watcher?.watch(librariesOf(this.config));
     this.upstreams.start();
     this.wasm.load();
@@ -282,7 +291,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private onMessage(w: PoolWorker, msg: FromWorker): void {
     if (this.upstreams.onWorkerMessage(w.id, msg)) return;
-    if (msg.type === 'library-reloaded') this.reloader.reply(w, msg);
+    if (msg.type === 'retire') {
+      if (this.shutdown.stopping || w.retired) return;
+      this.log.warn({ event: 'worker-retire', code: 'FLX_PLUGIN_TIMEOUT', workerId: w.id, workerPid: w.pid, reason: msg.reason }, `worker ${w.pid}: ${msg.reason}; replacing it, it exits once its other requests finish`);
+      this.pool.retire(w);
+    } else if (msg.type === 'library-reloaded') this.reloader.reply(w, msg);
     else if (msg.type === 'config-applied') this.configReload.applied(w, msg.generation);
   }
 
@@ -292,7 +305,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.upstreams.onWorkerExit(w.id);
     const attribution = attributeDeath(w.marker, this.generations);
     rmSync(libraryCopyDir(this.runDir, w.id), { recursive: true, force: true });
-    const reason = exitReason(code, signal, this.shutdown.stopping, w.killedFor);
+    const reason = exitReason(code, signal, this.shutdown.stopping, w.killedFor, w.retired);
     const counted = countsAsPluginCrash(reason, attribution);
     const sole = attribution.libraries.length === 1;
     const first = attribution.inCall.find((c) => c.library);
@@ -308,8 +321,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       ...(restartInMs !== undefined ? { restartInMs } : {}),
       uptimeMs: Date.now() - w.startedAt,
     };
-    if (reason === 'stopped') {
-      this.log.info({ event: 'worker-exit', workerId: w.id, workerPid: w.pid, code, signal, reason }, 'worker stopped');
+    if (reason === 'stopped' || reason === 'retired') {
+      this.log.info({ event: 'worker-exit', workerId: w.id, workerPid: w.pid, code, signal, reason }, reason === 'stopped' ? 'worker stopped' : 'retired worker exited');
     } else {
       const how = reason === 'hang' ? 'killed for hanging' : signal ? `killed by ${signal}` : `exited with code ${code}`;
       const where = attribution.inCall.length === 0

@@ -48,6 +48,8 @@ export interface PoolWorker {
   replaces?: { pid: number; id: number; diedAt: number };
   /** Set when the supervisor kills it on purpose. */
   killedFor?: 'hang';
+  /** Replaced while alive (retire()): it drains and exits, and is not replaced again. */
+  retired?: boolean;
   /** The config generation and quarantine version its state reflects. */
   generation: number;
   quarantineVersion: number;
@@ -73,6 +75,8 @@ export class WorkerPool {
   private readonly pendingForks = new Set<NodeJS.Timeout>();
   private readonly backoff = new RestartBackoff();
   private spare: PoolWorker | undefined;
+  /** Replacement's id -> the retired worker it replaces, stopped once the replacement listens. */
+  private readonly retiring = new Map<number, PoolWorker>();
   private sparesPending = 0;
   private stopping = false;
   private emptyWaiters: Array<() => void> = [];
@@ -103,6 +107,26 @@ export class WorkerPool {
   kill(w: PoolWorker, why: 'hang'): void {
     w.killedFor = why;
     w.worker.process.kill('SIGKILL');
+  }
+
+  /**
+   * Replace a worker that still serves but must go (it holds plugin calls that
+   * never return): the spare (or a new worker) takes over, and once it listens
+   * the old one is told to stop — it finishes its requests in flight and exits,
+   * and that exit is not replaced again.
+   */
+  retire(w: PoolWorker): void {
+    if (w.retired || w.exited || w.standby || this.stopping) return;
+    w.retired = true;
+    const replaces = { pid: w.pid, id: w.id, diedAt: Date.now() };
+    const s = this.spare;
+    if (s) {
+      this.retiring.set(s.id, w);
+      this.activateSpare(replaces);
+      if (this.sparesPending === 0) this.forkSpareLater(0);
+    } else {
+      this.retiring.set(this.fork(false, replaces).id, w);
+    }
   }
 
   /** No more replacements from now on; pending forks are cancelled. */
@@ -151,6 +175,11 @@ export class WorkerPool {
         if (w.listening) return;
         w.listening = true;
         this.hooks.listening(w, msg.port);
+        const old = this.retiring.get(w.id);
+        if (old) {
+          this.retiring.delete(w.id);
+          this.send(old, { type: 'stop' });
+        }
       } else if (msg.type === 'standby') {
         w.ready = true;
         if (w.activateWhenReady) this.listen(w);
@@ -207,12 +236,15 @@ export class WorkerPool {
     w.listening = false;
     this.workers.delete(w.id);
     if (this.spare === w) this.spare = undefined;
+    // A replacement that dies before listening: its retired worker stops when the next one listens.
+    const old = this.retiring.get(w.id);
+    this.retiring.delete(w.id);
     const now = Date.now();
     // Decide first, act after hooks.exited: a quarantine this death starts must
     // be recorded before the replacement listens.
     let restartInMs: number | undefined;
     let act = () => {};
-    if (!this.stopping) {
+    if (!this.stopping && !w.retired) {
       const delay = this.backoff.next(now);
       const replaces = { pid: w.pid, id: w.id, diedAt: now };
       const spareWanted = this.spares > 0 && this.sparesPending === 0;
@@ -233,6 +265,10 @@ export class WorkerPool {
     }
     this.hooks.exited(w, code, signal, restartInMs);
     act();
+    if (old && !old.exited) {
+      old.retired = false;
+      this.retire(old);
+    }
     if (this.workers.size === 0 && this.pendingForks.size === 0) {
       const waiters = this.emptyWaiters;
       this.emptyWaiters = [];

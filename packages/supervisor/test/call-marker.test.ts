@@ -71,11 +71,16 @@ test('which deaths count toward quarantine', () => {
   assert.equal(exitReason(null, 'SIGKILL', false, undefined), 'killed');
   assert.equal(exitReason(3, null, false, undefined), 'exited');
   assert.equal(exitReason(null, 'SIGKILL', false, 'hang'), 'hang');
+  // Replaced for a stuck threaded call: its own SIGKILL (or exit 0) is no crash; a crash meanwhile is.
+  assert.equal(exitReason(null, 'SIGKILL', false, undefined, true), 'retired');
+  assert.equal(exitReason(0, null, false, undefined, true), 'retired');
+  assert.equal(exitReason(null, 'SIGSEGV', false, undefined, true), 'crash');
   assert.equal(exitReason(0, null, true, undefined), 'stopped');
   assert.equal(countsAsPluginCrash('crash', inLib), true);
   assert.equal(countsAsPluginCrash('hang', inLib), true);
   assert.equal(countsAsPluginCrash('exited', inLib), true, 'a plugin calling exit()');
   assert.equal(countsAsPluginCrash('killed', inLib), false, 'kill -9 or the OOM killer is not the plugin\'s fault');
+  assert.equal(countsAsPluginCrash('retired', inLib), false, 'a worker replaced for a stuck call');
   assert.equal(countsAsPluginCrash('crash', idle), false, 'a crash outside any plugin call');
   assert.equal(markWord(0x1_0003, 4), (3 << 16) | 5, 'generation kept modulo 65536');
 });

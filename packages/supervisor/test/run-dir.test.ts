@@ -35,14 +35,18 @@ test('run folder: per-worker files, removal after a death and at exit, stale fol
 
   assert.equal((await request(server.port, '/ok')).body, 'ok');
   const files = () => readdirSync(runDir).sort();
-  assert.deepEqual(files(), ['worker-1.0.metrics', 'worker-1.libs', 'worker-1.marker']);
+  assert.deepEqual(files(), ['verified', 'worker-1.0.metrics', 'worker-1.libs', 'worker-1.marker']);
   assert.deepEqual(readdirSync(path.join(runDir, 'worker-1.libs')), [], 'copies are unlinked once loaded');
+  // The supervisor's verified copy of each library, which workers load from.
+  const verified = readdirSync(path.join(runDir, 'verified')).sort();
+  assert.equal(verified.length, 2, `one copy per library: ${verified}`);
+  assert.match(verified.join(' '), /^[0-9a-f]{16}-lib(ok|segv)\.so [0-9a-f]{16}-lib(ok|segv)\.so$/);
 
   const { exit } = await crashOnce(server, '/crash');
   assert.equal(exit?.signal, 'SIGSEGV');
   assert.ok(!files().includes('worker-1.marker') && !files().includes('worker-1.libs'), `the dead worker's files are gone: ${files()}`);
   assert.equal((await request(server.port, '/ok')).body, 'ok');
-  assert.deepEqual(files(), ['worker-2.0.metrics', 'worker-2.libs', 'worker-2.marker']);
+  assert.deepEqual(files(), ['verified', 'worker-2.0.metrics', 'worker-2.libs', 'worker-2.marker']);
 
   server.signal('SIGTERM');
   assert.equal((await server.exited).code, 0);

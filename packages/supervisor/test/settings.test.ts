@@ -48,3 +48,16 @@ test('--help documents every supervision flag and the signals', () => {
     assert.ok(r.stdout.includes(flag), flag);
   }
 });
+
+test('--send-timeout (SEND_TIMEOUT_MS, default 60 s) and the threaded call timeout (--hang-timeout)', () => {
+  const d = resolveSettings([], {}).worker;
+  assert.equal(d.sendTimeoutMs, 60_000);
+  assert.equal(d.callTimeoutMs, 30_000);
+  assert.equal(resolveSettings([], { SEND_TIMEOUT_MS: '0' }).worker.sendTimeoutMs, 0);
+  assert.equal(resolveSettings(['--send-timeout', '1500'], { SEND_TIMEOUT_MS: '0' }).worker.sendTimeoutMs, 1500);
+  assert.equal(resolveSettings(['--hang-timeout', '2000'], {}).worker.callTimeoutMs, 2000);
+  assert.throws(() => resolveSettings(['--send-timeout', 'later'], {}), (e: Error & { code?: string }) => e.code === 'FLX_USAGE' && /--send-timeout: "later" is not an integer/.test(e.message));
+  assert.throws(() => resolveSettings([], { SEND_TIMEOUT_MS: '-5' }), (e: Error & { code?: string }) => e.code === 'FLX_USAGE' && /SEND_TIMEOUT_MS: "-5"/.test(e.message));
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'packages/supervisor/bin/flexilib'), '--help'], { encoding: 'utf8' });
+  assert.match(r.stdout, /--send-timeout MS .*\n.*\[SEND_TIMEOUT_MS, default 60000; 0 = never\]/);
+});

@@ -61,6 +61,8 @@ export class WorkerControl {
         this.generation = msg.generation;
         this.quarantined.clear();
         for (const q of msg.quarantined) this.quarantined.set(q.library, q);
+        // A reload is also the operator's "try again": failed libraries skip their backoff.
+        for (const lib of this.deps.libraries.all()) lib.fileChanged();
         this.rebuild();
         this.send({ type: 'config-applied', generation: msg.generation });
         return;
@@ -107,8 +109,9 @@ export class WorkerControl {
     let ok = true;
     let loaded = false;
     let error: string | undefined;
-    // A library never loaded here (or whose last load failed) needs nothing:
-    // its next use loads the file as it is then.
+    // A library never loaded here (or whose last load failed) is loaded by its
+    // next use; a failed one is tried again then, without waiting for its backoff.
+    if (lib && !lib.current) lib.fileChanged();
     if (lib?.current) {
       try {
         lib.load();

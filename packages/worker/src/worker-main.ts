@@ -9,13 +9,15 @@ import { createAccessLog } from './observe/access-log.js';
 import { WorkerControl } from './control.js';
 import { gracefulStop } from './http/graceful-stop.js';
 import { createHttpServer } from './http/http-server.js';
-import { createLogger } from './observe/logger.js';
+import { createLogger, stdoutWriter } from './observe/logger.js';
 import { libraryCopyDir, markerFile } from '@flexilib/contract';
 import { CallMarker } from './native/call-marker.js';
 import { RequestMeter } from './observe/metrics/request-meter.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
 import { WORKER_INIT_ENV, toWorkerProblem, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
+import { StuckCalls } from './native/stuck-calls.js';
+import { useVerifiedCopies } from './native/verified-copy.js';
 import type { Router } from './routing/router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
@@ -31,6 +33,7 @@ const workerId = cluster.worker?.id;
 const marker = new CallMarker(init.runDir && workerId !== undefined ? markerFile(init.runDir, workerId) : undefined);
 if (marker.error) log.warn({ err: marker.error }, 'call marker not shared: crashes in plugins will not be attributed to their route');
 if (init.runDir && workerId !== undefined) setPrivateCopyDir(libraryCopyDir(init.runDir, workerId));
+if (init.runDir) useVerifiedCopies(init.runDir);
 const libraries = new LibraryRegistry((file, event) => control.state.meter?.library(file, event));
 const inlineSlot = new Slot(options.arenaBytes, options.maxHeaderBytes);
 
@@ -55,10 +58,22 @@ function openMeter(router: Router): RequestMeter | null {
 const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
 upstreams.startStats();
 const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const stuck = new StuckCalls((reason) => {
+  log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);
+  send({ type: 'retire', reason });
+});
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
-stop = gracefulStop(server, lane, log, () => process.exit(0));
+stop = gracefulStop(server, lane, log, () => {
+  // exit() would wait forever for a plugin thread that never returns (node joins libuv's pool at exit).
+  if (stuck.count > 0) {
+    log.warn({ calls: stuck.count }, `drained; ${stuck.count} plugin call(s) never returned: ending with SIGKILL`);
+    stdoutWriter().flush();
+    process.kill(process.pid, 'SIGKILL');
+  }
+  process.exit(0);
+});
 
 let listening = false;
 function listen(port: number): void {

@@ -17,6 +17,7 @@ import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from '../routing/router.js';
 import type { RequestRecorder, ServerState } from './server-state.js';
+import { WriteStallWatch } from './write-stall.js';
 
 export type { RequestRecorder, ServerState } from './server-state.js';
 
@@ -238,5 +239,9 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     answerAfterPending(socket, `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
   });
   const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
+  // After the lane: it takes over node:http's one connection listener.
+  new WriteStallWatch(opts.sendTimeoutMs, (socket, stalledMs) => {
+    log.warn({ code: 'FLX_SEND_TIMEOUT', remote: socket.remoteAddress, pending: socket.writableLength, stalledMs }, `client stopped reading for ${stalledMs} ms (--send-timeout ${opts.sendTimeoutMs}); connection closed`);
+  }).install(server);
   return { server, lane };
 }

@@ -10,6 +10,10 @@
  * and a crash leaves no temp files behind.
  *
  * A version is retired on reload and unloaded once its calls in flight end.
+ * Under a supervisor the bytes come from its verified copy (verified-copy.ts).
+ *
+ * A failed load is not retried on every request: requests answer the same
+ * error until the file changes (fileChanged()) or a backoff passes.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +22,10 @@ import { ABI_VERSION_MAJOR } from '@flexilib/plugin-abi';
 import { FlexiError } from '@flexilib/contract';
 import { elfProblem } from './elf-check.js';
 import { openPlugin, type HandleFn } from './ffi.js';
+import { librarySource } from './verified-copy.js';
+
+/** Retry a failed load after 1 s, 2 s, 4 s ... at most this long, unless the file changes first. */
+const MAX_RETRY_MS = 30_000;
 
 let privateDir: string | undefined;
 
@@ -80,6 +88,10 @@ export class Library {
   /** The last load failure, kept to answer requests until a retry succeeds. */
   lastError: FlexiError | null = null;
   loads = 0;
+  /** Load attempts, failed or not (a caller compares it to know whether a failure is news). */
+  attempts = 0;
+  private failures = 0;
+  private retryAt = 0;
 
   constructor(readonly file: string, private readonly observer?: LibraryObserver) {}
 
@@ -97,15 +109,17 @@ export class Library {
   }
 
   private loadVersion(): LoadedVersion {
+    this.attempts++;
+    const source = librarySource(this.file);
     let mtimeMs: number;
     try {
-      mtimeMs = statSync(this.file).mtimeMs;
+      mtimeMs = statSync(source).mtimeMs;
     } catch {
       throw new FlexiError('FLX_LIB_NOT_FOUND', `library not found: ${this.file}`);
     }
     let data: Buffer;
     try {
-      data = readFileSync(this.file);
+      data = readFileSync(source);
     } catch (err) {
       throw new FlexiError('FLX_LIB_LOAD', `cannot read library ${this.file}: ${(err as Error).message}`);
     }
@@ -147,18 +161,28 @@ export class Library {
     this.swap(version);
     this.loads++;
     this.lastError = null;
+    this.failures = 0;
     return version;
   }
 
-  /** The version to call now, loading on first use. Throws when it cannot load. */
+  /** The version to call now, loading on first use. Throws when it cannot load:
+   * the last failure again, without trying, until the file changes or the backoff passes. */
   acquire(): LoadedVersion {
     if (this.current) return this.current;
+    if (this.lastError && Date.now() < this.retryAt) throw this.lastError;
     try {
       return this.load();
     } catch (err) {
       this.lastError = err as FlexiError;
+      this.retryAt = Date.now() + Math.min(MAX_RETRY_MS, 1000 * 2 ** this.failures++);
       throw err;
     }
+  }
+
+  /** The file changed (a new complete version): the next request tries it again. */
+  fileChanged(): void {
+    this.retryAt = 0;
+    this.failures = 0;
   }
 
   private swap(next: LoadedVersion | null): void {

@@ -5,7 +5,9 @@
  *   shared slot. Fastest — no thread hop — but a plugin that blocks stalls the
  *   whole worker.
  * threaded mode: calls run on koffi's async worker threads, each with a slot of
- *   its own (`threads` of them per route); further requests queue in order.
+ *   its own (`threads` of them per route); further requests queue in order. A
+ *   call (queued or running) past the route's timeout answers 504; a running
+ *   one cannot be cancelled, so its worker is replaced (stuck-calls.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -19,6 +21,7 @@ import type { CallMarker } from './call-marker.js';
 import type { Library, LoadedVersion } from './library.js';
 import { applyResponseRules } from './response-rules.js';
 import { Slot, type PluginResponse } from './slot.js';
+import type { StuckCalls } from './stuck-calls.js';
 
 export interface NativeExecutorDeps {
   library: Library;
@@ -32,6 +35,26 @@ export interface NativeExecutorDeps {
   /** This route's marker word (marker-layout.ts markWord). */
   markWord: number;
   log: Logger;
+  /** Threaded routes: a call past this answers 504 (0: never). */
+  timeoutMs: number;
+  stuck: StuckCalls;
+}
+
+/** A threaded request from its arrival to its answer; the timeout covers queueing and the call. */
+interface ThreadedCall {
+  req: IncomingMessage;
+  res: ServerResponse;
+  body: Buffer | null;
+  stats: RequestStats;
+  timer: NodeJS.Timeout | undefined;
+  /** Answered 504: the call's result, if it ever comes, is dropped. */
+  timedOut: boolean;
+  /** The slot its call runs in, once started. */
+  slot: Slot | undefined;
+}
+
+function onCallTimeout(ex: NativeExecutor, c: ThreadedCall): void {
+  ex.timedOut(c);
 }
 
 const INLINE_SLOT = 0;
@@ -41,7 +64,10 @@ const MAX_QUEUE = 1024;
 export class NativeExecutor implements Executor {
   readonly kind = 'native' as const;
   private readonly free: Slot[] = [];
-  private readonly queue: Array<() => void> = [];
+  private readonly queue: ThreadedCall[] = [];
+  /** Threaded slots whose call passed its timeout and has not returned. */
+  private stuckSlots = 0;
+  private readonly timeoutMs: number;
   private readonly slots: Slot[] = [];
   private readonly maxBody: number;
   private readonly marker: CallMarker;
@@ -52,6 +78,7 @@ export class NativeExecutor implements Executor {
 
   constructor(readonly route: RouteSpec, private readonly deps: NativeExecutorDeps) {
     this.maxBody = route.options.maxBodyBytes ?? deps.maxBodyBytes;
+    this.timeoutMs = deps.timeoutMs;
     this.marker = deps.marker;
     this.markWord = deps.markWord;
   }
@@ -62,48 +89,80 @@ export class NativeExecutor implements Executor {
   }
 
   private call(req: IncomingMessage, res: ServerResponse, body: Buffer | null, stats: RequestStats): void {
-    let version: LoadedVersion;
-    try {
-      version = this.deps.library.acquire();
-    } catch (err) {
-      this.loadFailed(res, err as FlexiError);
+    if (this.route.options.mode !== 'inline') {
+      const c: ThreadedCall = { req, res, body, stats, timer: undefined, timedOut: false, slot: undefined };
+      if (this.timeoutMs > 0) c.timer = setTimeout(onCallTimeout, this.timeoutMs, this, c);
+      this.callThreaded(c);
       return;
     }
-    if (this.route.options.mode === 'inline') {
-      const slot = this.deps.inlineSlot;
-      if (!slot.fillRequest(req, body)) {
-        sendError(res, 431, 'request headers too large for the plugin call');
-        return;
-      }
-      this.finish(version, slot, this.callInline(version, slot), res, stats);
-      return;
-    }
-    this.callThreaded(version, req, res, body, stats);
-  }
-
-  private callThreaded(version: LoadedVersion, req: IncomingMessage, res: ServerResponse, body: Buffer | null, stats: RequestStats): void {
-    const slot = this.takeSlot();
-    if (!slot) {
-      if (this.queue.length >= MAX_QUEUE) {
-        sendError(res, 503, `route "${this.route.key}" is busy: ${MAX_QUEUE} calls already queued`, { 'retry-after': '1' });
-        return;
-      }
-      // Re-acquire at dequeue time so a reload in between serves the new code.
-      this.queue.push(() => this.call(req, res, body, stats));
-      return;
-    }
+    const version = this.acquire(res);
+    if (version === undefined) return;
+    const slot = this.deps.inlineSlot;
     if (!slot.fillRequest(req, body)) {
-      this.putSlot(slot);
       sendError(res, 431, 'request headers too large for the plugin call');
       return;
     }
+    this.finish(version, slot, this.callInline(version, slot), res, stats);
+  }
+
+  /** The library's current version, or undefined having answered why it cannot load. */
+  private acquire(res: ServerResponse): LoadedVersion | undefined {
+    const library = this.deps.library;
+    const attempts = library.attempts;
+    try {
+      return library.acquire();
+    } catch (err) {
+      this.loadFailed(res, err as FlexiError, library.attempts !== attempts);
+      return undefined;
+    }
+  }
+
+  private callThreaded(c: ThreadedCall): void {
+    // Acquired when the call starts, so a reload while it queued serves the new code.
+    const version = this.acquire(c.res);
+    if (version === undefined) {
+      clearTimeout(c.timer);
+      return;
+    }
+    const slot = this.takeSlot();
+    if (!slot) {
+      if (this.queue.length >= MAX_QUEUE) {
+        clearTimeout(c.timer);
+        sendError(c.res, 503, `route "${this.route.key}" is busy: ${MAX_QUEUE} calls already queued`, { 'retry-after': '1' });
+        return;
+      }
+      this.queue.push(c);
+      return;
+    }
+    if (!slot.fillRequest(c.req, c.body)) {
+      clearTimeout(c.timer);
+      this.putSlot(slot);
+      sendError(c.res, 431, 'request headers too large for the plugin call');
+      return;
+    }
     slot.resetResponse();
+    c.slot = slot;
     version.inflight++;
     const mark = this.slotMarks.get(slot)!;
     this.marker.enter(mark, this.markWord);
     version.handleRequest.async(slot.req.ptr, slot.resp.ptr, (err, rc) => {
       version.inflight--;
       this.marker.exit(mark);
+      if (c.timedOut) {
+        // Its client got a 504 long ago: drop the answer, the thread is free again.
+        this.stuckSlots--;
+        this.deps.stuck.returned();
+        try {
+          if (!err) version.requestDeinit?.();
+        } finally {
+          slot.resetResponse();
+          version.release();
+          this.putSlot(slot);
+        }
+        return;
+      }
+      clearTimeout(c.timer);
+      const res = c.res;
       try {
         if (err) {
           this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: String(err) }, 'threaded plugin call failed');
@@ -111,7 +170,7 @@ export class NativeExecutor implements Executor {
           slot.resetResponse();
           version.release();
         } else {
-          this.finish(version, slot, rc, res, stats);
+          this.finish(version, slot, rc, res, c.stats);
         }
       } finally {
         this.putSlot(slot);
@@ -119,10 +178,29 @@ export class NativeExecutor implements Executor {
     });
   }
 
+  /** The call passed the route's timeout: 504 now. A call still queued is dropped; a running
+   * one cannot be cancelled: its slot is written off (a new one may take its place) and the
+   * worker asks to be replaced (stuck-calls.ts). */
+  timedOut(c: ThreadedCall): void {
+    c.timedOut = true;
+    const library = this.deps.library.file;
+    const running = c.slot !== undefined;
+    if (running) {
+      this.stuckSlots++;
+      this.deps.stuck.add(this.route.key, library, this.timeoutMs);
+    } else {
+      const i = this.queue.indexOf(c);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
+    const why = `route "${this.route.key}": library ${library} did not answer within ${this.timeoutMs} ms`;
+    this.deps.log.error({ code: 'FLX_PLUGIN_TIMEOUT', route: this.route.key, library, timeoutMs: this.timeoutMs, running }, `${why}${running ? '' : ' (still queued)'}; answered 504`);
+    sendError(c.res, 504, why, { 'x-flexilib-error': 'FLX_PLUGIN_TIMEOUT' });
+  }
+
   private takeSlot(): Slot | undefined {
     const slot = this.free.pop();
     if (slot) return slot;
-    if (this.slots.length < this.route.options.threads) {
+    if (this.slots.length < this.route.options.threads + this.stuckSlots) {
       const s = new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes);
       this.slots.push(s);
       this.slotMarks.set(s, this.marker.allocSlot());
@@ -139,7 +217,7 @@ export class NativeExecutor implements Executor {
     }
     this.free.push(slot);
     const next = this.queue.shift();
-    if (next) next();
+    if (next) this.callThreaded(next);
   }
 
   /**
@@ -213,8 +291,10 @@ export class NativeExecutor implements Executor {
     return `plugin for route "${this.route.key}" produced an invalid response: ${err.message}`;
   }
 
-  private loadFailed(res: ServerResponse, err: FlexiError): void {
-    this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: err.code, err: err.message }, 'library unavailable');
+  /** `tried`: this request attempted the load (logged); else it answers the last failure during
+   * the backoff (the library's retry: next change of the file, or 1 s, 2 s, 4 s ... 30 s). */
+  private loadFailed(res: ServerResponse, err: FlexiError, tried: boolean): void {
+    if (tried) this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: err.code, err: err.message }, 'library unavailable');
     sendError(res, 502, `route "${this.route.key}": ${err.message}`);
   }
 

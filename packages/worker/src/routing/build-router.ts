@@ -8,6 +8,7 @@ import { markWord } from '@flexilib/contract';
 import type { CallMarker } from '../native/call-marker.js';
 import type { LibraryRegistry } from '../native/library.js';
 import { NativeExecutor } from '../native/native-executor.js';
+import type { StuckCalls } from '../native/stuck-calls.js';
 import type { Slot } from '../native/slot.js';
 import type { WorkerOptions } from '@flexilib/contract';
 import type { QuarantineNotice, WasmServiceSpec } from '@flexilib/contract';
@@ -32,6 +33,8 @@ export interface RouterDeps {
   upstreams: UpstreamRegistry;
   /** WASM module instances; absent: .wasm routes answer 501. */
   wasm?: WasmRuntime;
+  /** Threaded calls past their timeout (native/stuck-calls.ts). */
+  stuck: StuckCalls;
 }
 
 /** What a router is built for besides the config: its generation and the libraries quarantined. */
@@ -92,6 +95,8 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
         marker: deps.marker,
         markWord: markWord(state.generation, index),
         log: deps.log,
+        stuck: deps.stuck,
+        timeoutMs: route.options.timeoutMs ?? deps.options.callTimeoutMs,
       });
     }
     if (t.kind === 'upstream') return new ProxyExecutor(route, deps.upstreams.pool(t.pool), deps.upstreams, deps.log);
