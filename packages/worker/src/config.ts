@@ -9,6 +9,8 @@
  *   mode = threaded                 inline (default) | threaded
  *   threads = 4                     concurrent calls of a threaded route
  *   max_body = 4m                   request body limit for the route
+ *   abi = flexilib                  a native route's interface: v1 (flexilib.h) or
+ *                                   flexilib (FlexiLib's); unset: detected per load
  *
  *   /api = upstream:api             proxy to the origin pool [upstream.api]
  *   [upstream.api]                  servers, balance, health checks, timeouts:
@@ -34,6 +36,10 @@ import { WASM_LIMIT_OPTIONS, parseWasmLimit, type WasmLimitOption, type WasmLimi
 
 export type RouteMode = 'inline' | 'threaded';
 
+/** The interface a native library is called through: flexilib's ABI v1 or FlexiLib's (native/flexilib-interface.ts). */
+export type PluginAbi = 'v1' | 'flexilib';
+export const PLUGIN_ABIS: readonly PluginAbi[] = ['v1', 'flexilib'];
+
 /** What a route's value names. Upstream pools and WASM modules arrive in later versions. */
 export type TargetSpec =
   | { kind: 'native'; library: string; configured: string }
@@ -45,6 +51,8 @@ export interface RouteOptions {
   threads: number;
   /** Request body limit in bytes; undefined means the server-wide limit. */
   maxBodyBytes?: number;
+  /** Native routes only: the interface forced for the library (native/flexilib-interface.ts); undefined detects it. */
+  abi?: PluginAbi;
   /** WASM routes only: limits set in the route's section (the rest are defaults). */
   wasm?: Partial<WasmLimits>;
 }
@@ -199,6 +207,10 @@ export function parseConfig(text: string, file: string): Config {
         const n = parseSize(v);
         if (n === undefined) problem(lineNo, `max_body = "${v}": expected a size such as 1048576, 512k or 4m`);
         else route.options.maxBodyBytes = n;
+      } else if (k === 'abi') {
+        if (route.target.kind !== 'native') problem(lineNo, `abi = "${v}": applies to routes to native libraries only, and "${route.key}" is a ${route.target.kind} route`);
+        else if (!(PLUGIN_ABIS as readonly string[]).includes(v)) problem(lineNo, `abi = "${v}": expected ${PLUGIN_ABIS.join(' or ')}`);
+        else route.options.abi = v as PluginAbi;
       } else if ((WASM_LIMIT_OPTIONS as readonly string[]).includes(k)) {
         if (route.target.kind !== 'wasm') {
           problem(lineNo, `${k} = "${v}": applies to routes to .wasm modules only, and "${route.key}" is a ${route.target.kind} route`);
@@ -208,11 +220,12 @@ export function parseConfig(text: string, file: string): Config {
         if ('error' in r) problem(lineNo, r.error);
         else (route.options.wasm ??= {})[r.key] = r.value;
       } else {
-        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
+        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body, abi; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
       }
     }
   }
 
+  sameAbiPerLibrary(routes, problem);
   const upstreams = upstreamSections.map((s) => parseUpstreamSection(s, problem));
   for (const r of routes) {
     const t = r.target;
@@ -224,6 +237,26 @@ export function parseConfig(text: string, file: string): Config {
   if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
   if (problems.length) throw new ConfigError(problems.sort((a, b) => a.line - b.line));
   return { file: path.resolve(file), routes, upstreams };
+}
+
+/**
+ * A library is loaded once for every route naming it, so its interface is one:
+ * a route's `abi =` applies to every route to the same file, and two routes
+ * forcing different ones are a problem.
+ */
+function sameAbiPerLibrary(routes: RouteSpec[], problem: (line: number, message: string) => void): void {
+  const forced = new Map<string, RouteSpec>();
+  for (const r of routes) {
+    if (r.target.kind !== 'native' || r.options.abi === undefined) continue;
+    const first = forced.get(r.target.library);
+    if (!first) forced.set(r.target.library, r);
+    else if (first.options.abi !== r.options.abi) {
+      problem(r.line, `route "${r.key}": abi = ${r.options.abi} conflicts with abi = ${first.options.abi} of route "${first.key}" (line ${first.line}), which names the same library ${r.target.configured}`);
+    }
+  }
+  for (const r of routes) {
+    if (r.target.kind === 'native') r.options.abi ??= forced.get(r.target.library)?.options.abi;
+  }
 }
 
 /** Read and parse a proxy.ini file. */
