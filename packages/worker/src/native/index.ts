@@ -5,3 +5,4 @@
 export { Library, LoadedVersion } from './library.js';
 export { Slot, MAX_HEADERS, type RequestLike, type PluginResponse } from './slot.js';
 export { applyResponseRules } from './response-rules.js';
+export { ABI_NAMES, type PluginAbi } from './flexilib-interface.js';
