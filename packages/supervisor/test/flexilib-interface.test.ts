@@ -38,6 +38,8 @@ before(async () => {
   // Sequential: each zig build-lib takes both cores for a few seconds.
   await compileFlexiLibZigPlugin(lib('zig-v1.so'), { version: 'v1' });
   await compileFlexiLibZigPlugin(lib('zig.so'));
+  // The adapter is a ReleaseSafe build: a Debug-built library must pass it the same allocator.
+  await compileFlexiLibZigPlugin(lib('zig-debug.so'), { optimize: 'Debug' });
   await Promise.all([
     compilePlugin(fixture('flexilib-iface.c'), lib('c.so')),
     compilePlugin(fixture('flexilib-iface.c'), lib('c-v2.so'), { defines: ['VERSION="v2"'] }),
@@ -256,13 +258,16 @@ describe('reload and crash, as for v1 libraries', () => {
 });
 
 describe('the command line', () => {
-  it('flexilib invoke on a FlexiLib library: detected for Zig, --abi flexilib for C', () => {
+  it('flexilib invoke on a FlexiLib library: detected for Zig (release and Debug builds), --abi flexilib for C', () => {
     const zig = runFlexilib(['invoke', lib('zig.so'), '-H', 'Host: x', '-H', 'x-log-this: hi']);
     assert.equal(zig.status, 0, zig.stderr);
     assert.equal(zig.stdout, 'HTTP/1.1 200 OK\nX-custom-foo: bar\ncontent-type: text/plain\ncontent-length: 4\n\nhi 2');
     const c = runFlexilib(['invoke', lib('c.so'), '--abi', 'flexilib', '-H', 'Host: iam', '-H', 'x-status: 201']);
     assert.equal(c.status, 0, c.stderr);
     assert.equal(c.stdout, 'HTTP/1.1 201 Created\nX-custom-foo: bar\ncontent-type: text/plain\ncontent-length: 12\n\niam response');
+    const debug = runFlexilib(['invoke', lib('zig-debug.so'), '--path', '/echo', '-d', 'hi', '-H', 'x-alloc-kb: 100', '-H', 'x-many-headers: 2']);
+    assert.equal(debug.status, 0, debug.stderr);
+    assert.equal(debug.stdout, 'HTTP/1.1 200 OK\nX-custom-foo: bar\nx-h-0: 0\nx-h-1: 1\ncontent-type: text/plain\ncontent-length: 13\n\nPOST /echo\nhi');
     const nul = runFlexilib(['invoke', lib('zig.so'), '-H', 'x-null: 1']);
     assert.equal(nul.status, 1);
     assert.match(nul.stdout, /^HTTP\/1\.1 500 Internal Server Error\n/);

@@ -255,7 +255,8 @@ function sameAbiPerLibrary(routes: RouteSpec[], problem: (line: number, message:
     }
   }
   for (const r of routes) {
-    if (r.target.kind === 'native') r.options.abi ??= forced.get(r.target.library)?.options.abi;
+    const abi = r.target.kind === 'native' ? forced.get(r.target.library)?.options.abi : undefined;
+    if (abi) r.options.abi = abi;
   }
 }
 
