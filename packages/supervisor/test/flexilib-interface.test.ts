@@ -257,6 +257,25 @@ describe('reload and crash, as for v1 libraries', () => {
   });
 });
 
+describe('config reload', () => {
+  it('adding abi = flexilib to a route on SIGHUP reloads its library through FlexiLib\'s interface', async () => {
+    const config = writeConfig(tmp.dir, '/c = c.so\n', 'sighup.ini');
+    const server = await startFlexilib({ config, workers: 1, accessLog: false });
+    try {
+      const before = await rawRequest(server.port, { target: '/c', headers: [['Host', 'x']] });
+      assert.equal(before.status, 502);
+      const from = server.logs.length;
+      writeConfig(tmp.dir, '/c = c.so\n[route /c]\nabi = flexilib\n', 'sighup.ini');
+      server.signal('SIGHUP');
+      await server.waitForLog((l) => l.msg === 'config reloaded', { from, timeoutMs: 5000 });
+      await waitForAnswers(server.port, '/c', (r) => r.status === 200 && /^ \d+$/.test(r.body));
+      await server.waitForLog((l) => l.library === lib('c.so') && l.interface === 'flexilib', { from });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('the command line', () => {
   it('flexilib invoke on a FlexiLib library: detected for Zig (release and Debug builds), --abi flexilib for C', () => {
     const zig = runFlexilib(['invoke', lib('zig.so'), '-H', 'Host: x', '-H', 'x-log-this: hi']);
