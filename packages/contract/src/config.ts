@@ -10,6 +10,8 @@
  *   threads = 4                     concurrent calls of a threaded route
  *   max_body = 4m                   request body limit for the route
  *   timeout = 5s                    a threaded call past it answers 504 (default --hang-timeout)
+ *   abi = flexilib                  a native route's interface: v1 (flexilib.h) or
+ *                                   flexilib (FlexiLib's); unset: detected per load
  *
  *   /api = upstream:api             proxy to the origin pool [upstream.api]
  *   [upstream.api]                  servers, balance, health checks, timeouts:
@@ -35,6 +37,10 @@ import { WASM_LIMIT_OPTIONS, parseWasmLimit, type WasmLimitOption, type WasmLimi
 
 export type RouteMode = 'inline' | 'threaded';
 
+/** The interface a native library is called through: flexilib's ABI v1 or FlexiLib's (native/flexilib-interface.ts). */
+export type PluginAbi = 'v1' | 'flexilib';
+export const PLUGIN_ABIS: readonly PluginAbi[] = ['v1', 'flexilib'];
+
 /** What a route's value names. Upstream pools and WASM modules arrive in later versions. */
 export type TargetSpec =
   | { kind: 'native'; library: string; configured: string }
@@ -49,6 +55,8 @@ export interface RouteOptions {
   /** Native threaded routes: time a call may take (504 beyond); undefined means the worker's
    * call timeout (--hang-timeout). */
   timeoutMs?: number;
+  /** Native routes only: the interface forced for the library (native/flexilib-interface.ts); undefined detects it. */
+  abi?: PluginAbi;
   /** WASM routes only: limits set in the route's section (the rest are defaults). */
   wasm?: Partial<WasmLimits>;
 }
@@ -211,6 +219,10 @@ export function parseConfig(text: string, file: string): Config {
           route.options.timeoutMs = r.value;
           timeoutLine = lineNo;
         }
+      } else if (k === 'abi') {
+        if (route.target.kind !== 'native') problem(lineNo, `abi = "${v}": applies to routes to native libraries only, and "${route.key}" is a ${route.target.kind} route`);
+        else if (!(PLUGIN_ABIS as readonly string[]).includes(v)) problem(lineNo, `abi = "${v}": expected ${PLUGIN_ABIS.join(' or ')}`);
+        else route.options.abi = v as PluginAbi;
       } else if ((WASM_LIMIT_OPTIONS as readonly string[]).includes(k)) {
         if (route.target.kind !== 'wasm') {
           problem(lineNo, `${k} = "${v}": applies to routes to .wasm modules only, and "${route.key}" is a ${route.target.kind} route`);
@@ -220,7 +232,7 @@ export function parseConfig(text: string, file: string): Config {
         if ('error' in r) problem(lineNo, r.error);
         else (route.options.wasm ??= {})[r.key] = r.value;
       } else {
-        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body, timeout; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
+        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body, timeout, abi; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
       }
     }
     if (timeoutLine && route.target.kind === 'native' && route.options.mode !== 'threaded') {
@@ -228,6 +240,7 @@ export function parseConfig(text: string, file: string): Config {
     }
   }
 
+  sameAbiPerLibrary(routes, problem);
   const upstreams = upstreamSections.map((s) => parseUpstreamSection(s, problem));
   for (const r of routes) {
     const t = r.target;
@@ -239,6 +252,27 @@ export function parseConfig(text: string, file: string): Config {
   if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
   if (problems.length) throw new ConfigError(problems.sort((a, b) => a.line - b.line));
   return { file: path.resolve(file), routes, upstreams };
+}
+
+/**
+ * A library is loaded once for every route naming it, so its interface is one:
+ * a route's `abi =` applies to every route to the same file, and two routes
+ * forcing different ones are a problem.
+ */
+function sameAbiPerLibrary(routes: RouteSpec[], problem: (line: number, message: string) => void): void {
+  const forced = new Map<string, RouteSpec>();
+  for (const r of routes) {
+    if (r.target.kind !== 'native' || r.options.abi === undefined) continue;
+    const first = forced.get(r.target.library);
+    if (!first) forced.set(r.target.library, r);
+    else if (first.options.abi !== r.options.abi) {
+      problem(r.line, `route "${r.key}": abi = ${r.options.abi} conflicts with abi = ${first.options.abi} of route "${first.key}" (line ${first.line}), which names the same library ${r.target.configured}`);
+    }
+  }
+  for (const r of routes) {
+    const abi = r.target.kind === 'native' ? forced.get(r.target.library)?.options.abi : undefined;
+    if (abi) r.options.abi = abi;
+  }
 }
 
 /** Read and parse a proxy.ini file. */

@@ -128,4 +128,33 @@ describe('proxy.ini parser', () => {
     assert.equal(parseSize('1.5m'), undefined);
     assert.equal(parseSize('lots'), undefined);
   });
+
+  it('abi = picks a native library\'s interface, for every route naming the same file', () => {
+    const cfg = parseConfig(['/a = flexi.so', '/b = flexi.so', '/c = own.so', '[route /b]', 'abi = flexilib', '[route /c]', 'abi = v1'].join('\n'), FILE);
+    assert.deepEqual(cfg.routes.map((r) => r.options.abi), ['flexilib', 'flexilib', 'v1']);
+    assert.equal(parseConfig('/ = x.so\n', FILE).routes[0].options.abi, undefined, 'unset: detected per load');
+  });
+
+  it('refuses a bad abi, an abi on a non-native route and two routes forcing different ones on one file', () => {
+    const got = problems(
+      [
+        '/a = x.so', //                1
+        '/b = x.so', //                2
+        '/w = m.wasm', //              3
+        '[route /a]', //               4
+        'abi = flexilib', //           5
+        '[route /b]', //               6
+        'abi = v1', //                 7
+        '[route /w]', //               8
+        'abi = flexilib', //           9
+        '[route /a]', //               10
+        'abi = zig', //                11
+      ].join('\n'),
+    );
+    assert.deepEqual(got, [
+      '2: route "/b": abi = v1 conflicts with abi = flexilib of route "/a" (line 1), which names the same library x.so',
+      '9: abi = "flexilib": applies to routes to native libraries only, and "/w" is a wasm route',
+      '11: abi = "zig": expected v1 or flexilib',
+    ]);
+  });
 });

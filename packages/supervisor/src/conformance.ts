@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { exampleCasesFile, loadCases, runCases, type ConformanceCase, type ServerAddress } from '@flexilib/plugin-abi/conformance';
+import { PLUGIN_ABIS, type PluginAbi } from '@flexilib/contract';
 import { EXIT, SupervisorError } from './errors.js';
 import { spawnServer, type SpawnedServer } from './spawn-server.js';
 
@@ -26,6 +27,7 @@ Options:
       --cases FILE      the table (JSON; format in docs/plugins.md)  [default: the example plugins' table]
       --mode MODE       inline|threaded, the route mode for LIB        [default inline]
       --threads N       calls at once on a threaded route             [default 4]
+      --abi ABI         v1|flexilib, the route's abi = for LIB        [default: detected]
       --url URL         test a running server instead of starting one
   -h, --help            show this help
 
@@ -40,6 +42,7 @@ interface Target {
   cases: ConformanceCase[];
   mode: 'inline' | 'threaded';
   threads: number;
+  abi?: PluginAbi;
 }
 
 function parse(argv: string[]): Target | 'help' {
@@ -53,6 +56,7 @@ function parse(argv: string[]): Target | 'help' {
         cases: { type: 'string' },
         mode: { type: 'string' },
         threads: { type: 'string' },
+        abi: { type: 'string' },
         url: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -81,19 +85,23 @@ function parse(argv: string[]): Target | 'help' {
   if (mode !== 'inline' && mode !== 'threaded') throw new SupervisorError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
   const threads = Number(v.threads ?? 4);
   if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new SupervisorError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
+  if (v.abi !== undefined && !(PLUGIN_ABIS as readonly string[]).includes(v.abi)) {
+    throw new SupervisorError('FLX_USAGE', `conformance: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
+  }
   let cases: ConformanceCase[];
   try {
     cases = loadCases(v.cases ?? exampleCasesFile);
   } catch (err) {
     throw new SupervisorError('FLX_USAGE', `conformance: ${(err as Error).message}`);
   }
-  return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads };
+  return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads, abi: v.abi as PluginAbi | undefined };
 }
 
-/** proxy.ini routing everything to `library`, with the route mode asked for. */
-export function singleRouteConfig(library: string, mode: 'inline' | 'threaded', threads: number): string {
+/** proxy.ini routing everything to `library`, with the route mode (and interface) asked for. */
+export function singleRouteConfig(library: string, mode: 'inline' | 'threaded', threads: number, abi?: PluginAbi): string {
   const quoted = JSON.stringify(library);
-  return `/ = ${quoted}\n${mode === 'threaded' ? `\n[route /]\nmode = threaded\nthreads = ${threads}\n` : ''}`;
+  const options = `${mode === 'threaded' ? `mode = threaded\nthreads = ${threads}\n` : ''}${abi ? `abi = ${abi}\n` : ''}`;
+  return `/ = ${quoted}\n${options ? `\n[route /]\n${options}` : ''}`;
 }
 
 /** Run `flexilib conformance`; resolves to the exit code. */
@@ -114,7 +122,7 @@ export async function runConformance(argv: string[], out: NodeJS.WritableStream,
   let address = t.url;
   if (!address) {
     try {
-      server = await spawnServer({ config: singleRouteConfig(t.library!, t.mode, t.threads), args: ['--no-access-log'] });
+      server = await spawnServer({ config: singleRouteConfig(t.library!, t.mode, t.threads, t.abi), args: ['--no-access-log'] });
     } catch (e) {
       err.write(`flexilib conformance: ${(e as Error).message}\n`);
       return EXIT.failure;

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FlexiError } from '@flexilib/contract';
+import { FlexiError, PLUGIN_ABIS, type PluginAbi } from '@flexilib/contract';
 import { Library, MAX_HEADERS, Slot, applyResponseRules, checkFinalStatus, type RequestLike } from '@flexilib/worker';
 import { EXIT, SupervisorError } from './errors.js';
 
@@ -32,6 +32,9 @@ Options:
                         these, plus content-length when --data is given
   -d, --data D          request body; @FILE reads FILE, @- reads stdin
       --prealloc-kb N   arena per call, KiB            [RESPONSE_PREALLOCATION_KB, default 8]
+      --abi v1|flexilib the library's interface, as a route's abi = sets it
+                        [default: FlexiLib's when it exports zigInit and no
+                        flexi_abi_version, else v1]
   -h, --help            show this help
 
 Exit status: 0 for a response below 500; 1 when the library does not load,
@@ -46,6 +49,8 @@ interface InvokeArgs {
   headers: string[];
   body: Buffer | null;
   arenaBytes: number;
+  /** The interface forced by --abi; undefined detects it. */
+  abi?: PluginAbi;
   help: boolean;
 }
 
@@ -65,6 +70,7 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
         header: { type: 'string', short: 'H', multiple: true },
         data: { type: 'string', short: 'd' },
         'prealloc-kb': { type: 'string' },
+        abi: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -113,7 +119,10 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
     kb = Number(kbFrom[1]);
     if (!/^\d+$/.test(kbFrom[1]) || kb < 1 || kb > 1024 * 1024) throw new SupervisorError('FLX_USAGE', `invoke: ${kbFrom[0]}: "${kbFrom[1]}" is not an integer from 1 to 1048576`);
   }
-  return { library: parsed.positionals[0], method, path: target, headers, body, arenaBytes: kb * 1024, help };
+  if (v.abi !== undefined && !(PLUGIN_ABIS as readonly string[]).includes(v.abi)) {
+    throw new SupervisorError('FLX_USAGE', `invoke: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
+  }
+  return { library: parsed.positionals[0], method, path: target, headers, body, arenaBytes: kb * 1024, abi: v.abi as PluginAbi | undefined, help };
 }
 
 /** Run `flexilib invoke`; resolves to the exit code. Output goes to the given streams. */
@@ -131,7 +140,7 @@ export function runInvoke(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.Wr
     return EXIT.ok;
   }
 
-  const library = new Library(path.resolve(args.library));
+  const library = new Library(path.resolve(args.library), undefined, args.abi);
   let version;
   try {
     version = library.load();

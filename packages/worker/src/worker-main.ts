@@ -13,6 +13,7 @@ import { createLogger, stdoutWriter } from './observe/logger.js';
 import { libraryCopyDir, markerFile } from '@flexilib/contract';
 import { CallMarker } from './native/call-marker.js';
 import { RequestMeter } from './observe/metrics/request-meter.js';
+import { ABI_NAMES } from './native/flexilib-interface.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
 import { WORKER_INIT_ENV, toWorkerProblem, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
@@ -34,7 +35,10 @@ const marker = new CallMarker(init.runDir && workerId !== undefined ? markerFile
 if (marker.error) log.warn({ err: marker.error }, 'call marker not shared: crashes in plugins will not be attributed to their route');
 if (init.runDir && workerId !== undefined) setPrivateCopyDir(libraryCopyDir(init.runDir, workerId));
 if (init.runDir) useVerifiedCopies(init.runDir);
-const libraries = new LibraryRegistry((file, event) => control.state.meter?.library(file, event));
+const libraries = new LibraryRegistry((file, event, abi) => {
+  control.state.meter?.library(file, event);
+  if (abi) log.info({ library: file, interface: abi }, `library ${event} through ${ABI_NAMES[abi]}`);
+});
 const inlineSlot = new Slot(options.arenaBytes, options.maxHeaderBytes);
 
 function send(msg: FromWorker): void {

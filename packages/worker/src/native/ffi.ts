@@ -66,6 +66,8 @@ export interface PluginSymbols {
   init?: () => number;
   deinit?: () => void;
   requestDeinit?: () => void;
+  /** The address of an exported function, or undefined when not exported (FlexiLib's interface calls through them). */
+  address(name: string): Pointer | undefined;
   unload(): void;
 }
 
@@ -93,8 +95,26 @@ export function openPlugin(file: string): Omit<PluginSymbols, 'handleRequest'> &
     init: optionalFunc(lib, 'int flexi_init(void)'),
     deinit: optionalFunc(lib, 'void flexi_deinit(void)'),
     requestDeinit: optionalFunc(lib, 'void request_deinit(void)'),
+    address: (name) => {
+      try {
+        const sym = lib.symbol(name);
+        return sym ? koffi.address(sym) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
     unload: () => lib.unload(),
   };
+}
+
+/** `int flexilib_adapter_call(plugin, req, resp)`: FlexiLib's interface behind a v1 call (native/flexilib-interface.ts). */
+export type AdapterCallFn = ((plugin: Pointer, req: Pointer, resp: Pointer) => number) & {
+  async: (plugin: Pointer, req: Pointer, resp: Pointer, cb: (err: unknown, rc: number) => void) => void;
+};
+
+/** dlopen the FlexiLib adapter (built from zig/flexilib-adapter.zig); throws koffi's error when it cannot. */
+export function openFlexiLibAdapter(file: string): AdapterCallFn {
+  return koffi.load(file).func('int flexilib_adapter_call(void *plugin, void *req, void *resp)') as unknown as AdapterCallFn;
 }
 
 const cMmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');

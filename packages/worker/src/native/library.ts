@@ -18,10 +18,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ABI_VERSION_MAJOR } from '@flexilib/plugin-abi';
-import { FlexiError } from '@flexilib/contract';
+import { FlexiError, type ErrorCode } from '@flexilib/contract';
 import { elfProblem } from './elf-check.js';
 import { openPlugin, type HandleFn } from './ffi.js';
+import { chooseInterface, flexiLibCall, type PluginAbi } from './flexilib-interface.js';
 import { librarySource } from './verified-copy.js';
 
 /** Retry a failed load after 1 s, 2 s, 4 s ... at most this long, unless the file changes first. */
@@ -69,6 +69,8 @@ export class LoadedVersion {
     private readonly deinit: (() => void) | undefined,
     private readonly unloadFn: () => void,
     readonly mtimeMs: number,
+    /** The interface it is called through (flexilib-interface.ts). */
+    readonly abi: PluginAbi = 'v1',
   ) {}
 
   /** Unload once retired and idle. */
@@ -93,14 +95,15 @@ export class Library {
   private failures = 0;
   private retryAt = 0;
 
-  constructor(readonly file: string, private readonly observer?: LibraryObserver) {}
+  /** `abi`: the interface forced by the route's `abi =`; undefined detects it per load. */
+  constructor(readonly file: string, private readonly observer?: LibraryObserver, readonly abi?: PluginAbi) {}
 
   /** Load the library now. Throws FlexiError naming the cause; the current version stays. */
   load(): LoadedVersion {
     const reload = this.current !== null;
     try {
       const version = this.loadVersion();
-      this.observer?.(this.file, reload ? 'reloaded' : 'loaded');
+      this.observer?.(this.file, reload ? 'reloaded' : 'loaded', version.abi);
       return version;
     } catch (err) {
       this.observer?.(this.file, reload ? 'reload-failed' : 'load-failed');
@@ -141,23 +144,29 @@ export class Library {
       try { unlinkSync(copy); } catch { /* already gone */ }
       if (!configuredDir) rmSync(path.dirname(copy), { recursive: true, force: true });
     }
-    const fail = (code: 'FLX_LIB_NO_HANDLER' | 'FLX_LIB_ABI' | 'FLX_LIB_INIT', msg: string): never => {
-      syms.unload();
+    let unload = syms.unload;
+    const fail = (code: ErrorCode, msg: string): never => {
+      unload();
       throw new FlexiError(code, msg);
     };
-    if (syms.abiVersion === undefined) {
-      fail('FLX_LIB_ABI', `library ${this.file} does not export flexi_abi_version: build it against flexilib.h (ABI ${ABI_VERSION_MAJOR}.x)`);
-    }
-    const major = syms.abiVersion! >>> 16;
-    if (major !== ABI_VERSION_MAJOR) {
-      fail('FLX_LIB_ABI', `library ${this.file} was built for plugin ABI ${major}.${syms.abiVersion! & 0xffff}; this host speaks ABI ${ABI_VERSION_MAJOR}.x: rebuild it against this flexilib.h`);
-    }
+    const chosen = chooseInterface(syms, this.file, this.abi);
+    if ('code' in chosen) fail(chosen.code, chosen.message);
+    const abi = (chosen as { abi: PluginAbi }).abi;
     if (!syms.handleRequest) fail('FLX_LIB_NO_HANDLER', `library ${this.file} does not export handle_request`);
+    let handleRequest = syms.handleRequest!;
+    if (abi === 'flexilib') {
+      try {
+        ({ handleRequest, unload } = flexiLibCall(syms, this.file, syms.unload));
+      } catch (err) {
+        fail((err as FlexiError).code, (err as FlexiError).message);
+      }
+    }
     if (syms.init) {
       const rc = syms.init();
       if (rc !== 0) fail('FLX_LIB_INIT', `library ${this.file}: flexi_init returned ${rc}`);
     }
-    const version = new LoadedVersion(syms.handleRequest!, syms.requestDeinit, syms.deinit, syms.unload, mtimeMs);
+    const requestDeinit = abi === 'flexilib' ? undefined : syms.requestDeinit;
+    const version = new LoadedVersion(handleRequest, requestDeinit, syms.deinit, unload, mtimeMs, abi);
     this.swap(version);
     this.loads++;
     this.lastError = null;
@@ -205,8 +214,8 @@ function oneLine(s: string): string {
 }
 
 export type LibraryEvent = 'loaded' | 'reloaded' | 'load-failed' | 'reload-failed';
-/** Told of every load attempt (metrics count them). */
-export type LibraryObserver = (file: string, event: LibraryEvent) => void;
+/** Told of every load attempt (metrics count them), with the interface of a successful one. */
+export type LibraryObserver = (file: string, event: LibraryEvent, abi?: PluginAbi) => void;
 
 /** Libraries shared by every route that names the same file. */
 export class LibraryRegistry {
@@ -216,10 +225,15 @@ export class LibraryRegistry {
   peek(file: string): Library | undefined {
     return this.libs.get(file);
   }
-  get(file: string): Library {
+  /** The library of `file`, made anew when the interface its routes force changed. */
+  get(file: string, abi?: PluginAbi): Library {
     let lib = this.libs.get(file);
+    if (lib && lib.abi !== abi) {
+      lib.close();
+      lib = undefined;
+    }
     if (!lib) {
-      lib = new Library(file, this.observer);
+      lib = new Library(file, this.observer, abi);
       this.libs.set(file, lib);
     }
     return lib;

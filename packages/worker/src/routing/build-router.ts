@@ -87,7 +87,7 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
       const notice = state.quarantined.get(t.library);
       if (notice) return new QuarantinedExecutor(route, notice);
       return new NativeExecutor(route, {
-        library: deps.libraries.get(t.library),
+        library: deps.libraries.get(t.library, route.options.abi),
         inlineSlot: deps.inlineSlot,
         arenaBytes: deps.options.arenaBytes,
         maxHeaderBytes: deps.options.maxHeaderBytes,
