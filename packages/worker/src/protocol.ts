@@ -100,8 +100,9 @@ export type FromWorker =
    * and loaded the new version (false: nothing to do, the next use loads the file). */
   | { type: 'library-reloaded'; file: string; ok: boolean; loaded: boolean; error?: string }
   /** A connection to an upstream origin failed while proxying (refused, reset, connect timeout);
-   * the worker ejected it locally. Sent once per ejection, not per request. */
-  | { type: 'upstream-failure'; pool: string; origin: string; code: string; message: string }
+   * the worker ejected it locally. Sent once per ejection, not per request. `epoch`: the origin's
+   * epoch the worker saw when it failed (several workers seeing one event report the same epoch). */
+  | { type: 'upstream-failure'; pool: string; origin: string; epoch: number; code: string; message: string }
   /** This worker's upstream counters since it started (cumulative); sent at most once a second, when they moved. */
   | { type: 'upstream-stats'; counters: UpstreamCounters }
   /** A wasm-services set is in effect: new requests see it. */

@@ -30,6 +30,8 @@ export class OriginRecord {
   successes = 0;
   /** A worker reported a passive failure since the last successful check (workers have it ejected). */
   suspect = false;
+  /** The epoch whose passive failure already counted toward `fall` (-1: none): one event, seen by several workers, counts once. */
+  passiveEpoch = -1;
   /** A check is in flight (never two at once for one origin). */
   checking = false;
   lastCheck: CheckResult | undefined;

@@ -68,7 +68,7 @@ export class UpstreamService {
   /** Feed a worker's message; true when it was an upstream message. */
   onWorkerMessage(workerId: number, msg: FromWorker): boolean {
     if (msg.type === 'upstream-failure') {
-      this.checker.reportPassive(msg.pool, msg.origin, msg.code, msg.message, workerId);
+      this.checker.reportPassive(msg.pool, msg.origin, msg.epoch, msg.code, msg.message, workerId);
       return true;
     }
     if (msg.type === 'upstream-stats') {

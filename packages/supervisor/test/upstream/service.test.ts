@@ -111,7 +111,7 @@ rise = 2
   // A worker reports a transient failure of the live origin: an immediate check clears it (epoch bump).
   const epoch = svc.registry.get('api')!.origins.get(live.url)!.epoch;
   const before = sent.length;
-  svc.onWorkerMessage(1, { type: 'upstream-failure', pool: 'api', origin: live.url, code: 'ECONNRESET', message: 'reset' });
+  svc.onWorkerMessage(1, { type: 'upstream-failure', pool: 'api', origin: live.url, epoch: 0, code: 'ECONNRESET', message: 'reset' });
   await until('the epoch bump', () => svc.registry.get('api')!.origins.get(live.url)!.epoch > epoch, 3000);
   assert.ok(sent.length > before);
   assert.ok(lines.some((l) => l.msg?.toString().startsWith('upstream origin failed while proxying') && l.origin === live.url && l.code === 'ECONNRESET'));

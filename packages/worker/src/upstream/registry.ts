@@ -41,7 +41,7 @@ export class UpstreamRegistry {
 
   /** A connection to `origin` failed while proxying: eject it here and tell the supervisor (once per ejection). */
   passiveFailure(pool: UpstreamPool, origin: Origin, code: string, message: string): void {
-    if (pool.eject(origin)) this.send?.({ type: 'upstream-failure', pool: pool.name, origin: origin.url, code, message });
+    if (pool.eject(origin)) this.send?.({ type: 'upstream-failure', pool: pool.name, origin: origin.url, epoch: origin.ejectedAt, code, message });
   }
 
   counters(): UpstreamCounters {
