@@ -189,7 +189,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       workers: this.pool.all().length,
       listening: this.pool.listening().length,
     }));
-    this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
+    this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg), { runDir: this.runDir });
     this.upstreams.registerRoutes(this.admin);
     const configDir = path.dirname(config.file);
     this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), baseDir: configDir, arenaBytes: settings.worker.arenaBytes, log });

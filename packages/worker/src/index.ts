@@ -7,6 +7,7 @@ export * from './marker-layout.js';
 export { elfProblem } from './native/elf-check.js';
 export * from './upstream/upstream-config.js';
 export * from './upstream/upstream-state.js';
+export * from './upstream/counter-layout.js';
 export { compileModule, mib, type CompiledModule, type ModuleInfo } from './wasm/module-check.js';
 export { probeModule, type ProbeResult } from './wasm/probe.js';
 export { DEFAULT_WASM_LIMITS, WASM_LIMIT_OPTIONS, parseDuration, parseWasmLimit, resolveLimits, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';

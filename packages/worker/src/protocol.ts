@@ -9,7 +9,7 @@
  */
 import type { Config } from './config.js';
 import type { WorkerOptions } from './options.js';
-import type { UpstreamCounters, UpstreamState } from './upstream/upstream-state.js';
+import type { UpstreamState } from './upstream/upstream-state.js';
 import type { WasmLimits } from './wasm/limits.js';
 
 /** A library whose routes answer 503 because it crashed workers too often. */
@@ -103,8 +103,6 @@ export type FromWorker =
    * the worker ejected it locally. Sent once per ejection, not per request. `epoch`: the origin's
    * epoch the worker saw when it failed (several workers seeing one event report the same epoch). */
   | { type: 'upstream-failure'; pool: string; origin: string; epoch: number; code: string; message: string }
-  /** This worker's upstream counters since it started (cumulative); sent at most once a second, when they moved. */
-  | { type: 'upstream-stats'; counters: UpstreamCounters }
   /** A wasm-services set is in effect: new requests see it. */
   | { type: 'wasm-services-applied'; generation: number };
 

@@ -17,6 +17,7 @@ import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
 import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import type { Router } from './router.js';
+import { UpstreamCounterFile } from './upstream/counter-file.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
 
@@ -52,8 +53,7 @@ function openMeter(router: Router): RequestMeter | null {
     return null;
   }
 }
-const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
-upstreams.startStats();
+const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg), new UpstreamCounterFile(workerId !== undefined ? init.runDir : undefined, workerId ?? 0));
 const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
 const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;

@@ -118,14 +118,15 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
   );
 
   admin.route('GET', '/stats', () => {
-    const totals = svc.stats.totals();
+    const totals = svc.counters();
     const client: CountPair = { success: 0, failed: 0 };
     const server: CountPair = { success: 0, failed: 0 };
     const perPool: Record<string, { client: CountPair; server: CountPair }> = {};
     for (const p of pools()) {
       const t = totals[p.name];
       const pc = { success: t?.client.success ?? 0, failed: t?.client.failed ?? 0 };
-      const ps: CountPair = { success: 0, failed: 0 };
+      // Origins removed since still count in their pool's totals.
+      const ps: CountPair = { success: t?.removed.success ?? 0, failed: t?.removed.failed ?? 0 };
       for (const c of Object.values(t?.origins ?? {})) {
         ps.success += c.success;
         ps.failed += c.failed;
@@ -140,7 +141,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
   });
 
   admin.route('GET', '/stats/detail', () => {
-    const totals = svc.stats.totals();
+    const totals = svc.counters();
     const out = [];
     for (const p of pools()) {
       for (const o of p.origins.values()) {

@@ -6,31 +6,34 @@
  *   management API ──> persist (state file) ──> registry ──┐
  *   health checker ──────────────────────────> registry ──┼──> broadcast `upstream-state` to every worker
  *   config reload ───────────────────────────> registry ──┘
- *   workers ── upstream-failure ──> health checker;  upstream-stats ──> stats book
+ *   workers ── upstream-failure ──> health checker;  counter files ──> counter book (read for /stats, /metrics)
  */
 import type { Logger } from 'pino';
-import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/worker';
+import { slotAt, type Config, type CountPair, type FromWorker, type ToWorker, type UpstreamCounters, type UpstreamState } from '@flexilib/worker';
 import type { AdminServer } from '../admin/admin-server.js';
 import { HealthChecker } from './health-checker.js';
 import { PoolRegistry, type OriginRecord, type PoolRecord } from './pool-registry.js';
 import { registerServersApi } from './servers-api.js';
 import { readStateFile, stateFileFor, writeStateFile } from './state-file.js';
-import { StatsBook } from './stats-book.js';
+import { UpstreamCounterBook } from './counter-book.js';
 
 export interface UpstreamServiceOptions {
   /** Where API changes persist; default beside the config (stateFileFor). */
   stateFile?: string;
+  /** The run folder where workers keep their upstream counter files (WorkerInit.runDir). */
+  runDir?: string;
 }
 
 export class UpstreamService {
   readonly registry: PoolRegistry;
-  readonly stats = new StatsBook();
+  readonly book: UpstreamCounterBook;
   readonly stateFile: string;
   private readonly checker: HealthChecker;
   private started = false;
 
   constructor(private config: Config, private readonly log: Logger, private readonly broadcast: (msg: ToWorker) => void, opts: UpstreamServiceOptions = {}) {
     this.stateFile = opts.stateFile ?? stateFileFor(config.file);
+    this.book = new UpstreamCounterBook(opts.runDir, log);
     this.registry = new PoolRegistry(config, {});
     this.checker = new HealthChecker(this.registry, log, () => this.changed());
   }
@@ -46,6 +49,34 @@ export class UpstreamService {
 
   stop(): void {
     this.checker.stop();
+    this.book.close();
+  }
+
+  /**
+   * Every pool's counters, summed over workers (live and dead), for /stats
+   * and the metrics: the pool's clients, each origin now in the pool, and
+   * the origins removed since (one sum).
+   */
+  counters(): UpstreamCounters {
+    const sums = this.book.sums();
+    const pair = (slot: number): CountPair => {
+      const at = slotAt(slot);
+      return { success: sums[at] ?? 0, failed: sums[at + 1] ?? 0 };
+    };
+    const out: UpstreamCounters = {};
+    for (const p of this.registry.all()) {
+      const origins: Record<string, CountPair> = {};
+      for (const o of p.origins.values()) origins[o.url] = pair(o.slot);
+      out[p.name] = { client: pair(p.slot), origins, removed: { success: 0, failed: 0 } };
+    }
+    for (const [slot, owner] of this.registry.slots.owners) {
+      const pc = owner.removed ? out[owner.pool] : undefined;
+      if (!pc) continue;
+      const c = pair(slot);
+      pc.removed.success += c.success;
+      pc.removed.failed += c.failed;
+    }
+    return out;
   }
 
   /** What a worker forked now starts with (WorkerInit.upstreams). */
@@ -71,15 +102,11 @@ export class UpstreamService {
       this.checker.reportPassive(msg.pool, msg.origin, msg.epoch, msg.code, msg.message, workerId);
       return true;
     }
-    if (msg.type === 'upstream-stats') {
-      this.stats.update(workerId, msg.counters);
-      return true;
-    }
     return false;
   }
 
   onWorkerExit(workerId: number): void {
-    this.stats.workerExited(workerId);
+    this.book.workerExited(workerId);
   }
 
   /** Add an origin to a pool, persisted before it takes effect. `created` is false when it was already there. */
