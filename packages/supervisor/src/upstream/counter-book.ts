@@ -10,8 +10,9 @@
  * A killed worker's counts are in its file up to its last request, so /stats
  * is as exact as /metrics.
  */
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { runDirNames, workerFiles } from '../run-dir-files.js';
 import type { Logger } from 'pino';
 import { UH, UPSTREAM_FILE_RE, UPSTREAM_HEADER, UPSTREAM_MAGIC } from '@flexilib/worker';
 import { mapSharedFile, unmapShared } from '@flexilib/worker/native/ffi';
@@ -106,21 +107,11 @@ export class UpstreamCounterBook {
   }
 
   private listAll(): string[] {
-    if (!this.runDir) return [];
-    try {
-      return readdirSync(this.runDir);
-    } catch {
-      return [];
-    }
+    return runDirNames(this.runDir);
   }
 
   private list(): Array<{ name: string; workerId: number }> {
-    const out: Array<{ name: string; workerId: number }> = [];
-    for (const name of this.listAll()) {
-      const m = UPSTREAM_FILE_RE.exec(name);
-      if (m) out.push({ name, workerId: Number(m[1]) });
-    }
-    return out;
+    return workerFiles(this.runDir, UPSTREAM_FILE_RE);
   }
 }
 

@@ -126,6 +126,8 @@ rise = 2
   const w1 = new UpstreamCounterFile(runDir, 1);
   const w2 = new UpstreamCounterFile(runDir, 2, 2); // room for the pool slot only: grows for the origins, the outgrown file is folded
   t.after(() => w1.close());
+  w1.ensure(Math.max(pool.slot, slot(live.url), slot(dead))); // what applying the state does
+  w2.ensure(pool.slot);
   for (let i = 0; i < 10; i++) {
     w1.ok(pool.slot);
     w1.ok(slot(live.url));
