@@ -76,7 +76,7 @@ export function upstreamMetrics(registry: Registry, svc: UpstreamService): void 
     registers,
     collect() {
       this.reset();
-      for (const [pool, pc] of Object.entries(svc.counters())) {
+      for (const [pool, pc] of Object.entries(svc.stats.totals())) {
         for (const [origin, c] of Object.entries(pc.origins)) {
           this.inc({ pool, origin, result: 'success' }, c.success);
           this.inc({ pool, origin, result: 'failure' }, c.failed);
@@ -92,7 +92,7 @@ export function upstreamMetrics(registry: Registry, svc: UpstreamService): void 
     registers,
     collect() {
       this.reset();
-      for (const [pool, pc] of Object.entries(svc.counters())) {
+      for (const [pool, pc] of Object.entries(svc.stats.totals())) {
         this.inc({ pool, result: 'success' }, pc.client.success);
         this.inc({ pool, result: 'failure' }, pc.client.failed);
       }

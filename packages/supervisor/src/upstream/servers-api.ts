@@ -118,7 +118,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
   );
 
   admin.route('GET', '/stats', () => {
-    const totals = svc.counters();
+    const totals = svc.stats.totals();
     const client: CountPair = { success: 0, failed: 0 };
     const server: CountPair = { success: 0, failed: 0 };
     const perPool: Record<string, { client: CountPair; server: CountPair }> = {};
@@ -141,7 +141,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
   });
 
   admin.route('GET', '/stats/detail', () => {
-    const totals = svc.counters();
+    const totals = svc.stats.totals();
     const out = [];
     for (const p of pools()) {
       for (const o of p.origins.values()) {

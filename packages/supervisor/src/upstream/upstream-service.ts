@@ -9,13 +9,13 @@
  *   workers ── upstream-failure ──> health checker;  counter files ──> counter book (read for /stats, /metrics)
  */
 import type { Logger } from 'pino';
-import { slotAt, type Config, type CountPair, type FromWorker, type ToWorker, type UpstreamCounters, type UpstreamState } from '@flexilib/worker';
+import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/worker';
 import type { AdminServer } from '../admin/admin-server.js';
 import { HealthChecker } from './health-checker.js';
 import { PoolRegistry, type OriginRecord, type PoolRecord } from './pool-registry.js';
 import { registerServersApi } from './servers-api.js';
 import { readStateFile, stateFileFor, writeStateFile } from './state-file.js';
-import { UpstreamCounterBook } from './counter-book.js';
+import { UpstreamStats } from './stats.js';
 
 export interface UpstreamServiceOptions {
   /** Where API changes persist; default beside the config (stateFileFor). */
@@ -26,15 +26,16 @@ export interface UpstreamServiceOptions {
 
 export class UpstreamService {
   readonly registry: PoolRegistry;
-  readonly book: UpstreamCounterBook;
+  /** Counters summed over workers, live and dead: `stats.totals()`. */
+  readonly stats: UpstreamStats;
   readonly stateFile: string;
   private readonly checker: HealthChecker;
   private started = false;
 
   constructor(private config: Config, private readonly log: Logger, private readonly broadcast: (msg: ToWorker) => void, opts: UpstreamServiceOptions = {}) {
     this.stateFile = opts.stateFile ?? stateFileFor(config.file);
-    this.book = new UpstreamCounterBook(opts.runDir, log);
     this.registry = new PoolRegistry(config, {});
+    this.stats = new UpstreamStats(this.registry, opts.runDir, log);
     this.checker = new HealthChecker(this.registry, log, () => this.changed());
   }
 
@@ -49,35 +50,9 @@ export class UpstreamService {
 
   stop(): void {
     this.checker.stop();
-    this.book.close();
+    this.stats.close();
   }
 
-  /**
-   * Every pool's counters, summed over workers (live and dead), for /stats
-   * and the metrics: the pool's clients, each origin now in the pool, and
-   * the origins removed since (one sum).
-   */
-  counters(): UpstreamCounters {
-    const sums = this.book.sums();
-    const pair = (slot: number): CountPair => {
-      const at = slotAt(slot);
-      return { success: sums[at] ?? 0, failed: sums[at + 1] ?? 0 };
-    };
-    const out: UpstreamCounters = {};
-    for (const p of this.registry.all()) {
-      const origins: Record<string, CountPair> = {};
-      for (const o of p.origins.values()) origins[o.url] = pair(o.slot);
-      out[p.name] = { client: pair(p.slot), origins, removed: { success: 0, failed: 0 } };
-    }
-    for (const [slot, owner] of this.registry.slots.owners) {
-      const pc = owner.removed ? out[owner.pool] : undefined;
-      if (!pc) continue;
-      const c = pair(slot);
-      pc.removed.success += c.success;
-      pc.removed.failed += c.failed;
-    }
-    return out;
-  }
 
   /** What a worker forked now starts with (WorkerInit.upstreams). */
   snapshot(): UpstreamState {
@@ -106,7 +81,7 @@ export class UpstreamService {
   }
 
   onWorkerExit(workerId: number): void {
-    this.book.workerExited(workerId);
+    this.stats.workerExited(workerId);
   }
 
   /** Add an origin to a pool, persisted before it takes effect. `created` is false when it was already there. */
