@@ -55,15 +55,13 @@ const route = object({
   header: optional(object({ name: str, valuePrefix: str })),
   segmentPrefix: optional(bool),
   target: object({ kind: oneOf('native', 'upstream', 'wasm'), configured: str }),
-  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), wasm: optional(recordOf(num)) }),
+  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), abi: optional(oneOf('v1', 'flexilib')), wasm: optional(recordOf(num)) }),
 });
 const config = object({ file: str, routes: arrayOf(route), upstreams: arrayOf(object({ name: str })) });
 const upstreamState = object({
-  pools: arrayOf(object({ name: str, settings: anyObject, origins: arrayOf(object({ url: str, healthy: bool, epoch: num })) })),
+  pools: arrayOf(object({ name: str, slot: num, settings: anyObject, origins: arrayOf(object({ url: str, healthy: bool, epoch: num, slot: num })) })),
 });
 const wasmService = object({ name: str, prefix: str, module: str, sha256: str, limits: recordOf(num) });
-const countPair = object({ success: num, failed: num });
-const upstreamCounters = recordOf(object({ client: countPair, origins: recordOf(countPair) }));
 
 const TO_WORKER: Record<ToWorker['type'], Record<string, Check>> = {
   config: { config, generation: num, quarantined: arrayOf(quarantineNotice) },
@@ -81,8 +79,7 @@ const FROM_WORKER: Record<FromWorker['type'], Record<string, Check>> = {
   listening: { port: num, address: str },
   'config-applied': { generation: num },
   'library-reloaded': { file: str, ok: bool, loaded: bool, error: optional(str) },
-  'upstream-failure': { pool: str, origin: str, code: str, message: str },
-  'upstream-stats': { counters: upstreamCounters },
+  'upstream-failure': { pool: str, origin: str, epoch: num, code: str, message: str },
   'wasm-services-applied': { generation: num },
   retire: { reason: str },
 };

@@ -10,7 +10,7 @@
  */
 import type { Config } from './config.js';
 import type { WorkerOptions } from './options.js';
-import type { UpstreamCounters, UpstreamState } from './upstream/upstream-state.js';
+import type { UpstreamState } from './upstream/upstream-state.js';
 import type { WasmLimits } from './wasm/limits.js';
 
 /** A library whose routes answer 503 because it crashed workers too often. */
@@ -101,10 +101,9 @@ export type FromWorker =
    * and loaded the new version (false: nothing to do, the next use loads the file). */
   | { type: 'library-reloaded'; file: string; ok: boolean; loaded: boolean; error?: string }
   /** A connection to an upstream origin failed while proxying (refused, reset, connect timeout);
-   * the worker ejected it locally. Sent once per ejection, not per request. */
-  | { type: 'upstream-failure'; pool: string; origin: string; code: string; message: string }
-  /** This worker's upstream counters since it started (cumulative); sent at most once a second, when they moved. */
-  | { type: 'upstream-stats'; counters: UpstreamCounters }
+   * the worker ejected it locally. Sent once per ejection, not per request. `epoch`: the origin's
+   * epoch the worker saw when it failed (several workers seeing one event report the same epoch). */
+  | { type: 'upstream-failure'; pool: string; origin: string; epoch: number; code: string; message: string }
   /** A threaded plugin call ran past its timeout and cannot be cancelled: replace this worker
    * (a replacement listens, then this one gets `stop`; its exit is not replaced again). Sent once. */
   | { type: 'retire'; reason: string }

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { abiRoot, exec, includeDir, noCargo, repoRoot, zigPath } from './toolchains.js';
+import { abiRoot, exec, includeDir, requireCargo, repoRoot, zigPath } from './toolchains.js';
 
 const cli = path.join(repoRoot, 'packages/supervisor/dist/cli.js');
 
@@ -113,7 +113,8 @@ test('Zig: every wrapper of flexilib.zig, an init hook, errors', async () => {
   await checkPlugin(out);
 });
 
-test('Rust: every wrapper of the flexilib crate, an init hook, errors and panics', { skip: noCargo }, async () => {
+test('Rust: every wrapper of the flexilib crate, an init hook, errors and panics', async () => {
+  requireCargo();
   const crate = path.join(dir, 'bound-rs');
   await mkdir(path.join(crate, 'src'), { recursive: true });
   await writeFile(path.join(crate, 'Cargo.toml'), `[package]\nname = "bound_rs"\nversion = "0.1.0"\nedition = "2021"\n[lib]\ncrate-type = ["cdylib"]\n[dependencies]\nflexilib = { path = ${JSON.stringify(path.join(abiRoot, 'rust'))} }\n`);

@@ -200,7 +200,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       workers: this.pool.all().length,
       listening: this.pool.listening().length,
     }));
-    this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
+    this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg), { runDir: this.runDir });
     // GET/POST/DELETE /servers, GET /stats, GET /stats/detail
     registerServersApi(this.admin, this.upstreams);
     const configDir = path.dirname(config.file);

@@ -6,7 +6,7 @@
  * difference, it refuses a malformed table, and it tests a running server.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { exampleCasesFile, loadCases, runCase } from '@flexilib/plugin-abi/conformance';
+import { requireTool } from '@flexilib/test-support';
 import { singleRouteConfig } from '../src/conformance.js';
 import { spawnServer, type SpawnedServer } from '../src/spawn-server.js';
 
@@ -21,13 +22,6 @@ const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../../..');
 const cli = path.join(root, 'packages/supervisor/dist/cli.js');
 const cases = loadCases(exampleCasesFile);
-const hasCargo = (() => {
-  try {
-    return execFileSync('cargo', ['--version']).length > 0;
-  } catch {
-    return false;
-  }
-})();
 
 let dir: string;
 let cExample: string;
@@ -50,15 +44,15 @@ async function buildExample(name: string, artifact: string): Promise<string> {
   return lib;
 }
 
-const plugins: Array<{ name: string; lib: () => Promise<string>; mode: 'inline' | 'threaded'; skip?: string | false }> = [
+const plugins: Array<{ name: string; lib: () => Promise<string>; mode: 'inline' | 'threaded' }> = [
   { name: 'C example, inline route', lib: async () => cExample, mode: 'inline' },
   { name: 'C example, threaded route', lib: async () => cExample, mode: 'threaded' },
   { name: 'Zig example', lib: () => buildExample('zig-plugin', 'zig-out/lib/libflexi_example_zig.so'), mode: 'inline' },
-  { name: 'Rust example', lib: () => buildExample('rust-plugin', 'target/release/libflexi_example_rust.so'), mode: 'inline', skip: !hasCargo && 'cargo is not installed' },
+  { name: 'Rust example', lib: () => (requireTool('cargo', 'cargo'), buildExample('rust-plugin', 'target/release/libflexi_example_rust.so')), mode: 'inline' },
 ];
 
 for (const p of plugins) {
-  describe(`conformance table: ${p.name}`, { skip: p.skip }, () => {
+  describe(`conformance table: ${p.name}`, () => {
     let server: SpawnedServer;
     before(async () => {
       const lib = await p.lib();

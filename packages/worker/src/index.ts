@@ -14,6 +14,9 @@ export { elfProblem } from './native/elf-check.js';
 // systemd notify (the primary has no unix datagram client of its own).
 export { sendUnixDatagram } from './native/ffi.js';
 // The WASM services API tries a module before accepting it.
+// The supervisor reads the workers' upstream counter files; tests write one as a worker does.
+export { mapSharedFile, unmapShared } from './native/ffi.js';
+export { UpstreamCounterFile } from './upstream/counter-file.js';
 export { compileModule, mib, type CompiledModule, type ModuleInfo } from './wasm/module-check.js';
 export { probeModule, type ProbeResult } from './wasm/probe.js';
 // The supervisor logs in the workers' format and reads their metrics files.

@@ -20,6 +20,7 @@ import { WORKER_INIT_ENV, toWorkerProblem, type FromWorker, type ToWorker, type 
 import { StuckCalls } from './native/stuck-calls.js';
 import { useVerifiedCopies } from './native/verified-copy.js';
 import type { Router } from './routing/router.js';
+import { UpstreamCounterFile } from './upstream/counter-file.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
 
@@ -59,8 +60,7 @@ function openMeter(router: Router): RequestMeter | null {
     return null;
   }
 }
-const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
-upstreams.startStats();
+const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg), new UpstreamCounterFile(workerId !== undefined ? init.runDir : undefined, workerId ?? 0));
 const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
 const stuck = new StuckCalls((reason) => {
   log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);

@@ -11,8 +11,9 @@
  * worker counted stays in the aggregate, and the run folder holds at most one
  * or two files per live worker however many restarts and reloads happen.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { runDirNames, workerFiles } from '../run-dir-files.js';
 import type { Logger } from 'pino';
 import { H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES } from '@flexilib/contract/metrics-layout';
 import { MappedMetricsFile, readMetricsFile, type MetricsData } from '@flexilib/worker';
@@ -148,19 +149,10 @@ export class MetricsAggregator {
   }
 
   private listAll(): string[] {
-    try {
-      return readdirSync(this.runDir);
-    } catch {
-      return [];
-    }
+    return runDirNames(this.runDir);
   }
 
   private list(): Array<{ name: string; workerId: number }> {
-    const out: Array<{ name: string; workerId: number }> = [];
-    for (const name of this.listAll()) {
-      const m = METRICS_FILE_RE.exec(name);
-      if (m) out.push({ name, workerId: Number(m[1]) });
-    }
-    return out;
+    return workerFiles(this.runDir, METRICS_FILE_RE);
   }
 }

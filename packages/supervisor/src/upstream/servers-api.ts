@@ -125,7 +125,8 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
     for (const p of pools()) {
       const t = totals[p.name];
       const pc = { success: t?.client.success ?? 0, failed: t?.client.failed ?? 0 };
-      const ps: CountPair = { success: 0, failed: 0 };
+      // Origins removed since still count in their pool's totals.
+      const ps: CountPair = { success: t?.removed.success ?? 0, failed: t?.removed.failed ?? 0 };
       for (const c of Object.values(t?.origins ?? {})) {
         ps.success += c.success;
         ps.failed += c.failed;

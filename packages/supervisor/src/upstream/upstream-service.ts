@@ -6,23 +6,26 @@
  *   management API ──> persist (state file) ──> registry ──┐
  *   health checker ──────────────────────────> registry ──┼──> broadcast `upstream-state` to every worker
  *   config reload ───────────────────────────> registry ──┘
- *   workers ── upstream-failure ──> health checker;  upstream-stats ──> stats book
+ *   workers ── upstream-failure ──> health checker;  counter files ──> counter book (read for /stats, /metrics)
  */
 import type { Logger } from 'pino';
 import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/contract';
 import { HealthChecker } from './health-checker.js';
 import { PoolRegistry, type OriginRecord, type PoolRecord } from './pool-registry.js';
 import { readStateFile, stateFileFor, writeStateFile } from './state-file.js';
-import { StatsBook } from './stats-book.js';
+import { UpstreamStats } from './stats.js';
 
 export interface UpstreamServiceOptions {
   /** Where API changes persist; default beside the config (stateFileFor). */
   stateFile?: string;
+  /** The run folder where workers keep their upstream counter files (WorkerInit.runDir). */
+  runDir?: string;
 }
 
 export class UpstreamService {
   readonly registry: PoolRegistry;
-  readonly stats = new StatsBook();
+  /** Counters summed over workers, live and dead: `stats.totals()`. */
+  readonly stats: UpstreamStats;
   readonly stateFile: string;
   private readonly checker: HealthChecker;
   private started = false;
@@ -30,6 +33,7 @@ export class UpstreamService {
   constructor(private config: Config, private readonly log: Logger, private readonly broadcast: (msg: ToWorker) => void, opts: UpstreamServiceOptions = {}) {
     this.stateFile = opts.stateFile ?? stateFileFor(config.file);
     this.registry = new PoolRegistry(config, {});
+    this.stats = new UpstreamStats(this.registry, opts.runDir, log);
     this.checker = new HealthChecker(this.registry, log, () => this.changed());
   }
 
@@ -44,7 +48,9 @@ export class UpstreamService {
 
   stop(): void {
     this.checker.stop();
+    this.stats.close();
   }
+
 
   /** What a worker forked now starts with (WorkerInit.upstreams). */
   snapshot(): UpstreamState {
@@ -66,11 +72,7 @@ export class UpstreamService {
   /** Feed a worker's message; true when it was an upstream message. */
   onWorkerMessage(workerId: number, msg: FromWorker): boolean {
     if (msg.type === 'upstream-failure') {
-      this.checker.reportPassive(msg.pool, msg.origin, msg.code, msg.message, workerId);
-      return true;
-    }
-    if (msg.type === 'upstream-stats') {
-      this.stats.update(workerId, msg.counters);
+      this.checker.reportPassive(msg.pool, msg.origin, msg.epoch, msg.code, msg.message, workerId);
       return true;
     }
     return false;

@@ -61,7 +61,7 @@ export class ProxyExecutor implements Executor {
   private proxy(req: RequestLike, incoming: IncomingMessage | null, res: ResponseSink, stats: RequestStats): void {
     const origin = this.pool.pick();
     if (origin === undefined) {
-      this.pool.client.failed++;
+      this.pool.clientFailed();
       const { total, healthy } = this.pool.census();
       const why = total === 0 ? 'the pool has no origins' : `no healthy origin (${healthy} of ${total} healthy)`;
       sendError(res, 503, `${this.label}: ${why}`, { 'retry-after': '1', [ERROR_HEADER]: 'FLX_UPSTREAM_UNAVAILABLE' });
@@ -69,7 +69,7 @@ export class ProxyExecutor implements Executor {
     }
     const limit = this.route.options.maxBodyBytes;
     if (incoming !== null && limit !== undefined && Number(incoming.headers['content-length'] ?? 0) > limit) {
-      this.pool.client.failed++;
+      this.pool.clientFailed();
       (res as ServerResponse).shouldKeepAlive = false;
       sendError(res, 413, `${this.label}: request body exceeds the limit of ${limit} bytes`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
       incoming.resume();
@@ -205,8 +205,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     this.origin.inflight--;
-    this.origin.counts.success++;
-    this.ex.pool.client.success++;
+    this.ex.pool.originOk(this.origin);
+    this.ex.pool.clientOk();
     this.stats.bytes = this.bytes;
     this.res.end();
   }
@@ -228,18 +228,18 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.clientGone) {
       // The client left; nothing to answer and nothing to blame the origin for.
       this.done = true;
-      ex.pool.client.failed++;
+      ex.pool.clientFailed();
       return;
     }
     if (err.code === TOO_LARGE) {
       this.done = true;
-      ex.pool.client.failed++;
+      ex.pool.clientFailed();
       this.discardBody();
       sendError(res, 413, `${ex.label}: ${err.message}`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
       return;
     }
     const f = classify(err, origin.url, ex.pool.settings);
-    if (f.originFault) origin.counts.failed++;
+    if (f.originFault) ex.pool.originFailed(origin);
     if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.cause, f.reason);
     if (!this.started && f.retryable && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD')) {
       const tried = (this.tried ??= []);
@@ -252,7 +252,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       }
     }
     this.done = true;
-    ex.pool.client.failed++;
+    ex.pool.clientFailed();
     ex.log.warn({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, code: f.code, cause: f.cause, status: f.status, started: this.started }, f.reason);
     if (this.started) {
       // Headers are out: the only honest signal left is a cut connection.
