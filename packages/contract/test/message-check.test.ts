@@ -14,7 +14,7 @@ const config = parseConfig(
   '/etc/flexilib/proxy.ini',
 );
 const notice = { library: '/opt/lib/liba.so', reason: 'crashed workers 3 times', retryAfterS: 60 };
-const state = { pools: [{ name: 'api', settings: config.upstreams[0].settings, origins: [{ url: 'http://127.0.0.1:9001', healthy: true, epoch: 0 }] }] };
+const state = { pools: [{ name: 'api', slot: 0, settings: config.upstreams[0].settings, origins: [{ url: 'http://127.0.0.1:9001', healthy: true, epoch: 0, slot: 1 }] }] };
 const service = { name: 'svc', prefix: '/svc', module: '/var/lib/m.wasm', sha256: 'ab'.repeat(32), limits: { timeoutMs: 500 } };
 
 const toWorker: ToWorker[] = [
@@ -33,8 +33,8 @@ const fromWorker: FromWorker[] = [
   { type: 'listening', port: 8069, address: '0.0.0.0' },
   { type: 'config-applied', generation: 1 },
   { type: 'library-reloaded', file: '/opt/lib/liba.so', ok: false, loaded: false, error: 'dlopen failed' },
-  { type: 'upstream-failure', pool: 'api', origin: 'http://127.0.0.1:9001', code: 'FLX_UPSTREAM_CONNECT', message: 'refused' },
-  { type: 'upstream-stats', counters: { api: { client: { success: 3, failed: 1 }, origins: { 'http://127.0.0.1:9001': { success: 3, failed: 1 } } } } },
+  { type: 'upstream-failure', pool: 'api', origin: 'http://127.0.0.1:9001', epoch: 0, code: 'FLX_UPSTREAM_CONNECT', message: 'refused' },
+  { type: 'retire', reason: 'a threaded call ran past its timeout' },
   { type: 'wasm-services-applied', generation: 2 },
 ];
 
@@ -65,8 +65,8 @@ test('a missing or mistyped field is refused, naming the field', () => {
     [fromWorkerProblem({ type: 'config-applied' }), 'config-applied.generation must be a finite number'],
     [fromWorkerProblem({ type: 'library-reloaded', file: '/x.so', ok: 'yes', loaded: false }), 'library-reloaded.ok must be a boolean'],
     [fromWorkerProblem({ type: 'library-reloaded', file: '/x.so', ok: false, loaded: false, error: 7 }), 'library-reloaded.error must be a string'],
-    [fromWorkerProblem({ type: 'upstream-failure', pool: 'api', origin: 'o', code: 'C' }), 'upstream-failure.message must be a string'],
-    [fromWorkerProblem({ type: 'upstream-stats', counters: { api: { client: { success: 1 }, origins: {} } } }), 'upstream-stats.counters.api.client.failed must be a finite number'],
+    [fromWorkerProblem({ type: 'upstream-failure', pool: 'api', origin: 'o', epoch: 0, code: 'C' }), 'upstream-failure.message must be a string'],
+    [fromWorkerProblem({ type: 'upstream-failure', pool: 'api', origin: 'o', code: 'C', message: 'm' }), 'upstream-failure.epoch must be a finite number'],
     [fromWorkerProblem({ type: 'wasm-services-applied', generation: null }), 'wasm-services-applied.generation must be a finite number'],
     [toWorkerProblem({ type: 'config', config: { ...config, routes: [{ ...config.routes[0], target: { kind: 'ftp', configured: 'x' } }] }, generation: 1, quarantined: [] }), 'config.config.routes[0].target.kind must be one of native, upstream, wasm'],
     [toWorkerProblem({ type: 'config', config, generation: 1 }), 'config.quarantined must be an array'],
@@ -74,7 +74,7 @@ test('a missing or mistyped field is refused, naming the field', () => {
     [toWorkerProblem({ type: 'quarantine', notice: { library: '/x.so', reason: 'r' } }), 'quarantine.notice.retryAfterS must be a finite number'],
     [toWorkerProblem({ type: 'quarantine-lift' }), 'quarantine-lift.library must be a string'],
     [toWorkerProblem({ type: 'listen', port: Number.NaN }), 'listen.port must be a finite number'],
-    [toWorkerProblem({ type: 'upstream-state', state: { pools: [{ ...state.pools[0], origins: [{ url: 'u', healthy: 'yes', epoch: 0 }] }] } }), 'upstream-state.state.pools[0].origins[0].healthy must be a boolean'],
+    [toWorkerProblem({ type: 'upstream-state', state: { pools: [{ ...state.pools[0], origins: [{ url: 'u', healthy: 'yes', epoch: 0, slot: 1 }] }] } }), 'upstream-state.state.pools[0].origins[0].healthy must be a boolean'],
     [toWorkerProblem({ type: 'wasm-services', services: [{ ...service, limits: { timeoutMs: '1s' } }], generation: 1 }), 'wasm-services.services[0].limits.timeoutMs must be a finite number'],
   ];
   for (const [problem, expected] of cases) assert.equal(problem, expected);
