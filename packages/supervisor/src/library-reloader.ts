@@ -11,9 +11,8 @@
  * Workers load the new version from a private copy, checked again, and keep the
  * old one serving when it fails (wrong ABI, missing symbol, failing flexi_init).
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { elfProblem, type FromWorker } from '@flexilib/worker';
+import { MAX_LIBRARY_BYTES, MAX_MODULE_BYTES, elfProblem, readPluginFile, type FromWorker } from '@flexilib/worker';
 import type { LibraryReloadedEvent } from './events.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 
@@ -53,7 +52,7 @@ export class LibraryReloader {
     const started = Date.now();
     let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      bytes = readPluginFile(file, file.endsWith('.wasm') ? MAX_MODULE_BYTES : MAX_LIBRARY_BYTES).data;
     } catch (err) {
       log.info({ library: file, err: (err as Error).message }, 'library file is gone or unreadable; the loaded version keeps serving');
       return;

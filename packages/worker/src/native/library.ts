@@ -11,13 +11,14 @@
  *
  * A version is retired on reload and unloaded once its calls in flight end.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ABI_VERSION_MAJOR } from '@flexilib/plugin-abi';
 import { FlexiError } from '../errors.js';
-import { elfProblem } from './elf-check.js';
+import { elfArchProblem, elfProblem } from './elf-check.js';
 import { openPlugin, type HandleFn } from './ffi.js';
+import { MAX_LIBRARY_BYTES, PluginFileError, readPluginFile } from '../plugin-file.js';
 
 let privateDir: string | undefined;
 
@@ -97,21 +98,12 @@ export class Library {
   }
 
   private loadVersion(): LoadedVersion {
-    let mtimeMs: number;
-    try {
-      mtimeMs = statSync(this.file).mtimeMs;
-    } catch {
-      throw new FlexiError('FLX_LIB_NOT_FOUND', `library not found: ${this.file}`);
-    }
-    let data: Buffer;
-    try {
-      data = readFileSync(this.file);
-    } catch (err) {
-      throw new FlexiError('FLX_LIB_LOAD', `cannot read library ${this.file}: ${(err as Error).message}`);
-    }
+    const { data, mtimeMs } = readLibraryFile(this.file);
     // The bytes checked are the bytes loaded: the file may change again meanwhile.
     const problem = elfProblem(data);
     if (problem) throw new FlexiError('FLX_LIB_INCOMPLETE', `library ${this.file} cannot be loaded: ${problem}`);
+    const arch = elfArchProblem(data);
+    if (arch) throw new FlexiError('FLX_LIB_WRONG_ARCH', `library ${this.file} cannot be loaded: ${arch}`);
     let copy: string;
     try {
       copy = privateCopy(this.file, data);
@@ -173,6 +165,16 @@ export class Library {
   /** Retire every version (shutdown or the library left the config). */
   close(): void {
     this.swap(null);
+  }
+}
+
+/** The library's bytes: a regular file within MAX_LIBRARY_BYTES (never /dev/zero, a FIFO, ...). */
+function readLibraryFile(file: string): { data: Buffer; mtimeMs: number } {
+  try {
+    return readPluginFile(file, MAX_LIBRARY_BYTES);
+  } catch (err) {
+    if (err instanceof PluginFileError && err.problem === 'missing') throw new FlexiError('FLX_LIB_NOT_FOUND', `library not found: ${file}`);
+    throw new FlexiError('FLX_LIB_LOAD', `cannot read library ${(err as Error).message}`);
   }
 }
 
