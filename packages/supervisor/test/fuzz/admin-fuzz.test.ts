@@ -96,7 +96,7 @@ test('admin API under random calls: always an answer below 500, the supervisor a
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       assert.ok(status >= 200 && status < 500, `${c.method} ${c.target.slice(0, 80)} answered ${status || 'nothing'}`);
     }),
-    { numRuns: RUNS, seed: SEED, verbose: 1 },
+    { numRuns: RUNS, seed: SEED, verbose: 1, includeErrorInReport: true },
   );
   assert.ok(!exited, 'the supervisor is running');
   assert.equal((await admin(server.adminPort, 'GET', '/healthz')).status, 200);

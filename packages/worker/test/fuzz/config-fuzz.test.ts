@@ -62,7 +62,7 @@ test('proxy.ini parser: a valid config or `file:line: reason`, never anything el
       for (const r of config.routes) assert.ok(r.pathPrefix.startsWith('/'), r.key);
       seen.valid++;
     }),
-    { numRuns: RUNS, seed: SEED, verbose: 1 },
+    { numRuns: RUNS, seed: SEED, verbose: 1, includeErrorInReport: true },
   );
   // Both outcomes were exercised (counted over every run, shrinking included).
   assert.ok(seen.valid > 0 && seen.refused > 0, JSON.stringify(seen));
