@@ -10,7 +10,8 @@
  *
  * A module is tried before it is accepted (probeModule: compile, exports,
  * imports, memory cap, one instantiation with flexi_init) and refused with
- * 400 naming the field. Accepted services are persisted (service-store.ts)
+ * 400 naming the field. A "path" is read only inside the modules folder
+ * (module-path.ts). Accepted services are persisted (service-store.ts)
  * and the complete set is sent to every worker; the call answers once every
  * live worker applied it (or after ACK_TIMEOUT_MS), so a client may send
  * traffic to the service as soon as POST returns. Mutations run one at a time.
