@@ -8,6 +8,7 @@ export const ERRORS = {
   FLX_LIB_NOT_FOUND: 'the library file does not exist',
   FLX_LIB_LOAD: 'the library could not be loaded (dlopen failed)',
   FLX_LIB_INCOMPLETE: 'the library file is truncated or not yet completely written (checked before dlopen)',
+  FLX_LIB_WRONG_ARCH: 'the library is built for another CPU architecture, ELF class or byte order than this host (checked before dlopen)',
   FLX_LIB_QUARANTINED: 'the library crashed workers too often; its routes answer 503 until the file changes or SIGHUP',
   FLX_LIB_NO_HANDLER: 'the library does not export handle_request',
   FLX_LIB_ABI: "the library was built for another major ABI version, or exports neither flexi_abi_version nor FlexiLib's zigInit (set abi = flexilib for a C library written for FlexiLib)",

@@ -22,6 +22,7 @@ export const ERRORS = {
   FLX_UPSTREAM_NOT_FOUND: 'DELETE /servers/:ip/:port named no origin of any pool (404)',
   FLX_SERVICE_STATE: 'the WASM services state file (.flexilib/services.json beside the config) is unreadable; the server does not start',
   FLX_SERVICE_INVALID: 'POST /services: a field is missing or malformed (400; `field` names it)',
+  FLX_SERVICE_PATH_REFUSED: 'POST /services: "path" is outside the modules folder (the config\'s, or --modules-dir), missing, not a regular file, or over the module size limit (400, field path)',
   FLX_SERVICE_MODULE_INVALID: 'POST /services: the module was refused: not WebAssembly, missing exports, foreign imports, ABI, flexi_init (400)',
   FLX_SERVICE_EXISTS: 'POST /services: a service with this name is already registered (409)',
   FLX_SERVICE_PREFIX_TAKEN: 'POST /services: another service serves this prefix (409)',

@@ -13,10 +13,9 @@
  * again, and keep the old one serving when it fails (wrong ABI, missing
  * symbol, failing flexi_init).
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { type FromWorker } from '@flexilib/contract';
-import { elfProblem } from '@flexilib/worker';
+import { MAX_LIBRARY_BYTES, MAX_MODULE_BYTES, elfProblem, readPluginFile } from '@flexilib/worker';
 import type { LibraryReloadedEvent } from './events.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 
@@ -58,7 +57,7 @@ export class LibraryReloader {
     const started = Date.now();
     let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      bytes = readPluginFile(file, file.endsWith('.wasm') ? MAX_MODULE_BYTES : MAX_LIBRARY_BYTES).data;
     } catch (err) {
       log.info({ library: file, err: (err as Error).message }, 'library file is gone or unreadable; the loaded version keeps serving');
       return;

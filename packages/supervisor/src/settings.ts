@@ -3,7 +3,9 @@
  * environment variables, which override defaults. Every bad value is a
  * SupervisorError naming the flag or variable (exit code 2).
  */
+import { statSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_WORKER_OPTIONS, parseSize, type WorkerOptions } from '@flexilib/contract';
 import { LOG_LEVELS } from '@flexilib/worker';
@@ -29,6 +31,8 @@ export interface SupervisionSettings {
 
 export interface Settings {
   configFile: string;
+  /** Where POST /services may read a module "path" from (undefined: the config file's folder). */
+  modulesDir?: string;
   workers: number;
   supervision: SupervisionSettings;
   admin: { host: string; port: number; token?: string };
@@ -45,6 +49,8 @@ Serves HTTP by calling native plugins (.so) chosen by proxy.ini.
 
 Options (flags override environment variables):
   -c, --config FILE          route config                       [FLEXILIB_CONFIG, default ./proxy.ini]
+      --modules-dir DIR      folder POST /services may read "path" modules from [FLEXILIB_MODULES_DIR,
+                             default the config file's folder]
   -p, --port N               traffic port (0 = any free port)   [PORT, default 8069]
       --host ADDR            bind address                       [HOST, default 0.0.0.0]
   -w, --workers N            worker processes                   [SERVER_THREAD_COUNT, default CPU count]
@@ -102,6 +108,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
       allowPositionals: false,
       options: {
         config: { type: 'string', short: 'c' },
+        'modules-dir': { type: 'string' },
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
         workers: { type: 'string', short: 'w' },
@@ -203,7 +210,21 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     throw new SupervisorError('FLX_USAGE', `--admin-host ${adminHost} is beyond loopback: set ADMIN_TOKEN so the management API is not open to anyone`);
   }
 
+  const md = pick(v['modules-dir'], 'FLEXILIB_MODULES_DIR');
+  let modulesDir: string | undefined;
+  if (md) {
+    modulesDir = path.resolve(md[1]);
+    let isDir = false;
+    try {
+      isDir = statSync(modulesDir).isDirectory();
+    } catch {
+      /* reported below */
+    }
+    if (!isDir) throw new SupervisorError('FLX_USAGE', `${md[0]}: "${md[1]}" is not a folder`);
+  }
+
   return {
+    modulesDir,
     admin: { host: adminHost, port: adminPort, token: adminToken },
     configFile: pick(v.config, 'FLEXILIB_CONFIG')?.[1] ?? 'proxy.ini',
     workers,
@@ -234,7 +255,7 @@ const FLAG_OF_ENV: Record<string, string> = {
   PORT: 'port', HOST: 'host', SERVER_THREAD_COUNT: 'workers', RESPONSE_PREALLOCATION_KB: 'prealloc-kb',
   MAX_BODY_SIZE: 'max-body', MAX_HEADER_SIZE: 'max-header-size', KEEP_ALIVE_TIMEOUT_MS: 'keep-alive-timeout',
   HEADERS_TIMEOUT_MS: 'headers-timeout', REQUEST_TIMEOUT_MS: 'request-timeout', SEND_TIMEOUT_MS: 'send-timeout', LOG_LEVEL: 'log-level',
-  LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config', ADMIN_HOST: 'admin-host', ADMIN_PORT: 'admin-port',
+  LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config', FLEXILIB_MODULES_DIR: 'modules-dir', ADMIN_HOST: 'admin-host', ADMIN_PORT: 'admin-port',
   SPARE_WORKERS: 'spare-workers', DRAIN_TIMEOUT_MS: 'drain-timeout', QUARANTINE_CRASHES: 'quarantine-crashes', QUARANTINE_WINDOW_S: 'quarantine-window',
   HANG_TIMEOUT_MS: 'hang-timeout', RELOAD_DEBOUNCE_MS: 'reload-debounce',
 };

@@ -204,7 +204,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // GET/POST/DELETE /servers, GET /stats, GET /stats/detail
     registerServersApi(this.admin, this.upstreams);
     const configDir = path.dirname(config.file);
-    this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), baseDir: configDir, arenaBytes: settings.worker.arenaBytes, log });
+    this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), modulesDir: settings.modulesDir ?? configDir, arenaBytes: settings.worker.arenaBytes, log });
     logSupervisorEvents(this, log);
     const metrics = new FlexilibMetrics(this, this.runDir, log);
     upstreamMetrics(metrics.registry, this.upstreams);

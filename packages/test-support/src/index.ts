@@ -5,7 +5,7 @@
  * folders. One concern per file:
  *
  *   paths.ts             repoRoot, flexilibBin, includeDir, exampleSource
- *   plugins.ts           compilePlugin(), fixture(), fixturesDir (../fixtures)
+ *   plugins.ts           compilePlugin(), compilePluginFor() (zig cross build), fixture(), fixturesDir
  *   wasm-plugins.ts      compileWasm(): .wasm with zig cc
  *   temp.ts              tempDir()
  *   config.ts            writeConfig()

@@ -115,7 +115,7 @@ export class AdminServer {
       let ok = true;
       for (let i = 0; i < parts.length && ok; i++) {
         const seg = r.segments[i];
-        if (seg.startsWith(':')) params[seg.slice(1)] = decodeURIComponent(parts[i]);
+        if (seg.startsWith(':')) params[seg.slice(1)] = decodeParam(seg.slice(1), parts[i]);
         else ok = seg === parts[i];
       }
       if (!ok) continue;
@@ -126,13 +126,15 @@ export class AdminServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const parts = url.pathname.split('/').filter(Boolean);
+    let pathname = req.url ?? '/';
     try {
+      const url = parseTarget(req.url ?? '/');
+      pathname = url.pathname;
+      const parts = url.pathname.split('/').filter(Boolean);
       const { route, params, allowed } = this.match(req.method ?? 'GET', parts);
       if (!route) {
-        if (allowed.length) throw new ApiError(405, 'FLX_ADMIN_METHOD', `${req.method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`);
-        throw new ApiError(404, 'FLX_ADMIN_NOT_FOUND', `no admin endpoint ${url.pathname}`);
+        if (allowed.length) throw new ApiError(405, 'FLX_ADMIN_METHOD', `${req.method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`, 'method');
+        throw new ApiError(404, 'FLX_ADMIN_NOT_FOUND', `no admin endpoint ${url.pathname}`, 'path');
       }
       if (route.mutating && this.opts.token) this.authorize(req);
       const reply = await route.handler({
@@ -147,9 +149,11 @@ export class AdminServer {
       send(res, reply);
     } catch (err) {
       if (err instanceof ApiError) {
-        send(res, { status: err.status, json: { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } } });
+        // A refused body was not read to its end: close rather than parse the rest as a request.
+        const headers: Record<string, string> | undefined = err.status === 413 ? { connection: 'close' } : undefined;
+        send(res, { status: err.status, headers, json: { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } } });
       } else {
-        this.log.error({ err: (err as Error).message, stack: (err as Error).stack, path: url.pathname }, 'admin handler failed');
+        this.log.error({ err: (err as Error).message, stack: (err as Error).stack, path: pathname }, 'admin handler failed');
         send(res, { status: 500, json: { error: { code: 'FLX_ADMIN_INTERNAL', message: (err as Error).message } } });
       }
     }
@@ -181,28 +185,57 @@ function send(res: ServerResponse, reply: AdminReply): void {
   res.end(body);
 }
 
+/** The request target as a URL; 400 when it cannot be one (an absolute-form target with a bad host, ...). */
+function parseTarget(target: string): URL {
+  try {
+    return new URL(target, 'http://admin');
+  } catch {
+    throw new ApiError(400, 'FLX_ADMIN_BAD_TARGET', 'the request target is not a path such as /services', 'target');
+  }
+}
+
+/** A path parameter, percent-decoded; 400 naming it when its escapes are malformed ("%zz", a lone "%"). */
+function decodeParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, 'FLX_ADMIN_BAD_TARGET', `${name}: malformed percent-encoding in the path`, name);
+  }
+}
+
+/**
+ * The body as JSON. Beyond `limit` the rest is read and dropped, not kept:
+ * the 413 then reaches a client that sends its whole body before reading
+ * (destroying the socket mid-body would lose the answer to a reset). A body
+ * that never ends is cut by the server's requestTimeout.
+ */
 function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new ApiError(413, 'FLX_ADMIN_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`, 'body');
+    const declared = Number(req.headers['content-length']);
+    let over = Number.isFinite(declared) && declared > limit;
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
+      if (over) return;
       size += c.length;
       if (size > limit) {
-        reject(new ApiError(413, 'FLX_ADMIN_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
         return;
       }
       chunks.push(c);
     });
     req.on('end', () => {
+      if (over) return reject(tooLarge());
       const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return reject(new ApiError(400, 'FLX_ADMIN_BAD_JSON', 'request body is empty: expected JSON'));
+      if (text.trim() === '') return reject(new ApiError(400, 'FLX_ADMIN_BAD_JSON', 'request body is empty: expected JSON', 'body'));
       try {
         resolve(JSON.parse(text));
       } catch (err) {
-        reject(new ApiError(400, 'FLX_ADMIN_BAD_JSON', `malformed JSON: ${(err as Error).message}`));
+        reject(new ApiError(400, 'FLX_ADMIN_BAD_JSON', `malformed JSON: ${(err as Error).message}`, 'body'));
       }
     });
-    req.on('error', reject);
+    req.on('error', (err) => reject(new ApiError(400, 'FLX_ADMIN_BAD_BODY', `the request body could not be read: ${err.message}`, 'body')));
   });
 }

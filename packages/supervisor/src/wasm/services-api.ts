@@ -10,7 +10,8 @@
  *
  * A module is tried before it is accepted (probeModule: compile, exports,
  * imports, memory cap, one instantiation with flexi_init) and refused with
- * 400 naming the field. Accepted services are persisted (service-store.ts)
+ * 400 naming the field. A "path" is read only inside the modules folder
+ * (module-path.ts). Accepted services are persisted (service-store.ts)
  * and the complete set is sent to every worker; the call answers once every
  * live worker applied it (or after ACK_TIMEOUT_MS), so a client may send
  * traffic to the service as soon as POST returns. Mutations run one at a time.
@@ -18,7 +19,6 @@
 import type { Worker } from 'node:cluster';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import {
   FlexiError,
@@ -33,6 +33,7 @@ import {
 import { probeModule } from '@flexilib/worker';
 import { ApiError, type AdminServer } from '../admin/admin-server.js';
 import { ServiceStore, type StoredService } from './service-store.js';
+import { readModuleFile } from './module-path.js';
 
 const ACK_TIMEOUT_MS = 5000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -41,8 +42,8 @@ const MAX_PREFIX = 256;
 export interface WasmServicesOptions {
   /** The state folder (beside the config). */
   stateDir: string;
-  /** Relative "path" values resolve against this folder (the config's, like proxy.ini's libraries). */
-  baseDir: string;
+  /** "path" values resolve against this folder and must stay inside it (the config's, or --modules-dir). */
+  modulesDir: string;
   arenaBytes: number;
   log: Logger;
 }
@@ -190,13 +191,7 @@ export class WasmServices {
       }
       return { bytes: Buffer.from(text, 'base64'), field: 'module_base64' };
     }
-    if (typeof b.path !== 'string' || b.path === '') throw new ApiError(400, 'FLX_SERVICE_INVALID', 'path: expected the path of a .wasm file on the server', 'path');
-    const file = path.resolve(this.opts.baseDir, b.path);
-    try {
-      return { bytes: await readFile(file), field: 'path' };
-    } catch (err) {
-      throw new ApiError(400, 'FLX_SERVICE_INVALID', `path: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'path');
-    }
+    return { bytes: readModuleFile(this.opts.modulesDir, b.path), field: 'path' };
   }
 
   private async remove(name: string) {
