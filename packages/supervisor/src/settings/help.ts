@@ -9,6 +9,8 @@ export interface HelpColumns {
   width: number;
 }
 const SERVER_COLUMNS: HelpColumns = { help: 29, note: 64, width: 110 };
+/** The narrower layout of `flexilib invoke --help` and `flexilib conformance --help`. */
+export const SUBCOMMAND_COLUMNS: HelpColumns = { help: 24, note: 55, width: 100 };
 
 /** The option as help names it: "-c, --config FILE", "    --no-watch", or "" for a variable only. */
 function optionText(s: Setting<unknown>): string {

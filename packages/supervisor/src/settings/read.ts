@@ -22,10 +22,19 @@ function valueOf<T>(s: Setting<T>, given: Given, env: NodeJS.ProcessEnv): T {
   return typeof s.default === 'function' ? (s.default as () => T)() : s.default;
 }
 
-/** The table's values from flags parseArgs already read (`given`) and `env`; the first bad one throws naming it. */
-export function valuesOf<S extends SettingTable>(table: S, given: Given, env: NodeJS.ProcessEnv): ValuesOf<S> {
+/**
+ * The table's values from flags parseArgs already read (`given`) and `env`;
+ * the first bad one throws naming it, after `command: ` when given (a subcommand).
+ */
+export function valuesOf<S extends SettingTable>(table: S, given: Given, env: NodeJS.ProcessEnv, command?: string): ValuesOf<S> {
   const out: Record<string, unknown> = {};
-  for (const [key, s] of Object.entries(table)) out[key] = valueOf(s, given, env);
+  for (const [key, s] of Object.entries(table)) {
+    try {
+      out[key] = valueOf(s, given, env);
+    } catch (err) {
+      throw command ? usage(`${command}: ${(err as Error).message}`) : err;
+    }
+  }
   return out as ValuesOf<S>;
 }
 
