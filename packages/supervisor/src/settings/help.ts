@@ -1,4 +1,4 @@
-/** `flexilib --help` and docs/operations.md's flag table, rendered from the settings table. */
+/** `flexilib --help`, rendered from the settings table. */
 import { GROUPS, type Setting, type SettingGroup, type SettingTable } from './setting.js';
 import { SETTINGS } from './table.js';
 
@@ -40,7 +40,8 @@ export function optionHelp(s: Setting<unknown>, cols: HelpColumns = SERVER_COLUM
   return lines.join('\n');
 }
 
-function byGroup(table: SettingTable): Array<[SettingGroup, Setting<unknown>[]]> {
+/** The table's settings by group, in GROUPS order, empty groups left out. */
+export function byGroup(table: SettingTable): Array<[SettingGroup, Setting<unknown>[]]> {
   return (Object.keys(GROUPS) as SettingGroup[])
     .map((g): [SettingGroup, Setting<unknown>[]] => [g, Object.values(table).filter((s) => s.group === g)])
     .filter(([, list]) => list.length > 0);
@@ -59,19 +60,3 @@ quarantines; SIGTERM/SIGINT stop gracefully (a second one stops at once). Librar
 reloaded when they change. systemd Type=notify: READY, RELOADING, STOPPING and WATCHDOG (WATCHDOG_USEC)
 are sent to $NOTIFY_SOCKET when it is set.
 `;
-
-const cell = (t: string): string => t.replaceAll('|', '\\|');
-
-/** docs/operations.md's table of every setting, one per group (scripts/settings-docs.mjs writes it there). */
-export function settingsDocsTable(table: SettingTable = SETTINGS): string {
-  return byGroup(table)
-    .map(([g, list]) => {
-      const rows = list.map((s) => {
-        const flag = s.flag ? `\`--${s.flag}${s.arg ? ` ${s.arg}` : ''}\`${s.short ? ` (\`-${s.short}\`)` : ''}` : '';
-        const env = s.env ? `\`${s.env}${s.flag && !s.arg ? '=0' : ''}\`` : '';
-        return `| ${flag} | ${env} | ${cell(s.shown)} | ${cell(s.docs ?? s.help.join(' '))} |`;
-      });
-      return `### ${GROUPS[g]}\n\n| flag | env | default | what |\n| --- | --- | --- | --- |\n${rows.join('\n')}\n`;
-    })
-    .join('\n');
-}
