@@ -42,8 +42,7 @@ export const GROUPS = {
 } as const;
 export type SettingGroup = keyof typeof GROUPS;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type SettingTable = Record<string, Setting<any>>;
+export type SettingTable = Record<string, Setting<unknown>>;
 /** The values a table resolves to, one per entry, typed by its parser. */
 export type ValuesOf<S extends SettingTable> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
 
