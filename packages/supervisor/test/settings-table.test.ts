@@ -19,7 +19,7 @@ after(() => modulesDir.cleanup());
 
 /** A valid value for each setting that differs from its default; a new entry needs one here. */
 const SAMPLES: Record<keyof typeof SETTINGS, string | undefined> = {
-  config: 'other.ini', modulesDir: modulesDir.dir, port: '9001', host: '127.0.0.2', workers: '7',
+  config: 'other.ini', modulesDir: modulesDir.dir, port: '9001', host: '127.0.0.2', workers: '200',
   arenaBytes: '16', maxBodyBytes: '2m', maxHeaderBytes: '8192', keepAliveTimeoutMs: '1000', headersTimeoutMs: '3000',
   requestTimeoutMs: '90000', sendTimeoutMs: '0', fastLane: '0', adminHost: '127.0.0.3', adminPort: '9002', adminToken: 'secret',
   spareWorkers: '0', drainTimeoutMs: '20', quarantineCrashes: '9', quarantineWindowS: '30', hangTimeoutMs: '0',
