@@ -18,13 +18,18 @@
  * replacements then listen on the real port number (hooks.listenPort), so a
  * server started with port 0 keeps its port.
  *
+ * A fork that fails (spawn throws: E2BIG, ENOMEM, ...) is logged
+ * (FLX_WORKER_FORK) and retried with growing delays; the workers alive keep
+ * serving meanwhile. A worker gets its WorkerInit as its first IPC message, not
+ * in its environment, so no config is too big to start a worker.
+ *
  * What the pool does not decide: what a worker starts with (hooks.init), what
  * a death means (hooks.exited), what its messages mean (hooks.message).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { WORKER_INIT_ENV, isFromWorker, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/worker';
+import { WORKER_ENV, isFromWorker, markerFile, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/worker';
 import { RestartBackoff } from './restart-backoff.js';
 
 const require = createRequire(import.meta.url);
@@ -68,10 +73,15 @@ export interface PoolHooks {
   exited(w: PoolWorker, code: number | null, signal: string | null, restartInMs: number | undefined): void;
 }
 
+const FORK_RETRY_BASE_MS = 100;
+const FORK_RETRY_CAP_MS = 5000;
+
 export class WorkerPool {
   private readonly workers = new Map<number, PoolWorker>();
   private readonly pendingForks = new Set<NodeJS.Timeout>();
   private readonly backoff = new RestartBackoff();
+  /** Failed forks in a row: the retry delay doubles with each (FORK_RETRY_*). */
+  private forkFailures = 0;
   private spare: PoolWorker | undefined;
   private sparesPending = 0;
   private stopping = false;
@@ -118,10 +128,18 @@ export class WorkerPool {
     return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
-  private fork(standby: boolean, replaces?: PoolWorker['replaces']): PoolWorker {
+  private fork(standby: boolean, replaces?: PoolWorker['replaces']): PoolWorker | undefined {
     const { init, quarantineVersion } = this.hooks.init(standby);
     if (!standby) init.options = { ...init.options, port: this.hooks.listenPort() };
-    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify({ ...init, standby }) });
+    let worker: Worker;
+    try {
+      worker = cluster.fork({ [WORKER_ENV]: '1' });
+    } catch (err) {
+      this.forkFailed(err as Error, standby, replaces);
+      return undefined;
+    }
+    this.forkFailures = 0;
+    let initMessage: WorkerInitMessage | undefined = { type: 'init', init: { ...init, standby } };
     const w: PoolWorker = {
       worker,
       id: worker.id,
@@ -142,7 +160,10 @@ export class WorkerPool {
     this.hooks.started(w);
     worker.on('message', (msg: unknown) => {
       if (!isFromWorker(msg)) return;
-      if (msg.type === 'listening') {
+      if (msg.type === 'hello') {
+        if (initMessage) worker.send(initMessage);
+        initMessage = undefined;
+      } else if (msg.type === 'listening') {
         if (w.listening) return;
         w.listening = true;
         this.hooks.listening(w, msg.port);
@@ -157,6 +178,19 @@ export class WorkerPool {
     worker.on('error', (err) => this.log.error({ workerPid: w.pid, err: err.message }, 'worker process error'));
     worker.on('exit', (code, signal) => this.exited(w, code, signal));
     return w;
+  }
+
+  /** spawn threw: nothing was started. Try again later; never let it take the supervisor down. */
+  private forkFailed(err: Error, standby: boolean, replaces: PoolWorker['replaces']): void {
+    this.forkFailures++;
+    const delay = Math.min(FORK_RETRY_CAP_MS, FORK_RETRY_BASE_MS * 2 ** (this.forkFailures - 1));
+    const serving = this.listening().length;
+    this.log.error(
+      { code: 'FLX_WORKER_FORK', err: err.message, errno: (err as NodeJS.ErrnoException).code, standby, failures: this.forkFailures, retryInMs: delay, listening: serving },
+      `cannot start a ${standby ? 'spare ' : ''}worker process: ${err.message}; retrying in ${delay} ms (${serving} worker(s) serving meanwhile)`,
+    );
+    if (standby) this.forkSpareLater(delay);
+    else this.later(delay, () => this.fork(false, replaces));
   }
 
   private listen(w: PoolWorker): void {

@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { DEFAULT_WORKER_OPTIONS, WORKER_INIT_ENV, loadConfig, type FromWorker, type WorkerInit } from '@flexilib/worker';
+import { DEFAULT_WORKER_OPTIONS, WORKER_ENV, loadConfig, type FromWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/worker';
 import { R } from '@flexilib/worker/metrics';
 import { MetricsAggregator, type Totals } from '../src/metrics/aggregator.js';
 import { compilePlugin, eventually, fixture, request, tempDir, writeConfig } from '@flexilib/test-support';
@@ -37,9 +37,11 @@ function startWorker(configFile: string, runDir: string): { child: ChildProcess;
     runDir,
   };
   const child = fork(require.resolve('@flexilib/worker/worker-main'), [], {
-    env: { ...process.env, [WORKER_INIT_ENV]: JSON.stringify(init) },
+    env: { ...process.env, [WORKER_ENV]: '1' },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
+  // The init answers the worker's hello, as the supervisor's does.
+  child.once('message', () => child.send({ type: 'init', init } satisfies WorkerInitMessage));
   const messages: FromWorker[] = [];
   const out: string[] = [];
   child.on('message', (m: FromWorker) => messages.push(m));

@@ -34,7 +34,8 @@ export interface WasmServiceSpec {
   limits: Partial<WasmLimits>;
 }
 
-/** Handed to a worker at fork, in the FLEXILIB_WORKER_INIT environment variable (JSON). */
+/** Handed to a worker at fork, as the first IPC message (WorkerInitMessage): an
+ * environment variable would cap the config's size (spawn E2BIG past 128 KiB). */
 export interface WorkerInit {
   options: WorkerOptions;
   config: Config;
@@ -58,7 +59,15 @@ export interface WorkerInit {
   services?: WasmServiceSpec[];
 }
 
-export const WORKER_INIT_ENV = 'FLEXILIB_WORKER_INIT';
+/** Set ('1') in a worker's environment: what it is, so worker-main run by hand says so. */
+export const WORKER_ENV = 'FLEXILIB_WORKER';
+
+/** Supervisor -> worker, once, in answer to the worker's `hello` (messages sent
+ * before a worker listens for them are lost): what the worker starts with. */
+export interface WorkerInitMessage {
+  type: 'init';
+  init: WorkerInit;
+}
 
 /** Supervisor -> worker. */
 export type ToWorker =
@@ -90,6 +99,8 @@ export type ToWorker =
 
 /** Worker -> supervisor. */
 export type FromWorker =
+  /** The worker listens for IPC messages: send its WorkerInitMessage now. */
+  | { type: 'hello' }
   /** A spare (WorkerInit.standby) is set up and waits for `listen`. */
   | { type: 'standby' }
   /** The worker's server is listening (sent once). */

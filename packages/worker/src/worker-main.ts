@@ -1,6 +1,6 @@
 /**
  * Entry point of a worker process, forked by the supervisor with node:cluster.
- * Reads its settings and config from the environment, listens on the shared
+ * Receives its settings and config as the first IPC message (init-channel.ts), listens on the shared
  * port, and then takes control messages (protocol.ts, handled in control.ts)
  * from the supervisor.
  */
@@ -15,16 +15,14 @@ import { CallMarker } from './native/call-marker.js';
 import { RequestMeter } from './metrics/request-meter.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
-import { WORKER_INIT_ENV, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { receiveInit } from './init-channel.js';
+import type { FromWorker } from './protocol.js';
 import type { Router } from './router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
 
-const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null') as WorkerInit | null;
-if (!init) {
-  process.stderr.write(`flexilib worker: ${WORKER_INIT_ENV} is not set; workers are started by the flexilib command\n`);
-  process.exit(2);
-}
+const channel = await receiveInit();
+const { init } = channel;
 const { options } = init;
 const log = createLogger({ level: options.logLevel, format: options.logFormat }, { role: 'worker' });
 const workerId = cluster.worker?.id;
@@ -46,9 +44,9 @@ let meterSeq = 0;
 function openMeter(router: Router): RequestMeter | null {
   if (!options.metrics) return null;
   try {
-    return new RequestMeter({ runDir: init!.runDir, workerId: workerId ?? 0, seq: meterSeq++, executors: router.executors });
+    return new RequestMeter({ runDir: init.runDir, workerId: workerId ?? 0, seq: meterSeq++, executors: router.executors });
   } catch (err) {
-    log.error({ runDir: init!.runDir, err: (err as Error).message }, 'cannot create the metrics file; this worker serves without metrics');
+    log.error({ runDir: init.runDir, err: (err as Error).message }, 'cannot create the metrics file; this worker serves without metrics');
     return null;
   }
 }
@@ -70,7 +68,7 @@ function listen(port: number): void {
   });
 }
 
-process.on('message', (msg: ToWorker) => control.handle(msg));
+channel.takeOver((msg) => control.handle(msg));
 if (init.standby) send({ type: 'standby' });
 else listen(options.port);
 process.on('SIGTERM', () => stop('SIGTERM'));
