@@ -14,9 +14,11 @@
  *                               │                             (attribution,    + fork a new spare (delay)
  *                               └─ control messages from here on  quarantine)
  *
- * node:cluster closes the shared socket when its last listening worker is gone;
- * replacements then listen on the real port number (hooks.listenPort), so a
- * server started with port 0 keeps its port.
+ * Workers do not listen through node:cluster (whose shared socket closes with
+ * its last worker, refusing connections until a replacement listens, on a new
+ * port with --port 0): a worker to serve gets the supervisor's own socket
+ * (hooks.socket(), listen-socket.ts) with its `listen` message and accepts
+ * from it directly.
  *
  * A fork that fails (spawn throws: E2BIG, ENOMEM, ...) is logged
  * (FLX_WORKER_FORK) and retried with growing delays; the workers alive keep
@@ -30,6 +32,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { WORKER_ENV, isFromWorker, markerFile, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/worker';
+import type { TcpHandle } from './listen-socket.js';
 import { RestartBackoff } from './restart-backoff.js';
 
 const require = createRequire(import.meta.url);
@@ -61,8 +64,8 @@ export interface PoolWorker {
 export interface PoolHooks {
   /** What a new worker starts with, and the quarantine version that reflects. */
   init(standby: boolean): { init: WorkerInit; quarantineVersion: number };
-  /** The port a worker about to listen must ask for. */
-  listenPort(): number;
+  /** The socket serving workers listen on (bound for the supervisor's life). */
+  socket(): TcpHandle;
   /** A spare is about to listen: bring its state up to date. */
   beforeListen(w: PoolWorker): void;
   started(w: PoolWorker): void;
@@ -104,9 +107,11 @@ export class WorkerPool {
     return this.all().filter((w) => w.listening);
   }
 
-  send(w: PoolWorker, msg: ToWorker): void {
+  send(w: PoolWorker, msg: ToWorker, socket?: TcpHandle): void {
     if (w.exited || !w.worker.isConnected()) return;
-    w.worker.send(msg);
+    // The typings only name net.Socket/net.Server; node sends a raw tcp_wrap as such.
+    if (socket) w.worker.send(msg, socket as never);
+    else w.worker.send(msg);
   }
 
   /** Kill a worker on purpose (it is replaced like any other death). */
@@ -130,10 +135,11 @@ export class WorkerPool {
 
   private fork(standby: boolean, replaces?: PoolWorker['replaces']): PoolWorker | undefined {
     const { init, quarantineVersion } = this.hooks.init(standby);
-    if (!standby) init.options = { ...init.options, port: this.hooks.listenPort() };
     let worker: Worker;
     try {
-      worker = cluster.fork({ [WORKER_ENV]: '1' });
+      // UV_TCP_SINGLE_ACCEPT: a worker takes one connection per wake-up, so the
+      // workers accepting from the one socket share new connections evenly.
+      worker = cluster.fork({ [WORKER_ENV]: '1', UV_TCP_SINGLE_ACCEPT: process.env.UV_TCP_SINGLE_ACCEPT ?? '1' });
     } catch (err) {
       this.forkFailed(err as Error, standby, replaces);
       return undefined;
@@ -161,7 +167,10 @@ export class WorkerPool {
     worker.on('message', (msg: unknown) => {
       if (!isFromWorker(msg)) return;
       if (msg.type === 'hello') {
-        if (initMessage) worker.send(initMessage);
+        if (!initMessage) return;
+        worker.send(initMessage);
+        // A spare listens when it takes over (listen()), once it reported standby.
+        if (!initMessage.init.standby) this.send(w, { type: 'listen' }, this.hooks.socket());
         initMessage = undefined;
       } else if (msg.type === 'listening') {
         if (w.listening) return;
@@ -196,7 +205,7 @@ export class WorkerPool {
   private listen(w: PoolWorker): void {
     w.activateWhenReady = false;
     this.hooks.beforeListen(w);
-    this.send(w, { type: 'listen', port: this.hooks.listenPort() });
+    this.send(w, { type: 'listen' }, this.hooks.socket());
   }
 
   /** The spare takes over for a dead worker (now, or as soon as it is set up). */

@@ -5,16 +5,16 @@
  * that arrives before its listener is lost, so the worker asks (`hello`) once
  * it listens, and the supervisor answers with the init.
  *
- * Control messages the supervisor sends right behind the init (an upstream
- * change, a `listen` for a spare) can arrive before the worker is set up: they
+ * Control messages the supervisor sends right behind the init (`listen` with
+ * its socket, an upstream change) can arrive before the worker is set up: they
  * are kept, in order, and handed over with takeOver().
  */
-import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from './protocol.js';
+import { WORKER_ENV, type FromWorker, type ListenHandle, type ToWorker, type WorkerInit, type WorkerInitMessage } from './protocol.js';
 
 export interface InitChannel {
   init: WorkerInit;
   /** Route every message from now on to `handle`, the ones kept so far first. */
-  takeOver(handle: (msg: ToWorker) => void): void;
+  takeOver(handle: (msg: ToWorker, socket?: ListenHandle) => void): void;
 }
 
 /** Resolves with the init; exits (code 2) when this process was not started by the flexilib supervisor. */
@@ -24,11 +24,11 @@ export function receiveInit(): Promise<InitChannel> {
     process.exit(2);
   }
   return new Promise((resolve) => {
-    const kept: ToWorker[] = [];
+    const kept: Array<[ToWorker, ListenHandle | undefined]> = [];
     let init: WorkerInit | undefined;
-    const early = (msg: ToWorker | WorkerInitMessage) => {
+    const early = (msg: ToWorker | WorkerInitMessage, socket?: ListenHandle) => {
       if (init) {
-        kept.push(msg as ToWorker);
+        kept.push([msg as ToWorker, socket]);
       } else if (msg?.type === 'init') {
         init = msg.init;
         resolve({
@@ -36,7 +36,7 @@ export function receiveInit(): Promise<InitChannel> {
           takeOver(handle) {
             process.off('message', early);
             process.on('message', handle);
-            for (const m of kept.splice(0)) handle(m);
+            for (const [m, socket] of kept.splice(0)) handle(m, socket);
           },
         });
       }

@@ -69,6 +69,9 @@ export interface WorkerInitMessage {
   init: WorkerInit;
 }
 
+/** The bound TCP socket that comes with a `listen` message (node's tcp_wrap; net.Server.listen takes it). */
+export type ListenHandle = object;
+
 /** Supervisor -> worker. */
 export type ToWorker =
   /** Switch to this (already validated) config and this quarantine set; requests
@@ -85,9 +88,11 @@ export type ToWorker =
   | { type: 'quarantine'; notice: QuarantineNotice }
   /** The quarantine of this library ends (SIGHUP sends a `config` instead). */
   | { type: 'quarantine-lift'; library: string }
-  /** A spare takes over: listen now, on this port (the real one once known, so
-   * a server started with port 0 keeps its port when every worker died). */
-  | { type: 'listen'; port: number }
+  /** Serve: listen on the supervisor's socket, which comes as this message's
+   * handle (ListenHandle). Sent to a worker once its init is sent, to a spare
+   * when it takes over. The supervisor holds the socket for its whole life, so
+   * the port never changes and has a listener while no worker does. */
+  | { type: 'listen' }
   /** Shut down gracefully: stop accepting, finish the requests in flight, close
    * keep-alive connections, exit 0. The supervisor enforces the deadline. */
   | { type: 'stop' }

@@ -1,7 +1,7 @@
 /**
  * Entry point of a worker process, forked by the supervisor with node:cluster.
- * Receives its settings and config as the first IPC message (init-channel.ts), listens on the shared
- * port, and then takes control messages (protocol.ts, handled in control.ts)
+ * Receives its settings and config as the first IPC message (init-channel.ts), listens on the
+ * supervisor's socket when told to (`listen`), and takes control messages (protocol.ts, handled in control.ts)
  * from the supervisor.
  */
 import cluster from 'node:cluster';
@@ -16,7 +16,7 @@ import { RequestMeter } from './metrics/request-meter.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
 import { receiveInit } from './init-channel.js';
-import type { FromWorker } from './protocol.js';
+import type { FromWorker, ListenHandle } from './protocol.js';
 import type { Router } from './router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
@@ -53,23 +53,23 @@ function openMeter(router: Router): RequestMeter | null {
 const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
 upstreams.startStats();
 const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => process.exit(0));
 
 let listening = false;
-function listen(port: number): void {
+/** Listen on the supervisor's socket (see the supervisor's listen-socket.ts): accept from it directly. */
+function listen(socket: ListenHandle): void {
   if (listening) return;
   listening = true;
-  server.listen({ port, host: options.host }, () => {
+  server.listen(socket, () => {
     const addr = server.address();
     if (addr && typeof addr === 'object') send({ type: 'listening', port: addr.port, address: addr.address });
   });
 }
 
-channel.takeOver((msg) => control.handle(msg));
+channel.takeOver((msg, socket) => control.handle(msg, socket));
 if (init.standby) send({ type: 'standby' });
-else listen(options.port);
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
