@@ -20,6 +20,7 @@
  *   load.ts              load(): keep-alive load loops
  *   crashes.ts           crashOnce()
  *   prometheus.ts        scrape(), parseMetrics(), promtoolCheck()
+ *   processes.ts         childProcesses(): a process's children from /proc (zombies too)
  */
 export * from './paths.js';
 export * from './plugins.js';
@@ -37,3 +38,4 @@ export * from './admin.js';
 export * from './load.js';
 export * from './crashes.js';
 export * from './prometheus.js';
+export * from './processes.js';
