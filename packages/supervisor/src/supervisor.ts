@@ -136,6 +136,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       generations: this.generations,
       log,
       prepare: (next) => this.upstreams.reconfigure(next),
+      settled: () => this.upstreams.settled(),
       lifted: () => {
         for (const library of this.ledger.liftAll()) {
           log.info({ event: 'quarantine-lifted', library, why: 'sighup' }, 'quarantine lifted (SIGHUP)');
