@@ -44,7 +44,7 @@ export class ListenSocket {
       }
     }
     const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
-    const h = create(address, port, family);
+    const h = create(address, port, family, undefined, 0);
     if (typeof h === 'number') throw new SupervisorError('FLX_LISTEN', `cannot listen on ${host}:${port}: ${getSystemErrorName(h)}`);
     const out: { port?: number } = {};
     h.getsockname(out);
