@@ -3,8 +3,8 @@
  *
  * A segfaulting route and a healthy one, hammered by 12 loops of requests on
  * fresh connections (a refused connection would show at once), with quarantine
- * on: workers die faster than they are replaced — every worker, the spare too,
- * is dead at times — until the library is quarantined. The port never refuses
+ * on: workers die faster than they are replaced — at times none listens (a
+ * diagnostic line reports the fewest seen) — until the library is quarantined. The port never refuses
  * a connection (the supervisor holds the socket: clients wait in the kernel's
  * queue for the next worker); a request fails only when the worker it was on
  * died; and the supervisor leaves no zombie child behind.
@@ -53,6 +53,14 @@ test('crash storm with quarantine: no refused connection, only in-flight request
   await Promise.all(Array.from({ length: LOOPS }, (_, i) => loop(i)));
   const summary = [...outcomes].map(([k, n]) => `${n} x ${k}`).join(', ');
   t.diagnostic(summary);
+  // How low the storm took the listening workers (from the log, in order).
+  const live = new Set<number>();
+  let fewest = Infinity;
+  for (const l of f.logs) {
+    if (l.msg === 'worker listening') live.add(l.workerPid as number);
+    else if (l.code === 'FLX_WORKER_EXIT' && live.delete(l.workerPid as number)) fewest = Math.min(fewest, live.size);
+  }
+  t.diagnostic(`fewest workers listening during the storm: ${fewest}`);
 
   assert.ok(quarantinedAt, `the library was quarantined: ${summary}`);
   const deaths = f.logs.filter((l) => l.code === 'FLX_WORKER_EXIT');
@@ -73,6 +81,7 @@ test('crash storm with quarantine: no refused connection, only in-flight request
   await until('no zombie child of the supervisor', () => childProcesses(f.proc.pid!).every((p) => p.state !== 'Z'), 5000).catch(() => {
     throw new Error(`zombie children: ${JSON.stringify(childProcesses(f.proc.pid!))}`);
   });
-  assert.ok(childProcesses(f.proc.pid!).length >= 2, 'its workers are its children');
+  // The check sees the workers (replacements may still be in their restart backoff).
+  assert.ok(childProcesses(f.proc.pid!).some((p) => f.workerPids().includes(p.pid)), 'its serving workers are among its children');
   assert.ok(f.running);
 });
