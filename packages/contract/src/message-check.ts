@@ -68,13 +68,14 @@ const TO_WORKER: Record<ToWorker['type'], Record<string, Check>> = {
   'reload-library': { file: str, lift: optional(bool) },
   quarantine: { notice: quarantineNotice },
   'quarantine-lift': { library: str },
-  listen: { port: num },
+  listen: {},
   stop: {},
   'upstream-state': { state: upstreamState },
   'wasm-services': { services: arrayOf(wasmService), generation: num },
 };
 
 const FROM_WORKER: Record<FromWorker['type'], Record<string, Check>> = {
+  hello: {},
   standby: {},
   listening: { port: num, address: str },
   'config-applied': { generation: num },

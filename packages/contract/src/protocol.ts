@@ -35,7 +35,8 @@ export interface WasmServiceSpec {
   limits: Partial<WasmLimits>;
 }
 
-/** Handed to a worker at fork, in the FLEXILIB_WORKER_INIT environment variable (JSON). */
+/** Handed to a worker at fork, as the first IPC message (WorkerInitMessage): an
+ * environment variable would cap the config's size (spawn E2BIG past 128 KiB). */
 export interface WorkerInit {
   options: WorkerOptions;
   config: Config;
@@ -59,7 +60,18 @@ export interface WorkerInit {
   services?: WasmServiceSpec[];
 }
 
-export const WORKER_INIT_ENV = 'FLEXILIB_WORKER_INIT';
+/** Set ('1') in a worker's environment: what it is, so worker-main run by hand says so. */
+export const WORKER_ENV = 'FLEXILIB_WORKER';
+
+/** Supervisor -> worker, once, in answer to the worker's `hello` (messages sent
+ * before a worker listens for them are lost): what the worker starts with. */
+export interface WorkerInitMessage {
+  type: 'init';
+  init: WorkerInit;
+}
+
+/** The bound TCP socket that comes with a `listen` message (node's tcp_wrap; net.Server.listen takes it). */
+export type ListenHandle = object;
 
 /** Supervisor -> worker. */
 export type ToWorker =
@@ -77,9 +89,11 @@ export type ToWorker =
   | { type: 'quarantine'; notice: QuarantineNotice }
   /** The quarantine of this library ends (SIGHUP sends a `config` instead). */
   | { type: 'quarantine-lift'; library: string }
-  /** A spare takes over: listen now, on this port (the real one once known, so
-   * a server started with port 0 keeps its port when every worker died). */
-  | { type: 'listen'; port: number }
+  /** Serve: listen on the supervisor's socket, which comes as this message's
+   * handle (ListenHandle). Sent to a worker once its init is sent, to a spare
+   * when it takes over. The supervisor holds the socket for its whole life, so
+   * the port never changes and has a listener while no worker does. */
+  | { type: 'listen' }
   /** Shut down gracefully: stop accepting, finish the requests in flight, close
    * keep-alive connections, exit 0. The supervisor enforces the deadline. */
   | { type: 'stop' }
@@ -91,6 +105,8 @@ export type ToWorker =
 
 /** Worker -> supervisor. */
 export type FromWorker =
+  /** The worker listens for IPC messages: send its WorkerInitMessage now. */
+  | { type: 'hello' }
   /** A spare (WorkerInit.standby) is set up and waits for `listen`. */
   | { type: 'standby' }
   /** The worker's server is listening (sent once). */

@@ -23,12 +23,13 @@ const toWorker: ToWorker[] = [
   { type: 'reload-library', file: '/opt/lib/liba.so', lift: true },
   { type: 'quarantine', notice },
   { type: 'quarantine-lift', library: '/opt/lib/liba.so' },
-  { type: 'listen', port: 8069 },
+  { type: 'listen' },
   { type: 'stop' },
   { type: 'upstream-state', state },
   { type: 'wasm-services', services: [service], generation: 2 },
 ];
 const fromWorker: FromWorker[] = [
+  { type: 'hello' },
   { type: 'standby' },
   { type: 'listening', port: 8069, address: '0.0.0.0' },
   { type: 'config-applied', generation: 1 },
@@ -73,7 +74,6 @@ test('a missing or mistyped field is refused, naming the field', () => {
     [toWorkerProblem({ type: 'reload-library', file: '/x.so', lift: 1 }), 'reload-library.lift must be a boolean'],
     [toWorkerProblem({ type: 'quarantine', notice: { library: '/x.so', reason: 'r' } }), 'quarantine.notice.retryAfterS must be a finite number'],
     [toWorkerProblem({ type: 'quarantine-lift' }), 'quarantine-lift.library must be a string'],
-    [toWorkerProblem({ type: 'listen', port: Number.NaN }), 'listen.port must be a finite number'],
     [toWorkerProblem({ type: 'upstream-state', state: { pools: [{ ...state.pools[0], origins: [{ url: 'u', healthy: 'yes', epoch: 0, slot: 1 }] }] } }), 'upstream-state.state.pools[0].origins[0].healthy must be a boolean'],
     [toWorkerProblem({ type: 'wasm-services', services: [{ ...service, limits: { timeoutMs: '1s' } }], generation: 1 }), 'wasm-services.services[0].limits.timeoutMs must be a finite number'],
   ];

@@ -4,8 +4,10 @@
  *
  *   SIGHUP ──> RELOADING=1 ──> loadConfig ──invalid──> log every problem with its line ──> READY=1
  *                                  │valid
+ *              upstream pools of both configs to every worker (prepare)
  *              generation+1, quarantines lifted, `config` to every listening worker
  *                                  │ (each answers config-applied; requests in flight finish on the old routes)
+ *              every worker applied: pools only the old config had go (settled)
  *              watch list follows the new libraries ──> READY=1
  *
  * Workers still starting are re-synced when they report listening (supervisor.ts);
@@ -28,6 +30,9 @@ export interface ConfigReloadDeps {
   /** The new config is valid: bring the supervisor's own state in line with it
    * (upstream pools) before any worker switches. Throwing refuses the reload. */
   prepare(config: Config): void;
+  /** Every worker switched (or stopped being waited for): drop the state only the
+   * old config needed (upstream pools it named and the new one does not). */
+  settled(): void;
   /** The switch is decided: lift quarantines, send `config` to this worker. */
   lifted(): void;
   sendConfig(w: PoolWorker): void;
@@ -120,6 +125,7 @@ export class ConfigReload {
     });
     for (const w of targets) this.deps.sendConfig(w);
     const appliedCount = await applied;
+    this.deps.settled();
     const libraries = librariesOf(config);
     await this.deps.watch(libraries);
     const e: ReloadedEvent = {

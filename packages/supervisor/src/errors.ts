@@ -5,7 +5,9 @@
 export const ERRORS = {
   FLX_USAGE: 'a command-line flag or environment variable is invalid (exit code 2)',
   FLX_CONFIG_INVALID: 'the config file has errors; the server does not start (exit code 1), or a SIGHUP reload is refused and the old config keeps serving',
+  FLX_LISTEN: 'the traffic address cannot be listened on (port in use, host unknown); the server does not start (exit code 1)',
   FLX_WORKER_EXIT: 'a worker died (signal or exit code, and the route and library it was calling); it is replaced',
+  FLX_WORKER_FORK: 'a worker process could not be started (spawn failed: E2BIG, ENOMEM, ...); retried with growing delays while the other workers keep serving',
   FLX_WORKER_HANG: 'an inline plugin call ran past --hang-timeout; its worker is killed and replaced',
   FLX_LIB_QUARANTINED: 'a library crashed workers --quarantine-crashes times within --quarantine-window seconds; its routes answer 503 until the file changes or SIGHUP',
   FLX_LIB_INCOMPLETE: 'a changed library file is not a complete ELF file yet; the old version keeps serving until the next change',

@@ -34,6 +34,7 @@ import { HangWatch } from './hang-watch.js';
 import { LibraryReloader } from './library-reloader.js';
 import { LibraryStore } from './library-store.js';
 import { LibraryWatcher } from './library-watcher.js';
+import { ListenSocket } from './listen-socket.js';
 import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
@@ -71,8 +72,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private announced = false;
   /** The traffic port, once a worker listens. */
   port: number | undefined;
-  /** The port workers are told to listen on (settings, then the real one: see WorkerPool). */
-  private listenPort: number;
+  /** The traffic socket, bound in start() and held until exit (listen-socket.ts). */
+  private socket: ListenSocket | undefined;
   /** The admin listener; later features register their endpoints on it. */
   readonly admin: AdminServer;
   /** Files shared with the workers (see WorkerInit.runDir); removed at exit. */
@@ -103,14 +104,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.generations = new ConfigGenerations(config);
     this.ledger = new CrashLedger({ crashes: sup.quarantineCrashes, windowS: sup.quarantineWindowS });
 
-    this.listenPort = settings.worker.port;
     this.pool = new WorkerPool(settings.workers, sup.spareWorkers, this.runDir, {
       init: () => ({ init: this.workerInit(), quarantineVersion: this.ledger.version }),
-      listenPort: () => {
-        // node:cluster closed the shared socket with its last worker: ask for the real port again.
-        if (this.pool.listening().length === 0 && this.port !== undefined) this.listenPort = this.port;
-        return this.listenPort;
-      },
+      socket: () => this.socket!.handle,
       beforeListen: (w) => {
         // A spare forked before the latest upstream change may have missed its
         // broadcast while booting: bring it up to date before it takes traffic.
@@ -151,6 +147,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.upstreams.reconfigure(next);
         this.store.sync(nativeLibrariesOf(next));
       },
+      settled: () => this.upstreams.settled(),
       lifted: () => {
         for (const library of this.ledger.liftAll()) {
           log.info({ event: 'quarantine-lifted', library, why: 'sighup' }, 'quarantine lifted (SIGHUP)');
@@ -180,6 +177,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       drainTimeoutMs: sup.drainTimeoutMs,
       log,
       quiesce: () => {
+        // New connections are refused from now on; the workers finish what they accepted.
+        this.socket?.close();
         this.hangWatch.stop();
         this.notify?.stopWatchdog();
         void this.watcher?.close();
@@ -227,6 +226,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   async start(): Promise<void> {
     this.notify = await SdNotify.fromEnv(process.env, this.log);
+    this.socket = await ListenSocket.bind(this.settings.worker.host, this.settings.worker.port);
     const adminPort = await this.admin.listen();
     this.log.info({ host: this.settings.admin.host, port: adminPort }, 'admin listening');
     this.store.sync(nativeLibrariesOf(this.config));

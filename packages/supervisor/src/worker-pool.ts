@@ -14,9 +14,16 @@
  *                               │                             (attribution,    + fork a new spare (delay)
  *                               └─ control messages from here on  quarantine)
  *
- * node:cluster closes the shared socket when its last listening worker is gone;
- * replacements then listen on the real port number (hooks.listenPort), so a
- * server started with port 0 keeps its port.
+ * Workers do not listen through node:cluster (whose shared socket closes with
+ * its last worker, refusing connections until a replacement listens, on a new
+ * port with --port 0): a worker to serve gets the supervisor's own socket
+ * (hooks.socket(), listen-socket.ts) with its `listen` message and accepts
+ * from it directly.
+ *
+ * A fork that fails (spawn throws: E2BIG, ENOMEM, ...) is logged
+ * (FLX_WORKER_FORK) and retried with growing delays; the workers alive keep
+ * serving meanwhile. A worker gets its WorkerInit as its first IPC message, not
+ * in its environment, so no config is too big to start a worker.
  *
  * What the pool does not decide: what a worker starts with (hooks.init), what
  * a death means (hooks.exited), what its messages mean (hooks.message).
@@ -24,7 +31,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { WORKER_INIT_ENV, fromWorkerProblem, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
+import { WORKER_ENV, fromWorkerProblem, markerFile, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
+import type { TcpHandle } from './listen-socket.js';
 import { RestartBackoff } from './restart-backoff.js';
 
 const require = createRequire(import.meta.url);
@@ -58,8 +66,8 @@ export interface PoolWorker {
 export interface PoolHooks {
   /** What a new worker starts with, and the quarantine version that reflects. */
   init(standby: boolean): { init: WorkerInit; quarantineVersion: number };
-  /** The port a worker about to listen must ask for. */
-  listenPort(): number;
+  /** The socket serving workers listen on (bound for the supervisor's life). */
+  socket(): TcpHandle;
   /** A spare is about to listen: bring its state up to date. */
   beforeListen(w: PoolWorker): void;
   started(w: PoolWorker): void;
@@ -70,10 +78,15 @@ export interface PoolHooks {
   exited(w: PoolWorker, code: number | null, signal: string | null, restartInMs: number | undefined): void;
 }
 
+const FORK_RETRY_BASE_MS = 100;
+const FORK_RETRY_CAP_MS = 5000;
+
 export class WorkerPool {
   private readonly workers = new Map<number, PoolWorker>();
   private readonly pendingForks = new Set<NodeJS.Timeout>();
   private readonly backoff = new RestartBackoff();
+  /** Failed forks in a row: the retry delay doubles with each (FORK_RETRY_*). */
+  private forkFailures = 0;
   private spare: PoolWorker | undefined;
   /** Replacement's id -> the retired worker it replaces, stopped once the replacement listens. */
   private readonly retiring = new Map<number, PoolWorker>();
@@ -98,9 +111,11 @@ export class WorkerPool {
     return this.all().filter((w) => w.listening);
   }
 
-  send(w: PoolWorker, msg: ToWorker): void {
+  send(w: PoolWorker, msg: ToWorker, socket?: TcpHandle): void {
     if (w.exited || !w.worker.isConnected()) return;
-    w.worker.send(msg);
+    // The typings only name net.Socket/net.Server; node sends a raw tcp_wrap as such.
+    if (socket) w.worker.send(msg, socket as never);
+    else w.worker.send(msg);
   }
 
   /** Kill a worker on purpose (it is replaced like any other death). */
@@ -125,7 +140,8 @@ export class WorkerPool {
       this.activateSpare(replaces);
       if (this.sparesPending === 0) this.forkSpareLater(0);
     } else {
-      this.retiring.set(this.fork(false, replaces).id, w);
+      // Should the fork fail, its retry still succeeds `w`; `w` keeps serving meanwhile.
+      this.fork(false, replaces, w);
     }
   }
 
@@ -142,10 +158,20 @@ export class WorkerPool {
     return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
-  private fork(standby: boolean, replaces?: PoolWorker['replaces']): PoolWorker {
+  /** `succeeds`: a retiring worker told to stop once this one listens. */
+  private fork(standby: boolean, replaces?: PoolWorker['replaces'], succeeds?: PoolWorker): PoolWorker | undefined {
     const { init, quarantineVersion } = this.hooks.init(standby);
-    if (!standby) init.options = { ...init.options, port: this.hooks.listenPort() };
-    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify({ ...init, standby }) });
+    let worker: Worker;
+    try {
+      // UV_TCP_SINGLE_ACCEPT: a worker takes one connection per wake-up, so the
+      // workers accepting from the one socket share new connections evenly.
+      worker = cluster.fork({ [WORKER_ENV]: '1', UV_TCP_SINGLE_ACCEPT: process.env.UV_TCP_SINGLE_ACCEPT ?? '1' });
+    } catch (err) {
+      this.forkFailed(err as Error, standby, replaces, succeeds);
+      return undefined;
+    }
+    this.forkFailures = 0;
+    let initMessage: WorkerInitMessage | undefined = { type: 'init', init: { ...init, standby } };
     const w: PoolWorker = {
       worker,
       id: worker.id,
@@ -162,6 +188,7 @@ export class WorkerPool {
       quarantineVersion,
     };
     this.workers.set(w.id, w);
+    if (succeeds) this.retiring.set(w.id, succeeds);
     if (standby) this.spare = w;
     this.hooks.started(w);
     worker.on('message', (raw: unknown) => {
@@ -171,7 +198,13 @@ export class WorkerPool {
         return;
       }
       const msg = raw as FromWorker;
-      if (msg.type === 'listening') {
+      if (msg.type === 'hello') {
+        if (!initMessage) return;
+        worker.send(initMessage);
+        // A spare listens when it takes over (listen()), once it reported standby.
+        if (!initMessage.init.standby) this.send(w, { type: 'listen' }, this.hooks.socket());
+        initMessage = undefined;
+      } else if (msg.type === 'listening') {
         if (w.listening) return;
         w.listening = true;
         this.hooks.listening(w, msg.port);
@@ -193,10 +226,23 @@ export class WorkerPool {
     return w;
   }
 
+  /** spawn threw: nothing was started. Try again later; never let it take the supervisor down. */
+  private forkFailed(err: Error, standby: boolean, replaces: PoolWorker['replaces'], succeeds: PoolWorker | undefined): void {
+    this.forkFailures++;
+    const delay = Math.min(FORK_RETRY_CAP_MS, FORK_RETRY_BASE_MS * 2 ** (this.forkFailures - 1));
+    const serving = this.listening().length;
+    this.log.error(
+      { code: 'FLX_WORKER_FORK', err: err.message, errno: (err as NodeJS.ErrnoException).code, standby, failures: this.forkFailures, retryInMs: delay, listening: serving },
+      `cannot start a ${standby ? 'spare ' : ''}worker process: ${err.message}; retrying in ${delay} ms (${serving} worker(s) serving meanwhile)`,
+    );
+    if (standby) this.forkSpareLater(delay);
+    else this.later(delay, () => this.fork(false, replaces, succeeds));
+  }
+
   private listen(w: PoolWorker): void {
     w.activateWhenReady = false;
     this.hooks.beforeListen(w);
-    this.send(w, { type: 'listen', port: this.hooks.listenPort() });
+    this.send(w, { type: 'listen' }, this.hooks.socket());
   }
 
   /** The spare takes over for a dead worker (now, or as soon as it is set up). */

@@ -9,7 +9,7 @@ import { buildRouter, type RouterDeps } from './routing/build-router.js';
 import type { ServerState } from './http/server-state.js';
 import type { RequestMeter } from './observe/metrics/request-meter.js';
 import type { LibraryRegistry } from './native/library.js';
-import type { FromWorker, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit } from '@flexilib/contract';
+import type { FromWorker, ListenHandle, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit } from '@flexilib/contract';
 import type { Router } from './routing/router.js';
 
 export class WorkerControl {
@@ -25,7 +25,7 @@ export class WorkerControl {
     private readonly deps: RouterDeps & { libraries: LibraryRegistry },
     private readonly send: (msg: FromWorker) => void,
     private readonly stop: (why: string) => void,
-    private readonly listen: (port: number) => void,
+    private readonly listen: (socket: ListenHandle) => void,
     /** Opens the metrics file for a route table; null when metrics are off. */
     private readonly openMeter: (router: Router) => RequestMeter | null = () => null,
   ) {
@@ -53,7 +53,8 @@ export class WorkerControl {
     old.close();
   }
 
-  handle(msg: ToWorker): void {
+  /** `handle`: the IPC message's handle (the socket of a `listen`). */
+  handle(msg: ToWorker, handle?: ListenHandle): void {
     const log = this.deps.log;
     switch (msg.type) {
       case 'config': {
@@ -85,7 +86,8 @@ export class WorkerControl {
         this.stop('supervisor stop');
         return;
       case 'listen':
-        this.listen(msg.port);
+        if (handle) this.listen(handle);
+        else log.error('listen message without its socket; not listening');
         return;
       case 'wasm-services':
         this.services = msg.services;

@@ -9,7 +9,7 @@
  *   workers ── upstream-failure ──> health checker;  counter files ──> counter book (read for /stats, /metrics)
  */
 import type { Logger } from 'pino';
-import type { Config, FromWorker, ToWorker, UpstreamState } from '@flexilib/contract';
+import type { Config, FromWorker, PoolState, ToWorker, UpstreamState } from '@flexilib/contract';
 import { HealthChecker } from './health-checker.js';
 import { PoolRegistry, type OriginRecord, type PoolRecord } from './pool-registry.js';
 import { readStateFile, stateFileFor, writeStateFile } from './state-file.js';
@@ -29,6 +29,10 @@ export class UpstreamService {
   readonly stateFile: string;
   private readonly checker: HealthChecker;
   private started = false;
+  /** Pools the previous config had and the new one drops, as they were: kept in
+   * the workers' picture until every worker switched configs (settled()), since
+   * the old routes still name them until then. */
+  private retiring: PoolState[] = [];
 
   constructor(private config: Config, private readonly log: Logger, private readonly broadcast: (msg: ToWorker) => void, opts: UpstreamServiceOptions = {}) {
     this.stateFile = opts.stateFile ?? stateFileFor(config.file);
@@ -54,18 +58,31 @@ export class UpstreamService {
 
   /** What a worker forked now starts with (WorkerInit.upstreams). */
   snapshot(): UpstreamState {
-    return this.registry.snapshot();
+    const state = this.registry.snapshot();
+    return this.retiring.length ? { pools: [...state.pools, ...this.retiring] } : state;
   }
 
   /**
    * A new, validated config (SIGHUP or file reload): pools take their new
    * settings and servers, the API's changes stay laid over them, health records
-   * carry over. Call before sending the new config to the workers.
+   * carry over. Call before sending the new config to the workers (pools it
+   * adds must be known first), and settled() once they all switched (pools it
+   * drops must stay until then).
    */
   reconfigure(config: Config): void {
+    const before = this.snapshot().pools;
     this.config = config;
     this.registry.reconfigure(config);
+    const kept = new Set(config.upstreams.map((u) => u.name));
+    this.retiring = before.filter((p) => !kept.has(p.name));
     if (this.started) this.checker.start();
+    this.changed();
+  }
+
+  /** Every worker runs the config of the last reconfigure(): the pools it dropped go now. */
+  settled(): void {
+    if (this.retiring.length === 0) return;
+    this.retiring = [];
     this.changed();
   }
 
