@@ -48,7 +48,7 @@ test('every well-formed message kind passes, after the trip through JSON', () =>
   assert.ok(toWorker.every(isToWorker) && fromWorker.every(isFromWorker));
   // Each kind of the union is covered above.
   assert.equal(new Set(toWorker.map((m) => m.type)).size, 8);
-  assert.equal(new Set(fromWorker.map((m) => m.type)).size, 7);
+  assert.equal(new Set(fromWorker.map((m) => m.type)).size, 8);
 });
 
 test('a message that is not an object, has no type or an unknown type is refused', () => {
