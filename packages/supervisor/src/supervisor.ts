@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { libraryCopyDir, type Config, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/worker';
 import { AdminServer } from './admin/admin-server.js';
+import { Cluster } from './cluster/cluster.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMetricsRoutes } from './admin/metrics-routes.js';
 import { StatusCollector } from './admin/status/collector.js';
@@ -33,6 +34,7 @@ import type { SupervisorEvents, WorkerExitEvent } from './events.js';
 import { HangWatch } from './hang-watch.js';
 import { LibraryReloader } from './library-reloader.js';
 import { LibraryWatcher } from './library-watcher.js';
+import { packageVersion } from './package-version.js';
 import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
@@ -88,6 +90,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly upstreams: UpstreamService;
   /** WASM services registered on the admin API (state in .flexilib/ beside the config). */
   readonly wasm: WasmServices;
+  /** Cluster mode (--cluster): pools, services and health shared through etcd (cluster/). */
+  readonly cluster: Cluster | undefined;
 
   constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
@@ -176,6 +180,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         void this.watcher?.close();
         void this.admin.close();
         this.upstreams.stop();
+        void this.cluster?.stop();
       },
       onStopping: (e) => {
         this.notify?.stopping();
@@ -190,6 +195,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       ready: this.announced && !this.shutdown.stopping && this.pool.listening().length >= this.settings.workers,
       workers: this.pool.all().length,
       listening: this.pool.listening().length,
+      ...(this.cluster ? { cluster: this.cluster.readiness() } : {}),
     }));
     this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg));
     this.upstreams.registerRoutes(this.admin);
@@ -199,6 +205,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const metrics = new FlexilibMetrics(this, this.runDir, log);
     upstreamMetrics(metrics.registry, this.upstreams);
     registerMetricsRoutes(this.admin, metrics);
+    this.cluster = settings.cluster
+      ? new Cluster(settings.cluster, {
+        admin: this.admin, upstreams: this.upstreams, wasm: this.wasm, metrics: metrics.registry, log, stateDir: path.join(configDir, '.flexilib'),
+        libraries: () => librariesOf(this.config), version: packageVersion(), adminAddress: () => `${settings.admin.host}:${this.admin.port}`, trafficPort: () => this.port,
+      })
+      : undefined;
     const status = new StatusCollector({
       events: this, pool: this.pool, ledger: this.ledger, generations: this.generations, upstreams: this.upstreams,
       services: () => this.wasm.current(), aggregator: metrics.aggregator, port: () => this.port,
@@ -222,6 +234,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.watcher?.watch(librariesOf(this.config));
     this.upstreams.start();
     this.wasm.load();
+    await this.cluster?.start();
     this.pool.start();
     this.hangWatch.start();
     process.on('SIGTERM', () => this.stop('SIGTERM'));
