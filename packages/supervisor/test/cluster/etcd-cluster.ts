@@ -89,7 +89,7 @@ export class EtcdCluster {
     const eps = members.map((m) => `127.0.0.1:${m.clientPort}`).join(',');
     let last = '';
     while (Date.now() < deadline) {
-      const r = spawnSync('etcdctl', ['--endpoints', eps, '--command-timeout=2s', 'endpoint', 'health'], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+      const r = spawnSync('etcdctl', ['--endpoints', eps, '--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'], { encoding: 'utf8', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' } });
       if (r.status === 0) return;
       last = `${r.stdout}${r.stderr}`;
       await sleep(200);
@@ -99,8 +99,9 @@ export class EtcdCluster {
 
   /** etcdctl against every member; throws with its output on failure. */
   ctl(args: string[], opts: { user?: string; input?: string } = {}): string {
-    const r = spawnSync('etcdctl', ['--endpoints', this.endpoints, '--command-timeout=5s', ...(opts.user ? ['--user', opts.user] : []), ...args], {
+    const r = spawnSync('etcdctl', ['--endpoints', this.endpoints, '--dial-timeout=2s', '--command-timeout=5s', ...(opts.user ? ['--user', opts.user] : []), ...args], {
       encoding: 'utf8',
+      timeout: 15_000, // spawnSync blocks the test's event loop: never for long
       input: opts.input,
       env: { ...process.env, ETCDCTL_API: '3' },
     });
@@ -134,6 +135,12 @@ export class EtcdCluster {
     }
     await exited;
     live.delete(p.pid!);
+  }
+
+  /** Every member running and healthy (a test that failed midway may have left some stopped). */
+  async ensureUp(): Promise<void> {
+    for (const m of this.members) if (!m.proc || m.proc.exitCode !== null || m.proc.signalCode !== null) this.restart(m);
+    await this.healthy();
   }
 
   /** Start a stopped member again on its data folder. */
