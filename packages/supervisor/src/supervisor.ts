@@ -187,7 +187,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.emit('stopping', e);
       },
       onStopped: (e) => this.emit('stopped', e),
-      exit: (code) => this.exit(code),
+      // Cluster mode: the health checker's seat and the member key are given up before exiting (bounded).
+      exit: (code) => void (this.cluster?.stop() ?? Promise.resolve()).finally(() => this.exit(code)),
     });
 
     this.admin = new AdminServer(settings.admin, log);

@@ -31,6 +31,8 @@ import { unreachable, UpstreamClusterSharing } from './upstream-sharing.js';
 /** Admin paths whose mutations change shared state. */
 const SHARED_PATHS = /^\/(servers|services|functions)(\/|$)/;
 const LIST_TIMEOUT_MS = 2000;
+/** A graceful stop waits this long at most for etcd to take the resignation. */
+const STOP_TIMEOUT_MS = 2000;
 
 export interface ClusterHost {
   admin: AdminServer;
@@ -69,6 +71,7 @@ export class Cluster {
   private publishing: Promise<void> | undefined;
   private publishAgain = false;
   private readonly log: Logger;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly settings: ClusterSettings, private readonly host: ClusterHost) {
     this.log = host.log.child({ cluster: settings.name });
@@ -122,10 +125,12 @@ export class Cluster {
   }
 
   /** Graceful stop: resign the health checker's seat and leave the member list at once. */
-  async stop(): Promise<void> {
-    await Promise.all([this.leader?.stop(), this.membership?.stop()]);
-    await this.store.stop();
-    this.client.close();
+  stop(): Promise<void> {
+    this.stopping ??= withTimeout(Promise.all([this.leader?.stop(), this.membership?.stop()]), STOP_TIMEOUT_MS)
+      .catch(() => undefined)
+      .then(() => this.store.stop())
+      .finally(() => this.client.close());
+    return this.stopping;
   }
 
   readiness(): ClusterReadiness {

@@ -54,9 +54,11 @@ export class HealthLeader {
     this.stopped = true;
     clearTimeout(this.retry);
     const c = this.campaign;
+    const was = this.leading;
     this.campaign = undefined;
     this.leading = false;
     await c?.resign().catch(() => undefined);
+    if (was) this.log.info({ member: this.member }, 'resigned as the cluster health checker');
   }
 
   private lost(c: Campaign, err: Error): void {

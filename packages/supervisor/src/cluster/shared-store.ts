@@ -179,6 +179,8 @@ export class SharedStore extends EventEmitter<StoreEvents> {
     for (const [k, v] of next) if (this.kvs.get(k) !== v) changed.add(k);
     for (const k of this.kvs.keys()) if (!next.has(k)) changed.add(k);
     this.kvs = next;
+    // A listing sets the revision as it is, even lower than before (a new or restored etcd cluster).
+    this.revision = revision;
     this.commit(changed, revision);
     return changed.size;
   }

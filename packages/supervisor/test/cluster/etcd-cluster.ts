@@ -6,7 +6,7 @@
  * exits, whatever happened.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { freePorts, sleep, tempDir, type TempDir } from '@flexilib/test-support';
 
@@ -38,7 +38,7 @@ export interface EtcdMember {
 export class EtcdCluster {
   readonly members: EtcdMember[] = [];
   private readonly tmp: TempDir;
-  private readonly token = `flexilib-test-${process.pid}-${Date.now()}`;
+  private token = `flexilib-test-${process.pid}-${Date.now()}`;
   private started = 0;
 
   constructor(readonly size = 3) {
@@ -140,6 +140,15 @@ export class EtcdCluster {
   /** Every member running and healthy (a test that failed midway may have left some stopped). */
   async ensureUp(): Promise<void> {
     for (const m of this.members) if (!m.proc || m.proc.exitCode !== null || m.proc.signalCode !== null) this.restart(m);
+    await this.healthy();
+  }
+
+  /** Replace the cluster by a new one on the same ports: empty, a new cluster id, the revision back at 1. */
+  async recreate(): Promise<void> {
+    await this.stopAll();
+    for (const m of this.members) rmSync(m.dataDir, { recursive: true, force: true });
+    this.token = `flexilib-test-${process.pid}-${Date.now()}`;
+    for (const m of this.members) this.spawn(m);
     await this.healthy();
   }
 

@@ -168,6 +168,30 @@ test('the elected health checker SIGKILLed: another takes over and a failing ori
   const fb = (await follower.get('/servers')).pools[0].servers.find((s: any) => s.url === b.url);
   assert.match(fb.lastCheck.detail, /elected checker/, 'the follower took the elected checker\'s verdict');
   for (const h of rest) for (let i = 0; i < 6; i++) assert.equal((await request(h.fx.port, '/api/z')).headers['x-origin'], 'a');
+
+  // A graceful stop resigns at once: its election key is gone when it exits, not a lease TTL later.
+  assert.equal(await newLeader.fx.stop('SIGTERM'), 0);
+  const candidates = etcd.ctl(['get', '--prefix', '--print-value-only', '/flexilib/f4/v1/election/health/']);
+  assert.ok(!candidates.includes(next.leader), `the stopped checker's election key is gone: ${candidates}`);
+  assert.ok(newLeader.fx.logs.some((l) => l.msg === 'resigned as the cluster health checker'));
+  await until('the last host to be elected', async () => (await follower.get('/cluster')).healthChecker === true, 10_000);
+});
+
+test('etcd replaced by a new cluster (new id, revision back at 1): every host takes its state', { timeout: 90_000 }, async (t) => {
+  const a = await startOrigin(t, 'a');
+  const x = await startOrigin(t, 'x');
+  const A = await startHost(t, etcd, 'f6', 'A', [a.url]);
+  const B = await startHost(t, etcd, 'f6', 'B', [a.url]);
+  assert.equal((await admin(A.fx.adminPort, 'POST', '/servers', { url: x.url, pool: 'api' })).status, 201);
+  const before = await converged([A, B]);
+  await etcd.recreate();
+  for (const h of [A, B]) {
+    await until(`${h.name} to drop x with the old cluster's state`, async () => (await h.get('/servers')).pools[0].servers.length === 1, 20_000);
+    assert.ok(h.fx.logs.some((l) => l.msg === 'etcd has a new cluster id: taking its state as a whole'), `${h.name} noticed the new cluster id`);
+  }
+  const after = await converged([A, B]);
+  assert.notEqual(after.digest, before.digest);
+  assert.equal((await admin(B.fx.adminPort, 'POST', '/servers', { url: x.url, pool: 'api' })).status, 201, 'changes work on the new cluster');
 });
 
 test('an etcd user limited to the cluster prefix works; a wrong password is a clear error', { timeout: 90_000 }, async (t) => {
