@@ -22,13 +22,19 @@ before(async () => {
 beforeEach(() => etcd.ensureUp());
 after(() => etcd?.destroy());
 
+/** Origins a (configured) and x (added through the API), and hosts A and B of cluster `name`. */
+async function pairOfHosts(t: { after(fn: () => unknown): void }, name: string, env?: NodeJS.ProcessEnv) {
+  const a = await startOrigin(t, 'a');
+  const x = await startOrigin(t, 'x');
+  const A = await startHost(t, etcd, name, 'A', [a.url], { env });
+  const B = await startHost(t, etcd, name, 'B', [a.url], { env });
+  return { a, x, A, B };
+}
+
 const memberOf = (view: any, h: Host) => view.members.find((m: any) => m.admin.endsWith(`:${h.fx.adminPort}`))?.id as string | undefined;
 
 test('the etcd leader SIGKILLed under load: no proxied request fails, changes work again', { timeout: 120_000 }, async (t) => {
-  const a = await startOrigin(t, 'a');
-  const x = await startOrigin(t, 'x');
-  const A = await startHost(t, etcd, 'f1', 'A', [a.url]);
-  const B = await startHost(t, etcd, 'f1', 'B', [a.url]);
+  const { x, A, B } = await pairOfHosts(t, 'f1');
   const trafficA = load(A.fx.port, '/api/t', { concurrency: 3, maxMs: 60_000 });
   const trafficB = load(B.fx.port, '/api/t', { concurrency: 3, maxMs: 60_000 });
   t.after(() => Promise.all([trafficA.stop(), trafficB.stop()]));
@@ -49,10 +55,9 @@ test('the etcd leader SIGKILLed under load: no proxied request fails, changes wo
 });
 
 test('all of etcd stopped: traffic goes on, changes answer 503, /readyz says so; a restarted host starts from its snapshot; everyone converges', { timeout: 150_000 }, async (t) => {
-  const a = await startOrigin(t, 'a');
-  const x = await startOrigin(t, 'x');
-  const A = await startHost(t, etcd, 'f2', 'A', [a.url]);
-  let B = await startHost(t, etcd, 'f2', 'B', [a.url]);
+  const pair = await pairOfHosts(t, 'f2');
+  const { a, x, A } = pair;
+  let B = pair.B;
   assert.equal((await admin(A.fx.adminPort, 'POST', '/servers', { url: x.url, pool: 'api' })).status, 201);
   await converged([A, B]);
 
@@ -97,10 +102,7 @@ test('all of etcd stopped: traffic goes on, changes answer 503, /readyz says so;
 });
 
 test('a compaction while a host is frozen: it converges on SIGCONT', { timeout: 120_000 }, async (t) => {
-  const a = await startOrigin(t, 'a');
-  const x = await startOrigin(t, 'x');
-  const A = await startHost(t, etcd, 'f3', 'A', [a.url]);
-  const B = await startHost(t, etcd, 'f3', 'B', [a.url]);
+  const { x, A, B } = await pairOfHosts(t, 'f3');
   await converged([A, B]);
   const from = B.fx.logs.length;
   process.kill(-B.fx.proc.pid!, 'SIGSTOP');
@@ -178,10 +180,7 @@ test('the elected health checker SIGKILLed: another takes over and a failing ori
 });
 
 test('etcd replaced by a new cluster (new id, revision back at 1): every host takes its state', { timeout: 90_000 }, async (t) => {
-  const a = await startOrigin(t, 'a');
-  const x = await startOrigin(t, 'x');
-  const A = await startHost(t, etcd, 'f6', 'A', [a.url]);
-  const B = await startHost(t, etcd, 'f6', 'B', [a.url]);
+  const { x, A, B } = await pairOfHosts(t, 'f6');
   assert.equal((await admin(A.fx.adminPort, 'POST', '/servers', { url: x.url, pool: 'api' })).status, 201);
   const before = await converged([A, B]);
   await etcd.recreate();
@@ -195,8 +194,6 @@ test('etcd replaced by a new cluster (new id, revision back at 1): every host ta
 });
 
 test('an etcd user limited to the cluster prefix works; a wrong password is a clear error', { timeout: 90_000 }, async (t) => {
-  const a = await startOrigin(t, 'a');
-  const x = await startOrigin(t, 'x');
   etcd.ctl(['user', 'add', 'root:rootpw']);
   etcd.ctl(['role', 'add', 'flexi']);
   etcd.ctl(['role', 'grant-permission', 'flexi', '--prefix=true', 'readwrite', '/flexilib/f5/']);
@@ -205,9 +202,7 @@ test('an etcd user limited to the cluster prefix works; a wrong password is a cl
   etcd.ctl(['auth', 'enable']);
   t.after(() => etcd.ctl(['auth', 'disable'], { user: 'root:rootpw' }));
 
-  const env = { FLEXILIB_CLUSTER_USER: 'flexi', FLEXILIB_CLUSTER_PASSWORD: 's3cret' };
-  const A = await startHost(t, etcd, 'f5', 'A', [a.url], { env });
-  const B = await startHost(t, etcd, 'f5', 'B', [a.url], { env });
+  const { x, A, B } = await pairOfHosts(t, 'f5', { FLEXILIB_CLUSTER_USER: 'flexi', FLEXILIB_CLUSTER_PASSWORD: 's3cret' });
   assert.equal((await admin(A.fx.adminPort, 'POST', '/servers', { url: x.url, pool: 'api' })).status, 201);
   await converged([A, B]);
   await until('x to get B\'s traffic', async () => (await request(B.fx.port, '/api/y')).headers['x-origin'] === 'x', 5000);
