@@ -101,6 +101,28 @@ test('all of etcd stopped: traffic goes on, changes answer 503, /readyz says so;
   await converged([A, B]);
 });
 
+test('cut off from etcd, a host that followed the elected checker runs its own checks', { timeout: 90_000 }, async (t) => {
+  const a = await startOrigin(t, 'a');
+  const b = await startOrigin(t, 'b');
+  const A = await startHost(t, etcd, 'f7', 'A', [a.url, b.url]);
+  const B = await startHost(t, etcd, 'f7', 'B', [a.url, b.url]);
+  let view: any;
+  await until('a health checker', async () => {
+    view = await A.get('/cluster');
+    return view.leader !== null && view.members.length === 2;
+  }, 15_000);
+  const follower = [A, B].find((h) => memberOf(view, h) !== view.leader)!;
+  assert.equal((await follower.get('/cluster')).healthChecker, false);
+  await etcd.stopAll();
+  await until('the follower to notice etcd is gone', async () => (await follower.get('/cluster')).status === 'unreachable', 15_000);
+  // No traffic: only the follower's own active checks can take b out.
+  await b.close();
+  await until('the follower to take b out by itself', async () => (await follower.get('/servers')).pools[0].servers.find((s: any) => s.url === b.url)?.healthy === false, 15_000);
+  const rec = (await follower.get('/servers')).pools[0].servers.find((s: any) => s.url === b.url);
+  assert.doesNotMatch(rec.lastCheck.detail, /elected checker/, 'its own check decided');
+  for (let i = 0; i < 4; i++) assert.equal((await request(follower.fx.port, '/api/z')).headers['x-origin'], 'a');
+});
+
 test('a compaction while a host is frozen: it converges on SIGCONT', { timeout: 120_000 }, async (t) => {
   const { x, A, B } = await pairOfHosts(t, 'f3');
   await converged([A, B]);
