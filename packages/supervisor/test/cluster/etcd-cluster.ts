@@ -35,13 +35,23 @@ export interface EtcdMember {
   proc?: ChildProcess;
 }
 
+/** Client TLS: etcd serves https with `cert`/`key`, trusts `ca`, and requires client certificates signed by it. */
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
+  /** What etcdctl presents. */
+  clientCert: string;
+  clientKey: string;
+}
+
 export class EtcdCluster {
   readonly members: EtcdMember[] = [];
   private readonly tmp: TempDir;
   private token = `flexilib-test-${process.pid}-${Date.now()}`;
   private started = 0;
 
-  constructor(readonly size = 3) {
+  constructor(readonly size = 3, readonly tls?: EtcdTls) {
     requireTool('etcd', 'etcd-server');
     requireTool('etcdctl', 'etcd-client');
     this.tmp = tempDir('etcd');
@@ -65,11 +75,14 @@ export class EtcdCluster {
     const initial = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
     mkdirSync(m.dataDir, { recursive: true });
     const log = openSync(path.join(this.tmp.dir, `${m.name}.log`), 'a');
+    const scheme = this.tls ? 'https' : 'http';
+    const tlsFlags = this.tls ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, '--trusted-ca-file', this.tls.ca, '--client-cert-auth'] : [];
     const proc = spawn('etcd', [
+      ...tlsFlags,
       '--name', m.name,
       '--data-dir', m.dataDir,
-      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
-      '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`,
+      '--advertise-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`,
       '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
       '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
       '--initial-cluster', initial,
@@ -89,7 +102,7 @@ export class EtcdCluster {
     const eps = members.map((m) => `127.0.0.1:${m.clientPort}`).join(',');
     let last = '';
     while (Date.now() < deadline) {
-      const r = spawnSync('etcdctl', ['--endpoints', eps, '--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'], { encoding: 'utf8', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' } });
+      const r = spawnSync('etcdctl', [...this.ctlTls(), '--endpoints', eps, '--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'], { encoding: 'utf8', timeout: 10_000, env: { ...process.env, ETCDCTL_API: '3' } });
       if (r.status === 0) return;
       last = `${r.stdout}${r.stderr}`;
       await sleep(200);
@@ -99,7 +112,7 @@ export class EtcdCluster {
 
   /** etcdctl against every member; throws with its output on failure. */
   ctl(args: string[], opts: { user?: string; input?: string } = {}): string {
-    const r = spawnSync('etcdctl', ['--endpoints', this.endpoints, '--dial-timeout=2s', '--command-timeout=5s', ...(opts.user ? ['--user', opts.user] : []), ...args], {
+    const r = spawnSync('etcdctl', [...this.ctlTls(), '--endpoints', this.endpoints, '--dial-timeout=2s', '--command-timeout=5s', ...(opts.user ? ['--user', opts.user] : []), ...args], {
       encoding: 'utf8',
       timeout: 15_000, // spawnSync blocks the test's event loop: never for long
       input: opts.input,
@@ -115,6 +128,10 @@ export class EtcdCluster {
     const s = status[0].Status;
     const leaderEp = status.find((x) => x.Status.header.member_id === s.leader)!.Endpoint;
     return this.members.find((m) => leaderEp.endsWith(`:${m.clientPort}`))!;
+  }
+
+  private ctlTls(): string[] {
+    return this.tls ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
   }
 
   /** Current revision of the key space. */
