@@ -4,11 +4,16 @@
  * problem listed as file:line. Subcommands (`flexilib invoke`,
  * `flexilib conformance`) live in their own files and are loaded only when named.
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError, createLogger, loadConfig, type Config } from '@flexilib/worker';
 import { EXIT, SupervisorError } from './errors.js';
-import { packageVersion } from './package-version.js';
 import { HELP, resolveSettings, type Settings } from './settings.js';
 import { Supervisor } from './supervisor.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function main(): void {
   let settings: Settings;
@@ -26,7 +31,7 @@ function main(): void {
     return;
   }
   if (settings.version) {
-    process.stdout.write(`flexilib ${packageVersion()}\n`);
+    process.stdout.write(`flexilib ${version()}\n`);
     return;
   }
   const log = createLogger({ level: settings.worker.logLevel, format: settings.worker.logFormat }, { role: 'supervisor' });
