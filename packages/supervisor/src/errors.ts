@@ -29,6 +29,11 @@ export const ERRORS = {
   FLX_SERVICE_EXISTS: 'POST /services: a service with this name is already registered (409)',
   FLX_SERVICE_PREFIX_TAKEN: 'POST /services: another service serves this prefix (409)',
   FLX_SERVICE_NOT_FOUND: 'no service with this name is registered (404)',
+  FLX_CLUSTER_UNREACHABLE: 'cluster mode: etcd cannot be reached; traffic keeps the last state, shared mutations answer 503 with Retry-After',
+  FLX_CLUSTER_AUTH: 'cluster mode: etcd refused the user or password (--cluster-user/--cluster-password), or the user may not use the cluster prefix; the server does not start',
+  FLX_CLUSTER_CONFLICT: 'cluster mode: the change conflicts with the shared state (the origin or service already exists) (409)',
+  FLX_CLUSTER_SNAPSHOT: 'cluster mode: the local snapshot of the shared state (beside the config) cannot be read or written',
+  FLX_CLUSTER_MODULE: 'cluster mode: a WASM module named by the shared state is missing or its chunks do not match its sha256; the service is not served on this host',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -19,6 +19,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { libraryCopyDir, type Config, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
 import { AdminServer } from './admin/admin-server.js';
+import { Cluster } from './cluster/cluster.js';
 import { registerHealthRoutes } from './admin/health-routes.js';
 import { registerMetricsRoutes } from './admin/metrics-routes.js';
 import { StatusCollector } from './admin/status/collector.js';
@@ -35,6 +36,7 @@ import { LibraryReloader } from './library-reloader.js';
 import { LibraryStore } from './library-store.js';
 import { LibraryWatcher } from './library-watcher.js';
 import { ListenSocket } from './listen-socket.js';
+import { packageVersion } from './package-version.js';
 import { SdNotify } from './sd-notify.js';
 import type { Settings } from './settings.js';
 import { Shutdown } from './shutdown.js';
@@ -93,6 +95,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly upstreams: UpstreamService;
   /** WASM services registered on the admin API (state in .flexilib/ beside the config). */
   readonly wasm: WasmServices;
+  /** Cluster mode (--cluster): pools, services and health shared through etcd (cluster/). */
+  readonly cluster: Cluster | undefined;
 
   constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
@@ -184,13 +188,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         void this.watcher?.close();
         void this.admin.close();
         this.upstreams.stop();
+        void this.cluster?.stop();
       },
       onStopping: (e) => {
         this.notify?.stopping();
         this.emit('stopping', e);
       },
       onStopped: (e) => this.emit('stopped', e),
-      exit: (code) => this.exit(code),
+      // Cluster mode: the health checker's seat and the member key are given up before exiting (bounded).
+      exit: (code) => void (this.cluster?.stop() ?? Promise.resolve()).finally(() => this.exit(code)),
     });
 
     this.admin = new AdminServer(settings.admin, log);
@@ -198,6 +204,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       ready: this.announced && !this.shutdown.stopping && this.pool.listening().length >= this.settings.workers,
       workers: this.pool.all().length,
       listening: this.pool.listening().length,
+      ...(this.cluster ? { cluster: this.cluster.readiness() } : {}),
     }));
     this.upstreams = new UpstreamService(config, log, (msg) => this.broadcast(msg), { runDir: this.runDir });
     // GET/POST/DELETE /servers, GET /stats, GET /stats/detail
@@ -208,6 +215,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const metrics = new FlexilibMetrics(this, this.runDir, log);
     upstreamMetrics(metrics.registry, this.upstreams);
     registerMetricsRoutes(this.admin, metrics);
+    this.cluster = settings.cluster
+      ? new Cluster(settings.cluster, {
+        admin: this.admin, upstreams: this.upstreams, wasm: this.wasm, metrics: metrics.registry, log, stateDir: path.join(configDir, '.flexilib'),
+        libraries: () => librariesOf(this.config), version: packageVersion(), adminAddress: () => `${settings.admin.host}:${this.admin.port}`, trafficPort: () => this.port,
+      })
+      : undefined;
     const status = new StatusCollector({
       events: this, pool: this.pool, ledger: this.ledger, generations: this.generations, upstreams: this.upstreams,
       services: () => this.wasm.current(), aggregator: metrics.aggregator, port: () => this.port,
@@ -233,6 +246,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.watcher?.watch(librariesOf(this.config));
     this.upstreams.start();
     this.wasm.load();
+    await this.cluster?.start();
     this.pool.start();
     this.hangWatch.start();
     process.on('SIGTERM', () => this.stop('SIGTERM'));

@@ -39,6 +39,15 @@ const ACK_TIMEOUT_MS = 5000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const MAX_PREFIX = 256;
 
+/**
+ * Cluster mode (cluster/): registrations and deletions go to the shared state
+ * and resolve once this host applied them (applyShared).
+ */
+export interface ServiceSharing {
+  register(service: StoredService, bytes: Uint8Array): Promise<void>;
+  remove(name: string): Promise<void>;
+}
+
 export interface WasmServicesOptions {
   /** The state folder (beside the config). */
   stateDir: string;
@@ -55,6 +64,9 @@ export class WasmServices {
   private readonly acks = new Map<Worker, number>();
   private readonly ackWaiters = new Set<() => void>();
   private lock: Promise<unknown> = Promise.resolve();
+  private sharing: ServiceSharing | undefined;
+  /** Workers that applied the last set (what a cluster-mode call reports). */
+  private lastApplied = 0;
 
   constructor(admin: AdminServer, private readonly opts: WasmServicesOptions) {
     this.store = new ServiceStore(opts.stateDir);
@@ -76,6 +88,41 @@ export class WasmServices {
     }
     this.services = present;
     if (present.length) this.opts.log.info({ services: present.map((s) => `${s.name} ${s.prefix}`) }, 'WASM services restored');
+  }
+
+  /** Cluster mode: changes go through `sharing`. Call before load(). */
+  share(sharing: ServiceSharing): void {
+    this.sharing = sharing;
+  }
+
+  /** Module bytes of a stored service are here already (cluster mode fetches the others). */
+  hasModule(s: StoredService): boolean {
+    return existsSync(this.store.modulePath(s.module));
+  }
+
+  /**
+   * Cluster mode: the shared set, as applied from etcd. Modules missing here
+   * are fetched first (`fetch`); a service whose module cannot be had is left
+   * out, logged. Resolves with the workers that applied the set.
+   */
+  async applyShared(services: StoredService[], fetch: (s: StoredService) => Promise<Uint8Array>): Promise<number> {
+    const usable: StoredService[] = [];
+    for (const s of services) {
+      if (!this.hasModule(s)) {
+        try {
+          this.store.putModule(await fetch(s));
+        } catch (err) {
+          this.opts.log.error({ code: 'FLX_CLUSTER_MODULE', service: s.name, sha256: s.sha256, err: (err as Error).message }, 'WASM service of the cluster not served here: its module cannot be fetched');
+          continue;
+        }
+      }
+      usable.push(s);
+    }
+    this.services = usable;
+    this.store.save(usable);
+    this.lastApplied = await this.broadcast();
+    this.store.pruneModules(usable);
+    return this.lastApplied;
   }
 
   /** The services as workers take them: most specific prefix first. */
@@ -171,6 +218,11 @@ export class WasmServices {
 
     const { module, sha256 } = this.store.putModule(bytes);
     const service: StoredService = { name, prefix, module, sha256, bytes: bytes.length, limits, createdAt: new Date().toISOString() };
+    if (this.sharing) {
+      await this.sharing.register(service, bytes);
+      this.opts.log.info({ service: name, prefix, sha256, workers: this.lastApplied }, 'WASM service registered in the cluster');
+      return { status: 201, json: { service: this.view(service), workers_applied: this.lastApplied } };
+    }
     this.services = [...this.services, service];
     this.store.save(this.services);
     const applied = await this.broadcast();
@@ -196,6 +248,11 @@ export class WasmServices {
 
   private async remove(name: string) {
     const s = this.find(name);
+    if (this.sharing) {
+      await this.sharing.remove(s.name);
+      this.opts.log.info({ service: name, workers: this.lastApplied }, 'WASM service deleted from the cluster');
+      return { json: { deleted: name, workers_applied: this.lastApplied } };
+    }
     this.services = this.services.filter((x) => x !== s);
     this.store.save(this.services);
     const applied = await this.broadcast();
