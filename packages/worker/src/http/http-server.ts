@@ -112,7 +112,11 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
 function answerAfterPending(socket: Socket, answer: string): void {
   // node:http's own link from a socket to the response writing on it.
   const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (current == null || current.writableFinished) {
+  // Not `current.writableFinished`: that is true as soon as its bytes reach the
+  // kernel, before its 'finish' — and only on 'finish' does node:http attach the
+  // next queued answer (e.g. an HTTP/1.0 request's, pipelined behind it). Ending
+  // the socket then would drop those answers; while `current` is attached, wait.
+  if (current == null) {
     socket.end(answer);
     return;
   }
