@@ -114,6 +114,8 @@ const CORPUS: Case[] = [
   // first answer's 'finish'; the socket must not be ended (the follower refused) before that.
   { name: 'HTTP/1.0 behind a keep-alive request, then a follower', bytes: 'GET / HTTP/1.1\r\nHost: test\r\n\r\nGET / HTTP/1.0\r\n\r\nGET /after HTTP/1.1\r\nHost: test\r\nX-Log-This: follower\r\n\r\n', bare: true, statuses: [404, 404] },
   { name: 'HTTP/1.0 behind a keep-alive request, then a follower, routed', bytes: g('/echo/a') + g('/echo/b', [], 'HTTP/1.0') + g('/echo/after'), bare: true, statuses: [200, 200] },
+  { name: 'two Hosts in a pipeline, then a follower', bytes: g('/echo/a') + g('/echo/b', ['Host: u']) + g('/echo/after'), bare: true, statuses: [200, 400] },
+  { name: 'no Host in a pipeline, then a follower', bytes: g('/echo/a') + 'GET /echo/b HTTP/1.1\r\n\r\n' + g('/echo/after'), bare: true, statuses: [200, 400] },
   { name: 'Connection: close, then a pipeline', bytes: g('/echo/a', ['Connection: close']) + g('/echo/b'), bare: true },
   { name: 'Proxy-Connection: close, then a pipeline', bytes: g('/echo/a', ['Proxy-Connection: close']) + g('/echo/b'), bare: true },
   { name: 'Proxy-Connection: keep-alive', bytes: g('/echo/a', ['Proxy-Connection: keep-alive']) + g('/echo/b') },
