@@ -26,7 +26,7 @@ import { registerStatusRoutes } from './admin/status/routes.js';
 import { logSupervisorEvents } from './event-log.js';
 import { FlexilibMetrics } from './metrics/flexilib-metrics.js';
 import { ConfigGenerations } from './config-generations.js';
-import { ConfigReload, librariesOf, nativeLibrariesOf } from './config-reload.js';
+import { ConfigReload, librariesOf, nativeLibrariesOf, type ConfigOutcome } from './config-reload.js';
 import { attributeDeath, countsAsPluginCrash, exitReason } from './crash-attribution.js';
 import { CrashLedger } from './crash-ledger.js';
 import type { SupervisorEvents, WorkerExitEvent } from './events.js';
@@ -111,12 +111,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         // A spare forked before the latest upstream change may have missed its
         // broadcast while booting: bring it up to date before it takes traffic.
         this.pool.send(w, { type: 'upstream-state', state: this.upstreams.snapshot() });
-        if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
+        if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) void this.sendConfig([w]);
       },
-      started: (w) => {
-        this.wasm.attach(w.worker);
-        this.emit('worker-start', { pid: w.pid, id: w.id, standby: w.standby, ...(w.replaces ? { replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {}) });
-      },
+      started: (w) => this.emit('worker-start', { pid: w.pid, id: w.id, standby: w.standby, ...(w.replaces ? { replaces: { pid: w.replaces.pid, id: w.replaces.id } } : {}) }),
       listening: (w, port) => this.onListening(w, port),
       message: (w, msg) => this.onMessage(w, msg),
       exited: (w, code, signal, restartInMs) => this.onExit(w, code, signal, restartInMs),
@@ -154,7 +151,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           this.emit('quarantine-lifted', { library, why: 'sighup' });
         }
       },
-      sendConfig: (w) => this.sendConfig(w),
+      sendConfig: (workers) => this.sendConfig(workers),
       watch: async (files) => {
         await this.watcher?.watch(files);
       },
@@ -203,7 +200,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // GET/POST/DELETE /servers, GET /stats, GET /stats/detail
     registerServersApi(this.admin, this.upstreams);
     const configDir = path.dirname(config.file);
-    this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), modulesDir: settings.modulesDir ?? configDir, arenaBytes: settings.worker.arenaBytes, log });
+    this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), modulesDir: settings.modulesDir ?? configDir, arenaBytes: settings.worker.arenaBytes, log, pool: this.pool });
     logSupervisorEvents(this, log);
     const metrics = new FlexilibMetrics(this, this.runDir, log);
     upstreamMetrics(metrics.registry, this.upstreams);
@@ -263,10 +260,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
   }
 
-  private sendConfig(w: PoolWorker): void {
-    w.generation = this.generations.generation;
-    w.quarantineVersion = this.ledger.version;
-    this.pool.send(w, { type: 'config', config: this.generations.current, generation: w.generation, quarantined: this.ledger.notices() });
+  /** Ask workers to take the current config and quarantine set; resolves with each one's answer. */
+  private sendConfig(workers: PoolWorker[]): Promise<ConfigOutcome[]> {
+    for (const w of workers) {
+      w.generation = this.generations.generation;
+      w.quarantineVersion = this.ledger.version;
+    }
+    return this.pool.requestAll(workers, { type: 'config', config: this.generations.current, generation: this.generations.generation, quarantined: this.ledger.notices() });
   }
 
   private onListening(w: PoolWorker, port: number): void {
@@ -278,7 +278,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.pool.send(w, { type: 'upstream-state', state: this.upstreams.snapshot() });
     this.emit('worker-listening', { pid: w.pid, id: w.id, port, startMs: now - w.startedAt, ...replacement });
     // Its WorkerInit went stale while it started (SIGHUP, quarantine): re-sync it.
-    if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) this.sendConfig(w);
+    if (w.generation !== this.generations.generation || w.quarantineVersion !== this.ledger.version) void this.sendConfig([w]);
     if (!this.announced && this.pool.listening().length >= this.settings.workers) {
       this.announced = true;
       const e = { port, host: this.settings.worker.host, workers: this.settings.workers, adminPort: this.admin.port, config: this.config.file };
@@ -295,13 +295,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (this.shutdown.stopping || w.retired) return;
       this.log.warn({ event: 'worker-retire', code: 'FLX_PLUGIN_TIMEOUT', workerId: w.id, workerPid: w.pid, reason: msg.reason }, `worker ${w.pid}: ${msg.reason}; replacing it, it exits once its other requests finish`);
       this.pool.retire(w);
-    } else if (msg.type === 'library-reloaded') this.reloader.reply(w, msg);
-    else if (msg.type === 'config-applied') this.configReload.applied(w, msg.generation);
+    }
   }
 
   private onExit(w: PoolWorker, code: number | null, signal: string | null, restartInMs: number | undefined): void {
-    this.reloader.forget(w);
-    this.configReload.forget(w);
     this.upstreams.onWorkerExit(w.id);
     const attribution = attributeDeath(w.marker, this.generations);
     rmSync(libraryCopyDir(this.runDir, w.id), { recursive: true, force: true });
