@@ -109,7 +109,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const configDir = path.dirname(config.file);
     this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), modulesDir: settings.modulesDir ?? configDir, arenaBytes: settings.worker.arenaBytes, log, pool: this.pool });
     logSupervisorEvents(this, log);
-    this.registerObservability();
+    const metrics = new FlexilibMetrics(this, this.runDir, log);
+    upstreamMetrics(metrics.registry, this.upstreams);
+    registerMetricsRoutes(this.admin, metrics);
+    const status = new StatusCollector({
+      events: this, pool: this.pool, ledger: this.ledger, generations: this.generations, upstreams: this.upstreams,
+      services: () => this.wasm.current(), aggregator: metrics.aggregator, port: () => this.port,
+    });
+    registerStatusRoutes(this.admin, status);
   }
 
   /** The workers, and what happens to them at each step of their life. */
@@ -185,18 +192,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       onStopped: (e) => this.emit('stopped', e),
       exit: (code) => this.exit(code),
     });
-  }
-
-  /** GET /metrics and GET /status on the admin listener. */
-  private registerObservability(): void {
-    const metrics = new FlexilibMetrics(this, this.runDir, this.log);
-    upstreamMetrics(metrics.registry, this.upstreams);
-    registerMetricsRoutes(this.admin, metrics);
-    const status = new StatusCollector({
-      events: this, pool: this.pool, ledger: this.ledger, generations: this.generations, upstreams: this.upstreams,
-      services: () => this.wasm.current(), aggregator: metrics.aggregator, port: () => this.port,
-    });
-    registerStatusRoutes(this.admin, status);
   }
 
   /** Send to every worker, spares included (they serve next). */
