@@ -8,6 +8,8 @@ export const ERRORS = {
   FLX_LISTEN: 'the traffic address cannot be listened on (port in use, host unknown); the server does not start (exit code 1)',
   FLX_WORKER_EXIT: 'a worker died (signal or exit code, and the route and library it was calling); it is replaced',
   FLX_WORKER_FORK: 'a worker process could not be started (spawn failed: E2BIG, ENOMEM, ...); retried with growing delays while the other workers keep serving',
+  FLX_WORKER_NO_REPLY: 'a worker did not answer a request (config switch, library reload, WASM services) in time; the outcome leaves it out',
+  FLX_WORKER_GONE: 'a worker died before answering a request; the outcome leaves it out (its replacement starts with the current state)',
   FLX_WORKER_HANG: 'an inline plugin call ran past --hang-timeout; its worker is killed and replaced',
   FLX_LIB_QUARANTINED: 'a library crashed workers --quarantine-crashes times within --quarantine-window seconds; its routes answer 503 until the file changes or SIGHUP',
   FLX_LIB_INCOMPLETE: 'a changed library file is not a complete ELF file yet; the old version keeps serving until the next change',

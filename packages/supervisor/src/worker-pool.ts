@@ -25,15 +25,21 @@
  * serving meanwhile. A worker gets its WorkerInit as its first IPC message, not
  * in its environment, so no config is too big to start a worker.
  *
+ * Messages for a worker that has not said `hello` yet wait here and follow its
+ * init, in order (sent earlier, the worker would not be listening for them).
+ * Requests that want an answer go through request()/requestAll()
+ * (worker-requests.ts): the replies never reach hooks.message.
+ *
  * What the pool does not decide: what a worker starts with (hooks.init), what
  * a death means (hooks.exited), what its messages mean (hooks.message).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { WORKER_ENV, fromWorkerProblem, markerFile, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
+import { WORKER_ENV, fromWorkerProblem, markerFile, type FromWorker, type ReplyTo, type ToWorker, type WorkerInit, type WorkerInitMessage, type WorkerRequest } from '@flexilib/contract';
 import type { TcpHandle } from './listen-socket.js';
 import { RestartBackoff } from './restart-backoff.js';
+import { WorkerRequests, type RequestOutcome } from './worker-requests.js';
 
 const require = createRequire(import.meta.url);
 
@@ -93,8 +99,13 @@ export class WorkerPool {
   private sparesPending = 0;
   private stopping = false;
   private emptyWaiters: Array<() => void> = [];
+  /** Messages for workers that have not said hello yet, by worker id. */
+  private readonly beforeHello = new Map<number, Array<[ToWorker, TcpHandle | undefined]>>();
+  private readonly requests: WorkerRequests<PoolWorker>;
 
-  constructor(readonly size: number, readonly spares: number, private readonly runDir: string, private readonly hooks: PoolHooks, private readonly log: Logger) {}
+  constructor(readonly size: number, readonly spares: number, private readonly runDir: string, private readonly hooks: PoolHooks, private readonly log: Logger) {
+    this.requests = new WorkerRequests((w, msg) => this.send(w, msg), log);
+  }
 
   start(): void {
     cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
@@ -111,8 +122,25 @@ export class WorkerPool {
     return this.all().filter((w) => w.listening);
   }
 
+  /** Ask `w` and wait for its reply (worker-requests.ts): rejects with FLX_WORKER_NO_REPLY after
+   * `timeoutMs`, or FLX_WORKER_GONE when it dies first. */
+  request<M extends WorkerRequest>(w: PoolWorker, msg: M, timeoutMs?: number): Promise<ReplyTo<M>> {
+    return this.requests.request(w, msg, timeoutMs);
+  }
+
+  /** Ask each of `workers` the same; resolves with each one's reply or error, never rejects. */
+  requestAll<M extends WorkerRequest>(workers: readonly PoolWorker[], msg: M, timeoutMs?: number): Promise<Array<RequestOutcome<PoolWorker, M>>> {
+    return this.requests.requestAll(workers, msg, timeoutMs);
+  }
+
+  /** Send without waiting for an answer; to a worker still starting, once it said hello. */
   send(w: PoolWorker, msg: ToWorker, socket?: TcpHandle): void {
     if (w.exited || !w.worker.isConnected()) return;
+    const early = this.beforeHello.get(w.id);
+    if (early) {
+      early.push([msg, socket]);
+      return;
+    }
     // The typings only name net.Socket/net.Server; node sends a raw tcp_wrap as such.
     if (socket) w.worker.send(msg, socket as never);
     else w.worker.send(msg);
@@ -188,6 +216,7 @@ export class WorkerPool {
       quarantineVersion,
     };
     this.workers.set(w.id, w);
+    this.beforeHello.set(w.id, []);
     if (succeeds) this.retiring.set(w.id, succeeds);
     if (standby) this.spare = w;
     this.hooks.started(w);
@@ -198,9 +227,13 @@ export class WorkerPool {
         return;
       }
       const msg = raw as FromWorker;
+      if (this.requests.reply(w, msg)) return;
       if (msg.type === 'hello') {
         if (!initMessage) return;
         worker.send(initMessage);
+        const early = this.beforeHello.get(w.id) ?? [];
+        this.beforeHello.delete(w.id);
+        for (const [m, socket] of early) this.send(w, m, socket);
         // A spare listens when it takes over (listen()), once it reported standby.
         if (!initMessage.init.standby) this.send(w, { type: 'listen' }, this.hooks.socket());
         initMessage = undefined;
@@ -281,6 +314,8 @@ export class WorkerPool {
     w.exited = true;
     w.listening = false;
     this.workers.delete(w.id);
+    this.beforeHello.delete(w.id);
+    this.requests.gone(w);
     if (this.spare === w) this.spare = undefined;
     // A replacement that dies before listening: its retired worker stops when the next one listens.
     const old = this.retiring.get(w.id);

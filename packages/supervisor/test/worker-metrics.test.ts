@@ -79,7 +79,7 @@ test('a config switch seals the old metrics file once idle; totals never go down
 
     const cfgB = path.join(tmp.dir, 'b.ini');
     writeFileSync(cfgB, [`/app2 = ${lib}`, `/app = ${lib}`, ''].join('\n'));
-    w.child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [] });
+    w.child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [], requestId: 1 });
     await eventually('config-applied', () => w.messages.find((m) => m.type === 'config-applied'));
     assert.deepEqual(files(runDir.dir), ['worker-0.0.metrics', 'worker-0.1.metrics']);
     let t = agg.snapshot();

@@ -54,7 +54,7 @@ test('a malformed control message is logged and dropped; the worker keeps servin
     assert.equal((await request(port, '/a')).status, 200);
 
     // A config switch whose config lacks its routes, and a kind nobody defined.
-    child.send({ type: 'config', config: { file: cfgB, upstreams: [] }, generation: 1, quarantined: [] });
+    child.send({ type: 'config', config: { file: cfgB, upstreams: [] }, generation: 1, quarantined: [], requestId: 1 });
     child.send({ type: 'reboot' });
     const dropped = await eventually('two drops logged', () => {
       const found = lines.map((l) => JSON.parse(l) as { msg: string; problem?: string }).filter((l) => l.msg === 'dropped a malformed message from the supervisor');
@@ -64,7 +64,7 @@ test('a malformed control message is logged and dropped; the worker keeps servin
     assert.equal(messages.filter((m) => m.type === 'config-applied').length, 0, 'the malformed config was not applied');
     assert.equal((await request(port, '/a')).status, 200, 'still serving the old routes');
 
-    child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [] });
+    child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [], requestId: 2 });
     await eventually('config-applied', () => messages.find((m) => m.type === 'config-applied'));
     assert.equal((await request(port, '/b')).status, 200);
     assert.equal((await request(port, '/a')).status, 404);
