@@ -5,7 +5,11 @@
 export const ERRORS = {
   FLX_USAGE: 'a command-line flag or environment variable is invalid (exit code 2)',
   FLX_CONFIG_INVALID: 'the config file has errors; the server does not start (exit code 1), or a SIGHUP reload is refused and the old config keeps serving',
+  FLX_LISTEN: 'the traffic address cannot be listened on (port in use, host unknown); the server does not start (exit code 1)',
   FLX_WORKER_EXIT: 'a worker died (signal or exit code, and the route and library it was calling); it is replaced',
+  FLX_WORKER_FORK: 'a worker process could not be started (spawn failed: E2BIG, ENOMEM, ...); retried with growing delays while the other workers keep serving',
+  FLX_WORKER_NO_REPLY: 'a worker did not answer a request (config switch, library reload, WASM services) in time; the outcome leaves it out',
+  FLX_WORKER_GONE: 'a worker died before answering a request; the outcome leaves it out (its replacement starts with the current state)',
   FLX_WORKER_HANG: 'an inline plugin call ran past --hang-timeout; its worker is killed and replaced',
   FLX_LIB_QUARANTINED: 'a library crashed workers --quarantine-crashes times within --quarantine-window seconds; its routes answer 503 until the file changes or SIGHUP',
   FLX_LIB_INCOMPLETE: 'a changed library file is not a complete ELF file yet; the old version keeps serving until the next change',
@@ -27,6 +31,11 @@ export const ERRORS = {
   FLX_SERVICE_EXISTS: 'POST /services: a service with this name is already registered (409)',
   FLX_SERVICE_PREFIX_TAKEN: 'POST /services: another service serves this prefix (409)',
   FLX_SERVICE_NOT_FOUND: 'no service with this name is registered (404)',
+  FLX_CLUSTER_UNREACHABLE: 'cluster mode: etcd cannot be reached; traffic keeps the last state, shared mutations answer 503 with Retry-After',
+  FLX_CLUSTER_AUTH: 'cluster mode: etcd refused the user or password (--cluster-user/--cluster-password), or the user may not use the cluster prefix; the server does not start',
+  FLX_CLUSTER_CONFLICT: 'cluster mode: the change conflicts with the shared state (the origin or service already exists) (409)',
+  FLX_CLUSTER_SNAPSHOT: 'cluster mode: the local snapshot of the shared state (beside the config) cannot be read or written',
+  FLX_CLUSTER_MODULE: 'cluster mode: a WASM module named by the shared state is missing or its chunks do not match its sha256; the service is not served on this host',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -6,6 +6,7 @@
  */
 import type { WorkerOptions } from '@flexilib/contract';
 import { isLoopback } from './admin/admin-server.js';
+import type { ClusterSettings } from './cluster/options.js';
 import { readSettings } from './settings/read.js';
 import { nameOf, usage, type ValuesOf } from './settings/setting.js';
 import { SETTINGS } from './settings/table.js';
@@ -36,6 +37,8 @@ export interface Settings {
   workers: number;
   supervision: SupervisionSettings;
   admin: { host: string; port: number; token?: string };
+  /** Cluster mode (--cluster): pools, services and health shared through etcd. Absent: one host, state files. */
+  cluster?: ClusterSettings;
   worker: WorkerOptions;
   help: boolean;
   version: boolean;
@@ -47,12 +50,14 @@ type Values = ValuesOf<typeof SETTINGS>;
 export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = false): Settings {
   const v = readSettings(SETTINGS, argv, env);
   checkCombinations(v);
+  const cluster = clusterOf(v);
   return {
     configFile: v.config,
     modulesDir: v.modulesDir,
     workers: v.workers,
     supervision: supervisionOf(v),
     admin: { host: v.adminHost, port: v.adminPort, token: v.adminToken },
+    ...(cluster ? { cluster } : {}),
     worker: workerOptionsOf(v, isTTY),
     help: v.help,
     version: v.version,
@@ -67,6 +72,24 @@ function checkCombinations(v: Values): void {
   if (!isLoopback(v.adminHost) && !v.adminToken) {
     throw usage(`${nameOf(SETTINGS.adminHost)} ${v.adminHost} is beyond loopback: set ADMIN_TOKEN so the management API is not open to anyone`);
   }
+}
+
+/** --cluster and its companions; undefined without --cluster (the companions alone are a usage error). */
+function clusterOf(v: Values): ClusterSettings | undefined {
+  const { cluster, clusterUser: user, clusterPassword: password, clusterCa: ca, clusterCert: cert, clusterKey: key } = v;
+  if (!cluster) {
+    const stray = [user, password, ca, cert, key].find(Boolean);
+    if (stray) throw usage(`${stray.name} needs --cluster etcd://HOST:PORT/NAME [FLEXILIB_CLUSTER]`);
+    return undefined;
+  }
+  if (Boolean(user) !== Boolean(password)) throw usage(`${(user ?? password)!.name}: give both --cluster-user and --cluster-password, or neither`);
+  if (Boolean(cert) !== Boolean(key)) throw usage(`${(cert ?? key)!.name}: give both --cluster-cert and --cluster-key, or neither`);
+  if (cert && !ca) throw usage(`${cert.name}: a client certificate needs --cluster-ca (TLS to etcd)`);
+  return {
+    ...cluster,
+    ...(user && password ? { user: user.text, password: password.text } : {}),
+    ...(ca ? { tls: { ca: ca.text, ...(cert && key ? { cert: cert.text, key: key.text } : {}) } } : {}),
+  };
 }
 
 function supervisionOf(v: Values): SupervisionSettings {

@@ -24,8 +24,21 @@ const SAMPLES: Record<keyof typeof SETTINGS, string | undefined> = {
   requestTimeoutMs: '90000', sendTimeoutMs: '0', fastLane: '0', adminHost: '127.0.0.3', adminPort: '9002', adminToken: 'secret',
   spareWorkers: '0', drainTimeoutMs: '20', quarantineCrashes: '9', quarantineWindowS: '30', hangTimeoutMs: '0',
   reloadDebounceMs: '10', watch: '0', accessLog: '0', metrics: '0', logLevel: 'debug', logFormat: 'text',
+  cluster: 'etcd://127.0.0.1:2379/samples', clusterUser: 'flexi', clusterPassword: 'pw2', clusterCa: '/ca2.pem',
+  clusterCert: '/cert2.pem', clusterKey: '/key2.pem',
   // Flags without a value or variable.
   help: undefined, version: undefined,
+};
+
+/** Variables an entry needs beside it to be valid (the cluster companions need --cluster and their partner); its sample overrides them. */
+const CLUSTER = { FLEXILIB_CLUSTER: 'etcd://127.0.0.1:2379/base' };
+const CLUSTER_TLS = { ...CLUSTER, FLEXILIB_CLUSTER_CA: '/ca.pem', FLEXILIB_CLUSTER_CERT: '/cert.pem', FLEXILIB_CLUSTER_KEY: '/key.pem' };
+const BESIDE: Partial<Record<keyof typeof SETTINGS, NodeJS.ProcessEnv>> = {
+  clusterUser: { ...CLUSTER, FLEXILIB_CLUSTER_USER: 'user', FLEXILIB_CLUSTER_PASSWORD: 'pw' },
+  clusterPassword: { ...CLUSTER, FLEXILIB_CLUSTER_USER: 'user', FLEXILIB_CLUSTER_PASSWORD: 'pw' },
+  clusterCa: CLUSTER,
+  clusterCert: CLUSTER_TLS,
+  clusterKey: CLUSTER_TLS,
 };
 
 describe('the settings table', () => {
@@ -41,16 +54,17 @@ describe('the settings table', () => {
 
   test('every variable maps to its flag: both give the same settings, unlike the default', () => {
     assert.deepEqual(Object.keys(SAMPLES).sort(), Object.keys(SETTINGS).sort(), 'a sample value for every entry');
-    const defaults = resolveSettings([], {});
     for (const [key, s] of entries) {
       const sample = SAMPLES[key];
+      const beside = BESIDE[key] ?? {};
+      const defaults = resolveSettings([], beside);
       const argv = s.flag ? (s.arg ? [`--${s.flag}`, sample!] : [`--${s.flag}`]) : [];
-      const fromFlag = s.flag ? resolveSettings(argv, {}) : undefined;
-      const fromEnv = s.env ? resolveSettings([], { [s.env]: sample }) : undefined;
+      const fromFlag = s.flag ? resolveSettings(argv, beside) : undefined;
+      const fromEnv = s.env ? resolveSettings([], { ...beside, [s.env]: sample }) : undefined;
       assert.notDeepEqual(fromFlag ?? fromEnv, defaults, `${key} changes a setting`);
       if (fromFlag && fromEnv) assert.deepEqual(fromEnv, fromFlag, `${s.env} means --${s.flag}`);
       // The flag wins over its variable, which is then not even read.
-      if (fromFlag && s.env) assert.deepEqual(resolveSettings(argv, { [s.env]: '1x!' }), fromFlag, `--${s.flag} over ${s.env}`);
+      if (fromFlag && s.env) assert.deepEqual(resolveSettings(argv, { ...beside, [s.env]: '1x!' }), fromFlag, `--${s.flag} over ${s.env}`);
     }
     assert.deepEqual([...SETTING_ENV_VARS].sort(), entries.flatMap(([, s]) => (s.env ? [s.env] : [])).sort());
   });

@@ -40,7 +40,7 @@ export type AdminHandler = (req: AdminRequest) => AdminReply | Promise<AdminRepl
 
 /** An error an admin handler answers with; `field` names the offending input. */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string, readonly headers?: Record<string, string>) {
     super(message);
     this.name = 'ApiError';
   }
@@ -66,8 +66,12 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** Runs before every mutating handler; throws ApiError to refuse the call (cluster mode: etcd unreachable). */
+export type MutationGate = (req: { method: string; path: string }) => void;
+
 export class AdminServer {
   private readonly routes: Route[] = [];
+  private readonly gates: MutationGate[] = [];
   private server: http.Server | undefined;
   port: number | undefined;
 
@@ -80,6 +84,12 @@ export class AdminServer {
   /** Register a handler. Mutating routes require the bearer token when one is set. */
   route(method: string, pattern: string, handler: AdminHandler, opts: { mutating?: boolean } = {}): this {
     this.routes.push({ method, segments: pattern.split('/').filter(Boolean), handler, mutating: opts.mutating ?? method !== 'GET' });
+    return this;
+  }
+
+  /** Check every mutating call first (after the token). */
+  gate(fn: MutationGate): this {
+    this.gates.push(fn);
     return this;
   }
 
@@ -137,6 +147,7 @@ export class AdminServer {
         throw new ApiError(404, 'FLX_ADMIN_NOT_FOUND', `no admin endpoint ${url.pathname}`, 'path');
       }
       if (route.mutating && this.opts.token) this.authorize(req);
+      if (route.mutating) for (const g of this.gates) g({ method: req.method ?? 'GET', path: url.pathname });
       const reply = await route.handler({
         method: req.method ?? 'GET',
         path: url.pathname,
@@ -150,7 +161,7 @@ export class AdminServer {
     } catch (err) {
       if (err instanceof ApiError) {
         // A refused body was not read to its end: close rather than parse the rest as a request.
-        const headers: Record<string, string> | undefined = err.status === 413 ? { connection: 'close' } : undefined;
+        const headers: Record<string, string> | undefined = err.status === 413 ? { connection: 'close' } : err.headers;
         send(res, { status: err.status, headers, json: { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } } });
       } else {
         this.log.error({ err: (err as Error).message, stack: (err as Error).stack, path: pathname }, 'admin handler failed');

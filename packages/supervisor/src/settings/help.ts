@@ -29,7 +29,10 @@ function noteOf(s: Setting<unknown>): string {
 /** One option's help lines, its note beside the last line when it fits. */
 export function optionHelp(s: Setting<unknown>, cols: HelpColumns = SERVER_COLUMNS): string {
   const head = `  ${optionText(s)}`;
-  const lines = s.help.map((h, i) => (i === 0 ? head.padEnd(Math.max(cols.help, head.length + 1)) : ' '.repeat(cols.help)) + h);
+  // An option far past the help column (--cluster's address) has its help start on the next line.
+  const own = head.length > cols.help + 4;
+  const lines = s.help.map((h, i) => (i === 0 && !own ? head.padEnd(Math.max(cols.help, head.length + 1)) : ' '.repeat(cols.help)) + h);
+  if (own) lines.unshift(head);
   const note = noteOf(s);
   if (note) {
     const last = lines[lines.length - 1];

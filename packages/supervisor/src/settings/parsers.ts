@@ -29,6 +29,13 @@ export const size: Parser<number> = (text, name) => {
 
 export const text: Parser<string> = (t) => t;
 
+/** Free text kept with the flag or variable it came from, for a rule between settings that names it (the cluster companions). */
+export interface Named {
+  name: string;
+  text: string;
+}
+export const named: Parser<Named> = (t, name) => ({ name, text: t });
+
 /** One of `choices`; `described` words them in the error (e.g. "json or text"). */
 export function oneOf<C extends string>(choices: readonly C[], described = `one of ${choices.join(', ')}`): Parser<C> {
   return (t, name) => {

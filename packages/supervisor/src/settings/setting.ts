@@ -36,6 +36,7 @@ export const GROUPS = {
   server: 'Server',
   requests: 'Requests and connections',
   admin: 'Admin listener',
+  cluster: 'Cluster (docs/cluster.md)',
   supervision: 'Supervision',
   logs: 'Logs and metrics',
   command: 'Command',

@@ -7,10 +7,16 @@
 import os from 'node:os';
 import { DEFAULT_WORKER_OPTIONS as D } from '@flexilib/contract';
 import { LOG_LEVELS } from '@flexilib/worker';
-import { folder, int, kib, oneOf, onOff, size, text } from './parsers.js';
+import { parseClusterSpec, type ClusterSettings } from '../cluster/options.js';
+import { folder, int, kib, named, oneOf, onOff, size, text, type Named } from './parsers.js';
 import { setting, type SettingTable } from './setting.js';
 
 const HOUR_MS = 3_600_000;
+
+/** A companion of --cluster: its text kept with the flag or variable it came from, for settings.ts's rules between them. */
+function companion(flag: string, env: string, arg: string, help: string, shown = 'none') {
+  return setting<Named | undefined>({ flag, env, arg, parse: named, default: undefined, shown, help: [help], group: 'cluster' });
+}
 
 export const SETTINGS = {
   config: setting({
@@ -81,6 +87,17 @@ export const SETTINGS = {
     help: ['mutating admin calls need Authorization:', 'Bearer $ADMIN_TOKEN when it is set; it must', 'be set when the admin listener is bound', 'beyond loopback'],
     group: 'admin',
   }),
+  cluster: setting<Pick<ClusterSettings, 'spec' | 'name' | 'endpoints'> | undefined>({
+    flag: 'cluster', env: 'FLEXILIB_CLUSTER', arg: 'etcd://HOST:PORT[,HOST:PORT...]/NAME', parse: (t, name) => parseClusterSpec(name, t),
+    default: undefined, shown: 'one host',
+    help: ['share pools, WASM services and health with', 'the other hosts of cluster NAME through etcd'],
+    docs: 'share upstream pools, WASM services and health with the other hosts of cluster NAME through etcd (docs/cluster.md)', group: 'cluster',
+  }),
+  clusterUser: companion('cluster-user', 'FLEXILIB_CLUSTER_USER', 'USER', 'etcd user'),
+  clusterPassword: companion('cluster-password', 'FLEXILIB_CLUSTER_PASSWORD', 'PW', 'etcd password'),
+  clusterCa: companion('cluster-ca', 'FLEXILIB_CLUSTER_CA', 'FILE', 'talk TLS to etcd, trusting this CA', 'plain TCP'),
+  clusterCert: companion('cluster-cert', 'FLEXILIB_CLUSTER_CERT', 'FILE', 'TLS client certificate for etcd'),
+  clusterKey: companion('cluster-key', 'FLEXILIB_CLUSTER_KEY', 'FILE', '... and its private key'),
   spareWorkers: setting({
     flag: 'spare-workers', env: 'SPARE_WORKERS', arg: 'N', parse: int(0, 1), default: 1, shown: '1',
     help: ['idle workers that take over at once when one', 'dies (0 or 1)'],

@@ -19,9 +19,9 @@ import type { UpstreamService } from './upstream-service.js';
 const POST_FIELDS = ['url', 'pool'];
 
 /** A state file that cannot be written fails the call (nothing changed) with its reason. */
-function persisting<T>(fn: () => T): T {
+async function persisting<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
     if (err instanceof SupervisorError) throw new ApiError(500, err.code, err.message);
     throw err;
@@ -89,7 +89,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
       if (!pool) {
         throw new ApiError(400, 'FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}" (configured: ${pools().map((p) => p.name).join(', ') || 'none'})`, 'pool');
       }
-      const { created, origin: rec } = persisting(() => svc.addServer(pool, origin.url));
+      const { created, origin: rec } = await persisting(() => svc.addServer(pool, origin.url));
       return { status: created ? 201 : 200, json: { created, server: serverJson(rec) } };
     },
     { mutating: true },
@@ -98,7 +98,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
   admin.route(
     'DELETE',
     '/servers/:ip/:port',
-    (req) => {
+    async (req) => {
       const port = Number(req.params.port);
       if (!/^\d+$/.test(req.params.port) || port < 1 || port > 65535) {
         throw new ApiError(400, 'FLX_UPSTREAM_BAD_REQUEST', `port "${req.params.port}" is not an integer from 1 to 65535`, 'port');
@@ -108,7 +108,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
         throw new ApiError(400, 'FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}"`, 'pool');
       }
       const ip = req.params.ip.replace(/^\[|\]$/g, '').toLowerCase();
-      const removed = persisting(() => svc.removeServers(ip, port, poolName));
+      const removed = await persisting(() => svc.removeServers(ip, port, poolName));
       if (removed.length === 0) {
         throw new ApiError(404, 'FLX_UPSTREAM_NOT_FOUND', `no origin ${ip}:${port} in ${poolName ? `pool "${poolName}"` : 'any pool'}`, 'ip');
       }
