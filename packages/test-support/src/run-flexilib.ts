@@ -1,6 +1,6 @@
 /** The flexilib command run to completion: usage errors, config errors, --help, `flexilib invoke`. */
-import { execFile, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { invokeFlexilib, type Invoked } from '@flexilib/plugin-abi/conformance';
 import { flexilibBin, repoRoot } from './paths.js';
 
 export interface Completed {
@@ -22,33 +22,17 @@ export function runFlexilib(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
-export interface Invoked {
-  /** The exit status. */
-  code: number;
-  /** Byte for byte (invoke prints the plugin's answer). */
-  stdout: Buffer;
-  stderr: string;
-}
-
-const execFileAsync = promisify(execFile);
+export type { Invoked } from '@flexilib/plugin-abi/conformance';
 
 /**
- * `flexilib invoke ...args`: the plugin called once without a server, run to
- * completion (asynchronously, so several can run at once; at most `timeoutMs`,
- * default 20 s). Rejects only when it could not run or did not exit.
+ * `flexilib invoke ...args` of this checkout, run to completion (see
+ * invokeFlexilib in @flexilib/plugin-abi/conformance).
  *
  * @example
  * const r = await invoke([lib, '-H', 'x-status: 404']);
  * assert.equal(r.code, 0);
  * assert.match(r.stdout.toString(), /^HTTP\/1.1 404/);
  */
-export async function invoke(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Invoked> {
-  try {
-    const r = await execFileAsync(process.execPath, [flexilibBin, 'invoke', ...args], { encoding: 'buffer', env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 20_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr.toString() };
-  } catch (err) {
-    const e = err as { code?: unknown; stdout: Buffer; stderr: Buffer };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr.toString() };
-  }
+export function invoke(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Invoked> {
+  return invokeFlexilib(flexilibBin, args, opts);
 }

@@ -8,3 +8,4 @@ export { parseResponse, RawConnection, rawRequest, requestBytes, responseBody, r
 export { requestOf, runCase, runCases, type CaseResult, type ServerAddress } from './runner.js';
 export { Flexilib, startFlexilib, type Exit, type LogLine, type StartOptions, type WaitOptions } from './flexilib-process.js';
 export { freePort, freePorts } from './free-port.js';
+export { invokeFlexilib, type Invoked } from './invoke.js';
