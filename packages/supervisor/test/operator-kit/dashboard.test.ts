@@ -94,7 +94,9 @@ test('every panel query returns series from a real Prometheus scraping flexilib 
   assert.deepEqual([...missing.entries()], [], 'panel queries without series');
 
   // And the series say what happened.
-  const value = async (expr: string) => (await prom.query(expr)).map((s) => ({ ...s.metric, value: Number(s.value[1]) }));
+  /** Each series' labels and its value. */
+  type Series = { value: number; [label: string]: string | number };
+  const value = async (expr: string) => (await prom.query(expr)).map((s): Series => ({ ...s.metric, value: Number(s.value[1]) }));
   assert.deepEqual((await value('sum(flexilib_quarantined_libraries)')).map((s) => s.value), [1]);
   const health = await value('flexilib_upstream_origin_healthy');
   assert.equal(health.find((s) => s.origin === `http://127.0.0.1:${dead}`)?.value, 0, 'the dead origin is down');
