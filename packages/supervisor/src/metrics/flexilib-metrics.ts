@@ -107,26 +107,23 @@ export class FlexilibMetrics {
         for (const s of wasmRoutes()) this.set({ route: s.route }, s.v[R.wasmInstances]);
       },
     });
-    new Counter({
-      name: 'flexilib_wasm_cold_starts_total',
-      help: "WASM instances started for a route (a thread and an instantiation, on a request no idle instance could take), across workers.",
-      labelNames: ['route'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const s of wasmRoutes()) this.inc({ route: s.route }, s.v[R.wasmColdStarts]);
-      },
-    });
-    new Counter({
-      name: 'flexilib_wasm_cold_start_seconds_total',
-      help: 'Time WASM cold starts took (compiling the module when not cached, starting its thread, instantiating it), summed; divided by flexilib_wasm_cold_starts_total it is the mean.',
-      labelNames: ['route'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const s of wasmRoutes()) this.inc({ route: s.route }, s.v[R.wasmColdStartSeconds]);
-      },
-    });
+    const perWasmRoute = (name: string, help: string, field: number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['route'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const s of wasmRoutes()) this.inc({ route: s.route }, s.v[field]);
+        },
+      });
+    perWasmRoute('flexilib_wasm_cold_starts_total', 'WASM instances started for a route (a thread and an instantiation, on a request no idle instance could take), across workers.', R.wasmColdStarts);
+    perWasmRoute(
+      'flexilib_wasm_cold_start_seconds_total',
+      'Time WASM cold starts took (compiling the module when not cached, starting its thread, instantiating it), summed; divided by flexilib_wasm_cold_starts_total it is the mean.',
+      R.wasmColdStartSeconds,
+    );
     new Gauge({
       name: 'flexilib_requests_in_flight',
       help: 'Requests being answered now, across all workers.',
