@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { invokeFlexilib } from '../src/conformance/invoke.js';
 import { abiRoot, exec, includeDir, requireCargo, repoRoot, zigPath } from './toolchains.js';
 
 const cli = path.join(repoRoot, 'packages/supervisor/dist/cli.js');
@@ -75,15 +76,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function invoke(lib: string, args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [cli, 'invoke', lib, ...args], { encoding: 'buffer', timeout: 20_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr.toString() };
-  } catch (err) {
-    const e = err as { code: number; stdout: Buffer; stderr: Buffer };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr.toString() };
-  }
-}
+const invoke = (lib: string, args: string[]) => invokeFlexilib(cli, [lib, ...args]);
 
 const expectedBody = Buffer.concat([Buffer.from('init=42 A=1 b=two content-length=20000 PATCH /p?q=1 body=20000\n'), body, body, body]);
 const expected = Buffer.concat([

@@ -9,16 +9,21 @@
  *     # status: expected 404, got 200
  *   1 passed, 1 failed
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { exampleCasesFile, loadCases, runCases, type ConformanceCase, type ServerAddress } from '@flexilib/plugin-abi/conformance';
+import { exampleCasesFile, loadCases, runCases, startFlexilib, type ConformanceCase, type Flexilib, type ServerAddress } from '@flexilib/plugin-abi/conformance';
 import type { PluginAbi } from '@flexilib/contract';
 import { EXIT, SupervisorError } from './errors.js';
 import { optionHelp, SUBCOMMAND_COLUMNS } from './settings/help.js';
 import { ABI } from './settings/plugin-flags.js';
 import { optionsOf, valuesOf } from './settings/read.js';
 import { SETTINGS } from './settings/table.js';
-import { spawnServer, type SpawnedServer } from './spawn-server.js';
+
+/** This command's own entry script: the server under test is the same build. */
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 
 /** The definitions of the flags conformance shares with invoke and the server. */
 const SHARED = { abi: ABI, help: SETTINGS.help };
@@ -122,16 +127,21 @@ export async function runConformance(argv: string[], out: NodeJS.WritableStream,
     out.write(CONFORMANCE_HELP);
     return EXIT.ok;
   }
-  let server: SpawnedServer | undefined;
+  let server: Flexilib | undefined;
+  let dir: string | undefined;
   let address = t.url;
   if (!address) {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-conformance-'));
+    const config = path.join(dir, 'proxy.ini');
     try {
-      server = await spawnServer({ config: singleRouteConfig(t.library!, t.mode, t.threads, t.abi), args: ['--no-access-log'] });
+      writeFileSync(config, singleRouteConfig(t.library!, t.mode, t.threads, t.abi));
+      server = await startFlexilib({ bin: CLI, config, workers: 1, accessLog: false });
     } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
       err.write(`flexilib conformance: ${(e as Error).message}\n`);
       return EXIT.failure;
     }
-    address = { host: server.host, port: server.port };
+    address = { host: '127.0.0.1', port: server.port };
   }
   try {
     const results = await runCases(address, t.cases);
@@ -146,11 +156,12 @@ export async function runConformance(argv: string[], out: NodeJS.WritableStream,
     });
     out.write(`${results.length - failed} passed, ${failed} failed\n`);
     if (failed && server) {
-      const errors = server.log().split('\n').filter((l) => /"level":(40|50|60)/.test(l));
+      const errors = server.output().split('\n').filter((l) => /"level":(40|50|60)/.test(l));
       if (errors.length) err.write(`server warnings and errors:\n${errors.join('\n')}\n`);
     }
     return failed ? EXIT.failure : EXIT.ok;
   } finally {
     await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

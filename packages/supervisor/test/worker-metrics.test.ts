@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { DEFAULT_WORKER_OPTIONS, WORKER_ENV, loadConfig, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
+import { DEFAULT_WORKER_OPTIONS, EMPTY_UPSTREAM_STATE, WORKER_ENV, loadConfig, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
 import { R } from '@flexilib/contract/metrics-layout';
 import { ListenSocket } from '../src/listen-socket.js';
 import { MetricsAggregator, type Totals } from '../src/metrics/aggregator.js';
@@ -36,7 +36,10 @@ async function startWorker(configFile: string, runDir: string): Promise<{ child:
   const init: WorkerInit = {
     options: { ...DEFAULT_WORKER_OPTIONS, host: '127.0.0.1', port: 0, logFormat: 'json', logLevel: 'info', accessLog: true, metrics: true },
     config: loadConfig(configFile),
+    generation: 0,
+    quarantined: [],
     runDir,
+    upstreams: EMPTY_UPSTREAM_STATE,
   };
   const child = fork(require.resolve('@flexilib/worker/worker-main'), [], {
     env: { ...process.env, [WORKER_ENV]: '1' },

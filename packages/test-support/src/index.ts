@@ -11,7 +11,7 @@
  *   config.ts            writeConfig()
  *   eventually.ts        eventually(), until(), sleep()
  *   flexilib-process.ts  startFlexilib() -> Flexilib (logs, waitForLog, signal, stop, kill)
- *   run-flexilib.ts      runFlexilib(): the command run to completion
+ *   run-flexilib.ts      runFlexilib(): the command run to completion; invoke(): flexilib invoke (plugin-abi's invokeFlexilib)
  *   free-port.ts         freePort(), freePorts()
  *   http.ts              request(), waitForAnswers()
  *   raw-http.ts          rawRequest(): exactly the headers given, over a fresh socket

@@ -15,7 +15,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { runDirNames, workerFiles } from '../run-dir-files.js';
 import type { Logger } from 'pino';
-import { H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES } from '@flexilib/contract/metrics-layout';
+import { ERROR_CODES, ERROR_SLOT, H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES, WASM_GAUGE } from '@flexilib/contract/metrics-layout';
 import { MappedMetricsFile, readMetricsFile, type MetricsData } from '@flexilib/worker';
 
 export interface RouteSeries {
@@ -23,6 +23,8 @@ export interface RouteSeries {
   kind: string;
   /** One route slot (layout R offsets), summed. */
   v: Float64Array;
+  /** Error answers by code, in ERROR_CODES order, summed. */
+  errors: Float64Array;
 }
 
 export interface Totals {
@@ -42,7 +44,7 @@ function emptyTotals(): Totals {
 
 function copyTotals(t: Totals): Totals {
   const c = emptyTotals();
-  for (const [k, s] of t.routes) c.routes.set(k, { route: s.route, kind: s.kind, v: Float64Array.from(s.v) });
+  for (const [k, s] of t.routes) c.routes.set(k, { route: s.route, kind: s.kind, v: Float64Array.from(s.v), errors: Float64Array.from(s.errors) });
   for (const [k, v] of t.libraries) c.libraries.set(k, Float64Array.from(v));
   return c;
 }
@@ -52,9 +54,16 @@ function addInto(t: Totals, d: MetricsData, live: boolean): void {
   info.table.routes.forEach((r, i) => {
     const key = `${r.key}\0${r.kind}`;
     let s = t.routes.get(key);
-    if (!s) t.routes.set(key, (s = { route: r.key, kind: r.kind, v: new Float64Array(ROUTE_SLOTS) }));
+    if (!s) t.routes.set(key, (s = { route: r.key, kind: r.kind, v: new Float64Array(ROUTE_SLOTS), errors: new Float64Array(ERROR_CODES.length) }));
     const at = info.routesAt + i * ROUTE_SLOTS;
-    for (let j = 0; j < ROUTE_SLOTS; j++) s.v[j] += f[at + j];
+    // A gauge is a level, not a count: a final file's (its worker gone, or its table retired) is not added.
+    for (let j = 0; j < ROUTE_SLOTS; j++) if (live || j !== WASM_GAUGE) s.v[j] += f[at + j];
+    const codes = info.table.errors;
+    const errorsAt = info.errorsAt + i * codes.length;
+    for (let j = 0; j < codes.length; j++) {
+      const slot = ERROR_SLOT.get(codes[j]);
+      if (slot !== undefined) s.errors[slot] += f[errorsAt + j];
+    }
   });
   info.table.libraries.forEach((lib, i) => {
     let v = t.libraries.get(lib);

@@ -43,8 +43,8 @@ health_path = /health
   t.after(() => svc.stop());
   svc.start();
   const pool = svc.registry.get('api')!;
-  assert.equal(svc.addServer(pool, c.url).created, true);
-  assert.equal(svc.removeServers('127.0.0.1', a.port).length, 1);
+  assert.equal((await svc.addServer(pool, c.url)).created, true);
+  assert.equal((await svc.removeServers('127.0.0.1', a.port)).length, 1);
   assert.deepEqual(urls(svc.snapshot(), 'api'), [b.url, c.url]);
   // Each change went to the workers at once.
   const last = sent.at(-1)!;

@@ -39,7 +39,7 @@ import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { sameLower } from './raw-headers.js';
 import { checkFinalStatus } from './final-status.js';
-import { errorAnswer, sendError } from './respond.js';
+import { countErrorAnswer, errorAnswer, sendError } from './respond.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
 const MAX_LANE_HEADERS = 100;
@@ -311,7 +311,7 @@ export class FastLane implements LaneOwner {
     const conn = this.conns.get(socket);
     if (this.observed) {
       const status = finished ? res.statusCode : 499;
-      this.record(res.req, res.ex, res.meter, status, finished, res.bytes >= 0 ? res.bytes : res.written, 0, 0, res.startMs, res.ttfbMs, true);
+      this.record(res.req, res.executor, res.meter, status, finished, res.bytes >= 0 ? res.bytes : res.written, 0, 0, res.startMs, res.ttfbMs, true);
     }
     if (conn === undefined || conn.res !== res) return;
     conn.res = null;
@@ -343,6 +343,7 @@ export class FastLane implements LaneOwner {
     } catch (err) {
       this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
       out = errorAnswer(500, 'Internal Server Error');
+      countErrorAnswer(meter, ex, out.headers);
     }
     if (out === null) return false;
     if (meter) meter.begin();
@@ -354,6 +355,7 @@ export class FastLane implements LaneOwner {
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
       out = errorAnswer(502, why);
+      countErrorAnswer(meter, ex, out.headers);
       status = 502;
       stats.bytes = out.body.length;
       head = this.head(status, out.reason, out.headers, false);

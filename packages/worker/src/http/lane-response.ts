@@ -53,7 +53,7 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
   constructor(
     private readonly owner: LaneOwner,
     readonly socket: Socket,
-    readonly ex: Executor,
+    readonly executor: Executor,
     /** For the access log: the lane's request object is reused, this one is the request's own. */
     readonly req: LoggedRequest,
   ) {

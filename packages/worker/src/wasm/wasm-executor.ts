@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
 import { FlexiError } from '@flexilib/contract';
 import { checkFinalStatus } from '../http/final-status.js';
-import type { Executor, RequestStats } from '../executor.js';
+import type { Executor, RequestStats, RouteCounters } from '../executor.js';
 import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
 import { KIND, type CallResult } from './channel.js';
@@ -105,6 +105,10 @@ export class WasmExecutor implements Executor {
     res.end(body);
   }
 
-  /** Pools outlive executors (wasm-runtime.ts): nothing to release here. */
+  countInto(counters: RouteCounters): void {
+    this.deps.pool.countInto(counters);
+  }
+
+    /** Pools outlive executors (wasm-runtime.ts): nothing to release here. */
   close(): void {}
 }
