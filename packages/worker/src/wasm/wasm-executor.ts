@@ -73,7 +73,7 @@ export class WasmExecutor implements Executor {
       else sendError(res, status, `route "${this.route.key}": ${r.message}`);
       return;
     }
-    stats.preAlloc = this.deps.arenaBytes;
+    stats.arenaBytes = this.deps.arenaBytes;
     stats.alloc = r.heapBytes;
     if (r.kind !== KIND.OK) {
       const status = r.kind === KIND.BAD_RESPONSE ? 502 : 500;
