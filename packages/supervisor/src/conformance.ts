@@ -13,7 +13,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { exampleCasesFile, loadCases, runCases, type ConformanceCase, type ServerAddress } from '@flexilib/plugin-abi/conformance';
 import { PLUGIN_ABIS, type PluginAbi } from '@flexilib/contract';
-import { EXIT, SupervisorError } from './errors.js';
+import { FlexiError } from '@flexilib/contract';
+import { EXIT } from './errors.js';
 import { spawnServer, type SpawnedServer } from './spawn-server.js';
 
 export const CONFORMANCE_HELP = `Usage: flexilib conformance LIB [options]
@@ -62,13 +63,13 @@ function parse(argv: string[]): Target | 'help' {
       },
     });
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `conformance: ${(err as Error).message} (see flexilib conformance --help)`);
+    throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message} (see flexilib conformance --help)`);
   }
   const v = parsed.values;
   if (v.help) return 'help';
   const pos = parsed.positionals;
   if ((v.url === undefined) === (pos.length !== 1) || pos.length > 1) {
-    throw new SupervisorError('FLX_USAGE', 'conformance: give either one library path or --url (see flexilib conformance --help)');
+    throw new FlexiError('FLX_USAGE', 'conformance: give either one library path or --url (see flexilib conformance --help)');
   }
   let url: ServerAddress | undefined;
   if (v.url !== undefined) {
@@ -76,23 +77,23 @@ function parse(argv: string[]): Target | 'help' {
     try {
       u = new URL(v.url);
     } catch {
-      throw new SupervisorError('FLX_USAGE', `conformance: --url "${v.url}" is not a URL such as http://127.0.0.1:8069`);
+      throw new FlexiError('FLX_USAGE', `conformance: --url "${v.url}" is not a URL such as http://127.0.0.1:8069`);
     }
-    if (u.protocol !== 'http:') throw new SupervisorError('FLX_USAGE', `conformance: --url "${v.url}" must be http://`);
+    if (u.protocol !== 'http:') throw new FlexiError('FLX_USAGE', `conformance: --url "${v.url}" must be http://`);
     url = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
   }
   const mode = v.mode ?? 'inline';
-  if (mode !== 'inline' && mode !== 'threaded') throw new SupervisorError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
+  if (mode !== 'inline' && mode !== 'threaded') throw new FlexiError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
   const threads = Number(v.threads ?? 4);
-  if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new SupervisorError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
+  if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new FlexiError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
   if (v.abi !== undefined && !(PLUGIN_ABIS as readonly string[]).includes(v.abi)) {
-    throw new SupervisorError('FLX_USAGE', `conformance: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
+    throw new FlexiError('FLX_USAGE', `conformance: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
   }
   let cases: ConformanceCase[];
   try {
     cases = loadCases(v.cases ?? exampleCasesFile);
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `conformance: ${(err as Error).message}`);
+    throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message}`);
   }
   return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads, abi: v.abi as PluginAbi | undefined };
 }
@@ -110,9 +111,9 @@ export async function runConformance(argv: string[], out: NodeJS.WritableStream,
   try {
     t = parse(argv);
   } catch (e) {
-    if (!(e instanceof SupervisorError)) throw e;
+    if (!(e instanceof FlexiError)) throw e;
     err.write(`flexilib ${e.message}\n`);
-    return EXIT.usage;
+    return e.exitCode;
   }
   if (t === 'help') {
     out.write(CONFORMANCE_HELP);

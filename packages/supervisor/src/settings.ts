@@ -1,7 +1,7 @@
 /**
  * Flags and environment variables of the flexilib command. Flags override
  * environment variables, which override defaults. Every bad value is a
- * SupervisorError naming the flag or variable (exit code 2).
+ * FlexiError FLX_USAGE naming the flag or variable (exit code 2).
  */
 import { statSync } from 'node:fs';
 import os from 'node:os';
@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_WORKER_OPTIONS, parseSize, type WorkerOptions } from '@flexilib/contract';
 import { LOG_LEVELS } from '@flexilib/worker';
 import { isLoopback } from './admin/admin-server.js';
-import { SupervisorError } from './errors.js';
+import { FlexiError } from '@flexilib/contract';
 
 /** How the supervisor supervises: restarts, quarantine, reloads, stop. */
 export interface SupervisionSettings {
@@ -93,7 +93,7 @@ are sent to $NOTIFY_SOCKET when it is set.
 function int(name: string, text: string, min: number, max: number): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new SupervisorError('FLX_USAGE', `${name}: "${text}" is not an integer from ${min} to ${max}`);
+    throw new FlexiError('FLX_USAGE', `${name}: "${text}" is not an integer from ${min} to ${max}`);
   }
   return n;
 }
@@ -138,7 +138,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
       },
     });
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `${(err as Error).message} (see flexilib --help)`);
+    throw new FlexiError('FLX_USAGE', `${(err as Error).message} (see flexilib --help)`);
   }
   const v = parsed.values;
   const pick = (flag: string | undefined, envName: string): [string, string] | undefined => {
@@ -160,7 +160,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
   const mb = pick(v['max-body'], 'MAX_BODY_SIZE');
   if (mb) {
     const n = parseSize(mb[1]);
-    if (n === undefined) throw new SupervisorError('FLX_USAGE', `${mb[0]}: "${mb[1]}" is not a size such as 1048576, 512k or 4m`);
+    if (n === undefined) throw new FlexiError('FLX_USAGE', `${mb[0]}: "${mb[1]}" is not a size such as 1048576, 512k or 4m`);
     maxBodyBytes = n;
   }
   const maxHeaderBytes = num(v['max-header-size'], 'MAX_HEADER_SIZE', d.maxHeaderBytes, 1024, 1024 * 1024);
@@ -173,7 +173,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     if (off) return false;
     const e = env[envName];
     if (e === undefined || e === '') return def;
-    if (!['0', '1', 'true', 'false'].includes(e)) throw new SupervisorError('FLX_USAGE', `${envName}: "${e}" is not one of 0, 1, true, false`);
+    if (!['0', '1', 'true', 'false'].includes(e)) throw new FlexiError('FLX_USAGE', `${envName}: "${e}" is not one of 0, 1, true, false`);
     return e === '1' || e === 'true';
   };
   const accessLog = onOff(v['no-access-log'], 'ACCESS_LOG', d.accessLog);
@@ -181,13 +181,13 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
   const fastLane = onOff(v['no-fast-lane'], 'FAST_LANE', d.fastLane);
   const lvl = pick(v['log-level'], 'LOG_LEVEL');
   if (lvl && !(LOG_LEVELS as readonly string[]).includes(lvl[1])) {
-    throw new SupervisorError('FLX_USAGE', `${lvl[0]}: "${lvl[1]}" is not one of ${LOG_LEVELS.join(', ')}`);
+    throw new FlexiError('FLX_USAGE', `${lvl[0]}: "${lvl[1]}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
   const fmt = pick(v['log-format'], 'LOG_FORMAT');
-  if (fmt && fmt[1] !== 'json' && fmt[1] !== 'text') throw new SupervisorError('FLX_USAGE', `${fmt[0]}: "${fmt[1]}" is not json or text`);
+  if (fmt && fmt[1] !== 'json' && fmt[1] !== 'text') throw new FlexiError('FLX_USAGE', `${fmt[0]}: "${fmt[1]}" is not json or text`);
   const logFormat = (fmt?.[1] as 'json' | 'text' | undefined) ?? (isTTY ? 'text' : 'json');
   if (headersTimeoutMs > requestTimeoutMs && requestTimeoutMs !== 0) {
-    throw new SupervisorError('FLX_USAGE', `--headers-timeout (${headersTimeoutMs}) must not exceed --request-timeout (${requestTimeoutMs})`);
+    throw new FlexiError('FLX_USAGE', `--headers-timeout (${headersTimeoutMs}) must not exceed --request-timeout (${requestTimeoutMs})`);
   }
 
   const spareWorkers = num(v['spare-workers'], 'SPARE_WORKERS', 1, 0, 1);
@@ -199,7 +199,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
   let watch = true;
   if (v['no-watch']) watch = false;
   else if (env.WATCH_LIBRARIES !== undefined && env.WATCH_LIBRARIES !== '') {
-    if (!['0', '1', 'true', 'false'].includes(env.WATCH_LIBRARIES)) throw new SupervisorError('FLX_USAGE', `WATCH_LIBRARIES: "${env.WATCH_LIBRARIES}" is not one of 0, 1, true, false`);
+    if (!['0', '1', 'true', 'false'].includes(env.WATCH_LIBRARIES)) throw new FlexiError('FLX_USAGE', `WATCH_LIBRARIES: "${env.WATCH_LIBRARIES}" is not one of 0, 1, true, false`);
     watch = env.WATCH_LIBRARIES === '1' || env.WATCH_LIBRARIES === 'true';
   }
 
@@ -207,7 +207,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
   const adminPort = num(v['admin-port'], 'ADMIN_PORT', 8687, 0, 65535);
   const adminToken = env.ADMIN_TOKEN || undefined;
   if (!isLoopback(adminHost) && !adminToken) {
-    throw new SupervisorError('FLX_USAGE', `--admin-host ${adminHost} is beyond loopback: set ADMIN_TOKEN so the management API is not open to anyone`);
+    throw new FlexiError('FLX_USAGE', `--admin-host ${adminHost} is beyond loopback: set ADMIN_TOKEN so the management API is not open to anyone`);
   }
 
   const md = pick(v['modules-dir'], 'FLEXILIB_MODULES_DIR');
@@ -220,7 +220,7 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     } catch {
       /* reported below */
     }
-    if (!isDir) throw new SupervisorError('FLX_USAGE', `${md[0]}: "${md[1]}" is not a folder`);
+    if (!isDir) throw new FlexiError('FLX_USAGE', `${md[0]}: "${md[1]}" is not a folder`);
   }
 
   return {
