@@ -16,8 +16,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { RouteSpec } from '@flexilib/contract';
-import type { ErrorCode } from '@flexilib/contract';
+import { FlexiError, type ErrorCode, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
@@ -129,7 +128,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
         let seen = 0;
         req.on('data', (chunk: Buffer) => {
           seen += chunk.length;
-          if (seen > limit) body!.destroy(Object.assign(new Error(`request body exceeds the limit of ${limit} bytes`), { code: TOO_LARGE }));
+          if (seen > limit) body!.destroy(new FlexiError(TOO_LARGE, `request body exceeds the limit of ${limit} bytes`));
         });
       }
     }
@@ -189,7 +188,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   /** The origin's answer cannot be passed on: nothing was sent yet, so a 502 (by onError). */
   private badAnswer(why: string): boolean {
-    this.abort?.(Object.assign(new Error(why), { code: BAD_RESPONSE }));
+    this.abort?.(new FlexiError(BAD_RESPONSE, why));
     return false;
   }
 
