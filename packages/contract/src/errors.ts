@@ -75,11 +75,19 @@ export const ERRORS = {
   FLX_SERVICE_EXISTS: { status: 409, text: 'POST /services: a service with this name is already registered (409)' },
   FLX_SERVICE_PREFIX_TAKEN: { status: 409, text: 'POST /services: another service serves this prefix (409)' },
   FLX_SERVICE_NOT_FOUND: { status: 404, text: 'no service with this name is registered (404)' },
+  // Admin listener: cluster mode (etcd)
+  FLX_CLUSTER_UNREACHABLE: { status: 503, text: 'cluster mode: etcd cannot be reached; traffic keeps the last state, shared mutations answer 503 with Retry-After' },
+  FLX_CLUSTER_CONFLICT: { status: 409, text: 'cluster mode: the change conflicts with the shared state (the origin or service already exists) (409)' },
+  FLX_CLUSTER_AUTH: { exit: 1, text: 'cluster mode: etcd refused the user or password (--cluster-user/--cluster-password), or the user may not use the cluster prefix; the server does not start' },
+  FLX_CLUSTER_SNAPSHOT: { text: 'cluster mode: the local snapshot of the shared state (beside the config) cannot be read or written' },
+  FLX_CLUSTER_MODULE: { text: 'cluster mode: a WASM module named by the shared state is missing or its chunks do not match its sha256; the service is not served on this host' },
   FLX_SERVICE_STATE: { exit: 1, text: 'the WASM services state file (.flexilib/services.json beside the config) is unreadable; the server does not start' },
   // The flexilib command and the supervisor's log lines
   FLX_USAGE: { exit: 2, text: 'a command-line flag or environment variable is invalid (exit code 2)' },
   FLX_CONFIG_INVALID: { exit: 1, text: 'the config file has errors (each as file:line); the server does not start (exit code 1), or a SIGHUP reload is refused and the old config keeps serving' },
   FLX_CONFIG_READ: { exit: 1, text: 'the config file cannot be read; the server does not start (exit code 1), or a SIGHUP reload is refused' },
+  FLX_LISTEN: { exit: 1, text: 'the traffic address cannot be listened on (port in use, host unknown); the server does not start (exit code 1)' },
+  FLX_WORKER_FORK: { text: 'a worker process could not be started (spawn failed: E2BIG, ENOMEM, ...); retried with growing delays while the other workers keep serving' },
   FLX_WORKER_EXIT: { text: 'a worker died (signal or exit code, and the route and library it was calling); it is replaced' },
   FLX_WORKER_HANG: { text: 'an inline plugin call ran past --hang-timeout; its worker is killed and replaced' },
   FLX_LIB_RELOAD_FAILED: { text: 'a changed library failed to load in a worker (wrong ABI, missing symbol, ...); the old version keeps serving' },
@@ -127,6 +135,8 @@ export interface ErrorDetails {
   field?: string;
   route?: string;
   library?: string;
+  /** Extra headers of its HTTP answer (Retry-After). */
+  headers?: Record<string, string>;
   cause?: unknown;
 }
 
@@ -136,6 +146,7 @@ export class FlexiError extends Error {
   readonly field?: string;
   readonly route?: string;
   readonly library?: string;
+  readonly headers?: Record<string, string>;
   constructor(code: ErrorCode, message: string, details?: ErrorDetails) {
     super(message, details?.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
@@ -143,6 +154,7 @@ export class FlexiError extends Error {
     if (details?.field !== undefined) this.field = details.field;
     if (details?.route !== undefined) this.route = details.route;
     if (details?.library !== undefined) this.library = details.library;
+    if (details?.headers !== undefined) this.headers = details.headers;
   }
 
   /** The HTTP status of its code, or undefined when the code never answers HTTP. */

@@ -72,4 +72,6 @@ test('FlexiError takes its status and exit code from the catalogue and keeps its
   const lib = new FlexiError('FLX_LIB_LOAD', 'cannot load', { route: '/a', library: '/x.so', cause });
   assert.deepEqual([lib.status, lib.route, lib.library, lib.cause], [502, '/a', '/x.so', cause]);
   assert.equal(new FlexiError('FLX_RELEASE_USAGE', 'x').exitCode, 2);
+  const later = new FlexiError('FLX_CLUSTER_UNREACHABLE', 'etcd is unreachable', { headers: { 'retry-after': '5' } });
+  assert.deepEqual([later.status, later.headers], [503, { 'retry-after': '5' }]);
 });

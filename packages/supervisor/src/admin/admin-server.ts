@@ -144,7 +144,7 @@ export class AdminServer {
       send(res, reply);
     } catch (err) {
       if (err instanceof FlexiError && answersHttp(err.code)) {
-        sendError(res, err.code, err.message, err.field);
+        sendError(res, err.code, err.message, err.field, err.headers);
       } else {
         this.log.error({ err: (err as Error).message, stack: (err as Error).stack, path: pathname }, 'admin handler failed');
         sendError(res, 'FLX_ADMIN_INTERNAL', (err as Error).message);
@@ -164,10 +164,10 @@ export class AdminServer {
 }
 
 /** An error answer: the code's status, its JSON body, x-flexilib-error. */
-function sendError(res: ServerResponse, code: HttpErrorCode, message: string, field?: string): void {
+function sendError(res: ServerResponse, code: HttpErrorCode, message: string, field?: string, extra?: Record<string, string>): void {
   const status = statusOf(code);
   // A refused body was not read to its end: close rather than parse the rest as a request.
-  const headers: Record<string, string> = status === 413 ? { connection: 'close', [ERROR_HEADER]: code } : { [ERROR_HEADER]: code };
+  const headers: Record<string, string> = status === 413 ? { connection: 'close', [ERROR_HEADER]: code } : { ...extra, [ERROR_HEADER]: code };
   send(res, { status, headers, json: { error: { code, message, ...(field ? { field } : {}) } } });
 }
 
