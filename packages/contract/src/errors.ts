@@ -11,7 +11,7 @@
  */
 export const ERRORS = {
   // Traffic port: the worker's own answers (each with x-flexilib-error: CODE)
-  FLX_BAD_REQUEST: { status: 400, text: 'the request is malformed (llhttp refused it, or it has more than one Host header); the connection closes' },
+  FLX_BAD_REQUEST: { status: 400, text: 'the request is malformed (llhttp refused it, or it has no Host header (HTTP/1.1) or more than one); the connection closes' },
   FLX_REQUEST_TIMEOUT: { status: 408, text: 'the request head or body did not arrive within --headers-timeout / --request-timeout; the connection closes' },
   FLX_HEADERS_TOO_LARGE: { status: 431, text: 'the request head exceeds --max-header-size; the connection closes' },
   FLX_NO_ROUTE: { status: 404, text: 'no route (WASM service prefix or proxy.ini route) matches the request path' },
@@ -89,6 +89,8 @@ export const ERRORS = {
   FLX_LISTEN: { exit: 1, text: 'the traffic address cannot be listened on (port in use, host unknown); the server does not start (exit code 1)' },
   FLX_WORKER_FORK: { text: 'a worker process could not be started (spawn failed: E2BIG, ENOMEM, ...); retried with growing delays while the other workers keep serving' },
   FLX_WORKER_EXIT: { text: 'a worker died (signal or exit code, and the route and library it was calling); it is replaced' },
+  FLX_WORKER_NO_REPLY: { text: 'a worker did not answer a request (config switch, library reload, WASM services) in time; the outcome leaves it out' },
+  FLX_WORKER_GONE: { text: 'a worker died before answering a request; the outcome leaves it out (its replacement starts with the current state)' },
   FLX_WORKER_HANG: { text: 'an inline plugin call ran past --hang-timeout; its worker is killed and replaced' },
   FLX_LIB_RELOAD_FAILED: { text: 'a changed library failed to load in a worker (wrong ABI, missing symbol, ...); the old version keeps serving' },
   FLX_LIB_STORE: { text: "the supervisor cannot write a library's verified copy in its run folder; workers loading it next read the file itself" },

@@ -64,23 +64,23 @@ const upstreamState = object({
 const wasmService = object({ name: str, prefix: str, module: str, sha256: str, limits: recordOf(num) });
 
 const TO_WORKER: Record<ToWorker['type'], Record<string, Check>> = {
-  config: { config, generation: num, quarantined: arrayOf(quarantineNotice) },
-  'reload-library': { file: str, lift: optional(bool) },
+  config: { config, generation: num, quarantined: arrayOf(quarantineNotice), requestId: num },
+  'reload-library': { file: str, lift: optional(bool), requestId: num },
   quarantine: { notice: quarantineNotice },
-  'quarantine-lift': { library: str },
-  listen: { port: num },
+  listen: {},
   stop: {},
   'upstream-state': { state: upstreamState },
-  'wasm-services': { services: arrayOf(wasmService), generation: num },
+  'wasm-services': { services: arrayOf(wasmService), generation: num, requestId: num },
 };
 
 const FROM_WORKER: Record<FromWorker['type'], Record<string, Check>> = {
+  hello: {},
   standby: {},
   listening: { port: num, address: str },
-  'config-applied': { generation: num },
-  'library-reloaded': { file: str, ok: bool, loaded: bool, error: optional(str) },
+  'config-applied': { generation: num, requestId: num },
+  'library-reloaded': { file: str, ok: bool, loaded: bool, error: optional(str), requestId: num },
   'upstream-failure': { pool: str, origin: str, epoch: num, code: str, message: str },
-  'wasm-services-applied': { generation: num },
+  'wasm-services-applied': { generation: num, requestId: num },
   retire: { reason: str },
 };
 

@@ -11,6 +11,7 @@ import { DEFAULT_WORKER_OPTIONS, parseSize, type WorkerOptions } from '@flexilib
 import { LOG_LEVELS } from '@flexilib/worker';
 import { isLoopback } from './admin/admin-server.js';
 import { FlexiError } from '@flexilib/contract';
+import { parseClusterSpec, type ClusterSettings } from './cluster/options.js';
 
 /** How the supervisor supervises: restarts, quarantine, reloads, stop. */
 export interface SupervisionSettings {
@@ -36,6 +37,8 @@ export interface Settings {
   workers: number;
   supervision: SupervisionSettings;
   admin: { host: string; port: number; token?: string };
+  /** Cluster mode (--cluster): pools, services and health shared through etcd. Absent: one host, state files. */
+  cluster?: ClusterSettings;
   worker: WorkerOptions;
   help: boolean;
   version: boolean;
@@ -66,6 +69,14 @@ Options (flags override environment variables):
       --admin-port N         admin listener port (0 = any)      [ADMIN_PORT, default 8687]
                              mutating admin calls need Authorization: Bearer $ADMIN_TOKEN when it is set;
                              it must be set when the admin listener is bound beyond loopback
+      --cluster etcd://HOST:PORT[,HOST:PORT...]/NAME
+                             share pools, WASM services and health with the other hosts of cluster NAME
+                             through etcd (docs/cluster.md)      [FLEXILIB_CLUSTER, default: one host]
+      --cluster-user USER    etcd user                          [FLEXILIB_CLUSTER_USER]
+      --cluster-password PW  etcd password                      [FLEXILIB_CLUSTER_PASSWORD]
+      --cluster-ca FILE      talk TLS to etcd, trusting this CA [FLEXILIB_CLUSTER_CA]
+      --cluster-cert FILE    TLS client certificate for etcd   [FLEXILIB_CLUSTER_CERT]
+      --cluster-key FILE     ... and its private key           [FLEXILIB_CLUSTER_KEY]
       --spare-workers N      idle workers that take over at once when one dies [SPARE_WORKERS, 0 or 1, default 1]
       --drain-timeout MS     graceful stop: time for requests in flight [DRAIN_TIMEOUT_MS, default 10000]
       --quarantine-crashes N quarantine a library after N crashes  [QUARANTINE_CRASHES, default 3; 0 = never]
@@ -131,6 +142,12 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
         'no-watch': { type: 'boolean' },
         'admin-host': { type: 'string' },
         'admin-port': { type: 'string' },
+        cluster: { type: 'string' },
+        'cluster-user': { type: 'string' },
+        'cluster-password': { type: 'string' },
+        'cluster-ca': { type: 'string' },
+        'cluster-cert': { type: 'string' },
+        'cluster-key': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -222,10 +239,12 @@ export function resolveSettings(argv: string[], env: NodeJS.ProcessEnv, isTTY = 
     }
     if (!isDir) throw new FlexiError('FLX_USAGE', `${md[0]}: "${md[1]}" is not a folder`);
   }
+  const cluster = clusterSettings(pick, v);
 
   return {
     modulesDir,
     admin: { host: adminHost, port: adminPort, token: adminToken },
+    ...(cluster ? { cluster } : {}),
     configFile: pick(v.config, 'FLEXILIB_CONFIG')?.[1] ?? 'proxy.ini',
     workers,
     supervision: { spareWorkers, drainTimeoutMs, quarantineCrashes, quarantineWindowS, hangTimeoutMs, reloadDebounceMs, watch },
@@ -258,7 +277,35 @@ const FLAG_OF_ENV: Record<string, string> = {
   LOG_FORMAT: 'log-format', FLEXILIB_CONFIG: 'config', FLEXILIB_MODULES_DIR: 'modules-dir', ADMIN_HOST: 'admin-host', ADMIN_PORT: 'admin-port',
   SPARE_WORKERS: 'spare-workers', DRAIN_TIMEOUT_MS: 'drain-timeout', QUARANTINE_CRASHES: 'quarantine-crashes', QUARANTINE_WINDOW_S: 'quarantine-window',
   HANG_TIMEOUT_MS: 'hang-timeout', RELOAD_DEBOUNCE_MS: 'reload-debounce',
+  FLEXILIB_CLUSTER: 'cluster', FLEXILIB_CLUSTER_USER: 'cluster-user', FLEXILIB_CLUSTER_PASSWORD: 'cluster-password',
+  FLEXILIB_CLUSTER_CA: 'cluster-ca', FLEXILIB_CLUSTER_CERT: 'cluster-cert', FLEXILIB_CLUSTER_KEY: 'cluster-key',
 };
 function flagNameOf(envName: string): string {
   return FLAG_OF_ENV[envName] ?? envName.toLowerCase();
+}
+
+type Pick = (flag: string | undefined, envName: string) => [string, string] | undefined;
+
+/** --cluster and its companions; undefined without --cluster (the companions alone are a usage error). */
+function clusterSettings(pick: Pick, v: Record<string, string | boolean | undefined>): ClusterSettings | undefined {
+  const str = (k: string) => v[k] as string | undefined;
+  const spec = pick(str('cluster'), 'FLEXILIB_CLUSTER');
+  const user = pick(str('cluster-user'), 'FLEXILIB_CLUSTER_USER');
+  const password = pick(str('cluster-password'), 'FLEXILIB_CLUSTER_PASSWORD');
+  const ca = pick(str('cluster-ca'), 'FLEXILIB_CLUSTER_CA');
+  const cert = pick(str('cluster-cert'), 'FLEXILIB_CLUSTER_CERT');
+  const key = pick(str('cluster-key'), 'FLEXILIB_CLUSTER_KEY');
+  if (!spec) {
+    const stray = [user, password, ca, cert, key].find(Boolean);
+    if (stray) throw new FlexiError('FLX_USAGE', `${stray[0]} needs --cluster etcd://HOST:PORT/NAME [FLEXILIB_CLUSTER]`);
+    return undefined;
+  }
+  if (Boolean(user) !== Boolean(password)) throw new FlexiError('FLX_USAGE', `${(user ?? password)![0]}: give both --cluster-user and --cluster-password, or neither`);
+  if (Boolean(cert) !== Boolean(key)) throw new FlexiError('FLX_USAGE', `${(cert ?? key)![0]}: give both --cluster-cert and --cluster-key, or neither`);
+  if (cert && !ca) throw new FlexiError('FLX_USAGE', `${cert[0]}: a client certificate needs --cluster-ca (TLS to etcd)`);
+  return {
+    ...parseClusterSpec(spec[0], spec[1]),
+    ...(user && password ? { user: user[1], password: password[1] } : {}),
+    ...(ca ? { tls: { ca: ca[1], ...(cert && key ? { cert: cert[1], key: key[1] } : {}) } } : {}),
+  };
 }

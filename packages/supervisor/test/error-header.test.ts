@@ -34,6 +34,7 @@ test('x-flexilib-error on every error answer: node:http path, fast lane, admin A
     carries('no route', await request(fx.port, '/nowhere'), 'FLX_NO_ROUTE');
     carries('body over max_body', await request(fx.port, '/app', { method: 'POST', body: 'x'.repeat(4096) }), 'FLX_BODY_TOO_LARGE');
     carries('two Host headers', await rawRequest(fx.port, { target: '/app', headers: [['Host', 'a'], ['Host', 'b']] }), 'FLX_BAD_REQUEST');
+    carries('no Host header (HTTP/1.1)', await rawRequest(fx.port, { target: '/app', headers: [['X-A', '1']] }), 'FLX_BAD_REQUEST');
     carries('a missing library', await request(fx.port, '/gone'), 'FLX_LIB_NOT_FOUND');
     // Connection: close is the lane's to hand over: the same refusal, answered by node:http.
     carries('a bad plugin header (node:http)', await request(fx.port, '/bad', { headers: { connection: 'close' } }), 'FLX_PLUGIN_BAD_RESPONSE');

@@ -21,6 +21,7 @@
  *   crashes.ts           crashOnce()
  *   prometheus.ts        scrape(), parseMetrics(), promtoolCheck()
  *   tools.ts             requireTool(): an external program, or a failure naming it
+ *   processes.ts         childProcesses(): a process's children from /proc (zombies too)
  */
 export * from './paths.js';
 export * from './plugins.js';
@@ -39,3 +40,4 @@ export * from './load.js';
 export * from './crashes.js';
 export * from './prometheus.js';
 export * from './tools.js';
+export * from './processes.js';

@@ -61,8 +61,12 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** Runs before every mutating handler; throws a FlexiError to refuse the call (cluster mode: etcd unreachable). */
+export type MutationGate = (req: { method: string; path: string }) => void;
+
 export class AdminServer {
   private readonly routes: Route[] = [];
+  private readonly gates: MutationGate[] = [];
   private server: http.Server | undefined;
   port: number | undefined;
 
@@ -75,6 +79,12 @@ export class AdminServer {
   /** Register a handler. Mutating routes require the bearer token when one is set. */
   route(method: string, pattern: string, handler: AdminHandler, opts: { mutating?: boolean } = {}): this {
     this.routes.push({ method, segments: pattern.split('/').filter(Boolean), handler, mutating: opts.mutating ?? method !== 'GET' });
+    return this;
+  }
+
+  /** Check every mutating call first (after the token). */
+  gate(fn: MutationGate): this {
+    this.gates.push(fn);
     return this;
   }
 
@@ -132,6 +142,7 @@ export class AdminServer {
         throw new FlexiError('FLX_ADMIN_NOT_FOUND', `no admin endpoint ${url.pathname}`, { field: 'path' });
       }
       if (route.mutating && this.opts.token) this.authorize(req);
+      if (route.mutating) for (const g of this.gates) g({ method: req.method ?? 'GET', path: url.pathname });
       const reply = await route.handler({
         method: req.method ?? 'GET',
         path: url.pathname,

@@ -45,6 +45,12 @@ export class HealthChecker {
     }
   }
 
+  /** No more active rounds (cluster mode: another host checks), passive reports still count. start() resumes. */
+  pause(): void {
+    for (const t of this.timers.values()) clearInterval(t);
+    this.timers.clear();
+  }
+
   stop(): void {
     this.stopped = true;
     for (const t of this.timers.values()) clearInterval(t);

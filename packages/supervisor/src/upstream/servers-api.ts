@@ -78,7 +78,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
       if (!pool) {
         throw new FlexiError('FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}" (configured: ${pools().map((p) => p.name).join(', ') || 'none'})`, { field: 'pool' });
       }
-      const { created, origin: rec } = svc.addServer(pool, origin.url); // FLX_UPSTREAM_STATE (500) when the state file cannot be written: nothing changed
+      const { created, origin: rec } = await svc.addServer(pool, origin.url); // FLX_UPSTREAM_STATE (500) when the state file cannot be written: nothing changed
       return { status: created ? 201 : 200, json: { created, server: serverJson(rec) } };
     },
     { mutating: true },
@@ -87,7 +87,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
   admin.route(
     'DELETE',
     '/servers/:ip/:port',
-    (req) => {
+    async (req) => {
       const port = Number(req.params.port);
       if (!/^\d+$/.test(req.params.port) || port < 1 || port > 65535) {
         throw new FlexiError('FLX_UPSTREAM_BAD_REQUEST', `port "${req.params.port}" is not an integer from 1 to 65535`, { field: 'port' });
@@ -97,7 +97,7 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
         throw new FlexiError('FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}"`, { field: 'pool' });
       }
       const ip = req.params.ip.replace(/^\[|\]$/g, '').toLowerCase();
-      const removed = svc.removeServers(ip, port, poolName);
+      const removed = await svc.removeServers(ip, port, poolName);
       if (removed.length === 0) {
         throw new FlexiError('FLX_UPSTREAM_NOT_FOUND', `no origin ${ip}:${port} in ${poolName ? `pool "${poolName}"` : 'any pool'}`, { field: 'ip' });
       }

@@ -12,21 +12,20 @@
  * imports, memory cap, one instantiation with flexi_init) and refused with
  * 400 naming the field. A "path" is read only inside the modules folder
  * (module-path.ts). Accepted services are persisted (service-store.ts)
- * and the complete set is sent to every worker; the call answers once every
- * live worker applied it (or after ACK_TIMEOUT_MS), so a client may send
- * traffic to the service as soon as POST returns. Mutations run one at a time.
+ * and the complete set is asked of every live worker, spares included
+ * (WorkerPool.requestAll); the call answers once each applied it (or after
+ * ACK_TIMEOUT_MS), so a client may send traffic to the service as soon as POST
+ * returns. A worker forked later starts with the set in its WorkerInit.
+ * Mutations run one at a time.
  */
-import type { Worker } from 'node:cluster';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import {
   FlexiError,
   WASM_LIMIT_OPTIONS,
-  isFromWorker,
   parseWasmLimit,
   resolveLimits,
-  type ToWorker,
   type WasmLimits,
   type WasmServiceSpec,
 } from '@flexilib/contract';
@@ -34,10 +33,20 @@ import { probeModule } from '@flexilib/worker';
 import type { AdminServer } from '../admin/admin-server.js';
 import { ServiceStore, type StoredService } from './service-store.js';
 import { readModuleFile } from './module-path.js';
+import type { WorkerPool } from '../worker-pool.js';
 
 const ACK_TIMEOUT_MS = 5000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const MAX_PREFIX = 256;
+
+/**
+ * Cluster mode (cluster/): registrations and deletions go to the shared state
+ * and resolve once this host applied them (applyShared).
+ */
+export interface ServiceSharing {
+  register(service: StoredService, bytes: Uint8Array): Promise<void>;
+  remove(name: string): Promise<void>;
+}
 
 export interface WasmServicesOptions {
   /** The state folder (beside the config). */
@@ -46,15 +55,18 @@ export interface WasmServicesOptions {
   modulesDir: string;
   arenaBytes: number;
   log: Logger;
+  /** The workers told of every change. */
+  pool: WorkerPool;
 }
 
 export class WasmServices {
   private services: StoredService[] = [];
   private readonly store: ServiceStore;
   private generation = 0;
-  private readonly acks = new Map<Worker, number>();
-  private readonly ackWaiters = new Set<() => void>();
   private lock: Promise<unknown> = Promise.resolve();
+  private sharing: ServiceSharing | undefined;
+  /** Workers that applied the last set (what a cluster-mode call reports). */
+  private lastApplied = 0;
 
   constructor(admin: AdminServer, private readonly opts: WasmServicesOptions) {
     this.store = new ServiceStore(opts.stateDir);
@@ -78,33 +90,46 @@ export class WasmServices {
     if (present.length) this.opts.log.info({ services: present.map((s) => `${s.name} ${s.prefix}`) }, 'WASM services restored');
   }
 
+  /** Cluster mode: changes go through `sharing`. Call before load(). */
+  share(sharing: ServiceSharing): void {
+    this.sharing = sharing;
+  }
+
+  /** Module bytes of a stored service are here already (cluster mode fetches the others). */
+  hasModule(s: StoredService): boolean {
+    return existsSync(this.store.modulePath(s.module));
+  }
+
+  /**
+   * Cluster mode: the shared set, as applied from etcd. Modules missing here
+   * are fetched first (`fetch`); a service whose module cannot be had is left
+   * out, logged. Resolves with the workers that applied the set.
+   */
+  async applyShared(services: StoredService[], fetch: (s: StoredService) => Promise<Uint8Array>): Promise<number> {
+    const usable: StoredService[] = [];
+    for (const s of services) {
+      if (!this.hasModule(s)) {
+        try {
+          this.store.putModule(await fetch(s));
+        } catch (err) {
+          this.opts.log.error({ code: 'FLX_CLUSTER_MODULE', service: s.name, sha256: s.sha256, err: (err as Error).message }, 'WASM service of the cluster not served here: its module cannot be fetched');
+          continue;
+        }
+      }
+      usable.push(s);
+    }
+    this.services = usable;
+    this.store.save(usable);
+    this.lastApplied = await this.broadcast();
+    this.store.pruneModules(usable);
+    return this.lastApplied;
+  }
+
   /** The services as workers take them: most specific prefix first. */
   current(): WasmServiceSpec[] {
     return [...this.services]
       .sort((a, b) => b.prefix.length - a.prefix.length)
       .map((s) => ({ name: s.name, prefix: s.prefix, module: this.store.modulePath(s.module), sha256: s.sha256, limits: s.limits }));
-  }
-
-  /** Track a forked worker (whose WorkerInit carries current()): its acknowledgements, and catch it up if it missed a set while booting. */
-  attach(worker: Worker): void {
-    this.acks.set(worker, this.generation);
-    worker.on('message', (msg: unknown) => {
-      if (!isFromWorker(msg)) return;
-      if (msg.type === 'wasm-services-applied') {
-        this.acks.set(worker, msg.generation);
-        for (const wake of this.ackWaiters) wake();
-      } else if ((msg.type === 'listening' || msg.type === 'standby') && (this.acks.get(worker) ?? 0) < this.generation) {
-        // A set sent while the worker was still booting may have arrived before it
-        // listened for messages: it was forked with an older set, so send the current one.
-        // A spare says 'standby' once it listens for messages (it opens no socket until
-        // it takes over), so a registration waiting for its acknowledgement gets it.
-        worker.send({ type: 'wasm-services', services: this.current(), generation: this.generation } satisfies ToWorker);
-      }
-    });
-    worker.on('exit', () => {
-      this.acks.delete(worker);
-      for (const wake of this.ackWaiters) wake();
-    });
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -171,6 +196,11 @@ export class WasmServices {
 
     const { module, sha256 } = this.store.putModule(bytes);
     const service: StoredService = { name, prefix, module, sha256, bytes: bytes.length, limits, createdAt: new Date().toISOString() };
+    if (this.sharing) {
+      await this.sharing.register(service, bytes);
+      this.opts.log.info({ service: name, prefix, sha256, workers: this.lastApplied }, 'WASM service registered in the cluster');
+      return { status: 201, json: { service: this.view(service), workers_applied: this.lastApplied } };
+    }
     this.services = [...this.services, service];
     this.store.save(this.services);
     const applied = await this.broadcast();
@@ -196,6 +226,11 @@ export class WasmServices {
 
   private async remove(name: string) {
     const s = this.find(name);
+    if (this.sharing) {
+      await this.sharing.remove(s.name);
+      this.opts.log.info({ service: name, workers: this.lastApplied }, 'WASM service deleted from the cluster');
+      return { json: { deleted: name, workers_applied: this.lastApplied } };
+    }
     this.services = this.services.filter((x) => x !== s);
     this.store.save(this.services);
     const applied = await this.broadcast();
@@ -204,30 +239,13 @@ export class WasmServices {
     return { json: { deleted: name, workers_applied: applied } };
   }
 
-  /** Send the set to every live worker; resolve with how many applied it in time. */
-  private broadcast(): Promise<number> {
+  /** Ask every live worker to take the set; resolve with how many applied it in time. */
+  private async broadcast(): Promise<number> {
     const generation = ++this.generation;
-    const msg: ToWorker = { type: 'wasm-services', services: this.current(), generation };
-    const targets = [...this.acks.keys()].filter((w) => w.isConnected());
-    for (const w of targets) w.send(msg);
-    return new Promise((resolve) => {
-      const check = () => {
-        const pending = targets.filter((w) => this.acks.has(w) && (this.acks.get(w) ?? 0) < generation);
-        if (pending.length > 0) return;
-        finish();
-      };
-      const finish = () => {
-        clearTimeout(timer);
-        this.ackWaiters.delete(check);
-        resolve(targets.filter((w) => (this.acks.get(w) ?? 0) >= generation).length);
-      };
-      const timer = setTimeout(() => {
-        this.opts.log.warn({ generation }, 'not every worker acknowledged the WASM services in time');
-        finish();
-      }, ACK_TIMEOUT_MS);
-      this.ackWaiters.add(check);
-      check();
-    });
+    const { pool, log } = this.opts;
+    const outcomes = await pool.requestAll(pool.all(), { type: 'wasm-services', services: this.current(), generation }, ACK_TIMEOUT_MS);
+    if (outcomes.some((o) => o.error?.code === 'FLX_WORKER_NO_REPLY')) log.warn({ generation, code: 'FLX_WORKER_NO_REPLY' }, 'not every worker acknowledged the WASM services in time');
+    return outcomes.filter((o) => o.reply).length;
   }
 }
 

@@ -21,6 +21,10 @@ import { WriteStallWatch } from './write-stall.js';
 
 export type { RequestRecorder, ServerState } from './server-state.js';
 
+/** Marks a socket whose queued answers include one that closes it (answered before it is attached). */
+const CLOSING = Symbol('flexilib.closing');
+type ServerSocket = Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null; [CLOSING]?: true };
+
 /** Stats of unobserved requests: executors write them, nobody reads them. */
 const UNOBSERVED: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
 
@@ -112,7 +116,11 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
 function answerAfterPending(socket: Socket, answer: string): void {
   // node:http's own link from a socket to the response writing on it.
   const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (current == null || current.writableFinished) {
+  // Not `current.writableFinished`: that is true as soon as its bytes reach the
+  // kernel, before its 'finish' — and only on 'finish' does node:http attach the
+  // next queued answer (e.g. an HTTP/1.0 request's, pipelined behind it). Ending
+  // the socket then would drop those answers; while `current` is attached, wait.
+  if (current == null) {
     socket.end(answer);
     return;
   }
@@ -167,6 +175,8 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     // client hold a connection far past its deadline).
     connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
     noDelay: true,
+    // refused() below answers a missing Host (400 FLX_BAD_REQUEST), where a request pipelined after it can see it.
+    requireHostHeader: false,
     ServerResponse: Response,
   });
 
@@ -191,29 +201,35 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
       };
 
   /**
-   * A request read after one whose answer closes the connection (node's own
-   * 400 for a missing Host, ours below, a 413): node:http would never send
-   * its answer, so it is not run at all — no plugin call or origin request
-   * the client cannot see the answer to. (A client's own Connection: close
-   * stops llhttp itself: HPE_CLOSED_CONNECTION below.)
+   * A request read after one whose answer closes the connection (ours below
+   * for a missing Host or two, a 413): node:http would never send its answer,
+   * so it is not run at all — no plugin call or origin request the client
+   * cannot see the answer to. The closing answer may be the one writing
+   * (`current`) or one queued behind it (CLOSING: node:http keeps its queue
+   * private). (A client's own Connection: close stops llhttp itself:
+   * HPE_CLOSED_CONNECTION below.)
    */
   function afterLastAnswer(req: IncomingMessage, res: ServerResponse): boolean {
-    const socket = req.socket as Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null };
+    const socket = req.socket as ServerSocket;
     const current = socket._httpMessage;
-    if (socket.writable && (current == null || current === res || (current._last !== true && current.shouldKeepAlive))) return false;
+    if (socket[CLOSING] !== true && socket.writable && (current == null || current === res || (current._last !== true && current.shouldKeepAlive))) return false;
     req.resume();
     return true;
   }
 
   /**
-   * What llhttp lets through but RFC 9112 §3.2 refuses: more than one Host
-   * (node keeps the first, a plugin or an origin may read another). 400, and
-   * the connection closes. (The fast lane hands such requests to node:http.)
+   * What RFC 9112 §3.2 refuses: more than one Host (llhttp lets it through;
+   * node keeps the first, a plugin or an origin may read another), or none in
+   * HTTP/1.1 (node's own check, turned off above). 400 FLX_BAD_REQUEST, and
+   * the connection closes. (The fast lane hands such
+   * requests to node:http.)
    */
   function refused(req: IncomingMessage, res: ServerResponse): boolean {
-    if (rawHeaderCount(req.rawHeaders, 'host') <= 1) return false;
+    const hosts = rawHeaderCount(req.rawHeaders, 'host');
+    if (hosts === 1 || (hosts === 0 && (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1))) return false;
+    (req.socket as ServerSocket)[CLOSING] = true;
     res.shouldKeepAlive = false;
-    sendError(res, 'FLX_BAD_REQUEST', 'more than one Host header', { connection: 'close' });
+    sendError(res, 'FLX_BAD_REQUEST', hosts === 0 ? 'no Host header (HTTP/1.1 needs one)' : 'more than one Host header', { connection: 'close' });
     req.resume();
     return true;
   }
