@@ -12,10 +12,16 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { exampleCasesFile, loadCases, runCases, type ConformanceCase, type ServerAddress } from '@flexilib/plugin-abi/conformance';
-import { PLUGIN_ABIS, type PluginAbi } from '@flexilib/contract';
-import { FlexiError } from '@flexilib/contract';
+import { FlexiError, type PluginAbi } from '@flexilib/contract';
 import { EXIT } from './errors.js';
+import { optionHelp, SUBCOMMAND_COLUMNS } from './settings/help.js';
+import { ABI } from './settings/plugin-flags.js';
+import { optionsOf, valuesOf } from './settings/read.js';
+import { SETTINGS } from './settings/table.js';
 import { spawnServer, type SpawnedServer } from './spawn-server.js';
+
+/** The definitions of the flags conformance shares with invoke and the server. */
+const SHARED = { abi: ABI, help: SETTINGS.help };
 
 export const CONFORMANCE_HELP = `Usage: flexilib conformance LIB [options]
        flexilib conformance --url http://HOST:PORT [options]
@@ -28,9 +34,9 @@ Options:
       --cases FILE      the table (JSON; format in docs/plugins.md)  [default: the example plugins' table]
       --mode MODE       inline|threaded, the route mode for LIB        [default inline]
       --threads N       calls at once on a threaded route             [default 4]
-      --abi ABI         v1|flexilib, the route's abi = for LIB        [default: detected]
+${optionHelp(SHARED.abi, SUBCOMMAND_COLUMNS)}
       --url URL         test a running server instead of starting one
-  -h, --help            show this help
+${optionHelp(SHARED.help, SUBCOMMAND_COLUMNS)}
 
 Prints "ok N - name" or "not ok N - name" with every difference, then
 "P passed, F failed". Exit status: 0 when every case passed, 1 otherwise,
@@ -57,16 +63,15 @@ function parse(argv: string[]): Target | 'help' {
         cases: { type: 'string' },
         mode: { type: 'string' },
         threads: { type: 'string' },
-        abi: { type: 'string' },
         url: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        ...optionsOf(SHARED),
       },
     });
   } catch (err) {
     throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message} (see flexilib conformance --help)`);
   }
   const v = parsed.values;
-  if (v.help) return 'help';
+  if ((v as { help?: boolean }).help) return 'help';
   const pos = parsed.positionals;
   if ((v.url === undefined) === (pos.length !== 1) || pos.length > 1) {
     throw new FlexiError('FLX_USAGE', 'conformance: give either one library path or --url (see flexilib conformance --help)');
@@ -86,16 +91,14 @@ function parse(argv: string[]): Target | 'help' {
   if (mode !== 'inline' && mode !== 'threaded') throw new FlexiError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
   const threads = Number(v.threads ?? 4);
   if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new FlexiError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
-  if (v.abi !== undefined && !(PLUGIN_ABIS as readonly string[]).includes(v.abi)) {
-    throw new FlexiError('FLX_USAGE', `conformance: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
-  }
+  const { abi } = valuesOf(SHARED, v, {}, 'conformance');
   let cases: ConformanceCase[];
   try {
     cases = loadCases(v.cases ?? exampleCasesFile);
   } catch (err) {
     throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message}`);
   }
-  return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads, abi: v.abi as PluginAbi | undefined };
+  return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads, abi };
 }
 
 /** proxy.ini routing everything to `library`, with the route mode (and interface) asked for. */

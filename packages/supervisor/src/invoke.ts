@@ -16,9 +16,16 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FlexiError, PLUGIN_ABIS, type PluginAbi } from '@flexilib/contract';
+import { FlexiError, type PluginAbi } from '@flexilib/contract';
 import { Library, MAX_HEADERS, Slot, applyResponseRules, checkFinalStatus, type RequestLike } from '@flexilib/worker';
 import { EXIT } from './errors.js';
+import { optionHelp, SUBCOMMAND_COLUMNS } from './settings/help.js';
+import { ABI } from './settings/plugin-flags.js';
+import { optionsOf, valuesOf } from './settings/read.js';
+import { SETTINGS } from './settings/table.js';
+
+/** The server's definitions of the flags invoke shares with it, and --abi shared with conformance. */
+const SHARED = { arenaBytes: SETTINGS.arenaBytes, abi: ABI, help: SETTINGS.help };
 
 export const INVOKE_HELP = `Usage: flexilib invoke LIB [options]
 
@@ -31,11 +38,9 @@ Options:
   -H, --header 'N: V'   a request header (repeatable); the plugin sees exactly
                         these, plus content-length when --data is given
   -d, --data D          request body; @FILE reads FILE, @- reads stdin
-      --prealloc-kb N   arena per call, KiB            [RESPONSE_PREALLOCATION_KB, default 8]
-      --abi v1|flexilib the library's interface, as a route's abi = sets it
-                        [default: FlexiLib's when it exports zigInit and no
-                        flexi_abi_version, else v1]
-  -h, --help            show this help
+${optionHelp(SHARED.arenaBytes, SUBCOMMAND_COLUMNS)}
+${optionHelp(SHARED.abi, SUBCOMMAND_COLUMNS)}
+${optionHelp(SHARED.help, SUBCOMMAND_COLUMNS)}
 
 Exit status: 0 for a response below 500; 1 when the library does not load,
 handle_request returns nonzero, the response is invalid or its status is 5xx;
@@ -69,16 +74,14 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
         path: { type: 'string' },
         header: { type: 'string', short: 'H', multiple: true },
         data: { type: 'string', short: 'd' },
-        'prealloc-kb': { type: 'string' },
-        abi: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        ...optionsOf(SHARED),
       },
     });
   } catch (err) {
     throw new FlexiError('FLX_USAGE', `invoke: ${(err as Error).message} (see flexilib invoke --help)`);
   }
   const v = parsed.values;
-  const help = v.help ?? false;
+  const help = (v as { help?: boolean }).help ?? false;
   if (help) return { library: '', method: '', path: '', headers: [], body: null, arenaBytes: 0, help };
   if (parsed.positionals.length !== 1) {
     throw new FlexiError('FLX_USAGE', `invoke: expected one library path, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.join(' ')} (see flexilib invoke --help)`);
@@ -113,16 +116,8 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
     }
     if (!headers.some((x, i) => i % 2 === 0 && x.toLowerCase() === 'content-length')) headers.push('content-length', String(body.length));
   }
-  const kbFrom = v['prealloc-kb'] !== undefined ? ['--prealloc-kb', v['prealloc-kb']] : env.RESPONSE_PREALLOCATION_KB ? ['RESPONSE_PREALLOCATION_KB', env.RESPONSE_PREALLOCATION_KB] : undefined;
-  let kb = 8;
-  if (kbFrom) {
-    kb = Number(kbFrom[1]);
-    if (!/^\d+$/.test(kbFrom[1]) || kb < 1 || kb > 1024 * 1024) throw new FlexiError('FLX_USAGE', `invoke: ${kbFrom[0]}: "${kbFrom[1]}" is not an integer from 1 to 1048576`);
-  }
-  if (v.abi !== undefined && !(PLUGIN_ABIS as readonly string[]).includes(v.abi)) {
-    throw new FlexiError('FLX_USAGE', `invoke: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
-  }
-  return { library: parsed.positionals[0], method, path: target, headers, body, arenaBytes: kb * 1024, abi: v.abi as PluginAbi | undefined, help };
+  const { arenaBytes, abi } = valuesOf(SHARED, v, env, 'invoke');
+  return { library: parsed.positionals[0], method, path: target, headers, body, arenaBytes, abi, help };
 }
 
 /** Run `flexilib invoke`; resolves to the exit code. Output goes to the given streams. */

@@ -23,8 +23,8 @@ export type ExecutorKind = 'native' | 'upstream' | 'wasm';
 
 /** Per-request facts an executor reports back for the access log and metrics. */
 export interface RequestStats {
-  /** Arena bytes available to the call (0 for non-native executors). */
-  preAlloc: number;
+  /** Arena bytes available to the call (0 for upstream routes); the access log calls it preAlloc. */
+  arenaBytes: number;
   /** Bytes allocated beyond the arena. */
   alloc: number;
   /** Response body bytes, when the executor knows them (else taken from content-length). */

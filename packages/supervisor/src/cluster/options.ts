@@ -6,6 +6,8 @@
  *   --cluster-ca FILE [--cluster-cert FILE --cluster-key FILE]   TLS to etcd (client certificate optional)
  *
  * NAME picks the key prefix /flexilib/NAME/v1/, so several clusters can share one etcd.
+ * The flags are entries of settings/table.ts (--cluster parses with parseClusterSpec);
+ * settings.ts holds the rules between them.
  */
 import { FlexiError } from '@flexilib/contract';
 

@@ -108,7 +108,7 @@ export class FastLane implements LaneOwner {
   private readonly conns = new Map<Socket, LaneConnection>();
   private readonly strings = new Latin1Cache();
   private readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
-  private readonly stats: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+  private readonly stats: RequestStats = { arenaBytes: 0, alloc: 0, bytes: -1 };
   private readonly keepAliveLine: string;
   private readonly observed: boolean;
   private stopping = false;
@@ -334,7 +334,7 @@ export class FastLane implements LaneOwner {
     const meter = this.observed ? this.state.meter : null;
     const start = this.observed ? performance.now() : 0;
     const stats = this.stats;
-    stats.preAlloc = 0;
+    stats.arenaBytes = 0;
     stats.alloc = 0;
     stats.bytes = -1;
     let out: DirectAnswer | null;
@@ -372,7 +372,7 @@ export class FastLane implements LaneOwner {
       socket.uncork();
     }
     if (close) socket.destroySoon();
-    if (this.observed) this.record(req, ex, meter, status, true, stats.bytes >= 0 ? stats.bytes : body.length, stats.preAlloc, stats.alloc, start, 0, true);
+    if (this.observed) this.record(req, ex, meter, status, true, stats.bytes >= 0 ? stats.bytes : body.length, stats.arenaBytes, stats.alloc, start, 0, true);
     return true;
   }
 

@@ -26,7 +26,7 @@ const CLOSING = Symbol('flexilib.closing');
 type ServerSocket = Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null; [CLOSING]?: true };
 
 /** Stats of unobserved requests: executors write them, nobody reads them. */
-const UNOBSERVED: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+const UNOBSERVED: RequestStats = { arenaBytes: 0, alloc: 0, bytes: -1 };
 
 /** A response that holds its request's observation state (it is the request's RequestStats). */
 interface ObservedResponse extends ServerResponse, RequestStats {
@@ -38,8 +38,8 @@ interface ObservedResponse extends ServerResponse, RequestStats {
 
 export function requestRecorder(access: AccessLogger | null): RequestRecorder {
   // One record, refilled for each request: the logger uses it synchronously.
-  const rec: AccessRecord = { req: null as unknown as LoggedRequest, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, preAlloc: 0, alloc: 0, route: '-' };
-  return (req, ex, meter, status, finished, bytes, preAlloc, alloc, startMs, ttfbMs, fast) => {
+  const rec: AccessRecord = { req: null as unknown as LoggedRequest, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, arenaBytes: 0, alloc: 0, route: '-' };
+  return (req, ex, meter, status, finished, bytes, arenaBytes, alloc, startMs, ttfbMs, fast) => {
     const end = performance.now();
     if (meter) meter.record(ex, status, end - startMs, bytes, alloc, finished, fast);
     if (access) {
@@ -48,7 +48,7 @@ export function requestRecorder(access: AccessLogger | null): RequestRecorder {
       rec.bytes = bytes;
       rec.ttfbMs = (ttfbMs || end) - startMs;
       rec.ttlbMs = end - startMs;
-      rec.preAlloc = preAlloc;
+      rec.arenaBytes = arenaBytes;
       rec.alloc = alloc;
       rec.route = ex ? ex.route.key : '-';
       access(rec);
@@ -69,10 +69,10 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
     const finished = res.writableFinished;
     // nginx's 499: the client closed the connection before the response was complete
     const status = finished ? res.statusCode : 499;
-    record(res.req, res.executor, res.meter, status, finished, bytes, res.preAlloc, res.alloc, res.startMs, res.ttfbMs, false);
+    record(res.req, res.executor, res.meter, status, finished, bytes, res.arenaBytes, res.alloc, res.startMs, res.ttfbMs, false);
   }
   return class extends http.ServerResponse implements RequestStats {
-    preAlloc = 0;
+    arenaBytes = 0;
     alloc = 0;
     bytes = -1;
     startMs = 0;

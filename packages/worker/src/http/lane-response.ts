@@ -28,7 +28,7 @@ export interface LaneOwner {
 }
 
 export class LaneResponse extends EventEmitter implements ResponseSink, RequestStats {
-  preAlloc = 0;
+  arenaBytes = 0;
   alloc = 0;
   /** Body bytes, as the executor reports them (else counted here). */
   bytes = -1;

@@ -259,7 +259,7 @@ export class NativeExecutor implements Executor {
         version.release();
       }
     }
-    stats.preAlloc = slot.arenaSize;
+    stats.arenaBytes = slot.arenaBytes;
     stats.alloc = out.heapBytes;
     applyResponseRules(out, rc);
     if (rc !== 0) {

@@ -69,7 +69,7 @@ export class WasmExecutor implements Executor {
       else sendError(res, code, `route "${this.route.key}": ${r.message}`);
       return;
     }
-    stats.preAlloc = this.deps.arenaBytes;
+    stats.arenaBytes = this.deps.arenaBytes;
     stats.alloc = r.heapBytes;
     if (r.kind !== KIND.OK) {
       const code = FAILURE_CODE[r.kind as keyof typeof FAILURE_CODE] ?? 'FLX_WASM_BAD_RESPONSE';
