@@ -2,7 +2,7 @@
  * `@flexilib/contract`: what the supervisor and the workers agree on — the
  * message union between them (protocol.ts, checked on receipt by
  * message-check.ts), proxy.ini's types and parser, the settings handed to a
- * worker, the call marker's layout and the worker's error catalogue. The metrics file layout is `@flexilib/contract/metrics-layout`
+ * worker, the call marker's layout and the one error catalogue. The metrics file layout is `@flexilib/contract/metrics-layout`
  * (its short names would crowd this entry). No koffi, no node:http here.
  */
 export * from './config.js';

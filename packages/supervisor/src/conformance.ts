@@ -15,8 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { exampleCasesFile, loadCases, runCases, startFlexilib, type ConformanceCase, type Flexilib, type ServerAddress } from '@flexilib/plugin-abi/conformance';
-import type { PluginAbi } from '@flexilib/contract';
-import { EXIT, SupervisorError } from './errors.js';
+import { FlexiError, type PluginAbi } from '@flexilib/contract';
+import { EXIT } from './errors.js';
 import { optionHelp, SUBCOMMAND_COLUMNS } from './settings/help.js';
 import { ABI } from './settings/plugin-flags.js';
 import { optionsOf, valuesOf } from './settings/read.js';
@@ -73,13 +73,13 @@ function parse(argv: string[]): Target | 'help' {
       },
     });
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `conformance: ${(err as Error).message} (see flexilib conformance --help)`);
+    throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message} (see flexilib conformance --help)`);
   }
   const v = parsed.values;
   if ((v as { help?: boolean }).help) return 'help';
   const pos = parsed.positionals;
   if ((v.url === undefined) === (pos.length !== 1) || pos.length > 1) {
-    throw new SupervisorError('FLX_USAGE', 'conformance: give either one library path or --url (see flexilib conformance --help)');
+    throw new FlexiError('FLX_USAGE', 'conformance: give either one library path or --url (see flexilib conformance --help)');
   }
   let url: ServerAddress | undefined;
   if (v.url !== undefined) {
@@ -87,21 +87,21 @@ function parse(argv: string[]): Target | 'help' {
     try {
       u = new URL(v.url);
     } catch {
-      throw new SupervisorError('FLX_USAGE', `conformance: --url "${v.url}" is not a URL such as http://127.0.0.1:8069`);
+      throw new FlexiError('FLX_USAGE', `conformance: --url "${v.url}" is not a URL such as http://127.0.0.1:8069`);
     }
-    if (u.protocol !== 'http:') throw new SupervisorError('FLX_USAGE', `conformance: --url "${v.url}" must be http://`);
+    if (u.protocol !== 'http:') throw new FlexiError('FLX_USAGE', `conformance: --url "${v.url}" must be http://`);
     url = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
   }
   const mode = v.mode ?? 'inline';
-  if (mode !== 'inline' && mode !== 'threaded') throw new SupervisorError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
+  if (mode !== 'inline' && mode !== 'threaded') throw new FlexiError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
   const threads = Number(v.threads ?? 4);
-  if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new SupervisorError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
+  if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new FlexiError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
   const { abi } = valuesOf(SHARED, v, {}, 'conformance');
   let cases: ConformanceCase[];
   try {
     cases = loadCases(v.cases ?? exampleCasesFile);
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `conformance: ${(err as Error).message}`);
+    throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message}`);
   }
   return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads, abi };
 }
@@ -119,9 +119,9 @@ export async function runConformance(argv: string[], out: NodeJS.WritableStream,
   try {
     t = parse(argv);
   } catch (e) {
-    if (!(e instanceof SupervisorError)) throw e;
+    if (!(e instanceof FlexiError)) throw e;
     err.write(`flexilib ${e.message}\n`);
-    return EXIT.usage;
+    return e.exitCode;
   }
   if (t === 'help') {
     out.write(CONFORMANCE_HELP);

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FlexiError, type PluginAbi } from '@flexilib/contract';
 import { Library, MAX_HEADERS, Slot, applyResponseRules, checkFinalStatus, type RequestLike } from '@flexilib/worker';
-import { EXIT, SupervisorError } from './errors.js';
+import { EXIT } from './errors.js';
 import { optionHelp, SUBCOMMAND_COLUMNS } from './settings/help.js';
 import { ABI } from './settings/plugin-flags.js';
 import { optionsOf, valuesOf } from './settings/read.js';
@@ -61,7 +61,7 @@ interface InvokeArgs {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Parse invoke's argv (after "invoke"). Throws SupervisorError (exit 2) naming the bad flag. */
+/** Parse invoke's argv (after "invoke"). Throws FlexiError FLX_USAGE (exit 2) naming the bad flag. */
 export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeArgs {
   let parsed;
   try {
@@ -78,19 +78,19 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
       },
     });
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `invoke: ${(err as Error).message} (see flexilib invoke --help)`);
+    throw new FlexiError('FLX_USAGE', `invoke: ${(err as Error).message} (see flexilib invoke --help)`);
   }
   const v = parsed.values;
   const help = (v as { help?: boolean }).help ?? false;
   if (help) return { library: '', method: '', path: '', headers: [], body: null, arenaBytes: 0, help };
   if (parsed.positionals.length !== 1) {
-    throw new SupervisorError('FLX_USAGE', `invoke: expected one library path, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.join(' ')} (see flexilib invoke --help)`);
+    throw new FlexiError('FLX_USAGE', `invoke: expected one library path, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.join(' ')} (see flexilib invoke --help)`);
   }
   const method = v.method ?? (v.data !== undefined ? 'POST' : 'GET');
-  if (!TOKEN.test(method)) throw new SupervisorError('FLX_USAGE', `invoke: --method "${method}" is not an HTTP method token`);
+  if (!TOKEN.test(method)) throw new FlexiError('FLX_USAGE', `invoke: --method "${method}" is not an HTTP method token`);
   const target = v.path ?? '/';
   if (!target.startsWith('/') && target !== '*' || /[\s\x00-\x1f\x7f]/.test(target)) {
-    throw new SupervisorError('FLX_USAGE', `invoke: --path "${target}" must start with "/" and hold no spaces or control characters`);
+    throw new FlexiError('FLX_USAGE', `invoke: --path "${target}" must start with "/" and hold no spaces or control characters`);
   }
   const headers: string[] = [];
   for (const h of v.header ?? []) {
@@ -98,7 +98,7 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
     const name = colon < 0 ? '' : h.slice(0, colon).trim();
     const value = colon < 0 ? '' : h.slice(colon + 1).trim();
     if (!TOKEN.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
-      throw new SupervisorError('FLX_USAGE', `invoke: --header "${h}" is not "Name: value" with a valid header name and value`);
+      throw new FlexiError('FLX_USAGE', `invoke: --header "${h}" is not "Name: value" with a valid header name and value`);
     }
     headers.push(name, value);
   }
@@ -109,7 +109,7 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
       try {
         body = readFileSync(file === '-' ? 0 : file);
       } catch (err) {
-        throw new SupervisorError('FLX_USAGE', `invoke: --data ${v.data}: cannot read ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
+        throw new FlexiError('FLX_USAGE', `invoke: --data ${v.data}: cannot read ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
       }
     } else {
       body = Buffer.from(v.data);
@@ -126,9 +126,9 @@ export function runInvoke(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.Wr
   try {
     args = parseInvokeArgs(argv, env);
   } catch (e) {
-    if (!(e instanceof SupervisorError)) throw e;
+    if (!(e instanceof FlexiError)) throw e;
     err.write(`flexilib ${e.message}\n`);
-    return EXIT.usage;
+    return e.exitCode;
   }
   if (args.help) {
     out.write(INVOKE_HELP);

@@ -17,7 +17,7 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { SupervisorError } from './errors.js';
+import { FlexiError } from '@flexilib/contract';
 
 /** node's TCP handle (tcp_wrap): what a worker's server.listen() takes. */
 export interface TcpHandle {
@@ -40,18 +40,18 @@ export class ListenSocket {
       try {
         ({ address, family } = await dns.lookup(host));
       } catch (err) {
-        throw new SupervisorError('FLX_LISTEN', `cannot listen on ${host}:${port} (--host): ${(err as Error).message}`);
+        throw new FlexiError('FLX_LISTEN', `cannot listen on ${host}:${port} (--host): ${(err as Error).message}`);
       }
     }
     const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
     const h = create(address, port, family, undefined, 0);
-    if (typeof h === 'number') throw new SupervisorError('FLX_LISTEN', `cannot listen on ${host}:${port}: ${getSystemErrorName(h)}`);
+    if (typeof h === 'number') throw new FlexiError('FLX_LISTEN', `cannot listen on ${host}:${port}: ${getSystemErrorName(h)}`);
     const out: { port?: number } = {};
     h.getsockname(out);
     // libuv reports EADDRINUSE at listen(), not bind(): the socket then stays unbound (port 0).
     if (!out.port || (port !== 0 && out.port !== port)) {
       h.close();
-      throw new SupervisorError('FLX_LISTEN', `cannot listen on ${host}:${port}: the port is already in use (--port)`);
+      throw new FlexiError('FLX_LISTEN', `cannot listen on ${host}:${port}: the port is already in use (--port)`);
     }
     return new ListenSocket(h, address, out.port);
   }

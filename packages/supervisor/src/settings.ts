@@ -1,8 +1,8 @@
 /**
  * The flexilib command's settings, resolved from flags and environment
  * variables (settings/table.ts lists them) into what the supervisor and its
- * workers use. Every bad value is a usage error naming the flag or variable
- * (exit code 2).
+ * workers use. Every bad value is a FlexiError FLX_USAGE naming the flag or
+ * variable (exit code 2).
  */
 import type { WorkerOptions } from '@flexilib/contract';
 import { isLoopback } from './admin/admin-server.js';

@@ -15,8 +15,7 @@
  * the requests and hands over every reply and every death.
  */
 import type { Logger } from 'pino';
-import { REPLY_OF, type FromWorker, type ReplyTo, type ToWorker, type WorkerRequest } from '@flexilib/contract';
-import { SupervisorError } from './errors.js';
+import { FlexiError, REPLY_OF, type FromWorker, type ReplyTo, type ToWorker, type WorkerRequest } from '@flexilib/contract';
 
 /** How long a request waits for its reply unless the caller says otherwise. */
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -29,7 +28,7 @@ export interface RequestTarget {
 }
 
 /** A request that got no reply: FLX_WORKER_NO_REPLY (timed out) or FLX_WORKER_GONE (the worker died). */
-export class WorkerRequestError extends SupervisorError {
+export class WorkerRequestError extends FlexiError {
   constructor(
     override readonly code: 'FLX_WORKER_NO_REPLY' | 'FLX_WORKER_GONE',
     readonly workerId: number,

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { ConstantBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { Etcd3, isRecoverableError, type Namespace } from 'etcd3';
-import { SupervisorError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { clusterPrefix, type ClusterSettings } from './options.js';
 
 /** Deadline of one unary call: past it, etcd counts as unreachable for that call. */
@@ -22,7 +22,7 @@ export function connectEtcd(s: ClusterSettings): { client: Etcd3; ns: Namespace 
       try {
         return readFileSync(file);
       } catch (err) {
-        throw new SupervisorError('FLX_USAGE', `cluster ${what} ${file}: ${(err as Error).message}`);
+        throw new FlexiError('FLX_USAGE', `cluster ${what} ${file}: ${(err as Error).message}`);
       }
     };
     credentials = {

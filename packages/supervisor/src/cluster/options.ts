@@ -9,7 +9,7 @@
  * The flags are entries of settings/table.ts (--cluster parses with parseClusterSpec);
  * settings.ts holds the rules between them.
  */
-import { SupervisorError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 
 export interface ClusterSettings {
   /** As given, for logs (no password in it). */
@@ -27,7 +27,7 @@ const HOST_PORT_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 /** Parse --cluster; `where` names the flag or variable it came from (FLX_USAGE errors name it). */
 export function parseClusterSpec(where: string, spec: string): Pick<ClusterSettings, 'spec' | 'name' | 'endpoints'> {
-  const bad = (why: string) => new SupervisorError('FLX_USAGE', `${where}: "${spec}" ${why} (expected etcd://HOST:PORT[,HOST:PORT...]/NAME)`);
+  const bad = (why: string) => new FlexiError('FLX_USAGE', `${where}: "${spec}" ${why} (expected etcd://HOST:PORT[,HOST:PORT...]/NAME)`);
   const m = /^etcd:\/\/([^/]+)\/([^/]+)$/.exec(spec.trim());
   if (!m) throw bad('is not a cluster address');
   const endpoints = m[1].split(',').map((s) => s.trim());

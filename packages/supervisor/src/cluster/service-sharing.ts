@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Namespace } from 'etcd3';
-import { ApiError } from '../admin/admin-server.js';
+import { FlexiError } from '@flexilib/contract';
 import type { StoredService } from '../wasm/service-store.js';
 import type { ServiceSharing, WasmServices } from '../wasm/services-api.js';
 import { CHUNK_BYTES, moduleChunkKey, prefixKey, serviceKey } from './keys.js';
@@ -41,9 +41,9 @@ export class ServiceClusterSharing implements ServiceSharing {
         .else(this.ns.get(sKey), this.ns.get(pKey))
         .commit();
       if (!res.succeeded) {
-        if (res.responses[0].response_range.kvs.length) throw new ApiError(409, 'FLX_SERVICE_EXISTS', `a service named "${service.name}" is already registered in the cluster: DELETE /services/${service.name} first`, 'name');
-        if (res.responses[1].response_range.kvs.length) throw new ApiError(409, 'FLX_SERVICE_PREFIX_TAKEN', `prefix ${service.prefix} is already served by another service of the cluster`, 'prefix');
-        throw new ApiError(409, 'FLX_CLUSTER_CONFLICT', `the chunks of module ${service.sha256} were removed while registering "${service.name}": retry`, 'module_base64');
+        if (res.responses[0].response_range.kvs.length) throw new FlexiError('FLX_SERVICE_EXISTS', `a service named "${service.name}" is already registered in the cluster: DELETE /services/${service.name} first`, { field: 'name' });
+        if (res.responses[1].response_range.kvs.length) throw new FlexiError('FLX_SERVICE_PREFIX_TAKEN', `prefix ${service.prefix} is already served by another service of the cluster`, { field: 'prefix' });
+        throw new FlexiError('FLX_CLUSTER_CONFLICT', `the chunks of module ${service.sha256} were removed while registering "${service.name}": retry`, { field: 'module_base64' });
       }
       return Number(res.header.revision);
     });
@@ -53,12 +53,12 @@ export class ServiceClusterSharing implements ServiceSharing {
   async remove(name: string): Promise<void> {
     if (this.store.status !== 'ok') throw unreachable();
     const raw = this.store.get(serviceKey(name));
-    if (!raw) throw new ApiError(404, 'FLX_SERVICE_NOT_FOUND', `no service named "${name}" is registered in the cluster`, 'name');
+    if (!raw) throw new FlexiError('FLX_SERVICE_NOT_FOUND', `no service named "${name}" is registered in the cluster`, { field: 'name' });
     const s = JSON.parse(raw) as SharedService;
     const res = await writing(() =>
       this.ns.if(`state/${serviceKey(name)}`, 'Version', '>', 0).then(this.ns.delete().key(`state/${serviceKey(name)}`), this.ns.delete().key(`state/${prefixKey(s.prefix)}`)).commit(),
     );
-    if (!res.succeeded) throw new ApiError(404, 'FLX_SERVICE_NOT_FOUND', `no service named "${name}" is registered in the cluster`, 'name');
+    if (!res.succeeded) throw new FlexiError('FLX_SERVICE_NOT_FOUND', `no service named "${name}" is registered in the cluster`, { field: 'name' });
     await this.store.waitApplied(Number(res.header.revision), APPLY_TIMEOUT_MS);
     // Chunks no other service names go too (best effort: a later registration of the same bytes writes them again).
     if (!this.services().some((o) => o.sha256 === s.sha256)) await this.ns.delete().prefix(`modules/${s.sha256}/`).exec().catch(() => undefined);

@@ -18,7 +18,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, wr
 import path from 'node:path';
 import type { Namespace, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
-import { SupervisorError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { CALL_TIMEOUT_MS, isAuthError } from './etcd.js';
 
 export const STATE = 'state/';
@@ -91,14 +91,14 @@ export class SharedStore extends EventEmitter<StoreEvents> {
       text = readFileSync(this.snapshotFile, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw new SupervisorError('FLX_CLUSTER_SNAPSHOT', `cannot read the cluster snapshot ${this.snapshotFile}: ${(err as Error).message}`);
+      throw new FlexiError('FLX_CLUSTER_SNAPSHOT', `cannot read the cluster snapshot ${this.snapshotFile}: ${(err as Error).message}`);
     }
     let snap: Snapshot;
     try {
       snap = JSON.parse(text) as Snapshot;
       if (snap.version !== 1 || typeof snap.state !== 'object' || typeof snap.revision !== 'number') throw new Error('unknown format');
     } catch (err) {
-      throw new SupervisorError('FLX_CLUSTER_SNAPSHOT', `the cluster snapshot ${this.snapshotFile} is unusable (${(err as Error).message}): delete it, the host re-reads etcd`);
+      throw new FlexiError('FLX_CLUSTER_SNAPSHOT', `the cluster snapshot ${this.snapshotFile} is unusable (${(err as Error).message}): delete it, the host re-reads etcd`);
     }
     if (snap.cluster !== this.name) return false;
     this.clusterId = snap.clusterId;
@@ -117,7 +117,7 @@ export class SharedStore extends EventEmitter<StoreEvents> {
     try {
       await this.resync('start');
     } catch (err) {
-      if (isAuthError(err)) throw new SupervisorError('FLX_CLUSTER_AUTH', `etcd refused this host: ${(err as Error).message} (check --cluster-user/--cluster-password and the user's role on /flexilib/${this.name}/)`);
+      if (isAuthError(err)) throw new FlexiError('FLX_CLUSTER_AUTH', `etcd refused this host: ${(err as Error).message} (check --cluster-user/--cluster-password and the user's role on /flexilib/${this.name}/)`);
       this.markDown(err as Error);
     }
     this.probeTimer = setInterval(() => void this.probe(), PROBE_MS);

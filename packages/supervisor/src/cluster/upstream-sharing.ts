@@ -4,7 +4,7 @@
  * the watch. Verdicts of the elected health checker live in `state/health/…`.
  */
 import type { Namespace } from 'etcd3';
-import { ApiError } from '../admin/admin-server.js';
+import { FlexiError } from '@flexilib/contract';
 import type { Overlay } from '../upstream/state-file.js';
 import type { SharedVerdicts, UpstreamService, UpstreamSharing } from '../upstream/upstream-service.js';
 import { healthKey, serverKey } from './keys.js';
@@ -27,8 +27,8 @@ interface Verdict {
   by?: string;
 }
 
-export function unreachable(): ApiError {
-  return new ApiError(503, 'FLX_CLUSTER_UNREACHABLE', 'etcd is unreachable: the shared state cannot change now (traffic keeps the last state); retry later', undefined, { 'retry-after': '5' });
+export function unreachable(): FlexiError {
+  return new FlexiError('FLX_CLUSTER_UNREACHABLE', 'etcd is unreachable: the shared state cannot change now (traffic keeps the last state); retry later', { headers: { 'retry-after': '5' } });
 }
 
 /** Run an etcd write; a failure to reach etcd answers 503 with Retry-After. */
@@ -36,7 +36,7 @@ export async function writing<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof ApiError) throw err;
+    if (err instanceof FlexiError) throw err;
     throw unreachable();
   }
 }
@@ -121,6 +121,6 @@ export class UpstreamClusterSharing implements UpstreamSharing {
   }
 }
 
-function conflict(pool: string, url: string): ApiError {
-  return new ApiError(409, 'FLX_CLUSTER_CONFLICT', `origin ${url} is already in pool "${pool}" of the cluster`, 'url');
+function conflict(pool: string, url: string): FlexiError {
+  return new FlexiError('FLX_CLUSTER_CONFLICT', `origin ${url} is already in pool "${pool}" of the cluster`, { field: 'url' });
 }

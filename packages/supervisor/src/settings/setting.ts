@@ -3,7 +3,7 @@
  * The table (table.ts) is a list of these; help, parseArgs options, env
  * reading, validation and the docs table are all generated from it.
  */
-import { SupervisorError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 
 /** Turns the text of a flag or variable into its value; throws a usage error naming `name` (the flag or variable). */
 export type Parser<T> = (text: string, name: string) => T;
@@ -52,8 +52,9 @@ export function setting<T>(s: Setting<T>): Setting<T> {
   return s;
 }
 
-export function usage(message: string): SupervisorError {
-  return new SupervisorError('FLX_USAGE', message);
+/** A bad flag or variable: FLX_USAGE, exit code 2. */
+export function usage(message: string): FlexiError {
+  return new FlexiError('FLX_USAGE', message);
 }
 
 /** How a setting is named in an error: its flag, else its variable. */

@@ -11,12 +11,12 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { MAX_MODULE_BYTES, PluginFileError, readPluginFile } from '@flexilib/worker';
-import { ApiError } from '../admin/admin-server.js';
+import { FlexiError } from '@flexilib/contract';
 
 const MAX_PATH = 4096;
 
-function refuse(message: string): ApiError {
-  return new ApiError(400, 'FLX_SERVICE_PATH_REFUSED', `path: ${message}`, 'path');
+function refuse(message: string): FlexiError {
+  return new FlexiError('FLX_SERVICE_PATH_REFUSED', `path: ${message}`, { field: 'path' });
 }
 
 function inside(file: string, dir: string): boolean {
@@ -24,10 +24,10 @@ function inside(file: string, dir: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
-/** The bytes of the module `given` names inside `modulesDir`; ApiError 400 (field path) otherwise. */
+/** The bytes of the module `given` names inside `modulesDir`; FLX_SERVICE_PATH_REFUSED (field path) otherwise. */
 export function readModuleFile(modulesDir: string, given: unknown): Buffer {
   if (typeof given !== 'string' || given === '' || given.length > MAX_PATH || given.includes('\0')) {
-    throw new ApiError(400, 'FLX_SERVICE_INVALID', `path: expected the path of a .wasm file in the modules folder (${modulesDir}), at most ${MAX_PATH} characters`, 'path');
+    throw new FlexiError('FLX_SERVICE_INVALID', `path: expected the path of a .wasm file in the modules folder (${modulesDir}), at most ${MAX_PATH} characters`, { field: 'path' });
   }
   let root: string;
   try {

@@ -30,7 +30,7 @@ import {
   type WasmServiceSpec,
 } from '@flexilib/contract';
 import { probeModule } from '@flexilib/worker';
-import { ApiError, type AdminServer } from '../admin/admin-server.js';
+import type { AdminServer } from '../admin/admin-server.js';
 import { ServiceStore, type StoredService } from './service-store.js';
 import { readModuleFile } from './module-path.js';
 import type { WorkerPool } from '../worker-pool.js';
@@ -140,7 +140,7 @@ export class WasmServices {
 
   private find(name: string): StoredService {
     const s = this.services.find((x) => x.name === name);
-    if (!s) throw new ApiError(404, 'FLX_SERVICE_NOT_FOUND', `no service named "${name}" is registered`, 'name');
+    if (!s) throw new FlexiError('FLX_SERVICE_NOT_FOUND', `no service named "${name}" is registered`, { field: 'name' });
     return s;
   }
 
@@ -158,31 +158,31 @@ export class WasmServices {
 
   private async register(body: unknown) {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new ApiError(400, 'FLX_SERVICE_INVALID', 'expected a JSON object: {"name", "prefix", "module_base64" or "path"}');
+      throw new FlexiError('FLX_SERVICE_INVALID', 'expected a JSON object: {"name", "prefix", "module_base64" or "path"}');
     }
     const b = body as Record<string, unknown>;
     const known = new Set(['name', 'prefix', 'module_base64', 'path', ...WASM_LIMIT_OPTIONS]);
     for (const k of Object.keys(b)) {
-      if (!known.has(k)) throw new ApiError(400, 'FLX_SERVICE_INVALID', `unknown field "${k}" (known: ${[...known].join(', ')})`, k);
+      if (!known.has(k)) throw new FlexiError('FLX_SERVICE_INVALID', `unknown field "${k}" (known: ${[...known].join(', ')})`, { field: k });
     }
     const name = b.name;
     if (typeof name !== 'string' || !NAME_RE.test(name)) {
-      throw new ApiError(400, 'FLX_SERVICE_INVALID', 'name: expected 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit', 'name');
+      throw new FlexiError('FLX_SERVICE_INVALID', 'name: expected 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit', { field: 'name' });
     }
     const prefix = normalizePrefix(b.prefix);
     if (this.services.some((s) => s.name === name)) {
-      throw new ApiError(409, 'FLX_SERVICE_EXISTS', `a service named "${name}" is already registered: DELETE /services/${name} first`, 'name');
+      throw new FlexiError('FLX_SERVICE_EXISTS', `a service named "${name}" is already registered: DELETE /services/${name} first`, { field: 'name' });
     }
     const clash = this.services.find((s) => s.prefix === prefix);
-    if (clash) throw new ApiError(409, 'FLX_SERVICE_PREFIX_TAKEN', `prefix ${prefix} is already served by service "${clash.name}"`, 'prefix');
+    if (clash) throw new FlexiError('FLX_SERVICE_PREFIX_TAKEN', `prefix ${prefix} is already served by service "${clash.name}"`, { field: 'prefix' });
 
     const limits: Partial<WasmLimits> = {};
     for (const opt of WASM_LIMIT_OPTIONS) {
       const v = b[opt];
       if (v === undefined) continue;
-      if (typeof v !== 'number' && typeof v !== 'string') throw new ApiError(400, 'FLX_SERVICE_INVALID', `${opt}: expected a number or a string`, opt);
+      if (typeof v !== 'number' && typeof v !== 'string') throw new FlexiError('FLX_SERVICE_INVALID', `${opt}: expected a number or a string`, { field: opt });
       const r = parseWasmLimit(opt, v);
-      if ('error' in r) throw new ApiError(400, 'FLX_SERVICE_INVALID', r.error, opt);
+      if ('error' in r) throw new FlexiError('FLX_SERVICE_INVALID', r.error, { field: opt });
       limits[r.key] = r.value;
     }
 
@@ -190,7 +190,7 @@ export class WasmServices {
     try {
       await probeModule(bytes, resolveLimits(limits), `service "${name}"`, { arenaBytes: this.opts.arenaBytes, log: this.opts.log });
     } catch (err) {
-      if (err instanceof FlexiError) throw new ApiError(400, 'FLX_SERVICE_MODULE_INVALID', `${err.message} [${err.code}]`, field);
+      if (err instanceof FlexiError) throw new FlexiError('FLX_SERVICE_MODULE_INVALID', `${err.message} [${err.code}]`, { field: field });
       throw err;
     }
 
@@ -212,12 +212,12 @@ export class WasmServices {
     const hasB64 = b.module_base64 !== undefined;
     const hasPath = b.path !== undefined;
     if (hasB64 === hasPath) {
-      throw new ApiError(400, 'FLX_SERVICE_INVALID', 'give the module as exactly one of "module_base64" (the .wasm bytes, base64) or "path" (a file on the server)', hasB64 ? 'path' : 'module_base64');
+      throw new FlexiError('FLX_SERVICE_INVALID', 'give the module as exactly one of "module_base64" (the .wasm bytes, base64) or "path" (a file on the server)', { field: hasB64 ? 'path' : 'module_base64' });
     }
     if (hasB64) {
       const text = b.module_base64;
       if (typeof text !== 'string' || text.length === 0 || !/^[A-Za-z0-9+/\r\n]*={0,2}\s*$/.test(text)) {
-        throw new ApiError(400, 'FLX_SERVICE_INVALID', 'module_base64: expected the module bytes in base64', 'module_base64');
+        throw new FlexiError('FLX_SERVICE_INVALID', 'module_base64: expected the module bytes in base64', { field: 'module_base64' });
       }
       return { bytes: Buffer.from(text, 'base64'), field: 'module_base64' };
     }
@@ -250,7 +250,7 @@ export class WasmServices {
 }
 
 function normalizePrefix(value: unknown): string {
-  const fail = (why: string) => new ApiError(400, 'FLX_SERVICE_INVALID', `prefix: ${why}`, 'prefix');
+  const fail = (why: string) => new FlexiError('FLX_SERVICE_INVALID', `prefix: ${why}`, { field: 'prefix' });
   if (typeof value !== 'string') throw fail('expected a path such as "/svc"');
   let p = value.trim();
   if (!p.startsWith('/')) throw fail(`"${value}" must start with "/"`);

@@ -300,7 +300,7 @@ export class FastLane implements LaneOwner {
     } catch (err) {
       this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
       if (res.headersSent) res.destroy();
-      else if (!res.settled) sendError(res, 500, 'Internal Server Error');
+      else if (!res.settled) sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
     }
     conn.starting = false;
   }
@@ -342,7 +342,7 @@ export class FastLane implements LaneOwner {
       out = ex.direct!(req, stats);
     } catch (err) {
       this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
-      out = errorAnswer(500, 'Internal Server Error');
+      out = errorAnswer('FLX_INTERNAL', 'Internal Server Error');
       countErrorAnswer(meter, ex, out.headers);
     }
     if (out === null) return false;
@@ -354,9 +354,9 @@ export class FastLane implements LaneOwner {
       head = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
-      out = errorAnswer(502, why);
+      out = errorAnswer('FLX_PLUGIN_BAD_RESPONSE', why);
       countErrorAnswer(meter, ex, out.headers);
-      status = 502;
+      status = out.status;
       stats.bytes = out.body.length;
       head = this.head(status, out.reason, out.headers, false);
     }

@@ -2,7 +2,7 @@
  * The worker's HTTP server: node:http with keep-alive and deliberate limits,
  * dispatching each request to the router's executor.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 // The module binding, not the global: node's global `performance` is a lazy
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
@@ -12,7 +12,7 @@ import type { AccessLogger, AccessRecord, LoggedRequest } from '../observe/acces
 import type { Executor, RequestStats } from '../executor.js';
 import { FastLane } from './fast-lane.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
-import type { WorkerOptions } from '@flexilib/contract';
+import { ERROR_HEADER, statusOf, type WorkerOptions } from '@flexilib/contract';
 import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from '../routing/router.js';
@@ -142,6 +142,15 @@ function answerAfterPending(socket: Socket, answer: string): void {
   current.on('close', next);
 }
 
+/** node:http's refusals of what llhttp could not parse or wait for, as whole answers (the connection closes). */
+const CLIENT_ERROR_ANSWER = Object.fromEntries(
+  (['FLX_BAD_REQUEST', 'FLX_REQUEST_TIMEOUT', 'FLX_HEADERS_TOO_LARGE'] as const).map((code) => {
+    const status = statusOf(code);
+    const reason = STATUS_CODES[status]!;
+    return [code, `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\n${ERROR_HEADER}: ${code}\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`];
+  }),
+) as Record<'FLX_BAD_REQUEST' | 'FLX_REQUEST_TIMEOUT' | 'FLX_HEADERS_TOO_LARGE', string>;
+
 /** The worker's server, and the fast lane in front of it (null when turned off). */
 export interface WorkerServer {
   server: http.Server;
@@ -166,7 +175,7 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     // client hold a connection far past its deadline).
     connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
     noDelay: true,
-    // refused() below answers a missing Host as node would, where a request pipelined after it can see it.
+    // refused() below answers a missing Host (400 FLX_BAD_REQUEST), where a request pipelined after it can see it.
     requireHostHeader: false,
     ServerResponse: Response,
   });
@@ -211,8 +220,8 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
   /**
    * What RFC 9112 §3.2 refuses: more than one Host (llhttp lets it through;
    * node keeps the first, a plugin or an origin may read another), or none in
-   * HTTP/1.1 (node's own check, turned off above, answered byte for byte as
-   * node does). 400, and the connection closes. (The fast lane hands such
+   * HTTP/1.1 (node's own check, turned off above). 400 FLX_BAD_REQUEST, and
+   * the connection closes. (The fast lane hands such
    * requests to node:http.)
    */
   function refused(req: IncomingMessage, res: ServerResponse): boolean {
@@ -220,24 +229,21 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     if (hosts === 1 || (hosts === 0 && (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1))) return false;
     (req.socket as ServerSocket)[CLOSING] = true;
     res.shouldKeepAlive = false;
-    if (hosts === 0) {
-      res.writeHead(400, ['Connection', 'close']);
-      res.end();
-    } else sendError(res, 400, 'more than one Host header', { connection: 'close' });
+    sendError(res, 'FLX_BAD_REQUEST', hosts === 0 ? 'no Host header (HTTP/1.1 needs one)' : 'more than one Host header', { connection: 'close' });
     req.resume();
     return true;
   }
 
   function dispatch(ex: ReturnType<Router['match']>, req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
     if (!ex) {
-      sendError(res, 404, `no route matches ${req.url}`);
+      sendError(res, 'FLX_NO_ROUTE', `no route matches ${req.url}`);
       return;
     }
     try {
       ex.handle(req, res, stats);
     } catch (err) {
       log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
-      sendError(res, 500, 'Internal Server Error');
+      sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
     }
   }
 
@@ -253,9 +259,8 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
       answerAfterPending(socket, '');
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    answerAfterPending(socket, `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
+    const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'FLX_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'FLX_REQUEST_TIMEOUT' : 'FLX_BAD_REQUEST';
+    answerAfterPending(socket, CLIENT_ERROR_ANSWER[code]);
   });
   const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
   // After the lane: it takes over node:http's one connection listener.

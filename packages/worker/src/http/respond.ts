@@ -1,14 +1,12 @@
 import { STATUS_CODES } from 'node:http';
+import { ERROR_HEADER, statusOf, type HttpErrorCode } from '@flexilib/contract';
 import type { DirectAnswer, ErrorCounter, Executor, ResponseSink } from '../executor.js';
 import { sameLower } from './raw-headers.js';
 
-/** The header naming an error answer's catalogue code (FLX_...). */
-export const ERROR_HEADER = 'x-flexilib-error';
-
-/** The answer to an error the server itself produces: a one-line plain-text reason. */
-export function errorAnswer(status: number, message: string): DirectAnswer {
+/** The answer to an error the server itself produces: the code's status, a one-line plain-text reason, x-flexilib-error: code. */
+export function errorAnswer(code: HttpErrorCode, message: string): DirectAnswer {
   const body = Buffer.from(`${message}\n`, 'utf8');
-  return { status, reason: undefined, headers: ['content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length)], body };
+  return { status: statusOf(code), reason: undefined, headers: ['content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length), ERROR_HEADER, code], body };
 }
 
 /**
@@ -28,17 +26,17 @@ export function countErrorAnswer(meter: ErrorCounter | null | undefined, ex: Exe
   }
 }
 
-/** Send errorAnswer(status, message), with `extra` headers after its own. */
-export function sendError(res: ResponseSink, status: number, message: string, extra?: Record<string, string>): void {
+/** Send errorAnswer(code, message), with `extra` headers after its own. */
+export function sendError(res: ResponseSink, code: HttpErrorCode, message: string, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const answer = errorAnswer(status, message);
+  const answer = errorAnswer(code, message);
   if (extra) for (const name of Object.keys(extra)) answer.headers.push(name, extra[name]);
   countErrorAnswer(res.meter, res.executor, answer.headers);
   // The reason given, not left to node: a writeHead that threw (a plugin's bad
   // header) has already set statusMessage for the status it was given.
-  res.writeHead(status, STATUS_CODES[status] ?? 'unknown', answer.headers);
+  res.writeHead(answer.status, STATUS_CODES[answer.status] ?? 'unknown', answer.headers);
   res.end(answer.body);
 }
