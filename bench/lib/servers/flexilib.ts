@@ -44,7 +44,7 @@ export function flexilibMissing(root: string): string | undefined {
 }
 
 const helpCache = new Map<string, string>();
-/** flexilib --help of the build under `root` (to detect flags that later issues add). */
+/** flexilib --help of the build under `root` (to detect flags an older build lacks). */
 export function flexilibHelp(root: string): string {
   let help = helpCache.get(root);
   if (help === undefined) {
