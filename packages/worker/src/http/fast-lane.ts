@@ -34,7 +34,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
-import { finishedRequest, type RequestRecorder, type ServerState } from './server-state.js';
+import { finishedRequest, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
 import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { sameLower } from './raw-headers.js';
@@ -313,16 +313,12 @@ export class FastLane implements LaneOwner {
     const conn = this.conns.get(socket);
     if (this.observed) {
       const done = this.done;
-      done.req = res.req;
-      done.executor = res.executor;
-      done.meter = res.meter;
+      takeObserved(done, res);
       done.status = finished ? res.statusCode : 499;
       done.finished = finished;
       done.bytes = res.bytes >= 0 ? res.bytes : res.written;
       done.preAlloc = 0;
       done.alloc = 0;
-      done.startMs = res.startMs;
-      done.ttfbMs = res.ttfbMs;
       this.record(done);
     }
     if (conn === undefined || conn.res !== res) return;

@@ -16,7 +16,7 @@ import type { WorkerOptions } from '@flexilib/contract';
 import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from '../routing/router.js';
-import { finishedRequest, NO_REQUEST, type RequestRecorder, type ServerState } from './server-state.js';
+import { finishedRequest, NO_REQUEST, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
 import { WriteStallWatch } from './write-stall.js';
 
 export type { RequestRecorder, ServerState } from './server-state.js';
@@ -71,17 +71,13 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
   function recordResponse(res: ObservedResponse): void {
     const len = res.bytes >= 0 ? res.bytes : res.getHeader('content-length');
     const finished = res.writableFinished;
-    done.req = res.req;
-    done.executor = res.executor;
-    done.meter = res.meter;
+    takeObserved(done, res);
     // nginx's 499: the client closed the connection before the response was complete
     done.status = finished ? res.statusCode : 499;
     done.finished = finished;
     done.bytes = typeof len === 'number' ? len : Number(len ?? 0);
     done.preAlloc = res.preAlloc;
     done.alloc = res.alloc;
-    done.startMs = res.startMs;
-    done.ttfbMs = res.ttfbMs;
     record(done);
   }
   return class extends http.ServerResponse implements RequestStats {

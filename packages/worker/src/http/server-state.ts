@@ -45,6 +45,24 @@ export function finishedRequest(fast: boolean): FinishedRequest {
   return { req: NO_REQUEST, executor: undefined, meter: null, status: 0, finished: false, bytes: 0, preAlloc: 0, alloc: 0, startMs: 0, ttfbMs: 0, fast };
 }
 
+/** What a response object keeps of its request for recording (node:http's observed response, the lane's LaneResponse). */
+export interface ObservedResponseState {
+  readonly req: LoggedRequest;
+  readonly executor: Executor | undefined;
+  readonly meter: RequestMeter | null;
+  readonly startMs: number;
+  readonly ttfbMs: number;
+}
+
+/** Copy into `done` the request, executor, meter and times a response kept. */
+export function takeObserved(done: FinishedRequest, res: ObservedResponseState): void {
+  done.req = res.req;
+  done.executor = res.executor;
+  done.meter = res.meter;
+  done.startMs = res.startMs;
+  done.ttfbMs = res.ttfbMs;
+}
+
 /**
  * Records a finished request in the metrics and the access log; node:http's
  * responses and the fast lane's answers alike. It lets go of the request,
