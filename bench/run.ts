@@ -13,7 +13,7 @@ import { callgrindMissing, formatInstructions, measureInstructions } from './lib
 import { formatProfile, summarizeProfiles } from './lib/cpu-profile.ts';
 import { formatPerf, PERF_NODE_ARGS, perfMissing, removePerfMaps, startPerf } from './lib/perf.ts';
 import { loadScenarios } from './lib/load-scenarios.ts';
-import { describeMachine } from './lib/machine.ts';
+import { describeMachine, type Machine } from './lib/machine.ts';
 import { estimateSeconds, FULL, QUICK, type Plan } from './lib/plan.ts';
 import { measureNativeSteps, type NativeSteps } from './lib/native-steps.ts';
 import { killAllSpawned } from './lib/proc.ts';
@@ -21,10 +21,13 @@ import { flexilibMissing } from './lib/servers/flexilib.ts';
 import { resultsText } from './lib/report/table.ts';
 import { writeOutputs } from './lib/report/write.ts';
 import { runBench } from './lib/runner.ts';
+import type { Scenario } from './lib/scenario.ts';
 import { evaluateGoals, summarize, type Results } from './lib/summary.ts';
 import { findWrk } from './lib/wrk.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+
+type Log = (line: string) => void;
 
 const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --import tsx bench/run.ts does not)
 
@@ -59,10 +62,11 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-async function main(): Promise<void> {
-  let args;
+type Args = ReturnType<typeof parseBenchArgs>;
+
+function parseBenchArgs() {
   try {
-    args = parseArgs({
+    return parseArgs({
       args: process.argv.slice(2),
       strict: true,
       options: {
@@ -85,27 +89,24 @@ async function main(): Promise<void> {
   } catch (err) {
     fail(`${(err as Error).message}\n\n${HELP}`, 2);
   }
-  if (args.help) {
-    process.stdout.write(HELP);
-    return;
-  }
-  const outDir = path.resolve(args.out ?? path.join(ROOT, 'bench/results'));
-  const docFile = path.resolve(args.doc ?? path.join(ROOT, 'docs/performance.md'));
-  if (args.render) {
-    const results = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as Results;
-    // Goals are derived from the runs: re-evaluated, so a goal added since the run shows too.
-    results.goals = evaluateGoals(results.targets, results.raw);
-    writeOutputs(results, outDir, docFile);
-    process.stderr.write(`bench: rewrote ${path.relative(process.cwd(), docFile)} and the chart from ${path.relative(process.cwd(), path.join(outDir, 'latest.json'))}\n`);
-    return;
-  }
-  if (!findWrk()) fail('wrk is not installed; install it with: apt-get install -y wrk');
+}
 
+/** --render: the chart and the doc again from the results JSON, nothing measured. */
+function rerender(outDir: string, docFile: string): void {
+  const results = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as Results;
+  // Goals are derived from the runs: re-evaluated, so a goal added since the run shows too.
+  results.goals = evaluateGoals(results.targets, results.raw);
+  writeOutputs(results, outDir, docFile);
+  process.stderr.write(`bench: rewrote ${path.relative(process.cwd(), docFile)} and the chart from ${path.relative(process.cwd(), path.join(outDir, 'latest.json'))}\n`);
+}
+
+/** The quick or full plan with the rounds, seconds, workers and wrk pinning given on the command line. */
+function planOf(args: Args): Plan {
   const base = args.quick ? QUICK : FULL;
   const rounds = positiveInt('rounds', args.rounds);
   const seconds = positiveInt('seconds', args.seconds);
   const workers = positiveInt('workers', args.workers);
-  const plan: Plan = {
+  return {
     ...base,
     mode: rounds || seconds || workers || args['pin-wrk'] || args.only ? 'custom' : base.mode,
     rounds: rounds ?? base.rounds,
@@ -113,88 +114,95 @@ async function main(): Promise<void> {
     throughput: { ...base.throughput, seconds: seconds ?? base.throughput.seconds },
     wrkCpus: args['pin-wrk'],
   };
+}
 
-  let scenarios = await loadScenarios();
+/** Every scenario, or the baseline and those named by --profile, --perf, --instructions or --only. */
+async function selectScenarios(args: Args): Promise<Scenario[]> {
+  const scenarios = await loadScenarios();
   const only = (args.profile ?? args.perf ?? args.instructions ?? args.only)?.split(',').map((s) => s.trim()).filter(Boolean);
-  if (only) {
-    const unknown = only.filter((id) => !scenarios.some((s) => s.id === id));
-    if (unknown.length) fail(`unknown scenario(s) ${unknown.join(', ')}; there are: ${scenarios.map((s) => s.id).join(', ')}`, 2);
-    scenarios = scenarios.filter((s) => s.role === 'baseline' || only.includes(s.id));
-  }
+  if (!only) return scenarios;
+  const unknown = only.filter((id) => !scenarios.some((s) => s.id === id));
+  if (unknown.length) fail(`unknown scenario(s) ${unknown.join(', ')}; there are: ${scenarios.map((s) => s.id).join(', ')}`, 2);
+  return scenarios.filter((s) => s.role === 'baseline' || only.includes(s.id));
+}
 
-  const interrupted = (sig: NodeJS.Signals) => {
-    killAllSpawned();
-    fail(`interrupted by ${sig}; servers stopped`, 130);
-  };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+/** --instructions: callgrind's instructions per request of each scenario. */
+async function countInstructions(scenarios: Scenario[], seconds: number | undefined, log: Log): Promise<void> {
+  const missing = callgrindMissing();
+  if (missing) fail(missing);
+  const counts = await measureInstructions(scenarios, { root: ROOT, seconds: seconds ?? 30, log });
+  const baseline = counts.find((c) => scenarios.find((s) => s.id === c.id)?.role === 'baseline');
+  for (const c of counts) process.stdout.write(`\n${formatInstructions(c, baseline)}\n`);
+}
 
-  const machine = describeMachine(ROOT);
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  log(`bench: ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, wrk ${machine.wrk}, load average ${machine.loadAvg.start}`);
-
-  if (args.instructions) {
-    const missing = callgrindMissing();
-    if (missing) fail(missing);
-    const counts = await measureInstructions(scenarios, { root: ROOT, seconds: seconds ?? 30, log });
-    const baseline = counts.find((c) => scenarios.find((s) => s.id === c.id)?.role === 'baseline');
-    for (const c of counts) process.stdout.write(`\n${formatInstructions(c, baseline)}\n`);
-    return;
-  }
-
-  if (args.perf) {
-    const missing = perfMissing();
-    if (missing) fail(missing);
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-perf-'));
-    const perfPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
-    const pidsOf: number[] = [];
-    log(`perf on ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(perfPlan, scenarios.length)} s); data in ${dir}`);
-    try {
-      const runs = await runBench(scenarios, perfPlan, {
-        root: ROOT,
-        log,
-        nodeArgs: PERF_NODE_ARGS,
-        aroundThroughput: (id, pids) => startPerf(path.join(dir, `${id}.data`), pids),
-        // Every node process of the run writes a symbol map, the primary too.
-        onStopped: (_id, _tmp, pids) => pidsOf.push(...pids),
-      });
-      for (const r of runs) {
-        if (!r.rounds.length) continue;
-        process.stdout.write(`\n${formatPerf(r.id, path.join(dir, `${r.id}.data`), r.rounds[0].throughput.requests)}\n`);
-      }
-    } finally {
-      removePerfMaps(pidsOf);
-    }
-    return;
-  }
-
-  if (args.profile) {
-    const profDir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-profile-'));
-    const pidsOf = new Map<string, number[]>();
-    const profPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
-    log(`profiling ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(profPlan, scenarios.length)} s); profiles in ${profDir}`);
-    const runs = await runBench(scenarios, profPlan, {
+/** --perf: one round under Linux perf, and where each scenario's CPU time went. */
+async function perfRun(scenarios: Scenario[], plan: Plan, log: Log): Promise<void> {
+  const missing = perfMissing();
+  if (missing) fail(missing);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-perf-'));
+  const perfPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
+  const pidsOf: number[] = [];
+  log(`perf on ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(perfPlan, scenarios.length)} s); data in ${dir}`);
+  try {
+    const runs = await runBench(scenarios, perfPlan, {
       root: ROOT,
       log,
-      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
-      onStopped: (id, _tmp, pids) => pidsOf.set(id, pids.slice(1)),
+      nodeArgs: PERF_NODE_ARGS,
+      aroundThroughput: (id, pids) => startPerf(path.join(dir, `${id}.data`), pids),
+      // Every node process of the run writes a symbol map, the primary too.
+      onStopped: (_id, _tmp, pids) => pidsOf.push(...pids),
     });
-    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-    const HOT = ['onRequest', 'dispatch', 'match', 'handle', 'call', 'fillRequest', 'resetResponse', 'handle_request', 'finish', 'readResponse', 'writeHead', 'end', 'access', 'parserOnIncoming', 'parserOnHeadersComplete', 'resOnFinish', 'onStreamRead'];
-    for (const [id, pids] of pidsOf) {
-      const mine = files.filter((f) => pids.some((pid) => f.includes(`.${pid}.`))).map((f) => path.join(profDir, f));
-      if (mine.length === 0) {
-        log(`${id}: no worker profiles found`);
-        continue;
-      }
-      const r = runs.find((x) => x.id === id)!.rounds[0];
-      // Every request the workers answered while profiled: the check, warm-up, throughput and latency runs.
-      const requests = 1 + r.warmupRequests + r.throughput.requests + r.latency.requests;
-      process.stdout.write(`\n${formatProfile(`${id} (${mine.length} workers)`, summarizeProfiles(mine), HOT, requests)}\n`);
+    for (const r of runs) {
+      if (!r.rounds.length) continue;
+      process.stdout.write(`\n${formatPerf(r.id, path.join(dir, `${r.id}.data`), r.rounds[0].throughput.requests)}\n`);
     }
-    return;
+  } finally {
+    removePerfMaps(pidsOf);
   }
+}
 
+/** --profile: one round under node --cpu-prof, and where the workers' time went. */
+async function profileRun(scenarios: Scenario[], plan: Plan, log: Log): Promise<void> {
+  const profDir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-profile-'));
+  const pidsOf = new Map<string, number[]>();
+  const profPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
+  log(`profiling ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(profPlan, scenarios.length)} s); profiles in ${profDir}`);
+  const runs = await runBench(scenarios, profPlan, {
+    root: ROOT,
+    log,
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
+    onStopped: (id, _tmp, pids) => pidsOf.set(id, pids.slice(1)),
+  });
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  const HOT = ['onRequest', 'dispatch', 'match', 'handle', 'call', 'fillRequest', 'resetResponse', 'handle_request', 'finish', 'readResponse', 'writeHead', 'end', 'access', 'parserOnIncoming', 'parserOnHeadersComplete', 'resOnFinish', 'onStreamRead'];
+  for (const [id, pids] of pidsOf) {
+    const mine = files.filter((f) => pids.some((pid) => f.includes(`.${pid}.`))).map((f) => path.join(profDir, f));
+    if (mine.length === 0) {
+      log(`${id}: no worker profiles found`);
+      continue;
+    }
+    const r = runs.find((x) => x.id === id)!.rounds[0];
+    // Every request the workers answered while profiled: the check, warm-up, throughput and latency runs.
+    const requests = 1 + r.warmupRequests + r.throughput.requests + r.latency.requests;
+    process.stdout.write(`\n${formatProfile(`${id} (${mine.length} workers)`, summarizeProfiles(mine), HOT, requests)}\n`);
+  }
+}
+
+/** The flags that shape the measurement (not where results were written: no machine paths in the results). */
+function measurementCommand(args: Args): string {
+  const flags = [
+    args.quick ? '--quick' : '',
+    args.only ? `--only ${args.only}` : '',
+    args.rounds ? `--rounds ${positiveInt('rounds', args.rounds)}` : '',
+    args.seconds ? `--seconds ${positiveInt('seconds', args.seconds)}` : '',
+    args.workers ? `--workers ${positiveInt('workers', args.workers)}` : '',
+    args['pin-wrk'] ? `--pin-wrk ${args['pin-wrk']}` : '',
+  ].filter(Boolean).join(' ');
+  return `pnpm bench${flags ? ` ${flags}` : ''}`;
+}
+
+/** The measured run: every scenario × rounds, the native route's steps, the results. */
+async function measure(args: Args, scenarios: Scenario[], plan: Plan, machine: Machine, log: Log): Promise<Results> {
   log(`${plan.mode} run: ${scenarios.length} targets × ${plan.rounds} round(s), about ${estimateSeconds(plan, scenarios.length)} s`);
   const started = performance.now();
   const runs = await runBench(scenarios, plan, { root: ROOT, log });
@@ -205,20 +213,11 @@ async function main(): Promise<void> {
     nativeSteps = measureNativeSteps(ROOT, plan.mode === 'quick');
   }
   const targets = summarize(runs);
-  // The flags that shape the measurement (not where results were written: no machine paths in the results).
-  const flags = [
-    args.quick ? '--quick' : '',
-    args.only ? `--only ${args.only}` : '',
-    rounds ? `--rounds ${rounds}` : '',
-    seconds ? `--seconds ${seconds}` : '',
-    workers ? `--workers ${workers}` : '',
-    args['pin-wrk'] ? `--pin-wrk ${args['pin-wrk']}` : '',
-  ].filter(Boolean).join(' ');
-  const results: Results = {
+  return {
     schema: 1,
     generatedAt: new Date().toISOString(),
     mode: plan.mode,
-    command: `pnpm bench${flags ? ` ${flags}` : ''}`,
+    command: measurementCommand(args),
     plan,
     machine,
     elapsedSeconds: Math.round((performance.now() - started) / 100) / 10,
@@ -227,6 +226,38 @@ async function main(): Promise<void> {
     nativeSteps,
     raw: runs,
   };
+}
+
+async function main(): Promise<void> {
+  const args = parseBenchArgs();
+  if (args.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const outDir = path.resolve(args.out ?? path.join(ROOT, 'bench/results'));
+  const docFile = path.resolve(args.doc ?? path.join(ROOT, 'docs/performance.md'));
+  if (args.render) return rerender(outDir, docFile);
+  if (!findWrk()) fail('wrk is not installed; install it with: apt-get install -y wrk');
+
+  const plan = planOf(args);
+  const scenarios = await selectScenarios(args);
+
+  const interrupted = (sig: NodeJS.Signals) => {
+    killAllSpawned();
+    fail(`interrupted by ${sig}; servers stopped`, 130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
+  const machine = describeMachine(ROOT);
+  const log: Log = (line) => process.stderr.write(`${line}\n`);
+  log(`bench: ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, wrk ${machine.wrk}, load average ${machine.loadAvg.start}`);
+
+  if (args.instructions) return countInstructions(scenarios, positiveInt('seconds', args.seconds), log);
+  if (args.perf) return perfRun(scenarios, plan, log);
+  if (args.profile) return profileRun(scenarios, plan, log);
+
+  const results = await measure(args, scenarios, plan, machine, log);
   process.stdout.write(`\n${resultsText(results.targets, results.goals)}\n`);
   if (!args['no-write']) {
     const out = writeOutputs(results, outDir, docFile);

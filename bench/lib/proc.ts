@@ -19,7 +19,6 @@ export interface Spawned {
 
 const live = new Set<Spawned>();
 
-/** Start `cmd` with stdout and stderr appended to `logFile`. */
 /** The command and arguments that run node with `args` for a scenario: under its launcher when it has one. */
 export function nodeCommand(ctx: { nodeArgs: string[]; launcher?: string[] }, args: string[]): [string, string[]] {
   const full = [...ctx.nodeArgs, ...args];
@@ -28,6 +27,7 @@ export function nodeCommand(ctx: { nodeArgs: string[]; launcher?: string[] }, ar
   return [cmd, [...pre, process.execPath, ...full]];
 }
 
+/** Start `cmd` with stdout and stderr appended to `logFile`. */
 export function spawnToFile(cmd: string, args: string[], opts: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): Spawned {
   const fd = openSync(opts.logFile, 'a');
   let child: ChildProcess;
@@ -48,9 +48,13 @@ export function spawnToFile(cmd: string, args: string[], opts: { logFile: string
     });
   });
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
-  const s: Spawned = { child, pid: child.pid, logFile: opts.logFile, exited, hasExited: () => done };
+  return track({ child, pid: child.pid, logFile: opts.logFile, exited, hasExited: () => done });
+}
+
+/** Count `s` among the server processes killAllSpawned() stops, until it exits. */
+export function track(s: Spawned): Spawned {
   live.add(s);
-  void exited.then(() => live.delete(s));
+  void s.exited.then(() => live.delete(s));
   return s;
 }
 

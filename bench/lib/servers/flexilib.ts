@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SETTING_ENV_VARS } from '../../../packages/supervisor/dist/settings/table.js';
-import { nodeCommand, spawnToFile, waitForLine } from '../proc.ts';
+import { startFlexilib as spawnFlexilib } from '@flexilib/plugin-abi/conformance';
+import { track } from '../proc.ts';
 import type { RunningServer, ScenarioContext } from '../scenario.ts';
 import { runningServer } from './running.ts';
 
@@ -44,7 +45,7 @@ export function flexilibMissing(root: string): string | undefined {
 }
 
 const helpCache = new Map<string, string>();
-/** flexilib --help of the build under `root` (to detect flags that later issues add). */
+/** flexilib --help of the build under `root` (to detect flags an older build lacks). */
 export function flexilibHelp(root: string): string {
   let help = helpCache.get(root);
   if (help === undefined) {
@@ -70,22 +71,25 @@ export async function startFlexilib(ctx: ScenarioContext, opts: FlexilibOptions)
   // CPU per request compare like for like).
   const spare = flexilibHasFlag(ctx.root, '--spare-workers') ? ['--spare-workers', '0'] : [];
   const flags = ['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--workers', String(ctx.workers), '--log-format', 'json', ...spare, ...(opts.flags ?? [])];
-  const p = spawnToFile(...nodeCommand(ctx, [path.join(ctx.root, FLEXILIB_CLI), '--config', iniFile, ...flags]), {
-    logFile: path.join(ctx.tmp, 'server.log'),
+  const logFile = path.join(ctx.tmp, 'server.log');
+  // The one spawner the tests use, its output in a file (never a pipe the
+  // harness would have to drain, on the CPU the server needs).
+  const f = await spawnFlexilib({
+    bin: path.join(ctx.root, FLEXILIB_CLI),
+    config: iniFile,
+    workers: null,
+    args: flags,
+    nodeArgs: ctx.nodeArgs,
+    launcher: ctx.launcher,
+    outputFile: logFile,
     // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.
     cwd: ctx.tmp,
+    inheritEnv: false,
     env: serverEnv(ctx, opts.env),
+    timeoutMs: ctx.startTimeoutMs ?? 20_000,
   });
-  const port = await waitForLine(
-    p,
-    (line) => {
-      if (!line.includes('"flexilib listening"')) return undefined;
-      return (JSON.parse(line) as { port: number }).port;
-    },
-    'flexilib',
-    ctx.startTimeoutMs,
-  );
+  const p = track({ child: f.proc, pid: f.proc.pid!, logFile, exited: f.exited, hasExited: () => !f.running });
   const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v} `).join('');
   const config = `${env}flexilib ${flags.join(' ')}\nproxy.ini:\n${opts.ini.replaceAll('LIB', EXAMPLE_PLUGIN).replaceAll('ROOT/', '')}`;
-  return runningServer(p, port, config);
+  return runningServer(p, f.port, config);
 }

@@ -41,7 +41,7 @@ export type RouteMode = 'inline' | 'threaded';
 export type PluginAbi = 'v1' | 'flexilib';
 export const PLUGIN_ABIS: readonly PluginAbi[] = ['v1', 'flexilib'];
 
-/** What a route's value names. Upstream pools and WASM modules arrive in later versions. */
+/** What a route's value names: a native library, an upstream pool or a WASM module. */
 export type TargetSpec =
   | { kind: 'native'; library: string; configured: string }
   | { kind: 'upstream'; pool: string; configured: string }

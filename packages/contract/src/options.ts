@@ -22,7 +22,7 @@ export interface WorkerOptions {
   metrics: boolean;
   logLevel: string;
   logFormat: 'json' | 'text';
-  /** Serve plain requests of inline native routes without node:http's objects (the worker's http/fast-lane.ts; --no-fast-lane, FAST_LANE=0 turn it off). */
+  /** Serve plain requests of inline native and upstream routes without node:http's objects (the worker's http/fast-lane.ts; --no-fast-lane, FAST_LANE=0 turn it off). */
   fastLane: boolean;
 }
 

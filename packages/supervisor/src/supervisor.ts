@@ -53,7 +53,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   port: number | undefined;
   /** The traffic socket, bound in start() and held until exit (listen-socket.ts). */
   private socket: ListenSocket | undefined;
-  /** The admin listener; later features register their endpoints on it. */
+  /** The admin listener; each feature registers its own endpoints on it. */
   readonly admin: AdminServer;
   /** Files shared with the workers (see WorkerInit.runDir); removed at exit. */
   readonly runDir: string;

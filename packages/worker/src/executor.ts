@@ -1,6 +1,6 @@
 /**
- * The contract every executor kind implements: native libraries now, upstream
- * pools and WASM modules later. The router hands each matched request to the
+ * The contract every executor kind implements (native libraries, upstream
+ * pools, WASM modules). The router hands each matched request to the
  * route's executor; the executor owns answering it, errors included.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';

@@ -11,11 +11,15 @@
  *   stop() / kill() ──> signal; SIGKILL to the whole group past the grace time;
  *                       stragglers killed and the run folder swept
  *
+ * With `outputFile` (the benchmark's mode) stdout and stderr go to that file
+ * instead of pipes and it is read only until flexilib is ready, so that no
+ * pipe keeps this process on the CPU the server needs.
+ *
  * The harness's own settings go in the environment, so a test's flags (and its
  * env) override them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,6 +48,15 @@ export interface StartOptions {
   bin?: string;
   /** An executable to run instead of `node bin` (a release's bin/flexilib). */
   command?: string;
+  /** node's own flags, before `bin` (--cpu-prof, say). */
+  nodeArgs?: string[];
+  /** A command node runs under (valgrind ..., perf ...): launcher[0] gets the rest of it, then node and its arguments. */
+  launcher?: string[];
+  /**
+   * A file that takes stdout and stderr (appended) instead of pipes. It is read
+   * only until flexilib is ready: `lines` and `logs` hold the startup output.
+   */
+  outputFile?: string;
   /** LOG_FORMAT (default json). The ports are read from text lines too. */
   logFormat?: 'json' | 'text';
   /**
@@ -126,34 +139,19 @@ export class Flexilib {
   private partial = '';
   private done = false;
   private outputEnded = false;
+  /** The output file's poll timer, while it is read. */
+  private tail: ReturnType<typeof setInterval> | undefined;
   private readonly waiters = new Set<Waiter>();
 
   constructor(
     readonly proc: ChildProcess,
     /** The command line and the harness's environment, for error messages. */
     readonly description: string,
+    /** Where stdout and stderr go instead of pipes (StartOptions.outputFile). */
+    readonly outputFile?: string,
   ) {
     if (proc.pid !== undefined) live.add(proc.pid);
-    proc.stdout!.setEncoding('utf8');
-    proc.stdout!.on('data', (chunk: string) => {
-      const parts = (this.partial + chunk).split('\n');
-      this.partial = parts.pop()!;
-      for (const l of parts) this.onLine(l);
-    });
-    const outputDone = new Promise<void>((resolve) => {
-      const end = () => {
-        if (this.outputEnded) return;
-        if (this.partial) this.onLine(this.partial);
-        this.partial = '';
-        this.outputEnded = true;
-        for (const w of [...this.waiters]) w.reject(this.failure(`flexilib's output ended (it exited) before ${w.what}`));
-        resolve();
-      };
-      proc.stdout!.once('end', end);
-      proc.stdout!.once('close', end);
-    });
-    proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (c: string) => (this.err += c));
+    const outputDone = outputFile === undefined ? this.readPipes(proc) : this.tailFile(outputFile, proc);
     this.exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
         if (this.done) return;
@@ -171,6 +169,72 @@ export class Flexilib {
         finish(null, null);
       });
     });
+  }
+
+  /** Read stdout line by line and keep stderr; resolves when stdout ends. */
+  private readPipes(proc: ChildProcess): Promise<void> {
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (chunk: string) => this.feed(chunk));
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (c: string) => (this.err += c));
+    return new Promise<void>((resolve) => {
+      const end = () => {
+        this.endOutput();
+        resolve();
+      };
+      proc.stdout!.once('end', end);
+      proc.stdout!.once('close', end);
+    });
+  }
+
+  /** Poll `file` for new lines until stopReading() or the process exits (then read it once more). */
+  private tailFile(file: string, proc: ChildProcess): Promise<void> {
+    let offset = 0;
+    const readMore = () => {
+      let all: Buffer;
+      try {
+        all = readFileSync(file);
+      } catch {
+        return; // not created yet
+      }
+      if (all.length > offset) this.feed(all.subarray(offset).toString('utf8'));
+      offset = all.length;
+    };
+    this.tail = setInterval(readMore, 25);
+    return new Promise<void>((resolve) => {
+      proc.once('exit', () => {
+        if (this.tail !== undefined) readMore();
+        this.stopReading();
+        this.endOutput();
+        resolve();
+      });
+      proc.once('error', () => {
+        this.stopReading();
+        this.endOutput();
+        resolve();
+      });
+    });
+  }
+
+  /** Stop polling the output file (StartOptions.outputFile); what was read stays in `lines` and `logs`. */
+  stopReading(): void {
+    if (this.tail !== undefined) clearInterval(this.tail);
+    this.tail = undefined;
+  }
+
+  private feed(chunk: string): void {
+    const parts = (this.partial + chunk).split('\n');
+    this.partial = parts.pop()!;
+    for (const l of parts) this.onLine(l);
+  }
+
+  /** No more output: the last partial line counts, and every waiter fails. */
+  private endOutput(): void {
+    if (this.outputEnded) return;
+    if (this.partial) this.onLine(this.partial);
+    this.partial = '';
+    this.outputEnded = true;
+    for (const w of [...this.waiters]) w.reject(this.failure(`flexilib's output ended (it exited) before ${w.what}`));
   }
 
   /** Still running (no exit seen yet). */
@@ -324,11 +388,11 @@ export async function startFlexilib(opts: StartOptions = {}): Promise<Flexilib> 
   const defaults = { HOST: '127.0.0.1', PORT: String(port), ADMIN_PORT: String(adminPort), LOG_FORMAT: opts.logFormat ?? 'json', NOTIFY_SOCKET: '', ADMIN_TOKEN: '' };
   const env: NodeJS.ProcessEnv = { ...(opts.inheritEnv === false ? {} : process.env), ...defaults, ...opts.env };
   if (!opts.command && !opts.bin) throw new Error('startFlexilib: give the flexilib script (bin) or an executable (command)');
-  const [cmd, argv] = opts.command ? [opts.command, flags] : [process.execPath, [opts.bin!, ...flags]];
+  const [cmd, argv] = commandLine(opts, flags);
   const cwd = opts.cwd ?? process.cwd();
-  const proc = spawn(cmd, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawnWithOutput(cmd, argv, { cwd, env, outputFile: opts.outputFile });
   const shownEnv = Object.entries({ ...defaults, ...opts.env }).map(([k, v]) => `${k}=${v ?? ''}`).join(' ');
-  const f = new Flexilib(proc, `command: ${[cmd, ...argv].join(' ')}\n(cwd ${cwd}; env ${shownEnv})`);
+  const f = new Flexilib(proc, `command: ${[cmd, ...argv].join(' ')}\n(cwd ${cwd}; env ${shownEnv})`, opts.outputFile);
 
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
@@ -370,6 +434,28 @@ export async function startFlexilib(opts: StartOptions = {}): Promise<Flexilib> 
   } catch (err) {
     await f.kill();
     throw err;
+  } finally {
+    f.stopReading();
   }
   return f;
+}
+
+/** The executable and its arguments: `command`, or node (under `launcher`) running `bin`. */
+function commandLine(opts: StartOptions, flags: string[]): [string, string[]] {
+  if (opts.command) return [opts.command, flags];
+  const node = [...(opts.nodeArgs ?? []), opts.bin!, ...flags];
+  if (!opts.launcher?.length) return [process.execPath, node];
+  const [launcher, ...pre] = opts.launcher;
+  return [launcher, [...pre, process.execPath, ...node]];
+}
+
+/** Spawn in its own process group, its output in pipes or appended to `outputFile`. */
+function spawnWithOutput(cmd: string, argv: string[], o: { cwd: string; env: NodeJS.ProcessEnv; outputFile?: string }): ChildProcess {
+  if (o.outputFile === undefined) return spawn(cmd, argv, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const fd = openSync(o.outputFile, 'a');
+  try {
+    return spawn(cmd, argv, { cwd: o.cwd, env: o.env, stdio: ['ignore', fd, fd], detached: true });
+  } finally {
+    closeSync(fd);
+  }
 }

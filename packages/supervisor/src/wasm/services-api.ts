@@ -1,5 +1,5 @@
 /**
- * WASM services registered at run time (Frenezulo's /services), on the admin
+ * WASM services registered at run time (the /services API), on the admin
  * listener:
  *
  *   POST   /services        {"name","prefix","module_base64"} or {"name","prefix","path"},

@@ -34,7 +34,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
-import type { RequestRecorder, ServerState } from './server-state.js';
+import { finishedRequest, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
 import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { sameLower } from './raw-headers.js';
@@ -109,6 +109,8 @@ export class FastLane implements LaneOwner {
   private readonly strings = new Latin1Cache();
   private readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
   private readonly stats: RequestStats = { arenaBytes: 0, alloc: 0, bytes: -1 };
+  /** Refilled for each answer recorded (the recorder reads it synchronously). */
+  private readonly done = finishedRequest(true);
   private readonly keepAliveLine: string;
   private readonly observed: boolean;
   private stopping = false;
@@ -310,8 +312,14 @@ export class FastLane implements LaneOwner {
     const socket = res.socket;
     const conn = this.conns.get(socket);
     if (this.observed) {
-      const status = finished ? res.statusCode : 499;
-      this.record(res.req, res.executor, res.meter, status, finished, res.bytes >= 0 ? res.bytes : res.written, 0, 0, res.startMs, res.ttfbMs, true);
+      const done = this.done;
+      takeObserved(done, res);
+      done.status = finished ? res.statusCode : 499;
+      done.finished = finished;
+      done.bytes = res.bytes >= 0 ? res.bytes : res.written;
+      done.arenaBytes = 0;
+      done.alloc = 0;
+      this.record(done);
     }
     if (conn === undefined || conn.res !== res) return;
     conn.res = null;
@@ -374,7 +382,20 @@ export class FastLane implements LaneOwner {
       socket.uncork();
     }
     if (close) socket.destroySoon();
-    if (this.observed) this.record(req, ex, meter, status, true, stats.bytes >= 0 ? stats.bytes : body.length, stats.arenaBytes, stats.alloc, start, 0, true);
+    if (this.observed) {
+      const done = this.done;
+      done.req = req;
+      done.executor = ex;
+      done.meter = meter;
+      done.status = status;
+      done.finished = true;
+      done.bytes = stats.bytes >= 0 ? stats.bytes : body.length;
+      done.arenaBytes = stats.arenaBytes;
+      done.alloc = stats.alloc;
+      done.startMs = start;
+      done.ttfbMs = 0;
+      this.record(done);
+    }
     return true;
   }
 

@@ -8,7 +8,7 @@ import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'n
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { AccessLogger, AccessRecord, LoggedRequest } from '../observe/access-log.js';
+import type { AccessLogger, AccessRecord } from '../observe/access-log.js';
 import type { Executor, RequestStats } from '../executor.js';
 import { FastLane } from './fast-lane.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
@@ -16,7 +16,7 @@ import { ERROR_HEADER, statusOf, type WorkerOptions } from '@flexilib/contract';
 import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from '../routing/router.js';
-import type { RequestRecorder, ServerState } from './server-state.js';
+import { finishedRequest, NO_REQUEST, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
 import { WriteStallWatch } from './write-stall.js';
 
 export type { RequestRecorder, ServerState } from './server-state.js';
@@ -38,22 +38,26 @@ interface ObservedResponse extends ServerResponse, RequestStats {
 
 export function requestRecorder(access: AccessLogger | null): RequestRecorder {
   // One record, refilled for each request: the logger uses it synchronously.
-  const rec: AccessRecord = { req: null as unknown as LoggedRequest, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, arenaBytes: 0, alloc: 0, route: '-' };
-  return (req, ex, meter, status, finished, bytes, arenaBytes, alloc, startMs, ttfbMs, fast) => {
+  const rec: AccessRecord = { req: NO_REQUEST, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, arenaBytes: 0, alloc: 0, route: '-' };
+  return (done) => {
     const end = performance.now();
-    if (meter) meter.record(ex, status, end - startMs, bytes, alloc, finished, fast);
+    const ex = done.executor;
+    if (done.meter) done.meter.record(ex, done.status, end - done.startMs, done.bytes, done.alloc, done.finished, done.fast);
     if (access) {
-      rec.req = req;
-      rec.status = status;
-      rec.bytes = bytes;
-      rec.ttfbMs = (ttfbMs || end) - startMs;
-      rec.ttlbMs = end - startMs;
-      rec.arenaBytes = arenaBytes;
-      rec.alloc = alloc;
+      rec.req = done.req;
+      rec.status = done.status;
+      rec.bytes = done.bytes;
+      rec.ttfbMs = (done.ttfbMs || end) - done.startMs;
+      rec.ttlbMs = end - done.startMs;
+      rec.arenaBytes = done.arenaBytes;
+      rec.alloc = done.alloc;
       rec.route = ex ? ex.route.key : '-';
       access(rec);
-      rec.req = null as unknown as LoggedRequest;
+      rec.req = NO_REQUEST;
     }
+    done.req = NO_REQUEST;
+    done.executor = undefined;
+    done.meter = null;
   };
 }
 
@@ -63,13 +67,18 @@ export function requestRecorder(access: AccessLogger | null): RequestRecorder {
  * and its 'close' records the request in the metrics and the access log.
  */
 function observedResponseClass(record: RequestRecorder): typeof http.ServerResponse {
+  const done = finishedRequest(false);
   function recordResponse(res: ObservedResponse): void {
     const len = res.bytes >= 0 ? res.bytes : res.getHeader('content-length');
-    const bytes = typeof len === 'number' ? len : Number(len ?? 0);
     const finished = res.writableFinished;
+    takeObserved(done, res);
     // nginx's 499: the client closed the connection before the response was complete
-    const status = finished ? res.statusCode : 499;
-    record(res.req, res.executor, res.meter, status, finished, bytes, res.arenaBytes, res.alloc, res.startMs, res.ttfbMs, false);
+    done.status = finished ? res.statusCode : 499;
+    done.finished = finished;
+    done.bytes = typeof len === 'number' ? len : Number(len ?? 0);
+    done.arenaBytes = res.arenaBytes;
+    done.alloc = res.alloc;
+    record(done);
   }
   return class extends http.ServerResponse implements RequestStats {
     arenaBytes = 0;

@@ -5,9 +5,9 @@
  * kept up to date in the background).
  *
  * Sources are passed in as an interface, not the Supervisor, so this module
- * can move with the admin consolidation (#12) without pulling the supervisor
- * along. Functions (#13) and cluster members (#14) do not exist yet: their
- * fields are null until those kinds land, and the page says so.
+ * depends on what it reads, not on the supervisor. Functions and cluster
+ * members are not reported here: their fields are null (a stable shape for
+ * clients) and the page says so.
  */
 import type { EventEmitter } from 'node:events';
 import type { Config, RouteSpec, WasmServiceSpec } from '@flexilib/contract';
@@ -66,9 +66,9 @@ export class StatusCollector {
       quarantined: [...quarantined.values()].map((q) => quarantineView(q, now)),
       upstreams: this.upstreams(),
       wasm_services: this.src.services().map((s) => ({ name: s.name, prefix: s.prefix, sha256: s.sha256, module: s.module })),
-      /** Lambda and worker functions: null until they exist (#13). */
+      /** Lambda and worker functions: not reported (null). */
       functions: null,
-      /** Cluster members: null until cluster mode exists (#14). */
+      /** Cluster members: not reported (null). */
       cluster: null,
     };
   }
