@@ -36,6 +36,11 @@ export const ERRORS = {
   FLX_WASM_TIMEOUT: 'the module did not answer within its time limit (answered 504; the instance is stopped)',
   FLX_WASM_BAD_RESPONSE: 'the module returned a response pointing outside its memory (answered 502)',
   FLX_WASM_CRASHED: 'the thread running the module died (answered 502)',
+  FLX_LAMBDA_FUNCTION_ERROR: 'a Lambda function failed (its error, a timeout, the memory limit, an init error): the route answers 502 as API Gateway does; the error is in the log stream',
+  FLX_LAMBDA_THROTTLED: "a Lambda function's environments are all busy and its queue is full (429)",
+  FLX_LAMBDA_BODY_TOO_LARGE: "a request to a lambda route exceeds the route's max_body or Lambda's 6 MB payload (413)",
+  FLX_LAMBDA_BAD_RESPONSE: "a Lambda function's result cannot be mapped to HTTP (v1 without statusCode, a bad status or header): 502",
+  FLX_LAMBDA_HOST: "the supervisor's Lambda function host cannot be reached (502)",
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -14,3 +14,4 @@ export * from './marker-layout.js';
 export * from './upstream/upstream-config.js';
 export * from './upstream/upstream-state.js';
 export { DEFAULT_WASM_LIMITS, WASM_LIMIT_OPTIONS, WASM_PAGE, parseDuration, parseWasmLimit, resolveLimits, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';
+export * from './lambda/lambda-config.js';

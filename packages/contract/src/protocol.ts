@@ -57,6 +57,8 @@ export interface WorkerInit {
   upstreams: UpstreamState;
   /** The registered WASM services at fork time (checked before proxy.ini's routes). */
   services?: WasmServiceSpec[];
+  /** The supervisor's Lambda function host: its loopback invoke port (lambda routes post events to it). */
+  lambdaPort?: number;
 }
 
 export const WORKER_INIT_ENV = 'FLEXILIB_WORKER_INIT';

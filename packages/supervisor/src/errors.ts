@@ -26,6 +26,13 @@ export const ERRORS = {
   FLX_SERVICE_EXISTS: 'POST /services: a service with this name is already registered (409)',
   FLX_SERVICE_PREFIX_TAKEN: 'POST /services: another service serves this prefix (409)',
   FLX_SERVICE_NOT_FOUND: 'no service with this name is registered (404)',
+  FLX_LAMBDA_SPAWN: "a Lambda function's environment could not be started (bootstrap missing or not executable, interpreter not found)",
+  FLX_LAMBDA_INIT: "a Lambda function's runtime reported an init error (its first invocation gets it as a function error)",
+  FLX_LAMBDA_EXIT: "a Lambda function's environment exited during an invocation or before it was ready (Runtime.ExitError)",
+  FLX_LAMBDA_TIMEOUT: 'a Lambda invocation ran past its timeout ("Task timed out after N.NN seconds"); its environment is killed, the next invocation gets a fresh one',
+  FLX_LAMBDA_MEMORY: "a Lambda environment's processes used more memory than the function's memory setting: it is killed (Runtime.OutOfMemory)",
+  FLX_LAMBDA_STATE: 'the Lambda functions state (.flexilib/lambda/functions.json beside the config) is unreadable; the server does not start',
+  FLX_LAMBDA_WATCH: "a Lambda function's folder cannot be watched: its changes need a SIGHUP",
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

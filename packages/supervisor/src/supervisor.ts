@@ -41,6 +41,7 @@ import { upstreamMetrics } from './upstream/metrics.js';
 import { registerServersApi } from './upstream/servers-api.js';
 import { UpstreamService } from './upstream/upstream-service.js';
 import { WasmServices } from './wasm/services-api.js';
+import { FunctionHost } from './lambda/function-host.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
 
 /**
@@ -92,6 +93,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly upstreams: UpstreamService;
   /** WASM services registered on the admin API (state in .flexilib/ beside the config). */
   readonly wasm: WasmServices;
+  /** Lambda functions and their environments, shared by every worker (lambda/function-host.ts). */
+  readonly lambda: FunctionHost;
 
   constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
@@ -149,6 +152,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log,
       prepare: (next) => {
         this.upstreams.reconfigure(next);
+        this.lambda.configure(next.lambdas ?? []);
         this.store.sync(nativeLibrariesOf(next));
       },
       lifted: () => {
@@ -195,6 +199,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
 
     this.admin = new AdminServer(settings.admin, log);
+    this.lambda = new FunctionHost(log, sup.reloadDebounceMs);
+    process.once('exit', () => this.lambda.stop());
     registerHealthRoutes(this.admin, () => ({
       ready: this.announced && !this.shutdown.stopping && this.pool.listening().length >= this.settings.workers,
       workers: this.pool.all().length,
@@ -233,6 +239,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.watcher?.watch(librariesOf(this.config));
     this.upstreams.start();
     this.wasm.load();
+    await this.lambda.listen();
+    this.lambda.configure(this.config.lambdas ?? []);
     this.pool.start();
     this.hangWatch.start();
     process.on('SIGTERM', () => this.stop('SIGTERM'));
@@ -260,6 +268,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       runDir: this.runDir,
       upstreams: this.upstreams.snapshot(),
       services: this.wasm.current(),
+      lambdaPort: this.lambda.port,
     };
   }
 

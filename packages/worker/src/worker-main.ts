@@ -22,6 +22,7 @@ import { useVerifiedCopies } from './native/verified-copy.js';
 import type { Router } from './routing/router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
+import { LambdaHost } from './lambda/lambda-executor.js';
 
 const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null') as WorkerInit | null;
 if (!init) {
@@ -66,7 +67,8 @@ const stuck = new StuckCalls((reason) => {
   log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);
   send({ type: 'retire', reason });
 });
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const lambda = init.lambdaPort ? new LambdaHost(init.lambdaPort) : undefined;
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, lambda }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => {
