@@ -42,6 +42,8 @@ import { registerServersApi } from './upstream/servers-api.js';
 import { UpstreamService } from './upstream/upstream-service.js';
 import { WasmServices } from './wasm/services-api.js';
 import { FunctionHost } from './lambda/function-host.js';
+import { FileFunctionStore } from './lambda/function-store.js';
+import { LambdaApi } from './lambda/lambda-api.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
 
 /**
@@ -95,6 +97,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly wasm: WasmServices;
   /** Lambda functions and their environments, shared by every worker (lambda/function-host.ts). */
   readonly lambda: FunctionHost;
+  /** AWS Lambda's API on the admin listener (created functions persist in .flexilib/lambda/ beside the config). */
+  private readonly lambdaApi: LambdaApi;
 
   constructor(private readonly settings: Settings, config: Config, private readonly log: Logger, private readonly exit: (code: number) => void = (c) => process.exit(c)) {
     super();
@@ -210,6 +214,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // GET/POST/DELETE /servers, GET /stats, GET /stats/detail
     registerServersApi(this.admin, this.upstreams);
     const configDir = path.dirname(config.file);
+    this.lambdaApi = new LambdaApi(this.admin, { host: this.lambda, store: new FileFunctionStore(path.join(configDir, '.flexilib', 'lambda')), log });
     this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), baseDir: configDir, arenaBytes: settings.worker.arenaBytes, log });
     logSupervisorEvents(this, log);
     const metrics = new FlexilibMetrics(this, this.runDir, log);
@@ -241,6 +246,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.wasm.load();
     await this.lambda.listen();
     this.lambda.configure(this.config.lambdas ?? []);
+    this.lambdaApi.load();
     this.pool.start();
     this.hangWatch.start();
     process.on('SIGTERM', () => this.stop('SIGTERM'));
