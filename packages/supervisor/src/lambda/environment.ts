@@ -110,7 +110,8 @@ export class Environment {
     proc.on('exit', (code, signal) => this.died(signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`));
     splitLines(proc.stdout!, (l) => this.events.line(this, l));
     splitLines(proc.stderr!, (l) => this.events.line(this, l));
-    this.rssTimer = setInterval(() => this.sampleMemory(), 50);
+    // Sampled while initialising or busy (an idle runtime allocates nothing): 10 times a second.
+    this.rssTimer = setInterval(() => this.sampleMemory(), 100);
     this.rssTimer.unref();
   }
 
@@ -160,7 +161,7 @@ export class Environment {
 
   private sampleMemory(): void {
     const pid = this.proc?.pid;
-    if (pid === undefined || this.dead) return;
+    if (pid === undefined || this.dead || (this.busy === undefined && this.initMs !== undefined)) return;
     const mb = treeRssKb(pid) / 1024;
     if (mb > this.maxRssMb) this.maxRssMb = mb;
     if (mb > this.spec.memoryMb) this.onOverMemory(this, mb);

@@ -170,7 +170,7 @@ export class LambdaFunction {
       payload: inv.payload,
       deadlineMs: Date.now() + timeoutMs,
       arn: this.arn,
-      traceId: `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`,
+      traceId: traceId(),
       clientContext: inv.opts.clientContext,
     });
   }
@@ -336,6 +336,15 @@ export class LambdaFunction {
     env.retired = true;
     env.kill();
   }
+}
+
+/** X-Ray's trace id shape; unique per invocation from a random process prefix and a counter
+ * (no random bytes drawn per invocation: they showed in the host's profile). */
+const TRACE_PREFIX = randomBytes(8).toString('hex');
+let traceSeq = 0;
+function traceId(): string {
+  const n = (++traceSeq).toString(16).padStart(8, '0');
+  return `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${TRACE_PREFIX}${n};Parent=${n}${TRACE_PREFIX.slice(0, 8)};Sampled=0`;
 }
 
 function errorBody(errorType: string, errorMessage: string): Buffer {
