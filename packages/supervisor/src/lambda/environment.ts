@@ -64,6 +64,8 @@ export class Environment {
   retired = false;
   /** Its Init Duration went into a REPORT already. */
   reported = false;
+  /** Called once when the runtime next asks for work or exits (a Tail invocation waits for its lines). */
+  afterWork: (() => void) | undefined;
   /** Largest resident set seen of the process tree, MB. */
   maxRssMb = 0;
   private rssTimer: NodeJS.Timeout | undefined;
@@ -81,6 +83,12 @@ export class Environment {
     this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = 0;
     this.server.timeout = 0;
+  }
+
+  flushed(): void {
+    const f = this.afterWork;
+    this.afterWork = undefined;
+    f?.();
   }
 
   get ready(): boolean {

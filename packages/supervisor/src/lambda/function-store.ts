@@ -12,10 +12,10 @@
  * changed) while running ones finish on the old files.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { unzipSync } from 'fflate';
-import { SupervisorError } from '../errors.js';
+import { readStateList, writeStateList } from '../state-list.js';
 
 /** A created function as persisted (AWS's own field names where they exist). */
 export interface StoredFunction {
@@ -56,37 +56,11 @@ export class FileFunctionStore implements FunctionStore {
   }
 
   load(): StoredFunction[] {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new SupervisorError('FLX_LAMBDA_STATE', `cannot read the Lambda functions state ${this.file}: ${(err as Error).message}`);
-    }
-    let state: { version?: number; functions?: unknown };
-    try {
-      state = JSON.parse(text) as typeof state;
-    } catch (err) {
-      throw new SupervisorError('FLX_LAMBDA_STATE', `the Lambda functions state ${this.file} is not valid JSON (${(err as Error).message}): fix or remove it`);
-    }
-    if (state?.version !== 1 || !Array.isArray(state.functions)) {
-      throw new SupervisorError('FLX_LAMBDA_STATE', `the Lambda functions state ${this.file} has an unknown format (expected {"version":1,"functions":[...]})`);
-    }
-    return state.functions as StoredFunction[];
+    return readStateList<StoredFunction>(this.file, 'functions', 'Lambda functions', 'FLX_LAMBDA_STATE');
   }
 
   save(functions: StoredFunction[]): void {
-    mkdirSync(this.dir, { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const buf = Buffer.from(JSON.stringify({ version: 1, functions }, null, 2) + '\n');
-    const fd = openSync(tmp, 'w');
-    try {
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
+    writeStateList(this.file, 'functions', functions);
   }
 
   putCode(zip: Uint8Array): { sha256: string; dir: string } {

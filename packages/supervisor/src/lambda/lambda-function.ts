@@ -214,6 +214,7 @@ export class LambdaFunction {
 
   private readonly events: EnvironmentEvents = {
     next: (env) => {
+      env.flushed();
       if (env.busy !== undefined) return;
       if (env.version !== this.version) return this.stopEnv(env);
       this.pump();
@@ -239,6 +240,7 @@ export class LambdaFunction {
   };
 
   private envGone(env: Environment, how: string): void {
+    env.flushed();
     this.envs.delete(env);
     clearTimeout(this.idleTimers.get(env));
     this.idleTimers.delete(env);
@@ -312,9 +314,19 @@ export class LambdaFunction {
       inv.resolve({ requestId: inv.id, ...r, ...(inv.opts.tail ? { log: tail(inv.lines) } : {}) });
     };
     // A runtime's last lines may still be in its pipe when its response arrives: a Tail
-    // invocation waits a moment for them (only Tail: the hot path answers at once).
-    if (inv.opts.tail && env && !env.dead) setTimeout(settle, 30);
-    else settle();
+    // invocation is settled when the runtime asks for its next event (its lines were written
+    // before that) or exits, or after 1 s (only Tail: the hot path answers at once).
+    if (inv.opts.tail && env && !env.dead) {
+      let once = false;
+      const go = () => {
+        if (once) return;
+        once = true;
+        clearTimeout(cap);
+        setImmediate(settle);
+      };
+      const cap = setTimeout(go, 1000);
+      env.afterWork = go;
+    } else settle();
     if (env && !env.dead && env.version === this.version) queueMicrotask(() => this.pump());
   }
 
