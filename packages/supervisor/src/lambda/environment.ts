@@ -7,7 +7,8 @@
  * asks. The Runtime API is served as Lambda documents it:
  *
  *   GET  /2018-06-01/runtime/invocation/next          long poll; the event and its Lambda-Runtime-* headers
- *   POST /2018-06-01/runtime/invocation/{id}/response  202 (buffered or streamed with chunked encoding)
+ *   POST /2018-06-01/runtime/invocation/{id}/response  202 (buffered or streamed with chunked encoding;
+ *                                                      a streamed failure names itself in trailers)
  *   POST /2018-06-01/runtime/invocation/{id}/error     202
  *   POST /2018-06-01/runtime/init/error                202
  *
@@ -194,7 +195,7 @@ export class Environment {
         if (m) this.events.error(this, decodeURIComponent(m[1]), Buffer.from(JSON.stringify({ errorType: 'Function.ResponseSizeTooLarge', errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).` })), 'Function.ResponseSizeTooLarge');
         return;
       }
-      const errorType = String(req.headers['lambda-runtime-function-error-type'] ?? req.trailers?.['lambda-runtime-function-error-type'] ?? 'Runtime.Unknown');
+      const errorType = String(req.headers['lambda-runtime-function-error-type'] ?? 'Runtime.Unknown');
       if (!m) {
         reply(res, 202, '', '');
         return this.events.initError(this, body, errorType);
@@ -204,7 +205,9 @@ export class Environment {
       reply(res, 202, '', '');
       // A streamed response that failed midway reports its error in trailers.
       const trailerError = req.trailers?.['lambda-runtime-function-error-type'];
-      if (m[2] === 'error' || trailerError) this.events.error(this, id, body, String(trailerError ?? errorType));
+      const trailerBody = req.trailers?.['lambda-runtime-function-error-body'];
+      if (trailerError) this.events.error(this, id, trailerBody ? Buffer.from(trailerBody, 'base64') : Buffer.alloc(0), trailerError);
+      else if (m[2] === 'error') this.events.error(this, id, body, errorType);
       else this.events.response(this, id, body, String(req.headers['content-type'] ?? 'application/json'));
     });
   }

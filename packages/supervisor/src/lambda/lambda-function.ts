@@ -113,7 +113,8 @@ export class LambdaFunction {
   replace(spec?: LambdaSpec): void {
     if (spec) this.spec = spec;
     this.version++;
-    for (const env of this.envs) if (env.busy === undefined) this.stopEnv(env);
+    // A copy: stopping one pumps the queue, which may start new environments (of the new version).
+    for (const env of [...this.envs]) if (env.busy === undefined) this.stopEnv(env);
     this.pump();
   }
 

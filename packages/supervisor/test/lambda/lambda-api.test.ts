@@ -2,7 +2,8 @@
  * AWS Lambda's API on the admin listener, driven by the real AWS SDK
  * (@aws-sdk/client-lambda, a dummy region and credentials, the endpoint set to
  * flexilib's admin port): every Invoke mode, Tail logs with START/END/REPORT,
- * function errors, 404 and 413 in AWS's shapes, names given as ARNs; then
+ * function errors, 404 and 413 in AWS's shapes, names given as ARNs, a
+ * runtime streaming its response (and failing in its trailers); then
  * CreateFunction (a bash custom runtime and a Node function, from zips),
  * Get/List, UpdateFunctionCode while invocations run (none fails), Delete,
  * refusals naming their field, and a restart that serves the created
@@ -42,7 +43,8 @@ test('the Lambda API through the AWS SDK: invoke modes, logs, errors, create/upd
   const config = writeConfig(
     tmp.dir,
     `/x = lambda:misc\n\n[lambda.hello]\nbootstrap = ${FIXTURES}/bash-fn/bootstrap\ninterpreter = bash\nhandler = function.handler\nenv.GREETING = hi\n\n` +
-      `[lambda.misc]\nruntime = nodejs\ncode = ${FIXTURES}/node-misc\nhandler = index.handler\ntimeout = 2s\n`,
+      `[lambda.misc]\nruntime = nodejs\ncode = ${FIXTURES}/node-misc\nhandler = index.handler\ntimeout = 2s\n\n` +
+      `[lambda.stream]\nbootstrap = ${FIXTURES}/stream-fn/bootstrap\n`,
   );
   let server = await startFlexilib({ config, workers: 1, accessLog: false });
   t.after(() => server.stop());
@@ -86,6 +88,14 @@ test('the Lambda API through the AWS SDK: invoke modes, logs, errors, create/upd
   assert.equal(bashBad.FunctionError, 'Unhandled');
   assert.equal(json(bashBad.Payload).errorType, 'Bash.HandlerFailed');
 
+  // A runtime streaming its response (chunked, response mode streaming); a failure in its trailers.
+  const streamed = await lambda.send(new InvokeCommand({ FunctionName: 'stream', Payload: Buffer.from('{}') }));
+  assert.equal(text(streamed.Payload), 'chunk 0;chunk 1;chunk 2;');
+  assert.equal(streamed.FunctionError, undefined);
+  const streamFail = await lambda.send(new InvokeCommand({ FunctionName: 'stream', Payload: Buffer.from('{"action":"fail-midway"}') }));
+  assert.equal(streamFail.FunctionError, 'Unhandled');
+  assert.deepEqual(json(streamFail.Payload), { errorType: 'Stream.Failed', errorMessage: 'failed midway' });
+
   // AWS's error shapes: the SDK's own exception classes.
   await assert.rejects(lambda.send(new InvokeCommand({ FunctionName: 'nope', Payload: Buffer.from('{}') })), (e: Error) => e instanceof ResourceNotFoundException && /Function not found/.test(e.message));
   await assert.rejects(lambda.send(new InvokeCommand({ FunctionName: 'hello', Qualifier: '7', Payload: Buffer.from('{}') })), (e: Error) => e.name === 'ResourceNotFoundException');
@@ -104,7 +114,7 @@ test('the Lambda API through the AWS SDK: invoke modes, logs, errors, create/upd
   assert.equal(got.Configuration?.Runtime, 'nodejs20.x');
   assert.equal(got.Configuration?.Timeout, 3);
   const list = await lambda.send(new ListFunctionsCommand({}));
-  assert.deepEqual(list.Functions?.map((f) => f.FunctionName).sort(), ['hello', 'made-bash', 'made-node', 'misc']);
+  assert.deepEqual(list.Functions?.map((f) => f.FunctionName).sort(), ['hello', 'made-bash', 'made-node', 'misc', 'stream']);
 
   // Refusals, each naming its field.
   await assert.rejects(lambda.send(new CreateFunctionCommand({ FunctionName: 'made-node', Runtime: 'nodejs20.x', Role: 'r', Handler: 'index.handler', Code: { ZipFile: nodeZip('x') } })), (e: Error) => e.name === 'ResourceConflictException');
@@ -151,5 +161,5 @@ test('the Lambda API through the AWS SDK: invoke modes, logs, errors, create/upd
   server = await startFlexilib({ config, workers: 1, accessLog: false });
   lambda = client();
   assert.deepEqual(json((await lambda.send(new InvokeCommand({ FunctionName: 'made-node', Payload: Buffer.from('{"n":2}') }))).Payload), { version: 'two', got: { n: 2 } });
-  assert.deepEqual((await lambda.send(new ListFunctionsCommand({}))).Functions?.map((f) => f.FunctionName).sort(), ['hello', 'made-node', 'misc']);
+  assert.deepEqual((await lambda.send(new ListFunctionsCommand({}))).Functions?.map((f) => f.FunctionName).sort(), ['hello', 'made-node', 'misc', 'stream']);
 });

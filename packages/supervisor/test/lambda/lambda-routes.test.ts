@@ -212,6 +212,10 @@ test('lambda routes: bash and Node runtimes, AWS events, errors and limits as La
     assert.match(String(dead.msg), /exited during init \(exit status 3\)/);
     await server.waitForLog((l) => l.lambda === 'dead' && l.msg === 'bootstrap giving up', { from });
     assert.equal((await get('/dead')).status, 502);
+    // A warm environment that dies during an invocation: Runtime.ExitError, then a fresh one.
+    assert.equal((await get('/misc/exit')).status, 502);
+    await server.waitForLog((l) => l.code === 'FLX_LAMBDA_EXIT' && /exit status 3/.test(String(l.msg)) && /during invocation/.test(String(l.msg)), { from });
+    assert.equal((await get('/misc/ok')).status, 200);
   });
 
   await t.test('concurrency: 4 slow calls at once run on 4 environments; beyond the queue, 429', async () => {
