@@ -5,7 +5,8 @@
  * - Concurrency: at most `concurrency` environments; an invocation with none
  *   free waits in a queue of `queue` entries, beyond which it is throttled (429).
  * - One event at a time per environment; a fresh environment is started only
- *   when a queued invocation has none ready or starting for it (cold start).
+ *   when a queued invocation has none ready, starting or about to ask for work
+ *   (cold start).
  * - Timeout: the invocation fails with "Task timed out after N.NN seconds" and
  *   its environment is killed; the next invocation gets a fresh one.
  * - Memory: the environment's process tree is sampled (environment.ts); above
@@ -142,11 +143,14 @@ export class LambdaFunction {
       this.assign(this.queue.shift()!, env);
     }
     if (!this.queue.length || this.stopped) return;
-    let starting = 0;
-    for (const env of this.envs) if (env.initMs === undefined && env.version === this.version) starting++;
-    while (starting < this.queue.length && this.envs.size < this.spec.concurrency) {
+    // Environments about to ask for work: starting ones, and those that just answered and
+    // have not asked `next` yet (a few hundred microseconds): they take queued invocations
+    // before a new environment would be ready, so they are not cold-started for.
+    let coming = 0;
+    for (const env of this.envs) if (!env.dead && env.busy === undefined && !env.ready && env.version === this.version) coming++;
+    while (coming < this.queue.length && this.envs.size < this.spec.concurrency) {
       this.spawn();
-      starting++;
+      coming++;
     }
   }
 

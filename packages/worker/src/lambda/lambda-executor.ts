@@ -56,7 +56,8 @@ export class LambdaExecutor implements Executor {
 
   constructor(readonly route: RouteSpec, private readonly fn: LambdaSpec, private readonly host: LambdaHost | undefined, maxBodyBytes: number, private readonly log: Logger) {
     this.path = `/invoke/${fn.name}`;
-    this.maxBody = Math.min(route.options.maxBodyBytes ?? Math.max(maxBodyBytes, MAX_PAYLOAD), MAX_PAYLOAD);
+    // The route's (or the server's) body limit, never beyond what one Lambda event can carry.
+    this.maxBody = Math.min(route.options.maxBodyBytes ?? maxBodyBytes, MAX_PAYLOAD);
     this.build = fn.event === 'v2' ? eventV2 : fn.event === 'v1' ? eventV1 : null;
   }
 
@@ -71,6 +72,8 @@ export class LambdaExecutor implements Executor {
       async (r) => {
         const out = Buffer.from(await r.body.arrayBuffer());
         if (r.statusCode === 429) return sendJson(res, 429, 'Too Many Requests', stats);
+        // The event (base64 grows a body by a third) exceeds Lambda's 6 MB payload.
+        if (r.statusCode === 413) return sendJson(res, 413, 'Request Entity Too Large', stats);
         if (r.statusCode !== 200) {
           this.log.error({ code: 'FLX_LAMBDA_HOST', route: this.route.key, function: this.fn.name, status: r.statusCode }, `route "${this.route.key}": the function host answered ${r.statusCode}: ${out.toString('utf8', 0, 300)}`);
           return sendJson(res, 502, 'Internal Server Error', stats);
