@@ -12,7 +12,7 @@
  *
  * Runs as its own process with no flexilib imports: only node: modules.
  */
-import http from 'node:http';
+import net from 'node:net';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,22 +20,81 @@ import { format } from 'node:util';
 
 const api = process.env.AWS_LAMBDA_RUNTIME_API ?? '';
 const [host, port] = api.split(':');
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const BASE = '/2018-06-01/runtime';
 let requestId = '';
 
-function call(method: string, urlPath: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host, port: Number(port), method, path: BASE + urlPath, agent, headers: body === undefined ? headers : { 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+interface Reply {
+  status: number;
+  /** Lower-cased names. */
+  headers: Record<string, string>;
+  body: Buffer;
 }
+
+/**
+ * One keep-alive connection to the Runtime API, one request at a time, speaking
+ * just the HTTP/1.1 the Runtime API needs (Content-Length bodies both ways).
+ * node:http's client cost about 0.4 ms of CPU per invocation here (a GET and a
+ * POST each), the largest share of a warm invocation's CPU.
+ */
+class RuntimeConnection {
+  private socket: net.Socket | undefined;
+  private buffered: Buffer = Buffer.alloc(0);
+  private waiter: ((err?: Error) => void) | undefined;
+
+  private connect(): net.Socket {
+    const socket = net.connect({ host, port: Number(port), noDelay: true });
+    socket.on('data', (chunk: Buffer) => {
+      this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+      this.waiter?.();
+    });
+    const gone = (err?: Error) => {
+      this.socket = undefined;
+      this.waiter?.(err ?? new Error('the Runtime API closed the connection'));
+    };
+    socket.on('error', gone);
+    socket.on('close', () => gone());
+    this.socket = socket;
+    return socket;
+  }
+
+  call(method: string, urlPath: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<Reply> {
+    const socket = this.socket ?? this.connect();
+    let head = `${method} ${BASE}${urlPath} HTTP/1.1\r\nHost: ${api}\r\n`;
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    const payload = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body;
+    if (payload) head += `Content-Length: ${payload.length}\r\n`;
+    socket.write(head + '\r\n');
+    if (payload) socket.write(payload);
+    return new Promise((resolve, reject) => {
+      const tryParse = (err?: Error) => {
+        if (err) {
+          this.waiter = undefined;
+          return reject(err);
+        }
+        const end = this.buffered.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const lines = this.buffered.toString('latin1', 0, end).split('\r\n');
+        const status = Number(lines[0].split(' ')[1]);
+        const h: Record<string, string> = {};
+        for (let i = 1; i < lines.length; i++) {
+          const c = lines[i].indexOf(':');
+          if (c > 0) h[lines[i].slice(0, c).trim().toLowerCase()] = lines[i].slice(c + 1).trim();
+        }
+        const length = Number(h['content-length'] ?? 0);
+        if (this.buffered.length < end + 4 + length) return;
+        const replyBody = this.buffered.subarray(end + 4, end + 4 + length);
+        this.buffered = this.buffered.subarray(end + 4 + length);
+        this.waiter = undefined;
+        resolve({ status, headers: h, body: replyBody });
+      };
+      this.waiter = tryParse;
+      tryParse();
+    });
+  }
+}
+
+const connection = new RuntimeConnection();
+const call = connection.call.bind(connection);
 
 function errorPayload(err: unknown): { errorType: string; errorMessage: string; trace: string[] } {
   const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
