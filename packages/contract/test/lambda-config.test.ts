@@ -63,7 +63,7 @@ queue = 0
   assert.equal(api.queue, 0);
   assert.equal(api.timeoutMs, 3000, "Lambda's default timeout");
   // The config crosses to workers in `config` messages: the boundary check takes it.
-  assert.ok(isToWorker({ type: 'config', config: c, generation: 1, quarantined: [] }));
+  assert.ok(isToWorker({ type: 'config', config: c, generation: 1, quarantined: [], requestId: 1 }));
 });
 
 test('every bad key and value is reported with its line', () => {

@@ -6,7 +6,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { SupervisorError, type ErrorCode } from './errors.js';
+import { FlexiError, type ErrorCode } from '@flexilib/contract';
 
 /** The list under `key` ([] when the file does not exist). Throws `code` naming the file when it is unreadable or corrupt. */
 export function readStateList<T>(file: string, key: string, what: string, code: ErrorCode): T[] {
@@ -15,16 +15,16 @@ export function readStateList<T>(file: string, key: string, what: string, code: 
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new SupervisorError(code, `cannot read the ${what} state ${file}: ${(err as Error).message}`);
+    throw new FlexiError(code, `cannot read the ${what} state ${file}: ${(err as Error).message}`);
   }
   let state: Record<string, unknown>;
   try {
     state = JSON.parse(text) as Record<string, unknown>;
   } catch (err) {
-    throw new SupervisorError(code, `the ${what} state ${file} is not valid JSON (${(err as Error).message}): fix or remove it`);
+    throw new FlexiError(code, `the ${what} state ${file} is not valid JSON (${(err as Error).message}): fix or remove it`);
   }
   if (state?.version !== 1 || !Array.isArray(state[key])) {
-    throw new SupervisorError(code, `the ${what} state ${file} has an unknown format (expected {"version":1,"${key}":[...]})`);
+    throw new FlexiError(code, `the ${what} state ${file} has an unknown format (expected {"version":1,"${key}":[...]})`);
   }
   return state[key] as T[];
 }

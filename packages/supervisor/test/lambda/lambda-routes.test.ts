@@ -174,6 +174,7 @@ test('lambda routes: bash and Node runtimes, AWS events, errors and limits as La
     const big = await get('/v2/big', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(5 * 1024 * 1024, 7) });
     assert.equal(big.status, 413);
     assert.deepEqual(JSON.parse(big.body), { message: 'Request Entity Too Large' });
+    assert.equal(big.headers['x-flexilib-error'], 'FLX_LAMBDA_BODY_TOO_LARGE');
 
     const raw = await get('/raw', { method: 'POST', body: '{"action":"raw-ok"}' });
     assert.equal(raw.status, 200);
@@ -184,6 +185,7 @@ test('lambda routes: bash and Node runtimes, AWS events, errors and limits as La
     const r = await get('/misc/throw');
     assert.equal(r.status, 502);
     assert.deepEqual(JSON.parse(r.body), { message: 'Internal Server Error' });
+    assert.equal(r.headers['x-flexilib-error'], 'FLX_LAMBDA_FUNCTION_ERROR', 'told apart from a 502 of the function itself');
   });
 
   await t.test('timeout: "Task timed out", the environment killed, a fresh one next', async () => {
@@ -237,6 +239,7 @@ test('lambda routes: bash and Node runtimes, AWS events, errors and limits as La
     const second = await get('/one/ok');
     assert.equal(second.status, 429);
     assert.deepEqual(JSON.parse(second.body), { message: 'Too Many Requests' });
+    assert.equal(second.headers['x-flexilib-error'], 'FLX_LAMBDA_THROTTLED');
     assert.equal((await slow).status, 200);
   });
 

@@ -7,14 +7,17 @@
  * Answers of its own, as API Gateway's: 502 {"message":"Internal Server
  * Error"} when the function failed (its error, a timeout, the memory limit,
  * an init error) or returned something unmappable; 429 {"message":"Too Many
- * Requests"} when the function is throttled; 413 beyond Lambda's 6 MB.
+ * Requests"} when the function is throttled; 413 beyond Lambda's 6 MB. Each
+ * also carries x-flexilib-error: its FLX_LAMBDA_* code (counted in
+ * flexilib_errors_total), so clients and metrics tell them from the function's own.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import type { Pool } from 'undici';
-import type { LambdaSpec, RouteSpec } from '@flexilib/contract';
-import type { Executor, RequestStats } from '../executor.js';
+import { ERROR_HEADER, statusOf, type HttpErrorCode, type LambdaSpec, type RouteSpec } from '@flexilib/contract';
+import type { Executor, RequestStats, ResponseSink } from '../executor.js';
+import { countErrorAnswer } from '../http/respond.js';
 import { readBody } from '../http/request-body.js';
 import { eventV1, eventV2 } from './http-event.js';
 import { BadResult, httpAnswer } from './http-result.js';
@@ -40,11 +43,17 @@ export class LambdaHost {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, message: string, stats: RequestStats): void {
+const MESSAGE = { 502: 'Internal Server Error', 429: 'Too Many Requests', 413: 'Request Entity Too Large' } as Record<number, string>;
+
+/** API Gateway's error answer for `code` (its status from the catalogue), with x-flexilib-error. */
+function sendJson(res: ResponseSink, code: HttpErrorCode, stats: RequestStats): void {
   if (res.headersSent) return void res.destroy();
-  const body = Buffer.from(JSON.stringify({ message }));
+  const status = statusOf(code);
+  const body = Buffer.from(JSON.stringify({ message: MESSAGE[status] }));
   stats.bytes = body.length;
-  res.writeHead(status, ['content-type', 'application/json', 'content-length', String(body.length)]);
+  const headers = ['content-type', 'application/json', 'content-length', String(body.length), ERROR_HEADER, code];
+  countErrorAnswer(res.meter, res.executor, headers);
+  res.writeHead(status, headers);
   res.end(body);
 }
 
@@ -66,21 +75,21 @@ export class LambdaExecutor implements Executor {
   }
 
   private invoke(req: IncomingMessage, res: ServerResponse, stats: RequestStats, body: Buffer): void {
-    if (!this.host) return sendJson(res, 502, 'Internal Server Error', stats);
+    if (!this.host) return sendJson(res, 'FLX_LAMBDA_HOST', stats);
     const payload = this.build ? JSON.stringify(this.build(req, body, this.route)) : body;
     this.host.dispatcher.request({ method: 'POST', path: this.path, body: payload, headers: { 'content-type': 'application/json' } }).then(
       async (r) => {
         const out = Buffer.from(await r.body.arrayBuffer());
-        if (r.statusCode === 429) return sendJson(res, 429, 'Too Many Requests', stats);
+        if (r.statusCode === 429) return sendJson(res, 'FLX_LAMBDA_THROTTLED', stats);
         // The event (base64 grows a body by a third) exceeds Lambda's 6 MB payload.
-        if (r.statusCode === 413) return sendJson(res, 413, 'Request Entity Too Large', stats);
+        if (r.statusCode === 413) return sendJson(res, 'FLX_LAMBDA_BODY_TOO_LARGE', stats);
         if (r.statusCode !== 200) {
           this.log.error({ code: 'FLX_LAMBDA_HOST', route: this.route.key, function: this.fn.name, status: r.statusCode }, `route "${this.route.key}": the function host answered ${r.statusCode}: ${out.toString('utf8', 0, 300)}`);
-          return sendJson(res, 502, 'Internal Server Error', stats);
+          return sendJson(res, 'FLX_LAMBDA_HOST', stats);
         }
         if (r.headers['x-amz-function-error']) {
           this.log.warn({ code: 'FLX_LAMBDA_FUNCTION_ERROR', route: this.route.key, function: this.fn.name }, `route "${this.route.key}": function ${this.fn.name} failed: ${out.toString('utf8', 0, 300)}`);
-          return sendJson(res, 502, 'Internal Server Error', stats);
+          return sendJson(res, 'FLX_LAMBDA_FUNCTION_ERROR', stats);
         }
         let answer;
         try {
@@ -88,7 +97,7 @@ export class LambdaExecutor implements Executor {
         } catch (err) {
           if (!(err instanceof BadResult)) throw err;
           this.log.warn({ code: 'FLX_LAMBDA_BAD_RESPONSE', route: this.route.key, function: this.fn.name }, `route "${this.route.key}": function ${this.fn.name}: ${err.message}`);
-          return sendJson(res, 502, 'Internal Server Error', stats);
+          return sendJson(res, 'FLX_LAMBDA_BAD_RESPONSE', stats);
         }
         const headers: string[] = [];
         for (let i = 0; i < answer.headers.length; i += 2) if (!DROPPED.has(answer.headers[i].toLowerCase())) headers.push(answer.headers[i], answer.headers[i + 1]);
@@ -98,17 +107,17 @@ export class LambdaExecutor implements Executor {
           res.writeHead(answer.status, headers);
         } catch (err) {
           this.log.warn({ code: 'FLX_LAMBDA_BAD_RESPONSE', route: this.route.key, function: this.fn.name }, `route "${this.route.key}": function ${this.fn.name}: ${(err as Error).message}`);
-          return sendJson(res, 502, 'Internal Server Error', stats);
+          return sendJson(res, 'FLX_LAMBDA_BAD_RESPONSE', stats);
         }
         res.end(req.method === 'HEAD' ? undefined : answer.body);
       },
       (err: Error) => {
         this.log.error({ code: 'FLX_LAMBDA_HOST', route: this.route.key, function: this.fn.name, err: err.message }, `route "${this.route.key}": cannot reach the function host: ${err.message}`);
-        sendJson(res, 502, 'Internal Server Error', stats);
+        sendJson(res, 'FLX_LAMBDA_HOST', stats);
       },
     ).catch((err: Error) => {
       this.log.error({ code: 'FLX_LAMBDA_HOST', route: this.route.key, err: err.message }, 'lambda answer failed');
-      sendJson(res, 502, 'Internal Server Error', stats);
+      sendJson(res, 'FLX_LAMBDA_HOST', stats);
     });
   }
 
