@@ -33,6 +33,7 @@ import ini from 'ini';
 import { ConfigError, FlexiError, type ConfigProblem } from './errors.js';
 import { parseUpstreamSection, POOL_NAME, type UpstreamSection, type UpstreamSpec } from './upstream/upstream-config.js';
 import { parseSize } from './size.js';
+import { LAMBDA_NAME, parseLambdaSection, type LambdaSection, type LambdaSpec } from './lambda/lambda-config.js';
 import { WASM_LIMIT_OPTIONS, parseWasmLimit, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';
 
 export type RouteMode = 'inline' | 'threaded';
@@ -45,7 +46,8 @@ export const PLUGIN_ABIS: readonly PluginAbi[] = ['v1', 'flexilib'];
 export type TargetSpec =
   | { kind: 'native'; library: string; configured: string }
   | { kind: 'upstream'; pool: string; configured: string }
-  | { kind: 'wasm'; module: string; configured: string };
+  | { kind: 'wasm'; module: string; configured: string }
+  | { kind: 'lambda'; function: string; configured: string };
 
 export interface RouteOptions {
   mode: RouteMode;
@@ -80,6 +82,8 @@ export interface Config {
   routes: RouteSpec[];
   /** `[upstream.NAME]` pools, in file order. */
   upstreams: UpstreamSpec[];
+  /** `[lambda.NAME]` functions, in file order (absent in configs made before them). */
+  lambdas?: LambdaSpec[];
 }
 
 export const DEFAULT_ROUTE_OPTIONS: RouteOptions = { mode: 'inline', threads: 4 };
@@ -89,6 +93,7 @@ export { parseSize };
 
 function parseTarget(value: string, baseDir: string): TargetSpec {
   if (value.startsWith('upstream:')) return { kind: 'upstream', pool: value.slice(9).trim(), configured: value };
+  if (value.startsWith('lambda:')) return { kind: 'lambda', function: value.slice(7).trim(), configured: value };
   const resolved = path.resolve(baseDir, value);
   if (value.endsWith('.wasm')) return { kind: 'wasm', module: resolved, configured: value };
   return { kind: 'native', library: resolved, configured: value };
@@ -103,6 +108,7 @@ export function parseConfig(text: string, file: string): Config {
   const byKey = new Map<string, RouteSpec>();
   const pendingOptions: Array<{ key: string; line: number; entries: Array<[string, string, number]> }> = [];
   const upstreamSections: UpstreamSection[] = [];
+  const lambdaSections: LambdaSection[] = [];
   let section: { key: string; line: number; entries: Array<[string, string, number]> } | null = null;
 
   const lines = text.split(/\r?\n/);
@@ -114,7 +120,7 @@ export function parseConfig(text: string, file: string): Config {
     if (raw.startsWith('[')) {
       const m = /^\[([^\]]*)\]$/.exec(raw);
       if (!m) {
-        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY] or [upstream.NAME]`);
+        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY], [upstream.NAME] or [lambda.NAME]`);
         section = { key: '', line: lineNo, entries: [] };
         continue;
       }
@@ -129,9 +135,19 @@ export function parseConfig(text: string, file: string): Config {
         section = { key: '', line: lineNo, entries: s.entries };
         continue;
       }
+      if (name.startsWith('lambda.')) {
+        const fn = name.slice('lambda.'.length);
+        const previous = lambdaSections.find((l) => l.name === fn);
+        if (!LAMBDA_NAME.test(fn)) problem(lineNo, `[${name}]: a function name is 1 to 64 letters, digits, "_" and "-"`);
+        else if (previous) problem(lineNo, `[${name}] is defined twice (first at line ${previous.line})`);
+        const s: LambdaSection = { name: fn, line: lineNo, entries: [] };
+        if (LAMBDA_NAME.test(fn) && !previous) lambdaSections.push(s);
+        section = { key: '', line: lineNo, entries: s.entries };
+        continue;
+      }
       const rm = /^route\s+(.+)$/.exec(name);
       if (!rm) {
-        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY] or [upstream.NAME]`);
+        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY], [upstream.NAME] or [lambda.NAME]`);
         section = { key: '', line: lineNo, entries: [] };
         continue;
       }
@@ -184,6 +200,10 @@ export function parseConfig(text: string, file: string): Config {
       continue;
     }
     const target = parseTarget(value, baseDir);
+    if (target.kind === 'lambda' && target.function === '') {
+      problem(lineNo, `route "${key}": "lambda:" needs a function name`);
+      continue;
+    }
     if (target.kind === 'upstream' && target.pool === '') {
       problem(lineNo, `route "${key}": "upstream:" needs a pool name`);
       continue;
@@ -242,16 +262,20 @@ export function parseConfig(text: string, file: string): Config {
 
   sameAbiPerLibrary(routes, problem);
   const upstreams = upstreamSections.map((s) => parseUpstreamSection(s, problem));
+  const lambdas = lambdaSections.flatMap((s) => parseLambdaSection(s, baseDir, problem) ?? []);
   for (const r of routes) {
     const t = r.target;
     if (t.kind === 'upstream' && !upstreams.some((u) => u.name === t.pool)) {
       problem(r.line, `route "${r.key}": upstream pool "${t.pool}" is not defined (add an [upstream.${t.pool}] section)`);
     }
+    if (t.kind === 'lambda' && !lambdaSections.some((l) => l.name === t.function)) {
+      problem(r.line, `route "${r.key}": lambda function "${t.function}" is not defined (add a [lambda.${t.function}] section)`);
+    }
   }
 
   if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
   if (problems.length) throw new ConfigError(problems.sort((a, b) => a.line - b.line));
-  return { file: path.resolve(file), routes, upstreams };
+  return { file: path.resolve(file), routes, upstreams, ...(lambdas.length ? { lambdas } : {}) };
 }
 
 /**

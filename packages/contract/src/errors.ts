@@ -53,6 +53,12 @@ export const ERRORS = {
   FLX_WASM_TIMEOUT: { status: 504, text: 'the module did not answer within its time limit (answered 504; the instance is stopped)' },
   FLX_WASM_BAD_RESPONSE: { status: 502, text: 'the module returned a response pointing outside its memory (answered 502)' },
   FLX_WASM_CRASHED: { status: 502, text: 'the thread running the module died (answered 502)' },
+  // Traffic port: lambda routes (answered as API Gateway does: {"message": ...} JSON, plus x-flexilib-error)
+  FLX_LAMBDA_FUNCTION_ERROR: { status: 502, text: 'a Lambda function failed (its error, a timeout, the memory limit, an init error): the route answers 502 as API Gateway does; the error is in the log stream' },
+  FLX_LAMBDA_THROTTLED: { status: 429, text: "a Lambda function's environments are all busy and its queue is full (429)" },
+  FLX_LAMBDA_BODY_TOO_LARGE: { status: 413, text: "a request to a lambda route exceeds the route's max_body or Lambda's 6 MB payload (413)" },
+  FLX_LAMBDA_BAD_RESPONSE: { status: 502, text: "a Lambda function's result cannot be mapped to HTTP (v1 without statusCode, a bad status or header): 502" },
+  FLX_LAMBDA_HOST: { status: 502, text: "the supervisor's Lambda function host cannot be reached (502)" },
   // Admin listener: its own answers ({"error": {"code", "message", "field"?}}, x-flexilib-error: CODE)
   FLX_ADMIN_BAD_TARGET: { status: 400, text: 'the request target is not a path, or a path segment has malformed percent-encoding' },
   FLX_ADMIN_NOT_FOUND: { status: 404, text: 'no admin endpoint has this path' },
@@ -97,6 +103,14 @@ export const ERRORS = {
   FLX_WATCH_FAILED: { text: 'a library folder cannot be watched; changes to its files need a SIGHUP' },
   FLX_NOTIFY_FAILED: { text: 'a systemd notification could not be sent to NOTIFY_SOCKET' },
   FLX_DRAIN_TIMEOUT: { exit: 1, text: 'requests were still in flight at --drain-timeout; their workers were killed (exit code 1)' },
+  // The supervisor's Lambda function host (log lines; the invocation gets AWS's own error)
+  FLX_LAMBDA_SPAWN: { text: "a Lambda function's environment could not be started (bootstrap missing or not executable, interpreter not found)" },
+  FLX_LAMBDA_INIT: { text: "a Lambda function's runtime reported an init error (its first invocation gets it as a function error)" },
+  FLX_LAMBDA_EXIT: { text: "a Lambda function's environment exited during an invocation or before it was ready (Runtime.ExitError)" },
+  FLX_LAMBDA_TIMEOUT: { text: 'a Lambda invocation ran past its timeout ("Task timed out after N.NN seconds"); its environment is killed, the next invocation gets a fresh one' },
+  FLX_LAMBDA_MEMORY: { text: "a Lambda environment's processes used more memory than the function's memory setting: it is killed (Runtime.OutOfMemory)" },
+  FLX_LAMBDA_STATE: { exit: 1, text: 'the Lambda functions state (.flexilib/lambda/functions.json beside the config) is unreadable; the server does not start' },
+  FLX_LAMBDA_WATCH: { text: "a Lambda function's folder cannot be watched: its changes need a SIGHUP" },
   // pnpm run release (packages/release)
   FLX_RELEASE_NOT_BUILT: { exit: 1, text: 'compiled JS or an example plugin is missing: run `pnpm build` first (`pnpm run release` does)' },
   FLX_RELEASE_DEPLOY: { exit: 1, text: '`pnpm deploy` of the production dependencies failed' },

@@ -54,10 +54,10 @@ const route = object({
   pathPrefix: str,
   header: optional(object({ name: str, valuePrefix: str })),
   segmentPrefix: optional(bool),
-  target: object({ kind: oneOf('native', 'upstream', 'wasm'), configured: str }),
+  target: object({ kind: oneOf('native', 'upstream', 'wasm', 'lambda'), configured: str }),
   options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), abi: optional(oneOf('v1', 'flexilib')), wasm: optional(recordOf(num)) }),
 });
-const config = object({ file: str, routes: arrayOf(route), upstreams: arrayOf(object({ name: str })) });
+const config = object({ file: str, routes: arrayOf(route), upstreams: arrayOf(object({ name: str })), lambdas: optional(arrayOf(object({ name: str, event: oneOf('v2', 'v1', 'raw') }))) });
 const upstreamState = object({
   pools: arrayOf(object({ name: str, slot: num, settings: anyObject, origins: arrayOf(object({ url: str, healthy: bool, epoch: num, slot: num })) })),
 });

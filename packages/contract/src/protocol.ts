@@ -59,6 +59,8 @@ export interface WorkerInit {
   upstreams: UpstreamState;
   /** The registered WASM services at fork time (checked before proxy.ini's routes). */
   services?: WasmServiceSpec[];
+  /** The supervisor's Lambda function host: its loopback invoke port (lambda routes post events to it). */
+  lambdaPort?: number;
 }
 
 /** Set ('1') in a worker's environment: what it is, so worker-main run by hand says so. */

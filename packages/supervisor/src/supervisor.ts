@@ -45,6 +45,9 @@ import { upstreamMetrics } from './upstream/metrics.js';
 import { registerServersApi } from './upstream/servers-api.js';
 import { UpstreamService } from './upstream/upstream-service.js';
 import { WasmServices } from './wasm/services-api.js';
+import { FunctionHost } from './lambda/function-host.js';
+import { FileFunctionStore } from './lambda/function-store.js';
+import { LambdaApi } from './lambda/lambda-api.js';
 import { WorkerPool, type PoolWorker } from './worker-pool.js';
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
@@ -73,6 +76,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly upstreams: UpstreamService;
   /** WASM services registered on the admin API (state in .flexilib/ beside the config). */
   readonly wasm: WasmServices;
+  /** Lambda functions and their environments, shared by every worker (lambda/function-host.ts). */
+  readonly lambda: FunctionHost;
+  /** AWS Lambda's API on the admin listener (created functions persist in .flexilib/lambda/ beside the config). */
+  private readonly lambdaApi: LambdaApi;
   /** Cluster mode (--cluster): pools, services and health shared through etcd (cluster/). */
   readonly cluster: Cluster | undefined;
 
@@ -113,6 +120,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     registerServersApi(this.admin, this.upstreams);
     const configDir = path.dirname(config.file);
     this.wasm = new WasmServices(this.admin, { stateDir: path.join(configDir, '.flexilib'), modulesDir: settings.modulesDir ?? configDir, arenaBytes: settings.worker.arenaBytes, log, pool: this.pool });
+    this.lambda = new FunctionHost(log, sup.reloadDebounceMs);
+    // Environments are child processes: whatever ends the supervisor ends them.
+    process.once('exit', () => this.lambda.stop());
+    this.lambdaApi = new LambdaApi(this.admin, { host: this.lambda, store: new FileFunctionStore(path.join(configDir, '.flexilib', 'lambda')), log });
     logSupervisorEvents(this, log);
     const metrics = new FlexilibMetrics(this, this.runDir, log);
     upstreamMetrics(metrics.registry, this.upstreams);
@@ -158,6 +169,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log: this.log,
       prepare: (next) => {
         this.upstreams.reconfigure(next);
+        this.lambda.configure(next.lambdas ?? []);
         this.store.sync(nativeLibrariesOf(next));
       },
       settled: () => this.upstreams.settled(),
@@ -203,7 +215,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       },
       onStopped: (e) => this.emit('stopped', e),
       // Cluster mode: the health checker's seat and the member key are given up before exiting (bounded).
-      exit: (code) => void (this.cluster?.stop() ?? Promise.resolve()).finally(() => this.exit(code)),
+      // Lambda environments stop after the drain (workers may still be invoking them).
+      exit: (code) => void (this.cluster?.stop() ?? Promise.resolve()).finally(() => {
+        this.lambda.stop();
+        this.exit(code);
+      }),
     });
   }
 
@@ -225,6 +241,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.watcher?.watch(librariesOf(this.config));
     this.upstreams.start();
     this.wasm.load();
+    await this.lambda.listen();
+    this.lambda.configure(this.config.lambdas ?? []);
+    this.lambdaApi.load();
     await this.cluster?.start();
     this.pool.start();
     this.hangWatch.start();
@@ -253,6 +272,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       runDir: this.runDir,
       upstreams: this.upstreams.snapshot(),
       services: this.wasm.current(),
+      lambdaPort: this.lambda.port,
     };
   }
 

@@ -24,6 +24,7 @@ import type { Router } from './routing/router.js';
 import { UpstreamCounterFile } from './upstream/counter-file.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
+import { LambdaHost } from './lambda/lambda-executor.js';
 
 const channel = await receiveInit();
 const { init } = channel;
@@ -64,7 +65,8 @@ const stuck = new StuckCalls((reason) => {
   log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);
   send({ type: 'retire', reason });
 });
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
+const lambda = init.lambdaPort ? new LambdaHost(init.lambdaPort) : undefined;
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, lambda }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => {

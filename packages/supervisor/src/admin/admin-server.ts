@@ -35,6 +35,8 @@ export interface AdminReply {
   json?: unknown;
   /** Sent as is, with contentType (default text/plain). */
   text?: string;
+  /** Bytes sent as is, with contentType (the Lambda API's payloads). */
+  body?: Buffer;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -184,9 +186,12 @@ function sendError(res: ServerResponse, code: HttpErrorCode, message: string, fi
 
 function send(res: ServerResponse, reply: AdminReply): void {
   const status = reply.status ?? 200;
-  let body: string;
+  let body: string | Buffer;
   let type: string;
-  if (reply.json !== undefined) {
+  if (reply.body !== undefined) {
+    body = reply.body;
+    type = reply.contentType ?? 'application/octet-stream';
+  } else if (reply.json !== undefined) {
     body = JSON.stringify(reply.json) + '\n';
     type = 'application/json';
   } else {

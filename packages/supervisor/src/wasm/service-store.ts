@@ -11,10 +11,10 @@
  * never half of one.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { WasmLimits } from '@flexilib/contract';
-import { FlexiError } from '@flexilib/contract';
+import { readStateList, writeAtomic, writeStateList } from '../state-list.js';
 
 /** One registered service as persisted. */
 export interface StoredService {
@@ -28,11 +28,6 @@ export interface StoredService {
   createdAt: string;
 }
 
-interface StateFile {
-  version: 1;
-  services: StoredService[];
-}
-
 export class ServiceStore {
   readonly file: string;
   readonly modulesDir: string;
@@ -44,28 +39,11 @@ export class ServiceStore {
 
   /** The persisted services ([] when none were ever registered). Throws naming the file when it is corrupt. */
   load(): StoredService[] {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new FlexiError('FLX_SERVICE_STATE', `cannot read the WASM services state ${this.file}: ${(err as Error).message}`);
-    }
-    let state: StateFile;
-    try {
-      state = JSON.parse(text) as StateFile;
-    } catch (err) {
-      throw new FlexiError('FLX_SERVICE_STATE', `the WASM services state ${this.file} is not valid JSON (${(err as Error).message}): fix or remove it`);
-    }
-    if (state?.version !== 1 || !Array.isArray(state.services)) {
-      throw new FlexiError('FLX_SERVICE_STATE', `the WASM services state ${this.file} has an unknown format (expected {"version":1,"services":[...]})`);
-    }
-    return state.services;
+    return readStateList<StoredService>(this.file, 'services', 'WASM services', 'FLX_SERVICE_STATE');
   }
 
   save(services: StoredService[]): void {
-    const state: StateFile = { version: 1, services };
-    this.writeAtomic(this.file, JSON.stringify(state, null, 2) + '\n');
+    writeStateList(this.file, 'services', services);
   }
 
   /** Store module bytes under their hash (a no-op when already stored). */
@@ -73,7 +51,7 @@ export class ServiceStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const module = `${sha256}.wasm`;
     const file = this.modulePath(module);
-    if (!existsSync(file)) this.writeAtomic(file, bytes);
+    if (!existsSync(file)) writeAtomic(file, bytes);
     return { module, sha256 };
   }
 
@@ -93,20 +71,5 @@ export class ServiceStore {
     for (const name of names) {
       if (name.endsWith('.wasm') && !keep.has(name)) rmSync(path.join(this.modulesDir, name), { force: true });
     }
-  }
-
-  /** Write a temp file, flush it to disk, rename it over `file`. */
-  private writeAtomic(file: string, data: string | Uint8Array): void {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    const fd = openSync(tmp, 'w');
-    try {
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
   }
 }

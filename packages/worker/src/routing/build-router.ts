@@ -20,6 +20,7 @@ import type { UpstreamRegistry } from '../upstream/registry.js';
 import type { InstancePool } from '../wasm/instance-pool.js';
 import { resolveLimits } from '@flexilib/contract';
 import { WasmExecutor } from '../wasm/wasm-executor.js';
+import { LambdaExecutor, type LambdaHost } from '../lambda/lambda-executor.js';
 import type { WasmRuntime } from '../wasm/wasm-runtime.js';
 
 export interface RouterDeps {
@@ -35,6 +36,8 @@ export interface RouterDeps {
   wasm?: WasmRuntime;
   /** Threaded calls past their timeout (native/stuck-calls.ts). */
   stuck: StuckCalls;
+  /** The supervisor's Lambda function host; absent: lambda routes answer 502. */
+  lambda?: LambdaHost;
 }
 
 /** What a router is built for besides the config: its generation and the libraries quarantined. */
@@ -106,6 +109,10 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
       const pool = deps.wasm.pool(t.module, resolveLimits(route.options.wasm), label, maxBody);
       pools.add(pool);
       return new WasmExecutor(route, { pool, arenaBytes: deps.options.arenaBytes, maxBodyBytes: deps.options.maxBodyBytes, log: deps.log });
+    }
+    if (t.kind === 'lambda') {
+      const fn = config.lambdas?.find((l) => l.name === t.function);
+      if (fn) return new LambdaExecutor(route, fn, deps.lambda, deps.options.maxBodyBytes, deps.log);
     }
     return new UnsupportedExecutor(route);
   });
