@@ -36,6 +36,13 @@ export const ERRORS = {
   FLX_WASM_TIMEOUT: 'the module did not answer within its time limit (answered 504; the instance is stopped)',
   FLX_WASM_BAD_RESPONSE: 'the module returned a response pointing outside its memory (answered 502)',
   FLX_WASM_CRASHED: 'the thread running the module died (answered 502)',
+  FLX_WORKERD_MISSING: 'the workerd binary that runs Cloudflare Workers is missing: install the npm package "workerd"',
+  FLX_CFW_BUNDLE: "a Worker's module could not be read or bundled (answered 500 until it is fixed; the last good version keeps serving after a reload)",
+  FLX_CFW_START: 'a workerd process did not start or rejected its config (answered 502)',
+  FLX_CFW_CPU: "a Worker request used more CPU than its cpu_ms (answered 503, Cloudflare's error 1102; the isolate is recycled)",
+  FLX_CFW_MEMORY: "a Worker's isolate exceeded its memory (answered 503, Cloudflare's error 1102; the isolate is recycled)",
+  FLX_CFW_CRASHED: 'a workerd process died or cut the connection during a request (answered 502; it is replaced)',
+  FLX_CFW_LOOP: "a Worker's passThroughOnException sent the request back to the same Worker (answered 508)",
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -13,4 +13,5 @@ export * from './message-check.js';
 export * from './marker-layout.js';
 export * from './upstream/upstream-config.js';
 export * from './upstream/upstream-state.js';
+export * from './cf-workers/worker-config.js';
 export { DEFAULT_WASM_LIMITS, WASM_LIMIT_OPTIONS, WASM_PAGE, parseDuration, parseWasmLimit, resolveLimits, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';

@@ -22,6 +22,7 @@ import { useVerifiedCopies } from './native/verified-copy.js';
 import type { Router } from './routing/router.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
+import { CfWorkerRegistry } from './cf-workers/registry.js';
 
 const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null') as WorkerInit | null;
 if (!init) {
@@ -66,10 +67,12 @@ const stuck = new StuckCalls((reason) => {
   log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);
   send({ type: 'retire', reason });
 });
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const cfWorkers = new CfWorkerRegistry(init.runDir, log);
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, cfWorkers }, send, (why) => stop(why), (port) => listen(port), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => {
+  cfWorkers.close();
   // exit() would wait forever for a plugin thread that never returns (node joins libuv's pool at exit).
   if (stuck.count > 0) {
     log.warn({ calls: stuck.count }, `drained; ${stuck.count} plugin call(s) never returned: ending with SIGKILL`);

@@ -20,6 +20,8 @@ import type { UpstreamRegistry } from '../upstream/registry.js';
 import type { InstancePool } from '../wasm/instance-pool.js';
 import { resolveLimits } from '@flexilib/contract';
 import { WasmExecutor } from '../wasm/wasm-executor.js';
+import { CfWorkerExecutor } from '../cf-workers/cf-worker-executor.js';
+import type { CfWorkerRegistry } from '../cf-workers/registry.js';
 import type { WasmRuntime } from '../wasm/wasm-runtime.js';
 
 export interface RouterDeps {
@@ -35,6 +37,8 @@ export interface RouterDeps {
   wasm?: WasmRuntime;
   /** Threaded calls past their timeout (native/stuck-calls.ts). */
   stuck: StuckCalls;
+  /** Cloudflare Workers' workerd pools; absent: worker routes answer 501. */
+  cfWorkers?: CfWorkerRegistry;
 }
 
 /** What a router is built for besides the config: its generation and the libraries quarantined. */
@@ -107,8 +111,13 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
       pools.add(pool);
       return new WasmExecutor(route, { pool, arenaBytes: deps.options.arenaBytes, maxBodyBytes: deps.options.maxBodyBytes, log: deps.log });
     }
+    if (t.kind === 'worker' && deps.cfWorkers) {
+      const spec = (config.workers ?? []).find((w) => w.name === t.worker);
+      if (spec) return new CfWorkerExecutor(route, spec, deps.cfWorkers.pool(spec), deps.log);
+    }
     return new UnsupportedExecutor(route);
   });
+  deps.cfWorkers?.retain(new Set((config.workers ?? []).map((w) => w.name)));
   deps.libraries.retain(new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : []))));
   deps.wasm?.retain(pools);
   return new Router(executors);

@@ -112,6 +112,7 @@ export class StatusCollector {
       const healthy = pool ? [...pool.origins.values()].filter((o) => o.healthy).length : 0;
       return { ...base, executor: { kind: 'upstream', pool: t.pool }, target: t.configured, state: healthy > 0 ? 'serving' : 'no healthy origin', quarantine: null };
     }
+    if (t.kind === 'worker') return { ...base, executor: { kind: 'worker', worker: t.worker }, target: t.configured, state: 'serving', quarantine: null };
     return { ...base, executor: { kind: 'wasm', module: t.module }, target: t.configured, state: 'serving', quarantine: null };
   }
 
