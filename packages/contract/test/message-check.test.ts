@@ -68,7 +68,7 @@ test('a missing or mistyped field is refused, naming the field', () => {
     [fromWorkerProblem({ type: 'upstream-failure', pool: 'api', origin: 'o', code: 'C' }), 'upstream-failure.message must be a string'],
     [fromWorkerProblem({ type: 'upstream-stats', counters: { api: { client: { success: 1 }, origins: {} } } }), 'upstream-stats.counters.api.client.failed must be a finite number'],
     [fromWorkerProblem({ type: 'wasm-services-applied', generation: null }), 'wasm-services-applied.generation must be a finite number'],
-    [toWorkerProblem({ type: 'config', config: { ...config, routes: [{ ...config.routes[0], target: { kind: 'ftp', configured: 'x' } }] }, generation: 1, quarantined: [] }), 'config.config.routes[0].target.kind must be one of native, upstream, wasm'],
+    [toWorkerProblem({ type: 'config', config: { ...config, routes: [{ ...config.routes[0], target: { kind: 'ftp', configured: 'x' } }] }, generation: 1, quarantined: [] }), 'config.config.routes[0].target.kind must be one of native, upstream, wasm, worker'],
     [toWorkerProblem({ type: 'config', config, generation: 1 }), 'config.quarantined must be an array'],
     [toWorkerProblem({ type: 'reload-library', file: '/x.so', lift: 1 }), 'reload-library.lift must be a boolean'],
     [toWorkerProblem({ type: 'quarantine', notice: { library: '/x.so', reason: 'r' } }), 'quarantine.notice.retryAfterS must be a finite number'],
