@@ -47,6 +47,7 @@ idle = 60s
       memoryBytes: 128 * 1024 * 1024,
       instances: 4,
       idleMs: 60_000,
+      spare: 0,
       compatibilityDate: DEFAULT_CF_WORKER.compatibilityDate,
       compatibilityFlags: [],
       stateDir: path.join('/srv', '.flexilib', 'workers'),
@@ -83,6 +84,10 @@ compatibility_date = tomorrow
 compatibility_flags = Bad-Flag
 colour = blue
 [worker.bad name]
+[worker.greedy]
+module = g.mjs
+instances = 2
+spare = 3
 [worker.empty]
 [worker.shop]
 `),
@@ -98,10 +103,11 @@ colour = blue
       '/srv/proxy.ini:13: [worker.shop] binding "GREETING" is defined twice (first at line 12)',
       '/srv/proxy.ini:14: [worker.shop] compatibility_date = "tomorrow": expected a date such as 2025-06-01',
       '/srv/proxy.ini:15: [worker.shop] compatibility_flags: "Bad-Flag" is not a flag name (lower-case letters, digits and "_")',
-      '/srv/proxy.ini:16: [worker.shop] unknown key "colour" (known: module, vars.NAME, kv.NAME, cpu_ms, memory, instances, idle, compatibility_date, compatibility_flags, state)',
+      '/srv/proxy.ini:16: [worker.shop] unknown key "colour" (known: module, vars.NAME, kv.NAME, cpu_ms, memory, instances, idle, spare, compatibility_date, compatibility_flags, state)',
       '/srv/proxy.ini:17: [worker.bad name]: a worker name is letters, digits, "_" and "-"',
-      '/srv/proxy.ini:18: [worker.empty] has no module: add module = PATH (the Worker\'s entry file)',
-      '/srv/proxy.ini:19: [worker.shop] is defined twice (first at line 4)',
+      '/srv/proxy.ini:18: [worker.greedy] spare = 3 is more than instances = 2',
+      '/srv/proxy.ini:22: [worker.empty] has no module: add module = PATH (the Worker\'s entry file)',
+      '/srv/proxy.ini:23: [worker.shop] is defined twice (first at line 4)',
     ],
   );
 });

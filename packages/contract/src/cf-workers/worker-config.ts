@@ -10,6 +10,7 @@
  *   memory = 128m               ; the isolate's JavaScript heap
  *   instances = 4               ; workerd processes per flexilib worker, one request at a time each
  *   idle = 60s                  ; an idle process stops (scale to zero)
+ *   spare = 0                   ; processes kept started though idle, so a request after idle starts none
  *   compatibility_date = 2025-06-01
  *   compatibility_flags = nodejs_compat
  *   state = .flexilib/workers   ; where KV namespaces live (default: that folder beside the config)
@@ -34,6 +35,8 @@ export interface CfWorkerSpec {
   memoryBytes: number;
   instances: number;
   idleMs: number;
+  /** Processes kept started even when idle (0: true scale to zero). */
+  spare: number;
   compatibilityDate: string;
   compatibilityFlags: string[];
   /** Folder of the persisted state (KV), absolute. */
@@ -55,6 +58,7 @@ export const DEFAULT_CF_WORKER = {
   memoryBytes: 128 * 1024 * 1024,
   instances: 4,
   idleMs: 60_000,
+  spare: 0,
   compatibilityDate: '2025-06-01',
 } as const;
 
@@ -62,7 +66,7 @@ export const DEFAULT_CF_WORKER = {
 export const CF_WORKER_NAME = /^[A-Za-z0-9_-]+$/;
 /** Binding names are JavaScript identifiers. */
 const BINDING = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const KEYS = ['module', 'vars.NAME', 'kv.NAME', 'cpu_ms', 'memory', 'instances', 'idle', 'compatibility_date', 'compatibility_flags', 'state'];
+const KEYS = ['module', 'vars.NAME', 'kv.NAME', 'cpu_ms', 'memory', 'instances', 'idle', 'spare', 'compatibility_date', 'compatibility_flags', 'state'];
 const MAX_CPU_MS = 300_000;
 const MAX_INSTANCES = 64;
 const MAX_IDLE_MS = 86_400_000;
@@ -81,6 +85,7 @@ export function parseCfWorkerSection(section: CfWorkerSection, baseDir: string, 
     memoryBytes: DEFAULT_CF_WORKER.memoryBytes,
     instances: DEFAULT_CF_WORKER.instances,
     idleMs: DEFAULT_CF_WORKER.idleMs,
+    spare: DEFAULT_CF_WORKER.spare,
     compatibilityDate: DEFAULT_CF_WORKER.compatibilityDate,
     compatibilityFlags: [],
     stateDir: path.join(baseDir, '.flexilib', 'workers'),
@@ -134,6 +139,11 @@ export function parseCfWorkerSection(section: CfWorkerSection, baseDir: string, 
         if (n !== undefined) spec.instances = n;
         break;
       }
+      case 'spare': {
+        const n = integer(key, v, line, 0, MAX_INSTANCES);
+        if (n !== undefined) spec.spare = n;
+        break;
+      }
       case 'memory': {
         const n = parseSize(v);
         if (n === undefined || n < 16 * 1024 * 1024 || n > 4 * 1024 ** 3) problem(line, `${where} memory = "${v}": expected a size from 16m to 4g, such as 128m`);
@@ -165,6 +175,7 @@ export function parseCfWorkerSection(section: CfWorkerSection, baseDir: string, 
         problem(line, `${where} unknown key "${key}" (known: ${KEYS.join(', ')})`);
     }
   }
+  if (spec.spare > spec.instances) problem(section.line, `${where} spare = ${spec.spare} is more than instances = ${spec.instances}`);
   if (spec.module === '') {
     problem(section.line, `${where} has no module: add module = PATH (the Worker's entry file)`);
     return undefined;

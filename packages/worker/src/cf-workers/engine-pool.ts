@@ -2,7 +2,9 @@
  * A Worker's workerd processes in this flexilib worker: up to `instances`,
  * each serving one request at a time; requests beyond wait in order. A
  * process idle for `idle` stops (scale to zero) and the next request starts
- * one (the cold start). A change to any of the Worker's own source files
+ * one (the cold start) — unless `spare` processes are kept started, which the
+ * idle rule never goes below once the Worker has had a request (a standby
+ * flexilib worker, or a route never called, starts none). A change to any of the Worker's own source files
  * (debounced) bundles a new generation: new requests go to its processes, and
  * the old ones stop as soon as they are not serving — no request fails.
  */
@@ -38,6 +40,8 @@ export class EnginePool {
   private reloadTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Has had a request: from then on `spare` processes are kept. */
+  private used = false;
 
   constructor(
     readonly spec: CfWorkerSpec,
@@ -51,6 +55,7 @@ export class EnginePool {
 
   /** Hand an engine to `waiter` now or when one frees (or the error why none can start). */
   acquire(waiter: EngineWaiter): void {
+    this.used = true;
     const e = this.idle.pop();
     if (e !== undefined) {
       e.busy = true;
@@ -96,9 +101,13 @@ export class EnginePool {
     for (const w of this.waiters.splice(0)) w(new Error(`${this.label} was removed from the config`));
   }
 
-  /** Start engines while requests wait and there is room. */
+  /** Start engines while requests wait and there is room, or fewer than `spare` run. */
   private grow(): void {
-    while (!this.closed && this.waiters.length > this.starting && this.engines.size + this.starting < this.spec.instances) {
+    while (
+      !this.closed &&
+      (this.waiters.length > this.starting || (this.used && this.engines.size + this.starting < this.spec.spare)) &&
+      this.engines.size + this.starting < this.spec.instances
+    ) {
       this.starting++;
       this.generation
         .then((g) => Engine.start(workerdBinary(), g.configFile, g.dir, g.n, this.label, this.log, (e) => this.died(e)))
@@ -114,6 +123,7 @@ export class EnginePool {
             this.log.error({ worker: this.spec.name, code: (err as { code?: string }).code, err: err.message }, 'a workerd process could not start');
             // Every request waiting beyond what the remaining starts will serve gets the error.
             while (this.waiters.length > this.starting + this.engines.size) this.waiters.pop()!(err);
+            return; // No retry loop for spares: the next request tries again.
           },
         );
     }
@@ -131,14 +141,15 @@ export class EnginePool {
     if (i >= 0) this.idle.splice(i, 1);
   }
 
-  /** One timer for the pool: stops the processes idle past `idle`. */
+  /** One timer for the pool: stops the processes idle past `idle`, down to `spare`. */
   private armIdle(): void {
-    if (this.idleTimer !== undefined || this.idle.length === 0) return;
+    if (this.idleTimer !== undefined || this.idle.length === 0 || this.engines.size <= this.spec.spare) return;
     const oldest = Math.min(...this.idle.map((e) => e.lastUsed));
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       const now = performance.now();
-      for (const e of [...this.idle]) {
+      for (const e of [...this.idle].sort((a, b) => a.lastUsed - b.lastUsed)) {
+        if (this.engines.size <= this.spec.spare) break;
         if (now - e.lastUsed >= this.spec.idleMs - 1) {
           e.stop('stopped');
           this.forget(e);
@@ -202,6 +213,7 @@ export class EnginePool {
             e.stop('stopped');
             this.engines.delete(e);
           }
+          this.grow();
           this.log.info({ worker: this.spec.name, generation: g.n }, `${this.label} reloaded`);
         },
         (err: Error) => this.log.error({ worker: this.spec.name, code: 'FLX_CFW_BUNDLE', err: err.message }, `${this.label}: the changed source does not bundle; the previous version keeps serving`),

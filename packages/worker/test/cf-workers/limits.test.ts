@@ -53,6 +53,7 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
         '/conc = worker:conc',
         '/idle = worker:idle',
         '/r = worker:reload',
+        '/warm = worker:warm',
         '[worker.kv]',
         `module = ${LIMITS}`,
         'kv.CACHE = shop-cache        ; persisted under state',
@@ -73,6 +74,11 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
         `module = ${LIMITS}`,
         'instances = 1',
         'idle = 500ms',
+        '[worker.warm]',
+        `module = ${LIMITS}`,
+        'instances = 2',
+        'idle = 300ms',
+        'spare = 1                    ; one process stays started through idle',
         '[worker.reload]',
         `module = ${reloadModule}`,
         'instances = 2',
@@ -174,6 +180,32 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
       }
       colds.sort((a, b) => a - b);
       console.log(`# Worker route: warm p50 ${times[100].toFixed(2)} ms, p99 ${times[197].toFixed(2)} ms (keep-alive, one at a time); cold start (first request after scale to zero) median ${colds[1].toFixed(1)} ms of ${colds.map((c) => c.toFixed(1)).join(', ')}`);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('spare = 1: idle never stops the last process; a request after idle starts none', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = (await request(f.port, '/warm/id', { agent })).body;
+      assert.equal(engines('warm').length, 1);
+      // Two at once: a second process starts for the second request, and idle stops it again.
+      await Promise.all([request(f.port, '/warm/slow?ms=300'), request(f.port, '/warm/slow?ms=300')]);
+      assert.equal(engines('warm').length, 2);
+      await until('back down to the spare', () => engines('warm').length === 1, 10_000);
+      const after: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 600));
+        const t0 = performance.now();
+        const r = await request(f.port, '/warm/id', { agent });
+        after.push(performance.now() - t0);
+        assert.equal(r.status, 200);
+        assert.equal(engines('warm').length, 1, 'no process started');
+      }
+      assert.ok(first.length > 0);
+      after.sort((a, b) => a - b);
+      console.log(`# Worker route with spare = 1: first request after idle median ${after[1].toFixed(2)} ms of ${after.map((c) => c.toFixed(2)).join(', ')}`);
     } finally {
       agent.destroy();
     }
