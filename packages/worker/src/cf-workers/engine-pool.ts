@@ -91,14 +91,18 @@ export class EnginePool {
     return this.engines.size;
   }
 
-  close(): void {
+  /** Stop; requests still waiting go to `successor` (the Worker's changed section), else fail. */
+  close(successor?: EnginePool): void {
     this.closed = true;
     clearTimeout(this.reloadTimer);
     clearTimeout(this.idleTimer);
     for (const w of this.watchers) w.close();
     for (const e of this.engines) if (!e.busy) e.stop('stopped');
     this.idle.length = 0;
-    for (const w of this.waiters.splice(0)) w(new Error(`${this.label} was removed from the config`));
+    for (const w of this.waiters.splice(0)) {
+      if (successor) successor.acquire(w);
+      else w(new Error(`${this.label} was removed from the config`));
+    }
   }
 
   /** Start engines while requests wait and there is room, or fewer than `spare` run. */

@@ -21,8 +21,8 @@ export class CfWorkerRegistry {
     const key = JSON.stringify(spec);
     const had = this.pools.get(spec.name);
     if (had !== undefined && had.key === key) return had.pool;
-    had?.pool.close();
     const pool = new EnginePool(spec, this.dir, this.log);
+    had?.pool.close(pool);
     this.pools.set(spec.name, { key, pool });
     return pool;
   }

@@ -218,8 +218,16 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
     writeFileSync(reloadModule, "export default { fetch: () => new Response('v2') };\n");
     await until('v2 answering', async () => (await request(f.port, '/r/')).body === 'v2', 10_000);
     await new Promise((r) => setTimeout(r, 300));
+    // A change that does not bundle: logged with the file and line, and v2 keeps serving.
+    const from = f.logs.length;
+    writeFileSync(reloadModule, "export default { fetch: () => new Response('v3' };\n");
+    const bad = await f.waitForLog((l) => l.code === 'FLX_CFW_BUNDLE', { from, timeoutMs: 10_000 });
+    assert.match(String(bad.err), /version\.mjs:1: /);
+    assert.equal((await request(f.port, '/r/')).body, 'v2');
+    writeFileSync(reloadModule, "export default { fetch: () => new Response('v3') };\n");
+    await until('v3 answering', async () => (await request(f.port, '/r/')).body === 'v3', 10_000);
     const res = await traffic.stop();
     assert.equal(res.failed, 0, res.errors.join('; '));
-    assert.ok((res.bodies.get('v1') ?? 0) > 0 && (res.bodies.get('v2') ?? 0) > 0, `both versions served: ${[...res.bodies].join(' ')}`);
+    assert.ok(['v1', 'v2', 'v3'].every((v) => (res.bodies.get(v) ?? 0) > 0), `every version served: ${[...res.bodies].join(' ')}`);
   });
 });
