@@ -19,6 +19,7 @@
  * CfWorkerSpec, reporting each bad key or value with its line.
  */
 import path from 'node:path';
+import { sectionInteger } from '../section-integer.js';
 import { parseSize } from '../size.js';
 import { parseDuration } from '../wasm/limits.js';
 
@@ -104,14 +105,7 @@ export function parseCfWorkerSection(section: CfWorkerSection, baseDir: string, 
     bindings.set(name, line);
     return true;
   };
-  const integer = (key: string, v: string, line: number, min: number, max: number): number | undefined => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) {
-      problem(line, `${where} ${key} = "${v}": expected an integer from ${min} to ${max}`);
-      return undefined;
-    }
-    return n;
-  };
+  const integer = (key: string, v: string, line: number, min: number, max: number) => sectionInteger(problem, where, key, v, line, min, max);
 
   for (const [key, v, line] of section.entries) {
     if (key.startsWith('vars.')) {

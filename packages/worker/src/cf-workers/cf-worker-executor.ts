@@ -13,7 +13,7 @@
  * is stopped within a millisecond or so of CPU time (a timer per request,
  * re-armed for the CPU left).
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
@@ -22,6 +22,7 @@ import type { CfWorkerSpec, ErrorCode, RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
+import { writeRelayedHead } from '../http/relay-head.js';
 import { requestHeaders, responseHeaders } from '../upstream/headers.js';
 import { sendCloudflareError } from './cf-errors.js';
 import { CF_HEADER } from './capnp-config.js';
@@ -182,9 +183,12 @@ class CfCall implements Dispatcher.DispatchHandler {
       return false;
     }
     this.resume = resume;
-    const h = responseHeaders(rawHeaders);
-    if (statusText && statusText !== STATUS_CODES[statusCode]) this.res.writeHead(statusCode, statusText, h);
-    else this.res.writeHead(statusCode, h);
+    try {
+      writeRelayedHead(this.res, statusCode, statusText, responseHeaders(rawHeaders));
+    } catch (err) {
+      this.abort?.(new Error(`workerd sent a response head node:http refuses: ${(err as Error).message}`));
+      return false;
+    }
     this.started = true;
     return true;
   }

@@ -1,0 +1,20 @@
+/**
+ * The head of an answer relayed from another HTTP server (an upstream origin,
+ * a workerd process), as undici delivered it.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { ResponseSink } from '../executor.js';
+
+/** U+FFFD or anything past Latin-1: a reason phrase undici decoded from bytes that were not UTF-8. */
+const UNDECODED = /[^\u0000-\u00ff]/;
+
+/**
+ * A reason phrase of its own (not node's standard one for the status) is
+ * passed on as sent, unless undici could not decode it (obs-text read as
+ * UTF-8): then the standard one, rather than no answer at all. Throws what
+ * writeHead throws for a head node:http refuses.
+ */
+export function writeRelayedHead(res: ResponseSink, statusCode: number, statusText: string, headers: string[]): void {
+  if (statusText && statusText !== STATUS_CODES[statusCode] && !UNDECODED.test(statusText)) res.writeHead(statusCode, statusText, headers);
+  else res.writeHead(statusCode, headers);
+}
