@@ -18,7 +18,8 @@ export class CfWorkerRegistry {
   }
 
   pool(spec: CfWorkerSpec): EnginePool {
-    const key = JSON.stringify(spec);
+    // Its line aside: an edit elsewhere in proxy.ini that moves the section keeps the Worker warm.
+    const key = JSON.stringify({ ...spec, line: 0 });
     const had = this.pools.get(spec.name);
     if (had !== undefined && had.key === key) return had.pool;
     const pool = new EnginePool(spec, this.dir, this.log);

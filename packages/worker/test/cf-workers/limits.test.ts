@@ -53,7 +53,7 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
         '/conc = worker:conc',
         '/idle = worker:idle',
         '/r = worker:reload',
-        '/warm = worker:warm',
+        `/warm = worker:${TAG}warm`,
         '[worker.kv]',
         `module = ${LIMITS}`,
         'kv.CACHE = shop-cache        ; persisted under state',
@@ -74,7 +74,7 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
         `module = ${LIMITS}`,
         'instances = 1',
         'idle = 500ms',
-        '[worker.warm]',
+        `[worker.${TAG}warm]`,
         `module = ${LIMITS}`,
         'instances = 2',
         'idle = 300ms',
@@ -189,11 +189,11 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const first = (await request(f.port, '/warm/id', { agent })).body;
-      assert.equal(engines('warm').length, 1);
+      assert.equal(engines(`${TAG}warm`).length, 1);
       // Two at once: a second process starts for the second request, and idle stops it again.
       await Promise.all([request(f.port, '/warm/slow?ms=300'), request(f.port, '/warm/slow?ms=300')]);
-      assert.equal(engines('warm').length, 2);
-      await until('back down to the spare', () => engines('warm').length === 1, 10_000);
+      assert.equal(engines(`${TAG}warm`).length, 2);
+      await until('back down to the spare', () => engines(`${TAG}warm`).length === 1, 10_000);
       const after: number[] = [];
       for (let i = 0; i < 3; i++) {
         await new Promise((r) => setTimeout(r, 600));
@@ -201,7 +201,7 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
         const r = await request(f.port, '/warm/id', { agent });
         after.push(performance.now() - t0);
         assert.equal(r.status, 200);
-        assert.equal(engines('warm').length, 1, 'no process started');
+        assert.equal(engines(`${TAG}warm`).length, 1, 'no process started');
       }
       assert.ok(first.length > 0);
       after.sort((a, b) => a - b);
