@@ -211,6 +211,16 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
     }
   });
 
+  it('SIGHUP: a changed section gets new processes, an unchanged one (even moved) stays warm', async () => {
+    const lim = (await request(f.port, '/lim/id')).body;
+    assert.equal((await request(f.port, '/conc/env')).body, 'none');
+    const text = readFileSync(config, 'utf8');
+    writeFileSync(config, `# a line that moves every section\n${text.replace('[worker.conc]', '[worker.conc]\nvars.GREETING = changed')}`);
+    f.signal('SIGHUP');
+    await until('the changed binding', async () => (await request(f.port, '/conc/env')).body === 'changed', 15_000);
+    assert.equal((await request(f.port, '/lim/id')).body, lim, 'the unchanged Worker kept its isolate');
+  });
+
   it('hot reload: a changed module serves the next requests, with no failed request under load', async () => {
     await until('v1 answering', async () => (await request(f.port, '/r/')).body === 'v1', 10_000);
     const traffic = load(f.port, '/r/', { concurrency: 4, maxMs: 20_000 });
