@@ -5,7 +5,9 @@
 // as Cloudflare's edge would (cf-*, x-forwarded-*, forwarded; connection: the hop to workerd).
 // instances = 4 per flexilib worker, one request at a time each (requests beyond
 // wait for a free isolate); idle far beyond the run. The processes start on the
-// first requests (cold starts), so the scenario warms its own server first.
+// first requests (cold starts) and undici's client code takes seconds of load to
+// reach optimised tiers (see flexilib-upstream), so the scenario warms its own
+// server for 5 s first.
 // The workerd processes are children of the flexilib workers: RSS and CPU per
 // request below count the flexilib processes only.
 import { existsSync, writeFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ export default defineScenario({
     // Beside the generated proxy.ini, named relative to it: no machine path in the recorded config.
     writeFileSync(path.join(ctx.tmp, 'trivial-worker.mjs'), WORKER);
     const server = await startFlexilib(ctx, { ini: `/ = worker:trivial\n\n[worker.trivial]\nmodule = trivial-worker.mjs\ninstances = 4\nidle = 10m`, flags: ['--no-access-log'] });
-    await runWrk(server.port, { connections: 32, threads: 2, seconds: 3, delayMs: 0 }).catch(async (err: unknown) => {
+    await runWrk(server.port, { connections: 32, threads: 2, seconds: 5, delayMs: 0 }).catch(async (err: unknown) => {
       await server.stop();
       throw err;
     });
