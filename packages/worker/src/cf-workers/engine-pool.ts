@@ -189,12 +189,24 @@ export class EnginePool {
     return g;
   }
 
+  /**
+   * Watch the folders of the source files, not the files: an editor that saves
+   * by renaming a new file over the old one leaves a file watcher on the old inode.
+   */
   private watch(files: string[]): void {
     for (const w of this.watchers) w.close();
     this.watchers = [];
+    const byDir = new Map<string, Set<string>>();
     for (const f of files) {
+      const names = byDir.get(path.dirname(f)) ?? new Set<string>();
+      names.add(path.basename(f));
+      byDir.set(path.dirname(f), names);
+    }
+    for (const [dir, names] of byDir) {
       try {
-        const w = watch(f, () => this.changed());
+        const w = watch(dir, (_event, name) => {
+          if (name === null || names.has(String(name))) this.changed();
+        });
         w.on('error', () => {});
         this.watchers.push(w);
       } catch {

@@ -7,7 +7,7 @@
  * assertions: the figures are reported, the bench judges speed).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -234,7 +234,9 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
     const bad = await f.waitForLog((l) => l.code === 'FLX_CFW_BUNDLE', { from, timeoutMs: 10_000 });
     assert.match(String(bad.err), /version\.mjs:1: /);
     assert.equal((await request(f.port, '/r/')).body, 'v2');
-    writeFileSync(reloadModule, "export default { fetch: () => new Response('v3') };\n");
+    // Saved as editors do: a new file renamed over the old one.
+    writeFileSync(`${reloadModule}.tmp`, "export default { fetch: () => new Response('v3') };\n");
+    renameSync(`${reloadModule}.tmp`, reloadModule);
     await until('v3 answering', async () => (await request(f.port, '/r/')).body === 'v3', 10_000);
     const res = await traffic.stop();
     assert.equal(res.failed, 0, res.errors.join('; '));
