@@ -54,6 +54,7 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
         '/idle = worker:idle',
         '/r = worker:reload',
         `/warm = worker:${TAG}warm`,
+        '/missing = worker:missing',
         '[worker.kv]',
         `module = ${LIMITS}`,
         'kv.CACHE = shop-cache        ; persisted under state',
@@ -79,6 +80,8 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
         'instances = 2',
         'idle = 300ms',
         'spare = 1                    ; one process stays started through idle',
+        '[worker.missing]',
+        'module = workers/not-there.mjs',
         '[worker.reload]',
         `module = ${reloadModule}`,
         'instances = 2',
@@ -219,6 +222,14 @@ describe('Cloudflare Workers: limits, instances, scale to zero, KV, hot reload',
     f.signal('SIGHUP');
     await until('the changed binding', async () => (await request(f.port, '/conc/env')).body === 'changed', 15_000);
     assert.equal((await request(f.port, '/lim/id')).body, lim, 'the unchanged Worker kept its isolate');
+  });
+
+  it('a module that cannot be bundled answers 500 naming it; the other Workers serve on', async () => {
+    const r = await request(f.port, '/missing/x');
+    assert.equal(r.status, 500);
+    assert.equal(r.headers['x-flexilib-error'], 'FLX_CFW_BUNDLE');
+    assert.match(r.body, /worker "missing": cannot bundle .*workers\/not-there\.mjs/);
+    assert.equal((await request(f.port, '/lim/id')).status, 200);
   });
 
   it('hot reload: a changed module serves the next requests, with no failed request under load', async () => {
