@@ -22,7 +22,7 @@ import type { CfWorkerSpec, ErrorCode, RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
-import { writeRelayedHead } from '../http/relay-head.js';
+import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { requestHeaders, responseHeaders } from '../upstream/headers.js';
 import { sendCloudflareError } from './cf-errors.js';
 import { CF_HEADER } from './capnp-config.js';
@@ -195,9 +195,7 @@ class CfCall implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', (this.onDrain ??= () => this.resume?.()));
-    return false;
+    return relayChunk(this.res, chunk, (this.onDrain ??= () => this.resume?.()));
   }
 
   onComplete(): void {

@@ -21,7 +21,7 @@ import type { ErrorCode } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
-import { writeRelayedHead } from '../http/relay-head.js';
+import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
 import { requestHeaders, responseHeaders } from './headers.js';
 import type { Origin } from './origin.js';
@@ -189,10 +189,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    if (this.res.write(chunk)) return true;
-    // The client reads slower than the origin sends: stop reading the origin until it drains.
-    this.res.once('drain', (this.onDrain ??= () => this.resume?.()));
-    return false;
+    return relayChunk(this.res, chunk, (this.onDrain ??= () => this.resume?.()));
   }
 
   onComplete(): void {

@@ -1,6 +1,6 @@
 /**
- * The head of an answer relayed from another HTTP server (an upstream origin,
- * a workerd process), as undici delivered it.
+ * An answer relayed from another HTTP server (an upstream origin, a workerd
+ * process) as undici delivers it: its head, then its body with backpressure.
  */
 import { STATUS_CODES } from 'node:http';
 import type { ResponseSink } from '../executor.js';
@@ -17,4 +17,14 @@ const UNDECODED = /[^\u0000-\u00ff]/;
 export function writeRelayedHead(res: ResponseSink, statusCode: number, statusText: string, headers: string[]): void {
   if (statusText && statusText !== STATUS_CODES[statusCode] && !UNDECODED.test(statusText)) res.writeHead(statusCode, statusText, headers);
   else res.writeHead(statusCode, headers);
+}
+
+/**
+ * Write one body chunk. False: the client reads slower than the server sends;
+ * stop reading the server until the client drains, when `resume` runs.
+ */
+export function relayChunk(res: ResponseSink, chunk: Buffer, resume: () => void): boolean {
+  if (res.write(chunk)) return true;
+  res.once('drain', resume);
+  return false;
 }
