@@ -42,7 +42,7 @@ export const ERRORS = {
   FLX_CFW_CPU: "a Worker request used more CPU than its cpu_ms (answered 503, Cloudflare's error 1102; the isolate is recycled)",
   FLX_CFW_MEMORY: "a Worker's isolate exceeded its memory (answered 503, Cloudflare's error 1102; the isolate is recycled)",
   FLX_CFW_CRASHED: 'a workerd process died or cut the connection during a request (answered 502; it is replaced)',
-  FLX_CFW_LOOP: "a Worker's passThroughOnException sent the request back to the same Worker (answered 508)",
+  FLX_CFW_LOOP: "a request that already passed through one of this server's Workers reached a Worker route again, as passThroughOnException to this server does (answered 508, Cloudflare's error 1019)",
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

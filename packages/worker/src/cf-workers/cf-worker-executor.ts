@@ -82,7 +82,10 @@ export class CfWorkerExecutor implements Executor {
     const seen = req.headers['cf-ray'];
     if (typeof seen === 'string' && seen.endsWith(RAY_SUFFIX)) {
       // passThroughOnException (or fetch(request)) aimed the request back at flexilib's Workers.
-      sendError(res, 508, `${this.label}: the request already passed through a Worker (cf-ray ${seen}): its origin is this server again`, { [ERROR_HEADER]: 'FLX_CFW_LOOP' });
+      // Cloudflare allows 16 hops before its error 1019; here the nested request could wait
+      // forever for a process its own caller holds (one request per process), so none is allowed.
+      this.log.warn({ route: this.route.key, worker: this.spec.name, code: 'FLX_CFW_LOOP', ray: seen }, `${this.label}: the request already passed through a Worker of this server: answered error 1019`);
+      sendCloudflareError(res, 508, 1019, 'FLX_CFW_LOOP', seen);
       req.resume();
       return;
     }

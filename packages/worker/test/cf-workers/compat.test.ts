@@ -126,9 +126,10 @@ describe('Cloudflare Workers: flexilib answers as workerd does', () => {
     assert.deepEqual(comparable(ours), comparable(theirs));
   });
 
-  it('passThroughOnException aimed back at flexilib answers 508 rather than looping', async () => {
+  it("passThroughOnException aimed back at flexilib gets Cloudflare's loop error 1019 rather than looping", async () => {
     const r = await request(f.port, '/basic/pass', { headers: { host: `127.0.0.1:${f.port}` } });
     assert.equal(r.status, 508);
+    assert.equal(r.body, 'error code: 1019');
     assert.equal(r.headers['x-flexilib-error'], 'FLX_CFW_LOOP');
   });
 
