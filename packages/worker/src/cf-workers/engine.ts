@@ -95,7 +95,8 @@ export class Engine {
         clearTimeout(timer);
         reject(new FlexiError('FLX_CFW_START', `${label}: cannot run workerd (${bin}): ${err.message}`, { cause: err }));
       });
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': it comes after stderr is read to its end, which tells a heap overflow.
+      child.on('close', (code, signal) => {
         clearTimeout(timer);
         if (engine) engine.exited();
         else reject(new FlexiError('FLX_CFW_START', `${label}: workerd exited (${signal ?? `code ${code}`}) before listening: ${tail.trim().split('\n').slice(-3).join(' | ')}`));
