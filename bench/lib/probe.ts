@@ -4,8 +4,10 @@
  * baseline's. A benchmark of servers answering different bytes would compare
  * nothing, so a difference stops the bench.
  */
-import net from 'node:net';
+import { parseResponse, RawConnection, type RawResponse } from '@flexilib/plugin-abi/conformance';
 import type { Conformance } from './scenario.ts';
+
+export type { RawResponse };
 
 /** What wrk 4 sends for `wrk http://127.0.0.1:PORT/`: the request line and a Host header (wrk.lua's wrk.format). */
 export function wrkRequest(port: number): string {
@@ -15,50 +17,20 @@ export function wrkRequest(port: number): string {
 /** The number of headers in wrkRequest, hence the body the C example answers it with (" 1"). */
 export const WRK_REQUEST_HEADERS = 1;
 
-export interface RawResponse {
-  /** Everything received, headers and body. */
-  raw: Buffer;
-  status: number;
-  /** Lower-cased names; the last value wins. */
-  headers: Map<string, string>;
-  body: Buffer;
-}
-
-/** Send `request` on a fresh connection and read one response (framed by content-length). */
-export function fetchRaw(port: number, request: string, timeoutMs = 5000): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no complete answer from 127.0.0.1:${port} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const done = (err: Error | null, r?: RawResponse) => {
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(r!);
-    };
-    sock.once('connect', () => sock.write(request));
-    sock.on('error', (err) => done(err));
-    sock.on('data', (d: Buffer) => {
-      chunks.push(d);
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = all.subarray(0, end).toString('latin1').split('\r\n');
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head[0] ?? '')?.[1] ?? NaN);
-      const headers = new Map<string, string>();
-      for (const line of head.slice(1)) {
-        const i = line.indexOf(':');
-        if (i > 0) headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-      }
-      const len = Number(headers.get('content-length') ?? NaN);
-      if (!Number.isFinite(len)) return done(new Error(`answer without content-length: ${JSON.stringify(head.join('\n'))}`));
-      if (all.length < end + 4 + len) return;
-      done(null, { raw: all.subarray(0, end + 4 + len), status, headers, body: all.subarray(end + 4, end + 4 + len) });
+/** Send `request` on a fresh connection and read one response (it must carry a content-length). */
+export async function fetchRaw(port: number, request: string, timeoutMs = 5000): Promise<RawResponse> {
+  const c = new RawConnection(port);
+  try {
+    c.write(request);
+    const [raw] = await c.responses(1, [], timeoutMs).catch((err: Error) => {
+      throw new Error(`no complete answer from 127.0.0.1:${port}: ${err.message}`);
     });
-  });
+    const r = parseResponse(raw);
+    if (!r.headers.has('content-length')) throw new Error(`answer without content-length: ${JSON.stringify(raw.subarray(0, raw.indexOf('\r\n\r\n')).toString('latin1'))}`);
+    return r;
+  } finally {
+    c.close();
+  }
 }
 
 /** The raw answer with the Date header's value masked: the one part that legitimately differs. */

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SETTING_ENV_VARS } from '../../../packages/supervisor/dist/settings/table.js';
 import { nodeCommand, spawnToFile, waitForLine } from '../proc.ts';
 import type { RunningServer, ScenarioContext } from '../scenario.ts';
 import { runningServer } from './running.ts';
@@ -14,17 +15,16 @@ import { runningServer } from './running.ts';
 export const EXAMPLE_PLUGIN = 'examples/c-plugin/build/libflexi_example.so';
 export const FLEXILIB_CLI = 'packages/supervisor/dist/cli.js';
 
-/** Environment variables flexilib reads; dropped from the inherited environment so only flags decide. */
-const FLEXILIB_ENV = [
-  'PORT', 'HOST', 'SERVER_THREAD_COUNT', 'RESPONSE_PREALLOCATION_KB', 'MAX_BODY_SIZE', 'MAX_HEADER_SIZE',
-  'KEEP_ALIVE_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS', 'ACCESS_LOG', 'LOG_LEVEL', 'LOG_FORMAT',
-  'FLEXILIB_CONFIG', 'ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'METRICS', 'NODE_OPTIONS',
-];
+/**
+ * Environment variables that would change a server's behaviour: every one
+ * flexilib's settings table reads (so only the bench's flags decide), and node's own.
+ */
+export const SCRUBBED_ENV: readonly string[] = [...SETTING_ENV_VARS, 'NODE_OPTIONS'];
 
 /** The server's environment: the harness's, less anything that would change the server's behaviour. */
 export function serverEnv(ctx: ScenarioContext, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of FLEXILIB_ENV) delete env[k];
+  for (const k of SCRUBBED_ENV) delete env[k];
   return { ...env, ...ctx.env, ...extra };
 }
 

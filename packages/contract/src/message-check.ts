@@ -55,35 +55,32 @@ const route = object({
   header: optional(object({ name: str, valuePrefix: str })),
   segmentPrefix: optional(bool),
   target: object({ kind: oneOf('native', 'upstream', 'wasm', 'worker'), configured: str }),
-  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), wasm: optional(recordOf(num)) }),
+  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), abi: optional(oneOf('v1', 'flexilib')), wasm: optional(recordOf(num)) }),
 });
 const config = object({ file: str, routes: arrayOf(route), upstreams: arrayOf(object({ name: str })) });
 const upstreamState = object({
-  pools: arrayOf(object({ name: str, settings: anyObject, origins: arrayOf(object({ url: str, healthy: bool, epoch: num })) })),
+  pools: arrayOf(object({ name: str, slot: num, settings: anyObject, origins: arrayOf(object({ url: str, healthy: bool, epoch: num, slot: num })) })),
 });
 const wasmService = object({ name: str, prefix: str, module: str, sha256: str, limits: recordOf(num) });
-const countPair = object({ success: num, failed: num });
-const upstreamCounters = recordOf(object({ client: countPair, origins: recordOf(countPair) }));
 
 const TO_WORKER: Record<ToWorker['type'], Record<string, Check>> = {
-  config: { config, generation: num, quarantined: arrayOf(quarantineNotice) },
-  'reload-library': { file: str, lift: optional(bool) },
+  config: { config, generation: num, quarantined: arrayOf(quarantineNotice), requestId: num },
+  'reload-library': { file: str, lift: optional(bool), requestId: num },
   quarantine: { notice: quarantineNotice },
-  'quarantine-lift': { library: str },
-  listen: { port: num },
+  listen: {},
   stop: {},
   'upstream-state': { state: upstreamState },
-  'wasm-services': { services: arrayOf(wasmService), generation: num },
+  'wasm-services': { services: arrayOf(wasmService), generation: num, requestId: num },
 };
 
 const FROM_WORKER: Record<FromWorker['type'], Record<string, Check>> = {
+  hello: {},
   standby: {},
   listening: { port: num, address: str },
-  'config-applied': { generation: num },
-  'library-reloaded': { file: str, ok: bool, loaded: bool, error: optional(str) },
-  'upstream-failure': { pool: str, origin: str, code: str, message: str },
-  'upstream-stats': { counters: upstreamCounters },
-  'wasm-services-applied': { generation: num },
+  'config-applied': { generation: num, requestId: num },
+  'library-reloaded': { file: str, ok: bool, loaded: bool, error: optional(str), requestId: num },
+  'upstream-failure': { pool: str, origin: str, epoch: num, code: str, message: str },
+  'wasm-services-applied': { generation: num, requestId: num },
   retire: { reason: str },
 };
 

@@ -9,7 +9,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { abiRoot, exec, includeDir, noCargo, repoRoot, zigPath } from './toolchains.js';
+import { invokeFlexilib } from '../src/conformance/invoke.js';
+import { abiRoot, exec, includeDir, requireCargo, repoRoot, zigPath } from './toolchains.js';
 
 const cli = path.join(repoRoot, 'packages/supervisor/dist/cli.js');
 
@@ -75,15 +76,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function invoke(lib: string, args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [cli, 'invoke', lib, ...args], { encoding: 'buffer', timeout: 20_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr.toString() };
-  } catch (err) {
-    const e = err as { code: number; stdout: Buffer; stderr: Buffer };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr.toString() };
-  }
-}
+const invoke = (lib: string, args: string[]) => invokeFlexilib(cli, [lib, ...args]);
 
 const expectedBody = Buffer.concat([Buffer.from('init=42 A=1 b=two content-length=20000 PATCH /p?q=1 body=20000\n'), body, body, body]);
 const expected = Buffer.concat([
@@ -113,7 +106,8 @@ test('Zig: every wrapper of flexilib.zig, an init hook, errors', async () => {
   await checkPlugin(out);
 });
 
-test('Rust: every wrapper of the flexilib crate, an init hook, errors and panics', { skip: noCargo }, async () => {
+test('Rust: every wrapper of the flexilib crate, an init hook, errors and panics', async () => {
+  requireCargo();
   const crate = path.join(dir, 'bound-rs');
   await mkdir(path.join(crate, 'src'), { recursive: true });
   await writeFile(path.join(crate, 'Cargo.toml'), `[package]\nname = "bound_rs"\nversion = "0.1.0"\nedition = "2021"\n[lib]\ncrate-type = ["cdylib"]\n[dependencies]\nflexilib = { path = ${JSON.stringify(path.join(abiRoot, 'rust'))} }\n`);

@@ -18,11 +18,11 @@ export function zigPath(): string {
   return zig;
 }
 
-/** Why the Rust checks cannot run here, or false when cargo is installed. */
-export const noCargo: string | false = (() => {
+/** The Rust checks need cargo: a machine without it fails them, naming it (.ci/run installs it). */
+export function requireCargo(): void {
   const r = spawnSync('cargo', ['--version']);
-  return r.error || r.status !== 0 ? 'cargo is not installed (the Rust example is skipped by pnpm build too)' : false;
-})();
+  if (r.error || r.status !== 0) throw new Error('cargo is missing: install Debian\'s "cargo" package (apt-get install -y cargo; .ci/run does)');
+}
 
 /** Parse `STRUCT FIELD OFFSET` lines (FIELD `sizeof` for the size) into a map. */
 export function parseLayoutDump(text: string): Map<string, number> {

@@ -21,7 +21,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ReleaseError } from './errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { writeNotices } from './notices.js';
 import { bundleExamplePlugins, checkBundledConfig } from './plugins.js';
 import { deployProduction } from './production-deps.js';
@@ -53,7 +53,7 @@ export function releaseVersion(root: string): string {
 function requireBuilt(root: string): void {
   for (const rel of ['packages/supervisor/dist/cli.js', 'packages/worker/dist/worker-main.js', 'packages/contract/dist/index.js', 'packages/plugin-abi/dist/index.js']) {
     if (!existsSync(path.join(root, rel))) {
-      throw new ReleaseError('FLX_RELEASE_NOT_BUILT', `${rel} is missing: run pnpm build first (pnpm run release does)`);
+      throw new FlexiError('FLX_RELEASE_NOT_BUILT', `${rel} is missing: run pnpm build first (pnpm run release does)`);
     }
   }
 }

@@ -7,7 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ReleaseError } from './errors.js';
+import { FlexiError } from '@flexilib/contract';
 
 /** Copy examples' built libraries into `dest`; returns their file names. */
 export function bundleExamplePlugins(root: string, dest: string): string[] {
@@ -21,12 +21,12 @@ export function bundleExamplePlugins(root: string, dest: string): string[] {
       if (!file.endsWith('.so')) continue;
       const src = path.join(build, file);
       const clash = from.get(file);
-      if (clash) throw new ReleaseError('FLX_RELEASE_PLUGIN_CLASH', `plugins/${file} would come from both ${clash} and ${src}: rename one`);
+      if (clash) throw new FlexiError('FLX_RELEASE_PLUGIN_CLASH', `plugins/${file} would come from both ${clash} and ${src}: rename one`);
       from.set(file, src);
     }
   }
   if (from.size === 0) {
-    throw new ReleaseError('FLX_RELEASE_NOT_BUILT', `no example plugin under ${examples}/*/build/*.so: run pnpm build first`);
+    throw new FlexiError('FLX_RELEASE_NOT_BUILT', `no example plugin under ${examples}/*/build/*.so: run pnpm build first`);
   }
   mkdirSync(dest, { recursive: true });
   for (const [file, src] of from) copyFileSync(src, path.join(dest, file));
@@ -45,7 +45,7 @@ export async function checkBundledConfig(stage: string, configFile: string): Pro
   try {
     config = loadConfig(configFile);
   } catch (err) {
-    throw new ReleaseError('FLX_RELEASE_CONFIG', `bundled ${configFile}: ${(err as Error).message}`);
+    throw new FlexiError('FLX_RELEASE_CONFIG', `bundled ${configFile}: ${(err as Error).message}`);
   }
   const libraries = new Set<string>();
   for (const route of config.routes) {
@@ -53,7 +53,7 @@ export async function checkBundledConfig(stage: string, configFile: string): Pro
     if (route.target.kind !== 'native' || !lib) continue;
     const rel = path.relative(stage, lib);
     if (rel.startsWith('..') || path.isAbsolute(rel) || !existsSync(lib)) {
-      throw new ReleaseError('FLX_RELEASE_CONFIG', `bundled proxy.ini line ${route.line} (${route.key}): library ${lib} is not in the tarball`);
+      throw new FlexiError('FLX_RELEASE_CONFIG', `bundled proxy.ini line ${route.line} (${route.key}): library ${lib} is not in the tarball`);
     }
     libraries.add(rel);
   }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildRelease } from './build-release.js';
-import { ReleaseError } from './errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { signFile, writeChecksums } from './signing.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -24,10 +24,10 @@ async function main(): Promise<void> {
     const given = values['sign-key'] ?? (process.env.FLEXILIB_SIGNING_KEY || undefined);
     key = given === undefined ? undefined : path.resolve(given);
   } catch (err) {
-    throw new ReleaseError('FLX_RELEASE_USAGE', `${(err as Error).message} (usage: release.ts [--out-dir DIR] [--sign-key SSH-KEY])`);
+    throw new FlexiError('FLX_RELEASE_USAGE', `${(err as Error).message} (usage: release.ts [--out-dir DIR] [--sign-key SSH-KEY])`);
   }
   // Before the build, so a wrong path does not cost a whole build.
-  if (key && !existsSync(key)) throw new ReleaseError('FLX_RELEASE_SIGN', `signing key ${key} does not exist (--sign-key / FLEXILIB_SIGNING_KEY)`);
+  if (key && !existsSync(key)) throw new FlexiError('FLX_RELEASE_SIGN', `signing key ${key} does not exist (--sign-key / FLEXILIB_SIGNING_KEY)`);
   const log = (line: string) => process.stderr.write(`release: ${line}\n`);
   const release = await buildRelease({ root, outDir, log });
   const sums = writeChecksums(release.tarball);
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const what = err instanceof ReleaseError ? `${err.code}: ${err.message}` : (err as Error).stack ?? String(err);
+  const what = err instanceof FlexiError ? `${err.code}: ${err.message}` : (err as Error).stack ?? String(err);
   process.stderr.write(`release: ${what}\n`);
-  process.exit(err instanceof ReleaseError && err.code === 'FLX_RELEASE_USAGE' ? 2 : 1);
+  process.exit(err instanceof FlexiError ? err.exitCode : 1);
 });

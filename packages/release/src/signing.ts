@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ReleaseError } from './errors.js';
+import { FlexiError } from '@flexilib/contract';
 import { run } from './run.js';
 
 export const SIGNING_NAMESPACE = 'flexilib-release';
@@ -30,14 +30,14 @@ export function writeChecksums(tarball: string): string {
 
 /** Sign `file` with the SSH private key `key` (or a public key whose private half is in ssh-agent); returns FILE.sig. */
 export function signFile(file: string, key: string): string {
-  if (!existsSync(key)) throw new ReleaseError('FLX_RELEASE_SIGN', `signing key ${key} does not exist (--sign-key / FLEXILIB_SIGNING_KEY)`);
+  if (!existsSync(key)) throw new FlexiError('FLX_RELEASE_SIGN', `signing key ${key} does not exist (--sign-key / FLEXILIB_SIGNING_KEY)`);
   const sig = `${file}.sig`;
   rmSync(sig, { force: true }); // ssh-keygen refuses to overwrite
   try {
     run('FLX_RELEASE_SIGN', 'ssh-keygen', ['-q', '-Y', 'sign', '-f', key, '-n', SIGNING_NAMESPACE, file], path.dirname(file));
   } catch (err) {
     if (/ENOENT/.test((err as Error).message)) {
-      throw new ReleaseError('FLX_RELEASE_SIGN', 'ssh-keygen is missing: install Debian\'s "openssh-client" package to sign releases');
+      throw new FlexiError('FLX_RELEASE_SIGN', 'ssh-keygen is missing: install Debian\'s "openssh-client" package to sign releases');
     }
     throw err;
   }

@@ -5,9 +5,9 @@
  * `flexilib conformance`) live in their own files and are loaded only when named.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig, type Config } from '@flexilib/contract';
+import { ConfigError, FlexiError, loadConfig, type Config } from '@flexilib/contract';
 import { createLogger } from '@flexilib/worker';
-import { EXIT, SupervisorError } from './errors.js';
+import { EXIT } from './errors.js';
 import { HELP, resolveSettings, type Settings } from './settings.js';
 import { Supervisor } from './supervisor.js';
 
@@ -21,9 +21,9 @@ function main(): void {
   try {
     settings = resolveSettings(process.argv.slice(2), process.env, Boolean(process.stdout.isTTY));
   } catch (err) {
-    if (err instanceof SupervisorError) {
+    if (err instanceof FlexiError) {
       process.stderr.write(`flexilib: ${err.message}\n`);
-      process.exit(EXIT.usage);
+      process.exit(err.exitCode);
     }
     throw err;
   }
@@ -43,7 +43,7 @@ function main(): void {
     const e = err as ConfigError;
     log.fatal({ code: e.code, problems: e instanceof ConfigError ? e.problems : undefined }, 'invalid config, not starting');
     process.stderr.write(`flexilib: ${e.message}\n`);
-    process.exit(EXIT.failure);
+    process.exit(e instanceof FlexiError ? e.exitCode : EXIT.failure);
   }
   new Supervisor(settings, config, log).start().catch((err: NodeJS.ErrnoException) => {
     const what = err.code === 'EADDRINUSE' ? `admin port ${settings.admin.host}:${settings.admin.port} is already in use (--admin-port)` : err.message;

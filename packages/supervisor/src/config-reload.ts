@@ -4,8 +4,10 @@
  *
  *   SIGHUP ──> RELOADING=1 ──> loadConfig ──invalid──> log every problem with its line ──> READY=1
  *                                  │valid
- *              generation+1, quarantines lifted, `config` to every listening worker
+ *              upstream pools of both configs to every worker (prepare)
+ *              generation+1, quarantines lifted, `config` asked of every listening worker
  *                                  │ (each answers config-applied; requests in flight finish on the old routes)
+ *              every worker answered or failed: pools only the old config had go (settled)
  *              watch list follows the new libraries ──> READY=1
  *
  * Workers still starting are re-synced when they report listening (supervisor.ts);
@@ -13,12 +15,14 @@
  * reload runs once more after it.
  */
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig, type Config, type ConfigProblem } from '@flexilib/contract';
+import { ConfigError, loadConfig, type Config, type ConfigProblem, type WorkerRequest } from '@flexilib/contract';
 import type { ConfigGenerations } from './config-generations.js';
 import type { ReloadFailedEvent, ReloadedEvent } from './events.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
+import type { RequestOutcome } from './worker-requests.js';
 
-const APPLY_TIMEOUT_MS = 10_000;
+/** The outcome of asking workers to switch to the current config. */
+export type ConfigOutcome = RequestOutcome<PoolWorker, Extract<WorkerRequest, { type: 'config' }>>;
 
 export interface ConfigReloadDeps {
   configFile: string;
@@ -28,9 +32,13 @@ export interface ConfigReloadDeps {
   /** The new config is valid: bring the supervisor's own state in line with it
    * (upstream pools) before any worker switches. Throwing refuses the reload. */
   prepare(config: Config): void;
-  /** The switch is decided: lift quarantines, send `config` to this worker. */
+  /** Every worker switched (or stopped being waited for): drop the state only the
+   * old config needed (upstream pools it named and the new one does not). */
+  settled(): void;
+  /** The switch is decided: lift quarantines. */
   lifted(): void;
-  sendConfig(w: PoolWorker): void;
+  /** Ask these workers to switch to the current config (WorkerPool.requestAll). */
+  sendConfig(workers: PoolWorker[]): Promise<ConfigOutcome[]>;
   watch(files: string[]): Promise<void>;
   onReloading(): void;
   onReloaded(e: ReloadedEvent): void;
@@ -50,7 +58,6 @@ export function nativeLibrariesOf(config: Config): string[] {
 export class ConfigReload {
   private busy = false;
   private again = false;
-  private waiting: { generation: number; pending: Set<number>; done: () => void } | undefined;
 
   constructor(private readonly deps: ConfigReloadDeps) {}
 
@@ -68,20 +75,6 @@ export class ConfigReload {
         this.request();
       }
     });
-  }
-
-  /** A worker's config-applied. */
-  applied(w: PoolWorker, generation: number): void {
-    const wait = this.waiting;
-    if (!wait || wait.generation !== generation) return;
-    wait.pending.delete(w.id);
-    if (wait.pending.size === 0) wait.done();
-  }
-
-  /** A worker died: stop waiting for it. */
-  forget(w: PoolWorker): void {
-    const wait = this.waiting;
-    if (wait?.pending.delete(w.id) && wait.pending.size === 0) wait.done();
   }
 
   private async run(): Promise<void> {
@@ -107,19 +100,13 @@ export class ConfigReload {
     const generation = this.deps.generations.advance(config);
     this.deps.lifted();
     const targets = this.deps.pool.listening();
-    const applied = new Promise<number>((resolve) => {
-      const pending = new Set(targets.map((w) => w.id));
-      const timer = setTimeout(() => finish(), APPLY_TIMEOUT_MS);
-      const finish = () => {
-        clearTimeout(timer);
-        this.waiting = undefined;
-        resolve(targets.length - pending.size);
-      };
-      this.waiting = { generation, pending, done: finish };
-      if (pending.size === 0) finish();
-    });
-    for (const w of targets) this.deps.sendConfig(w);
-    const appliedCount = await applied;
+    const outcomes = await this.deps.sendConfig(targets);
+    for (const { worker, error } of outcomes) {
+      // A worker that died is replaced by one that starts with the new config.
+      if (error?.code === 'FLX_WORKER_NO_REPLY') log.warn({ code: error.code, workerPid: worker.pid, generation }, `${error.message}: config generation ${generation} may not be in effect there`);
+    }
+    const appliedCount = outcomes.filter((o) => o.reply).length;
+    this.deps.settled();
     const libraries = librariesOf(config);
     await this.deps.watch(libraries);
     const e: ReloadedEvent = {

@@ -9,12 +9,24 @@
  *     # status: expected 404, got 200
  *   1 passed, 1 failed
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { exampleCasesFile, loadCases, runCases, type ConformanceCase, type ServerAddress } from '@flexilib/plugin-abi/conformance';
-import { PLUGIN_ABIS, type PluginAbi } from '@flexilib/contract';
-import { EXIT, SupervisorError } from './errors.js';
-import { spawnServer, type SpawnedServer } from './spawn-server.js';
+import { exampleCasesFile, loadCases, runCases, startFlexilib, type ConformanceCase, type Flexilib, type ServerAddress } from '@flexilib/plugin-abi/conformance';
+import { FlexiError, type PluginAbi } from '@flexilib/contract';
+import { EXIT } from './errors.js';
+import { optionHelp, SUBCOMMAND_COLUMNS } from './settings/help.js';
+import { ABI } from './settings/plugin-flags.js';
+import { optionsOf, valuesOf } from './settings/read.js';
+import { SETTINGS } from './settings/table.js';
+
+/** This command's own entry script: the server under test is the same build. */
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+
+/** The definitions of the flags conformance shares with invoke and the server. */
+const SHARED = { abi: ABI, help: SETTINGS.help };
 
 export const CONFORMANCE_HELP = `Usage: flexilib conformance LIB [options]
        flexilib conformance --url http://HOST:PORT [options]
@@ -27,9 +39,9 @@ Options:
       --cases FILE      the table (JSON; format in docs/plugins.md)  [default: the example plugins' table]
       --mode MODE       inline|threaded, the route mode for LIB        [default inline]
       --threads N       calls at once on a threaded route             [default 4]
-      --abi ABI         v1|flexilib, the route's abi = for LIB        [default: detected]
+${optionHelp(SHARED.abi, SUBCOMMAND_COLUMNS)}
       --url URL         test a running server instead of starting one
-  -h, --help            show this help
+${optionHelp(SHARED.help, SUBCOMMAND_COLUMNS)}
 
 Prints "ok N - name" or "not ok N - name" with every difference, then
 "P passed, F failed". Exit status: 0 when every case passed, 1 otherwise,
@@ -56,19 +68,18 @@ function parse(argv: string[]): Target | 'help' {
         cases: { type: 'string' },
         mode: { type: 'string' },
         threads: { type: 'string' },
-        abi: { type: 'string' },
         url: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        ...optionsOf(SHARED),
       },
     });
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `conformance: ${(err as Error).message} (see flexilib conformance --help)`);
+    throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message} (see flexilib conformance --help)`);
   }
   const v = parsed.values;
-  if (v.help) return 'help';
+  if ((v as { help?: boolean }).help) return 'help';
   const pos = parsed.positionals;
   if ((v.url === undefined) === (pos.length !== 1) || pos.length > 1) {
-    throw new SupervisorError('FLX_USAGE', 'conformance: give either one library path or --url (see flexilib conformance --help)');
+    throw new FlexiError('FLX_USAGE', 'conformance: give either one library path or --url (see flexilib conformance --help)');
   }
   let url: ServerAddress | undefined;
   if (v.url !== undefined) {
@@ -76,25 +87,23 @@ function parse(argv: string[]): Target | 'help' {
     try {
       u = new URL(v.url);
     } catch {
-      throw new SupervisorError('FLX_USAGE', `conformance: --url "${v.url}" is not a URL such as http://127.0.0.1:8069`);
+      throw new FlexiError('FLX_USAGE', `conformance: --url "${v.url}" is not a URL such as http://127.0.0.1:8069`);
     }
-    if (u.protocol !== 'http:') throw new SupervisorError('FLX_USAGE', `conformance: --url "${v.url}" must be http://`);
+    if (u.protocol !== 'http:') throw new FlexiError('FLX_USAGE', `conformance: --url "${v.url}" must be http://`);
     url = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
   }
   const mode = v.mode ?? 'inline';
-  if (mode !== 'inline' && mode !== 'threaded') throw new SupervisorError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
+  if (mode !== 'inline' && mode !== 'threaded') throw new FlexiError('FLX_USAGE', `conformance: --mode "${mode}" is not inline or threaded`);
   const threads = Number(v.threads ?? 4);
-  if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new SupervisorError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
-  if (v.abi !== undefined && !(PLUGIN_ABIS as readonly string[]).includes(v.abi)) {
-    throw new SupervisorError('FLX_USAGE', `conformance: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
-  }
+  if (!/^\d+$/.test(v.threads ?? '4') || threads < 1 || threads > 64) throw new FlexiError('FLX_USAGE', `conformance: --threads "${v.threads}" is not an integer from 1 to 64`);
+  const { abi } = valuesOf(SHARED, v, {}, 'conformance');
   let cases: ConformanceCase[];
   try {
     cases = loadCases(v.cases ?? exampleCasesFile);
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `conformance: ${(err as Error).message}`);
+    throw new FlexiError('FLX_USAGE', `conformance: ${(err as Error).message}`);
   }
-  return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads, abi: v.abi as PluginAbi | undefined };
+  return { library: pos[0] === undefined ? undefined : path.resolve(pos[0]), url, cases, mode, threads, abi };
 }
 
 /** proxy.ini routing everything to `library`, with the route mode (and interface) asked for. */
@@ -110,24 +119,29 @@ export async function runConformance(argv: string[], out: NodeJS.WritableStream,
   try {
     t = parse(argv);
   } catch (e) {
-    if (!(e instanceof SupervisorError)) throw e;
+    if (!(e instanceof FlexiError)) throw e;
     err.write(`flexilib ${e.message}\n`);
-    return EXIT.usage;
+    return e.exitCode;
   }
   if (t === 'help') {
     out.write(CONFORMANCE_HELP);
     return EXIT.ok;
   }
-  let server: SpawnedServer | undefined;
+  let server: Flexilib | undefined;
+  let dir: string | undefined;
   let address = t.url;
   if (!address) {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-conformance-'));
+    const config = path.join(dir, 'proxy.ini');
     try {
-      server = await spawnServer({ config: singleRouteConfig(t.library!, t.mode, t.threads, t.abi), args: ['--no-access-log'] });
+      writeFileSync(config, singleRouteConfig(t.library!, t.mode, t.threads, t.abi));
+      server = await startFlexilib({ bin: CLI, config, workers: 1, accessLog: false });
     } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
       err.write(`flexilib conformance: ${(e as Error).message}\n`);
       return EXIT.failure;
     }
-    address = { host: server.host, port: server.port };
+    address = { host: '127.0.0.1', port: server.port };
   }
   try {
     const results = await runCases(address, t.cases);
@@ -142,11 +156,12 @@ export async function runConformance(argv: string[], out: NodeJS.WritableStream,
     });
     out.write(`${results.length - failed} passed, ${failed} failed\n`);
     if (failed && server) {
-      const errors = server.log().split('\n').filter((l) => /"level":(40|50|60)/.test(l));
+      const errors = server.output().split('\n').filter((l) => /"level":(40|50|60)/.test(l));
       if (errors.length) err.write(`server warnings and errors:\n${errors.join('\n')}\n`);
     }
     return failed ? EXIT.failure : EXIT.ok;
   } finally {
     await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,5 @@
 export { resolveSettings, HELP, type Settings, type SupervisionSettings } from './settings.js';
-export { SupervisorError, ERRORS, EXIT } from './errors.js';
+export { EXIT } from './errors.js';
 export { Supervisor } from './supervisor.js';
 export type * from './events.js';
 export { UpstreamService } from './upstream/upstream-service.js';

@@ -16,9 +16,16 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FlexiError, PLUGIN_ABIS, type PluginAbi } from '@flexilib/contract';
+import { FlexiError, type PluginAbi } from '@flexilib/contract';
 import { Library, MAX_HEADERS, Slot, applyResponseRules, checkFinalStatus, type RequestLike } from '@flexilib/worker';
-import { EXIT, SupervisorError } from './errors.js';
+import { EXIT } from './errors.js';
+import { optionHelp, SUBCOMMAND_COLUMNS } from './settings/help.js';
+import { ABI } from './settings/plugin-flags.js';
+import { optionsOf, valuesOf } from './settings/read.js';
+import { SETTINGS } from './settings/table.js';
+
+/** The server's definitions of the flags invoke shares with it, and --abi shared with conformance. */
+const SHARED = { arenaBytes: SETTINGS.arenaBytes, abi: ABI, help: SETTINGS.help };
 
 export const INVOKE_HELP = `Usage: flexilib invoke LIB [options]
 
@@ -31,11 +38,9 @@ Options:
   -H, --header 'N: V'   a request header (repeatable); the plugin sees exactly
                         these, plus content-length when --data is given
   -d, --data D          request body; @FILE reads FILE, @- reads stdin
-      --prealloc-kb N   arena per call, KiB            [RESPONSE_PREALLOCATION_KB, default 8]
-      --abi v1|flexilib the library's interface, as a route's abi = sets it
-                        [default: FlexiLib's when it exports zigInit and no
-                        flexi_abi_version, else v1]
-  -h, --help            show this help
+${optionHelp(SHARED.arenaBytes, SUBCOMMAND_COLUMNS)}
+${optionHelp(SHARED.abi, SUBCOMMAND_COLUMNS)}
+${optionHelp(SHARED.help, SUBCOMMAND_COLUMNS)}
 
 Exit status: 0 for a response below 500; 1 when the library does not load,
 handle_request returns nonzero, the response is invalid or its status is 5xx;
@@ -56,7 +61,7 @@ interface InvokeArgs {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Parse invoke's argv (after "invoke"). Throws SupervisorError (exit 2) naming the bad flag. */
+/** Parse invoke's argv (after "invoke"). Throws FlexiError FLX_USAGE (exit 2) naming the bad flag. */
 export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeArgs {
   let parsed;
   try {
@@ -69,25 +74,23 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
         path: { type: 'string' },
         header: { type: 'string', short: 'H', multiple: true },
         data: { type: 'string', short: 'd' },
-        'prealloc-kb': { type: 'string' },
-        abi: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        ...optionsOf(SHARED),
       },
     });
   } catch (err) {
-    throw new SupervisorError('FLX_USAGE', `invoke: ${(err as Error).message} (see flexilib invoke --help)`);
+    throw new FlexiError('FLX_USAGE', `invoke: ${(err as Error).message} (see flexilib invoke --help)`);
   }
   const v = parsed.values;
-  const help = v.help ?? false;
+  const help = (v as { help?: boolean }).help ?? false;
   if (help) return { library: '', method: '', path: '', headers: [], body: null, arenaBytes: 0, help };
   if (parsed.positionals.length !== 1) {
-    throw new SupervisorError('FLX_USAGE', `invoke: expected one library path, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.join(' ')} (see flexilib invoke --help)`);
+    throw new FlexiError('FLX_USAGE', `invoke: expected one library path, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.join(' ')} (see flexilib invoke --help)`);
   }
   const method = v.method ?? (v.data !== undefined ? 'POST' : 'GET');
-  if (!TOKEN.test(method)) throw new SupervisorError('FLX_USAGE', `invoke: --method "${method}" is not an HTTP method token`);
+  if (!TOKEN.test(method)) throw new FlexiError('FLX_USAGE', `invoke: --method "${method}" is not an HTTP method token`);
   const target = v.path ?? '/';
   if (!target.startsWith('/') && target !== '*' || /[\s\x00-\x1f\x7f]/.test(target)) {
-    throw new SupervisorError('FLX_USAGE', `invoke: --path "${target}" must start with "/" and hold no spaces or control characters`);
+    throw new FlexiError('FLX_USAGE', `invoke: --path "${target}" must start with "/" and hold no spaces or control characters`);
   }
   const headers: string[] = [];
   for (const h of v.header ?? []) {
@@ -95,7 +98,7 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
     const name = colon < 0 ? '' : h.slice(0, colon).trim();
     const value = colon < 0 ? '' : h.slice(colon + 1).trim();
     if (!TOKEN.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
-      throw new SupervisorError('FLX_USAGE', `invoke: --header "${h}" is not "Name: value" with a valid header name and value`);
+      throw new FlexiError('FLX_USAGE', `invoke: --header "${h}" is not "Name: value" with a valid header name and value`);
     }
     headers.push(name, value);
   }
@@ -106,23 +109,15 @@ export function parseInvokeArgs(argv: string[], env: NodeJS.ProcessEnv): InvokeA
       try {
         body = readFileSync(file === '-' ? 0 : file);
       } catch (err) {
-        throw new SupervisorError('FLX_USAGE', `invoke: --data ${v.data}: cannot read ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
+        throw new FlexiError('FLX_USAGE', `invoke: --data ${v.data}: cannot read ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
       }
     } else {
       body = Buffer.from(v.data);
     }
     if (!headers.some((x, i) => i % 2 === 0 && x.toLowerCase() === 'content-length')) headers.push('content-length', String(body.length));
   }
-  const kbFrom = v['prealloc-kb'] !== undefined ? ['--prealloc-kb', v['prealloc-kb']] : env.RESPONSE_PREALLOCATION_KB ? ['RESPONSE_PREALLOCATION_KB', env.RESPONSE_PREALLOCATION_KB] : undefined;
-  let kb = 8;
-  if (kbFrom) {
-    kb = Number(kbFrom[1]);
-    if (!/^\d+$/.test(kbFrom[1]) || kb < 1 || kb > 1024 * 1024) throw new SupervisorError('FLX_USAGE', `invoke: ${kbFrom[0]}: "${kbFrom[1]}" is not an integer from 1 to 1048576`);
-  }
-  if (v.abi !== undefined && !(PLUGIN_ABIS as readonly string[]).includes(v.abi)) {
-    throw new SupervisorError('FLX_USAGE', `invoke: --abi "${v.abi}" is not ${PLUGIN_ABIS.join(' or ')}`);
-  }
-  return { library: parsed.positionals[0], method, path: target, headers, body, arenaBytes: kb * 1024, abi: v.abi as PluginAbi | undefined, help };
+  const { arenaBytes, abi } = valuesOf(SHARED, v, env, 'invoke');
+  return { library: parsed.positionals[0], method, path: target, headers, body, arenaBytes, abi, help };
 }
 
 /** Run `flexilib invoke`; resolves to the exit code. Output goes to the given streams. */
@@ -131,9 +126,9 @@ export function runInvoke(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.Wr
   try {
     args = parseInvokeArgs(argv, env);
   } catch (e) {
-    if (!(e instanceof SupervisorError)) throw e;
+    if (!(e instanceof FlexiError)) throw e;
     err.write(`flexilib ${e.message}\n`);
-    return EXIT.usage;
+    return e.exitCode;
   }
   if (args.help) {
     out.write(INVOKE_HELP);

@@ -6,34 +6,20 @@
  *                                     │yes
  *                     quarantined? ── lift it (the change is a new build)
  *                                     │
- *          reload-library ──> each listening worker ──> library-reloaded ──> one 'library-reloaded' event
+ *          reload-library asked of each listening worker ──> library-reloaded ──> one 'library-reloaded' event
  *
  * A complete native library becomes the supervisor's verified copy first
  * (library-store.ts): workers load it from there, from a private copy, checked
  * again, and keep the old one serving when it fails (wrong ABI, missing
  * symbol, failing flexi_init).
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { type FromWorker } from '@flexilib/contract';
-import { elfProblem } from '@flexilib/worker';
+import { MAX_LIBRARY_BYTES, MAX_MODULE_BYTES, elfProblem, readPluginFile } from '@flexilib/worker';
 import type { LibraryReloadedEvent } from './events.js';
-import type { PoolWorker, WorkerPool } from './worker-pool.js';
+import type { WorkerPool } from './worker-pool.js';
 
 /** Workers that have not answered by then are left out of the outcome. */
 const ROUND_TIMEOUT_MS = 10_000;
-
-interface Round {
-  file: string;
-  started: number;
-  pending: Set<number>;
-  workers: number;
-  loaded: number;
-  errors: string[];
-  /** The reload lifted a quarantine: a failed load drops the old version instead of keeping it. */
-  lift: boolean;
-  timer: NodeJS.Timeout;
-}
 
 export interface ReloaderDeps {
   pool: WorkerPool;
@@ -48,8 +34,6 @@ export interface ReloaderDeps {
 }
 
 export class LibraryReloader {
-  private readonly rounds: Round[] = [];
-
   constructor(private readonly deps: ReloaderDeps) {}
 
   changed(file: string): void {
@@ -58,7 +42,7 @@ export class LibraryReloader {
     const started = Date.now();
     let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      bytes = readPluginFile(file, file.endsWith('.wasm') ? MAX_MODULE_BYTES : MAX_LIBRARY_BYTES).data;
     } catch (err) {
       log.info({ library: file, err: (err as Error).message }, 'library file is gone or unreadable; the loaded version keeps serving');
       return;
@@ -72,54 +56,31 @@ export class LibraryReloader {
     }
     // Workers that load it from now on (fresh ones included) read this version.
     if (!file.endsWith('.wasm')) this.deps.store(file, bytes);
-    const lift = this.deps.liftQuarantine(file);
+    void this.reload(file, this.deps.liftQuarantine(file), started);
+  }
+
+  /** Ask every listening worker to reload `file`; their answers make one outcome. */
+  private async reload(file: string, lift: boolean, started: number): Promise<void> {
     const targets = this.deps.pool.listening();
-    const round: Round = {
-      file,
-      started,
-      pending: new Set(targets.map((w) => w.id)),
-      workers: targets.length,
-      loaded: 0,
-      errors: [],
-      lift,
-      timer: setTimeout(() => this.finish(round), ROUND_TIMEOUT_MS),
-    };
-    round.timer.unref();
-    this.rounds.push(round);
-    for (const w of targets) this.deps.pool.send(w, { type: 'reload-library', file, ...(lift ? { lift: true } : {}) });
-    if (round.pending.size === 0) this.finish(round);
-  }
-
-  /** A worker's answer. Workers answer in the order they were asked. */
-  reply(w: PoolWorker, msg: Extract<FromWorker, { type: 'library-reloaded' }>): void {
-    const round = this.rounds.find((r) => r.file === msg.file && r.pending.has(w.id));
-    if (!round) return;
-    round.pending.delete(w.id);
-    if (msg.loaded) round.loaded++;
-    if (!msg.ok) round.errors.push(msg.error ?? 'unknown error');
-    if (round.pending.size === 0) this.finish(round);
-  }
-
-  /** A worker died: stop waiting for it. */
-  forget(w: PoolWorker): void {
-    for (const round of [...this.rounds]) {
-      if (round.pending.delete(w.id) && round.pending.size === 0) this.finish(round);
+    const outcomes = await this.deps.pool.requestAll(targets, { type: 'reload-library', file, ...(lift ? { lift: true } : {}) }, ROUND_TIMEOUT_MS);
+    let loaded = 0;
+    let silent = 0;
+    const errors: string[] = [];
+    for (const { reply, error } of outcomes) {
+      if (reply) {
+        if (reply.loaded) loaded++;
+        if (!reply.ok) errors.push(reply.error ?? 'unknown error');
+      } else if (error.code === 'FLX_WORKER_NO_REPLY') silent++;
+      // A worker that died is not waited for: its replacement loads the new version.
     }
-  }
-
-  private finish(round: Round): void {
-    const i = this.rounds.indexOf(round);
-    if (i < 0) return;
-    this.rounds.splice(i, 1);
-    clearTimeout(round.timer);
-    const ok = round.errors.length === 0 && round.pending.size === 0;
-    const error = round.errors[0] ?? (round.pending.size ? `${round.pending.size} worker(s) did not answer within ${ROUND_TIMEOUT_MS} ms` : undefined);
-    const durationMs = Date.now() - round.started;
-    const e: LibraryReloadedEvent = { file: round.file, ok, workers: round.workers, loaded: round.loaded, durationMs, ...(error ? { error } : {}) };
-    if (ok) this.deps.log.info({ library: round.file, workers: round.workers, loaded: round.loaded, durationMs }, 'library reloaded');
+    const ok = errors.length === 0 && silent === 0;
+    const error = errors[0] ?? (silent ? `${silent} worker(s) did not answer within ${ROUND_TIMEOUT_MS} ms` : undefined);
+    const durationMs = Date.now() - started;
+    const e: LibraryReloadedEvent = { file, ok, workers: targets.length, loaded, durationMs, ...(error ? { error } : {}) };
+    if (ok) this.deps.log.info({ library: file, workers: targets.length, loaded, durationMs }, 'library reloaded');
     else {
-      const then = round.lift ? 'the quarantined version is dropped and requests retry the file' : 'the old version keeps serving';
-      this.deps.log.error({ code: 'FLX_LIB_RELOAD_FAILED', library: round.file, workers: round.workers, failed: round.errors.length, err: error }, `library reload failed; ${then}: ${error}`);
+      const then = lift ? 'the quarantined version is dropped and requests retry the file' : 'the old version keeps serving';
+      this.deps.log.error({ code: 'FLX_LIB_RELOAD_FAILED', library: file, workers: targets.length, failed: errors.length, err: error }, `library reload failed; ${then}: ${error}`);
     }
     this.deps.emit(e);
   }

@@ -15,11 +15,11 @@
  * rewritten (the content hash is kept).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { verifiedLibraryFile } from '@flexilib/contract';
-import { elfProblem } from '@flexilib/worker';
+import { MAX_LIBRARY_BYTES, elfProblem, readPluginFile } from '@flexilib/worker';
 
 export class LibraryStore {
   /** library -> sha256 of its verified copy */
@@ -42,9 +42,9 @@ export class LibraryStore {
     for (const file of keep) {
       let bytes: Buffer;
       try {
-        bytes = readFileSync(file);
+        bytes = readPluginFile(file, MAX_LIBRARY_BYTES).data;
       } catch {
-        continue; // missing for now: workers report it; a later complete version is stored on change
+        continue; // missing, not a regular file or too large: workers report it; a later complete version is stored on change
       }
       if (elfProblem(bytes) === null) this.put(file, bytes);
     }

@@ -18,6 +18,13 @@ import path from 'node:path';
 import watcher, { type AsyncSubscription, type Event } from '@parcel/watcher';
 import type { Logger } from 'pino';
 
+/**
+ * inotify on Linux, named: left to choose, @parcel/watcher first probes for
+ * watchman through popen("watchman ...") and, when watchman is missing, never
+ * reaps that `sh` (a zombie child of the supervisor for its whole life).
+ */
+const BACKEND: { backend?: 'inotify' } = process.platform === 'linux' ? { backend: 'inotify' } : {};
+
 export class LibraryWatcher {
   /** folder -> subscription */
   private readonly subs = new Map<string, AsyncSubscription>();
@@ -74,7 +81,7 @@ export class LibraryWatcher {
     for (const folder of wanted) {
       if (this.subs.has(folder)) continue;
       try {
-        const sub = await watcher.subscribe(folder, (err, events) => this.onEvents(folder, err, events), { ignore: ['*/**'] });
+        const sub = await watcher.subscribe(folder, (err, events) => this.onEvents(folder, err, events), { ignore: ['*/**'], ...BACKEND });
         this.subs.set(folder, sub);
         this.log.debug({ folder }, 'watching library folder');
       } catch (err) {

@@ -14,9 +14,21 @@
  *                               │                             (attribution,    + fork a new spare (delay)
  *                               └─ control messages from here on  quarantine)
  *
- * node:cluster closes the shared socket when its last listening worker is gone;
- * replacements then listen on the real port number (hooks.listenPort), so a
- * server started with port 0 keeps its port.
+ * Workers do not listen through node:cluster (whose shared socket closes with
+ * its last worker, refusing connections until a replacement listens, on a new
+ * port with --port 0): a worker to serve gets the supervisor's own socket
+ * (hooks.socket(), listen-socket.ts) with its `listen` message and accepts
+ * from it directly.
+ *
+ * A fork that fails (spawn throws: E2BIG, ENOMEM, ...) is logged
+ * (FLX_WORKER_FORK) and retried with growing delays; the workers alive keep
+ * serving meanwhile. A worker gets its WorkerInit as its first IPC message, not
+ * in its environment, so no config is too big to start a worker.
+ *
+ * Messages for a worker that has not said `hello` yet wait here and follow its
+ * init, in order (sent earlier, the worker would not be listening for them).
+ * Requests that want an answer go through request()/requestAll()
+ * (worker-requests.ts): the replies never reach hooks.message.
  *
  * What the pool does not decide: what a worker starts with (hooks.init), what
  * a death means (hooks.exited), what its messages mean (hooks.message).
@@ -24,8 +36,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { WORKER_INIT_ENV, fromWorkerProblem, markerFile, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
+import { WORKER_ENV, fromWorkerProblem, markerFile, type FromWorker, type ReplyTo, type ToWorker, type WorkerInit, type WorkerInitMessage, type WorkerRequest } from '@flexilib/contract';
+import type { TcpHandle } from './listen-socket.js';
 import { RestartBackoff } from './restart-backoff.js';
+import { WorkerRequests, type RequestOutcome } from './worker-requests.js';
 
 const require = createRequire(import.meta.url);
 
@@ -58,8 +72,8 @@ export interface PoolWorker {
 export interface PoolHooks {
   /** What a new worker starts with, and the quarantine version that reflects. */
   init(standby: boolean): { init: WorkerInit; quarantineVersion: number };
-  /** The port a worker about to listen must ask for. */
-  listenPort(): number;
+  /** The socket serving workers listen on (bound for the supervisor's life). */
+  socket(): TcpHandle;
   /** A spare is about to listen: bring its state up to date. */
   beforeListen(w: PoolWorker): void;
   started(w: PoolWorker): void;
@@ -70,18 +84,28 @@ export interface PoolHooks {
   exited(w: PoolWorker, code: number | null, signal: string | null, restartInMs: number | undefined): void;
 }
 
+const FORK_RETRY_BASE_MS = 100;
+const FORK_RETRY_CAP_MS = 5000;
+
 export class WorkerPool {
   private readonly workers = new Map<number, PoolWorker>();
   private readonly pendingForks = new Set<NodeJS.Timeout>();
   private readonly backoff = new RestartBackoff();
+  /** Failed forks in a row: the retry delay doubles with each (FORK_RETRY_*). */
+  private forkFailures = 0;
   private spare: PoolWorker | undefined;
   /** Replacement's id -> the retired worker it replaces, stopped once the replacement listens. */
   private readonly retiring = new Map<number, PoolWorker>();
   private sparesPending = 0;
   private stopping = false;
   private emptyWaiters: Array<() => void> = [];
+  /** Messages for workers that have not said hello yet, by worker id. */
+  private readonly beforeHello = new Map<number, Array<[ToWorker, TcpHandle | undefined]>>();
+  private readonly requests: WorkerRequests<PoolWorker>;
 
-  constructor(readonly size: number, readonly spares: number, private readonly runDir: string, private readonly hooks: PoolHooks, private readonly log: Logger) {}
+  constructor(readonly size: number, readonly spares: number, private readonly runDir: string, private readonly hooks: PoolHooks, private readonly log: Logger) {
+    this.requests = new WorkerRequests((w, msg) => this.send(w, msg), log);
+  }
 
   start(): void {
     cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
@@ -98,9 +122,28 @@ export class WorkerPool {
     return this.all().filter((w) => w.listening);
   }
 
-  send(w: PoolWorker, msg: ToWorker): void {
+  /** Ask `w` and wait for its reply (worker-requests.ts): rejects with FLX_WORKER_NO_REPLY after
+   * `timeoutMs`, or FLX_WORKER_GONE when it dies first. */
+  request<M extends WorkerRequest>(w: PoolWorker, msg: M, timeoutMs?: number): Promise<ReplyTo<M>> {
+    return this.requests.request(w, msg, timeoutMs);
+  }
+
+  /** Ask each of `workers` the same; resolves with each one's reply or error, never rejects. */
+  requestAll<M extends WorkerRequest>(workers: readonly PoolWorker[], msg: M, timeoutMs?: number): Promise<Array<RequestOutcome<PoolWorker, M>>> {
+    return this.requests.requestAll(workers, msg, timeoutMs);
+  }
+
+  /** Send without waiting for an answer; to a worker still starting, once it said hello. */
+  send(w: PoolWorker, msg: ToWorker, socket?: TcpHandle): void {
     if (w.exited || !w.worker.isConnected()) return;
-    w.worker.send(msg);
+    const early = this.beforeHello.get(w.id);
+    if (early) {
+      early.push([msg, socket]);
+      return;
+    }
+    // The typings only name net.Socket/net.Server; node sends a raw tcp_wrap as such.
+    if (socket) w.worker.send(msg, socket as never);
+    else w.worker.send(msg);
   }
 
   /** Kill a worker on purpose (it is replaced like any other death). */
@@ -125,7 +168,8 @@ export class WorkerPool {
       this.activateSpare(replaces);
       if (this.sparesPending === 0) this.forkSpareLater(0);
     } else {
-      this.retiring.set(this.fork(false, replaces).id, w);
+      // Should the fork fail, its retry still succeeds `w`; `w` keeps serving meanwhile.
+      this.fork(false, replaces, w);
     }
   }
 
@@ -142,10 +186,20 @@ export class WorkerPool {
     return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
-  private fork(standby: boolean, replaces?: PoolWorker['replaces']): PoolWorker {
+  /** `succeeds`: a retiring worker told to stop once this one listens. */
+  private fork(standby: boolean, replaces?: PoolWorker['replaces'], succeeds?: PoolWorker): PoolWorker | undefined {
     const { init, quarantineVersion } = this.hooks.init(standby);
-    if (!standby) init.options = { ...init.options, port: this.hooks.listenPort() };
-    const worker = cluster.fork({ [WORKER_INIT_ENV]: JSON.stringify({ ...init, standby }) });
+    let worker: Worker;
+    try {
+      // UV_TCP_SINGLE_ACCEPT: a worker takes one connection per wake-up, so the
+      // workers accepting from the one socket share new connections evenly.
+      worker = cluster.fork({ [WORKER_ENV]: '1', UV_TCP_SINGLE_ACCEPT: process.env.UV_TCP_SINGLE_ACCEPT ?? '1' });
+    } catch (err) {
+      this.forkFailed(err as Error, standby, replaces, succeeds);
+      return undefined;
+    }
+    this.forkFailures = 0;
+    let initMessage: WorkerInitMessage | undefined = { type: 'init', init: { ...init, standby } };
     const w: PoolWorker = {
       worker,
       id: worker.id,
@@ -162,6 +216,8 @@ export class WorkerPool {
       quarantineVersion,
     };
     this.workers.set(w.id, w);
+    this.beforeHello.set(w.id, []);
+    if (succeeds) this.retiring.set(w.id, succeeds);
     if (standby) this.spare = w;
     this.hooks.started(w);
     worker.on('message', (raw: unknown) => {
@@ -171,7 +227,17 @@ export class WorkerPool {
         return;
       }
       const msg = raw as FromWorker;
-      if (msg.type === 'listening') {
+      if (this.requests.reply(w, msg)) return;
+      if (msg.type === 'hello') {
+        if (!initMessage) return;
+        worker.send(initMessage);
+        const early = this.beforeHello.get(w.id) ?? [];
+        this.beforeHello.delete(w.id);
+        for (const [m, socket] of early) this.send(w, m, socket);
+        // A spare listens when it takes over (listen()), once it reported standby.
+        if (!initMessage.init.standby) this.send(w, { type: 'listen' }, this.hooks.socket());
+        initMessage = undefined;
+      } else if (msg.type === 'listening') {
         if (w.listening) return;
         w.listening = true;
         this.hooks.listening(w, msg.port);
@@ -193,10 +259,23 @@ export class WorkerPool {
     return w;
   }
 
+  /** spawn threw: nothing was started. Try again later; never let it take the supervisor down. */
+  private forkFailed(err: Error, standby: boolean, replaces: PoolWorker['replaces'], succeeds: PoolWorker | undefined): void {
+    this.forkFailures++;
+    const delay = Math.min(FORK_RETRY_CAP_MS, FORK_RETRY_BASE_MS * 2 ** (this.forkFailures - 1));
+    const serving = this.listening().length;
+    this.log.error(
+      { code: 'FLX_WORKER_FORK', err: err.message, errno: (err as NodeJS.ErrnoException).code, standby, failures: this.forkFailures, retryInMs: delay, listening: serving },
+      `cannot start a ${standby ? 'spare ' : ''}worker process: ${err.message}; retrying in ${delay} ms (${serving} worker(s) serving meanwhile)`,
+    );
+    if (standby) this.forkSpareLater(delay);
+    else this.later(delay, () => this.fork(false, replaces, succeeds));
+  }
+
   private listen(w: PoolWorker): void {
     w.activateWhenReady = false;
     this.hooks.beforeListen(w);
-    this.send(w, { type: 'listen', port: this.hooks.listenPort() });
+    this.send(w, { type: 'listen' }, this.hooks.socket());
   }
 
   /** The spare takes over for a dead worker (now, or as soon as it is set up). */
@@ -235,6 +314,8 @@ export class WorkerPool {
     w.exited = true;
     w.listening = false;
     this.workers.delete(w.id);
+    this.beforeHello.delete(w.id);
+    this.requests.gone(w);
     if (this.spare === w) this.spare = undefined;
     // A replacement that dies before listening: its retired worker stops when the next one listens.
     const old = this.retiring.get(w.id);

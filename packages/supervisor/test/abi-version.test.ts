@@ -7,65 +7,47 @@
  * of the test's choosing exported instead.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { rawRequest } from '@flexilib/plugin-abi/conformance';
-import { spawnServer, type SpawnedServer } from '../src/spawn-server.js';
+import { compilePlugin, exampleSource, invoke as invokeFlexilib, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
 
-const exec = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../../..');
-const cli = path.join(root, 'packages/supervisor/dist/cli.js');
-const include = path.join(root, 'packages/plugin-abi/include');
-const example = path.join(root, 'examples/c-plugin/flexi_example.c');
-
-let dir: string;
+const tmp = tempDir('abi');
+const dir = tmp.dir;
 const libs: Record<string, string> = {};
 
 /** The C example exporting `version` as flexi_abi_version (undefined: no export at all). */
 async function build(name: string, version: string | undefined): Promise<string> {
-  const sources = [example];
+  const sources = [exampleSource];
   if (version !== undefined) {
     const src = path.join(dir, `${name}-version.c`);
     await writeFile(src, `#include <stdint.h>\n__attribute__((visibility("default"))) const uint32_t flexi_abi_version = ${version};\n`);
     sources.push(src);
   }
-  const out = path.join(dir, `lib${name}.so`);
-  await exec('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-DFLEXI_NO_VERSION_EXPORT', '-I', include, '-o', out, ...sources]);
-  return out;
+  return compilePlugin(sources, path.join(dir, `lib${name}.so`), { defines: ['FLEXI_NO_VERSION_EXPORT'] });
 }
 
 async function invoke(lib: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [cli, 'invoke', lib], { timeout: 20_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  const r = await invokeFlexilib([lib]);
+  return { ...r, stdout: r.stdout.toString() };
 }
 
-let server: SpawnedServer;
+let server: Flexilib;
 
 before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'flexi-abi-'));
   [libs.v2, libs.v1minor, libs.none, libs.current] = await Promise.all([
     build('v2', '(2u << 16) | 3u'),
     build('v1minor', '(1u << 16) | 7u'),
     build('none', undefined),
     build('current', '(1u << 16)'),
   ]);
-  server = await spawnServer({
-    cli,
-    config: [`/v2 = ${libs.v2}`, `/none = ${libs.none}`, `/minor = ${libs.v1minor}`, `/ = ${libs.current}`, ''].join('\n'),
-  });
+  const config = writeConfig(dir, [`/v2 = ${libs.v2}`, `/none = ${libs.none}`, `/minor = ${libs.v1minor}`, `/ = ${libs.current}`, ''].join('\n'));
+  server = await startFlexilib({ config, workers: 1 });
 });
 after(async () => {
   await server?.stop();
-  await rm(dir, { recursive: true, force: true });
+  tmp.cleanup();
 });
 
 const get = (target: string) => rawRequest(server.host, server.port, { method: 'GET', target, headers: [['Host', 'localhost']], body: Buffer.alloc(0) });
@@ -82,7 +64,7 @@ test('the server answers 502 naming the route, the library and both versions, an
   const ok = await get('/');
   assert.equal(ok.status, 200);
   assert.equal(ok.body.toString(), ' 1');
-  const log = server.log();
+  const log = server.output();
   assert.match(log, /"code":"FLX_LIB_ABI"/);
   assert.match(log, /"route":"\/v2"/);
 });

@@ -1,33 +1,29 @@
 /**
- * One table, every example plugin: the C, Zig and Rust examples each answer
+ * One table, every executor kind: the C, Zig and Rust examples each answer
  * every case of packages/plugin-abi/conformance/example-cases.json through a
- * real flexilib server (the C one on an inline and on a threaded route). Then
- * the `flexilib conformance` command itself: it passes, it reports every
- * difference, it refuses a malformed table, and it tests a running server.
+ * real flexilib server (the C one on an inline and on a threaded route, as a
+ * .wasm module, and behind an upstream route), all through the one runner of
+ * @flexilib/plugin-abi/conformance. Then the `flexilib conformance` command
+ * itself: it passes, it reports every difference, it refuses a malformed
+ * table, and it tests a running server.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { exampleCasesFile, loadCases, runCase } from '@flexilib/plugin-abi/conformance';
+import { exampleCasesFile, loadCases, rawRequest, runCase } from '@flexilib/plugin-abi/conformance';
+import { compilePlugin, compileWasm, exampleSource, requireTool, startFlexilib, writeConfig, type Flexilib } from '@flexilib/test-support';
 import { singleRouteConfig } from '../src/conformance.js';
-import { spawnServer, type SpawnedServer } from '../src/spawn-server.js';
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../../..');
 const cli = path.join(root, 'packages/supervisor/dist/cli.js');
 const cases = loadCases(exampleCasesFile);
-const hasCargo = (() => {
-  try {
-    return execFileSync('cargo', ['--version']).length > 0;
-  } catch {
-    return false;
-  }
-})();
 
 let dir: string;
 let cExample: string;
@@ -35,11 +31,17 @@ let cExample: string;
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'flexi-conformance-'));
   cExample = path.join(dir, 'libflexi_example.so');
-  await exec('cc', ['-std=c11', '-O2', '-fPIC', '-shared', '-I', path.join(root, 'packages/plugin-abi/include'), '-o', cExample, path.join(root, 'examples/c-plugin/flexi_example.c')]);
+  await compilePlugin(exampleSource, cExample);
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+let configs = 0;
+/** flexilib serving `ini` on one worker, without access log (the command's own settings). */
+function serve(ini: string, workers = 1): Promise<Flexilib> {
+  return startFlexilib({ config: writeConfig(dir, ini, `proxy-${++configs}.ini`), workers, accessLog: false });
+}
 
 /** Build an example with its own `pnpm build` script (incremental: fast when up to date). */
 async function buildExample(name: string, artifact: string): Promise<string> {
@@ -50,22 +52,92 @@ async function buildExample(name: string, artifact: string): Promise<string> {
   return lib;
 }
 
-const plugins: Array<{ name: string; lib: () => Promise<string>; mode: 'inline' | 'threaded'; skip?: string | false }> = [
-  { name: 'C example, inline route', lib: async () => cExample, mode: 'inline' },
-  { name: 'C example, threaded route', lib: async () => cExample, mode: 'threaded' },
-  { name: 'Zig example', lib: () => buildExample('zig-plugin', 'zig-out/lib/libflexi_example_zig.so'), mode: 'inline' },
-  { name: 'Rust example', lib: () => buildExample('rust-plugin', 'target/release/libflexi_example_rust.so'), mode: 'inline', skip: !hasCargo && 'cargo is not installed' },
+/** Headers an upstream route adds on its way to the origin (docs/upstreams.md), and its connection's own. */
+const PROXY_ADDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'connection', 'keep-alive']);
+
+/**
+ * An origin serving the C example's behaviour as a direct client sees it: it
+ * relays each request to a flexilib serving the .so, less the headers the
+ * proxy added (the example counts request headers), and its answer back.
+ */
+async function exampleOrigin(nativePort: number): Promise<{ port: number; close(): void }> {
+  const server = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    let busy = false;
+    const pump = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        for (;;) {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) break;
+          const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+          const [method, target] = lines[0].split(' ');
+          const headers = lines.slice(1).map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]);
+          const length = Number(headers.find(([n]) => n.toLowerCase() === 'content-length')?.[1] ?? 0);
+          if (buf.length < end + 4 + length) break;
+          const body = buf.subarray(end + 4, end + 4 + length);
+          buf = buf.subarray(end + 4 + length);
+          const kept = headers.filter(([n]) => !PROXY_ADDED.has(n.toLowerCase()));
+          sock.write((await rawRequest('127.0.0.1', nativePort, { method, target, headers: kept, body })).raw);
+        }
+      } catch (err) {
+        sock.destroy(err as Error);
+      } finally {
+        busy = false;
+      }
+    };
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      void pump();
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+/** Each kind under test: the proxy.ini serving it at "/", and what to stop afterwards. */
+const subjects: Array<{ name: string; config: () => Promise<{ ini: string; stop?: () => Promise<void> }> }> = [
+  { name: 'C example, inline route', config: async () => ({ ini: singleRouteConfig(cExample, 'inline', 2) }) },
+  { name: 'C example, threaded route', config: async () => ({ ini: singleRouteConfig(cExample, 'threaded', 2) }) },
+  { name: 'C example as WASM', config: async () => ({ ini: singleRouteConfig(await compileWasm(exampleSource, path.join(dir, 'example.wasm')), 'inline', 2) }) },
+  {
+    name: 'C example behind an upstream route',
+    config: async () => {
+      const native = await serve(singleRouteConfig(cExample, 'inline', 2));
+      const origin = await exampleOrigin(native.port);
+      return {
+        ini: `/ = upstream:example\n\n[upstream.example]\nservers = http://127.0.0.1:${origin.port}\n`,
+        stop: async () => {
+          origin.close();
+          await native.stop();
+        },
+      };
+    },
+  },
+  { name: 'Zig example', config: async () => ({ ini: singleRouteConfig(await buildExample('zig-plugin', 'zig-out/lib/libflexi_example_zig.so'), 'inline', 2) }) },
+  {
+    name: 'Rust example',
+    config: async () => {
+      requireTool('cargo', 'cargo');
+      return { ini: singleRouteConfig(await buildExample('rust-plugin', 'target/release/libflexi_example_rust.so'), 'inline', 2) };
+    },
+  },
 ];
 
-for (const p of plugins) {
-  describe(`conformance table: ${p.name}`, { skip: p.skip }, () => {
-    let server: SpawnedServer;
+for (const p of subjects) {
+  describe(`conformance table: ${p.name}`, () => {
+    let server: Flexilib;
+    let stopBehind: (() => Promise<void>) | undefined;
     before(async () => {
-      const lib = await p.lib();
-      server = await spawnServer({ config: singleRouteConfig(lib, p.mode, 2), cli, args: ['--no-access-log'] });
+      const { ini, stop } = await p.config();
+      stopBehind = stop;
+      server = await serve(ini);
     });
     after(async () => {
       await server?.stop();
+      await stopBehind?.();
     });
     for (const c of cases) {
       test(c.name, async () => {
@@ -113,7 +185,7 @@ describe('flexilib conformance (the command plugin authors run)', () => {
   });
 
   test('runs against an already running server with --url', async () => {
-    const server = await spawnServer({ config: singleRouteConfig(cExample, 'inline', 1), cli, args: ['--no-access-log'] });
+    const server = await serve(singleRouteConfig(cExample, 'inline', 1));
     try {
       const r = await conformance(['--url', `http://127.0.0.1:${server.port}`]);
       assert.equal(r.code, 0, r.stdout + r.stderr);

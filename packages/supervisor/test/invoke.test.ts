@@ -3,25 +3,18 @@
  * files compiled here from the C example and small purpose-made plugins.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { compilePlugin, exampleSource, invoke as invokeFlexilib, tempDir, type Invoked } from '@flexilib/test-support';
 
-const exec = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../../..');
-const cli = path.join(root, 'packages/supervisor/dist/cli.js');
-const include = path.join(root, 'packages/plugin-abi/include');
-
-let dir: string;
+const tmp = tempDir('invoke');
+const dir = tmp.dir;
 let example: string;
 
-async function compile(name: string, sources: string[], defines: string[] = []): Promise<string> {
-  const out = path.join(dir, `lib${name}.so`);
-  await exec('cc', ['-std=c11', '-O1', '-fPIC', '-shared', '-I', include, ...defines, '-o', out, ...sources]);
-  return out;
+/** Built as these tests always were: -O1 (a deliberate crash stays the crash written), warnings allowed. */
+function compile(name: string, sources: string[]): Promise<string> {
+  return compilePlugin(sources, path.join(dir, `lib${name}.so`), { flags: ['-O1', '-Wno-error'] });
 }
 
 async function plugin(name: string, code: string): Promise<string> {
@@ -30,26 +23,13 @@ async function plugin(name: string, code: string): Promise<string> {
   return compile(name, [src]);
 }
 
-interface Run { code: number; stdout: Buffer; stderr: string }
-
-async function invoke(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  try {
-    const r = await exec(process.execPath, [cli, 'invoke', ...args], { encoding: 'buffer', env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: 20_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr.toString() };
-  } catch (err) {
-    const e = err as { code: number; stdout: Buffer; stderr: Buffer };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr.toString() };
-  }
-}
+type Run = Invoked;
+const invoke = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => invokeFlexilib(args, { env });
 
 before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'flexi-invoke-'));
-  example = await compile('example', [path.join(root, 'examples/c-plugin/flexi_example.c')]);
+  example = await compile('example', [exampleSource]);
 });
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => tmp.cleanup());
 
 describe('flexilib invoke prints what the server would answer', () => {
   test('status line, headers in order with the default content-type, body', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DURATION_BUCKETS } from '@flexilib/contract/metrics-layout';
-import { compilePlugin, eventually, fixture, type Flexilib, request, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
+import { compilePlugin, eventually, fixture, type Flexilib, freePort, rawRequest, request, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
 import { promtoolCheck, scrape, type Scrape } from '@flexilib/test-support';
 
 const tmp = tempDir('metrics');
@@ -146,6 +146,38 @@ describe('metrics across two workers', () => {
     const later = await scrapeWhenTotal(f, before + 30);
     assert.equal(later.sum('flexilib_request_duration_seconds_count'), before + 30);
     promtoolCheck(later.text);
+  });
+});
+
+describe('error answers by code', () => {
+  test('flexilib_errors_total counts each x-flexilib-error code exactly, from the fast lane and node:http alike', async () => {
+    const dead = await freePort(); // nothing listens: every proxied request fails with an error answer of flexilib's own
+    const cfg = writeConfig(tmp.dir, [`/app = ${lib}`, '/api = upstream:api', '[upstream.api]', `servers = http://127.0.0.1:${dead}`, ''].join('\n'), 'errors.ini');
+    const f = await startFlexilib({ config: cfg, workers: 2 });
+    try {
+      const sent = new Map<string, number>();
+      const tally = (code: string | string[] | undefined) => {
+        assert.equal(typeof code, 'string', 'every answer on /api carries x-flexilib-error');
+        sent.set(code as string, (sent.get(code as string) ?? 0) + 1);
+      };
+      for (let i = 0; i < 10; i++) {
+        // A plain GET: the fast lane's LaneResponse; Connection: close (request()): node:http's response.
+        const lane = await rawRequest(f.port, { target: `/api/${i}` });
+        assert.ok(lane.status >= 500, `fast lane: ${lane.status}`);
+        tally(lane.headers['x-flexilib-error']);
+        const node = await request(f.port, `/api/${i}`);
+        assert.ok(node.status >= 500, `node:http: ${node.status}`);
+        tally(node.headers['x-flexilib-error']);
+      }
+      for (let i = 0; i < 5; i++) assert.equal((await request(f.port, '/app')).status, 200);
+      const s = await scrapeWhenTotal(f, 25);
+      assert.ok(s.sum('flexilib_fast_lane_requests_total', { route: '/api' }) >= 10, 'the fast lane answered the plain GETs');
+      for (const [code, n] of sent) assert.equal(s.sum('flexilib_errors_total', { route: '/api', kind: 'upstream', code }), n, `${code} on /api`);
+      assert.equal(s.sum('flexilib_errors_total'), 20, 'only error answers count; /app answered 200');
+      promtoolCheck(s.text);
+    } finally {
+      await f.stop();
+    }
   });
 });
 

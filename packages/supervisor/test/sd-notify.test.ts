@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { sendUnixDatagram } from '@flexilib/worker';
 import { SdNotify } from '../src/sd-notify.js';
-import { compilePlugin, exampleSource, fixture, sleep, startFlexilib, tempDir } from '@flexilib/test-support';
+import { compilePlugin, exampleSource, fixture, requireTool, sleep, startFlexilib, tempDir } from '@flexilib/test-support';
 
 interface Datagram {
   fields: Record<string, string>;
@@ -23,7 +23,7 @@ interface Datagram {
 
 /** Start the receiver; resolves once its socket is bound. */
 async function receiver(address: string) {
-  const proc = spawn('python3', [fixture('notify-receiver.py'), address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(requireTool('python3', 'python3'), [fixture('notify-receiver.py'), address], { stdio: ['ignore', 'pipe', 'inherit'] });
   const got: Datagram[] = [];
   let buf = '';
   let onBound: () => void;

@@ -17,8 +17,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { DEFAULT_WORKER_OPTIONS, WORKER_INIT_ENV, loadConfig, type FromWorker, type WorkerInit } from '@flexilib/contract';
+import { DEFAULT_WORKER_OPTIONS, EMPTY_UPSTREAM_STATE, WORKER_ENV, loadConfig, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
 import { R } from '@flexilib/contract/metrics-layout';
+import { ListenSocket } from '../src/listen-socket.js';
 import { MetricsAggregator, type Totals } from '../src/metrics/aggregator.js';
 import { compilePlugin, eventually, fixture, request, tempDir, writeConfig } from '@flexilib/test-support';
 
@@ -30,15 +31,24 @@ before(async () => {
 });
 after(() => tmp.cleanup());
 
-function startWorker(configFile: string, runDir: string): { child: ChildProcess; messages: FromWorker[]; out: string[] } {
+async function startWorker(configFile: string, runDir: string): Promise<{ child: ChildProcess; messages: FromWorker[]; out: string[] }> {
+  const socket = await ListenSocket.bind('127.0.0.1', 0);
   const init: WorkerInit = {
     options: { ...DEFAULT_WORKER_OPTIONS, host: '127.0.0.1', port: 0, logFormat: 'json', logLevel: 'info', accessLog: true, metrics: true },
     config: loadConfig(configFile),
+    generation: 0,
+    quarantined: [],
     runDir,
+    upstreams: EMPTY_UPSTREAM_STATE,
   };
   const child = fork(require.resolve('@flexilib/worker/worker-main'), [], {
-    env: { ...process.env, [WORKER_INIT_ENV]: JSON.stringify(init) },
+    env: { ...process.env, [WORKER_ENV]: '1' },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  // The init answers the worker's hello, then the socket to serve on: as the supervisor does.
+  child.once('message', () => {
+    child.send({ type: 'init', init } satisfies WorkerInitMessage);
+    child.send({ type: 'listen' } satisfies ToWorker, socket.handle as never, () => socket.close());
   });
   const messages: FromWorker[] = [];
   const out: string[] = [];
@@ -57,7 +67,7 @@ const files = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.metri
 test('a config switch seals the old metrics file once idle; totals never go down, through SIGKILL too', async () => {
   const runDir = tempDir('run');
   const cfgA = writeConfig(tmp.dir, [`/slow = ${lib}`, `/app = ${lib}`, '[route /slow]', 'mode = threaded', ''].join('\n'));
-  const w = startWorker(cfgA, runDir.dir);
+  const w = await startWorker(cfgA, runDir.dir);
   const agg = new MetricsAggregator(runDir.dir, pino({ level: 'silent' }));
   try {
     const listening = await eventually('listening', () => w.messages.find((m) => m.type === 'listening'));
@@ -72,7 +82,7 @@ test('a config switch seals the old metrics file once idle; totals never go down
 
     const cfgB = path.join(tmp.dir, 'b.ini');
     writeFileSync(cfgB, [`/app2 = ${lib}`, `/app = ${lib}`, ''].join('\n'));
-    w.child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [] });
+    w.child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [], requestId: 1 });
     await eventually('config-applied', () => w.messages.find((m) => m.type === 'config-applied'));
     assert.deepEqual(files(runDir.dir), ['worker-0.0.metrics', 'worker-0.1.metrics']);
     let t = agg.snapshot();
@@ -107,7 +117,7 @@ test('a config switch seals the old metrics file once idle; totals never go down
 test('a client leaving mid-response counts as aborted and leaves the in-flight gauge', async () => {
   const runDir = tempDir('run');
   const cfg = writeConfig(tmp.dir, [`/slow = ${lib}`, '[route /slow]', 'mode = threaded', ''].join('\n'));
-  const w = startWorker(cfg, runDir.dir);
+  const w = await startWorker(cfg, runDir.dir);
   const agg = new MetricsAggregator(runDir.dir, pino({ level: 'silent' }));
   try {
     const listening = await eventually('listening', () => w.messages.find((m) => m.type === 'listening'));

@@ -5,13 +5,13 @@
  * folders. One concern per file:
  *
  *   paths.ts             repoRoot, flexilibBin, includeDir, exampleSource
- *   plugins.ts           compilePlugin(), fixture(), fixturesDir (../fixtures)
+ *   plugins.ts           compilePlugin(), compilePluginFor() (zig cross build), fixture(), fixturesDir
  *   wasm-plugins.ts      compileWasm(): .wasm with zig cc
  *   temp.ts              tempDir()
  *   config.ts            writeConfig()
  *   eventually.ts        eventually(), until(), sleep()
  *   flexilib-process.ts  startFlexilib() -> Flexilib (logs, waitForLog, signal, stop, kill)
- *   run-flexilib.ts      runFlexilib(): the command run to completion
+ *   run-flexilib.ts      runFlexilib(): the command run to completion; invoke(): flexilib invoke (plugin-abi's invokeFlexilib)
  *   free-port.ts         freePort(), freePorts()
  *   http.ts              request(), waitForAnswers()
  *   raw-http.ts          rawRequest(): exactly the headers given, over a fresh socket
@@ -20,6 +20,8 @@
  *   load.ts              load(): keep-alive load loops
  *   crashes.ts           crashOnce()
  *   prometheus.ts        scrape(), parseMetrics(), promtoolCheck()
+ *   tools.ts             requireTool(): an external program, or a failure naming it
+ *   processes.ts         childProcesses(): a process's children from /proc (zombies too)
  */
 export * from './paths.js';
 export * from './plugins.js';
@@ -37,3 +39,5 @@ export * from './admin.js';
 export * from './load.js';
 export * from './crashes.js';
 export * from './prometheus.js';
+export * from './tools.js';
+export * from './processes.js';

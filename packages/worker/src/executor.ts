@@ -23,12 +23,28 @@ export type ExecutorKind = 'native' | 'upstream' | 'wasm' | 'worker';
 
 /** Per-request facts an executor reports back for the access log and metrics. */
 export interface RequestStats {
-  /** Arena bytes available to the call (0 for non-native executors). */
-  preAlloc: number;
+  /** Arena bytes available to the call (0 for upstream routes); the access log calls it preAlloc. */
+  arenaBytes: number;
   /** Bytes allocated beyond the arena. */
   alloc: number;
   /** Response body bytes, when the executor knows them (else taken from content-length). */
   bytes: number;
+}
+
+/**
+ * One route's slot in the current metrics file (layout R offsets), for what
+ * an executor counts beyond its requests: WASM instances and cold starts.
+ */
+export interface RouteCounters {
+  /** The metrics file (one per route table) the counters belong to. */
+  readonly table: object;
+  add(field: number, n: number): void;
+  set(field: number, value: number): void;
+}
+
+/** Where an error answer is counted: the request's metrics file (RequestMeter). */
+export interface ErrorCounter {
+  error(ex: Executor | undefined, code: string): void;
 }
 
 /** An answer produced without node:http's response object (see Executor.direct). */
@@ -57,6 +73,9 @@ export interface ResponseSink {
   on(event: 'close', listener: () => void): unknown;
   /** Cut the connection (the answer cannot be completed). */
   destroy(): unknown;
+  /** Set on observed responses (metrics on): the request's metrics file and route, where an error answer is counted. */
+  readonly meter?: ErrorCounter | null;
+  readonly executor?: Executor;
 }
 
 export interface Executor {
@@ -78,6 +97,8 @@ export interface Executor {
   /** With direct: log an answer that breaks node:http's rules (a bad header,
    * status or reason) and return the one-line reason of the 502 sent instead. */
   refused?(err: Error): string;
+  /** A new metrics file (route table) opened: count what the executor keeps itself into `counters` from now on. */
+  countInto?(counters: RouteCounters): void;
   /** Release what the executor holds (slots, libraries). */
   close(): void;
 }

@@ -10,10 +10,15 @@ export { Slot, MAX_HEADERS, type RequestLike, type PluginResponse } from './nati
 export { applyResponseRules } from './native/response-rules.js';
 export { checkFinalStatus } from './http/final-status.js';
 // The library reloader's check that a changed file is a complete ELF before it is announced.
-export { elfProblem } from './native/elf-check.js';
+export { elfArchProblem, elfProblem } from './native/elf-check.js';
+// Plugin files are read only when regular and within a size limit (admin API, reload check, loaders).
+export { MAX_LIBRARY_BYTES, MAX_MODULE_BYTES, PluginFileError, readPluginFile, type PluginFile, type PluginFileProblem } from './plugin-file.js';
 // systemd notify (the primary has no unix datagram client of its own).
 export { sendUnixDatagram } from './native/ffi.js';
 // The WASM services API tries a module before accepting it.
+// The supervisor reads the workers' upstream counter files; tests write one as a worker does.
+export { mapSharedFile, unmapShared } from './native/ffi.js';
+export { UpstreamCounterFile } from './upstream/counter-file.js';
 export { compileModule, mib, type CompiledModule, type ModuleInfo } from './wasm/module-check.js';
 export { probeModule, type ProbeResult } from './wasm/probe.js';
 // The supervisor logs in the workers' format and reads their metrics files.

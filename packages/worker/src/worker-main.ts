@@ -1,7 +1,7 @@
 /**
  * Entry point of a worker process, forked by the supervisor with node:cluster.
- * Reads its settings and config from the environment, listens on the shared
- * port, and then takes control messages (protocol.ts, handled in control.ts)
+ * Receives its settings and config as the first IPC message (init-channel.ts), listens on the
+ * supervisor's socket when told to (`listen`), and takes control messages (protocol.ts, handled in control.ts)
  * from the supervisor.
  */
 import cluster from 'node:cluster';
@@ -16,19 +16,18 @@ import { RequestMeter } from './observe/metrics/request-meter.js';
 import { ABI_NAMES } from './native/flexilib-interface.js';
 import { LibraryRegistry, setPrivateCopyDir } from './native/library.js';
 import { Slot } from './native/slot.js';
-import { WORKER_INIT_ENV, toWorkerProblem, type FromWorker, type ToWorker, type WorkerInit } from '@flexilib/contract';
+import { toWorkerProblem, type FromWorker, type ListenHandle, type ToWorker } from '@flexilib/contract';
+import { receiveInit } from './init-channel.js';
 import { StuckCalls } from './native/stuck-calls.js';
 import { useVerifiedCopies } from './native/verified-copy.js';
 import type { Router } from './routing/router.js';
+import { UpstreamCounterFile } from './upstream/counter-file.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
 import { CfWorkerRegistry } from './cf-workers/registry.js';
 
-const init = JSON.parse(process.env[WORKER_INIT_ENV] ?? 'null') as WorkerInit | null;
-if (!init) {
-  process.stderr.write(`flexilib worker: ${WORKER_INIT_ENV} is not set; workers are started by the flexilib command\n`);
-  process.exit(2);
-}
+const channel = await receiveInit();
+const { init } = channel;
 const { options } = init;
 const log = createLogger({ level: options.logLevel, format: options.logFormat }, { role: 'worker' });
 const workerId = cluster.worker?.id;
@@ -54,21 +53,20 @@ let meterSeq = 0;
 function openMeter(router: Router): RequestMeter | null {
   if (!options.metrics) return null;
   try {
-    return new RequestMeter({ runDir: init!.runDir, workerId: workerId ?? 0, seq: meterSeq++, executors: router.executors });
+    return new RequestMeter({ runDir: init.runDir, workerId: workerId ?? 0, seq: meterSeq++, executors: router.executors });
   } catch (err) {
-    log.error({ runDir: init!.runDir, err: (err as Error).message }, 'cannot create the metrics file; this worker serves without metrics');
+    log.error({ runDir: init.runDir, err: (err as Error).message }, 'cannot create the metrics file; this worker serves without metrics');
     return null;
   }
 }
-const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg));
-upstreams.startStats();
+const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg), new UpstreamCounterFile(workerId !== undefined ? init.runDir : undefined, workerId ?? 0));
 const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
 const stuck = new StuckCalls((reason) => {
   log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);
   send({ type: 'retire', reason });
 });
 const cfWorkers = new CfWorkerRegistry(init.runDir, log);
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, cfWorkers }, send, (why) => stop(why), (port) => listen(port), openMeter);
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, cfWorkers }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => {
@@ -83,21 +81,21 @@ stop = gracefulStop(server, lane, log, () => {
 });
 
 let listening = false;
-function listen(port: number): void {
+/** Listen on the supervisor's socket (see the supervisor's listen-socket.ts): accept from it directly. */
+function listen(socket: ListenHandle): void {
   if (listening) return;
   listening = true;
-  server.listen({ port, host: options.host }, () => {
+  server.listen(socket, () => {
     const addr = server.address();
     if (addr && typeof addr === 'object') send({ type: 'listening', port: addr.port, address: addr.address });
   });
 }
 
-process.on('message', (msg: unknown) => {
+channel.takeOver((msg, socket) => {
   const problem = toWorkerProblem(msg);
   if (problem) log.error({ problem }, 'dropped a malformed message from the supervisor');
-  else control.handle(msg as ToWorker);
+  else control.handle(msg as ToWorker, socket);
 });
 if (init.standby) send({ type: 'standby' });
-else listen(options.port);
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));

@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_WORKER_OPTIONS, WORKER_INIT_ENV, loadConfig, type FromWorker, type WorkerInit } from '@flexilib/contract';
+import { DEFAULT_WORKER_OPTIONS, WORKER_ENV, loadConfig, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
 import { compilePlugin, eventually, exampleSource, request, tempDir, writeConfig } from '@flexilib/test-support';
 
 const workerMain = fileURLToPath(new URL('../dist/worker-main.js', import.meta.url));
@@ -31,7 +33,16 @@ test('a malformed control message is logged and dropped; the worker keeps servin
     runDir: '',
     upstreams: { pools: [] },
   };
-  const child = fork(workerMain, [], { env: { ...process.env, [WORKER_INIT_ENV]: JSON.stringify(init) }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  // The socket to serve on, bound here as the supervisor binds it and handed over with `listen`.
+  const socket = net.createServer();
+  socket.listen(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const child = fork(workerMain, [], { env: { ...process.env, [WORKER_ENV]: '1' }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  // The init answers the worker's hello, then the socket: as the supervisor does.
+  child.once('message', () => {
+    child.send({ type: 'init', init } satisfies WorkerInitMessage);
+    child.send({ type: 'listen' } satisfies ToWorker, socket, () => socket.close());
+  });
   const messages: FromWorker[] = [];
   const lines: string[] = [];
   child.on('message', (m: FromWorker) => messages.push(m));
@@ -43,7 +54,7 @@ test('a malformed control message is logged and dropped; the worker keeps servin
     assert.equal((await request(port, '/a')).status, 200);
 
     // A config switch whose config lacks its routes, and a kind nobody defined.
-    child.send({ type: 'config', config: { file: cfgB, upstreams: [] }, generation: 1, quarantined: [] });
+    child.send({ type: 'config', config: { file: cfgB, upstreams: [] }, generation: 1, quarantined: [], requestId: 1 });
     child.send({ type: 'reboot' });
     const dropped = await eventually('two drops logged', () => {
       const found = lines.map((l) => JSON.parse(l) as { msg: string; problem?: string }).filter((l) => l.msg === 'dropped a malformed message from the supervisor');
@@ -53,7 +64,7 @@ test('a malformed control message is logged and dropped; the worker keeps servin
     assert.equal(messages.filter((m) => m.type === 'config-applied').length, 0, 'the malformed config was not applied');
     assert.equal((await request(port, '/a')).status, 200, 'still serving the old routes');
 
-    child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [] });
+    child.send({ type: 'config', config: loadConfig(cfgB), generation: 1, quarantined: [], requestId: 2 });
     await eventually('config-applied', () => messages.find((m) => m.type === 'config-applied'));
     assert.equal((await request(port, '/b')).status, 200);
     assert.equal((await request(port, '/a')).status, 404);

@@ -109,7 +109,7 @@ describe('JSON access line', () => {
               bytes: counts[i % counts.length],
               ttfbMs: durations[i % durations.length],
               ttlbMs: durations[(i * 7) % durations.length],
-              preAlloc: 8192,
+              arenaBytes: 8192,
               alloc: counts[(i + 3) % counts.length],
               route,
             };
@@ -134,7 +134,7 @@ describe('JSON access line', () => {
     const socket = { remoteAddress: '127.0.0.1', remotePort: 1 };
     const r = (route: string): AccessRecord => ({
       req: { socket, method: 'GET', url: '/x', httpVersion: '1.1' } as unknown as IncomingMessage,
-      status: 200, bytes: 2, ttfbMs: 0.01, ttlbMs: 0.02, preAlloc: 8192, alloc: 0, route,
+      status: 200, bytes: 2, ttfbMs: 0.01, ttlbMs: 0.02, arenaBytes: 8192, alloc: 0, route,
     });
     const long = r('/' + 'r'.repeat(70_000));
     const short = r('/');

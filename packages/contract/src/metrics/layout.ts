@@ -13,15 +13,18 @@
  *   [header: HEADER_SLOTS f64]
  *   [route 0 "(none)": ROUTE_SLOTS f64][route 1]...[route R-1]   requests that matched no route, then proxy.ini's routes in order
  *   [library 0: LIBRARY_SLOTS f64]...[library L-1]
- *   [table: UTF-8 JSON {routes: [{key, kind}], libraries: [file]}]
+ *   [route 0's error answers: one f64 per code of `errors`]...[route R-1's]
+ *   [table: UTF-8 JSON {routes: [{key, kind}], libraries: [file], errors: [code]}]
  *
  * The file is written under a temporary name and renamed into place once the
  * header and table are complete, so a reader never sees a half-made file.
  */
 
+import { ERRORS, type ErrorCode } from '../errors.js';
+
 /** "FLXM" */
 export const MAGIC = 0x464c584d;
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 /** Header fields (float64 indices). */
 export const H = {
@@ -43,6 +46,9 @@ export const H = {
   inflight: 11,
   /** 1 once the route table is retired and idle: the worker writes no more */
   sealed: 12,
+  /** float64 index of route 0's error-answer counters, and how many codes each route has */
+  errorsAt: 13,
+  errorCodeCount: 14,
 } as const;
 export const HEADER_SLOTS = 16;
 
@@ -71,8 +77,15 @@ export const R = {
   overflowRequests: 6 + DURATION_BUCKETS.length + 4,
   /** requests the fast lane answered (the rest of the route's went through node:http) */
   fastLane: 6 + DURATION_BUCKETS.length + 5,
+  /** WASM routes: live instances of the route's module (a gauge: only live files count, see WASM_GAUGE) */
+  wasmInstances: 6 + DURATION_BUCKETS.length + 6,
+  /** WASM routes: instances started (thread + instantiate), and the seconds those starts took */
+  wasmColdStarts: 6 + DURATION_BUCKETS.length + 7,
+  wasmColdStartSeconds: 6 + DURATION_BUCKETS.length + 8,
 } as const;
 export const ROUTE_SLOTS = 32;
+/** The one route field that is a level, not a count: a final (dead or sealed) file's value is not added to the totals. */
+export const WASM_GAUGE = R.wasmInstances;
 
 /** Fields of one library's slot. */
 export const L = { loads: 0, reloads: 1, loadFailures: 2, reloadFailures: 3 } as const;
@@ -81,13 +94,25 @@ export const LIBRARY_SLOTS = 4;
 /** The route slot 0: requests no route matched (404). */
 export const UNMATCHED_ROUTE = { key: '(none)', kind: 'none' } as const;
 
+/**
+ * The codes error answers are counted by (their `x-flexilib-error` header),
+ * in slot order: the error catalogue's keys, so a code added there gets a
+ * slot. A file names its codes in its table, so a reader never relies on this
+ * order matching its own.
+ */
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+/** Code -> slot within a route's error counters; built once. */
+export const ERROR_SLOT: ReadonlyMap<string, number> = new Map(ERROR_CODES.map((code, i) => [code, i]));
+
 export interface MetricsTable {
   routes: Array<{ key: string; kind: string }>;
   libraries: string[];
+  /** The codes of each route's error counters, in slot order. */
+  errors: string[];
 }
 
-export function fileSize(routes: number, libraries: number, tableBytes: number): number {
-  return (HEADER_SLOTS + routes * ROUTE_SLOTS + libraries * LIBRARY_SLOTS) * 8 + tableBytes;
+export function fileSize(routes: number, libraries: number, errorCodes: number, tableBytes: number): number {
+  return (HEADER_SLOTS + routes * (ROUTE_SLOTS + errorCodes) + libraries * LIBRARY_SLOTS) * 8 + tableBytes;
 }
 
 export const METRICS_FILE_RE = /^worker-(\d+)\.(\d+)\.metrics$/;

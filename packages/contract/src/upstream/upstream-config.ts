@@ -90,20 +90,31 @@ export interface OriginAddress {
  * Returns a one-line reason instead when it is not an http(s) origin.
  */
 export function parseOrigin(text: string): OriginAddress | { error: string } {
+  // The text is echoed in errors: cut, so a huge value does not make a huge answer.
+  const shown = text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}...` : text;
+  if (text.length > MAX_ORIGIN_TEXT) return { error: `"${shown}" is ${text.length} characters long: an origin is at most ${MAX_ORIGIN_TEXT}` };
   let u: URL;
   try {
     u = new URL(text.trim());
   } catch {
-    return { error: `"${text}" is not a URL: expected http://host:port` };
+    return { error: `"${shown}" is not a URL: expected http://host:port` };
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { error: `"${text}" is not an http(s) URL: expected http://host:port or https://host:port` };
-  if (u.username || u.password) return { error: `"${text}" carries credentials: expected http://host:port` };
-  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return { error: `"${text}" has a path, query or fragment: an origin is only scheme://host:port` };
-  if (u.hostname === '') return { error: `"${text}" has no host` };
-  const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { error: `"${shown}" is not an http(s) URL: expected http://host:port or https://host:port` };
+  if (u.username || u.password) return { error: `"${shown}" carries credentials: expected http://host:port` };
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return { error: `"${shown}" has a path, query or fragment: an origin is only scheme://host:port` };
+  if (u.hostname === '') return { error: `"${shown}" has no host` };
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  // DNS: a name is at most 253 characters, each label at most 63.
+  if (host.length > 253 || (!host.includes(':') && host.split('.').some((label) => label.length > 63))) {
+    return { error: `"${shown}": the host name is longer than DNS allows (253 characters, 63 per label)` };
+  }
+  const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+  if (port === 0) return { error: `"${shown}": port 0 is not a port an origin listens on (expected 1 to 65535)` };
   return { url: `${u.protocol}//${u.hostname}:${port}`, protocol: u.protocol, host, port };
 }
+
+const MAX_SHOWN = 100;
+const MAX_ORIGIN_TEXT = 512;
 
 /** Parse a duration: `500ms`, `30s`, `2m`, `1h`, or a plain number of seconds (as nginx). */
 export function parseDuration(text: string): number | undefined {

@@ -17,11 +17,15 @@ export interface OriginState {
    * at an older epoch sends it traffic again.
    */
   epoch: number;
+  /** This origin's counters in the workers' upstream counter files (counter-layout.ts). */
+  slot: number;
 }
 
 export interface PoolState {
   name: string;
   settings: UpstreamSettings;
+  /** The pool's client counters in the workers' upstream counter files. */
+  slot: number;
   origins: OriginState[];
 }
 
@@ -36,15 +40,17 @@ export interface CountPair {
 }
 
 /**
- * Counters of one worker since it started (cumulative, so a lost or repeated
- * message does no harm). `client`: requests answered with an origin's response
- * (success) or with the proxy's own 5xx or a cut connection (failed).
- * `origins`: attempts per origin that completed a response (success) or
- * failed: connection error, timeout, or the connection lost mid-response.
+ * A pool's counters summed over workers (the supervisor's view of the counter
+ * files). `client`: requests answered with an origin's response (success) or
+ * with the proxy's own 5xx or a cut connection (failed). `origins`: attempts
+ * per origin now in the pool that completed a response (success) or failed:
+ * connection error, timeout, or the connection lost mid-response.
+ * `removed`: the attempts of origins since removed from the pool.
  */
 export interface PoolCounters {
   client: CountPair;
   origins: Record<string, CountPair>;
+  removed: CountPair;
 }
 
 export type UpstreamCounters = Record<string, PoolCounters>;

@@ -4,12 +4,14 @@
  * every mismatch per case.
  */
 import { bodyBytes, type ConformanceCase } from './cases.js';
-import { rawRequest, type RawRequest } from './raw-http.js';
+import { rawRequest, type RawRequest, type RawResponse } from './raw-http.js';
 
 export interface CaseResult {
   name: string;
   /** One line per difference; empty when the case passed. */
   mismatches: string[];
+  /** What the server answered (absent when the request failed). */
+  response?: RawResponse;
 }
 
 export interface ServerAddress {
@@ -57,7 +59,7 @@ export async function runCase(server: ServerAddress, c: ConformanceCase): Promis
       mismatches.push(`body: expected ${want.length} bytes, got ${res.body.length}; first difference at byte ${at}: expected ${preview(want, at)}, got ${preview(res.body, at)}`);
     }
   }
-  return { name: c.name, mismatches };
+  return { name: c.name, mismatches, response: res };
 }
 
 /** Run cases one after another (some plugins sleep; order keeps results readable). */

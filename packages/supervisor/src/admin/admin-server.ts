@@ -4,8 +4,10 @@
  * supervisor, separate from the traffic port, default 127.0.0.1:8687.
  *
  * Routes register with a method and a pattern whose `:name` segments become
- * params. Handlers return a reply or throw ApiError, which answers JSON
- * `{"error": {"code", "message", "field"?}}` with its status.
+ * params. Handlers return a reply or throw a FlexiError whose code answers
+ * HTTP, which answers JSON `{"error": {"code", "message", "field"?}}` with
+ * the code's status and `x-flexilib-error: CODE`; anything else is
+ * FLX_ADMIN_INTERNAL.
  *
  * Auth: routes registered as mutating require `Authorization: Bearer <token>`
  * whenever a token is configured; the listener refuses to start bound beyond
@@ -14,6 +16,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
+import { answersHttp, ERROR_HEADER, FlexiError, statusOf, type HttpErrorCode } from '@flexilib/contract';
 
 export interface AdminRequest {
   method: string;
@@ -21,7 +24,7 @@ export interface AdminRequest {
   params: Record<string, string>;
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
-  /** The body parsed as JSON; ApiError 400 when it is not. */
+  /** The body parsed as JSON; FLX_ADMIN_BAD_JSON (400) when it is not. */
   json(): Promise<unknown>;
   raw: IncomingMessage;
 }
@@ -37,14 +40,6 @@ export interface AdminReply {
 }
 
 export type AdminHandler = (req: AdminRequest) => AdminReply | Promise<AdminReply>;
-
-/** An error an admin handler answers with; `field` names the offending input. */
-export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
 
 export interface AdminOptions {
   host: string;
@@ -66,20 +61,30 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** Runs before every mutating handler; throws a FlexiError to refuse the call (cluster mode: etcd unreachable). */
+export type MutationGate = (req: { method: string; path: string }) => void;
+
 export class AdminServer {
   private readonly routes: Route[] = [];
+  private readonly gates: MutationGate[] = [];
   private server: http.Server | undefined;
   port: number | undefined;
 
   constructor(private readonly opts: AdminOptions, private readonly log: Logger) {
     if (!isLoopback(opts.host) && !opts.token) {
-      throw new ApiError(500, 'FLX_ADMIN_NO_TOKEN', `admin listener on ${opts.host} is beyond loopback: set ADMIN_TOKEN to protect its mutating endpoints`);
+      throw new FlexiError('FLX_ADMIN_NO_TOKEN', `admin listener on ${opts.host} is beyond loopback: set ADMIN_TOKEN to protect its mutating endpoints`);
     }
   }
 
   /** Register a handler. Mutating routes require the bearer token when one is set. */
   route(method: string, pattern: string, handler: AdminHandler, opts: { mutating?: boolean } = {}): this {
     this.routes.push({ method, segments: pattern.split('/').filter(Boolean), handler, mutating: opts.mutating ?? method !== 'GET' });
+    return this;
+  }
+
+  /** Check every mutating call first (after the token). */
+  gate(fn: MutationGate): this {
+    this.gates.push(fn);
     return this;
   }
 
@@ -115,7 +120,7 @@ export class AdminServer {
       let ok = true;
       for (let i = 0; i < parts.length && ok; i++) {
         const seg = r.segments[i];
-        if (seg.startsWith(':')) params[seg.slice(1)] = decodeURIComponent(parts[i]);
+        if (seg.startsWith(':')) params[seg.slice(1)] = decodeParam(seg.slice(1), parts[i]);
         else ok = seg === parts[i];
       }
       if (!ok) continue;
@@ -126,15 +131,18 @@ export class AdminServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const parts = url.pathname.split('/').filter(Boolean);
+    let pathname = req.url ?? '/';
     try {
+      const url = parseTarget(req.url ?? '/');
+      pathname = url.pathname;
+      const parts = url.pathname.split('/').filter(Boolean);
       const { route, params, allowed } = this.match(req.method ?? 'GET', parts);
       if (!route) {
-        if (allowed.length) throw new ApiError(405, 'FLX_ADMIN_METHOD', `${req.method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`);
-        throw new ApiError(404, 'FLX_ADMIN_NOT_FOUND', `no admin endpoint ${url.pathname}`);
+        if (allowed.length) throw new FlexiError('FLX_ADMIN_METHOD', `${req.method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`, { field: 'method' });
+        throw new FlexiError('FLX_ADMIN_NOT_FOUND', `no admin endpoint ${url.pathname}`, { field: 'path' });
       }
       if (route.mutating && this.opts.token) this.authorize(req);
+      if (route.mutating) for (const g of this.gates) g({ method: req.method ?? 'GET', path: url.pathname });
       const reply = await route.handler({
         method: req.method ?? 'GET',
         path: url.pathname,
@@ -146,11 +154,11 @@ export class AdminServer {
       });
       send(res, reply);
     } catch (err) {
-      if (err instanceof ApiError) {
-        send(res, { status: err.status, json: { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } } });
+      if (err instanceof FlexiError && answersHttp(err.code)) {
+        sendError(res, err.code, err.message, err.field, err.headers);
       } else {
-        this.log.error({ err: (err as Error).message, stack: (err as Error).stack, path: url.pathname }, 'admin handler failed');
-        send(res, { status: 500, json: { error: { code: 'FLX_ADMIN_INTERNAL', message: (err as Error).message } } });
+        this.log.error({ err: (err as Error).message, stack: (err as Error).stack, path: pathname }, 'admin handler failed');
+        sendError(res, 'FLX_ADMIN_INTERNAL', (err as Error).message);
       }
     }
   }
@@ -161,9 +169,17 @@ export class AdminServer {
     const given = Buffer.from(m ? m[1].trim() : '');
     const want = Buffer.from(this.opts.token!);
     if (!m || given.length !== want.length || !timingSafeEqual(given, want)) {
-      throw new ApiError(401, 'FLX_ADMIN_UNAUTHORIZED', 'this endpoint requires Authorization: Bearer <ADMIN_TOKEN>', 'authorization');
+      throw new FlexiError('FLX_ADMIN_UNAUTHORIZED', 'this endpoint requires Authorization: Bearer <ADMIN_TOKEN>', { field: 'authorization' });
     }
   }
+}
+
+/** An error answer: the code's status, its JSON body, x-flexilib-error. */
+function sendError(res: ServerResponse, code: HttpErrorCode, message: string, field?: string, extra?: Record<string, string>): void {
+  const status = statusOf(code);
+  // A refused body was not read to its end: close rather than parse the rest as a request.
+  const headers: Record<string, string> = status === 413 ? { connection: 'close', [ERROR_HEADER]: code } : { ...extra, [ERROR_HEADER]: code };
+  send(res, { status, headers, json: { error: { code, message, ...(field ? { field } : {}) } } });
 }
 
 function send(res: ServerResponse, reply: AdminReply): void {
@@ -181,28 +197,57 @@ function send(res: ServerResponse, reply: AdminReply): void {
   res.end(body);
 }
 
+/** The request target as a URL; 400 when it cannot be one (an absolute-form target with a bad host, ...). */
+function parseTarget(target: string): URL {
+  try {
+    return new URL(target, 'http://admin');
+  } catch {
+    throw new FlexiError('FLX_ADMIN_BAD_TARGET', 'the request target is not a path such as /services', { field: 'target' });
+  }
+}
+
+/** A path parameter, percent-decoded; 400 naming it when its escapes are malformed ("%zz", a lone "%"). */
+function decodeParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new FlexiError('FLX_ADMIN_BAD_TARGET', `${name}: malformed percent-encoding in the path`, { field: name });
+  }
+}
+
+/**
+ * The body as JSON. Beyond `limit` the rest is read and dropped, not kept:
+ * the 413 then reaches a client that sends its whole body before reading
+ * (destroying the socket mid-body would lose the answer to a reset). A body
+ * that never ends is cut by the server's requestTimeout.
+ */
 function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new FlexiError('FLX_ADMIN_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`, { field: 'body' });
+    const declared = Number(req.headers['content-length']);
+    let over = Number.isFinite(declared) && declared > limit;
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
+      if (over) return;
       size += c.length;
       if (size > limit) {
-        reject(new ApiError(413, 'FLX_ADMIN_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
         return;
       }
       chunks.push(c);
     });
     req.on('end', () => {
+      if (over) return reject(tooLarge());
       const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return reject(new ApiError(400, 'FLX_ADMIN_BAD_JSON', 'request body is empty: expected JSON'));
+      if (text.trim() === '') return reject(new FlexiError('FLX_ADMIN_BAD_JSON', 'request body is empty: expected JSON', { field: 'body' }));
       try {
         resolve(JSON.parse(text));
       } catch (err) {
-        reject(new ApiError(400, 'FLX_ADMIN_BAD_JSON', `malformed JSON: ${(err as Error).message}`));
+        reject(new FlexiError('FLX_ADMIN_BAD_JSON', `malformed JSON: ${(err as Error).message}`, { field: 'body' }));
       }
     });
-    req.on('error', reject);
+    req.on('error', (err) => reject(new FlexiError('FLX_ADMIN_BAD_BODY', `the request body could not be read: ${err.message}`, { field: 'body' })));
   });
 }

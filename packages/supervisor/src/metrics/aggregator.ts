@@ -11,10 +11,11 @@
  * worker counted stays in the aggregate, and the run folder holds at most one
  * or two files per live worker however many restarts and reloads happen.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { runDirNames, workerFiles } from '../run-dir-files.js';
 import type { Logger } from 'pino';
-import { H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES } from '@flexilib/contract/metrics-layout';
+import { ERROR_CODES, ERROR_SLOT, H, LIBRARY_SLOTS, METRICS_FILE_RE, R, ROUTE_SLOTS, STATUS_CLASSES, WASM_GAUGE } from '@flexilib/contract/metrics-layout';
 import { MappedMetricsFile, readMetricsFile, type MetricsData } from '@flexilib/worker';
 
 export interface RouteSeries {
@@ -22,6 +23,8 @@ export interface RouteSeries {
   kind: string;
   /** One route slot (layout R offsets), summed. */
   v: Float64Array;
+  /** Error answers by code, in ERROR_CODES order, summed. */
+  errors: Float64Array;
 }
 
 export interface Totals {
@@ -41,7 +44,7 @@ function emptyTotals(): Totals {
 
 function copyTotals(t: Totals): Totals {
   const c = emptyTotals();
-  for (const [k, s] of t.routes) c.routes.set(k, { route: s.route, kind: s.kind, v: Float64Array.from(s.v) });
+  for (const [k, s] of t.routes) c.routes.set(k, { route: s.route, kind: s.kind, v: Float64Array.from(s.v), errors: Float64Array.from(s.errors) });
   for (const [k, v] of t.libraries) c.libraries.set(k, Float64Array.from(v));
   return c;
 }
@@ -51,9 +54,16 @@ function addInto(t: Totals, d: MetricsData, live: boolean): void {
   info.table.routes.forEach((r, i) => {
     const key = `${r.key}\0${r.kind}`;
     let s = t.routes.get(key);
-    if (!s) t.routes.set(key, (s = { route: r.key, kind: r.kind, v: new Float64Array(ROUTE_SLOTS) }));
+    if (!s) t.routes.set(key, (s = { route: r.key, kind: r.kind, v: new Float64Array(ROUTE_SLOTS), errors: new Float64Array(ERROR_CODES.length) }));
     const at = info.routesAt + i * ROUTE_SLOTS;
-    for (let j = 0; j < ROUTE_SLOTS; j++) s.v[j] += f[at + j];
+    // A gauge is a level, not a count: a final file's (its worker gone, or its table retired) is not added.
+    for (let j = 0; j < ROUTE_SLOTS; j++) if (live || j !== WASM_GAUGE) s.v[j] += f[at + j];
+    const codes = info.table.errors;
+    const errorsAt = info.errorsAt + i * codes.length;
+    for (let j = 0; j < codes.length; j++) {
+      const slot = ERROR_SLOT.get(codes[j]);
+      if (slot !== undefined) s.errors[slot] += f[errorsAt + j];
+    }
   });
   info.table.libraries.forEach((lib, i) => {
     let v = t.libraries.get(lib);
@@ -148,19 +158,10 @@ export class MetricsAggregator {
   }
 
   private listAll(): string[] {
-    try {
-      return readdirSync(this.runDir);
-    } catch {
-      return [];
-    }
+    return runDirNames(this.runDir);
   }
 
   private list(): Array<{ name: string; workerId: number }> {
-    const out: Array<{ name: string; workerId: number }> = [];
-    for (const name of this.listAll()) {
-      const m = METRICS_FILE_RE.exec(name);
-      if (m) out.push({ name, workerId: Number(m[1]) });
-    }
-    return out;
+    return workerFiles(this.runDir, METRICS_FILE_RE);
   }
 }

@@ -9,12 +9,13 @@
  *   (process_*, nodejs_*: the names dashboards expect, hence no prefix).
  *
  * Labels stay bounded: `route` is the proxy.ini key (never the raw path),
- * `library` a configured library file, `status` a status class.
+ * `library` a configured library file, `status` a status class, `code` a
+ * code of the error catalogue.
  */
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { DURATION_BUCKETS, L, R, STATUS_CLASSES } from '@flexilib/contract/metrics-layout';
+import { DURATION_BUCKETS, ERROR_CODES, L, R, STATUS_CLASSES } from '@flexilib/contract/metrics-layout';
 import type { SupervisorEvents } from '../events.js';
 import { MetricsAggregator, type Totals } from './aggregator.js';
 import { SharedHistogram } from './shared-histogram.js';
@@ -81,6 +82,48 @@ export class FlexilibMetrics {
     perRoute('flexilib_arena_overflow_bytes_total', 'Bytes native plugins allocated beyond the pre-allocated arena (RESPONSE_PREALLOCATION_KB), by route.', R.overflowBytes);
     perRoute('flexilib_arena_overflow_requests_total', 'Requests whose plugin needed memory beyond the pre-allocated arena, by route.', R.overflowRequests);
     perRoute('flexilib_fast_lane_requests_total', "Requests the fast lane answered without node:http's request and response objects (the rest of a route's requests went through node:http), by route.", R.fastLane);
+    new Counter({
+      name: 'flexilib_errors_total',
+      help: "Error answers flexilib itself sent, by route, executor kind and the catalogue code of their x-flexilib-error header (a series appears with the code's first answer).",
+      labelNames: ['route', 'kind', 'code'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const s of totals().routes.values()) {
+          for (let i = 0; i < ERROR_CODES.length; i++) if (s.errors[i] > 0) this.inc({ route: s.route, kind: s.kind, code: ERROR_CODES[i] }, s.errors[i]);
+        }
+      },
+    });
+    const wasmRoutes = function* () {
+      for (const s of totals().routes.values()) if (s.kind === 'wasm') yield s;
+    };
+    new Gauge({
+      name: 'flexilib_wasm_instances',
+      help: "Live instances of a WASM route's module, across workers (routes sharing a module and limits share instances, counted on the first of them).",
+      labelNames: ['route'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const s of wasmRoutes()) this.set({ route: s.route }, s.v[R.wasmInstances]);
+      },
+    });
+    const perWasmRoute = (name: string, help: string, field: number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['route'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const s of wasmRoutes()) this.inc({ route: s.route }, s.v[field]);
+        },
+      });
+    perWasmRoute('flexilib_wasm_cold_starts_total', 'WASM instances started for a route (a thread and an instantiation, on a request no idle instance could take), across workers.', R.wasmColdStarts);
+    perWasmRoute(
+      'flexilib_wasm_cold_start_seconds_total',
+      'Time WASM cold starts took (compiling the module when not cached, starting its thread, instantiating it), summed; divided by flexilib_wasm_cold_starts_total it is the mean.',
+      R.wasmColdStartSeconds,
+    );
     new Gauge({
       name: 'flexilib_requests_in_flight',
       help: 'Requests being answered now, across all workers.',

@@ -6,7 +6,11 @@
  * success, anything else a failure.
  * Passive: a worker whose connection to an origin failed while proxying has
  * already ejected it locally and reports it; that counts as a failure and an
- * extra check runs at once.
+ * extra check runs at once. Reports count toward `fall` once per epoch: a
+ * brief reset that several workers saw before the next check is one failure,
+ * not one per worker (each worker reports the epoch it failed at; the epoch
+ * moves on only after a successful check, and a dead origin keeps failing its
+ * checks, which count).
  *
  *            `fall` consecutive failures (checks or reports)
  *     UP ─────────────────────────────────────────────────> DOWN
@@ -41,6 +45,12 @@ export class HealthChecker {
     }
   }
 
+  /** No more active rounds (cluster mode: another host checks), passive reports still count. start() resumes. */
+  pause(): void {
+    for (const t of this.timers.values()) clearInterval(t);
+    this.timers.clear();
+  }
+
   stop(): void {
     this.stopped = true;
     for (const t of this.timers.values()) clearInterval(t);
@@ -54,13 +64,21 @@ export class HealthChecker {
   }
 
   /** A worker's connection to this origin failed while proxying. */
-  reportPassive(poolName: string, url: string, code: string, message: string, worker: number): void {
+  reportPassive(poolName: string, url: string, epoch: number, code: string, message: string, worker: number): void {
     const pool = this.registry.get(poolName);
     const o = pool?.origins.get(url);
     if (!pool || !o) return; // removed meanwhile
     o.totals.passiveFailures++;
+    // Already counted for this epoch (another worker saw the same event), or a
+    // report from before the last successful check: it does not count again.
+    const counts = epoch >= o.epoch && o.passiveEpoch !== o.epoch;
+    this.log.warn({ pool: poolName, origin: url, worker, code, counted: counts }, `upstream origin failed while proxying, checking it now: ${message}`);
+    if (!counts) {
+      this.check(pool, o);
+      return;
+    }
     o.suspect = true;
-    this.log.warn({ pool: poolName, origin: url, worker, code }, `upstream origin failed while proxying, checking it now: ${message}`);
+    o.passiveEpoch = o.epoch;
     this.failed(pool, o, `passive: ${code}`);
     this.check(pool, o);
   }

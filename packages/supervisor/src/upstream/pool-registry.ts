@@ -9,6 +9,7 @@
  */
 import type { Config, OriginState, UpstreamSettings, UpstreamState } from '@flexilib/contract';
 import { parseOrigin } from '@flexilib/contract';
+import { Slots } from './slots.js';
 import type { Overlay } from './state-file.js';
 
 export interface CheckResult {
@@ -30,13 +31,16 @@ export class OriginRecord {
   successes = 0;
   /** A worker reported a passive failure since the last successful check (workers have it ejected). */
   suspect = false;
+  /** The epoch whose passive failure already counted toward `fall` (-1: none): one event, seen by several workers, counts once. */
+  passiveEpoch = -1;
   /** A check is in flight (never two at once for one origin). */
   checking = false;
   lastCheck: CheckResult | undefined;
   lastChange = new Date().toISOString();
   readonly totals = { checksOk: 0, checksFailed: 0, passiveFailures: 0, wentDown: 0, wentUp: 0 };
 
-  constructor(readonly pool: string, readonly url: string, public source: 'config' | 'api') {
+  /** @param slot its counters in the workers' counter files (Slots) */
+  constructor(readonly pool: string, readonly url: string, public source: 'config' | 'api', readonly slot: number) {
     const o = parseOrigin(url);
     if ('error' in o) throw new Error(o.error);
     this.host = o.host;
@@ -44,18 +48,19 @@ export class OriginRecord {
   }
 
   state(): OriginState {
-    return { url: this.url, healthy: this.healthy, epoch: this.epoch };
+    return { url: this.url, healthy: this.healthy, epoch: this.epoch, slot: this.slot };
   }
 }
 
 export class PoolRecord {
   origins = new Map<string, OriginRecord>();
-  constructor(readonly name: string, public settings: UpstreamSettings, public configured: string[]) {}
+  constructor(readonly name: string, public settings: UpstreamSettings, public configured: string[], readonly slot: number) {}
 }
 
 export class PoolRegistry {
   private pools = new Map<string, PoolRecord>();
   private overlay: Overlay = {};
+  readonly slots = new Slots();
 
   constructor(config: Config, overlay: Overlay) {
     this.reconfigure(config, overlay);
@@ -79,9 +84,14 @@ export class PoolRegistry {
     const next = new Map<string, PoolRecord>();
     for (const spec of config.upstreams) {
       const old = this.pools.get(spec.name);
-      const p = new PoolRecord(spec.name, spec.settings, spec.servers);
+      const p = new PoolRecord(spec.name, spec.settings, spec.servers, old?.slot ?? this.slots.take({ pool: spec.name }));
       if (old) p.origins = old.origins;
       next.set(spec.name, p);
+    }
+    for (const [name, old] of this.pools) {
+      if (next.has(name)) continue;
+      this.slots.drop(old.slot);
+      for (const o of old.origins.values()) this.slots.drop(o.slot);
     }
     this.pools = next;
     this.overlay = structuredClone(overlay);
@@ -101,10 +111,11 @@ export class PoolRegistry {
     for (const url of o.added) if (!p.configured.includes(url)) want.push([url, 'api']);
     const next = new Map<string, OriginRecord>();
     for (const [url, source] of want) {
-      const rec = p.origins.get(url) ?? new OriginRecord(p.name, url, source);
+      const rec = p.origins.get(url) ?? new OriginRecord(p.name, url, source, this.slots.take({ pool: p.name, url }));
       rec.source = source;
       next.set(url, rec);
     }
+    for (const [url, rec] of p.origins) if (next.get(url) !== rec) this.slots.retire(rec.slot);
     p.origins = next;
   }
 
@@ -128,7 +139,7 @@ export class PoolRegistry {
 
   snapshot(): UpstreamState {
     return {
-      pools: this.all().map((p) => ({ name: p.name, settings: p.settings, origins: [...p.origins.values()].map((o) => o.state()) })),
+      pools: this.all().map((p) => ({ name: p.name, settings: p.settings, slot: p.slot, origins: [...p.origins.values()].map((o) => o.state()) })),
     };
   }
 }

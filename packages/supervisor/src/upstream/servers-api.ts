@@ -10,23 +10,12 @@
  * Mutations persist to the state file before they take effect, and reach every
  * worker at once. Bad input answers 400 with a code, a reason and the field.
  */
-import { parseOrigin, type CountPair } from '@flexilib/contract';
-import { ApiError, type AdminServer } from '../admin/admin-server.js';
-import { SupervisorError } from '../errors.js';
+import { FlexiError, parseOrigin, type CountPair } from '@flexilib/contract';
+import type { AdminServer } from '../admin/admin-server.js';
 import type { OriginRecord } from './pool-registry.js';
 import type { UpstreamService } from './upstream-service.js';
 
 const POST_FIELDS = ['url', 'pool'];
-
-/** A state file that cannot be written fails the call (nothing changed) with its reason. */
-function persisting<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof SupervisorError) throw new ApiError(500, err.code, err.message);
-    throw err;
-  }
-}
 
 function serverJson(o: OriginRecord) {
   return {
@@ -64,32 +53,32 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
     async (req) => {
       const body = await req.json();
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        throw new ApiError(400, 'FLX_UPSTREAM_BAD_REQUEST', 'expected a JSON object such as {"url": "http://127.0.0.1:9001", "pool": "api"}', 'body');
+        throw new FlexiError('FLX_UPSTREAM_BAD_REQUEST', 'expected a JSON object such as {"url": "http://127.0.0.1:9001", "pool": "api"}', { field: 'body' });
       }
       const b = body as Record<string, unknown>;
       for (const k of Object.keys(b)) {
-        if (!POST_FIELDS.includes(k)) throw new ApiError(400, 'FLX_UPSTREAM_BAD_REQUEST', `unknown field "${k}" (known: ${POST_FIELDS.join(', ')})`, k);
+        if (!POST_FIELDS.includes(k)) throw new FlexiError('FLX_UPSTREAM_BAD_REQUEST', `unknown field "${k}" (known: ${POST_FIELDS.join(', ')})`, { field: k });
       }
-      if (typeof b.url !== 'string' || b.url === '') throw new ApiError(400, 'FLX_UPSTREAM_BAD_URL', '"url" is required: a string such as "http://127.0.0.1:9001"', 'url');
+      if (typeof b.url !== 'string' || b.url === '') throw new FlexiError('FLX_UPSTREAM_BAD_URL', '"url" is required: a string such as "http://127.0.0.1:9001"', { field: 'url' });
       const origin = parseOrigin(b.url);
-      if ('error' in origin) throw new ApiError(400, 'FLX_UPSTREAM_BAD_URL', origin.error, 'url');
+      if ('error' in origin) throw new FlexiError('FLX_UPSTREAM_BAD_URL', origin.error, { field: 'url' });
       let poolName: string;
       if (b.pool === undefined) {
         const all = pools();
         if (all.length !== 1) {
-          throw new ApiError(400, 'FLX_UPSTREAM_UNKNOWN_POOL', `"pool" is required when the config has ${all.length === 0 ? 'no' : all.length} pools (${all.map((p) => p.name).join(', ') || 'none'})`, 'pool');
+          throw new FlexiError('FLX_UPSTREAM_UNKNOWN_POOL', `"pool" is required when the config has ${all.length === 0 ? 'no' : all.length} pools (${all.map((p) => p.name).join(', ') || 'none'})`, { field: 'pool' });
         }
         poolName = all[0].name;
       } else if (typeof b.pool !== 'string') {
-        throw new ApiError(400, 'FLX_UPSTREAM_UNKNOWN_POOL', '"pool" must be a string naming an [upstream.NAME] section', 'pool');
+        throw new FlexiError('FLX_UPSTREAM_UNKNOWN_POOL', '"pool" must be a string naming an [upstream.NAME] section', { field: 'pool' });
       } else {
         poolName = b.pool;
       }
       const pool = svc.registry.get(poolName);
       if (!pool) {
-        throw new ApiError(400, 'FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}" (configured: ${pools().map((p) => p.name).join(', ') || 'none'})`, 'pool');
+        throw new FlexiError('FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}" (configured: ${pools().map((p) => p.name).join(', ') || 'none'})`, { field: 'pool' });
       }
-      const { created, origin: rec } = persisting(() => svc.addServer(pool, origin.url));
+      const { created, origin: rec } = await svc.addServer(pool, origin.url); // FLX_UPSTREAM_STATE (500) when the state file cannot be written: nothing changed
       return { status: created ? 201 : 200, json: { created, server: serverJson(rec) } };
     },
     { mutating: true },
@@ -98,19 +87,19 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
   admin.route(
     'DELETE',
     '/servers/:ip/:port',
-    (req) => {
+    async (req) => {
       const port = Number(req.params.port);
       if (!/^\d+$/.test(req.params.port) || port < 1 || port > 65535) {
-        throw new ApiError(400, 'FLX_UPSTREAM_BAD_REQUEST', `port "${req.params.port}" is not an integer from 1 to 65535`, 'port');
+        throw new FlexiError('FLX_UPSTREAM_BAD_REQUEST', `port "${req.params.port}" is not an integer from 1 to 65535`, { field: 'port' });
       }
       const poolName = req.query.get('pool') ?? undefined;
       if (poolName !== undefined && !svc.registry.get(poolName)) {
-        throw new ApiError(400, 'FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}"`, 'pool');
+        throw new FlexiError('FLX_UPSTREAM_UNKNOWN_POOL', `unknown pool "${poolName}"`, { field: 'pool' });
       }
       const ip = req.params.ip.replace(/^\[|\]$/g, '').toLowerCase();
-      const removed = persisting(() => svc.removeServers(ip, port, poolName));
+      const removed = await svc.removeServers(ip, port, poolName);
       if (removed.length === 0) {
-        throw new ApiError(404, 'FLX_UPSTREAM_NOT_FOUND', `no origin ${ip}:${port} in ${poolName ? `pool "${poolName}"` : 'any pool'}`, 'ip');
+        throw new FlexiError('FLX_UPSTREAM_NOT_FOUND', `no origin ${ip}:${port} in ${poolName ? `pool "${poolName}"` : 'any pool'}`, { field: 'ip' });
       }
       return { json: { removed: removed.map((o) => ({ pool: o.pool, url: o.url })) } };
     },
@@ -125,7 +114,8 @@ export function registerServersApi(admin: AdminServer, svc: UpstreamService): vo
     for (const p of pools()) {
       const t = totals[p.name];
       const pc = { success: t?.client.success ?? 0, failed: t?.client.failed ?? 0 };
-      const ps: CountPair = { success: 0, failed: 0 };
+      // Origins removed since still count in their pool's totals.
+      const ps: CountPair = { success: t?.removed.success ?? 0, failed: t?.removed.failed ?? 0 };
       for (const c of Object.values(t?.origins ?? {})) {
         ps.success += c.success;
         ps.failed += c.failed;

@@ -15,7 +15,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parseOrigin, POOL_NAME } from '@flexilib/contract';
-import { SupervisorError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 
 export interface PoolOverlay {
   added: string[];
@@ -38,9 +38,9 @@ export function readStateFile(file: string): Overlay {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new SupervisorError('FLX_UPSTREAM_STATE', `cannot read upstream state file ${file}: ${(err as Error).message}`);
+    throw new FlexiError('FLX_UPSTREAM_STATE', `cannot read upstream state file ${file}: ${(err as Error).message}`);
   }
-  const bad = (why: string) => new SupervisorError('FLX_UPSTREAM_STATE', `upstream state file ${file}: ${why} (fix or delete it; it only holds changes made through the management API)`);
+  const bad = (why: string) => new FlexiError('FLX_UPSTREAM_STATE', `upstream state file ${file}: ${why} (fix or delete it; it only holds changes made through the management API)`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -85,6 +85,6 @@ export function writeStateFile(file: string, overlay: Overlay): void {
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new SupervisorError('FLX_UPSTREAM_STATE', `cannot write upstream state file ${file}: ${(err as Error).message}`);
+    throw new FlexiError('FLX_UPSTREAM_STATE', `cannot write upstream state file ${file}: ${(err as Error).message}`);
   }
 }

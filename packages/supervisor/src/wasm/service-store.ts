@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { WasmLimits } from '@flexilib/contract';
-import { SupervisorError } from '../errors.js';
+import { FlexiError } from '@flexilib/contract';
 
 /** One registered service as persisted. */
 export interface StoredService {
@@ -49,16 +49,16 @@ export class ServiceStore {
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new SupervisorError('FLX_SERVICE_STATE', `cannot read the WASM services state ${this.file}: ${(err as Error).message}`);
+      throw new FlexiError('FLX_SERVICE_STATE', `cannot read the WASM services state ${this.file}: ${(err as Error).message}`);
     }
     let state: StateFile;
     try {
       state = JSON.parse(text) as StateFile;
     } catch (err) {
-      throw new SupervisorError('FLX_SERVICE_STATE', `the WASM services state ${this.file} is not valid JSON (${(err as Error).message}): fix or remove it`);
+      throw new FlexiError('FLX_SERVICE_STATE', `the WASM services state ${this.file} is not valid JSON (${(err as Error).message}): fix or remove it`);
     }
     if (state?.version !== 1 || !Array.isArray(state.services)) {
-      throw new SupervisorError('FLX_SERVICE_STATE', `the WASM services state ${this.file} has an unknown format (expected {"version":1,"services":[...]})`);
+      throw new FlexiError('FLX_SERVICE_STATE', `the WASM services state ${this.file} has an unknown format (expected {"version":1,"services":[...]})`);
     }
     return state.services;
   }

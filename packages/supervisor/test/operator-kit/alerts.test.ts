@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { promtool, repoRoot } from '@flexilib/test-support';
 
 const dir = path.join(repoRoot, 'deploy', 'prometheus');
-const ALERTS = ['FlexilibDown', 'WorkerCrashLoop', 'LibraryQuarantined', 'UpstreamOriginDown', 'UpstreamPoolEmpty', 'HighErrorRate', 'HighLatency', 'ReloadFailed'];
+const ALERTS = ['FlexilibDown', 'WorkerCrashLoop', 'LibraryQuarantined', 'UpstreamOriginDown', 'UpstreamPoolEmpty', 'HighErrorRate', 'HighLatency', 'PluginFaults', 'ReloadFailed'];
 
 function run(args: string[]): string {
   const r = spawnSync(promtool(), args, { cwd: dir, encoding: 'utf8', timeout: 60_000 });

@@ -25,7 +25,7 @@ interface Panel {
 
 const dashboard = JSON.parse(readFileSync(path.join(repoRoot, 'deploy/grafana/flexilib.json'), 'utf8')) as { uid: string; panels: Panel[] };
 /** Marked places for what has no metric yet. */
-const RESERVED = ['Errors by x-flexilib-error code', 'WASM instances and cold starts', 'Lambda and worker functions', 'Cluster state'];
+const RESERVED = ['Lambda and worker functions', 'Cluster state'];
 
 /** Grafana's variables as they resolve for one flexilib scraped as job "flexilib". */
 const resolve = (expr: string) => expr.replaceAll('$__rate_interval', '20s').replaceAll('$job', 'flexilib').replaceAll('$instance', '.*');
@@ -94,7 +94,9 @@ test('every panel query returns series from a real Prometheus scraping flexilib 
   assert.deepEqual([...missing.entries()], [], 'panel queries without series');
 
   // And the series say what happened.
-  const value = async (expr: string) => (await prom.query(expr)).map((s) => ({ ...s.metric, value: Number(s.value[1]) }));
+  /** Each series' labels and its value. */
+  type Series = { value: number; [label: string]: string | number };
+  const value = async (expr: string) => (await prom.query(expr)).map((s): Series => ({ ...s.metric, value: Number(s.value[1]) }));
   assert.deepEqual((await value('sum(flexilib_quarantined_libraries)')).map((s) => s.value), [1]);
   const health = await value('flexilib_upstream_origin_healthy');
   assert.equal(health.find((s) => s.origin === `http://127.0.0.1:${dead}`)?.value, 0, 'the dead origin is down');
@@ -103,6 +105,11 @@ test('every panel query returns series from a real Prometheus scraping flexilib 
   for (const kind of ['native', 'upstream', 'wasm', 'none']) assert.ok((byKind.find((s) => s.kind === kind)?.value ?? 0) > 0, `requests of kind ${kind}: ${JSON.stringify(byKind)}`);
   assert.ok((await value('sum(flexilib_worker_exits_total{reason="crash"})'))[0].value >= 2, 'crashes counted');
   assert.ok((await value('sum(flexilib_requests_total{status="5xx"})'))[0].value >= 1, '5xx counted');
+  const quarantineErrors = await value('sum by (route, code) (flexilib_errors_total{code="FLX_LIB_QUARANTINED"})');
+  assert.ok((quarantineErrors.find((s) => s.route === '/crash')?.value ?? 0) >= 1, `quarantined answers counted by code: ${JSON.stringify(quarantineErrors)}`);
+  assert.ok((await value('sum(flexilib_wasm_instances{route="/wasm"})'))[0].value >= 1, 'the WASM route has live instances');
+  assert.ok((await value('sum(flexilib_wasm_cold_starts_total{route="/wasm"})'))[0].value >= 1, 'WASM cold starts counted');
+  assert.ok((await value('sum(flexilib_wasm_cold_start_seconds_total{route="/wasm"})'))[0].value > 0, 'WASM cold start time summed');
   const results = await Promise.all(traffic.map((l) => l.stop()));
   assert.ok(results[0].ok > 0 && results[2].ok > 0, 'the load was answered');
 });

@@ -132,7 +132,7 @@ servers = ${a.url}
   const fx = await startFlexilib({ config, workers: 1, accessLog: false });
   t.after(() => fx.kill());
   const cases: Array<[string, string, unknown, number, string, string | undefined, RegExp]> = [
-    ['POST', '/servers', '{"url": ', 400, 'FLX_ADMIN_BAD_JSON', undefined, /malformed JSON/],
+    ['POST', '/servers', '{"url": ', 400, 'FLX_ADMIN_BAD_JSON', 'body', /malformed JSON/],
     ['POST', '/servers', '[1]', 400, 'FLX_UPSTREAM_BAD_REQUEST', 'body', /expected a JSON object/],
     ['POST', '/servers', { url: 'http://127.0.0.1:1', pool: 'nope' }, 400, 'FLX_UPSTREAM_UNKNOWN_POOL', 'pool', /unknown pool "nope" \(configured: api, two\)/],
     ['POST', '/servers', { url: 'http://127.0.0.1:1' }, 400, 'FLX_UPSTREAM_UNKNOWN_POOL', 'pool', /"pool" is required when the config has 2 pools/],

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eventually, RawConnection, responseBody, responseStatus, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
-import { startOrigin, type Origin } from './origins.ts';
+import { startOrigin, type Origin } from './origins.js';
 
 const get = (target: string, headers: string[] = []) => `GET ${target} HTTP/1.1\r\nHost: test\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
 /** Dates differ by the second (the origin's and the proxy's own). */

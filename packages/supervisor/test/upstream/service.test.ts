@@ -5,12 +5,13 @@
  * passive reports drive health, and the prom-client metrics read it all.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { loadConfig, type ToWorker, type UpstreamState } from '@flexilib/contract';
+import { UpstreamCounterFile } from '@flexilib/worker';
 import { upstreamMetrics } from '../../src/upstream/metrics.js';
 import { UpstreamService } from '../../src/upstream/upstream-service.js';
 import { tempDir, until, writeConfig } from '@flexilib/test-support';
@@ -42,8 +43,8 @@ health_path = /health
   t.after(() => svc.stop());
   svc.start();
   const pool = svc.registry.get('api')!;
-  assert.equal(svc.addServer(pool, c.url).created, true);
-  assert.equal(svc.removeServers('127.0.0.1', a.port).length, 1);
+  assert.equal((await svc.addServer(pool, c.url)).created, true);
+  assert.equal((await svc.removeServers('127.0.0.1', a.port)).length, 1);
   assert.deepEqual(urls(svc.snapshot(), 'api'), [b.url, c.url]);
   // Each change went to the workers at once.
   const last = sent.at(-1)!;
@@ -101,7 +102,9 @@ rise = 2
 `);
   const { log, lines } = capture();
   const sent: ToWorker[] = [];
-  const svc = new UpstreamService(loadConfig(file), log, (m) => sent.push(m));
+  const runDir = path.join(dir, 'run');
+  mkdirSync(runDir);
+  const svc = new UpstreamService(loadConfig(file), log, (m) => sent.push(m), { runDir });
   t.after(() => svc.stop());
   svc.start();
   await until('the dead origin to go down', () => lines.some((l) => l.msg === 'upstream origin down' && l.origin === dead), 5000);
@@ -111,16 +114,32 @@ rise = 2
   // A worker reports a transient failure of the live origin: an immediate check clears it (epoch bump).
   const epoch = svc.registry.get('api')!.origins.get(live.url)!.epoch;
   const before = sent.length;
-  svc.onWorkerMessage(1, { type: 'upstream-failure', pool: 'api', origin: live.url, code: 'ECONNRESET', message: 'reset' });
+  svc.onWorkerMessage(1, { type: 'upstream-failure', pool: 'api', origin: live.url, epoch: 0, code: 'ECONNRESET', message: 'reset' });
   await until('the epoch bump', () => svc.registry.get('api')!.origins.get(live.url)!.epoch > epoch, 3000);
   assert.ok(sent.length > before);
   assert.ok(lines.some((l) => l.msg?.toString().startsWith('upstream origin failed while proxying') && l.origin === live.url && l.code === 'ECONNRESET'));
   assert.equal(svc.registry.get('api')!.origins.get(live.url)!.healthy, true);
 
-  // Counters from two workers; one exits and its counts stay in the totals.
-  svc.onWorkerMessage(1, { type: 'upstream-stats', counters: { api: { client: { success: 10, failed: 1 }, origins: { [live.url]: { success: 10, failed: 0 }, [dead]: { success: 0, failed: 1 } } } } });
-  svc.onWorkerMessage(2, { type: 'upstream-stats', counters: { api: { client: { success: 5, failed: 0 }, origins: { [live.url]: { success: 5, failed: 0 } } } } });
+  // Counters in two workers' files (the slots the state gave them); one exits and its counts stay in the totals.
+  const pool = svc.snapshot().pools[0];
+  const slot = (url: string) => pool.origins.find((o) => o.url === url)!.slot;
+  const w1 = new UpstreamCounterFile(runDir, 1);
+  const w2 = new UpstreamCounterFile(runDir, 2, 2); // room for the pool slot only: grows for the origins, the outgrown file is folded
+  t.after(() => w1.close());
+  w1.ensure(Math.max(pool.slot, slot(live.url), slot(dead))); // what applying the state does
+  w2.ensure(pool.slot);
+  for (let i = 0; i < 10; i++) {
+    w1.ok(pool.slot);
+    w1.ok(slot(live.url));
+  }
+  w1.fail(pool.slot);
+  w1.fail(slot(dead));
+  w2.ok(pool.slot);
+  w2.ensure(Math.max(pool.slot, slot(live.url), slot(dead)));
+  for (let i = 0; i < 4; i++) w2.ok(pool.slot);
+  for (let i = 0; i < 5; i++) w2.ok(slot(live.url));
   svc.onWorkerExit(2);
+  assert.equal(readdirSync(runDir).filter((n) => n.startsWith('worker-2.')).length, 0, 'the exited worker\'s files are folded and deleted');
 
   const registry = new Registry();
   upstreamMetrics(registry, svc);

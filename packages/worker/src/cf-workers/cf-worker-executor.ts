@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { CfWorkerSpec, ErrorCode, RouteSpec } from '@flexilib/contract';
+import { answersHttp, FlexiError, type CfWorkerSpec, type HttpErrorCode, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
@@ -56,7 +56,6 @@ const CF_JSON: Record<string, string> = {
 /** Rays flexilib made end so: a request already carrying one came back from a Worker. */
 const RAY_SUFFIX = '-FLX';
 const RAY_PREFIX = randomBytes(4).toString('hex');
-const ERROR_HEADER = 'x-flexilib-error';
 
 export class CfWorkerExecutor implements Executor {
   readonly kind = 'worker' as const;
@@ -85,7 +84,7 @@ export class CfWorkerExecutor implements Executor {
       // Cloudflare allows 16 hops before its error 1019; here the nested request could wait
       // forever for a process its own caller holds (one request per process), so none is allowed.
       this.log.warn({ route: this.route.key, worker: this.spec.name, code: 'FLX_CFW_LOOP', ray: seen }, `${this.label}: the request already passed through a Worker of this server: answered error 1019`);
-      sendCloudflareError(res, 508, 1019, 'FLX_CFW_LOOP', seen);
+      sendCloudflareError(res, 1019, 'FLX_CFW_LOOP', seen);
       req.resume();
       return;
     }
@@ -137,9 +136,8 @@ class CfCall implements Dispatcher.DispatchHandler {
   start(e: Engine | Error): void {
     if (e instanceof Error) {
       this.done = true;
-      const code = ((e as { code?: string }).code ?? 'FLX_CFW_START') as ErrorCode;
-      const status = code === 'FLX_CFW_BUNDLE' ? 500 : 502;
-      sendError(this.res as ServerResponse, status, e.message, { [ERROR_HEADER]: code });
+      const code = e instanceof FlexiError && answersHttp(e.code) ? e.code : 'FLX_CFW_START';
+      sendError(this.res, code, e.message);
       return;
     }
     this.engine = e;
@@ -235,15 +233,15 @@ class CfCall implements Dispatcher.DispatchHandler {
       this.req.resume();
     }
     if (why === 'cpu' || why === 'memory') {
-      const code: ErrorCode = why === 'cpu' ? 'FLX_CFW_CPU' : 'FLX_CFW_MEMORY';
+      const code: HttpErrorCode = why === 'cpu' ? 'FLX_CFW_CPU' : 'FLX_CFW_MEMORY';
       const limit = why === 'cpu' ? `${ex.spec.cpuMs} ms of CPU` : `${ex.spec.memoryBytes} bytes of memory`;
       ex.log.warn({ route: ex.route.key, worker: ex.spec.name, code, pid: e.pid }, `${ex.label}: the request exceeded ${limit}: answered error 1102, the isolate is recycled`);
-      sendCloudflareError(this.res, 503, 1102, code, this.ray);
+      sendCloudflareError(this.res, 1102, code, this.ray);
       return;
     }
     ex.log.warn({ route: ex.route.key, worker: ex.spec.name, code: 'FLX_CFW_CRASHED', pid: e.pid, err: err.message, lastWords: e.lastWords }, `${ex.label}: workerd failed during the request`);
     if (this.started) this.res.destroy();
-    else sendError(this.res as ServerResponse, 502, `${ex.label}: workerd failed during the request: ${err.message}`, { [ERROR_HEADER]: 'FLX_CFW_CRASHED' });
+    else sendError(this.res, 'FLX_CFW_CRASHED', `${ex.label}: workerd failed during the request: ${err.message}`);
   }
 
   private clientClosed(): void {

@@ -39,7 +39,7 @@ import { Latin1Cache } from './latin1-cache.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { sameLower } from './raw-headers.js';
 import { checkFinalStatus } from './final-status.js';
-import { errorAnswer, sendError } from './respond.js';
+import { countErrorAnswer, errorAnswer, sendError } from './respond.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
 const MAX_LANE_HEADERS = 100;
@@ -108,7 +108,7 @@ export class FastLane implements LaneOwner {
   private readonly conns = new Map<Socket, LaneConnection>();
   private readonly strings = new Latin1Cache();
   private readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
-  private readonly stats: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+  private readonly stats: RequestStats = { arenaBytes: 0, alloc: 0, bytes: -1 };
   private readonly keepAliveLine: string;
   private readonly observed: boolean;
   private stopping = false;
@@ -300,7 +300,7 @@ export class FastLane implements LaneOwner {
     } catch (err) {
       this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
       if (res.headersSent) res.destroy();
-      else if (!res.settled) sendError(res, 500, 'Internal Server Error');
+      else if (!res.settled) sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
     }
     conn.starting = false;
   }
@@ -311,7 +311,7 @@ export class FastLane implements LaneOwner {
     const conn = this.conns.get(socket);
     if (this.observed) {
       const status = finished ? res.statusCode : 499;
-      this.record(res.req, res.ex, res.meter, status, finished, res.bytes >= 0 ? res.bytes : res.written, 0, 0, res.startMs, res.ttfbMs, true);
+      this.record(res.req, res.executor, res.meter, status, finished, res.bytes >= 0 ? res.bytes : res.written, 0, 0, res.startMs, res.ttfbMs, true);
     }
     if (conn === undefined || conn.res !== res) return;
     conn.res = null;
@@ -334,7 +334,7 @@ export class FastLane implements LaneOwner {
     const meter = this.observed ? this.state.meter : null;
     const start = this.observed ? performance.now() : 0;
     const stats = this.stats;
-    stats.preAlloc = 0;
+    stats.arenaBytes = 0;
     stats.alloc = 0;
     stats.bytes = -1;
     let out: DirectAnswer | null;
@@ -342,7 +342,8 @@ export class FastLane implements LaneOwner {
       out = ex.direct!(req, stats);
     } catch (err) {
       this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
-      out = errorAnswer(500, 'Internal Server Error');
+      out = errorAnswer('FLX_INTERNAL', 'Internal Server Error');
+      countErrorAnswer(meter, ex, out.headers);
     }
     if (out === null) return false;
     if (meter) meter.begin();
@@ -353,8 +354,9 @@ export class FastLane implements LaneOwner {
       head = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
-      out = errorAnswer(502, why);
-      status = 502;
+      out = errorAnswer('FLX_PLUGIN_BAD_RESPONSE', why);
+      countErrorAnswer(meter, ex, out.headers);
+      status = out.status;
       stats.bytes = out.body.length;
       head = this.head(status, out.reason, out.headers, false);
     }
@@ -372,7 +374,7 @@ export class FastLane implements LaneOwner {
       socket.uncork();
     }
     if (close) socket.destroySoon();
-    if (this.observed) this.record(req, ex, meter, status, true, stats.bytes >= 0 ? stats.bytes : body.length, stats.preAlloc, stats.alloc, start, 0, true);
+    if (this.observed) this.record(req, ex, meter, status, true, stats.bytes >= 0 ? stats.bytes : body.length, stats.arenaBytes, stats.alloc, start, 0, true);
     return true;
   }
 

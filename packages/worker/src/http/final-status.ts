@@ -5,9 +5,10 @@
  * any 1xx leaves a direct client's answers shifted by one. Every executor
  * checks the status it is about to write here and answers 502 instead.
  */
+import { FlexiError } from '@flexilib/contract';
 
 /** Thrown (and turned into a 502 naming the route) for a status outside 200–599. */
 export function checkFinalStatus(status: number): void {
   if (status >= 200 && status <= 599 && status === Math.floor(status)) return;
-  throw Object.assign(new RangeError(`status ${status} is not a final status (200-599)`), { code: 'FLX_PLUGIN_BAD_RESPONSE' });
+  throw new FlexiError('FLX_PLUGIN_BAD_RESPONSE', `status ${status} is not a final status (200-599)`);
 }

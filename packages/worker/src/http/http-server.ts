@@ -2,7 +2,7 @@
  * The worker's HTTP server: node:http with keep-alive and deliberate limits,
  * dispatching each request to the router's executor.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 // The module binding, not the global: node's global `performance` is a lazy
 // accessor, a getter call on every use.
 import { performance } from 'node:perf_hooks';
@@ -12,7 +12,7 @@ import type { AccessLogger, AccessRecord, LoggedRequest } from '../observe/acces
 import type { Executor, RequestStats } from '../executor.js';
 import { FastLane } from './fast-lane.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
-import type { WorkerOptions } from '@flexilib/contract';
+import { ERROR_HEADER, statusOf, type WorkerOptions } from '@flexilib/contract';
 import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from '../routing/router.js';
@@ -21,8 +21,12 @@ import { WriteStallWatch } from './write-stall.js';
 
 export type { RequestRecorder, ServerState } from './server-state.js';
 
+/** Marks a socket whose queued answers include one that closes it (answered before it is attached). */
+const CLOSING = Symbol('flexilib.closing');
+type ServerSocket = Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null; [CLOSING]?: true };
+
 /** Stats of unobserved requests: executors write them, nobody reads them. */
-const UNOBSERVED: RequestStats = { preAlloc: 0, alloc: 0, bytes: -1 };
+const UNOBSERVED: RequestStats = { arenaBytes: 0, alloc: 0, bytes: -1 };
 
 /** A response that holds its request's observation state (it is the request's RequestStats). */
 interface ObservedResponse extends ServerResponse, RequestStats {
@@ -34,8 +38,8 @@ interface ObservedResponse extends ServerResponse, RequestStats {
 
 export function requestRecorder(access: AccessLogger | null): RequestRecorder {
   // One record, refilled for each request: the logger uses it synchronously.
-  const rec: AccessRecord = { req: null as unknown as LoggedRequest, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, preAlloc: 0, alloc: 0, route: '-' };
-  return (req, ex, meter, status, finished, bytes, preAlloc, alloc, startMs, ttfbMs, fast) => {
+  const rec: AccessRecord = { req: null as unknown as LoggedRequest, status: 0, bytes: 0, ttfbMs: 0, ttlbMs: 0, arenaBytes: 0, alloc: 0, route: '-' };
+  return (req, ex, meter, status, finished, bytes, arenaBytes, alloc, startMs, ttfbMs, fast) => {
     const end = performance.now();
     if (meter) meter.record(ex, status, end - startMs, bytes, alloc, finished, fast);
     if (access) {
@@ -44,7 +48,7 @@ export function requestRecorder(access: AccessLogger | null): RequestRecorder {
       rec.bytes = bytes;
       rec.ttfbMs = (ttfbMs || end) - startMs;
       rec.ttlbMs = end - startMs;
-      rec.preAlloc = preAlloc;
+      rec.arenaBytes = arenaBytes;
       rec.alloc = alloc;
       rec.route = ex ? ex.route.key : '-';
       access(rec);
@@ -65,10 +69,10 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
     const finished = res.writableFinished;
     // nginx's 499: the client closed the connection before the response was complete
     const status = finished ? res.statusCode : 499;
-    record(res.req, res.executor, res.meter, status, finished, bytes, res.preAlloc, res.alloc, res.startMs, res.ttfbMs, false);
+    record(res.req, res.executor, res.meter, status, finished, bytes, res.arenaBytes, res.alloc, res.startMs, res.ttfbMs, false);
   }
   return class extends http.ServerResponse implements RequestStats {
-    preAlloc = 0;
+    arenaBytes = 0;
     alloc = 0;
     bytes = -1;
     startMs = 0;
@@ -112,7 +116,11 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
 function answerAfterPending(socket: Socket, answer: string): void {
   // node:http's own link from a socket to the response writing on it.
   const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (current == null || current.writableFinished) {
+  // Not `current.writableFinished`: that is true as soon as its bytes reach the
+  // kernel, before its 'finish' — and only on 'finish' does node:http attach the
+  // next queued answer (e.g. an HTTP/1.0 request's, pipelined behind it). Ending
+  // the socket then would drop those answers; while `current` is attached, wait.
+  if (current == null) {
     socket.end(answer);
     return;
   }
@@ -133,6 +141,15 @@ function answerAfterPending(socket: Socket, answer: string): void {
   current.on('finish', next);
   current.on('close', next);
 }
+
+/** node:http's refusals of what llhttp could not parse or wait for, as whole answers (the connection closes). */
+const CLIENT_ERROR_ANSWER = Object.fromEntries(
+  (['FLX_BAD_REQUEST', 'FLX_REQUEST_TIMEOUT', 'FLX_HEADERS_TOO_LARGE'] as const).map((code) => {
+    const status = statusOf(code);
+    const reason = STATUS_CODES[status]!;
+    return [code, `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\n${ERROR_HEADER}: ${code}\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`];
+  }),
+) as Record<'FLX_BAD_REQUEST' | 'FLX_REQUEST_TIMEOUT' | 'FLX_HEADERS_TOO_LARGE', string>;
 
 /** The worker's server, and the fast lane in front of it (null when turned off). */
 export interface WorkerServer {
@@ -158,6 +175,8 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
     // client hold a connection far past its deadline).
     connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
     noDelay: true,
+    // refused() below answers a missing Host (400 FLX_BAD_REQUEST), where a request pipelined after it can see it.
+    requireHostHeader: false,
     ServerResponse: Response,
   });
 
@@ -182,43 +201,49 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
       };
 
   /**
-   * A request read after one whose answer closes the connection (node's own
-   * 400 for a missing Host, ours below, a 413): node:http would never send
-   * its answer, so it is not run at all — no plugin call or origin request
-   * the client cannot see the answer to. (A client's own Connection: close
-   * stops llhttp itself: HPE_CLOSED_CONNECTION below.)
+   * A request read after one whose answer closes the connection (ours below
+   * for a missing Host or two, a 413): node:http would never send its answer,
+   * so it is not run at all — no plugin call or origin request the client
+   * cannot see the answer to. The closing answer may be the one writing
+   * (`current`) or one queued behind it (CLOSING: node:http keeps its queue
+   * private). (A client's own Connection: close stops llhttp itself:
+   * HPE_CLOSED_CONNECTION below.)
    */
   function afterLastAnswer(req: IncomingMessage, res: ServerResponse): boolean {
-    const socket = req.socket as Socket & { _httpMessage?: (ServerResponse & { _last?: boolean }) | null };
+    const socket = req.socket as ServerSocket;
     const current = socket._httpMessage;
-    if (socket.writable && (current == null || current === res || (current._last !== true && current.shouldKeepAlive))) return false;
+    if (socket[CLOSING] !== true && socket.writable && (current == null || current === res || (current._last !== true && current.shouldKeepAlive))) return false;
     req.resume();
     return true;
   }
 
   /**
-   * What llhttp lets through but RFC 9112 §3.2 refuses: more than one Host
-   * (node keeps the first, a plugin or an origin may read another). 400, and
-   * the connection closes. (The fast lane hands such requests to node:http.)
+   * What RFC 9112 §3.2 refuses: more than one Host (llhttp lets it through;
+   * node keeps the first, a plugin or an origin may read another), or none in
+   * HTTP/1.1 (node's own check, turned off above). 400 FLX_BAD_REQUEST, and
+   * the connection closes. (The fast lane hands such
+   * requests to node:http.)
    */
   function refused(req: IncomingMessage, res: ServerResponse): boolean {
-    if (rawHeaderCount(req.rawHeaders, 'host') <= 1) return false;
+    const hosts = rawHeaderCount(req.rawHeaders, 'host');
+    if (hosts === 1 || (hosts === 0 && (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1))) return false;
+    (req.socket as ServerSocket)[CLOSING] = true;
     res.shouldKeepAlive = false;
-    sendError(res, 400, 'more than one Host header', { connection: 'close' });
+    sendError(res, 'FLX_BAD_REQUEST', hosts === 0 ? 'no Host header (HTTP/1.1 needs one)' : 'more than one Host header', { connection: 'close' });
     req.resume();
     return true;
   }
 
   function dispatch(ex: ReturnType<Router['match']>, req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
     if (!ex) {
-      sendError(res, 404, `no route matches ${req.url}`);
+      sendError(res, 'FLX_NO_ROUTE', `no route matches ${req.url}`);
       return;
     }
     try {
       ex.handle(req, res, stats);
     } catch (err) {
       log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
-      sendError(res, 500, 'Internal Server Error');
+      sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
     }
   }
 
@@ -234,9 +259,8 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
       answerAfterPending(socket, '');
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    answerAfterPending(socket, `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${reason.length + 1}\r\n\r\n${reason}\n`);
+    const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'FLX_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'FLX_REQUEST_TIMEOUT' : 'FLX_BAD_REQUEST';
+    answerAfterPending(socket, CLIENT_ERROR_ANSWER[code]);
   });
   const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
   // After the lane: it takes over node:http's one connection listener.

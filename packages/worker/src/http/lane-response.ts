@@ -28,7 +28,7 @@ export interface LaneOwner {
 }
 
 export class LaneResponse extends EventEmitter implements ResponseSink, RequestStats {
-  preAlloc = 0;
+  arenaBytes = 0;
   alloc = 0;
   /** Body bytes, as the executor reports them (else counted here). */
   bytes = -1;
@@ -53,7 +53,7 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
   constructor(
     private readonly owner: LaneOwner,
     readonly socket: Socket,
-    readonly ex: Executor,
+    readonly executor: Executor,
     /** For the access log: the lane's request object is reused, this one is the request's own. */
     readonly req: LoggedRequest,
   ) {

@@ -22,7 +22,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limit: numbe
   const declared = req.headers['content-length'];
   const tooLarge = () => {
     res.shouldKeepAlive = false;
-    sendError(res, 413, `request body exceeds the limit of ${limit} bytes`, { connection: 'close' });
+    sendError(res, 'FLX_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, { connection: 'close' });
     req.resume();
   };
   if (declared !== undefined && Number(declared) > limit) {

@@ -27,7 +27,7 @@ export type RequestRecorder = (
   status: number,
   finished: boolean,
   bytes: number,
-  preAlloc: number,
+  arenaBytes: number,
   alloc: number,
   startMs: number,
   ttfbMs: number,

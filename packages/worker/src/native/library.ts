@@ -15,13 +15,14 @@
  * A failed load is not retried on every request: requests answer the same
  * error until the file changes (fileChanged()) or a backoff passes.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FlexiError, type ErrorCode } from '@flexilib/contract';
-import { elfProblem } from './elf-check.js';
+import { elfArchProblem, elfProblem } from './elf-check.js';
 import { openPlugin, type HandleFn } from './ffi.js';
 import { chooseInterface, flexiLibCall, type PluginAbi } from './flexilib-interface.js';
+import { MAX_LIBRARY_BYTES, PluginFileError, readPluginFile } from '../plugin-file.js';
 import { librarySource } from './verified-copy.js';
 
 /** Retry a failed load after 1 s, 2 s, 4 s ... at most this long, unless the file changes first. */
@@ -113,22 +114,12 @@ export class Library {
 
   private loadVersion(): LoadedVersion {
     this.attempts++;
-    const source = librarySource(this.file);
-    let mtimeMs: number;
-    try {
-      mtimeMs = statSync(source).mtimeMs;
-    } catch {
-      throw new FlexiError('FLX_LIB_NOT_FOUND', `library not found: ${this.file}`);
-    }
-    let data: Buffer;
-    try {
-      data = readFileSync(source);
-    } catch (err) {
-      throw new FlexiError('FLX_LIB_LOAD', `cannot read library ${this.file}: ${(err as Error).message}`);
-    }
+    const { data, mtimeMs } = readLibraryFile(librarySource(this.file), this.file);
     // The bytes checked are the bytes loaded: the file may change again meanwhile.
     const problem = elfProblem(data);
     if (problem) throw new FlexiError('FLX_LIB_INCOMPLETE', `library ${this.file} cannot be loaded: ${problem}`);
+    const arch = elfArchProblem(data);
+    if (arch) throw new FlexiError('FLX_LIB_WRONG_ARCH', `library ${this.file} cannot be loaded: ${arch}`);
     let copy: string;
     try {
       copy = privateCopy(this.file, data);
@@ -206,6 +197,17 @@ export class Library {
   /** Retire every version (shutdown or the library left the config). */
   close(): void {
     this.swap(null);
+  }
+}
+
+/** The library's bytes: a regular file within MAX_LIBRARY_BYTES (never /dev/zero, a FIFO, ...). */
+/** Read `source` (the verified copy, or the configured file); errors name the configured `file`. */
+function readLibraryFile(source: string, file: string): { data: Buffer; mtimeMs: number } {
+  try {
+    return readPluginFile(source, MAX_LIBRARY_BYTES);
+  } catch (err) {
+    if (err instanceof PluginFileError && err.problem === 'missing') throw new FlexiError('FLX_LIB_NOT_FOUND', `library not found: ${file}`);
+    throw new FlexiError('FLX_LIB_LOAD', `cannot read library ${(err as Error).message}`);
   }
 }
 

@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
-import { FlexiError } from '@flexilib/contract';
+import { answersHttp, FlexiError } from '@flexilib/contract';
 import { checkFinalStatus } from '../http/final-status.js';
 import type { Executor, RequestLike, RequestStats } from '../executor.js';
 import { hasNoBody, readBody } from '../http/request-body.js';
@@ -99,7 +99,7 @@ export class NativeExecutor implements Executor {
     if (version === undefined) return;
     const slot = this.deps.inlineSlot;
     if (!slot.fillRequest(req, body)) {
-      sendError(res, 431, 'request headers too large for the plugin call');
+      sendError(res, 'FLX_PLUGIN_HEADERS_TOO_LARGE', 'request headers too large for the plugin call');
       return;
     }
     this.finish(version, slot, this.callInline(version, slot), res, stats);
@@ -128,7 +128,7 @@ export class NativeExecutor implements Executor {
     if (!slot) {
       if (this.queue.length >= MAX_QUEUE) {
         clearTimeout(c.timer);
-        sendError(c.res, 503, `route "${this.route.key}" is busy: ${MAX_QUEUE} calls already queued`, { 'retry-after': '1' });
+        sendError(c.res, 'FLX_PLUGIN_BUSY', `route "${this.route.key}" is busy: ${MAX_QUEUE} calls already queued`, { 'retry-after': '1' });
         return;
       }
       this.queue.push(c);
@@ -137,7 +137,7 @@ export class NativeExecutor implements Executor {
     if (!slot.fillRequest(c.req, c.body)) {
       clearTimeout(c.timer);
       this.putSlot(slot);
-      sendError(c.res, 431, 'request headers too large for the plugin call');
+      sendError(c.res, 'FLX_PLUGIN_HEADERS_TOO_LARGE', 'request headers too large for the plugin call');
       return;
     }
     slot.resetResponse();
@@ -166,7 +166,7 @@ export class NativeExecutor implements Executor {
       try {
         if (err) {
           this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: String(err) }, 'threaded plugin call failed');
-          sendError(res, 500, 'Internal Server Error');
+          sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
           slot.resetResponse();
           version.release();
         } else {
@@ -194,7 +194,7 @@ export class NativeExecutor implements Executor {
     }
     const why = `route "${this.route.key}": library ${library} did not answer within ${this.timeoutMs} ms`;
     this.deps.log.error({ code: 'FLX_PLUGIN_TIMEOUT', route: this.route.key, library, timeoutMs: this.timeoutMs, running }, `${why}${running ? '' : ' (still queued)'}; answered 504`);
-    sendError(c.res, 504, why, { 'x-flexilib-error': 'FLX_PLUGIN_TIMEOUT' });
+    sendError(c.res, 'FLX_PLUGIN_TIMEOUT', why);
   }
 
   private takeSlot(): Slot | undefined {
@@ -259,7 +259,7 @@ export class NativeExecutor implements Executor {
         version.release();
       }
     }
-    stats.preAlloc = slot.arenaSize;
+    stats.arenaBytes = slot.arenaBytes;
     stats.alloc = out.heapBytes;
     applyResponseRules(out, rc);
     if (rc !== 0) {
@@ -277,7 +277,7 @@ export class NativeExecutor implements Executor {
       if (out.reason !== undefined) res.writeHead(out.status, out.reason, out.headers);
       else res.writeHead(out.status, out.headers);
     } catch (err) {
-      sendError(res, 502, this.refused(err as Error));
+      sendError(res, 'FLX_PLUGIN_BAD_RESPONSE', this.refused(err as Error));
       return;
     }
     const body = out.body;
@@ -295,7 +295,7 @@ export class NativeExecutor implements Executor {
    * the backoff (the library's retry: next change of the file, or 1 s, 2 s, 4 s ... 30 s). */
   private loadFailed(res: ServerResponse, err: FlexiError, tried: boolean): void {
     if (tried) this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: err.code, err: err.message }, 'library unavailable');
-    sendError(res, 502, `route "${this.route.key}": ${err.message}`);
+    sendError(res, answersHttp(err.code) ? err.code : 'FLX_LIB_LOAD', `route "${this.route.key}": ${err.message}`);
   }
 
   /** Free idle slots now; busy ones are freed when their call returns. Queued calls still run. */

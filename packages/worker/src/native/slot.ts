@@ -61,7 +61,7 @@ export class Slot {
   private readonly stringsStart: number;
   private readonly arenaAddr: number;
   private readonly arenaOff: number;
-  readonly arenaSize: number;
+  readonly arenaBytes: number;
   private body: NativeBlock | null = null;
   /** The result of readResponse, reused: valid until the slot's next call. */
   private readonly out: PluginResponse = { status: 0, reason: undefined, headers: [], hasContentType: false, body: '', heapBytes: 0, arenaUsed: 0 };
@@ -81,7 +81,7 @@ export class Slot {
     this.headersAddr = this.req.addr + headersOff;
     this.arenaOff = RESPONSE.size;
     this.arenaAddr = this.resp.addr + RESPONSE.size;
-    this.arenaSize = arenaBytes;
+    this.arenaBytes = arenaBytes;
     // Addresses inside the request block are written as (low + offset, high)
     // with integer arithmetic, valid while the block does not straddle a 4 GiB
     // boundary; otherwise fall back to the general split.
@@ -262,7 +262,7 @@ export class Slot {
     }
 
     const arenaTop = this.getPtr(u32, RS.arena_top);
-    out.arenaUsed = this.arenaSize - arenaTop + (bodyAddr === this.arenaAddr ? bodyLen : 0);
+    out.arenaUsed = this.arenaBytes - arenaTop + (bodyAddr === this.arenaAddr ? bodyLen : 0);
     out.heapBytes = this.getPtr(u32, RS.heap_bytes);
     let block = this.getPtr(u32, RS.heap);
     while (block !== 0) {

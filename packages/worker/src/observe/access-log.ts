@@ -28,7 +28,8 @@ export interface AccessRecord {
   bytes: number;
   ttfbMs: number;
   ttlbMs: number;
-  preAlloc: number;
+  /** The call's arena; logged as `preAlloc`, FlexiLib's name for it. */
+  arenaBytes: number;
   alloc: number;
   route: string;
 }
@@ -46,7 +47,7 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
     return (r) => {
       const { req } = r;
       out.write(
-        `${peerOf(req.socket).text} - - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${r.status} ttfb ${ms3(r.ttfbMs)}ms ${r.bytes} ttlb ${ms3(r.ttlbMs)}ms (pre-alloc: ${r.preAlloc}, alloc: ${r.alloc})\n`,
+        `${peerOf(req.socket).text} - - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${r.status} ttfb ${ms3(r.ttfbMs)}ms ${r.bytes} ttlb ${ms3(r.ttlbMs)}ms (pre-alloc: ${r.arenaBytes}, alloc: ${r.alloc})\n`,
       );
     };
   }
@@ -103,8 +104,8 @@ export class JsonAccessLine {
   private runVersion = '';
   private runRoute = '';
   private versionRoute: Uint8Array = ascii('');
-  private preAllocKey = -1;
-  private preAllocBytes: Uint8Array = ascii('');
+  private arenaKey = -1;
+  private arenaRunBytes: Uint8Array = ascii('');
 
   constructor(
     private readonly head: string,
@@ -126,7 +127,7 @@ export class JsonAccessLine {
       this.nowText = String(now);
     }
     this.route(r.route);
-    return `${this.head}${this.nowText}${this.chindings},"remote":"${peerOf(req.socket).text}","method":"${req.method}","target":${jsonString(req.url!)},"httpVersion":"${req.httpVersion}","route":${this.routeJson},"status":${r.status},"ttfbMs":${msJson(r.ttfbMs)},"bytes":${r.bytes},"ttlbMs":${msJson(r.ttlbMs)},"preAlloc":${r.preAlloc},"alloc":${r.alloc}}\n`;
+    return `${this.head}${this.nowText}${this.chindings},"remote":"${peerOf(req.socket).text}","method":"${req.method}","target":${jsonString(req.url!)},"httpVersion":"${req.httpVersion}","route":${this.routeJson},"status":${r.status},"ttfbMs":${msJson(r.ttfbMs)},"bytes":${r.bytes},"ttlbMs":${msJson(r.ttlbMs)},"preAlloc":${r.arenaBytes},"alloc":${r.alloc}}\n`;
   }
 
   /** Encode the line into out's batch; false (nothing written) when text() must make it. */
@@ -136,10 +137,10 @@ export class JsonAccessLine {
     if (target.length > MAX_ENCODED_TARGET) return false;
     const socketRun = this.socketRun(peerOf(req.socket).text, req.method!);
     const versionRoute = this.versionRouteRun(req.httpVersion, r.route);
-    const preAlloc = this.preAllocRun(r.preAlloc);
+    const arenaRun = this.arenaRun(r.arenaBytes);
     // The whole line must fit the writer's free room (a long route key or
     // binding could otherwise push it past the buffer's end).
-    const fixed = this.headBytes.length + socketRun.length + versionRoute.length + preAlloc.length + K_NUMBERS;
+    const fixed = this.headBytes.length + socketRun.length + versionRoute.length + arenaRun.length + K_NUMBERS;
     if (fixed + target.length + 2 + NUMBERS_ROOM > LINE_ROOM) return false;
     const u8 = out.room;
     let p = putBytes(u8, out.end, this.headBytes);
@@ -155,7 +156,7 @@ export class JsonAccessLine {
     p = putUint(u8, p, r.bytes);
     p = putBytes(u8, p, K_TTLB);
     p = putMs(u8, p, r.ttlbMs);
-    p = putBytes(u8, p, preAlloc);
+    p = putBytes(u8, p, arenaRun);
     p = putUint(u8, p, r.alloc);
     u8[p++] = 0x7d; // }
     u8[p++] = 0x0a; // \n
@@ -184,12 +185,12 @@ export class JsonAccessLine {
     return this.versionRoute;
   }
 
-  private preAllocRun(preAlloc: number): Uint8Array {
-    if (preAlloc !== this.preAllocKey) {
-      this.preAllocKey = preAlloc;
-      this.preAllocBytes = ascii(`,"preAlloc":${preAlloc},"alloc":`);
+  private arenaRun(arenaBytes: number): Uint8Array {
+    if (arenaBytes !== this.arenaKey) {
+      this.arenaKey = arenaBytes;
+      this.arenaRunBytes = ascii(`,"preAlloc":${arenaBytes},"alloc":`);
     }
-    return this.preAllocBytes;
+    return this.arenaRunBytes;
   }
 }
 
@@ -332,7 +333,7 @@ export function fields(r: AccessRecord): Record<string, unknown> {
     ttfbMs: round3(r.ttfbMs),
     bytes: r.bytes,
     ttlbMs: round3(r.ttlbMs),
-    preAlloc: r.preAlloc,
+    preAlloc: r.arenaBytes,
     alloc: r.alloc,
   };
 }

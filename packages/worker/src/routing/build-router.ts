@@ -58,7 +58,7 @@ class UnsupportedExecutor implements Executor {
     this.error = new FlexiError('FLX_EXECUTOR_UNSUPPORTED', `route "${route.key}": ${route.target.kind} executors are not available in this build`);
   }
   handle(_req: unknown, res: import('node:http').ServerResponse, _stats: RequestStats): void {
-    sendError(res, 501, this.error.message);
+    sendError(res, this.error.code as 'FLX_EXECUTOR_UNSUPPORTED', this.error.message);
   }
   close(): void {}
 }

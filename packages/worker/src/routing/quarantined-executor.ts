@@ -17,11 +17,11 @@ export class QuarantinedExecutor implements Executor {
 
   constructor(readonly route: RouteSpec, notice: QuarantineNotice) {
     this.message = `route "${route.key}": ${notice.reason}`;
-    this.headers = { 'retry-after': String(notice.retryAfterS), 'x-flexilib-error': 'FLX_LIB_QUARANTINED' };
+    this.headers = { 'retry-after': String(notice.retryAfterS) };
   }
 
   handle(_req: IncomingMessage, res: ServerResponse, _stats: RequestStats): void {
-    sendError(res, 503, this.message, this.headers);
+    sendError(res, 'FLX_LIB_QUARANTINED', this.message, this.headers);
   }
 
   close(): void {}

@@ -15,7 +15,6 @@ function undiciPool(): typeof Pool {
   return (PoolClass ??= (require('undici') as typeof import('undici')).Pool);
 }
 import type { UpstreamSettings } from '@flexilib/contract';
-import type { CountPair } from '@flexilib/contract';
 
 export class Origin {
   readonly dispatcher: Pool;
@@ -29,11 +28,8 @@ export class Origin {
   inflight = 0;
   /** Removed from its pool: no new requests; the dispatcher closes once in-flight ones finish. */
   removed = false;
-  /**
-   * @param counts this origin's counters in its pool, shared with any earlier
-   *   Origin object for the same URL so totals never go down.
-   */
-  constructor(readonly url: string, settings: UpstreamSettings, readonly counts: CountPair) {
+  /** @param slot this origin's counters in the upstream counter file (the supervisor's number). */
+  constructor(readonly url: string, settings: UpstreamSettings, public slot: number) {
     this.dispatcher = new (undiciPool())(url, {
       connections: settings.maxConnections || null,
       connect: { timeout: settings.connectTimeoutMs },

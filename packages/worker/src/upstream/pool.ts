@@ -10,7 +10,9 @@
 import { createBalancer, type Balancer } from './balancer.js';
 import { Origin } from './origin.js';
 import { DEFAULT_UPSTREAM_SETTINGS, type UpstreamSettings } from '@flexilib/contract';
-import type { CountPair, PoolCounters, PoolState } from '@flexilib/contract';
+import type { UpstreamCounterFile } from './counter-file.js';
+import { UNASSIGNED_SLOT } from '@flexilib/contract';
+import type { PoolState } from '@flexilib/contract';
 
 /** Settings baked into the connection pools; a change to one of them needs new ones. */
 function dispatcherKey(s: UpstreamSettings): string {
@@ -25,11 +27,28 @@ export class UpstreamPool {
   private usable: Origin[] = [];
   private fallback: Origin[] = [];
   private balancer: Balancer = createBalancer('round-robin');
-  readonly client: CountPair = { success: 0, failed: 0 };
-  /** Per origin URL, cumulative across removals and re-additions. */
-  private readonly counts = new Map<string, CountPair>();
+  /** The client counters' slot in the counter file, once the supervisor's state names the pool. */
+  private slot = UNASSIGNED_SLOT;
 
-  constructor(readonly name: string) {}
+  constructor(readonly name: string, private readonly counters: UpstreamCounterFile) {}
+
+  /** A client request answered with an origin's response. */
+  clientOk(): void {
+    this.counters.ok(this.slot);
+  }
+
+  /** A client request answered with the proxy's own error, or cut. */
+  clientFailed(): void {
+    this.counters.fail(this.slot);
+  }
+
+  originOk(o: Origin): void {
+    this.counters.ok(o.slot);
+  }
+
+  originFailed(o: Origin): void {
+    this.counters.fail(o.slot);
+  }
 
   /** An origin for a new request, or undefined when the pool has no healthy origin left to try. */
   pick(exclude?: readonly Origin[]): Origin | undefined {
@@ -60,15 +79,13 @@ export class UpstreamPool {
     const rebuild = this.known && dispatcherKey(state.settings) !== dispatcherKey(this.settings);
     if (!this.known || state.settings.balance !== this.settings.balance) this.balancer = createBalancer(state.settings.balance);
     this.settings = state.settings;
+    this.slot = state.slot;
     this.known = true;
     const next = new Map<string, Origin>();
     for (const s of state.origins) {
       let o = rebuild ? undefined : this.origins.get(s.url);
-      if (!o) {
-        let counts = this.counts.get(s.url);
-        if (!counts) this.counts.set(s.url, (counts = { success: 0, failed: 0 }));
-        o = new Origin(s.url, state.settings, counts);
-      }
+      if (!o) o = new Origin(s.url, state.settings, s.slot);
+      o.slot = s.slot;
       o.healthy = s.healthy;
       if (s.epoch > o.ejectedAt) o.ejectedAt = -1;
       o.epoch = s.epoch;
@@ -88,12 +105,6 @@ export class UpstreamPool {
     }
     this.usable = usable;
     this.fallback = fallback;
-  }
-
-  counters(): PoolCounters {
-    const origins: Record<string, CountPair> = {};
-    for (const [url, c] of this.counts) origins[url] = { success: c.success, failed: c.failed };
-    return { client: { success: this.client.success, failed: this.client.failed }, origins };
   }
 
   close(): void {

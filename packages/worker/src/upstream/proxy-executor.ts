@@ -16,8 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { RouteSpec } from '@flexilib/contract';
-import type { ErrorCode } from '@flexilib/contract';
+import { FlexiError, type ErrorCode, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
@@ -28,10 +27,10 @@ import type { Origin } from './origin.js';
 import type { UpstreamPool } from './pool.js';
 import type { UpstreamRegistry } from './registry.js';
 
-const TOO_LARGE: ErrorCode = 'FLX_UPSTREAM_BODY_TOO_LARGE';
+const TOO_LARGE = 'FLX_UPSTREAM_BODY_TOO_LARGE' satisfies ErrorCode;
+const CLOSE = { connection: 'close' };
+const RETRY_SOON = { 'retry-after': '1' };
 const BAD_RESPONSE: ErrorCode = 'FLX_UPSTREAM_BAD_RESPONSE';
-/** On the proxy's own error answers: tells them from an origin's 5xx passed through. */
-const ERROR_HEADER = 'x-flexilib-error';
 
 export class ProxyExecutor implements Executor {
   readonly kind = 'upstream' as const;
@@ -60,17 +59,17 @@ export class ProxyExecutor implements Executor {
   private proxy(req: RequestLike, incoming: IncomingMessage | null, res: ResponseSink, stats: RequestStats): void {
     const origin = this.pool.pick();
     if (origin === undefined) {
-      this.pool.client.failed++;
+      this.pool.clientFailed();
       const { total, healthy } = this.pool.census();
       const why = total === 0 ? 'the pool has no origins' : `no healthy origin (${healthy} of ${total} healthy)`;
-      sendError(res, 503, `${this.label}: ${why}`, { 'retry-after': '1', [ERROR_HEADER]: 'FLX_UPSTREAM_UNAVAILABLE' });
+      sendError(res, 'FLX_UPSTREAM_UNAVAILABLE', `${this.label}: ${why}`, RETRY_SOON);
       return;
     }
     const limit = this.route.options.maxBodyBytes;
     if (incoming !== null && limit !== undefined && Number(incoming.headers['content-length'] ?? 0) > limit) {
-      this.pool.client.failed++;
+      this.pool.clientFailed();
       (res as ServerResponse).shouldKeepAlive = false;
-      sendError(res, 413, `${this.label}: request body exceeds the limit of ${limit} bytes`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
+      sendError(res, TOO_LARGE, `${this.label}: request body exceeds the limit of ${limit} bytes`, CLOSE);
       incoming.resume();
       return;
     }
@@ -128,7 +127,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
         let seen = 0;
         req.on('data', (chunk: Buffer) => {
           seen += chunk.length;
-          if (seen > limit) body!.destroy(Object.assign(new Error(`request body exceeds the limit of ${limit} bytes`), { code: TOO_LARGE }));
+          if (seen > limit) body!.destroy(new FlexiError(TOO_LARGE, `request body exceeds the limit of ${limit} bytes`));
         });
       }
     }
@@ -183,7 +182,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   /** The origin's answer cannot be passed on: nothing was sent yet, so a 502 (by onError). */
   private badAnswer(why: string): boolean {
-    this.abort?.(Object.assign(new Error(why), { code: BAD_RESPONSE }));
+    this.abort?.(new FlexiError(BAD_RESPONSE, why));
     return false;
   }
 
@@ -196,8 +195,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     this.origin.inflight--;
-    this.origin.counts.success++;
-    this.ex.pool.client.success++;
+    this.ex.pool.originOk(this.origin);
+    this.ex.pool.clientOk();
     this.stats.bytes = this.bytes;
     this.res.end();
   }
@@ -219,18 +218,18 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.clientGone) {
       // The client left; nothing to answer and nothing to blame the origin for.
       this.done = true;
-      ex.pool.client.failed++;
+      ex.pool.clientFailed();
       return;
     }
     if (err.code === TOO_LARGE) {
       this.done = true;
-      ex.pool.client.failed++;
+      ex.pool.clientFailed();
       this.discardBody();
-      sendError(res, 413, `${ex.label}: ${err.message}`, { connection: 'close', [ERROR_HEADER]: TOO_LARGE });
+      sendError(res, TOO_LARGE, `${ex.label}: ${err.message}`, CLOSE);
       return;
     }
     const f = classify(err, origin.url, ex.pool.settings);
-    if (f.originFault) origin.counts.failed++;
+    if (f.originFault) ex.pool.originFailed(origin);
     if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.cause, f.reason);
     if (!this.started && f.retryable && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD')) {
       const tried = (this.tried ??= []);
@@ -243,7 +242,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       }
     }
     this.done = true;
-    ex.pool.client.failed++;
+    ex.pool.clientFailed();
     ex.log.warn({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, code: f.code, cause: f.cause, status: f.status, started: this.started }, f.reason);
     if (this.started) {
       // Headers are out: the only honest signal left is a cut connection.
@@ -251,7 +250,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       return;
     }
     const unread = this.discardBody();
-    sendError(res, f.status, `${ex.label}: ${f.reason}`, unread ? { connection: 'close', [ERROR_HEADER]: f.code } : { [ERROR_HEADER]: f.code });
+    sendError(res, f.code, `${ex.label}: ${f.reason}`, unread ? CLOSE : undefined);
   }
 
   /**

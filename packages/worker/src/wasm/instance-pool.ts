@@ -10,9 +10,14 @@
  * Up to `instances` run at once; further calls queue (MAX_QUEUE, then 503).
  * Idle instances are kept on a stack, so the most recently used one serves
  * next and the others age out: under a light load the pool shrinks back.
+ *
+ * Metrics: live instances (a gauge) and cold starts go to the slot of the
+ * first route using the pool in the current metrics file (countInto).
  */
 import type { Logger } from 'pino';
 import { FlexiError } from '@flexilib/contract';
+import { R } from '@flexilib/contract/metrics-layout';
+import type { RouteCounters } from '../executor.js';
 import { SYNC_WAIT_MS, WasmInstance, type InstanceOwner, type WasmJob } from './instance.js';
 import type { WasmLimits } from '@flexilib/contract';
 import type { CompiledModule } from './module-check.js';
@@ -46,8 +51,21 @@ export class InstancePool implements InstanceOwner {
   private lastError: { err: FlexiError; at: number } | null = null;
   /** Whether the last call outran the synchronous wait (then the next one waits asynchronously). */
   private slow = false;
+  private counters: RouteCounters | null = null;
 
   constructor(readonly opts: PoolOptions) {}
+
+  /**
+   * Count instances and cold starts into `counters` from now on (a new
+   * metrics file). Routes sharing the pool (same module and limits) count it
+   * on the first of them; the previous file's gauge drops to 0.
+   */
+  countInto(counters: RouteCounters): void {
+    if (this.counters?.table === counters.table) return;
+    this.counters?.set(R.wasmInstances, 0);
+    this.counters = counters;
+    counters.set(R.wasmInstances, this.live.size);
+  }
 
   run(job: WasmJob): void {
     const inst = this.idle.pop();
@@ -83,6 +101,9 @@ export class InstancePool implements InstanceOwner {
           this.starting--;
           this.lastError = null;
           this.live.add(inst);
+          this.counters?.set(R.wasmInstances, this.live.size);
+          this.counters?.add(R.wasmColdStarts, 1);
+          this.counters?.add(R.wasmColdStartSeconds, (performance.now() - t0) / 1000);
           this.opts.log.debug({ module: this.opts.label, ms: Math.round((performance.now() - t0) * 100) / 100, instantiateMs: inst.instantiateMs, instances: this.live.size }, 'WASM instance started');
           this.released(inst);
         },
@@ -122,6 +143,7 @@ export class InstancePool implements InstanceOwner {
 
   died(inst: WasmInstance): void {
     this.live.delete(inst);
+    this.counters?.set(R.wasmInstances, this.live.size);
     const i = this.idle.indexOf(inst);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.queue.length && this.live.size + this.starting < this.opts.limits.instances) this.spawn();
@@ -129,6 +151,7 @@ export class InstancePool implements InstanceOwner {
 
   private retire(inst: WasmInstance): void {
     this.live.delete(inst);
+    this.counters?.set(R.wasmInstances, this.live.size);
     inst.stop();
   }
 

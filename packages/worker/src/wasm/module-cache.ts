@@ -5,7 +5,8 @@
  * replaced on disk is picked up at the next cold start even without a reload
  * message, and a reload message drops it at once.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { MAX_MODULE_BYTES, readPluginFile } from '../plugin-file.js';
 import { FlexiError } from '@flexilib/contract';
 import { compileModule, type CompiledModule } from './module-check.js';
 
@@ -30,12 +31,14 @@ export class ModuleCache {
     const key = `${capBytes}|${file}`;
     const e = this.entries.get(key);
     if (e && e.mtimeMs === st.mtimeMs && e.size === st.size) return e.compiled;
-    const compiled = readFile(file).then(
-      (bytes) => compileModule(bytes, capBytes, label),
-      (err: Error) => {
-        throw new FlexiError('FLX_WASM_NOT_FOUND', `${label}: cannot read ${file}: ${err.message}`);
-      },
-    );
+    let bytes: Buffer;
+    try {
+      // A regular file within MAX_MODULE_BYTES: never /dev/zero, a FIFO, ...
+      bytes = readPluginFile(file, MAX_MODULE_BYTES).data;
+    } catch (err) {
+      throw new FlexiError('FLX_WASM_NOT_FOUND', `${label}: cannot read ${(err as Error).message}`);
+    }
+    const compiled = compileModule(bytes, capBytes, label);
     this.entries.set(key, { file, mtimeMs: st.mtimeMs, size: st.size, compiled });
     return compiled;
   }

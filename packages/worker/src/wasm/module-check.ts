@@ -102,7 +102,9 @@ async function compileOrThrow(bytes: Uint8Array, label: string): Promise<WebAsse
   try {
     return await WebAssembly.compile(bytes as BufferSource);
   } catch (err) {
-    const msg = (err as Error).message.replace(/^WebAssembly\.compile\(\): /, '');
+    // The engine quotes the first bytes it found ("found 72 6f 6f 74"): a file read by path
+    // (POST /services) must not leak its contents into an answer, so drop them.
+    const msg = (err as Error).message.replace(/^WebAssembly\.compile\(\): /, '').replace(/, found( [0-9a-f]{2})+/g, '');
     throw new FlexiError('FLX_WASM_COMPILE', `${label} is not a valid WebAssembly module: ${msg}`);
   }
 }

@@ -8,9 +8,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
-import { FlexiError } from '@flexilib/contract';
+import { answersHttp, FlexiError, statusOf, type HttpErrorCode } from '@flexilib/contract';
 import { checkFinalStatus } from '../http/final-status.js';
-import type { Executor, RequestStats } from '../executor.js';
+import type { Executor, RequestStats, RouteCounters } from '../executor.js';
 import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
 import { KIND, type CallResult } from './channel.js';
@@ -39,18 +39,13 @@ class Job implements WasmJob {
   }
 }
 
-function statusOf(err: FlexiError): number {
-  switch (err.code) {
-    case 'FLX_WASM_TIMEOUT':
-      return 504;
-    case 'FLX_PLUGIN_BUSY':
-      return 503;
-    case 'FLX_WASM_MEMORY':
-      return 500;
-    default:
-      return 502;
-  }
-}
+/** A call's own failure codes, by the kind the instance thread reports. */
+const FAILURE_CODE = {
+  [KIND.TRAP]: 'FLX_WASM_TRAP',
+  [KIND.EXIT]: 'FLX_WASM_EXIT',
+  [KIND.MEMORY]: 'FLX_WASM_MEMORY',
+  [KIND.BAD_RESPONSE]: 'FLX_WASM_BAD_RESPONSE',
+} as const satisfies Record<number, HttpErrorCode>;
 
 export class WasmExecutor implements Executor {
   readonly kind = 'wasm' as const;
@@ -67,19 +62,19 @@ export class WasmExecutor implements Executor {
 
   respond(res: ServerResponse, stats: RequestStats, r: CallResult | FlexiError): void {
     if (r instanceof FlexiError) {
-      const status = statusOf(r);
-      this.deps.log.error({ route: this.route.key, code: r.code, status, err: r.message }, 'WASM call failed');
-      if (r.code === 'FLX_PLUGIN_BUSY') sendError(res, status, `route "${this.route.key}": ${r.message}`, { 'retry-after': '1' });
-      else sendError(res, status, `route "${this.route.key}": ${r.message}`);
+      // Any other code (none is expected) is a module that could not be set up: 502.
+      const code = answersHttp(r.code) ? r.code : 'FLX_WASM_INIT';
+      this.deps.log.error({ route: this.route.key, code: r.code, status: statusOf(code), err: r.message }, 'WASM call failed');
+      if (code === 'FLX_PLUGIN_BUSY') sendError(res, code, `route "${this.route.key}": ${r.message}`, { 'retry-after': '1' });
+      else sendError(res, code, `route "${this.route.key}": ${r.message}`);
       return;
     }
-    stats.preAlloc = this.deps.arenaBytes;
+    stats.arenaBytes = this.deps.arenaBytes;
     stats.alloc = r.heapBytes;
     if (r.kind !== KIND.OK) {
-      const status = r.kind === KIND.BAD_RESPONSE ? 502 : 500;
-      const code = r.kind === KIND.TRAP ? 'FLX_WASM_TRAP' : r.kind === KIND.EXIT ? 'FLX_WASM_EXIT' : r.kind === KIND.MEMORY ? 'FLX_WASM_MEMORY' : 'FLX_WASM_BAD_RESPONSE';
-      this.deps.log.error({ route: this.route.key, code, status, err: r.message }, 'WASM call failed');
-      sendError(res, status, `route "${this.route.key}": ${r.message}`);
+      const code = FAILURE_CODE[r.kind as keyof typeof FAILURE_CODE] ?? 'FLX_WASM_BAD_RESPONSE';
+      this.deps.log.error({ route: this.route.key, code, status: statusOf(code), err: r.message }, 'WASM call failed');
+      sendError(res, code, `route "${this.route.key}": ${r.message}`);
       return;
     }
     let status = r.status === 0 ? 200 : r.status;
@@ -99,12 +94,16 @@ export class WasmExecutor implements Executor {
       else res.writeHead(status, headers);
     } catch (err) {
       this.deps.log.error({ route: this.route.key, err: (err as Error).message }, 'plugin produced an invalid response');
-      sendError(res, 502, `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
+      sendError(res, 'FLX_PLUGIN_BAD_RESPONSE', `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
       return;
     }
     res.end(body);
   }
 
-  /** Pools outlive executors (wasm-runtime.ts): nothing to release here. */
+  countInto(counters: RouteCounters): void {
+    this.deps.pool.countInto(counters);
+  }
+
+    /** Pools outlive executors (wasm-runtime.ts): nothing to release here. */
   close(): void {}
 }

@@ -5,16 +5,10 @@
  * through the channel, the module's realloc'd overflow and flexi_wasm_release.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compilePlugin, compileWasm, exampleSource, rawRequest, repoRoot as ROOT, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
-import { FIXTURES } from './wasm-fixtures.js';
-import { loadCases, runCase } from './conformance-runner.js';
-
-// The shared table when present (packages/plugin-abi/conformance), else this folder's copy of it.
-const SHARED = path.join(ROOT, 'packages/plugin-abi/conformance/example-cases.json');
-const TABLE = existsSync(SHARED) ? SHARED : path.join(FIXTURES, 'example-cases.json');
+import { exampleCasesFile, loadCases, runCase } from '@flexilib/plugin-abi/conformance';
+import { compilePlugin, compileWasm, exampleSource, rawRequest, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
 
 test('the C example as .wasm passes the conformance table exactly like the .so', { timeout: 180_000 }, async (t) => {
   const dirTmp = tempDir('wasm-conf');
@@ -32,11 +26,13 @@ test('the C example as .wasm passes the conformance table exactly like the .so',
     })(),
   ]);
   t.after(() => Promise.all([native.kill(), wasmServer.kill()]));
-  const cases = loadCases(TABLE);
+  const cases = loadCases(exampleCasesFile);
   for (const c of cases) {
-    const a = await runCase(native.port, c);
-    const b = await runCase(wasmServer.port, c);
-    assert.deepEqual({ status: b.status, body: b.body.toString('latin1') }, { status: a.status, body: a.body.toString('latin1') }, `${c.name}: .wasm and .so differ`);
+    const a = await runCase({ host: '127.0.0.1', port: native.port }, c);
+    const b = await runCase({ host: '127.0.0.1', port: wasmServer.port }, c);
+    assert.deepEqual(a.mismatches, [], `${c.name} (.so): ${a.mismatches.join('; ')}`);
+    assert.deepEqual(b.mismatches, [], `${c.name} (.wasm): ${b.mismatches.join('; ')}`);
+    assert.deepEqual({ status: b.response?.status, body: b.response?.body.toString('latin1') }, { status: a.response?.status, body: a.response?.body.toString('latin1') }, `${c.name}: .wasm and .so differ`);
   }
 
   // 16 MiB through the echo route: request area regrown, body realloc'd in the module, channel grown.

@@ -8,7 +8,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { mapSharedFile, unmapShared } from '../../native/ffi.js';
-import { H, HEADER_SLOTS, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, type MetricsTable } from '@flexilib/contract/metrics-layout';
+import { H, HEADER_SLOTS, LAYOUT_VERSION, MAGIC, type MetricsTable } from '@flexilib/contract/metrics-layout';
 
 export interface MetricsFileInfo {
   pid: number;
@@ -16,6 +16,8 @@ export interface MetricsFileInfo {
   seq: number;
   routesAt: number;
   librariesAt: number;
+  /** float64 index of route 0's error counters (table.errors.length per route) */
+  errorsAt: number;
   table: MetricsTable;
 }
 
@@ -28,12 +30,13 @@ function parse(file: string, buf: Buffer): MetricsFileInfo {
   const tableLength = h[H.tableLength];
   if (tableAt + tableLength > buf.length) throw new Error(`${file}: table beyond the end of the file`);
   const table = JSON.parse(buf.toString('utf8', tableAt, tableAt + tableLength)) as MetricsTable;
-  return { pid: h[H.pid], workerId: h[H.workerId], seq: h[H.seq], routesAt: h[H.routesAt], librariesAt: h[H.librariesAt], table };
+  if (table.errors.length !== h[H.errorCodeCount]) throw new Error(`${file}: ${h[H.errorCodeCount]} error codes in the header, ${table.errors.length} in the table`);
+  return { pid: h[H.pid], workerId: h[H.workerId], seq: h[H.seq], routesAt: h[H.routesAt], librariesAt: h[H.librariesAt], errorsAt: h[H.errorsAt], table };
 }
 
-/** How many float64s the header and counters of a file span. */
+/** How many float64s the header and counters of a file span (the error counters come last). */
 function countersIn(info: MetricsFileInfo): number {
-  return info.librariesAt + info.table.libraries.length * LIBRARY_SLOTS;
+  return info.errorsAt + info.table.routes.length * info.table.errors.length;
 }
 
 /** Counters of one file: `f` is indexed by the metrics layout's offsets. */

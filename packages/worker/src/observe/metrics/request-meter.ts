@@ -10,11 +10,11 @@
  */
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Executor } from '../../executor.js';
+import type { Executor, RouteCounters } from '../../executor.js';
 import { mapSharedFile, unmapShared } from '../../native/ffi.js';
 import type { LibraryEvent } from '../../native/library.js';
 import {
-  ABORTED, DURATION_BUCKETS, H, HEADER_SLOTS, L, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, R, ROUTE_SLOTS, UNMATCHED_ROUTE,
+  ABORTED, DURATION_BUCKETS, ERROR_CODES, ERROR_SLOT, H, HEADER_SLOTS, L, LAYOUT_VERSION, LIBRARY_SLOTS, MAGIC, R, ROUTE_SLOTS, UNMATCHED_ROUTE,
   fileSize, metricsFileName, type MetricsTable,
 } from '@flexilib/contract/metrics-layout';
 
@@ -37,11 +37,13 @@ export class RequestMeter {
   private readonly slotOf = new Map<Executor, number>();
   private readonly libraryAt = new Map<string, number>();
   private readonly unmatchedAt: number;
+  private readonly routesAt: number;
+  private readonly errorsAt: number;
   private retired = false;
   readonly file: string;
 
   constructor(spec: MeterSpec) {
-    const table: MetricsTable = { routes: [{ ...UNMATCHED_ROUTE }], libraries: [] };
+    const table: MetricsTable = { routes: [{ ...UNMATCHED_ROUTE }], libraries: [], errors: ERROR_CODES };
     for (const ex of spec.executors) {
       table.routes.push({ key: ex.route.key, kind: ex.kind });
       const t = ex.route.target;
@@ -50,8 +52,9 @@ export class RequestMeter {
     const json = Buffer.from(JSON.stringify(table));
     const routesAt = HEADER_SLOTS;
     const librariesAt = routesAt + table.routes.length * ROUTE_SLOTS;
-    const tableAt = (librariesAt + table.libraries.length * LIBRARY_SLOTS) * 8;
-    const size = fileSize(table.routes.length, table.libraries.length, json.length);
+    const errorsAt = librariesAt + table.libraries.length * LIBRARY_SLOTS;
+    const tableAt = (errorsAt + table.routes.length * ERROR_CODES.length) * 8;
+    const size = fileSize(table.routes.length, table.libraries.length, ERROR_CODES.length, json.length);
 
     this.file = path.join(spec.runDir, metricsFileName(spec.workerId, spec.seq));
     const tmp = `${this.file}.tmp`;
@@ -67,6 +70,8 @@ export class RequestMeter {
     f[H.libraryCount] = table.libraries.length;
     f[H.routesAt] = routesAt;
     f[H.librariesAt] = librariesAt;
+    f[H.errorsAt] = errorsAt;
+    f[H.errorCodeCount] = ERROR_CODES.length;
     f[H.tableAt] = tableAt;
     f[H.tableLength] = json.length;
     f[H.magic] = MAGIC;
@@ -75,8 +80,33 @@ export class RequestMeter {
     this.f = f;
     this.buf = buf;
     this.unmatchedAt = routesAt;
+    this.routesAt = routesAt;
+    this.errorsAt = errorsAt;
     spec.executors.forEach((ex, i) => this.slotOf.set(ex, routesAt + (i + 1) * ROUTE_SLOTS));
     table.libraries.forEach((lib, i) => this.libraryAt.set(lib, librariesAt + i * LIBRARY_SLOTS));
+    // Executors that count things of their own (WASM instances) count into this file from now on.
+    for (const ex of spec.executors) ex.countInto?.(new SlotCounters(this, this.slotOf.get(ex)!));
+  }
+
+  /**
+   * An error answer carrying `code` (its x-flexilib-error) was written for a
+   * request on `ex`'s route: one Map lookup and one store. A code outside the
+   * catalogue is not counted.
+   */
+  error(ex: Executor | undefined, code: string): void {
+    const i = ERROR_SLOT.get(code);
+    if (i === undefined) return;
+    const at = ex === undefined ? this.unmatchedAt : (this.slotOf.get(ex) ?? this.unmatchedAt);
+    this.f[this.errorsAt + ((at - this.routesAt) / ROUTE_SLOTS) * ERROR_CODES.length + i]++;
+  }
+
+  /** SlotCounters' access: through this.f, so a store after seal() lands in the private array. */
+  add(at: number, n: number): void {
+    this.f[at] += n;
+  }
+
+  put(at: number, value: number): void {
+    this.f[at] = value;
   }
 
   /** A request begins (call once per request, before record). */
@@ -138,5 +168,16 @@ export class RequestMeter {
     this.buf = null;
     this.f = new Float64Array(this.f.length);
     unmapShared(buf);
+  }
+}
+
+/** One route's slot of a RequestMeter's file, for what its executor counts itself. */
+class SlotCounters implements RouteCounters {
+  constructor(readonly table: RequestMeter, private readonly at: number) {}
+  add(field: number, n: number): void {
+    this.table.add(this.at + field, n);
+  }
+  set(field: number, value: number): void {
+    this.table.put(this.at + field, value);
   }
 }
