@@ -16,6 +16,8 @@
  *   /api = upstream:api             proxy to the origin pool [upstream.api]
  *   [upstream.api]                  servers, balance, health checks, timeouts:
  *   servers = http://127.0.0.1:9001 see upstream/upstream-config.ts
+ *   /w = worker:shop                a Cloudflare Worker on workerd, [worker.shop]:
+ *   [worker.shop]                   see cf-workers/worker-config.ts
  *   [route /svc]                    a route to a .wasm module also takes:
  *   timeout = 10s                   per-request time limit (504 beyond)
  *   memory = 64m                    linear memory cap
@@ -32,6 +34,7 @@ import path from 'node:path';
 import ini from 'ini';
 import { ConfigError, FlexiError, type ConfigProblem } from './errors.js';
 import { parseUpstreamSection, POOL_NAME, type UpstreamSection, type UpstreamSpec } from './upstream/upstream-config.js';
+import { CF_WORKER_NAME, parseCfWorkerSection, type CfWorkerSection, type CfWorkerSpec } from './cf-workers/worker-config.js';
 import { parseSize } from './size.js';
 import { LAMBDA_NAME, parseLambdaSection, type LambdaSection, type LambdaSpec } from './lambda/lambda-config.js';
 import { WASM_LIMIT_OPTIONS, parseWasmLimit, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';
@@ -42,12 +45,13 @@ export type RouteMode = 'inline' | 'threaded';
 export type PluginAbi = 'v1' | 'flexilib';
 export const PLUGIN_ABIS: readonly PluginAbi[] = ['v1', 'flexilib'];
 
-/** What a route's value names: a native library, an upstream pool or a WASM module. */
+/** What a route's value names: a native library, an upstream pool, a WASM module, a Lambda function or a Cloudflare Worker. */
 export type TargetSpec =
   | { kind: 'native'; library: string; configured: string }
   | { kind: 'upstream'; pool: string; configured: string }
   | { kind: 'wasm'; module: string; configured: string }
-  | { kind: 'lambda'; function: string; configured: string };
+  | { kind: 'lambda'; function: string; configured: string }
+  | { kind: 'worker'; worker: string; configured: string };
 
 export interface RouteOptions {
   mode: RouteMode;
@@ -84,6 +88,8 @@ export interface Config {
   upstreams: UpstreamSpec[];
   /** `[lambda.NAME]` functions, in file order (absent in configs made before them). */
   lambdas?: LambdaSpec[];
+  /** `[worker.NAME]` Cloudflare Workers, in file order. */
+  workers: CfWorkerSpec[];
 }
 
 export const DEFAULT_ROUTE_OPTIONS: RouteOptions = { mode: 'inline', threads: 4 };
@@ -94,6 +100,7 @@ export { parseSize };
 function parseTarget(value: string, baseDir: string): TargetSpec {
   if (value.startsWith('upstream:')) return { kind: 'upstream', pool: value.slice(9).trim(), configured: value };
   if (value.startsWith('lambda:')) return { kind: 'lambda', function: value.slice(7).trim(), configured: value };
+  if (value.startsWith('worker:')) return { kind: 'worker', worker: value.slice(7).trim(), configured: value };
   const resolved = path.resolve(baseDir, value);
   if (value.endsWith('.wasm')) return { kind: 'wasm', module: resolved, configured: value };
   return { kind: 'native', library: resolved, configured: value };
@@ -109,6 +116,7 @@ export function parseConfig(text: string, file: string): Config {
   const pendingOptions: Array<{ key: string; line: number; entries: Array<[string, string, number]> }> = [];
   const upstreamSections: UpstreamSection[] = [];
   const lambdaSections: LambdaSection[] = [];
+  const workerSections: CfWorkerSection[] = [];
   let section: { key: string; line: number; entries: Array<[string, string, number]> } | null = null;
 
   const lines = text.split(/\r?\n/);
@@ -120,7 +128,7 @@ export function parseConfig(text: string, file: string): Config {
     if (raw.startsWith('[')) {
       const m = /^\[([^\]]*)\]$/.exec(raw);
       if (!m) {
-        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY], [upstream.NAME] or [lambda.NAME]`);
+        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY], [upstream.NAME], [lambda.NAME] or [worker.NAME]`);
         section = { key: '', line: lineNo, entries: [] };
         continue;
       }
@@ -145,9 +153,19 @@ export function parseConfig(text: string, file: string): Config {
         section = { key: '', line: lineNo, entries: s.entries };
         continue;
       }
+      if (name.startsWith('worker.')) {
+        const worker = name.slice('worker.'.length);
+        const previous = workerSections.find((w) => w.name === worker);
+        if (!CF_WORKER_NAME.test(worker)) problem(lineNo, `[${name}]: a worker name is letters, digits, "_" and "-"`);
+        else if (previous) problem(lineNo, `[${name}] is defined twice (first at line ${previous.line})`);
+        const s: CfWorkerSection = { name: worker, line: lineNo, entries: [] };
+        if (CF_WORKER_NAME.test(worker) && !previous) workerSections.push(s);
+        section = { key: '', line: lineNo, entries: s.entries };
+        continue;
+      }
       const rm = /^route\s+(.+)$/.exec(name);
       if (!rm) {
-        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY], [upstream.NAME] or [lambda.NAME]`);
+        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY], [upstream.NAME], [lambda.NAME] or [worker.NAME]`);
         section = { key: '', line: lineNo, entries: [] };
         continue;
       }
@@ -208,6 +226,10 @@ export function parseConfig(text: string, file: string): Config {
       problem(lineNo, `route "${key}": "upstream:" needs a pool name`);
       continue;
     }
+    if (target.kind === 'worker' && target.worker === '') {
+      problem(lineNo, `route "${key}": "worker:" needs a worker name`);
+      continue;
+    }
     const route: RouteSpec = { key, line: lineNo, pathPrefix, header, target, options: { ...DEFAULT_ROUTE_OPTIONS } };
     routes.push(route);
     byKey.set(key, route);
@@ -263,6 +285,7 @@ export function parseConfig(text: string, file: string): Config {
   sameAbiPerLibrary(routes, problem);
   const upstreams = upstreamSections.map((s) => parseUpstreamSection(s, problem));
   const lambdas = lambdaSections.flatMap((s) => parseLambdaSection(s, baseDir, problem) ?? []);
+  const workers = workerSections.flatMap((s) => parseCfWorkerSection(s, baseDir, problem) ?? []);
   for (const r of routes) {
     const t = r.target;
     if (t.kind === 'upstream' && !upstreams.some((u) => u.name === t.pool)) {
@@ -271,11 +294,14 @@ export function parseConfig(text: string, file: string): Config {
     if (t.kind === 'lambda' && !lambdaSections.some((l) => l.name === t.function)) {
       problem(r.line, `route "${r.key}": lambda function "${t.function}" is not defined (add a [lambda.${t.function}] section)`);
     }
+    if (t.kind === 'worker' && !workerSections.some((w) => w.name === t.worker)) {
+      problem(r.line, `route "${r.key}": worker "${t.worker}" is not defined (add a [worker.${t.worker}] section)`);
+    }
   }
 
   if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
   if (problems.length) throw new ConfigError(problems.sort((a, b) => a.line - b.line));
-  return { file: path.resolve(file), routes, upstreams, ...(lambdas.length ? { lambdas } : {}) };
+  return { file: path.resolve(file), routes, upstreams, ...(lambdas.length ? { lambdas } : {}), workers };
 }
 
 /**

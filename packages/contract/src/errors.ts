@@ -59,6 +59,14 @@ export const ERRORS = {
   FLX_LAMBDA_BODY_TOO_LARGE: { status: 413, text: "a request to a lambda route exceeds the route's max_body or Lambda's 6 MB payload (413)" },
   FLX_LAMBDA_BAD_RESPONSE: { status: 502, text: "a Lambda function's result cannot be mapped to HTTP (v1 without statusCode, a bad status or header): 502" },
   FLX_LAMBDA_HOST: { status: 502, text: "the supervisor's Lambda function host cannot be reached (502)" },
+  // Traffic port: Cloudflare Workers routes ([worker.NAME])
+  FLX_WORKERD_MISSING: { status: 502, text: 'the workerd binary that runs Cloudflare Workers is missing: install the npm package "workerd" (answered 502)' },
+  FLX_CFW_BUNDLE: { status: 500, text: "a Worker's module could not be read or bundled (answered 500 until it is fixed; the last good version keeps serving after a reload)" },
+  FLX_CFW_START: { status: 502, text: 'a workerd process did not start or rejected its config (answered 502)' },
+  FLX_CFW_CPU: { status: 503, text: "a Worker request used more CPU than its cpu_ms (answered 503, Cloudflare's error 1102; the isolate is recycled)" },
+  FLX_CFW_MEMORY: { status: 503, text: "a Worker's isolate exceeded its memory (answered 503, Cloudflare's error 1102; the isolate is recycled)" },
+  FLX_CFW_CRASHED: { status: 502, text: 'a workerd process died or cut the connection during a request (answered 502; it is replaced)' },
+  FLX_CFW_LOOP: { status: 508, text: "a request that already passed through one of this server's Workers reached a Worker route again, as passThroughOnException to this server does (answered 508, Cloudflare's error 1019)" },
   // Admin listener: its own answers ({"error": {"code", "message", "field"?}}, x-flexilib-error: CODE)
   FLX_ADMIN_BAD_TARGET: { status: 400, text: 'the request target is not a path, or a path segment has malformed percent-encoding' },
   FLX_ADMIN_NOT_FOUND: { status: 404, text: 'no admin endpoint has this path' },

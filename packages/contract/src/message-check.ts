@@ -54,7 +54,7 @@ const route = object({
   pathPrefix: str,
   header: optional(object({ name: str, valuePrefix: str })),
   segmentPrefix: optional(bool),
-  target: object({ kind: oneOf('native', 'upstream', 'wasm', 'lambda'), configured: str }),
+  target: object({ kind: oneOf('native', 'upstream', 'wasm', 'lambda', 'worker'), configured: str }),
   options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), abi: optional(oneOf('v1', 'flexilib')), wasm: optional(recordOf(num)) }),
 });
 const config = object({ file: str, routes: arrayOf(route), upstreams: arrayOf(object({ name: str })), lambdas: optional(arrayOf(object({ name: str, event: oneOf('v2', 'v1', 'raw') }))) });

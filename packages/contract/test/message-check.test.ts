@@ -70,7 +70,7 @@ test('a missing or mistyped field is refused, naming the field', () => {
     [fromWorkerProblem({ type: 'wasm-services-applied', generation: null }), 'wasm-services-applied.generation must be a finite number'],
     [fromWorkerProblem({ type: 'config-applied', generation: 1 }), 'config-applied.requestId must be a finite number'],
     [fromWorkerProblem({ type: 'library-reloaded', file: '/x.so', ok: true, loaded: true, requestId: '7' }), 'library-reloaded.requestId must be a finite number'],
-    [toWorkerProblem({ type: 'config', config: { ...config, routes: [{ ...config.routes[0], target: { kind: 'ftp', configured: 'x' } }] }, generation: 1, quarantined: [] }), 'config.config.routes[0].target.kind must be one of native, upstream, wasm, lambda'],
+    [toWorkerProblem({ type: 'config', config: { ...config, routes: [{ ...config.routes[0], target: { kind: 'ftp', configured: 'x' } }] }, generation: 1, quarantined: [] }), 'config.config.routes[0].target.kind must be one of native, upstream, wasm, lambda, worker'],
     [toWorkerProblem({ type: 'config', config, generation: 1 }), 'config.quarantined must be an array'],
     [toWorkerProblem({ type: 'reload-library', file: '/x.so', lift: 1, requestId: 1 }), 'reload-library.lift must be a boolean'],
     [toWorkerProblem({ type: 'reload-library', file: '/x.so' }), 'reload-library.requestId must be a finite number'],

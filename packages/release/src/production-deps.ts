@@ -26,7 +26,10 @@ function pnpmCommand(): [string, string[]] {
 
 export function deployProduction(root: string, target: string): void {
   const [cmd, pre] = pnpmCommand();
-  run('FLX_RELEASE_DEPLOY', cmd, [...pre, '--filter', '@flexilib/supervisor', '--prod', 'deploy', '--legacy', target], root);
+  // Copies, not hard links into the store: a link made meanwhile by another deploy changes a
+  // shared file's ctime, and tar fails on "file changed as we read it" (workerd's binary is large
+  // enough to be read while that happens).
+  run('FLX_RELEASE_DEPLOY', cmd, [...pre, '--filter', '@flexilib/supervisor', '--prod', '--config.package-import-method=copy', 'deploy', '--legacy', target], root);
   pruneInstallMetadata(path.join(target, 'node_modules'));
 }
 

@@ -19,7 +19,7 @@ export interface RequestLike {
   socket: { remoteAddress?: string; remotePort?: number };
 }
 
-export type ExecutorKind = 'native' | 'upstream' | 'wasm' | 'lambda';
+export type ExecutorKind = 'native' | 'upstream' | 'wasm' | 'lambda' | 'worker';
 
 /** Per-request facts an executor reports back for the access log and metrics. */
 export interface RequestStats {

@@ -24,3 +24,4 @@ export { probeModule, type ProbeResult } from './wasm/probe.js';
 // The supervisor logs in the workers' format and reads their metrics files.
 export { createLogger, LOG_LEVELS, type LogFormat, type LogOptions } from './observe/logger.js';
 export { MappedMetricsFile, readMetricsFile, type MetricsData, type MetricsFileInfo } from './observe/metrics/metrics-file.js';
+export { workerdBinary } from './cf-workers/workerd-binary.js';

@@ -25,6 +25,7 @@ import { UpstreamCounterFile } from './upstream/counter-file.js';
 import { UpstreamRegistry } from './upstream/registry.js';
 import { WasmRuntime } from './wasm/wasm-runtime.js';
 import { LambdaHost } from './lambda/lambda-executor.js';
+import { CfWorkerRegistry } from './cf-workers/registry.js';
 
 const channel = await receiveInit();
 const { init } = channel;
@@ -66,10 +67,12 @@ const stuck = new StuckCalls((reason) => {
   send({ type: 'retire', reason });
 });
 const lambda = init.lambdaPort ? new LambdaHost(init.lambdaPort) : undefined;
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, lambda }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
+const cfWorkers = new CfWorkerRegistry(init.runDir, log);
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, lambda, cfWorkers }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => {
+  cfWorkers.close();
   // exit() would wait forever for a plugin thread that never returns (node joins libuv's pool at exit).
   if (stuck.count > 0) {
     log.warn({ calls: stuck.count }, `drained; ${stuck.count} plugin call(s) never returned: ending with SIGKILL`);

@@ -16,6 +16,8 @@
  * management API, so both accept exactly the same inputs.
  */
 
+import { sectionInteger } from '../section-integer.js';
+
 export type Balance = 'round-robin' | 'least-conn';
 
 /** How a pool balances, checks and times out; everything of a pool but its servers. */
@@ -150,14 +152,7 @@ export function parseUpstreamSection(section: UpstreamSection, problem: ProblemS
     }
     return n;
   };
-  const integer = (key: string, v: string, line: number, min: number, max: number): number | undefined => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) {
-      problem(line, `${where} ${key} = "${v}": expected an integer from ${min} to ${max}`);
-      return undefined;
-    }
-    return n;
-  };
+  const integer = (key: string, v: string, line: number, min: number, max: number) => sectionInteger(problem, where, key, v, line, min, max);
 
   for (const [key, value, line] of section.entries) {
     switch (key) {

@@ -21,6 +21,8 @@ import type { InstancePool } from '../wasm/instance-pool.js';
 import { resolveLimits } from '@flexilib/contract';
 import { WasmExecutor } from '../wasm/wasm-executor.js';
 import { LambdaExecutor, type LambdaHost } from '../lambda/lambda-executor.js';
+import { CfWorkerExecutor } from '../cf-workers/cf-worker-executor.js';
+import type { CfWorkerRegistry } from '../cf-workers/registry.js';
 import type { WasmRuntime } from '../wasm/wasm-runtime.js';
 
 export interface RouterDeps {
@@ -38,6 +40,8 @@ export interface RouterDeps {
   stuck: StuckCalls;
   /** The supervisor's Lambda function host; absent: lambda routes answer 502. */
   lambda?: LambdaHost;
+  /** Cloudflare Workers' workerd pools; absent: worker routes answer 501. */
+  cfWorkers?: CfWorkerRegistry;
 }
 
 /** What a router is built for besides the config: its generation and the libraries quarantined. */
@@ -114,8 +118,13 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
       const fn = config.lambdas?.find((l) => l.name === t.function);
       if (fn) return new LambdaExecutor(route, fn, deps.lambda, deps.options.maxBodyBytes, deps.log);
     }
+    if (t.kind === 'worker' && deps.cfWorkers) {
+      const spec = (config.workers ?? []).find((w) => w.name === t.worker);
+      if (spec) return new CfWorkerExecutor(route, spec, deps.cfWorkers.pool(spec), deps.log);
+    }
     return new UnsupportedExecutor(route);
   });
+  deps.cfWorkers?.retain(new Set((config.workers ?? []).map((w) => w.name)));
   deps.libraries.retain(new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : []))));
   deps.wasm?.retain(pools);
   return new Router(executors);

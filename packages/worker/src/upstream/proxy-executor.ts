@@ -12,7 +12,7 @@
  * body stream when it is done, never touches node's IncomingMessage (and its
  * socket, which the response still needs).
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -20,6 +20,7 @@ import { FlexiError, type ErrorCode, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
+import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
 import { requestHeaders, responseHeaders } from './headers.js';
 import type { Origin } from './origin.js';
@@ -30,8 +31,6 @@ const TOO_LARGE = 'FLX_UPSTREAM_BODY_TOO_LARGE' satisfies ErrorCode;
 const CLOSE = { connection: 'close' };
 const RETRY_SOON = { 'retry-after': '1' };
 const BAD_RESPONSE: ErrorCode = 'FLX_UPSTREAM_BAD_RESPONSE';
-/** U+FFFD or anything past Latin-1: a reason phrase undici decoded from bytes that were not UTF-8. */
-const UNDECODED = /[^\u0000-\u00ff]/;
 
 export class ProxyExecutor implements Executor {
   readonly kind = 'upstream' as const;
@@ -166,13 +165,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
-    const h = responseHeaders(rawHeaders);
     try {
-      // A reason phrase of its own (not node's standard one for the status) is
-      // passed on as sent, unless undici could not decode it (obs-text read as
-      // UTF-8): then the standard one, rather than no answer at all.
-      if (statusText && statusText !== STATUS_CODES[statusCode] && !UNDECODED.test(statusText)) this.res.writeHead(statusCode, statusText, h);
-      else this.res.writeHead(statusCode, h);
+      writeRelayedHead(this.res, statusCode, statusText, responseHeaders(rawHeaders));
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
@@ -194,10 +188,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    if (this.res.write(chunk)) return true;
-    // The client reads slower than the origin sends: stop reading the origin until it drains.
-    this.res.once('drain', (this.onDrain ??= () => this.resume?.()));
-    return false;
+    return relayChunk(this.res, chunk, (this.onDrain ??= () => this.resume?.()));
   }
 
   onComplete(): void {

@@ -113,6 +113,7 @@ export class StatusCollector {
       return { ...base, executor: { kind: 'upstream', pool: t.pool }, target: t.configured, state: healthy > 0 ? 'serving' : 'no healthy origin', quarantine: null };
     }
     if (t.kind === 'lambda') return { ...base, executor: { kind: 'lambda', function: t.function }, target: t.configured, state: 'serving', quarantine: null };
+    if (t.kind === 'worker') return { ...base, executor: { kind: 'worker', worker: t.worker }, target: t.configured, state: 'serving', quarantine: null };
     return { ...base, executor: { kind: 'wasm', module: t.module }, target: t.configured, state: 'serving', quarantine: null };
   }
 

@@ -1,0 +1,30 @@
+/**
+ * An answer relayed from another HTTP server (an upstream origin, a workerd
+ * process) as undici delivers it: its head, then its body with backpressure.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { ResponseSink } from '../executor.js';
+
+/** U+FFFD or anything past Latin-1: a reason phrase undici decoded from bytes that were not UTF-8. */
+const UNDECODED = /[^\u0000-\u00ff]/;
+
+/**
+ * A reason phrase of its own (not node's standard one for the status) is
+ * passed on as sent, unless undici could not decode it (obs-text read as
+ * UTF-8): then the standard one, rather than no answer at all. Throws what
+ * writeHead throws for a head node:http refuses.
+ */
+export function writeRelayedHead(res: ResponseSink, statusCode: number, statusText: string, headers: string[]): void {
+  if (statusText && statusText !== STATUS_CODES[statusCode] && !UNDECODED.test(statusText)) res.writeHead(statusCode, statusText, headers);
+  else res.writeHead(statusCode, headers);
+}
+
+/**
+ * Write one body chunk. False: the client reads slower than the server sends;
+ * stop reading the server until the client drains, when `resume` runs.
+ */
+export function relayChunk(res: ResponseSink, chunk: Buffer, resume: () => void): boolean {
+  if (res.write(chunk)) return true;
+  res.once('drain', resume);
+  return false;
+}
