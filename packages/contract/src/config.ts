@@ -33,10 +33,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ini from 'ini';
 import { ConfigError, FlexiError, type ConfigProblem } from './errors.js';
-import { parseUpstreamSection, POOL_NAME, type UpstreamSection, type UpstreamSpec } from './upstream/upstream-config.js';
-import { CF_WORKER_NAME, parseCfWorkerSection, type CfWorkerSection, type CfWorkerSpec } from './cf-workers/worker-config.js';
+import { parseUpstreamSection, POOL_NAME, type UpstreamSpec } from './upstream/upstream-config.js';
+import { CF_WORKER_NAME, parseCfWorkerSection, type CfWorkerSpec } from './cf-workers/worker-config.js';
 import { parseSize } from './size.js';
-import { LAMBDA_NAME, parseLambdaSection, type LambdaSection, type LambdaSpec } from './lambda/lambda-config.js';
+import { LAMBDA_NAME, parseLambdaSection, type LambdaSpec } from './lambda/lambda-config.js';
 import { WASM_LIMIT_OPTIONS, parseWasmLimit, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';
 
 export type RouteMode = 'inline' | 'threaded';
@@ -106,18 +106,77 @@ function parseTarget(value: string, baseDir: string): TargetSpec {
   return { kind: 'native', library: resolved, configured: value };
 }
 
+type Problem = (line: number, message: string) => void;
+type Entries = Array<[key: string, value: string, line: number]>;
+
+/** A `[KIND.NAME]` section's lines, handed to its kind's own parser. The upstream, lambda and
+ * worker section types share this shape. */
+interface NamedSection {
+  name: string;
+  line: number;
+  entries: Entries;
+}
+
+/** One kind of `[KIND.NAME]` section: its header prefix, what a valid name is, and its sections so far. */
+interface NamedSectionKind {
+  prefix: string;
+  pattern: RegExp;
+  /** Completes "[HEADER]: " when the name does not match `pattern`. */
+  nameRule: string;
+  sections: NamedSection[];
+}
+
+/** `[route KEY]` options, applied once every route line has been read (a section may precede nothing). */
+interface RouteOptionsSection {
+  key: string;
+  line: number;
+  entries: Entries;
+}
+
+/** What the line scan collects: routes in file order, route option sections and named sections. */
+interface ScannedLines {
+  routes: RouteSpec[];
+  byKey: Map<string, RouteSpec>;
+  routeOptions: RouteOptionsSection[];
+  upstream: NamedSectionKind;
+  lambda: NamedSectionKind;
+  worker: NamedSectionKind;
+}
+
+const SECTION_KINDS = 'expected [route PATH-KEY], [upstream.NAME], [lambda.NAME] or [worker.NAME]';
+
 /** Parse proxy.ini text. Throws ConfigError listing every problem with its line. */
 export function parseConfig(text: string, file: string): Config {
   const problems: ConfigProblem[] = [];
-  const problem = (line: number, message: string) => problems.push({ file, line, message });
+  const problem: Problem = (line, message) => problems.push({ file, line, message });
   const baseDir = path.dirname(path.resolve(file));
-  const routes: RouteSpec[] = [];
-  const byKey = new Map<string, RouteSpec>();
-  const pendingOptions: Array<{ key: string; line: number; entries: Array<[string, string, number]> }> = [];
-  const upstreamSections: UpstreamSection[] = [];
-  const lambdaSections: LambdaSection[] = [];
-  const workerSections: CfWorkerSection[] = [];
-  let section: { key: string; line: number; entries: Array<[string, string, number]> } | null = null;
+
+  const scanned = scanLines(text, baseDir, problem);
+  const { routes } = scanned;
+  applyRouteOptions(scanned.routeOptions, scanned.byKey, problem);
+  sameAbiPerLibrary(routes, problem);
+  const upstreams = scanned.upstream.sections.map((s) => parseUpstreamSection(s, problem));
+  const lambdas = scanned.lambda.sections.flatMap((s) => parseLambdaSection(s, baseDir, problem) ?? []);
+  const workers = scanned.worker.sections.flatMap((s) => parseCfWorkerSection(s, baseDir, problem) ?? []);
+  checkRouteTargets(routes, scanned, problem);
+
+  if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
+  if (problems.length) throw new ConfigError(problems.sort((a, b) => a.line - b.line));
+  return { file: path.resolve(file), routes, upstreams, ...(lambdas.length ? { lambdas } : {}), workers };
+}
+
+/** Read the file line by line: route lines become routes, section lines go to the section they follow. */
+function scanLines(text: string, baseDir: string, problem: Problem): ScannedLines {
+  const scanned: ScannedLines = {
+    routes: [],
+    byKey: new Map(),
+    routeOptions: [],
+    upstream: { prefix: 'upstream.', pattern: POOL_NAME, nameRule: 'a pool name is letters, digits, "_" and "-"', sections: [] },
+    lambda: { prefix: 'lambda.', pattern: LAMBDA_NAME, nameRule: 'a function name is 1 to 64 letters, digits, "_" and "-"', sections: [] },
+    worker: { prefix: 'worker.', pattern: CF_WORKER_NAME, nameRule: 'a worker name is letters, digits, "_" and "-"', sections: [] },
+  };
+  // The entries of the section being read; null before the first section header (route lines).
+  let section: Entries | null = null;
 
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -126,51 +185,7 @@ export function parseConfig(text: string, file: string): Config {
     if (raw === '' || raw.startsWith('#') || raw.startsWith(';')) continue;
 
     if (raw.startsWith('[')) {
-      const m = /^\[([^\]]*)\]$/.exec(raw);
-      if (!m) {
-        problem(lineNo, `malformed section header "${raw}": expected [route PATH-KEY], [upstream.NAME], [lambda.NAME] or [worker.NAME]`);
-        section = { key: '', line: lineNo, entries: [] };
-        continue;
-      }
-      const name = m[1].trim();
-      if (name.startsWith('upstream.')) {
-        const pool = name.slice('upstream.'.length);
-        const previous = upstreamSections.find((u) => u.name === pool);
-        if (!POOL_NAME.test(pool)) problem(lineNo, `[${name}]: a pool name is letters, digits, "_" and "-"`);
-        else if (previous) problem(lineNo, `[${name}] is defined twice (first at line ${previous.line})`);
-        const s: UpstreamSection = { name: pool, line: lineNo, entries: [] };
-        if (POOL_NAME.test(pool) && !previous) upstreamSections.push(s);
-        section = { key: '', line: lineNo, entries: s.entries };
-        continue;
-      }
-      if (name.startsWith('lambda.')) {
-        const fn = name.slice('lambda.'.length);
-        const previous = lambdaSections.find((l) => l.name === fn);
-        if (!LAMBDA_NAME.test(fn)) problem(lineNo, `[${name}]: a function name is 1 to 64 letters, digits, "_" and "-"`);
-        else if (previous) problem(lineNo, `[${name}] is defined twice (first at line ${previous.line})`);
-        const s: LambdaSection = { name: fn, line: lineNo, entries: [] };
-        if (LAMBDA_NAME.test(fn) && !previous) lambdaSections.push(s);
-        section = { key: '', line: lineNo, entries: s.entries };
-        continue;
-      }
-      if (name.startsWith('worker.')) {
-        const worker = name.slice('worker.'.length);
-        const previous = workerSections.find((w) => w.name === worker);
-        if (!CF_WORKER_NAME.test(worker)) problem(lineNo, `[${name}]: a worker name is letters, digits, "_" and "-"`);
-        else if (previous) problem(lineNo, `[${name}] is defined twice (first at line ${previous.line})`);
-        const s: CfWorkerSection = { name: worker, line: lineNo, entries: [] };
-        if (CF_WORKER_NAME.test(worker) && !previous) workerSections.push(s);
-        section = { key: '', line: lineNo, entries: s.entries };
-        continue;
-      }
-      const rm = /^route\s+(.+)$/.exec(name);
-      if (!rm) {
-        problem(lineNo, `unknown section [${name}]: expected [route PATH-KEY], [upstream.NAME], [lambda.NAME] or [worker.NAME]`);
-        section = { key: '', line: lineNo, entries: [] };
-        continue;
-      }
-      section = { key: rm[1].trim(), line: lineNo, entries: [] };
-      pendingOptions.push(section);
+      section = openSection(raw, lineNo, scanned, problem);
       continue;
     }
 
@@ -187,55 +202,103 @@ export function parseConfig(text: string, file: string): Config {
     }
     if (section) {
       // Section keys validate their own values (an empty `servers =` is a pool filled through the API).
-      section.entries.push([key, value, lineNo]);
+      section.push([key, value, lineNo]);
       continue;
     }
-    if (value === '') {
-      problem(lineNo, `route "${key}" has no value: expected a library path after "="`);
-      continue;
+    const route = parseRouteLine(key, value, lineNo, baseDir, scanned.byKey, problem);
+    if (route) {
+      scanned.routes.push(route);
+      scanned.byKey.set(key, route);
     }
-
-    let pathPrefix = key;
-    let header: RouteSpec['header'];
-    const colon = key.indexOf(':');
-    if (colon >= 0) {
-      const name = key.slice(0, colon).trim();
-      const parts = key.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
-      if (name === '' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || parts.length !== 2) {
-        problem(lineNo, `malformed header route "${key}": expected "Header-Name: value-prefix /path-prefix"`);
-        continue;
-      }
-      header = { name: name.toLowerCase(), valuePrefix: parts[0] };
-      pathPrefix = parts[1];
-    }
-    if (!pathPrefix.startsWith('/')) {
-      problem(lineNo, `route "${key}": the path prefix must start with "/"`);
-      continue;
-    }
-    const previous = byKey.get(key);
-    if (previous) {
-      problem(lineNo, `duplicate route "${key}" (first defined at line ${previous.line}); it could never match`);
-      continue;
-    }
-    const target = parseTarget(value, baseDir);
-    if (target.kind === 'lambda' && target.function === '') {
-      problem(lineNo, `route "${key}": "lambda:" needs a function name`);
-      continue;
-    }
-    if (target.kind === 'upstream' && target.pool === '') {
-      problem(lineNo, `route "${key}": "upstream:" needs a pool name`);
-      continue;
-    }
-    if (target.kind === 'worker' && target.worker === '') {
-      problem(lineNo, `route "${key}": "worker:" needs a worker name`);
-      continue;
-    }
-    const route: RouteSpec = { key, line: lineNo, pathPrefix, header, target, options: { ...DEFAULT_ROUTE_OPTIONS } };
-    routes.push(route);
-    byKey.set(key, route);
   }
+  return scanned;
+}
 
-  for (const s of pendingOptions) {
+/** Start the section a `[...]` header opens and return where its lines go. A bad header still
+ * opens a section (whose lines are dropped) so they are not read as routes. */
+function openSection(raw: string, lineNo: number, scanned: ScannedLines, problem: Problem): Entries {
+  const m = /^\[([^\]]*)\]$/.exec(raw);
+  if (!m) {
+    problem(lineNo, `malformed section header "${raw}": ${SECTION_KINDS}`);
+    return [];
+  }
+  const name = m[1].trim();
+  for (const kind of [scanned.upstream, scanned.lambda, scanned.worker]) {
+    if (name.startsWith(kind.prefix)) return openNamedSection(kind, name, lineNo, problem);
+  }
+  const rm = /^route\s+(.+)$/.exec(name);
+  if (!rm) {
+    problem(lineNo, `unknown section [${name}]: ${SECTION_KINDS}`);
+    return [];
+  }
+  const options: RouteOptionsSection = { key: rm[1].trim(), line: lineNo, entries: [] };
+  scanned.routeOptions.push(options);
+  return options.entries;
+}
+
+/** `[KIND.NAME]`: kept when the name is valid and new; otherwise reported, and its lines dropped. */
+function openNamedSection(kind: NamedSectionKind, header: string, lineNo: number, problem: Problem): Entries {
+  const name = header.slice(kind.prefix.length);
+  const valid = kind.pattern.test(name);
+  const previous = kind.sections.find((s) => s.name === name);
+  if (!valid) problem(lineNo, `[${header}]: ${kind.nameRule}`);
+  else if (previous) problem(lineNo, `[${header}] is defined twice (first at line ${previous.line})`);
+  const s: NamedSection = { name, line: lineNo, entries: [] };
+  if (valid && !previous) kind.sections.push(s);
+  return s.entries;
+}
+
+/** A route line `[Header: value-prefix] /path-prefix = target`; undefined (reported) when it is not one. */
+function parseRouteLine(key: string, value: string, lineNo: number, baseDir: string, byKey: Map<string, RouteSpec>, problem: Problem): RouteSpec | undefined {
+  if (value === '') {
+    problem(lineNo, `route "${key}" has no value: expected a library path after "="`);
+    return undefined;
+  }
+  let pathPrefix = key;
+  let header: RouteSpec['header'];
+  const colon = key.indexOf(':');
+  if (colon >= 0) {
+    const name = key.slice(0, colon).trim();
+    const parts = key.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+    if (name === '' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || parts.length !== 2) {
+      problem(lineNo, `malformed header route "${key}": expected "Header-Name: value-prefix /path-prefix"`);
+      return undefined;
+    }
+    header = { name: name.toLowerCase(), valuePrefix: parts[0] };
+    pathPrefix = parts[1];
+  }
+  if (!pathPrefix.startsWith('/')) {
+    problem(lineNo, `route "${key}": the path prefix must start with "/"`);
+    return undefined;
+  }
+  const previous = byKey.get(key);
+  if (previous) {
+    problem(lineNo, `duplicate route "${key}" (first defined at line ${previous.line}); it could never match`);
+    return undefined;
+  }
+  const target = parseTarget(value, baseDir);
+  const unnamed = unnamedTarget(target);
+  if (unnamed) {
+    problem(lineNo, `route "${key}": "${unnamed}:" needs a ${TARGET_NAME[unnamed]} name`);
+    return undefined;
+  }
+  return { key, line: lineNo, pathPrefix, header, target, options: { ...DEFAULT_ROUTE_OPTIONS } };
+}
+
+/** What the name after each named target's prefix names. */
+const TARGET_NAME = { upstream: 'pool', lambda: 'function', worker: 'worker' } as const;
+
+/** The prefix of a `upstream:`, `lambda:` or `worker:` target written without a name. */
+function unnamedTarget(t: TargetSpec): keyof typeof TARGET_NAME | undefined {
+  if (t.kind === 'lambda' && t.function === '') return 'lambda';
+  if (t.kind === 'upstream' && t.pool === '') return 'upstream';
+  if (t.kind === 'worker' && t.worker === '') return 'worker';
+  return undefined;
+}
+
+/** Apply each `[route KEY]` section to the route it names, in file order. */
+function applyRouteOptions(sections: RouteOptionsSection[], byKey: Map<string, RouteSpec>, problem: Problem): void {
+  for (const s of sections) {
     const route = byKey.get(s.key);
     if (!route) {
       problem(s.line, `[route ${s.key}] names no route defined above`);
@@ -243,65 +306,66 @@ export function parseConfig(text: string, file: string): Config {
     }
     let timeoutLine = 0;
     for (const [k, v, lineNo] of s.entries) {
-      if (k === 'mode') {
-        if (v !== 'inline' && v !== 'threaded') problem(lineNo, `mode = "${v}": expected inline or threaded`);
-        else route.options.mode = v;
-      } else if (k === 'threads') {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) problem(lineNo, `threads = "${v}": expected an integer from 1 to ${MAX_THREADS}`);
-        else route.options.threads = n;
-      } else if (k === 'max_body') {
-        const n = parseSize(v);
-        if (n === undefined) problem(lineNo, `max_body = "${v}": expected a size such as 1048576, 512k or 4m`);
-        else route.options.maxBodyBytes = n;
-      } else if (k === 'timeout' && route.target.kind === 'native') {
-        const r = parseWasmLimit('timeout', v);
-        if ('error' in r) problem(lineNo, r.error);
-        else {
-          route.options.timeoutMs = r.value;
-          timeoutLine = lineNo;
-        }
-      } else if (k === 'abi') {
-        if (route.target.kind !== 'native') problem(lineNo, `abi = "${v}": applies to routes to native libraries only, and "${route.key}" is a ${route.target.kind} route`);
-        else if (!(PLUGIN_ABIS as readonly string[]).includes(v)) problem(lineNo, `abi = "${v}": expected ${PLUGIN_ABIS.join(' or ')}`);
-        else route.options.abi = v as PluginAbi;
-      } else if ((WASM_LIMIT_OPTIONS as readonly string[]).includes(k)) {
-        if (route.target.kind !== 'wasm') {
-          problem(lineNo, `${k} = "${v}": applies to routes to .wasm modules only, and "${route.key}" is a ${route.target.kind} route`);
-          continue;
-        }
-        const r = parseWasmLimit(k as WasmLimitOption, v);
-        if ('error' in r) problem(lineNo, r.error);
-        else (route.options.wasm ??= {})[r.key] = r.value;
-      } else {
-        problem(lineNo, `unknown route option "${k}" (known: mode, threads, max_body, timeout, abi; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
-      }
+      if (applyRouteOption(route, k, v, lineNo, problem) && k === 'timeout') timeoutLine = lineNo;
     }
     if (timeoutLine && route.target.kind === 'native' && route.options.mode !== 'threaded') {
       problem(timeoutLine, `timeout applies to threaded native routes (mode = threaded): an inline call blocks its worker, which --hang-timeout kills`);
     }
   }
+}
 
-  sameAbiPerLibrary(routes, problem);
-  const upstreams = upstreamSections.map((s) => parseUpstreamSection(s, problem));
-  const lambdas = lambdaSections.flatMap((s) => parseLambdaSection(s, baseDir, problem) ?? []);
-  const workers = workerSections.flatMap((s) => parseCfWorkerSection(s, baseDir, problem) ?? []);
+/** One `k = v` of a route's section; true when it was applied. */
+function applyRouteOption(route: RouteSpec, k: string, v: string, lineNo: number, problem: Problem): boolean {
+  const options = route.options;
+  const fail = (message: string) => {
+    problem(lineNo, message);
+    return false;
+  };
+  if (k === 'mode') {
+    if (v !== 'inline' && v !== 'threaded') return fail(`mode = "${v}": expected inline or threaded`);
+    options.mode = v;
+  } else if (k === 'threads') {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) return fail(`threads = "${v}": expected an integer from 1 to ${MAX_THREADS}`);
+    options.threads = n;
+  } else if (k === 'max_body') {
+    const n = parseSize(v);
+    if (n === undefined) return fail(`max_body = "${v}": expected a size such as 1048576, 512k or 4m`);
+    options.maxBodyBytes = n;
+  } else if (k === 'timeout' && route.target.kind === 'native') {
+    const r = parseWasmLimit('timeout', v);
+    if ('error' in r) return fail(r.error);
+    options.timeoutMs = r.value;
+  } else if (k === 'abi') {
+    if (route.target.kind !== 'native') return fail(`abi = "${v}": applies to routes to native libraries only, and "${route.key}" is a ${route.target.kind} route`);
+    if (!(PLUGIN_ABIS as readonly string[]).includes(v)) return fail(`abi = "${v}": expected ${PLUGIN_ABIS.join(' or ')}`);
+    options.abi = v as PluginAbi;
+  } else if ((WASM_LIMIT_OPTIONS as readonly string[]).includes(k)) {
+    if (route.target.kind !== 'wasm') return fail(`${k} = "${v}": applies to routes to .wasm modules only, and "${route.key}" is a ${route.target.kind} route`);
+    const r = parseWasmLimit(k as WasmLimitOption, v);
+    if ('error' in r) return fail(r.error);
+    (options.wasm ??= {})[r.key] = r.value;
+  } else {
+    return fail(`unknown route option "${k}" (known: mode, threads, max_body, timeout, abi; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
+  }
+  return true;
+}
+
+/** Every `upstream:`, `lambda:` and `worker:` route names a section that exists. */
+function checkRouteTargets(routes: RouteSpec[], scanned: ScannedLines, problem: Problem): void {
+  const defined = (kind: NamedSectionKind, name: string) => kind.sections.some((s) => s.name === name);
   for (const r of routes) {
     const t = r.target;
-    if (t.kind === 'upstream' && !upstreams.some((u) => u.name === t.pool)) {
+    if (t.kind === 'upstream' && !defined(scanned.upstream, t.pool)) {
       problem(r.line, `route "${r.key}": upstream pool "${t.pool}" is not defined (add an [upstream.${t.pool}] section)`);
     }
-    if (t.kind === 'lambda' && !lambdaSections.some((l) => l.name === t.function)) {
+    if (t.kind === 'lambda' && !defined(scanned.lambda, t.function)) {
       problem(r.line, `route "${r.key}": lambda function "${t.function}" is not defined (add a [lambda.${t.function}] section)`);
     }
-    if (t.kind === 'worker' && !workerSections.some((w) => w.name === t.worker)) {
+    if (t.kind === 'worker' && !defined(scanned.worker, t.worker)) {
       problem(r.line, `route "${r.key}": worker "${t.worker}" is not defined (add a [worker.${t.worker}] section)`);
     }
   }
-
-  if (routes.length === 0 && problems.length === 0) problem(1, 'no routes defined');
-  if (problems.length) throw new ConfigError(problems.sort((a, b) => a.line - b.line));
-  return { file: path.resolve(file), routes, upstreams, ...(lambdas.length ? { lambdas } : {}), workers };
 }
 
 /**
@@ -309,7 +373,7 @@ export function parseConfig(text: string, file: string): Config {
  * a route's `abi =` applies to every route to the same file, and two routes
  * forcing different ones are a problem.
  */
-function sameAbiPerLibrary(routes: RouteSpec[], problem: (line: number, message: string) => void): void {
+function sameAbiPerLibrary(routes: RouteSpec[], problem: Problem): void {
   const forced = new Map<string, RouteSpec>();
   for (const r of routes) {
     if (r.target.kind !== 'native' || r.options.abi === undefined) continue;
