@@ -13,7 +13,7 @@ import type { StoredFunction } from '../lambda/function-store.js';
 import { functionKey, moduleChunkKey } from './keys.js';
 import { chunkCount, fetchChunks, putChunks } from './service-sharing.js';
 import type { SharedStore } from './shared-store.js';
-import { APPLY_TIMEOUT_MS } from './upstream-sharing.js';
+import { APPLY_TIMEOUT_MS, writing } from './upstream-sharing.js';
 
 /** A function as shared: the stored record plus how many chunks its zip has. */
 export type SharedFunction = StoredFunction & { chunks: number };
@@ -23,16 +23,6 @@ function unreachable(): AwsError {
 }
 
 const notFound = (name: string) => new AwsError(404, 'ResourceNotFoundException', `Function not found: ${name}`);
-
-/** Run an etcd write; a failure to reach etcd answers 503 (AWS's shape) with Retry-After. */
-async function writing<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof AwsError) throw err;
-    throw unreachable();
-  }
-}
 
 export class FunctionClusterSharing implements FunctionSharing {
   constructor(private readonly ns: Namespace, private readonly store: SharedStore, private readonly api: LambdaApi) {}
@@ -89,7 +79,7 @@ export class FunctionClusterSharing implements FunctionSharing {
 
   private async mutate(write: () => Promise<number>): Promise<void> {
     if (this.store.status !== 'ok') throw unreachable();
-    const revision = await writing(write);
+    const revision = await writing(write, unreachable, (err) => err instanceof AwsError);
     await this.store.waitApplied(revision, APPLY_TIMEOUT_MS);
   }
 }

@@ -272,6 +272,8 @@ export class LambdaApi {
     const zip = this.putCode(f, code.ZipFile);
     if (this.sharing) {
       await this.sharing.put(f, zip, 'create');
+      // Written to etcd; this host applies it from the watch (within the sharing's wait, normally).
+      if (!this.deps.host.get(name)) return { status: 201, json: { FunctionName: name, CodeSha256: Buffer.from(f.sha256, 'hex').toString('base64'), State: 'Pending' } };
       return { status: 201, json: this.configuration(name) };
     }
     this.functions.push(f);
