@@ -130,7 +130,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     registerMetricsRoutes(this.admin, metrics);
     this.cluster = settings.cluster
       ? new Cluster(settings.cluster, {
-        admin: this.admin, upstreams: this.upstreams, wasm: this.wasm, metrics: metrics.registry, log, stateDir: path.join(configDir, '.flexilib'),
+        admin: this.admin, upstreams: this.upstreams, wasm: this.wasm, lambda: this.lambdaApi, metrics: metrics.registry, log, stateDir: path.join(configDir, '.flexilib'),
         libraries: () => librariesOf(this.config), version: packageVersion(), adminAddress: () => `${settings.admin.host}:${this.admin.port}`, trafficPort: () => this.port,
       })
       : undefined;

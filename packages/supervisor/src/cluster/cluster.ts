@@ -3,8 +3,10 @@
  * --cluster (without it nothing here runs and one host keeps its state files):
  *
  *   etcd ── list + watch (shared-store) ──> apply ──> upstream pools (servers/), verdicts (health/),
- *                                                     WASM services (services/ + module chunks)
+ *                                                     WASM services (services/ + module chunks),
+ *                                                     Lambda API functions (functions/ + zip chunks)
  *   POST/DELETE /servers, /services ──> transactions (upstream-sharing, service-sharing) ──> etcd
+ *   Create/UpdateFunctionCode/DeleteFunction ──> transactions (function-sharing) ──> etcd
  *   election (health-leader) ──> this host runs active checks and publishes verdicts, or applies them
  *   membership ──> members/<id> under a lease ──> GET /cluster
  *
@@ -18,9 +20,11 @@ import type { Etcd3, Namespace } from 'etcd3';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { AdminServer } from '../admin/admin-server.js';
+import type { LambdaApi } from '../lambda/lambda-api.js';
 import type { UpstreamService } from '../upstream/upstream-service.js';
 import type { WasmServices } from '../wasm/services-api.js';
 import { connectEtcd } from './etcd.js';
+import { FunctionClusterSharing } from './function-sharing.js';
 import { HealthLeader } from './health-leader.js';
 import { libraryMismatches, Membership, type MemberRecord } from './membership.js';
 import type { ClusterSettings } from './options.js';
@@ -38,6 +42,8 @@ export interface ClusterHost {
   admin: AdminServer;
   upstreams: UpstreamService;
   wasm: WasmServices;
+  /** The Lambda API: its created functions are shared. */
+  lambda: LambdaApi;
   metrics: Registry;
   log: Logger;
   /** Where this host keeps its local snapshot (the config's .flexilib/ folder). */
@@ -63,6 +69,7 @@ export class Cluster {
   readonly store: SharedStore;
   private readonly servers: UpstreamClusterSharing;
   private readonly services: ServiceClusterSharing;
+  private readonly functions: FunctionClusterSharing;
   private leader: HealthLeader | undefined;
   private membership: Membership | undefined;
   private member = `${os.hostname()}:${process.pid}`;
@@ -82,6 +89,8 @@ export class Cluster {
     this.services = new ServiceClusterSharing(ns, this.store, host.wasm);
     host.upstreams.share(this.servers);
     host.wasm.share(this.services);
+    this.functions = new FunctionClusterSharing(ns, this.store, host.lambda);
+    host.lambda.share(this.functions);
     host.upstreams.onChange(() => this.publish());
     this.store.on('up', () => this.checkMode());
     this.store.on('down', () => this.checkMode());
@@ -151,6 +160,7 @@ export class Cluster {
     if (touched('servers/')) this.host.upstreams.applySharedOverlay(this.servers.overlay());
     if (touched('health/') && !(this.leader?.leading && this.store.status === 'ok')) this.host.upstreams.applySharedVerdicts(this.servers.verdicts());
     if (touched('services/')) await this.services.apply();
+    if (touched('functions/')) await this.functions.apply();
     const h = createHash('sha256');
     for (const [k, v] of this.store.entries('').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(`${k}\0${v}\n`);
     this.digest = h.digest('hex');

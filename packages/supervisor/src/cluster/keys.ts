@@ -5,7 +5,8 @@
  *   state/health/<pool>/<url>    {"healthy","detail","at","by"}             verdicts of the elected checker
  *   state/services/<name>        a WASM service (StoredService + "chunks")  POST /services
  *   state/prefixes/<prefix>      {"service"}                                one service per prefix
- *   modules/<sha256>/<nnnn>      module bytes, 1 MiB chunks, content-addressed
+ *   state/functions/<name>       a Lambda function (StoredFunction + "chunks")  CreateFunction, UpdateFunctionCode
+ *   modules/<sha256>/<nnnn>      module or function zip bytes, 1 MiB chunks, content-addressed
  *   members/<id>                 one host, under its lease                  GET /cluster
  *   election/health/<lease>      the health checker's election (etcd's election recipe)
  *
@@ -16,6 +17,7 @@ export const enc = encodeURIComponent;
 export const serverKey = (pool: string, url: string) => `servers/${pool}/${enc(url)}`;
 export const healthKey = (pool: string, url: string) => `health/${pool}/${enc(url)}`;
 export const serviceKey = (name: string) => `services/${name}`;
+export const functionKey = (name: string) => `functions/${name}`;
 export const prefixKey = (prefix: string) => `prefixes/${enc(prefix)}`;
 export const moduleChunkKey = (sha256: string, i: number) => `modules/${sha256}/${String(i).padStart(4, '0')}`;
 export const memberKey = (id: string) => `members/${enc(id)}`;

@@ -24,14 +24,10 @@ export class ServiceClusterSharing implements ServiceSharing {
 
   async register(service: StoredService, bytes: Uint8Array): Promise<void> {
     if (this.store.status !== 'ok') throw unreachable();
-    const chunks = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
+    const chunks = chunkCount(bytes);
     const shared: SharedService = { ...service, chunks };
     const revision = await writing(async () => {
-      for (let i = 0; i < chunks; i++) {
-        const key = moduleChunkKey(service.sha256, i);
-        // Content-addressed: a chunk already there (the same module registered before) is not sent again.
-        if ((await this.ns.get(key).exec()).kvs.length === 0) await this.ns.put(key).value(Buffer.from(bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES)));
-      }
+      await putChunks(this.ns, service.sha256, bytes);
       const sKey = `state/${serviceKey(service.name)}`;
       const pKey = `state/${prefixKey(service.prefix)}`;
       let txn = this.ns.if(sKey, 'Create', '==', 0).and(pKey, 'Create', '==', 0);
@@ -73,17 +69,35 @@ export class ServiceClusterSharing implements ServiceSharing {
     return this.wasm.applyShared(this.services(), (s) => this.fetchModule(s as SharedService));
   }
 
-  private async fetchModule(s: SharedService): Promise<Uint8Array> {
-    // One chunk per call: a whole module could pass gRPC's 4 MiB message limit.
-    const parts: Buffer[] = [];
-    for (let i = 0; i < s.chunks; i++) {
-      const chunk = await this.ns.get(moduleChunkKey(s.sha256, i)).buffer();
-      if (!chunk) throw new Error(`module ${s.sha256}: chunk ${i} of ${s.chunks} is not in etcd`);
-      parts.push(chunk);
-    }
-    const bytes = Buffer.concat(parts);
-    const sha = createHash('sha256').update(bytes).digest('hex');
-    if (sha !== s.sha256) throw new Error(`module chunks hash to ${sha}, not ${s.sha256}`);
-    return bytes;
+  private fetchModule(s: SharedService): Promise<Uint8Array> {
+    return fetchChunks(this.ns, s.sha256, s.chunks);
   }
+}
+
+/** How many chunks `bytes` take under modules/<sha256>/. */
+export const chunkCount = (bytes: Uint8Array) => Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
+
+/** Write the chunks of content-addressed bytes (before the key that names them); a chunk already there is not sent again. */
+export async function putChunks(ns: Namespace, sha256: string, bytes: Uint8Array): Promise<number> {
+  const chunks = chunkCount(bytes);
+  for (let i = 0; i < chunks; i++) {
+    const key = moduleChunkKey(sha256, i);
+    if ((await ns.get(key).exec()).kvs.length === 0) await ns.put(key).value(Buffer.from(bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES)));
+  }
+  return chunks;
+}
+
+/** Read content-addressed bytes back, checking their sha256. */
+export async function fetchChunks(ns: Namespace, sha256: string, chunks: number): Promise<Uint8Array> {
+  // One chunk per call: the whole could pass gRPC's 4 MiB message limit.
+  const parts: Buffer[] = [];
+  for (let i = 0; i < chunks; i++) {
+    const chunk = await ns.get(moduleChunkKey(sha256, i)).buffer();
+    if (!chunk) throw new Error(`content ${sha256}: chunk ${i} of ${chunks} is not in etcd`);
+    parts.push(chunk);
+  }
+  const bytes = Buffer.concat(parts);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (sha !== sha256) throw new Error(`chunks hash to ${sha}, not ${sha256}`);
+  return bytes;
 }

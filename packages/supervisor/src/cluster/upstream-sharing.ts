@@ -31,13 +31,13 @@ export function unreachable(): FlexiError {
   return new FlexiError('FLX_CLUSTER_UNREACHABLE', 'etcd is unreachable: the shared state cannot change now (traffic keeps the last state); retry later', { headers: { 'retry-after': '5' } });
 }
 
-/** Run an etcd write; a failure to reach etcd answers 503 with Retry-After. */
-export async function writing<T>(fn: () => Promise<T>): Promise<T> {
+/** Run an etcd write; a failure to reach etcd answers 503 with Retry-After (`down`); errors of our own (`ours`) pass. */
+export async function writing<T>(fn: () => Promise<T>, down: () => Error = unreachable, ours: (err: unknown) => boolean = (err) => err instanceof FlexiError): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof FlexiError) throw err;
-    throw unreachable();
+    if (ours(err)) throw err;
+    throw down();
   }
 }
 

@@ -40,6 +40,8 @@ export interface FunctionStore {
   /** Unzip a package (once per content) and return its hash and folder. Throws ZipError when it is not a usable zip. */
   putCode(zip: Uint8Array): { sha256: string; dir: string };
   codeDir(sha256: string): string;
+  /** The package of this hash is unpacked here already. */
+  hasCode(sha256: string): boolean;
   /** Remove code folders no listed function uses. */
   prune(functions: StoredFunction[]): void;
 }
@@ -98,6 +100,10 @@ export class FileFunctionStore implements FunctionStore {
 
   codeDir(sha256: string): string {
     return path.join(this.codeRoot, sha256);
+  }
+
+  hasCode(sha256: string): boolean {
+    return existsSync(this.codeDir(sha256));
   }
 
   prune(functions: StoredFunction[]): void {

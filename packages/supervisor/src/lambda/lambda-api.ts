@@ -33,10 +33,21 @@ export const ASYNC_LIMIT = 1024 * 1024;
 /** CreateFunction's request limit (a 50 MB zip, base64 in JSON). */
 const CREATE_LIMIT = 70 * 1024 * 1024;
 
-class AwsError extends Error {
-  constructor(readonly status: number, readonly type: string, message: string) {
+export class AwsError extends Error {
+  constructor(readonly status: number, readonly type: string, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
+}
+
+/**
+ * Cluster mode (cluster/function-sharing.ts): Create, UpdateFunctionCode and
+ * Delete go to the shared state instead of this host's store; every host
+ * (this one included) then gets the set through applyShared(). Throws
+ * AwsError (409, 404, 503 while etcd is unreachable).
+ */
+export interface FunctionSharing {
+  put(f: StoredFunction, zip: Uint8Array, mode: 'create' | 'update'): Promise<void>;
+  remove(name: string): Promise<void>;
 }
 
 const RUNTIMES: Record<string, 'provided' | 'nodejs'> = {
@@ -49,7 +60,7 @@ const RUNTIMES: Record<string, 'provided' | 'nodejs'> = {
 };
 
 function awsReply(err: AwsError): AdminReply {
-  return { status: err.status, json: { Type: 'User', message: err.message }, headers: { 'x-amzn-errortype': err.type, 'x-amzn-requestid': randomId() } };
+  return { status: err.status, json: { Type: 'User', message: err.message }, headers: { ...err.headers, 'x-amzn-errortype': err.type, 'x-amzn-requestid': randomId() } };
 }
 
 function randomId(): string {
@@ -98,6 +109,7 @@ export interface LambdaApiDeps {
 
 export class LambdaApi {
   private functions: StoredFunction[] = [];
+  private sharing: FunctionSharing | undefined;
 
   constructor(admin: AdminServer, private readonly deps: LambdaApiDeps) {
     const wrap = (fn: (req: AdminRequest) => Promise<AdminReply>) => async (req: AdminRequest) => {
@@ -117,6 +129,44 @@ export class LambdaApi {
     }));
     admin.route('PUT', `${BASE}/:name/code`, wrap((r) => this.updateCode(r)));
     admin.route('DELETE', `${BASE}/:name`, wrap(async (r) => this.remove(r)));
+  }
+
+  /** Cluster mode: changes go through `sharing`. */
+  share(sharing: FunctionSharing): void {
+    this.sharing = sharing;
+  }
+
+  /**
+   * Cluster mode: the shared set, as applied from etcd. Packages missing here
+   * are fetched (`fetch`) and unpacked; a function whose package cannot be
+   * had is left out, logged. Unchanged functions keep their environments.
+   */
+  async applyShared(shared: StoredFunction[], fetch: (f: StoredFunction) => Promise<Uint8Array>): Promise<void> {
+    const next: StoredFunction[] = [];
+    for (const s of shared) {
+      const { chunks: _chunks, ...f } = s as StoredFunction & { chunks?: number };
+      if (this.deps.host.isFromConfig(f.FunctionName)) {
+        this.deps.log.warn({ function: f.FunctionName }, `function ${f.FunctionName} of the cluster is shadowed by proxy.ini's [lambda.${f.FunctionName}]`);
+        continue;
+      }
+      if (!this.deps.store.hasCode(f.sha256)) {
+        try {
+          this.deps.store.putCode(await fetch(s));
+        } catch (err) {
+          this.deps.log.error({ code: 'FLX_CLUSTER_MODULE', function: f.FunctionName, sha256: f.sha256, err: (err as Error).message }, 'Lambda function of the cluster not served here: its package cannot be fetched');
+          continue;
+        }
+      }
+      const was = this.functions.find((x) => x.FunctionName === f.FunctionName);
+      if (!was || JSON.stringify(was) !== JSON.stringify(f) || !this.deps.host.get(f.FunctionName)) this.deps.host.put(this.spec(f), 'api');
+      next.push(f);
+    }
+    for (const f of this.functions) {
+      if (!next.some((n) => n.FunctionName === f.FunctionName) && !this.deps.host.isFromConfig(f.FunctionName)) this.deps.host.remove(f.FunctionName);
+    }
+    this.functions = next;
+    // No prune here: environments being replaced may still run on the old folders (load() prunes at start).
+    this.deps.store.save(next);
   }
 
   /** Serve the persisted functions (at start). */
@@ -219,7 +269,13 @@ export class LambdaApi {
     const f = this.validate(body, name);
     const code = body.Code as { ZipFile?: unknown } | undefined;
     if (typeof code?.ZipFile !== 'string') throw invalid('Code.ZipFile', 'is required (the package as a base64 zip); S3 and image packages are not simulated');
-    this.putCode(f, code.ZipFile);
+    const zip = this.putCode(f, code.ZipFile);
+    if (this.sharing) {
+      await this.sharing.put(f, zip, 'create');
+      // Written to etcd; this host applies it from the watch (within the sharing's wait, normally).
+      if (!this.deps.host.get(name)) return { status: 201, json: { FunctionName: name, CodeSha256: Buffer.from(f.sha256, 'hex').toString('base64'), State: 'Pending' } };
+      return { status: 201, json: this.configuration(name) };
+    }
     this.functions.push(f);
     this.commit(f);
     return { status: 201, json: this.configuration(name) };
@@ -231,27 +287,38 @@ export class LambdaApi {
     if (!f) throw new AwsError(409, 'ResourceConflictException', `function ${name} is defined in proxy.ini ([lambda.${name}]): change its folder or the config instead`);
     const body = (await readJson(req.raw, CREATE_LIMIT)) as Record<string, unknown>;
     if (typeof body.ZipFile !== 'string') throw invalid('ZipFile', 'is required (the package as a base64 zip)');
+    if (this.sharing) {
+      const next = { ...f, LastModified: now() };
+      await this.sharing.put(next, this.putCode(next, body.ZipFile), 'update');
+      return { status: 200, json: this.configuration(name) };
+    }
     this.putCode(f, body.ZipFile);
     f.LastModified = now();
     this.commit(f);
     return { status: 200, json: this.configuration(name) };
   }
 
-  private remove(req: AdminRequest): AdminReply {
+  private async remove(req: AdminRequest): Promise<AdminReply> {
     const name = this.existing(req);
     if (this.deps.host.isFromConfig(name)) throw new AwsError(409, 'ResourceConflictException', `function ${name} is defined in proxy.ini ([lambda.${name}]): remove it there and SIGHUP`);
+    if (this.sharing) {
+      await this.sharing.remove(name);
+      return { status: 204, text: '' };
+    }
     this.deps.host.remove(name);
     this.functions = this.functions.filter((f) => f.FunctionName !== name);
     this.deps.store.save(this.functions);
     return { status: 204, text: '' };
   }
 
-  private putCode(f: StoredFunction, base64: string): void {
+  /** Unpack the package here (a bad zip answers 400 before anything is shared) and name it in `f`. */
+  private putCode(f: StoredFunction, base64: string): Buffer {
     const zip = Buffer.from(base64, 'base64');
     try {
       const { sha256 } = this.deps.store.putCode(zip);
       f.sha256 = sha256;
       f.CodeSize = zip.length;
+      return zip;
     } catch (err) {
       if (err instanceof ZipError) throw new AwsError(400, 'InvalidParameterValueException', err.message);
       throw err;
