@@ -36,7 +36,7 @@ import type { Logger } from 'pino';
 import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
 import { finishedRequest, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
 import { Latin1Cache } from './latin1-cache.js';
-import { LaneResponse, type LaneOwner } from './lane-response.js';
+import { LaneResponse, type BuiltHead, type LaneOwner } from './lane-response.js';
 import { sameLower } from './raw-headers.js';
 import { checkFinalStatus } from './final-status.js';
 import { countErrorAnswer, errorAnswer, sendError } from './respond.js';
@@ -114,8 +114,8 @@ export class FastLane implements LaneOwner {
   private readonly keepAliveLine: string;
   private readonly observed: boolean;
   private stopping = false;
-  /** Set by head(): the answer closes its connection (graceful stop, or the answer's Connection: close). */
-  closeAfter = false;
+  /** What head() returns: refilled by each call, read by its caller straight away. */
+  private readonly built: { text: string; closeAfter: boolean } = { text: '', closeAfter: false };
   /** Header names, and values, that passed node's validators (a plugin's strings repeat). */
   private readonly validNames = new Set<string>();
   private readonly validValues = new Set<string>();
@@ -356,19 +356,20 @@ export class FastLane implements LaneOwner {
     if (out === null) return false;
     if (meter) meter.begin();
     let status = out.status;
-    let head: string;
+    let built: BuiltHead;
     try {
       checkFinalStatus(status);
-      head = this.head(status, out.reason, out.headers, false);
+      built = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
       out = errorAnswer('FLX_PLUGIN_BAD_RESPONSE', why);
       countErrorAnswer(meter, ex, out.headers);
       status = out.status;
       stats.bytes = out.body.length;
-      head = this.head(status, out.reason, out.headers, false);
+      built = this.head(status, out.reason, out.headers, false);
     }
-    const close = this.closeAfter;
+    const head = built.text;
+    const close = built.closeAfter;
     const body = out.body;
     if (status === 204 || status === 304) {
       // node:http sends no body with these, whatever content-length says.
@@ -402,9 +403,9 @@ export class FastLane implements LaneOwner {
   /**
    * LaneOwner: the status line and headers by node:http's rules, in its order
    * (the answer's headers, Date, Connection and Keep-Alive, Transfer-Encoding);
-   * throws node's error for what node would refuse. Sets closeAfter.
+   * throws node's error for what node would refuse. The result is valid until the next call.
    */
-  head(status: number, reason: string | undefined, h: string[], chunked: boolean): string {
+  head(status: number, reason: string | undefined, h: string[], chunked: boolean): BuiltHead {
     if (!(status >= 100 && status <= 999) || status !== Math.floor(status)) {
       throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
     }
@@ -430,9 +431,11 @@ export class FastLane implements LaneOwner {
       }
     }
     if (!date) head += `Date: ${utcDate()}\r\n`;
-    this.closeAfter = close;
     if (!connection) head += close ? 'Connection: close\r\n' : keepAlive ? 'Connection: keep-alive\r\n' : this.keepAliveLine;
-    return chunked ? `${head}Transfer-Encoding: chunked\r\n\r\n` : `${head}\r\n`;
+    const built = this.built;
+    built.text = chunked ? `${head}Transfer-Encoding: chunked\r\n\r\n` : `${head}\r\n`;
+    built.closeAfter = close;
+    return built;
   }
 
   /** node:http's header validation, remembered for strings seen valid before. */
