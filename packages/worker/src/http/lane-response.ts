@@ -16,14 +16,7 @@ import type { LoggedRequest } from '../observe/access-log.js';
 import type { Executor, ResponseSink, RequestStats } from '../executor.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
 import { sameLower } from './raw-headers.js';
-
-/** An answer's head as the lane built it: the lane's one reused object, read at once by the caller. */
-export interface BuiltHead {
-  /** Status line and header lines, ending in the blank line. */
-  readonly text: string;
-  /** The connection closes after this answer (graceful stop, or the answer's Connection: close). */
-  readonly closeAfter: boolean;
-}
+import type { BuiltHead } from './answer-head.js';
 
 /** What a LaneResponse needs of its lane (fast-lane.ts). */
 export interface LaneOwner {
