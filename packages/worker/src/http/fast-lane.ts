@@ -334,17 +334,7 @@ export class FastLane implements LaneOwner {
     const head = built.text;
     const close = built.closeAfter;
     const body = out.body;
-    if (status === 204 || status === 304) {
-      // node:http sends no body with these, whatever content-length says.
-      socket.write(head, 'latin1');
-    } else if (typeof body === 'string') {
-      socket.write(body.length === 0 ? head : head + body, 'latin1');
-    } else {
-      socket.cork();
-      socket.write(head, 'latin1');
-      socket.write(body);
-      socket.uncork();
-    }
+    sendDirect(socket, head, status, body);
     if (close) socket.destroySoon();
     if (this.observed) {
       const done = this.done;
@@ -366,5 +356,20 @@ export class FastLane implements LaneOwner {
   /** LaneOwner: the answer's head (answer-head.ts); every answer closes its connection once stopping. */
   head(status: number, reason: string | undefined, h: string[], chunked: boolean): BuiltHead {
     return this.heads.build(status, reason, h, chunked, this.stopping);
+  }
+}
+
+/** A direct answer's bytes as node:http sends them: no body for 204 and 304, whatever
+ * content-length says; head and a string body in one write. */
+function sendDirect(socket: Socket, head: string, status: number, body: string | Buffer): void {
+  if (status === 204 || status === 304) {
+    socket.write(head, 'latin1');
+  } else if (typeof body === 'string') {
+    socket.write(body.length === 0 ? head : head + body, 'latin1');
+  } else {
+    socket.cork();
+    socket.write(head, 'latin1');
+    socket.write(body);
+    socket.uncork();
   }
 }
