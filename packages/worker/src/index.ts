@@ -7,7 +7,7 @@
 // `flexilib invoke`: the same loader, call slot and response rules the worker serves with.
 export { Library, LoadedVersion } from './native/library.js';
 export { Slot, MAX_HEADERS, type RequestLike, type PluginResponse } from './native/slot.js';
-export { applyResponseRules } from './native/response-rules.js';
+export { applyResponseRules } from './http/response-rules.js';
 export { checkFinalStatus } from './http/final-status.js';
 // The library reloader's check that a changed file is a complete ELF before it is announced.
 export { elfArchProblem, elfProblem } from './native/elf-check.js';

@@ -29,52 +29,22 @@
  * follow node:http's rules and header order (tested byte for byte against
  * node's path, --no-fast-lane), with node's own validators.
  */
-import { STATUS_CODES, validateHeaderName, validateHeaderValue, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
 import { finishedRequest, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
-import { Latin1Cache } from './latin1-cache.js';
+import { AnswerHeadWriter, type BuiltHead } from './answer-head.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
-import { sameLower } from './raw-headers.js';
+import { RequestHeadParser, type LaneRequest } from './lane-request.js';
 import { checkFinalStatus } from './final-status.js';
 import { countErrorAnswer, errorAnswer, sendError } from './respond.js';
 
-/** More headers than this go to node:http (which keeps up to 2000). */
-const MAX_LANE_HEADERS = 100;
-
-/** Bytes allowed in a header name (RFC 9110 tchar). */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
-for (let c = 65; c <= 90; c++) TOKEN[c] = TOKEN[c + 32] = 1;
-/** Bytes allowed in a field value: HTAB, visible ASCII, SP, obs-text. */
-const VALUE = new Uint8Array(256);
-VALUE[9] = 1;
-for (let c = 32; c <= 255; c++) if (c !== 127) VALUE[c] = 1;
-/** Bytes allowed in a request target (visible ASCII). */
-const TARGET = new Uint8Array(256);
-for (let c = 33; c <= 126; c++) TARGET[c] = 1;
-
-/** Methods the lane serves (each followed by SP); any other is node:http's to judge. */
-const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => ({ name: m, bytes: Buffer.from(`${m} `, 'latin1') }));
-const VERSION = Buffer.from(' HTTP/1.1\r\n', 'latin1');
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 /** Bytes a client may send ahead while an answer is awaited before the lane stops reading it. */
 const PENDING_MAX = 64 * 1024;
-
-/** The request the lane hands the router and executors: reused, valid during one call. */
-interface LaneRequest {
-  method: string;
-  url: string;
-  rawHeaders: string[];
-  httpVersionMajor: number;
-  httpVersionMinor: number;
-  httpVersion: string;
-  socket: Socket;
-}
 
 export interface FastLaneOptions {
   maxHeaderBytes: number;
@@ -106,20 +76,15 @@ class LaneConnection {
 
 export class FastLane implements LaneOwner {
   private readonly conns = new Map<Socket, LaneConnection>();
-  private readonly strings = new Latin1Cache();
-  private readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
+  private readonly parser = new RequestHeadParser();
+  /** The parser's request object: the one every lane request is read into. */
+  private readonly req: LaneRequest = this.parser.req;
+  private readonly heads: AnswerHeadWriter;
   private readonly stats: RequestStats = { arenaBytes: 0, alloc: 0, bytes: -1 };
   /** Refilled for each answer recorded (the recorder reads it synchronously). */
   private readonly done = finishedRequest(true);
-  private readonly keepAliveLine: string;
   private readonly observed: boolean;
   private stopping = false;
-  /** Set by head(): the answer closes its connection (graceful stop, or the answer's Connection: close). */
-  closeAfter = false;
-  /** Header names, and values, that passed node's validators (a plugin's strings repeat). */
-  private readonly validNames = new Set<string>();
-  private readonly validValues = new Set<string>();
-
   private constructor(
     private readonly server: Server,
     private readonly nodeListener: (socket: Socket) => void,
@@ -129,9 +94,7 @@ export class FastLane implements LaneOwner {
     observed: boolean,
     private readonly log: Logger,
   ) {
-    const seconds = Math.floor(opts.keepAliveTimeoutMs / 1000);
-    // node:http's own: Connection: keep-alive, and Keep-Alive when it has an idle timeout.
-    this.keepAliveLine = opts.keepAliveTimeoutMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n` : 'Connection: keep-alive\r\n';
+    this.heads = new AnswerHeadWriter(opts.keepAliveTimeoutMs);
     this.observed = observed;
   }
 
@@ -232,7 +195,7 @@ export class FastLane implements LaneOwner {
     let corked = false;
     while (pos < chunk.length) {
       const end = chunk.indexOf(HEAD_END, pos);
-      if (end < 0 || end + 4 - pos > this.opts.maxHeaderBytes || !this.parse(chunk, pos, end, socket)) break;
+      if (end < 0 || end + 4 - pos > this.opts.maxHeaderBytes || !this.parser.parse(chunk, pos, end, socket)) break;
       const ex = this.state.router.match(this.req);
       if (ex === undefined) break;
       if (ex.direct !== undefined) {
@@ -356,31 +319,22 @@ export class FastLane implements LaneOwner {
     if (out === null) return false;
     if (meter) meter.begin();
     let status = out.status;
-    let head: string;
+    let built: BuiltHead;
     try {
       checkFinalStatus(status);
-      head = this.head(status, out.reason, out.headers, false);
+      built = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
       out = errorAnswer('FLX_PLUGIN_BAD_RESPONSE', why);
       countErrorAnswer(meter, ex, out.headers);
       status = out.status;
       stats.bytes = out.body.length;
-      head = this.head(status, out.reason, out.headers, false);
+      built = this.head(status, out.reason, out.headers, false);
     }
-    const close = this.closeAfter;
+    const head = built.text;
+    const close = built.closeAfter;
     const body = out.body;
-    if (status === 204 || status === 304) {
-      // node:http sends no body with these, whatever content-length says.
-      socket.write(head, 'latin1');
-    } else if (typeof body === 'string') {
-      socket.write(body.length === 0 ? head : head + body, 'latin1');
-    } else {
-      socket.cork();
-      socket.write(head, 'latin1');
-      socket.write(body);
-      socket.uncork();
-    }
+    sendDirect(socket, head, status, body);
     if (close) socket.destroySoon();
     if (this.observed) {
       const done = this.done;
@@ -399,162 +353,23 @@ export class FastLane implements LaneOwner {
     return true;
   }
 
-  /**
-   * LaneOwner: the status line and headers by node:http's rules, in its order
-   * (the answer's headers, Date, Connection and Keep-Alive, Transfer-Encoding);
-   * throws node's error for what node would refuse. Sets closeAfter.
-   */
-  head(status: number, reason: string | undefined, h: string[], chunked: boolean): string {
-    if (!(status >= 100 && status <= 999) || status !== Math.floor(status)) {
-      throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
-    }
-    if (reason === undefined) reason = STATUS_CODES[status] ?? 'unknown';
-    else this.check('statusMessage', reason, false);
-    let head = `HTTP/1.1 ${status} ${reason}\r\n`;
-    let date = false;
-    let connection = false;
-    let keepAlive = false;
-    let close = this.stopping;
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i];
-      const value = h[i + 1];
-      this.check(name, value, true);
-      head += `${name}: ${value}\r\n`;
-      const n = name.length;
-      if (n === 4 && sameLower(name, 'date')) date = true;
-      else if (n === 10) {
-        if (sameLower(name, 'connection')) {
-          connection = true;
-          if (/(?:^|\W)close(?:$|\W)/i.test(value)) close = true;
-        } else if (sameLower(name, 'keep-alive')) keepAlive = true;
-      }
-    }
-    if (!date) head += `Date: ${utcDate()}\r\n`;
-    this.closeAfter = close;
-    if (!connection) head += close ? 'Connection: close\r\n' : keepAlive ? 'Connection: keep-alive\r\n' : this.keepAliveLine;
-    return chunked ? `${head}Transfer-Encoding: chunked\r\n\r\n` : `${head}\r\n`;
-  }
-
-  /** node:http's header validation, remembered for strings seen valid before. */
-  private check(name: string, value: string, isHeader: boolean): void {
-    if (isHeader && !this.validNames.has(name)) {
-      validateHeaderName(name);
-      remember(this.validNames, name);
-    }
-    if (!this.validValues.has(value)) {
-      validateHeaderValue(isHeader ? name : 'statusMessage', value);
-      remember(this.validValues, value);
-    }
-  }
-
-  /**
-   * Parse the head in chunk[pos, end + 4) into this.req. False for anything
-   * outside the lane's strict subset (node:http will judge it).
-   */
-  private parse(buf: Buffer, pos: number, end: number, socket: Socket): boolean {
-    const req = this.req;
-    const strings = this.strings;
-    let method: string | undefined;
-    for (let m = 0; m < METHODS.length && method === undefined; m++) {
-      const bytes = METHODS[m].bytes;
-      let i = 0;
-      while (i < bytes.length && buf[pos + i] === bytes[i]) i++;
-      if (i === bytes.length) method = METHODS[m].name;
-    }
-    if (method === undefined) return false;
-    const t = pos + method.length + 1;
-    if (buf[t] !== 47 /* / */) return false;
-    let i = t + 1;
-    while (TARGET[buf[i]] === 1) i++;
-    for (let k = 0; k < VERSION.length; k++) if (buf[i + k] !== VERSION[k]) return false;
-    req.method = method;
-    req.url = strings.decode(buf, t, i - t);
-    req.socket = socket;
-
-    const raw = req.rawHeaders;
-    let n = 0;
-    let host = false;
-    let length = false;
-    let p = i + VERSION.length;
-    const stop = end + 2;
-    while (p < stop) {
-      let k = p;
-      while (TOKEN[buf[k]] === 1) k++;
-      const nameLen = k - p;
-      if (nameLen === 0 || buf[k] !== 58 /* : */ || n >= MAX_LANE_HEADERS * 2) return false;
-      let v = k + 1;
-      while (buf[v] === 32 || buf[v] === 9) v++;
-      let e = v;
-      while (VALUE[buf[e]] === 1) e++;
-      if (buf[e] !== 13 || buf[e + 1] !== 10) return false;
-      let ve = e;
-      while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
-      switch (nameLen) {
-        case 4:
-          if (lowerIs(buf, p, 'host')) {
-            // A second Host is node:http's path's to refuse (http-server.ts).
-            if (host) return false;
-            host = true;
-          }
-          break;
-        case 6:
-          if (lowerIs(buf, p, 'expect')) return false;
-          break;
-        case 7:
-          if (lowerIs(buf, p, 'upgrade')) return false;
-          break;
-        case 10:
-          // Only an explicit keep-alive stays: close (and anything else) is node's to honour.
-          if (lowerIs(buf, p, 'connection') && !(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
-          break;
-        case 14:
-          // Once, exactly 0, padded by spaces only: llhttp refuses a repeat or a tab.
-          if (lowerIs(buf, p, 'content-length')) {
-            if (length || ve - v !== 1 || buf[v] !== 48 /* 0 */ || hasTab(buf, k + 1, e)) return false;
-            length = true;
-          }
-          break;
-        case 16:
-          // llhttp reads Proxy-Connection as Connection (close, upgrade): node's to honour.
-          if (lowerIs(buf, p, 'proxy-connection')) return false;
-          break;
-        case 17:
-          if (lowerIs(buf, p, 'transfer-encoding')) return false;
-          break;
-      }
-      raw[n++] = strings.decode(buf, p, nameLen);
-      raw[n++] = strings.decode(buf, v, ve - v);
-      p = e + 2;
-    }
-    if (!host) return false;
-    raw.length = n;
-    return true;
+  /** LaneOwner: the answer's head (answer-head.ts); every answer closes its connection once stopping. */
+  head(status: number, reason: string | undefined, h: string[], chunked: boolean): BuiltHead {
+    return this.heads.build(status, reason, h, chunked, this.stopping);
   }
 }
 
-function hasTab(buf: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (buf[i] === 9) return true;
-  return false;
-}
-
-function remember(set: Set<string>, s: string): void {
-  if (set.size >= 4096) set.clear();
-  set.add(s);
-}
-
-/** buf[at, at + lower.length) equals `lower` (lower-case ASCII letters and '-') ignoring case. */
-function lowerIs(buf: Buffer, at: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) if ((buf[at + i] | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
-}
-
-// node:http's Date header: the time formatted once a second.
-let dateCache: string | undefined;
-function utcDate(): string {
-  if (dateCache === undefined) {
-    const d = new Date();
-    dateCache = d.toUTCString();
-    setTimeout(() => (dateCache = undefined), 1000 - d.getMilliseconds()).unref();
+/** A direct answer's bytes as node:http sends them: no body for 204 and 304, whatever
+ * content-length says; head and a string body in one write. */
+function sendDirect(socket: Socket, head: string, status: number, body: string | Buffer): void {
+  if (status === 204 || status === 304) {
+    socket.write(head, 'latin1');
+  } else if (typeof body === 'string') {
+    socket.write(body.length === 0 ? head : head + body, 'latin1');
+  } else {
+    socket.cork();
+    socket.write(head, 'latin1');
+    socket.write(body);
+    socket.uncork();
   }
-  return dateCache;
 }

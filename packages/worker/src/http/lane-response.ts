@@ -16,13 +16,12 @@ import type { LoggedRequest } from '../observe/access-log.js';
 import type { Executor, ResponseSink, RequestStats } from '../executor.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
 import { sameLower } from './raw-headers.js';
+import type { BuiltHead } from './answer-head.js';
 
 /** What a LaneResponse needs of its lane (fast-lane.ts). */
 export interface LaneOwner {
-  /** Status line and headers by node:http's rules; throws node's errors. Sets closeAfter. */
-  head(status: number, reason: string | undefined, headers: string[], chunked: boolean): string;
-  /** Whether the connection closes after the answer head() built last. */
-  readonly closeAfter: boolean;
+  /** Status line and headers by node:http's rules; throws node's errors. */
+  head(status: number, reason: string | undefined, headers: string[], chunked: boolean): BuiltHead;
   /** The response is over (`finished`: completely written); the lane records it and reads on. */
   settled(res: LaneResponse, finished: boolean): void;
 }
@@ -87,8 +86,9 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     // node:http sends no body with these; anything else without a length is chunked.
     this.bodyless = status < 200 || status === 204 || status === 304;
     this.chunked = !length && !this.bodyless;
-    this.head = this.owner.head(status, reason, headers, this.chunked);
-    this.closeAfter = this.owner.closeAfter;
+    const built = this.owner.head(status, reason, headers, this.chunked);
+    this.head = built.text;
+    this.closeAfter = built.closeAfter;
     this.statusCode = status;
     this.headersSent = true;
     this.ttfbMs = performance.now();

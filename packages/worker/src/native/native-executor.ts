@@ -13,13 +13,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
 import { answersHttp, FlexiError } from '@flexilib/contract';
-import { checkFinalStatus } from '../http/final-status.js';
 import type { Executor, RequestLike, RequestStats } from '../executor.js';
 import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
+import { applyResponseRules, writeAnswer } from '../http/response-rules.js';
 import type { CallMarker } from './call-marker.js';
 import type { Library, LoadedVersion } from './library.js';
-import { applyResponseRules } from './response-rules.js';
 import { Slot, type PluginResponse } from './slot.js';
 import type { StuckCalls } from './stuck-calls.js';
 
@@ -271,18 +270,8 @@ export class NativeExecutor implements Executor {
 
   /** Settle the call and answer through node:http. */
   private finish(version: LoadedVersion, slot: Slot, rc: number, res: ServerResponse, stats: RequestStats): void {
-    const out = this.settle(version, slot, rc, stats);
-    try {
-      checkFinalStatus(out.status);
-      if (out.reason !== undefined) res.writeHead(out.status, out.reason, out.headers);
-      else res.writeHead(out.status, out.headers);
-    } catch (err) {
-      sendError(res, 'FLX_PLUGIN_BAD_RESPONSE', this.refused(err as Error));
-      return;
-    }
-    const body = out.body;
-    if (typeof body === 'string') res.end(body, 'latin1');
-    else res.end(body);
+    const refused = writeAnswer(res, this.settle(version, slot, rc, stats));
+    if (refused !== null) sendError(res, 'FLX_PLUGIN_BAD_RESPONSE', this.refused(refused));
   }
 
   /** A response node:http's rules refuse (either path): logged, and the reason for the 502 sent instead. */

@@ -12,6 +12,7 @@ import { ABI_VERSION, HEADER, REQUEST, RESPONSE, RESP_HEADER, HEAP_BLOCK } from 
 import type { RequestLike } from '../executor.js';
 import { CACHED_LEN, Latin1Cache, type Latin1Buffer } from '../http/latin1-cache.js';
 import { peerOf } from '../http/peer.js';
+import { newPluginResponse, type PluginResponse } from '../http/response-rules.js';
 import { sameLower } from '../http/raw-headers.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
 
@@ -28,22 +29,9 @@ const HD = HEADER.offsets;
 
 export type { RequestLike };
 
-/** What a plugin call produced, copied out of native memory. The object belongs
- * to the slot and is overwritten by its next call. */
-export interface PluginResponse {
-  status: number;
-  reason: string | undefined;
-  /** Flat [name, value, name, value, ...] as node:http's writeHead takes them. */
-  headers: string[];
-  hasContentType: boolean;
-  /** Small bodies come as a latin1 string: node:http then sends head and body
-   * in one write instead of a writev of two buffers, and no Buffer is made. */
-  body: Buffer | string;
-  /** Bytes the plugin took beyond the arena (malloc). */
-  heapBytes: number;
-  /** Bytes of the arena the call used. */
-  arenaUsed: number;
-}
+/** What a plugin call produced, copied out of native memory (http/response-rules.ts). The object
+ * belongs to the slot and is overwritten by its next call. */
+export type { PluginResponse };
 
 export class Slot {
   readonly req: NativeBlock;
@@ -64,7 +52,7 @@ export class Slot {
   readonly arenaBytes: number;
   private body: NativeBlock | null = null;
   /** The result of readResponse, reused: valid until the slot's next call. */
-  private readonly out: PluginResponse = { status: 0, reason: undefined, headers: [], hasContentType: false, body: '', heapBytes: 0, arenaUsed: 0 };
+  private readonly out: PluginResponse = newPluginResponse();
   /** The response struct, and the template it is reset to before each call. */
   private readonly respHead: Uint32Array;
   private readonly respInit: Uint32Array;

@@ -9,10 +9,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
 import { answersHttp, FlexiError, statusOf, type HttpErrorCode } from '@flexilib/contract';
-import { checkFinalStatus } from '../http/final-status.js';
 import type { Executor, RequestStats, RouteCounters } from '../executor.js';
 import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
+import { applyResponseRules, newPluginResponse, writeAnswer } from '../http/response-rules.js';
 import { KIND, type CallResult } from './channel.js';
 import type { WasmJob } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
@@ -23,8 +23,6 @@ export interface WasmExecutorDeps {
   maxBodyBytes: number;
   log: Logger;
 }
-
-const INTERNAL_ERROR = Buffer.from('Internal Server Error');
 
 class Job implements WasmJob {
   constructor(
@@ -39,6 +37,9 @@ class Job implements WasmJob {
   }
 }
 
+/** Set on the reused answer after writing, so it holds no call's headers or body. */
+const NO_HEADERS: string[] = [];
+
 /** A call's own failure codes, by the kind the instance thread reports. */
 const FAILURE_CODE = {
   [KIND.TRAP]: 'FLX_WASM_TRAP',
@@ -50,6 +51,8 @@ const FAILURE_CODE = {
 export class WasmExecutor implements Executor {
   readonly kind = 'wasm' as const;
   private readonly maxBody: number;
+  /** The answer being written, refilled per call (writing is synchronous): one shape with the native slots'. */
+  private readonly out = newPluginResponse();
 
   constructor(readonly route: RouteSpec, private readonly deps: WasmExecutorDeps) {
     this.maxBody = route.options.maxBodyBytes ?? deps.maxBodyBytes;
@@ -77,33 +80,29 @@ export class WasmExecutor implements Executor {
       sendError(res, code, `route "${this.route.key}": ${r.message}`);
       return;
     }
-    let status = r.status === 0 ? 200 : r.status;
-    let body = r.body;
-    if (r.rc !== 0) {
-      if (status < 400) status = 500;
-      if (body.length === 0) body = INTERNAL_ERROR;
-      this.deps.log.warn({ route: this.route.key, rc: r.rc, status }, 'plugin returned an error');
+    const out = this.out;
+    out.status = r.status;
+    out.reason = r.reason;
+    out.headers = r.headers;
+    out.hasContentType = r.hasContentType;
+    out.body = r.body;
+    out.heapBytes = r.heapBytes;
+    applyResponseRules(out, r.rc);
+    if (r.rc !== 0) this.deps.log.warn({ route: this.route.key, rc: r.rc, status: out.status }, 'plugin returned an error');
+    stats.bytes = out.body.length;
+    const refused = writeAnswer(res, out);
+    out.headers = NO_HEADERS;
+    out.body = '';
+    if (refused !== null) {
+      this.deps.log.error({ route: this.route.key, err: refused.message }, 'plugin produced an invalid response');
+      sendError(res, 'FLX_PLUGIN_BAD_RESPONSE', `plugin for route "${this.route.key}" produced an invalid response: ${refused.message}`);
     }
-    const headers = r.headers;
-    if (!r.hasContentType) headers.push('content-type', 'text/plain');
-    headers.push('content-length', String(body.length));
-    stats.bytes = body.length;
-    try {
-      checkFinalStatus(status);
-      if (r.reason !== undefined) res.writeHead(status, r.reason, headers);
-      else res.writeHead(status, headers);
-    } catch (err) {
-      this.deps.log.error({ route: this.route.key, err: (err as Error).message }, 'plugin produced an invalid response');
-      sendError(res, 'FLX_PLUGIN_BAD_RESPONSE', `plugin for route "${this.route.key}" produced an invalid response: ${(err as Error).message}`);
-      return;
-    }
-    res.end(body);
   }
 
   countInto(counters: RouteCounters): void {
     this.deps.pool.countInto(counters);
   }
 
-    /** Pools outlive executors (wasm-runtime.ts): nothing to release here. */
+  /** Pools outlive executors (wasm-runtime.ts): nothing to release here. */
   close(): void {}
 }

@@ -1,0 +1,142 @@
+/**
+ * The fast lane's request-head parser: a whole head, in the lane's strict
+ * subset of RFC 9112 (token header names, field values without CTLs, CRLF
+ * line ends, no obs-fold, origin-form targets, Content-Length 0 at most), read
+ * into one reused request object. Anything outside it is declined, for
+ * node:http (llhttp) to judge.
+ */
+import type { Socket } from 'node:net';
+import { Latin1Cache } from './latin1-cache.js';
+
+/** More headers than this go to node:http (which keeps up to 2000). */
+const MAX_LANE_HEADERS = 100;
+
+/** Bytes allowed in a header name (RFC 9110 tchar). */
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
+for (let c = 65; c <= 90; c++) TOKEN[c] = TOKEN[c + 32] = 1;
+/** Bytes allowed in a field value: HTAB, visible ASCII, SP, obs-text. */
+const VALUE = new Uint8Array(256);
+VALUE[9] = 1;
+for (let c = 32; c <= 255; c++) if (c !== 127) VALUE[c] = 1;
+/** Bytes allowed in a request target (visible ASCII). */
+const TARGET = new Uint8Array(256);
+for (let c = 33; c <= 126; c++) TARGET[c] = 1;
+
+/** Methods the lane serves (each followed by SP); any other is node:http's to judge. */
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => ({ name: m, bytes: Buffer.from(`${m} `, 'latin1') }));
+const VERSION = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+
+/** The request the lane hands the router and executors: reused, valid during one call. */
+export interface LaneRequest {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  httpVersion: string;
+  socket: Socket;
+}
+
+/** Reads request heads into its one LaneRequest (the lane's, reused request after request). */
+export class RequestHeadParser {
+  readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
+  /** Header strings decoded before, reused while clients send the same bytes. */
+  private readonly strings = new Latin1Cache();
+
+  /**
+   * Parse the head in chunk[pos, end + 4) into req. False for anything
+   * outside the lane's strict subset (node:http will judge it).
+   */
+  parse(buf: Buffer, pos: number, end: number, socket: Socket): boolean {
+    const req = this.req;
+    const strings = this.strings;
+    let method: string | undefined;
+    for (let m = 0; m < METHODS.length && method === undefined; m++) {
+      const bytes = METHODS[m].bytes;
+      let i = 0;
+      while (i < bytes.length && buf[pos + i] === bytes[i]) i++;
+      if (i === bytes.length) method = METHODS[m].name;
+    }
+    if (method === undefined) return false;
+    const t = pos + method.length + 1;
+    if (buf[t] !== 47 /* / */) return false;
+    let i = t + 1;
+    while (TARGET[buf[i]] === 1) i++;
+    for (let k = 0; k < VERSION.length; k++) if (buf[i + k] !== VERSION[k]) return false;
+    req.method = method;
+    req.url = strings.decode(buf, t, i - t);
+    req.socket = socket;
+
+    const raw = req.rawHeaders;
+    let n = 0;
+    let host = false;
+    let length = false;
+    let p = i + VERSION.length;
+    const stop = end + 2;
+    while (p < stop) {
+      let k = p;
+      while (TOKEN[buf[k]] === 1) k++;
+      const nameLen = k - p;
+      if (nameLen === 0 || buf[k] !== 58 /* : */ || n >= MAX_LANE_HEADERS * 2) return false;
+      let v = k + 1;
+      while (buf[v] === 32 || buf[v] === 9) v++;
+      let e = v;
+      while (VALUE[buf[e]] === 1) e++;
+      if (buf[e] !== 13 || buf[e + 1] !== 10) return false;
+      let ve = e;
+      while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
+      switch (nameLen) {
+        case 4:
+          if (lowerIs(buf, p, 'host')) {
+            // A second Host is node:http's path's to refuse (http-server.ts).
+            if (host) return false;
+            host = true;
+          }
+          break;
+        case 6:
+          if (lowerIs(buf, p, 'expect')) return false;
+          break;
+        case 7:
+          if (lowerIs(buf, p, 'upgrade')) return false;
+          break;
+        case 10:
+          // Only an explicit keep-alive stays: close (and anything else) is node's to honour.
+          if (lowerIs(buf, p, 'connection') && !(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
+          break;
+        case 14:
+          // Once, exactly 0, padded by spaces only: llhttp refuses a repeat or a tab.
+          if (lowerIs(buf, p, 'content-length')) {
+            if (length || ve - v !== 1 || buf[v] !== 48 /* 0 */ || hasTab(buf, k + 1, e)) return false;
+            length = true;
+          }
+          break;
+        case 16:
+          // llhttp reads Proxy-Connection as Connection (close, upgrade): node's to honour.
+          if (lowerIs(buf, p, 'proxy-connection')) return false;
+          break;
+        case 17:
+          if (lowerIs(buf, p, 'transfer-encoding')) return false;
+          break;
+      }
+      raw[n++] = strings.decode(buf, p, nameLen);
+      raw[n++] = strings.decode(buf, v, ve - v);
+      p = e + 2;
+    }
+    if (!host) return false;
+    raw.length = n;
+    return true;
+  }
+}
+
+function hasTab(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] === 9) return true;
+  return false;
+}
+
+/** buf[at, at + lower.length) equals `lower` (lower-case ASCII letters and '-') ignoring case. */
+function lowerIs(buf: Buffer, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((buf[at + i] | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
