@@ -5,7 +5,6 @@
  * resolve. A script that exports nothing is a service-worker script
  * (`addEventListener('fetch', ...)`), which workerd runs as such.
  */
-import { build } from 'esbuild';
 import path from 'node:path';
 import { FlexiError } from '@flexilib/contract';
 
@@ -18,6 +17,8 @@ export interface WorkerBundle {
 }
 
 export async function bundleWorker(entry: string, label: string): Promise<WorkerBundle> {
+  // Loaded on first use: esbuild costs every worker ~12 MiB, and most configs have no Worker route.
+  const { build } = await import('esbuild');
   try {
     const r = await build({
       entryPoints: [entry],
