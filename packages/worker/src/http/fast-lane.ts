@@ -39,7 +39,7 @@ import { AnswerHeadWriter, type BuiltHead } from './answer-head.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { RequestHeadParser, type LaneRequest } from './lane-request.js';
 import { checkFinalStatus } from './final-status.js';
-import { countErrorAnswer, errorAnswer, sendError } from './respond.js';
+import { errorAnswer, sendError } from './respond.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
@@ -314,7 +314,7 @@ export class FastLane implements LaneOwner {
     } catch (err) {
       this.log.error({ route: ex.route.key, err: (err as Error).message, stack: (err as Error).stack }, 'executor threw');
       out = errorAnswer('FLX_INTERNAL', 'Internal Server Error');
-      countErrorAnswer(meter, ex, out.headers);
+      meter?.error(ex, 'FLX_INTERNAL');
     }
     if (out === null) return false;
     if (meter) meter.begin();
@@ -326,7 +326,7 @@ export class FastLane implements LaneOwner {
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
       out = errorAnswer('FLX_PLUGIN_BAD_RESPONSE', why);
-      countErrorAnswer(meter, ex, out.headers);
+      meter?.error(ex, 'FLX_PLUGIN_BAD_RESPONSE');
       status = out.status;
       stats.bytes = out.body.length;
       built = this.head(status, out.reason, out.headers, false);

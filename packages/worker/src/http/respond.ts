@@ -34,7 +34,8 @@ export function sendError(res: ResponseSink, code: HttpErrorCode, message: strin
   }
   const answer = errorAnswer(code, message);
   if (extra) for (const name of Object.keys(extra)) answer.headers.push(name, extra[name]);
-  countErrorAnswer(res.meter, res.executor, answer.headers);
+  // The code is known here: count it without scanning the headers for it.
+  res.meter?.error(res.executor, code);
   // The reason given, not left to node: a writeHead that threw (a plugin's bad
   // header) has already set statusMessage for the status it was given.
   res.writeHead(answer.status, STATUS_CODES[answer.status] ?? 'unknown', answer.headers);
