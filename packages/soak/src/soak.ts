@@ -31,6 +31,12 @@ export interface SoakOptions {
   /** Load loops per route (default 4). */
   concurrency?: number;
   workers?: number;
+  /**
+   * Run every fault kind at least once even past `seconds` (a loaded machine
+   * can make one round of faults outlast a short run). Default false: the run
+   * stops at `seconds`, and a kind that never ran is reported as such.
+   */
+  wholeRound?: boolean;
   /** Progress lines (default none). */
   log?: (line: string) => void;
 }
@@ -123,7 +129,7 @@ health_timeout = 1s
     const deadline = Date.now() + opts.seconds * 1000;
     outer: for (;;) {
       for (const kind of opts.faults) {
-        if (Date.now() >= deadline) break outer;
+        if (Date.now() >= deadline && (ctx.round > 0 || !opts.wholeRound)) break outer;
         traffic.phase = kind;
         const t0 = Date.now();
         const problem = await FAULTS[kind](ctx).catch((err: Error) => `threw: ${err.message}`);
