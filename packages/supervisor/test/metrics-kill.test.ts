@@ -8,7 +8,7 @@
  * and the worker is killed there. Whatever it had not counted before that
  * write is lost. One front end per route: the fast lane's direct answer
  * (inline native), node:http (threaded native, WASM) and the lane's relayed
- * answer (upstream).
+ * answer (upstream), whose client answers /stats counts too.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  compilePlugin, compileWasm, eventually, exampleSource, fixture, RawConnection, requireTool, scrape, startFlexilib, tempDir, writeConfig, type Flexilib,
+  admin, compilePlugin, compileWasm, eventually, exampleSource, fixture, RawConnection, requireTool, scrape, startFlexilib, tempDir, writeConfig, type Flexilib,
 } from '@flexilib/test-support';
 
 const strace = requireTool('strace', 'strace');
@@ -82,12 +82,15 @@ async function holdWrites(pid: number, inode: string): Promise<{ exited: Promise
 }
 
 const requests = (s: Awaited<ReturnType<typeof scrape>>, route: string) => s.sum('flexilib_requests_total', { route });
+/** /stats: client answers of pool o counted ok. */
+const clientOk = async (): Promise<number> => (await admin(fx.adminPort, 'GET', '/stats')).json?.pools?.o?.client?.success ?? 0;
 
 for (const route of ['/native', '/threaded', '/wasm', '/up']) {
   test(`${route}: an answer the client read counts in /metrics though its worker was killed right after writing it`, { timeout: 90_000 }, async () => {
     const pid = await eventually('a worker listening', () => fx.workerPids()[0]);
     const target = route === '/up' ? '/up/item' : route;
     const before = requests(await scrape(fx.adminPort), route);
+    const okBefore = await clientOk();
     const c = new RawConnection(fx.port);
     try {
       const ask = `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
@@ -114,5 +117,7 @@ for (const route of ['/native', '/threaded', '/wasm', '/up']) {
       c.sock.destroy();
     }
     assert.equal(requests(await scrape(fx.adminPort), route) - before, 2, `both answers the client read are counted on ${route}`);
+    // And /stats counts the upstream route's client answers the same way.
+    if (route === '/up') assert.equal((await clientOk()) - okBefore, 2, 'both proxied answers the client read are counted ok in /stats');
   });
 }
