@@ -217,6 +217,16 @@ export class SharedStore extends EventEmitter<StoreEvents> {
     this.watcher = w;
     w.on('data', (res) => {
       if (this.watcher !== w) return;
+      // The watch reconnects by itself to whatever answers on the endpoints:
+      // another cluster's events are not applied onto this one's state (the
+      // probe would notice the new id only on its next round); re-list it whole.
+      const id = res.header?.cluster_id;
+      if (id !== undefined && String(id) !== this.clusterId) {
+        this.watcher = undefined;
+        void w.cancel().catch(() => undefined);
+        void this.resync('new cluster id').catch((e: Error) => this.markDown(e));
+        return;
+      }
       const changed = new Set<string>();
       let rev = 0;
       for (const ev of res.events) {

@@ -205,10 +205,14 @@ test('etcd replaced by a new cluster (new id, revision back at 1): every host ta
   const { x, A, B } = await pairOfHosts(t, 'f6');
   assert.equal((await admin(A.fx.adminPort, 'POST', '/servers', { url: x.url, pool: 'api' })).status, 201);
   const before = await converged([A, B]);
+  const from = { A: A.fx.logs.length, B: B.fx.logs.length };
   await etcd.recreate();
   for (const h of [A, B]) {
     await until(`${h.name} to drop x with the old cluster's state`, async () => (await h.get('/servers')).pools[0].servers.length === 1, 20_000);
-    assert.ok(h.fx.logs.some((l) => l.msg === 'etcd has a new cluster id: taking its state as a whole'), `${h.name} noticed the new cluster id`);
+    // Waited for, not looked up: the log line travels through stdout, batched
+    // until the supervisor's next check phase, and may reach the test after
+    // the admin answer that already shows the new state.
+    await h.fx.waitForLog((l) => l.msg === 'etcd has a new cluster id: taking its state as a whole', { from: from[h.name as 'A' | 'B'], timeoutMs: 10_000, what: `${h.name} noticed the new cluster id` });
   }
   const after = await converged([A, B]);
   assert.notEqual(after.digest, before.digest);

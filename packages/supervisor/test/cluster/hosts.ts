@@ -19,13 +19,25 @@ export interface Host {
 
 type T = { after(fn: () => unknown): void };
 
+/** The hosts started in each temp folder (a host restarted on its folder included). */
+const hostsIn = new Map<string, Flexilib[]>();
+
 /** One pool `api` of `origins`, checked every 300 ms, and a native route /native served by versioned.c (VERSION `libVersion`). */
 export async function startHost(t: T, etcd: EtcdCluster, cluster: string, name: string, origins: string[], opts: { libVersion?: string; args?: string[]; env?: NodeJS.ProcessEnv; dir?: string } = {}): Promise<Host> {
   let dir = opts.dir;
   if (!dir) {
     const tmp = tempDir(`cluster-${name}`);
-    t.after(() => tmp.cleanup());
-    dir = tmp.dir;
+    const d = tmp.dir;
+    hostsIn.set(d, []);
+    // Its hosts die before the folder goes. (A folder removed under a live
+    // host, writing its cluster snapshot, failed with ENOTEMPTY and skipped
+    // the later kill hook: the test process never exited.)
+    t.after(async () => {
+      await Promise.all(hostsIn.get(d)!.map((f) => f.kill()));
+      hostsIn.delete(d);
+      tmp.cleanup();
+    });
+    dir = d;
   }
   const lib = await compilePlugin(fixture('versioned.c'), path.join(dir, 'libversioned.so'), { defines: [`VERSION="${opts.libVersion ?? 'v1'}"`] });
   const config = writeConfig(dir, `/api = upstream:api
@@ -39,7 +51,9 @@ health_timeout = 2s
 `);
   const args = ['--cluster', `etcd://${etcd.endpoints}/${cluster}`, '--spare-workers', '0', ...(opts.args ?? [])];
   const fx = await startFlexilib({ config, workers: 1, accessLog: false, args, env: opts.env });
-  t.after(() => fx.kill());
+  const sharing = hostsIn.get(dir);
+  if (sharing) sharing.push(fx);
+  else t.after(() => fx.kill());
   return { name, fx, dir, config, args, get: async (target) => (await admin(fx.adminPort, 'GET', target)).json };
 }
 

@@ -270,20 +270,23 @@ export class FastLane implements LaneOwner {
     conn.starting = false;
   }
 
-  /** LaneOwner: an asynchronous answer is over; record it and serve what came meanwhile. */
+  /** LaneOwner: an asynchronous answer is complete (before its last bytes leave) or cut off; record it. */
+  recordAnswer(res: LaneResponse, finished: boolean): void {
+    if (!this.observed) return;
+    const done = this.done;
+    takeObserved(done, res);
+    done.status = finished ? res.statusCode : 499;
+    done.finished = finished;
+    done.bytes = res.bytes >= 0 ? res.bytes : res.written;
+    done.arenaBytes = 0;
+    done.alloc = 0;
+    this.record(done);
+  }
+
+  /** LaneOwner: an asynchronous answer is over (recorded); serve what came meanwhile. */
   settled(res: LaneResponse, finished: boolean): void {
     const socket = res.socket;
     const conn = this.conns.get(socket);
-    if (this.observed) {
-      const done = this.done;
-      takeObserved(done, res);
-      done.status = finished ? res.statusCode : 499;
-      done.finished = finished;
-      done.bytes = res.bytes >= 0 ? res.bytes : res.written;
-      done.arenaBytes = 0;
-      done.alloc = 0;
-      this.record(done);
-    }
     if (conn === undefined || conn.res !== res) return;
     conn.res = null;
     if (!finished) return;
@@ -334,8 +337,8 @@ export class FastLane implements LaneOwner {
     const head = built.text;
     const close = built.closeAfter;
     const body = out.body;
-    sendDirect(socket, head, status, body);
-    if (close) socket.destroySoon();
+    // Recorded before the bytes leave: a worker killed right after its client
+    // read the answer has counted it (the metrics file outlives the process).
     if (this.observed) {
       const done = this.done;
       done.req = req;
@@ -350,6 +353,8 @@ export class FastLane implements LaneOwner {
       done.ttfbMs = 0;
       this.record(done);
     }
+    sendDirect(socket, head, status, body);
+    if (close) socket.destroySoon();
     return true;
   }
 

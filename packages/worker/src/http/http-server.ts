@@ -64,15 +64,15 @@ export function requestRecorder(access: AccessLogger | null): RequestRecorder {
 /**
  * The ServerResponse class of an observed server: node:http makes one per
  * request, with the fields initialised in the constructor (one hidden class),
- * and its 'close' records the request in the metrics and the access log.
+ * and its end() (or its 'close', when it never ends on a live connection)
+ * records the request in the metrics and the access log.
  */
 function observedResponseClass(record: RequestRecorder): typeof http.ServerResponse {
   const done = finishedRequest(false);
-  function recordResponse(res: ObservedResponse): void {
+  function recordResponse(res: ObservedResponse, finished: boolean): void {
     const len = res.bytes >= 0 ? res.bytes : res.getHeader('content-length');
-    const finished = res.writableFinished;
     takeObserved(done, res);
-    // nginx's 499: the client closed the connection before the response was complete
+    // nginx's 499: the client closed the connection before the response was complete (ended)
     done.status = finished ? res.statusCode : 499;
     done.finished = finished;
     done.bytes = typeof len === 'number' ? len : Number(len ?? 0);
@@ -90,6 +90,40 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
     meter: RequestMeter | null = null;
     private recorded = false;
 
+    /**
+     * The answer is complete: recorded now, before its last bytes leave (they
+     * go out inside super.end()). A worker killed right after its client read
+     * the answer has counted it; recorded on 'close' instead, a SIGKILL between
+     * the write and that event lost the count. Not while the answer waits its
+     * turn behind another on the connection: then when it is attached.
+     */
+    override end(a?: unknown, b?: unknown, c?: unknown): this {
+      if (!this.recorded && this.socket !== null && !this.socket.destroyed && !this.writableEnded) {
+        this.recorded = true;
+        recordResponse(this as unknown as ObservedResponse, true);
+      }
+      // Pass on what was given: end()'s arguments are optional and positional.
+      switch (arguments.length) {
+        case 0:
+          return super.end();
+        case 1:
+          return super.end(a as string);
+        case 2:
+          return super.end(a as string, b as BufferEncoding);
+        default:
+          return super.end(a as string, b as BufferEncoding, c as () => void);
+      }
+    }
+
+    /** A queued answer gets the connection: an ended one is flushed in there, so it is recorded first. */
+    override assignSocket(socket: Socket): void {
+      if (!this.recorded && this.writableEnded && !socket.destroyed) {
+        this.recorded = true;
+        recordResponse(this as unknown as ObservedResponse, true);
+      }
+      super.assignSocket(socket);
+    }
+
     // Fixed arity: a rest parameter would make an array on every emit, and a
     // response emits several events per request. node emits a response's
     // events with at most one argument ('error', 'pipe', 'unpipe'); up to
@@ -98,7 +132,7 @@ function observedResponseClass(record: RequestRecorder): typeof http.ServerRespo
       // node emits 'close' once; the guard keeps a second one from counting twice.
       if (event === 'close' && !this.recorded) {
         this.recorded = true;
-        recordResponse(this as unknown as ObservedResponse);
+        recordResponse(this as unknown as ObservedResponse, this.writableFinished);
       }
       switch (arguments.length) {
         case 0:
@@ -167,11 +201,12 @@ export interface WorkerServer {
 }
 
 export function createHttpServer(opts: WorkerOptions, state: ServerState, log: Logger, access: AccessLogger | null): WorkerServer {
-  // Observed requests (access log or metrics on) are recorded when their
-  // response emits 'close' ('close' rather than 'finish', so a response the
-  // client walked away from is counted too and leaves the in-flight gauge).
-  // The response object itself carries the request's state and reports its
-  // own 'close': no closure, stats object or listener per request.
+  // Observed requests (access log or metrics on) are recorded as their
+  // answer's last bytes are handed to the socket (end()), or when the response
+  // emits 'close' if it never got that far ('close' rather than 'finish', so
+  // a response the client walked away from is counted too, as aborted, and
+  // leaves the in-flight gauge). The response object itself carries the
+  // request's state: no closure, stats object or listener per request.
   const observed = access !== null || state.meter !== null;
   const record = requestRecorder(access);
   const Response = observed ? observedResponseClass(record) : http.ServerResponse;

@@ -5,7 +5,8 @@
  *
  *   writeHead  the head is built (and validated) now, sent with the first bytes
  *   write      chunked framing when there is no Content-Length, as node:http
- *   end        the last chunk; the lane records the request and reads on
+ *   end        the last chunk; the lane records the request (before the
+ *              bytes leave) and reads on
  *   'close'    once: complete, or the client went away first (logged as 499)
  */
 import { EventEmitter } from 'node:events';
@@ -22,7 +23,9 @@ import type { BuiltHead } from './answer-head.js';
 export interface LaneOwner {
   /** Status line and headers by node:http's rules; throws node's errors. */
   head(status: number, reason: string | undefined, headers: string[], chunked: boolean): BuiltHead;
-  /** The response is over (`finished`: completely written); the lane records it and reads on. */
+  /** Record the response (`finished`: complete; false: cut off): called before its last bytes leave. */
+  recordAnswer(res: LaneResponse, finished: boolean): void;
+  /** The response is over (`finished`: completely written); the lane reads on. */
   settled(res: LaneResponse, finished: boolean): void;
 }
 
@@ -43,6 +46,9 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
   private chunked = false;
   private bodyless = false;
   private over = false;
+  /** The declared Content-Length (-1: none, or chunked). */
+  private length = -1;
+  private recorded = false;
   private onSocketDrain: (() => void) | undefined;
 
   /** Recording: the route's meter and when the request began. */
@@ -69,23 +75,24 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     const reason = typeof a === 'string' ? a : undefined;
     const given = typeof a === 'string' ? b : a;
     const headers: string[] = [];
-    let length = false;
+    let length = -1;
     if (Array.isArray(given)) {
       for (let i = 0; i < given.length; i += 2) {
         headers.push(given[i], given[i + 1]);
-        if (given[i].length === 14 && sameLower(given[i], 'content-length')) length = true;
+        if (given[i].length === 14 && sameLower(given[i], 'content-length')) length = Number(given[i + 1]);
       }
     } else if (given !== undefined) {
       for (const name of Object.keys(given)) {
         const v = given[name];
         if (v === undefined) continue;
         headers.push(name, String(v));
-        if (name.length === 14 && sameLower(name, 'content-length')) length = true;
+        if (name.length === 14 && sameLower(name, 'content-length')) length = Number(v);
       }
     }
     // node:http sends no body with these; anything else without a length is chunked.
     this.bodyless = status < 200 || status === 204 || status === 304;
-    this.chunked = !length && !this.bodyless;
+    this.chunked = length < 0 && !this.bodyless;
+    this.length = this.chunked ? -1 : length;
     const built = this.owner.head(status, reason, headers, this.chunked);
     this.head = built.text;
     this.closeAfter = built.closeAfter;
@@ -111,6 +118,8 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     if (this.chunked) s.write(`${n.toString(16)}\r\n`, 'latin1');
     s.write(chunk);
     if (this.chunked) s.write('\r\n', 'latin1');
+    // The declared length reached: the client has the whole answer once these bytes leave.
+    if (this.written === this.length) this.record(true);
     s.uncork();
     if (!s.writableNeedDrain) return true;
     s.once('drain', (this.onSocketDrain ??= () => {
@@ -130,9 +139,12 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     }
     this.flushHead();
     if (this.chunked) s.write('0\r\n\r\n', 'latin1');
-    s.uncork();
     this.over = true;
     this.stopDrain();
+    // Recorded while the last bytes are still corked: a worker killed right
+    // after its client read the answer has counted it.
+    this.record(true);
+    s.uncork();
     this.owner.settled(this, true);
     this.emit('close');
     return this;
@@ -148,8 +160,16 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     if (this.over) return;
     this.over = true;
     this.stopDrain();
+    this.record(false);
     this.owner.settled(this, false);
     this.emit('close');
+  }
+
+  /** Once, when the answer is complete (its last bytes about to leave) or cut off. */
+  private record(finished: boolean): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    this.owner.recordAnswer(this, finished);
   }
 
   private stopDrain(): void {
