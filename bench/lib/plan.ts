@@ -47,7 +47,7 @@ const LATENCY: Omit<LoadShape, 'seconds'> = { connections: 32, threads: 2, delay
 const workers = Math.max(1, Math.min(os.availableParallelism(), 64));
 
 /**
- * pnpm bench: about four minutes with six targets. Two seconds of warm-up:
+ * pnpm bench: about thirteen minutes with seventeen targets. Two seconds of warm-up:
  * V8 optimises on background threads, which on a busy machine finish late.
  */
 export const FULL: Plan = {
@@ -59,7 +59,7 @@ export const FULL: Plan = {
   latency: { ...LATENCY, seconds: 3 },
 };
 
-/** pnpm bench --quick: one round, about half a minute with six targets. */
+/** pnpm bench --quick: one round, about two minutes with seventeen targets. */
 export const QUICK: Plan = {
   mode: 'quick',
   rounds: 1,
