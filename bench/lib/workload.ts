@@ -34,13 +34,12 @@ export function workloadBody(bytes: number): string {
 }
 
 /**
- * The bytes wrk 4 sends for the workload (wrk.lua's wrk.format): the request
- * line, then Content-Length before Host when there is a body (the order
- * LuaJIT's table gives them), then the body.
+ * The bytes wrk sends for the workload: the request line and Host (wrk.lua's
+ * wrk.format), and with a body Content-Length and the body (formatted by
+ * wrk-report.lua in this order).
  */
 export function wrkRequest(port: number, w: Workload = WORKLOADS.get): string {
-  const line = `${w.method} ${w.path} HTTP/1.1\r\n`;
-  const host = `Host: 127.0.0.1:${port}\r\n`;
-  if (w.bodyBytes === 0) return `${line}${host}\r\n`;
-  return `${line}Content-Length: ${w.bodyBytes}\r\n${host}\r\n${workloadBody(w.bodyBytes)}`;
+  const head = `${w.method} ${w.path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`;
+  if (w.bodyBytes === 0) return `${head}\r\n`;
+  return `${head}Content-Length: ${w.bodyBytes}\r\n\r\n${workloadBody(w.bodyBytes)}`;
 }

@@ -1,8 +1,8 @@
 -- Loaded into every wrk thread by lib/wrk.ts.
 -- BENCH_WRK_METHOD and BENCH_WRK_BODY_BYTES (optional) make the request a
--- POST with a body of that many bytes: BODY_PATTERN repeated and cut, as
--- lib/workload.ts builds it. The request stays static (no request()
--- function), so wrk formats it once per thread.
+-- POST with a body of that many bytes: BODY_PATTERN repeated and cut, Host
+-- then Content-Length, as lib/workload.ts builds it. The request stays
+-- static (no global request() function), so wrk builds it once per thread.
 -- BENCH_WRK_DELAY_MS > 0 paces each connection: it waits that many
 -- milliseconds after each response before sending its next request (wrk's
 -- delay() hook), which makes the offered rate about connections * 1000 / delay.
@@ -18,7 +18,13 @@ local method = os.getenv("BENCH_WRK_METHOD")
 if method and method ~= "" then wrk.method = method end
 local bytes = tonumber(os.getenv("BENCH_WRK_BODY_BYTES") or "0")
 if bytes > 0 then
-  wrk.body = string.rep(BODY_PATTERN, math.ceil(bytes / #BODY_PATTERN)):sub(1, bytes)
+  -- Formatted here: wrk.format's header order is that of a Lua table (it
+  -- changed with the body's size). wrk.init calls wrk.format once per thread
+  -- and serves what it returns; no global request() keeps the request static.
+  local body = string.rep(BODY_PATTERN, math.ceil(bytes / #BODY_PATTERN)):sub(1, bytes)
+  wrk.format = function()
+    return string.format("%s %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Length: %d\r\n\r\n", wrk.method, wrk.path, wrk.host, wrk.port, bytes) .. body
+  end
 end
 
 local pause = tonumber(os.getenv("BENCH_WRK_DELAY_MS") or "0")

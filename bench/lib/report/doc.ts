@@ -19,13 +19,19 @@ function machineList(r: Results): string {
   ].join('\n');
 }
 
+/** The targets measured with plain wrk too. */
+function plainIds(r: Results): string {
+  const ids = r.targets.filter((t) => t.plainRps !== null).map((t) => t.id);
+  return ids.length ? ids.join(', ') : 'no target';
+}
+
 function planList(r: Results): string {
   const p = r.plan;
   const offered = Math.round((p.latency.connections * 1000) / Math.max(1, p.latency.delayMs));
   return [
     `- ${p.rounds} round(s); in each, every target in fresh processes, ${p.workers} workers each; order alternating between rounds`,
     `- per run: ${p.warmupSeconds} s warm-up (discarded), ${p.throughput.seconds} s throughput (wrk -t${p.throughput.threads} -c${p.throughput.connections}), ${p.latency.seconds} s latency (wrk -t${p.latency.threads} -c${p.latency.connections}, ${p.latency.delayMs} ms pause per connection: at most ≈ ${offered.toLocaleString('en-US')} req/s offered)`,
-    `- targets marked "plain wrk" get a second ${p.throughput.seconds} s throughput run with wrk and no Lua script (\`wrk -t${p.throughput.threads} -c${p.throughput.connections} --latency\`)`,
+    `- ${plainIds(r)}: a second ${p.throughput.seconds} s throughput run with wrk and no Lua script (\`wrk -t${p.throughput.threads} -c${p.throughput.connections} --latency\`, the plain wrk column)`,
     `- the -c1000 targets: ${p.throughput.seconds} s throughput at 1,000 connections, ${p.latency.seconds} s latency at 1,000 connections pausing ${shapesFor(p, 1000).latency.delayMs} ms each, first pauses staggered (the same ≈ ${offered.toLocaleString('en-US')} req/s offered)`,
     `- wrk ${p.wrkCpus ? `pinned to CPU ${p.wrkCpus} (taskset)` : 'not pinned: wrk and the servers share all CPUs'}`,
     `- the whole run took ${Math.round(r.elapsedSeconds)} s`,
