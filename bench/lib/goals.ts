@@ -5,7 +5,7 @@
  * targets" table; never asserted in tests (speed is what `pnpm bench` reports).
  */
 import type { TargetRun } from './runner.ts';
-import { pairedRatio, plainRun, type TargetSummary } from './summary.ts';
+import { pairedRatio, plainRun, type RunPick, type TargetSummary } from './summary.ts';
 
 export interface GoalResult {
   id: string;
@@ -38,161 +38,73 @@ interface GoalSpec {
   detail?(t: Targets, runs: Runs): string | undefined;
 }
 
-/** A target's requests/s over its own baseline's (the ratio column of the table). */
-const ratioOf = (id: string) => (t: Targets) => t.get(id)!.ratio;
-/** a's requests/s over b's, paired by round. */
-const ratioTo = (a: string, b: string) => (_t: Targets, runs: Runs) => pairedRatio(runs.get(a)!, runs.get(b)!);
-const pacedP99 = (id: string) => (t: Targets) => t.get(id)!.paced.p99;
-const workerRss = (id: string) => (t: Targets) => t.get(id)!.workerRssRatio;
-
 const GET = 'baseline-node-http';
 
+/** `target`'s requests/s over its own baseline's (the table's ratio column), at least `limit`. */
+function ratioGoal(id: string, text: string, limit: number, target: string, baseline = GET): GoalSpec {
+  return { id, text, op: '>=', limit, unit: '×', needs: [target, baseline], value: (t) => t.get(target)!.ratio };
+}
+
+/** a's requests/s over b's, paired by round (of the run `pick` chooses), at least `limit` (or reported). */
+function pairedGoal(id: string, text: string, limit: number | null, a: string, b: string, pick?: RunPick): GoalSpec {
+  return { id, text, op: limit === null ? 'report' : '>=', limit, unit: '×', needs: [a, b], value: (_t, runs) => pairedRatio(runs.get(a)!, runs.get(b)!, pick) };
+}
+
+/** `target`'s p99 in the paced run, at most `limit` ms. */
+function p99Goal(id: string, text: string, limit: number, target: string): GoalSpec {
+  return { id, text, op: '<=', limit, unit: 'ms', needs: [target], value: (t) => t.get(target)!.paced.p99 };
+}
+
+/** `target`'s largest worker's peak RSS over a bare node:http worker's, at most `limit`. */
+function rssGoal(text: string, limit: number, target: string, id = `worker-rss-${target.replace('flexilib-', '')}`): GoalSpec {
+  return { id, text: `worker peak RSS, ${text}: vs a bare node:http worker`, op: '<=', limit, unit: '×', needs: [target, GET], value: (t) => t.get(target)!.workerRssRatio };
+}
+
+/** `target`'s ratio to its own baseline, reported with no limit. */
+function reportedRatio(id: string, text: string, target: string, baseline = GET): GoalSpec {
+  return { ...ratioGoal(id, text, 0, target, baseline), op: 'report', limit: null };
+}
+
+const C1000 = 'flexilib-inline-c1000';
+
 export const GOALS: GoalSpec[] = [
-  {
-    id: 'native-throughput',
-    text: 'native inline GET: req/s vs bare node:http (same bytes)',
-    op: '>=', limit: 1.0, unit: '×',
-    needs: ['flexilib-inline', GET],
-    value: ratioOf('flexilib-inline'),
-  },
-  {
-    id: 'native-ceiling',
-    text: 'native inline GET: req/s vs nginx return 200 (the ceiling), both driven by plain wrk',
-    op: '>=', limit: 0.8, unit: '×',
-    needs: ['flexilib-inline', 'nginx-return-200'],
-    value: (_t, runs) => pairedRatio(runs.get('flexilib-inline')!, runs.get('nginx-return-200')!, plainRun),
-  },
-  {
-    id: 'native-plain',
-    text: 'native inline GET: req/s vs bare node:http, both driven by plain wrk',
-    op: 'report', limit: null, unit: '×',
-    needs: ['flexilib-inline', GET],
-    value: (_t, runs) => pairedRatio(runs.get('flexilib-inline')!, runs.get(GET)!, plainRun),
-  },
-  {
-    id: 'p99',
-    text: 'native inline GET: p99 latency at 32 connections (paced run)',
-    op: '<=', limit: 2, unit: 'ms',
-    needs: ['flexilib-inline'],
-    value: pacedP99('flexilib-inline'),
-  },
-  {
-    id: 'post-1k',
-    text: 'native POST /echo, 1 KiB body: req/s vs bare node:http reading the same body',
-    op: '>=', limit: 1.0, unit: '×',
-    needs: ['flexilib-post-1k', 'baseline-node-http-post-1k'],
-    value: ratioOf('flexilib-post-1k'),
-  },
-  {
-    id: 'post-64k',
-    text: 'native POST /echo, 64 KiB body: req/s vs bare node:http reading the same body',
-    op: '>=', limit: 1.0, unit: '×',
-    needs: ['flexilib-post-64k', 'baseline-node-http-post-64k'],
-    value: ratioOf('flexilib-post-64k'),
-  },
-  {
-    id: 'threaded-throughput',
-    text: 'threaded native route: req/s vs bare node:http',
-    op: '>=', limit: 0.8, unit: '×',
-    needs: ['flexilib-threaded', GET],
-    value: ratioOf('flexilib-threaded'),
-  },
-  {
-    id: 'proxy-throughput',
-    text: 'upstream route: req/s vs nginx proxy_pass to the same origin (nginx return 200)',
-    op: '>=', limit: 0.75, unit: '×',
-    needs: ['flexilib-upstream', 'nginx-proxy-pass'],
-    value: ratioTo('flexilib-upstream', 'nginx-proxy-pass'),
-  },
-  {
-    id: 'wasm-throughput',
-    text: 'WASM route: req/s vs bare node:http',
-    op: '>=', limit: 0.8, unit: '×',
-    needs: ['flexilib-wasm', GET],
-    value: ratioOf('flexilib-wasm'),
-  },
-  {
-    id: 'wasm-p99',
-    text: 'WASM route: p99 latency at 32 connections (paced run)',
-    op: '<=', limit: 2, unit: 'ms',
-    needs: ['flexilib-wasm'],
-    value: pacedP99('flexilib-wasm'),
-  },
-  {
-    id: 'worker-rss',
-    text: 'worker peak RSS, inline route: vs a bare node:http worker',
-    op: '<=', limit: 1.2, unit: '×',
-    needs: ['flexilib-inline', GET],
-    value: workerRss('flexilib-inline'),
-  },
-  {
-    id: 'worker-rss-upstream',
-    text: 'worker peak RSS, upstream route: vs a bare node:http worker',
-    op: '<=', limit: 1.3, unit: '×',
-    needs: ['flexilib-upstream', GET],
-    value: workerRss('flexilib-upstream'),
-  },
-  {
-    id: 'worker-rss-wasm',
-    text: 'worker peak RSS, WASM route: vs a bare node:http worker',
-    op: '<=', limit: 1.3, unit: '×',
-    needs: ['flexilib-wasm', GET],
-    value: workerRss('flexilib-wasm'),
-  },
+  ratioGoal('native-throughput', 'native inline GET: req/s vs bare node:http (same bytes)', 1.0, 'flexilib-inline'),
+  pairedGoal('native-ceiling', 'native inline GET: req/s vs nginx return 200 (the ceiling), both driven by plain wrk', 0.8, 'flexilib-inline', 'nginx-return-200', plainRun),
+  pairedGoal('native-plain', 'native inline GET: req/s vs bare node:http, both driven by plain wrk', null, 'flexilib-inline', GET, plainRun),
+  p99Goal('p99', 'native inline GET: p99 latency at 32 connections (paced run)', 2, 'flexilib-inline'),
+  ratioGoal('post-1k', 'native POST /echo, 1 KiB body: req/s vs bare node:http reading the same body', 1.0, 'flexilib-post-1k', 'baseline-node-http-post-1k'),
+  ratioGoal('post-64k', 'native POST /echo, 64 KiB body: req/s vs bare node:http reading the same body', 1.0, 'flexilib-post-64k', 'baseline-node-http-post-64k'),
+  ratioGoal('threaded-throughput', 'threaded native route: req/s vs bare node:http', 0.8, 'flexilib-threaded'),
+  pairedGoal('proxy-throughput', 'upstream route: req/s vs nginx proxy_pass to the same origin (nginx return 200)', 0.75, 'flexilib-upstream', 'nginx-proxy-pass'),
+  ratioGoal('wasm-throughput', 'WASM route: req/s vs bare node:http', 0.8, 'flexilib-wasm'),
+  p99Goal('wasm-p99', 'WASM route: p99 latency at 32 connections (paced run)', 2, 'flexilib-wasm'),
+  rssGoal('inline route', 1.2, 'flexilib-inline', 'worker-rss'),
+  rssGoal('upstream route', 1.3, 'flexilib-upstream'),
+  rssGoal('WASM route', 1.3, 'flexilib-wasm'),
   {
     id: 'c1000-errors',
     text: '1,000 keep-alive connections, inline GET: errors (non-2xx and socket), all runs',
     op: '<=', limit: 0, unit: '',
-    needs: ['flexilib-inline-c1000'],
-    value: (t) => t.get('flexilib-inline-c1000')!.errors,
+    needs: [C1000],
+    value: (t) => t.get(C1000)!.errors,
   },
-  {
-    id: 'c1000-p99',
-    text: '1,000 keep-alive connections, inline GET: p99 latency (paced run, the same offered rate)',
-    op: '<=', limit: 20, unit: 'ms',
-    needs: ['flexilib-inline-c1000'],
-    value: pacedP99('flexilib-inline-c1000'),
-  },
+  p99Goal('c1000-p99', '1,000 keep-alive connections, inline GET: p99 latency (paced run, the same offered rate)', 20, C1000),
   {
     id: 'c1000-rss',
     text: '1,000 keep-alive connections, inline GET: largest worker\'s peak RSS',
     op: 'report', limit: null, unit: 'MiB',
-    needs: ['flexilib-inline-c1000', 'baseline-node-http-c1000'],
-    value: (t) => t.get('flexilib-inline-c1000')!.rssMiB.worker,
+    needs: [C1000, 'baseline-node-http-c1000'],
+    value: (t) => t.get(C1000)!.rssMiB.worker,
     detail: (t) => {
       const b = t.get('baseline-node-http-c1000')!.rssMiB.worker;
-      const r = t.get('flexilib-inline-c1000')!.workerRssRatio;
+      const r = t.get(C1000)!.workerRssRatio;
       return b === null || r === null ? undefined : `${r}× bare node:http's ${b} MiB at 1,000 connections`;
     },
   },
-  {
-    id: 'c1000-throughput',
-    text: '1,000 keep-alive connections, inline GET: req/s vs bare node:http at 1,000 connections',
-    op: 'report', limit: null, unit: '×',
-    needs: ['flexilib-inline-c1000', 'baseline-node-http-c1000'],
-    value: ratioOf('flexilib-inline-c1000'),
-  },
-  {
-    id: 'lambda-throughput',
-    text: 'Node Lambda route (Runtime API): req/s vs bare node:http',
-    op: 'report', limit: null, unit: '×',
-    needs: ['flexilib-lambda-node', GET],
-    value: ratioOf('flexilib-lambda-node'),
-  },
-  {
-    id: 'worker-route-throughput',
-    text: 'Cloudflare Worker route (workerd): req/s vs bare node:http',
-    op: 'report', limit: null, unit: '×',
-    needs: ['flexilib-worker', GET],
-    value: ratioOf('flexilib-worker'),
-  },
-  {
-    id: 'observability-cost',
-    text: 'access log and metrics on vs off: req/s',
-    op: '>=', limit: 0.9, unit: '×',
-    needs: ['flexilib-logs-metrics-on', 'flexilib-logs-metrics-off'],
-    value: ratioTo('flexilib-logs-metrics-on', 'flexilib-logs-metrics-off'),
-  },
+  reportedRatio('c1000-throughput', '1,000 keep-alive connections, inline GET: req/s vs bare node:http at 1,000 connections', C1000, 'baseline-node-http-c1000'),
+  reportedRatio('lambda-throughput', 'Node Lambda route (Runtime API): req/s vs bare node:http', 'flexilib-lambda-node'),
+  reportedRatio('worker-route-throughput', 'Cloudflare Worker route (workerd): req/s vs bare node:http', 'flexilib-worker'),
+  pairedGoal('observability-cost', 'access log and metrics on vs off: req/s', 0.9, 'flexilib-logs-metrics-on', 'flexilib-logs-metrics-off'),
 ];
 
 export function evaluateGoals(targets: TargetSummary[], runs: TargetRun[], goals: GoalSpec[] = GOALS): GoalResult[] {

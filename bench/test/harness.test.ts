@@ -24,18 +24,11 @@ import { baselineOf, defineScenario, type RunningServer, type Scenario } from '.
 import { findNginx } from '../lib/servers/nginx.ts';
 import { startNodeHttpCluster } from '../lib/servers/node-http.ts';
 import { findWrk } from '../lib/wrk.ts';
+import { TINY } from './tiny-plan.ts';
 import { evaluateGoals } from '../lib/goals.ts';
 import { summarize, type Results } from '../lib/summary.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const TINY: Plan = {
-  mode: 'custom',
-  rounds: 1,
-  workers: 2,
-  warmupSeconds: 0,
-  throughput: { connections: 32, threads: 2, seconds: 1, delayMs: 0 },
-  latency: { connections: 32, threads: 2, seconds: 1, delayMs: 4 },
-};
 
 let tmp: string;
 let scenarios: Map<string, Scenario>;
