@@ -21,8 +21,9 @@ import { flexilibMissing } from './lib/servers/flexilib.ts';
 import { resultsText } from './lib/report/table.ts';
 import { writeOutputs } from './lib/report/write.ts';
 import { runBench } from './lib/runner.ts';
-import type { Scenario } from './lib/scenario.ts';
-import { evaluateGoals, summarize, type Results } from './lib/summary.ts';
+import { evaluateGoals } from './lib/goals.ts';
+import { baselineOf, type Scenario } from './lib/scenario.ts';
+import { summarize, type Results } from './lib/summary.ts';
 import { findWrk } from './lib/wrk.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -31,8 +32,8 @@ type Log = (line: string) => void;
 
 const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --import tsx bench/run.ts does not)
 
-  --quick            one short round (about 40 s): checks the harness, not figures to quote
-  --only IDS         comma-separated scenario ids (the baseline always runs)
+  --quick            one short round (about two minutes): checks the harness, not figures to quote
+  --only IDS         comma-separated scenario ids (their baselines run too)
   --rounds N         rounds (default 3; --quick 1)
   --seconds N        seconds of each throughput run (default 6; --quick 2)
   --workers N        workers per server (default: CPU count)
@@ -40,10 +41,10 @@ const HELP = `Usage: pnpm bench [options]      (pnpm bench builds first; node --
   --out DIR          results folder (default bench/results)
   --doc FILE         generated doc (default docs/performance.md)
   --no-write         print the table only
-  --profile IDS      profile the scenarios IDS (comma-separated) and the baseline with node --cpu-prof
+  --profile IDS      profile the scenarios IDS (comma-separated) and their baselines with node --cpu-prof
                      and print where the workers' time goes (writes no results)
   --perf IDS         the same with Linux perf (on-CPU samples, kernel included; needs linux-perf)
-  --instructions IDS instructions per request of IDS and the baseline, counted by valgrind's callgrind
+  --instructions IDS instructions per request of IDS and their baselines, counted by valgrind's callgrind
                      (one worker; 20,000 requests of warm-up, then --seconds, default 30, counted):
                      steady figures on a noisy machine, for sizing hot-path changes (writes no results)
   --render           rewrite the chart and the doc from the results JSON (after editing the template)
@@ -94,7 +95,8 @@ function parseBenchArgs() {
 /** --render: the chart and the doc again from the results JSON, nothing measured. */
 function rerender(outDir: string, docFile: string): void {
   const results = JSON.parse(readFileSync(path.join(outDir, 'latest.json'), 'utf8')) as Results;
-  // Goals are derived from the runs: re-evaluated, so a goal added since the run shows too.
+  // Figures and goals are derived from the runs: re-derived, so a figure or goal added since the run shows too.
+  results.targets = summarize(results.raw);
   results.goals = evaluateGoals(results.targets, results.raw);
   writeOutputs(results, outDir, docFile);
   process.stderr.write(`bench: rewrote ${path.relative(process.cwd(), docFile)} and the chart from ${path.relative(process.cwd(), path.join(outDir, 'latest.json'))}\n`);
@@ -116,14 +118,15 @@ function planOf(args: Args): Plan {
   };
 }
 
-/** Every scenario, or the baseline and those named by --profile, --perf, --instructions or --only. */
+/** Every scenario, or those named by --profile, --perf, --instructions or --only and their baselines. */
 async function selectScenarios(args: Args): Promise<Scenario[]> {
   const scenarios = await loadScenarios();
   const only = (args.profile ?? args.perf ?? args.instructions ?? args.only)?.split(',').map((s) => s.trim()).filter(Boolean);
   if (!only) return scenarios;
   const unknown = only.filter((id) => !scenarios.some((s) => s.id === id));
   if (unknown.length) fail(`unknown scenario(s) ${unknown.join(', ')}; there are: ${scenarios.map((s) => s.id).join(', ')}`, 2);
-  return scenarios.filter((s) => s.role === 'baseline' || only.includes(s.id));
+  const wanted = new Set(scenarios.filter((s) => only.includes(s.id)).flatMap((s) => [s.id, baselineOf(s)]));
+  return scenarios.filter((s) => wanted.has(s.id));
 }
 
 /** --instructions: callgrind's instructions per request of each scenario. */
@@ -131,8 +134,10 @@ async function countInstructions(scenarios: Scenario[], seconds: number | undefi
   const missing = callgrindMissing();
   if (missing) fail(missing);
   const counts = await measureInstructions(scenarios, { root: ROOT, seconds: seconds ?? 30, log });
-  const baseline = counts.find((c) => scenarios.find((s) => s.id === c.id)?.role === 'baseline');
-  for (const c of counts) process.stdout.write(`\n${formatInstructions(c, baseline)}\n`);
+  for (const c of counts) {
+    const s = scenarios.find((x) => x.id === c.id)!;
+    process.stdout.write(`\n${formatInstructions(c, counts.find((b) => b.id === baselineOf(s)))}\n`);
+  }
 }
 
 /** --perf: one round under Linux perf, and where each scenario's CPU time went. */
@@ -142,7 +147,7 @@ async function perfRun(scenarios: Scenario[], plan: Plan, log: Log): Promise<voi
   const dir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-perf-'));
   const perfPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
   const pidsOf: number[] = [];
-  log(`perf on ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(perfPlan, scenarios.length)} s); data in ${dir}`);
+  log(`perf on ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(perfPlan, scenarios.length, plainCount(scenarios))} s); data in ${dir}`);
   try {
     const runs = await runBench(scenarios, perfPlan, {
       root: ROOT,
@@ -166,7 +171,7 @@ async function profileRun(scenarios: Scenario[], plan: Plan, log: Log): Promise<
   const profDir = mkdtempSync(path.join(os.tmpdir(), 'flexilib-bench-profile-'));
   const pidsOf = new Map<string, number[]>();
   const profPlan: Plan = { ...plan, mode: 'custom', rounds: 1 };
-  log(`profiling ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(profPlan, scenarios.length)} s); profiles in ${profDir}`);
+  log(`profiling ${scenarios.map((s) => s.id).join(' and ')} (about ${estimateSeconds(profPlan, scenarios.length, plainCount(scenarios))} s); profiles in ${profDir}`);
   const runs = await runBench(scenarios, profPlan, {
     root: ROOT,
     log,
@@ -182,10 +187,15 @@ async function profileRun(scenarios: Scenario[], plan: Plan, log: Log): Promise<
       continue;
     }
     const r = runs.find((x) => x.id === id)!.rounds[0];
-    // Every request the workers answered while profiled: the check, warm-up, throughput and latency runs.
-    const requests = 1 + r.warmupRequests + r.throughput.requests + r.latency.requests;
+    // Every request the workers answered while profiled: the check, warm-up, throughput (both) and latency runs.
+    const requests = 1 + r.warmupRequests + r.throughput.requests + (r.plain?.requests ?? 0) + r.latency.requests;
     process.stdout.write(`\n${formatProfile(`${id} (${mine.length} workers)`, summarizeProfiles(mine), HOT, requests)}\n`);
   }
+}
+
+/** How many of the scenarios also run with plain wrk. */
+function plainCount(scenarios: Scenario[]): number {
+  return scenarios.filter((s) => s.plainWrk).length;
 }
 
 /** The flags that shape the measurement (not where results were written: no machine paths in the results). */
@@ -203,7 +213,7 @@ function measurementCommand(args: Args): string {
 
 /** The measured run: every scenario × rounds, the native route's steps, the results. */
 async function measure(args: Args, scenarios: Scenario[], plan: Plan, machine: Machine, log: Log): Promise<Results> {
-  log(`${plan.mode} run: ${scenarios.length} targets × ${plan.rounds} round(s), about ${estimateSeconds(plan, scenarios.length)} s`);
+  log(`${plan.mode} run: ${scenarios.length} targets × ${plan.rounds} round(s), about ${estimateSeconds(plan, scenarios.length, plainCount(scenarios))} s`);
   const started = performance.now();
   const runs = await runBench(scenarios, plan, { root: ROOT, log });
   machine.loadAvg.end = Math.round(os.loadavg()[0] * 100) / 100;

@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { areaOf, removePerfMaps } from './perf.ts';
 import type { RunningServer, Scenario } from './scenario.ts';
+import { WORKLOADS } from './workload.ts';
 import { runWrk } from './wrk.ts';
 
 export const CALLGRIND_NODE_ARGS = ['--perf-basic-prof'];
@@ -209,7 +210,8 @@ export interface InstructionRunOptions {
 
 /**
  * Count each scenario in turn (one worker, under callgrind): start, warm with
- * 4 connections, zero the counters, count a second load, dump, stop. Servers
+ * 4 connections sending its workload's request (whatever connections it is
+ * measured at otherwise), zero the counters, count a second load, dump, stop. Servers
  * that are not node processes (nginx) cannot be counted and are reported so.
  */
 export async function measureInstructions(scenarios: Scenario[], opts: InstructionRunOptions): Promise<InstructionCount[]> {
@@ -235,7 +237,7 @@ export async function measureInstructions(scenarios: Scenario[], opts: Instructi
           opts.log(`${s.id}: not a node server, nothing to count`);
           continue;
         }
-        const load = { connections: 4, threads: 1, delayMs: 0 };
+        const load = { connections: 4, threads: 1, delayMs: 0, workload: WORKLOADS[s.workload ?? 'get'] };
         opts.log(`${s.id}: warming up with ${WARMUP_REQUESTS} requests, then counting ${opts.seconds} s`);
         const t0 = Date.now();
         for (let served = 0; served < WARMUP_REQUESTS; ) {

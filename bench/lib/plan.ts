@@ -17,6 +17,8 @@ export interface LoadShape {
   seconds: number;
   /** Pause per connection between a response and its next request; 0 = closed loop at full speed. */
   delayMs: number;
+  /** Stagger the connections' first pauses (paced runs with many connections; see wrk-report.lua). */
+  stagger?: boolean;
 }
 
 export interface Plan {
@@ -45,7 +47,7 @@ const LATENCY: Omit<LoadShape, 'seconds'> = { connections: 32, threads: 2, delay
 const workers = Math.max(1, Math.min(os.availableParallelism(), 64));
 
 /**
- * pnpm bench: about four minutes with six targets. Two seconds of warm-up:
+ * pnpm bench: about thirteen minutes with seventeen targets. Two seconds of warm-up:
  * V8 optimises on background threads, which on a busy machine finish late.
  */
 export const FULL: Plan = {
@@ -57,7 +59,7 @@ export const FULL: Plan = {
   latency: { ...LATENCY, seconds: 3 },
 };
 
-/** pnpm bench --quick: one round, about half a minute with six targets. */
+/** pnpm bench --quick: one round, about two minutes with seventeen targets. */
 export const QUICK: Plan = {
   mode: 'quick',
   rounds: 1,
@@ -67,15 +69,31 @@ export const QUICK: Plan = {
   latency: { ...LATENCY, seconds: 1 },
 };
 
+/**
+ * A scenario's throughput and paced shapes at `connections` (default: the
+ * plan's). The paced run offers the plan's rate whatever the connections:
+ * 1,000 connections pause 4 × 1000 / 32 = 125 ms each, and their first
+ * pauses are staggered, or all would send at the same instant and go on
+ * doing so every pause (a herd, not a load).
+ */
+export function shapesFor(plan: Plan, connections?: number): { throughput: LoadShape; latency: LoadShape } {
+  if (connections === undefined || connections === plan.throughput.connections) return { throughput: plan.throughput, latency: plan.latency };
+  const delayMs = Math.round((plan.latency.delayMs * connections) / plan.latency.connections);
+  return {
+    throughput: { ...plan.throughput, connections },
+    latency: { ...plan.latency, connections, delayMs, stagger: true },
+  };
+}
+
 /** The order of targets in each round (indices into `count` targets). */
 export function roundOrder(count: number, round: number): number[] {
   const forward = Array.from({ length: count }, (_, i) => i);
   return round % 2 === 1 ? forward.reverse() : forward;
 }
 
-/** Rough seconds a plan takes for `targets` targets (start-up and checks included). */
-export function estimateSeconds(plan: Plan, targets: number): number {
+/** Rough seconds a plan takes for `targets` targets, `plain` of them also run with plain wrk (start-up and checks included). */
+export function estimateSeconds(plan: Plan, targets: number, plain = 0): number {
   const perRun = plan.warmupSeconds + plan.throughput.seconds + plan.latency.seconds + 2.5;
   // Plus the check of every target before the rounds (a start and a stop each).
-  return Math.round(plan.rounds * targets * perRun + (plan.rounds > 1 ? targets * 1.5 : 0));
+  return Math.round(plan.rounds * (targets * perRun + plain * plan.throughput.seconds) + (plan.rounds > 1 ? targets * 1.5 : 0));
 }

@@ -9,12 +9,7 @@ import type { Conformance } from './scenario.ts';
 
 export type { RawResponse };
 
-/** What wrk 4 sends for `wrk http://127.0.0.1:PORT/`: the request line and a Host header (wrk.lua's wrk.format). */
-export function wrkRequest(port: number): string {
-  return `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
-}
-
-/** The number of headers in wrkRequest, hence the body the C example answers it with (" 1"). */
+/** The number of headers wrk's GET carries (Host), hence the body the C example answers it with (" 1"). */
 export const WRK_REQUEST_HEADERS = 1;
 
 /** Send `request` on a fresh connection and read one response (it must carry a content-length). */

@@ -16,8 +16,17 @@
  *   });
  */
 
-/** baseline: what every ratio is taken against (exactly one); ceiling: a native server for scale. */
+import type { WorkloadId } from './workload.ts';
+
+/**
+ * baseline: what ratios are taken against (bare node:http doing the same
+ * work; one per kind of request and load, MAIN_BASELINE for GET at the plan's
+ * connections); ceiling: a native server for scale.
+ */
 export type Role = 'baseline' | 'subject' | 'ceiling';
+
+/** The baseline of every scenario that names no other. */
+export const MAIN_BASELINE = 'baseline-node-http';
 
 /**
  * How the scenario's answer to the benchmark request must compare with the
@@ -69,6 +78,26 @@ export interface Scenario {
   title: string;
   role: Role;
   conformance: Conformance;
+  /** The request wrk sends (default 'get'). */
+  workload?: WorkloadId;
+  /**
+   * Subjects and ceilings: the baseline (id) whose answer this one's must
+   * match and that its ratios are taken against, round by round (default
+   * MAIN_BASELINE); it must send the same workload at the same connections.
+   * Baselines name none.
+   */
+  against?: string;
+  /**
+   * Keep-alive connections of the throughput and paced runs, when not the
+   * plan's. The paced run keeps the plan's offered rate: its pause grows
+   * with the connections, and the connections' first pauses are staggered.
+   */
+  connections?: number;
+  /**
+   * Also measure throughput with plain wrk (no Lua script, GET only) after
+   * the usual run: for the ceiling comparison, where wrk's own speed matters.
+   */
+  plainWrk?: boolean;
   /** Why this scenario cannot run on this machine (e.g. nginx not installed), or undefined. */
   unavailable?(root: string): string | undefined;
   /** A caveat about what this build lets the scenario measure, printed with the results. */
@@ -79,4 +108,9 @@ export interface Scenario {
 
 export function defineScenario(s: Scenario): Scenario {
   return s;
+}
+
+/** The baseline `s` is compared with: its own id for a baseline. */
+export function baselineOf(s: Pick<Scenario, 'id' | 'role' | 'against'>): string {
+  return s.role === 'baseline' ? s.id : (s.against ?? MAIN_BASELINE);
 }

@@ -8,5 +8,7 @@ export default defineScenario({
   title: 'bare node:http cluster',
   role: 'baseline',
   conformance: 'identical',
+  // Also driven by plain wrk: the ceiling comparison (inline against nginx return 200).
+  plainWrk: true,
   start: (ctx) => startNodeHttpCluster(ctx),
 });

@@ -8,6 +8,8 @@ export default defineScenario({
   title: 'flexilib, inline route (defaults)',
   role: 'subject',
   conformance: 'identical',
+  // Also driven by plain wrk: the ceiling comparison (inline against nginx return 200).
+  plainWrk: true,
   unavailable: flexilibMissing,
   start: (ctx) => startFlexilib(ctx, { ini: '/ = LIB' }),
 });

@@ -9,6 +9,8 @@ export default defineScenario({
   title: 'nginx return 200 (ceiling)',
   role: 'ceiling',
   conformance: 'same-content',
+  // Also driven by plain wrk: the ceiling comparison (inline against nginx return 200).
+  plainWrk: true,
   unavailable: () => (findNginx() ? undefined : 'nginx not installed, skipping ceiling (apt-get install -y nginx-light)'),
   start: (ctx) => startNginx(ctx, ` ${WRK_REQUEST_HEADERS}`),
 });

@@ -11,29 +11,24 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileOf, formatProfile, summarizeProfiles } from '../lib/cpu-profile.ts';
 import { areaOf } from '../lib/perf.ts';
-import { loadScenarios } from '../lib/load-scenarios.ts';
+import { checkBaselines, loadScenarios } from '../lib/load-scenarios.ts';
 import { describeMachine } from '../lib/machine.ts';
 import { measureNativeSteps } from '../lib/native-steps.ts';
 import { roundOrder, type Plan } from '../lib/plan.ts';
-import { compareAnswers, fetchRaw, normalize, wrkRequest } from '../lib/probe.ts';
+import { compareAnswers, fetchRaw, normalize } from '../lib/probe.ts';
+import { wrkRequest } from '../lib/workload.ts';
 import { resultsText } from '../lib/report/table.ts';
 import { writeOutputs } from '../lib/report/write.ts';
 import { runBench } from '../lib/runner.ts';
-import { defineScenario, type RunningServer, type Scenario } from '../lib/scenario.ts';
+import { baselineOf, defineScenario, type RunningServer, type Scenario } from '../lib/scenario.ts';
 import { findNginx } from '../lib/servers/nginx.ts';
 import { startNodeHttpCluster } from '../lib/servers/node-http.ts';
 import { findWrk } from '../lib/wrk.ts';
-import { evaluateGoals, summarize, type Results } from '../lib/summary.ts';
+import { TINY } from './tiny-plan.ts';
+import { evaluateGoals } from '../lib/goals.ts';
+import { summarize, type Results } from '../lib/summary.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const TINY: Plan = {
-  mode: 'custom',
-  rounds: 1,
-  workers: 2,
-  warmupSeconds: 0,
-  throughput: { connections: 32, threads: 2, seconds: 1, delayMs: 0 },
-  latency: { connections: 32, threads: 2, seconds: 1, delayMs: 4 },
-};
 
 let tmp: string;
 let scenarios: Map<string, Scenario>;
@@ -57,13 +52,36 @@ async function start(s: Scenario): Promise<RunningServer> {
 }
 
 describe('scenarios', () => {
-  test('every file in bench/scenarios is a scenario named after its file, the baseline first', () => {
+  test('every file in bench/scenarios is a scenario named after its file, the baselines first', () => {
     const ids = [...scenarios.keys()];
     assert.equal(ids[0], 'baseline-node-http');
-    for (const id of ['flexilib-inline', 'flexilib-threaded', 'flexilib-logs-metrics-off', 'flexilib-logs-metrics-on', 'nginx-return-200']) {
+    const baselines = ids.filter((id) => scenarios.get(id)!.role === 'baseline');
+    assert.deepEqual(ids.slice(0, baselines.length), baselines, 'baselines lead every round, so their answers are recorded before they are compared with');
+    for (const id of [
+      'flexilib-inline', 'flexilib-threaded', 'flexilib-logs-metrics-off', 'flexilib-logs-metrics-on', 'nginx-return-200', 'nginx-proxy-pass',
+      'flexilib-upstream', 'flexilib-wasm', 'flexilib-lambda-node', 'flexilib-worker', 'flexilib-post-1k', 'flexilib-post-64k', 'flexilib-inline-c1000',
+    ]) {
       assert.ok(ids.includes(id), `${id} is missing`);
     }
     assert.equal(scenarios.get('nginx-return-200')!.role, 'ceiling');
+    // Each subject against the baseline doing the same work.
+    assert.equal(baselineOf(scenarios.get('flexilib-post-1k')!), 'baseline-node-http-post-1k');
+    assert.equal(baselineOf(scenarios.get('flexilib-post-64k')!), 'baseline-node-http-post-64k');
+    assert.equal(baselineOf(scenarios.get('flexilib-inline-c1000')!), 'baseline-node-http-c1000');
+    assert.equal(baselineOf(scenarios.get('flexilib-wasm')!), 'baseline-node-http');
+    // The ceiling comparison drives these three with plain wrk too.
+    assert.deepEqual(ids.filter((id) => scenarios.get(id)!.plainWrk), ['baseline-node-http', 'flexilib-inline', 'nginx-return-200']);
+  });
+
+  test('a scenario against a baseline doing other work, or against no baseline, is refused at load', () => {
+    const all = [...scenarios.values()];
+    const wrongWork = defineScenario({ id: 'x', title: 'x', role: 'subject', conformance: 'identical', workload: 'post-1k', start: () => Promise.reject(new Error('not started')) });
+    assert.throws(() => checkBaselines([...all, wrongWork]), /x: its baseline baseline-node-http sends get at the plan's connections, it post-1k/);
+    const wrongLoad = defineScenario({ id: 'y', title: 'y', role: 'subject', conformance: 'identical', against: 'baseline-node-http', connections: 1000, start: () => Promise.reject(new Error('not started')) });
+    assert.throws(() => checkBaselines([...all, wrongLoad]), /y: its baseline baseline-node-http sends get at the plan's connections, it get at 1000/);
+    const noBase = defineScenario({ id: 'z', title: 'z', role: 'subject', conformance: 'identical', against: 'flexilib-inline', start: () => Promise.reject(new Error('not started')) });
+    assert.throws(() => checkBaselines([...all, noBase]), /z: against "flexilib-inline" is not a scenario with role "baseline"/);
+    assert.doesNotThrow(() => checkBaselines(all));
   });
 
   test('rounds alternate direction so drift lands on every target alike', () => {
@@ -160,6 +178,15 @@ describe('a tiny real run', () => {
     assert.equal(goals.get('native-throughput')!.value, inline.ratio);
     assert.equal(goals.get('observability-cost')!.met, null);
     assert.equal(goals.get('proxy-throughput')!.met, null);
+    // All three also ran under plain wrk, and the ceiling goal is inline's plain req/s over nginx's.
+    const plainOf = (id: string) => runs.find((r) => r.id === id)!.rounds[0].plain!;
+    for (const id of ids) {
+      const p = plainOf(id);
+      assert.ok(p.requests > 0 && p.rps > 0 && p.latencyMs.p99 >= p.latencyMs.p50 && p.latencyMs.p999 === null, `${id}: plain wrk run parsed: ${JSON.stringify(p)}`);
+      assert.equal(targets.find((t) => t.id === id)!.plainRps, Math.round(p.rps));
+    }
+    assert.equal(goals.get('native-ceiling')!.value, Math.round((plainOf('flexilib-inline').rps / plainOf('nginx-return-200').rps) * 1000) / 1000);
+    assert.equal(goals.get('native-plain')!.value, Math.round((plainOf('flexilib-inline').rps / plainOf('baseline-node-http').rps) * 1000) / 1000);
 
     const text = resultsText(targets, results.goals);
     for (const id of ids) assert.match(text, new RegExp(`^${id} `, 'm'));
@@ -179,7 +206,10 @@ describe('a tiny real run', () => {
     }
     const doc = readFileSync(docFile, 'utf8');
     assert.doesNotMatch(doc, /\{\{\w+\}\}/, 'every placeholder filled');
-    assert.match(doc, /\| baseline-node-http \| [\d,]+ \| 1\.00 \|/);
+    assert.match(doc, /\| baseline-node-http \| [\d,]+ \| 1\.00 \| [\d,]+ \|/, 'req/s, ratio and plain wrk req/s');
+    assert.match(doc, /\| native inline GET: req\/s vs nginx return 200 \(the ceiling\), both driven by plain wrk \| ≥ 0\.8× \| [\d.]+× \| (met|MISSED) \|/);
+    assert.match(doc, /\*\*flexilib-inline\*\* — [^\n]*\(GET \/, 32 connections; against baseline-node-http\)/);
+    assert.match(doc, /^## Where each kind's time goes/m, 'the section the lead fills in');
     assert.match(doc, new RegExp(`Node\\.js ${process.version.replace(/\./g, '\\.')}`));
     assert.match(doc, /\| Slot\.fillRequest [^|]*\| \d+ \| [\d.]+ % \|/, 'native steps in the doc, with their share of the baseline');
   });

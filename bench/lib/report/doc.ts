@@ -3,7 +3,10 @@
  * prose, {{name}} placeholders take the latest figures. Edit the template, not
  * the doc; `pnpm bench` rewrites it.
  */
+import { shapesFor } from '../plan.ts';
+import { MAIN_BASELINE } from '../scenario.ts';
 import type { Results } from '../summary.ts';
+import { WORKLOADS } from '../workload.ts';
 import { goalsMarkdown, markdownTable, resultsMarkdown } from './table.ts';
 
 function machineList(r: Results): string {
@@ -16,12 +19,20 @@ function machineList(r: Results): string {
   ].join('\n');
 }
 
+/** The targets measured with plain wrk too. */
+function plainIds(r: Results): string {
+  const ids = r.targets.filter((t) => t.plainRps !== null).map((t) => t.id);
+  return ids.length ? ids.join(', ') : 'no target';
+}
+
 function planList(r: Results): string {
   const p = r.plan;
   const offered = Math.round((p.latency.connections * 1000) / Math.max(1, p.latency.delayMs));
   return [
     `- ${p.rounds} round(s); in each, every target in fresh processes, ${p.workers} workers each; order alternating between rounds`,
     `- per run: ${p.warmupSeconds} s warm-up (discarded), ${p.throughput.seconds} s throughput (wrk -t${p.throughput.threads} -c${p.throughput.connections}), ${p.latency.seconds} s latency (wrk -t${p.latency.threads} -c${p.latency.connections}, ${p.latency.delayMs} ms pause per connection: at most ≈ ${offered.toLocaleString('en-US')} req/s offered)`,
+    `- ${plainIds(r)}: a second ${p.throughput.seconds} s throughput run with wrk and no Lua script (\`wrk -t${p.throughput.threads} -c${p.throughput.connections} --latency\`, the plain wrk column)`,
+    `- the -c1000 targets: ${p.throughput.seconds} s throughput at 1,000 connections, ${p.latency.seconds} s latency at 1,000 connections pausing ${shapesFor(p, 1000).latency.delayMs} ms each, first pauses staggered (the same ≈ ${offered.toLocaleString('en-US')} req/s offered)`,
     `- wrk ${p.wrkCpus ? `pinned to CPU ${p.wrkCpus} (taskset)` : 'not pinned: wrk and the servers share all CPUs'}`,
     `- the whole run took ${Math.round(r.elapsedSeconds)} s`,
   ].join('\n');
@@ -30,7 +41,10 @@ function planList(r: Results): string {
 function configs(r: Results): string {
   return r.targets
     .filter((t) => t.config)
-    .map((t) => `- **${t.id}** — ${t.title}:\n\n  \`\`\`\n${t.config!.split('\n').map((l) => `  ${l}`).join('\n')}\n  \`\`\``)
+    .map((t) => {
+      const load = `${WORKLOADS[t.workload].text}, ${t.connections.toLocaleString('en-US')} connections; ${t.role === 'baseline' ? 'a baseline' : `against ${t.baseline}`}`;
+      return `- **${t.id}** — ${t.title} (${load}):\n\n  \`\`\`\n${t.config!.split('\n').map((l) => `  ${l}`).join('\n')}\n  \`\`\``;
+    })
     .join('\n');
 }
 
@@ -48,7 +62,7 @@ function notes(r: Results): string {
 function nativeSteps(r: Results): string {
   const n = r.nativeSteps;
   if (!n) return '(not measured: flexilib was not built)';
-  const base = r.targets.find((t) => t.role === 'baseline')?.cpuUsPerRequest ?? null;
+  const base = r.targets.find((t) => t.id === MAIN_BASELINE)?.cpuUsPerRequest ?? null;
   const rows = n.steps.map((s) => {
     const share = base ? `${((s.ns / 10 / base)).toFixed(1)} %` : '–';
     return [s.step.trim().startsWith('of which') ? `&nbsp;&nbsp;${s.step.trim()}` : s.step, String(s.ns), share];

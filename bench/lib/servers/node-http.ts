@@ -7,12 +7,15 @@ import { runningServer } from './running.ts';
 
 export const BASELINE_SERVER = 'bench/servers/node-http-cluster.mjs';
 
-export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELINE_SERVER): Promise<RunningServer> {
+/** What the baseline answers (node-http-cluster.mjs): the header count, or the echo of the request. */
+export type BaselineHandler = 'count' | 'echo';
+
+export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELINE_SERVER, handler: BaselineHandler = 'count'): Promise<RunningServer> {
   const p = spawnToFile(...nodeCommand(ctx, [path.join(ctx.root, script)]), {
     logFile: path.join(ctx.tmp, 'server.log'),
     // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.
     cwd: ctx.tmp,
-    env: serverEnv(ctx, { BENCH_WORKERS: String(ctx.workers) }),
+    env: serverEnv(ctx, { BENCH_WORKERS: String(ctx.workers), BENCH_HANDLER: handler }),
   });
   const port = await waitForLine(
     p,
@@ -20,5 +23,5 @@ export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELI
     'node:http cluster',
     ctx.startTimeoutMs,
   );
-  return runningServer(p, port, `BENCH_WORKERS=${ctx.workers} node ${script}`);
+  return runningServer(p, port, `BENCH_WORKERS=${ctx.workers} BENCH_HANDLER=${handler} node ${script}`);
 }
