@@ -60,6 +60,11 @@ export class InstancePool implements InstanceOwner {
 
   constructor(readonly opts: PoolOptions) {}
 
+  /** No instance, running or starting (the next call is a cold start). */
+  get empty(): boolean {
+    return this.live.size + this.starting === 0;
+  }
+
   /**
    * Count instances and cold starts into `counters` from now on (a new
    * metrics file). Routes sharing the pool (same module and limits) count it
@@ -151,8 +156,9 @@ export class InstancePool implements InstanceOwner {
           this.lastError = { err: e, at: performance.now() };
           this.opts.log.error({ module: this.opts.label, code: e.code, err: e.message }, 'WASM module unavailable');
           // Calls waiting for this start fail unless another instance will serve them.
-          if (this.live.size === 0 && this.starting === 0) {
+          if (this.empty) {
             for (const job of this.queue.splice(0)) job.done(e);
+            this.opts.threads.refillSoon();
           }
         },
       );
@@ -186,6 +192,7 @@ export class InstancePool implements InstanceOwner {
     if (this.current === inst) this.current = null;
     this.live.delete(inst);
     this.counters?.set(R.wasmInstances, this.live.size);
+    if (this.empty) this.opts.threads.refillSoon();
     const i = this.idle.indexOf(inst);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.queue.length && this.live.size + this.starting < this.opts.limits.instances) this.spawn();
@@ -195,6 +202,7 @@ export class InstancePool implements InstanceOwner {
     this.live.delete(inst);
     this.counters?.set(R.wasmInstances, this.live.size);
     inst.stop();
+    if (this.empty) this.opts.threads.refillSoon();
   }
 
   private armReaper(ms: number): void {

@@ -19,8 +19,9 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi';
 import type { ErrorCode } from '@flexilib/contract';
 import { CTL, Channel, DATA, HDR, KIND, RING_SLOTS, Ring, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
-import { WASM_PAGE } from '@flexilib/contract';
-import { mib, type ModuleInfo, WASI_MODULE } from './module-check.js';
+// Not the contract's index, nor module-check.ts: each instance thread is an isolate that loads what it imports.
+import { WASM_PAGE } from '@flexilib/contract/wasm-limits';
+import { mib, type ModuleInfo, WASI_MODULE } from './module-info.js';
 import type { ThreadBoot } from './thread-handle.js';
 import { ProcExit, createWasi } from './wasi-shim.js';
 
