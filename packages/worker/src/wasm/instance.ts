@@ -278,13 +278,15 @@ export class WasmInstance {
 
   /**
    * Wait (asynchronously) for DONE to move past the answers collected, at
-   * most until the front call's deadline, or until it would count as stalled
-   * when calls wait behind it.
+   * most until the front call's deadline, or until it counts as stalled (then
+   * the calls queued behind it, if any, go elsewhere; none queue after that).
    */
   private wait(): void {
     for (;;) {
-      const until = this.submitted - this.answered > 1 ? Math.min(this.deadline, this.frontSince + STALL_MS) : this.deadline;
-      const w = waitAsync(this.hdr, HDR.DONE, this.answered, Math.max(0, until - performance.now()));
+      const now = performance.now();
+      const stallAt = this.frontSince + STALL_MS;
+      const until = stallAt > now ? Math.min(this.deadline, stallAt) : this.deadline;
+      const w = waitAsync(this.hdr, HDR.DONE, this.answered, Math.max(0, until - now));
       if (w.async) {
         this.waiting = true;
         w.value.then(this.onAsyncDone).catch(this.onAsyncError);
