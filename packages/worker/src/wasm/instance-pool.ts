@@ -199,6 +199,7 @@ export class InstancePool implements InstanceOwner {
   }
 
   private retire(inst: WasmInstance): void {
+    if (this.current === inst) this.current = null;
     this.live.delete(inst);
     this.counters?.set(R.wasmInstances, this.live.size);
     inst.stop();
