@@ -116,8 +116,11 @@ export class WasmInstance {
   private deadline = 0;
   private timeoutMs = 0;
   private readonly onAsyncDone = (v: string) => this.asyncDone(v);
-  /** A bug while completing a call must not become an unhandled rejection (it would end the worker). */
-  private readonly onAsyncError = (err: Error) => this.opts.log.error({ module: this.opts.label, err: err.message, stack: err.stack }, 'completing a WASM call failed');
+  /** A bug while completing a call must not become an unhandled rejection (it would end the worker), nor leave the calls after it unanswered. */
+  private readonly onAsyncError = (err: Error) => {
+    this.opts.log.error({ module: this.opts.label, err: err.message, stack: err.stack }, 'completing a WASM call failed');
+    if (this.state !== 'dead' && this.submitted !== this.answered && !this.waiting) this.wait();
+  };
   private startResolve!: () => void;
   private startReject!: (err: FlexiError) => void;
   readonly started: Promise<WasmInstance>;
