@@ -79,7 +79,8 @@ export class InstancePool implements InstanceOwner {
 
   run(job: WasmJob): void {
     const cur = this.current;
-    const inst = cur !== null && cur.inFlight > 0 && cur.hasRoom() ? cur : this.idle.pop();
+    // Never ahead of calls already waiting in the pool (they go first as slots free).
+    const inst = cur !== null && this.queue.length === 0 && cur.inFlight > 0 && cur.hasRoom() ? cur : this.idle.pop();
     if (inst) {
       this.current = inst;
       inst.submit(job, this.opts.limits.timeoutMs);
