@@ -4,10 +4,11 @@
  * next free slot and adds one to AVAIL; the thread takes calls off AVAIL (a
  * compare-and-swap), serves their slots in order and bumps DONE after each.
  * Calls not yet taken can be taken back (AVAIL exchanged with 0): main does
- * so when the thread is stuck in a slow call, for another instance to serve them. Under load, calls queue in the ring while the thread works:
- * neither side sleeps or wakes per call (a futex wake and a context switch
- * each way was most of what a call cost), and nothing is posted, allocated or
- * cloned per call beyond the response body copy.
+ * so when the thread is stuck in a slow call, for another instance to serve
+ * them. Under load, calls queue in the ring while the thread works: neither
+ * side sleeps or is woken per call (a futex wake and a context switch each way
+ * was most of what a call cost), but once per burst, and nothing is posted,
+ * allocated or cloned per call beyond the response body copy.
  *
  *   control: Int32 blocks of 16
  *     block 0 (HDR): AVAIL main <-> thread: calls submitted, not yet taken (thread waits on it)

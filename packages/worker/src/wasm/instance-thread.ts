@@ -5,7 +5,7 @@
  * Worker.terminate(), which the main side calls when the time limit passes.
  *
  *   start (empty, or a spare) ──> wait for ThreadInit ──> instantiate, _initialize, ABI check, flexi_init, allocate areas ──> "ready"
- *     loop: take a call off AVAIL (spin briefly, then sleep, while there is none) ─> copy the slot's request in
+ *     loop: take a call off AVAIL (sleep while there is none) ─> copy the slot's request in
  *           ─> handle_request ─> copy the response out ─> DONE = ++served
  *           a trap, proc_exit or a memory blow-up answers, then the instance is
  *           replaced here (its state can no longer be trusted, and memory never shrinks)
@@ -236,18 +236,12 @@ function serve(live: Live, views: Channel): boolean {
 }
 
 /**
- * How long the thread spins for the next call before it sleeps. Under load the
- * event loop submits the next call within microseconds (while it reads the
- * next request of the same burst): caught spinning, it costs neither side a
- * futex wake or a context switch. Short, because a spinning thread takes a
- * core the event loops may need.
+ * Take the next call off AVAIL, sleeping while there is none. False: asked
+ * to exit instead. No spinning first: the event loop wakes the thread once per
+ * turn, after submitting every request it read (instance.ts), and a spinning
+ * thread would take a core the event loops need (two cores, two workers).
  */
-const SPIN_MS = 0.02;
-
-/** Take the next call off AVAIL, waiting for one. False: asked to exit instead. */
 function takeCall(): boolean {
-  let until = 0;
-  let i = 0;
   for (;;) {
     const avail = Atomics.load(hdr, HDR.AVAIL);
     if (avail > 0) {
@@ -256,8 +250,7 @@ function takeCall(): boolean {
       continue;
     }
     if (Atomics.load(hdr, HDR.EXIT) !== 0) return false;
-    if (until === 0) until = performance.now() + SPIN_MS;
-    else if ((++i & 63) === 0 && performance.now() > until) Atomics.wait(hdr, HDR.AVAIL, 0);
+    Atomics.wait(hdr, HDR.AVAIL, 0);
   }
 }
 
