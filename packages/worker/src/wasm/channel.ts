@@ -1,27 +1,33 @@
 /**
  * The channel between the worker's event loop (main) and one instance thread:
- * a small control SharedArrayBuffer and a data SharedArrayBuffer, handed over
- * with Atomics.notify/wait. A round trip costs a fraction of a postMessage
- * (bench/micro/wasm-hop.ts, docs/wasm.md), and nothing is allocated or cloned
- * per call.
+ * a ring of call slots in SharedArrayBuffers. Main writes a request into the
+ * next free slot and adds one to AVAIL; the thread takes calls off AVAIL (a
+ * compare-and-swap), serves their slots in order and bumps DONE after each.
+ * Calls not yet taken can be taken back (AVAIL exchanged with 0): main does
+ * so when the thread is stuck in a slow call, for another instance to serve
+ * them. Under load, calls queue in the ring while the thread works: neither
+ * side sleeps or is woken per call (a futex wake and a context switch each way
+ * was most of what a call cost), but once per burst, and nothing is posted,
+ * allocated or cloned per call beyond the response body copy.
  *
- *   control: Int32 x 32
- *     CMD   main -> thread: IDLE | RUN | EXIT       (thread waits on it)
- *     RES   thread -> main: PENDING | DONE | DIED    (main waits on it)
- *     ...   request length, response fields, data-buffer swap flags
- *   data:
+ *   control: Int32 blocks of 16
+ *     block 0 (HDR): AVAIL main <-> thread: calls submitted, not yet taken (thread waits on it)
+ *                    DONE  thread -> main: calls finished    (main waits on it, asynchronously)
+ *                    EXIT  main -> thread: end when idle
+ *     block 1+s (CTL, one per slot): request length, response fields, data-buffer swap flags
+ *   data, one buffer per slot (slot 0's made up front, the others when first used):
  *     request  (main writes, thread copies it whole into linear memory and adds
  *              the address it landed at to every pointer):
  *       [flexi_request][flexi_header x n][method target names values remote][pad][body]
  *     response (thread writes after the call, main reads):
  *       [reason][(u32 name_len, u32 value_len, name, value, pad) x n][body]   or an error message
  *
- * The data buffer is fixed-size (typed arrays over growable SharedArrayBuffers
+ * A slot's data buffer is fixed-size (typed arrays over growable SharedArrayBuffers
  * are several times slower in this V8). When a request or response does not
- * fit, the side writing it makes a larger one, posts it over the channel's
- * MessagePort and raises a swap flag; the other side takes it with
- * receiveMessageOnPort before reading. It never exceeds the module's memory
- * cap: nothing a module returns can be larger than the memory it lives in.
+ * fit, the side writing it makes a larger one, posts it with the slot's number
+ * over the channel's MessagePort and raises the slot's swap flag; the other
+ * side takes it with receiveMessageOnPort before reading. It never exceeds the
+ * module's memory cap: nothing a module returns can be larger than the memory it lives in.
  */
 import type { RequestLike } from '../executor.js';
 import { Latin1Cache } from '../http/latin1-cache.js';
@@ -29,9 +35,18 @@ import { peerOf } from '../http/peer.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { WASM32 } from '@flexilib/plugin-abi';
 
+/** The ring's own words (block 0). */
+export const HDR = {
+  /** Calls submitted that the thread has not taken yet (main adds, the thread takes one at a time). */
+  AVAIL: 0,
+  /** Calls the thread has finished (a running count; call n is in slot n % RING_SLOTS). */
+  DONE: 1,
+  /** 1: the thread ends once it has served every submitted call. */
+  EXIT: 2,
+} as const;
+
+/** A slot's words (its block; 0 and 1 unused). */
 export const CTL = {
-  CMD: 0,
-  RES: 1,
   /** Bytes of the request image. */
   REQ_LEN: 2,
   /** Outcome: one of KIND. */
@@ -58,11 +73,12 @@ export const CTL = {
   SWAP_TO_MAIN: 15,
 } as const;
 
-export const CMD = { IDLE: 0, RUN: 1, EXIT: 2 } as const;
-export const RES = { PENDING: 0, DONE: 1, DIED: 2 } as const;
 export const KIND = { OK: 0, TRAP: 1, EXIT: 2, BAD_RESPONSE: 3, MEMORY: 4 } as const;
 
-const CTL_BYTES = 128;
+/** Calls that can be in flight on one instance (slots get a data buffer when first used). */
+export const RING_SLOTS = 32;
+const BLOCK_WORDS = 16;
+const CTL_BYTES = (1 + RING_SLOTS) * BLOCK_WORDS * 4;
 /** Where the request image and the response start in the data buffer. */
 export const DATA = 0;
 const MIN_DATA = 64 * 1024;
@@ -81,14 +97,47 @@ const decoded = new Latin1Cache();
 /** What a thread needs to open its end of a channel. */
 export interface ChannelInit {
   ctl: SharedArrayBuffer;
+  /** Slot 0's data buffer. */
   data: SharedArrayBuffer;
   /** Largest data buffer either side may make. */
   maxBytes: number;
   port: MessagePort;
 }
 
-/** One side of a channel. */
+type Buffers = { ctl: SharedArrayBuffer; data: SharedArrayBuffer; maxBytes: number };
+
+/** A slot's data buffer before its first use. */
+const NO_DATA = new SharedArrayBuffer(0);
+
+/** One side of a channel: its slots, and the port their replaced buffers travel on. */
+export class Ring {
+  /** AVAIL, DONE, EXIT. */
+  readonly hdr: Int32Array;
+  readonly slots: Channel[] = [];
+
+  /** `swapOut`: the flag this side raises when it replaces a slot's buffer. */
+  constructor(init: Buffers, private readonly port: MessagePort, swapOut: number) {
+    this.hdr = new Int32Array(init.ctl, 0, BLOCK_WORDS);
+    for (let s = 0; s < RING_SLOTS; s++) this.slots.push(new Channel(init, port, swapOut, s, this));
+  }
+
+  /** Take every buffer the other side replaced, in order (the last one for a slot is current). */
+  takeSwaps(): void {
+    let msg;
+    while ((msg = receiveMessageOnPort(this.port)) !== undefined) {
+      const [slot, data] = msg.message as [number, SharedArrayBuffer];
+      this.slots[slot].use(data);
+    }
+  }
+
+  close(): void {
+    this.port.close();
+  }
+}
+
+/** One slot of a channel, as one side sees it. */
 export class Channel {
+  /** The slot's words (CTL). */
   readonly ctl: Int32Array;
   data!: SharedArrayBuffer;
   buf!: Latin1Buffer;
@@ -96,21 +145,24 @@ export class Channel {
   u32!: Uint32Array;
 
   constructor(
-    readonly init: { ctl: SharedArrayBuffer; data: SharedArrayBuffer; maxBytes: number },
+    readonly init: Buffers,
     private readonly port: MessagePort,
     /** The flag this side raises when it replaces the buffer (the other side's flag is the other one). */
     private readonly swapOut: number,
+    readonly slot = 0,
+    /** The ring this slot belongs to (null: a lone slot). */
+    private readonly ring: Ring | null = null,
   ) {
-    this.ctl = new Int32Array(init.ctl);
-    this.use(init.data);
+    this.ctl = new Int32Array(init.ctl, (1 + slot) * BLOCK_WORDS * 4, BLOCK_WORDS);
+    this.use(slot === 0 ? init.data : NO_DATA);
   }
 
   /** A new channel's shared buffers (the main side creates them). */
-  static buffers(maxBytes: number): { ctl: SharedArrayBuffer; data: SharedArrayBuffer; maxBytes: number } {
+  static buffers(maxBytes: number): Buffers {
     return { ctl: new SharedArrayBuffer(CTL_BYTES), data: new SharedArrayBuffer(MIN_DATA), maxBytes: Math.max(MIN_DATA, maxBytes) };
   }
 
-  private use(data: SharedArrayBuffer): void {
+  use(data: SharedArrayBuffer): void {
     this.data = data;
     this.buf = Buffer.from(data) as Latin1Buffer;
     this.u8 = new Uint8Array(data);
@@ -121,11 +173,11 @@ export class Channel {
   reserve(bytes: number): boolean {
     if (bytes <= this.data.byteLength) return true;
     if (bytes > this.init.maxBytes) return false;
-    let size = this.data.byteLength;
+    let size = Math.max(MIN_DATA, this.data.byteLength);
     while (size < bytes) size *= 2;
     const next = new SharedArrayBuffer(Math.min(size, Math.max(bytes, this.init.maxBytes)));
     this.use(next);
-    this.port.postMessage(next);
+    this.port.postMessage([this.slot, next]);
     this.ctl[this.swapOut] = 1;
     return true;
   }
@@ -139,11 +191,12 @@ export class Channel {
     const flag = this.swapOut === CTL.SWAP_TO_MAIN ? CTL.SWAP_TO_THREAD : CTL.SWAP_TO_MAIN;
     if (this.ctl[flag] === 0) return;
     this.ctl[flag] = 0;
-    // Several swaps may be queued (none read in between): the last one is current.
+    if (this.ring !== null) {
+      this.ring.takeSwaps();
+      return;
+    }
     let msg;
-    let last: SharedArrayBuffer | undefined;
-    while ((msg = receiveMessageOnPort(this.port)) !== undefined) last = msg.message as SharedArrayBuffer;
-    if (last) this.use(last);
+    while ((msg = receiveMessageOnPort(this.port)) !== undefined) this.use((msg.message as [number, SharedArrayBuffer])[1]);
   }
 }
 

@@ -7,9 +7,14 @@
  *        │                             v
  *   idle > idleMs <── idle <──call──> busy ──timeout/crash──> gone (next request spawns)
  *
- * Up to `instances` run at once; further calls queue (MAX_QUEUE, then 503).
- * Idle instances are kept on a stack, so the most recently used one serves
- * next and the others age out: under a light load the pool shrinks back.
+ * A call queues on the busy instance the last call went to while that one
+ * has room, else goes to an idle instance (instance.ts hasRoom: calls of
+ * microseconds queue there, a burst is served by one thread without a wake-up
+ * per call), else waits in the pool's queue (MAX_QUEUE, then 503), and
+ * another instance starts, up to `instances`, unless the busy ones are only
+ * full of quick calls. Idle instances are kept on a stack, so the most
+ * recently used one serves next and the others age out: under a light load
+ * the pool shrinks back.
  *
  * Metrics: live instances (a gauge) and cold starts go to the slot of the
  * first route using the pool in the current metrics file (countInto).
@@ -18,7 +23,7 @@ import type { Logger } from 'pino';
 import { FlexiError } from '@flexilib/contract';
 import { R } from '@flexilib/contract/metrics-layout';
 import type { RouteCounters } from '../executor.js';
-import { SYNC_WAIT_MS, WasmInstance, type InstanceOwner, type WasmJob } from './instance.js';
+import { WasmInstance, type InstanceOwner, type WasmJob } from './instance.js';
 import type { WasmLimits } from '@flexilib/contract';
 import type { CompiledModule } from './module-check.js';
 import type { SpareThreads } from './thread-handle.js';
@@ -49,11 +54,16 @@ export class InstancePool implements InstanceOwner {
   private closed = false;
   private reaper: NodeJS.Timeout | null = null;
   private lastError: { err: FlexiError; at: number } | null = null;
-  /** Whether the last call outran the synchronous wait (then the next one waits asynchronously). */
-  private slow = false;
+  /** The instance the last call was queued on (it takes more while it has room). */
+  private current: WasmInstance | null = null;
   private counters: RouteCounters | null = null;
 
   constructor(readonly opts: PoolOptions) {}
+
+  /** No instance, running or starting (the next call is a cold start). */
+  get empty(): boolean {
+    return this.live.size + this.starting === 0;
+  }
 
   /**
    * Count instances and cold starts into `counters` from now on (a new
@@ -68,9 +78,12 @@ export class InstancePool implements InstanceOwner {
   }
 
   run(job: WasmJob): void {
-    const inst = this.idle.pop();
+    const cur = this.current;
+    // Never ahead of calls already waiting in the pool (they go first as slots free).
+    const inst = cur !== null && this.queue.length === 0 && cur.inFlight > 0 && cur.hasRoom() ? cur : this.idle.pop();
     if (inst) {
-      this.dispatch(inst, job);
+      this.current = inst;
+      inst.submit(job, this.opts.limits.timeoutMs);
       return;
     }
     if (this.live.size === 0 && this.starting === 0 && this.lastError && performance.now() - this.lastError.at < RETRY_AFTER_MS) {
@@ -82,11 +95,42 @@ export class InstancePool implements InstanceOwner {
       return;
     }
     this.queue.push(job);
-    if (this.starting < this.queue.length && this.live.size + this.starting < this.opts.limits.instances) this.spawn();
+    this.grow();
   }
 
-  private dispatch(inst: WasmInstance, job: WasmJob): void {
-    inst.call(job, this.opts.limits.timeoutMs, this.slow ? 0 : SYNC_WAIT_MS);
+  /**
+   * Start another instance for the queue, unless the limit is reached, a busy
+   * one will soon take it, or the first one is still starting (how long the
+   * module's calls take decides whether one instance serves a burst).
+   */
+  private grow(): void {
+    if (this.starting >= this.queue.length || this.live.size + this.starting >= this.opts.limits.instances) return;
+    if (this.live.size === 0 && this.starting > 0) return;
+    const cur = this.current;
+    if (cur !== null && cur.state === 'busy') {
+      // Full of quick calls: it frees a slot within microseconds, sooner than a thread starts.
+      if (cur.quick()) return;
+      // Stuck in a slow call: what it has not started goes to the new instance too.
+      this.current = null;
+      const back = cur.takeBack();
+      for (let i = back.length - 1; i >= 0; i--) this.queue.unshift(back[i]);
+    }
+    this.spawn();
+  }
+
+  /** Calls an instance accepted but could not run (it died, or is stuck): first in line again. */
+  resubmit(jobs: WasmJob[]): void {
+    if (jobs.length === 0) return;
+    for (let i = jobs.length - 1; i >= 0; i--) this.queue.unshift(jobs[i]);
+    const inst = this.idle.pop();
+    if (inst) this.released(inst);
+    else this.grow();
+  }
+
+  /** An instance is stuck in a slow call: the calls queued behind it go elsewhere. */
+  stalled(inst: WasmInstance): void {
+    if (this.current === inst) this.current = null;
+    this.resubmit(inst.takeBack());
   }
 
   private spawn(): void {
@@ -113,26 +157,30 @@ export class InstancePool implements InstanceOwner {
           this.lastError = { err: e, at: performance.now() };
           this.opts.log.error({ module: this.opts.label, code: e.code, err: e.message }, 'WASM module unavailable');
           // Calls waiting for this start fail unless another instance will serve them.
-          if (this.live.size === 0 && this.starting === 0) {
+          if (this.empty) {
             for (const job of this.queue.splice(0)) job.done(e);
+            this.opts.threads.refillSoon();
           }
         },
       );
   }
 
-  /** An instance finished a call (or started): serve the queue, else keep it idle. */
+  /** An instance finished a call (or started): give it queued calls while it has room, else keep it idle. */
   released(inst: WasmInstance): void {
-    this.slow = inst.lastCallUs > SYNC_WAIT_MS * 1000;
     if (inst.generation !== this.generation || (this.closed && this.queue.length === 0)) {
+      if (inst.inFlight > 0) return;
+      if (this.current === inst) this.current = null;
       this.retire(inst);
       if (this.queue.length) this.spawn();
       return;
     }
-    const job = this.queue.shift();
-    if (job) {
-      this.dispatch(inst, job);
-      return;
+    while (this.queue.length > 0 && inst.hasRoom()) {
+      this.current = inst;
+      inst.submit(this.queue.shift()!, this.opts.limits.timeoutMs);
     }
+    if (this.queue.length > 0) this.grow();
+    if (inst.inFlight > 0 || inst.state !== 'idle') return;
+    if (this.current === inst) this.current = null;
     if (this.opts.limits.idleMs === 0) {
       this.retire(inst);
       return;
@@ -142,17 +190,21 @@ export class InstancePool implements InstanceOwner {
   }
 
   died(inst: WasmInstance): void {
+    if (this.current === inst) this.current = null;
     this.live.delete(inst);
     this.counters?.set(R.wasmInstances, this.live.size);
+    if (this.empty) this.opts.threads.refillSoon();
     const i = this.idle.indexOf(inst);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.queue.length && this.live.size + this.starting < this.opts.limits.instances) this.spawn();
   }
 
   private retire(inst: WasmInstance): void {
+    if (this.current === inst) this.current = null;
     this.live.delete(inst);
     this.counters?.set(R.wasmInstances, this.live.size);
     inst.stop();
+    if (this.empty) this.opts.threads.refillSoon();
   }
 
   private armReaper(ms: number): void {
@@ -184,6 +236,7 @@ export class InstancePool implements InstanceOwner {
   /** A new version of the module: idle instances go now, busy ones after their call. */
   reload(): void {
     this.generation++;
+    this.current = null;
     this.lastError = null;
     for (const inst of this.idle.splice(0)) this.retire(inst);
   }
@@ -191,6 +244,7 @@ export class InstancePool implements InstanceOwner {
   /** No route uses this pool any more: release idle instances; queued calls are still served. */
   close(): void {
     this.closed = true;
+    this.current = null;
     for (const inst of this.idle.splice(0)) this.retire(inst);
     if (this.reaper) clearTimeout(this.reaper);
     this.reaper = null;

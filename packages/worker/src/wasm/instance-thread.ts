@@ -5,10 +5,11 @@
  * Worker.terminate(), which the main side calls when the time limit passes.
  *
  *   start (empty, or a spare) ──> wait for ThreadInit ──> instantiate, _initialize, ABI check, flexi_init, allocate areas ──> "ready"
- *     loop: wait CMD=RUN ─> copy request in ─> handle_request ─> copy response out ─> RES=DONE
+ *     loop: take a call off AVAIL (sleep while there is none) ─> copy the slot's request in
+ *           ─> handle_request ─> copy the response out ─> DONE = ++served
  *           a trap, proc_exit or a memory blow-up answers, then the instance is
  *           replaced here (its state can no longer be trusted, and memory never shrinks)
- *     CMD=EXIT ─> flexi_deinit ─> thread ends
+ *     EXIT (with nothing submitted) ─> flexi_deinit ─> thread ends
  *
  * Per instance, in linear memory (allocated once with the module's own malloc):
  *   request area:  [flexi_request][flexi_header x n][strings][body]   (regrown when a request outgrows it)
@@ -17,9 +18,10 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi';
 import type { ErrorCode } from '@flexilib/contract';
-import { CMD, CTL, Channel, DATA, KIND, RES, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
-import { WASM_PAGE } from '@flexilib/contract';
-import { mib, type ModuleInfo, WASI_MODULE } from './module-check.js';
+import { CTL, Channel, DATA, HDR, KIND, RING_SLOTS, Ring, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
+// Not the contract's index, nor module-check.ts: each instance thread is an isolate that loads what it imports.
+import { WASM_PAGE } from '@flexilib/contract/wasm-limits';
+import { mib, type ModuleInfo, WASI_MODULE } from './module-info.js';
 import type { ThreadBoot } from './thread-handle.js';
 import { ProcExit, createWasi } from './wasi-shim.js';
 
@@ -82,8 +84,8 @@ Atomics.wait(goFlag, 0, 0);
 const init = receiveMessageOnPort(boot.port)!.message as ThreadInit;
 boot.port.close();
 const port = parentPort!;
-const views = new Channel(init.channel, init.channel.port, CTL.SWAP_TO_MAIN);
-const ctl = views.ctl;
+const ring = new Ring(init.channel, init.channel.port, CTL.SWAP_TO_MAIN);
+const hdr = ring.hdr;
 const capBytes = init.info.capPages * WASM_PAGE;
 const REQUEST_AREA = 64 * 1024;
 
@@ -171,8 +173,9 @@ function capNote(live: Live): string {
   return `linear memory at ${mib(live.memory.buffer.byteLength)} of its ${mib(capBytes)} cap`;
 }
 
-/** Serve one call. Returns false when the instance must be replaced. */
-function serve(live: Live): boolean {
+/** Serve the call in slot `views`. Returns false when the instance must be replaced. */
+function serve(live: Live, views: Channel): boolean {
+  const ctl = views.ctl;
   const len = ctl[CTL.REQ_LEN];
   const x = live.x;
   if (len > live.reqCap) {
@@ -188,7 +191,7 @@ function serve(live: Live): boolean {
   }
   refreshMemory(live);
   views.accept();
-  live.m8.set(views.buf.subarray(DATA, DATA + len), live.reqBase);
+  views.buf.copy(live.m8, live.reqBase, DATA, DATA + len);
   relocateRequest(live.m32, live.reqBase, ABI_VERSION);
   live.m8.set(live.template, live.respBase);
 
@@ -232,6 +235,25 @@ function serve(live: Live): boolean {
   return keep;
 }
 
+/**
+ * Take the next call off AVAIL, sleeping while there is none. False: asked
+ * to exit instead. No spinning first: the event loop wakes the thread once per
+ * turn, after submitting every request it read (instance.ts), and a spinning
+ * thread would take a core the event loops need (two cores, two workers).
+ */
+function takeCall(): boolean {
+  for (;;) {
+    const avail = Atomics.load(hdr, HDR.AVAIL);
+    if (avail > 0) {
+      // Main may take calls back meanwhile: only a call still there is ours.
+      if (Atomics.compareExchange(hdr, HDR.AVAIL, avail, avail - 1) === avail) return true;
+      continue;
+    }
+    if (Atomics.load(hdr, HDR.EXIT) !== 0) return false;
+    Atomics.wait(hdr, HDR.AVAIL, 0);
+  }
+}
+
 function main(): void {
   let live: Live | null;
   const t0 = performance.now();
@@ -243,17 +265,12 @@ function main(): void {
     return;
   }
   port.postMessage({ type: 'ready', memPages: memPages(live), instantiateMs: Math.round((performance.now() - t0) * 100) / 100 } satisfies ThreadMessage);
-  for (;;) {
-    let cmd = Atomics.load(ctl, CTL.CMD);
-    while (cmd === CMD.IDLE) {
-      Atomics.wait(ctl, CTL.CMD, CMD.IDLE);
-      cmd = Atomics.load(ctl, CTL.CMD);
-    }
-    if (cmd === CMD.EXIT) break;
-    const keep = serve(live!);
-    Atomics.store(ctl, CTL.CMD, CMD.IDLE);
-    Atomics.store(ctl, CTL.RES, RES.DONE);
-    Atomics.notify(ctl, CTL.RES);
+  for (let served = 0; ; ) {
+    if (!takeCall()) break;
+    const keep = serve(live!, ring.slots[served % RING_SLOTS]);
+    served++;
+    Atomics.store(hdr, HDR.DONE, served);
+    Atomics.notify(hdr, HDR.DONE);
     if (!keep) {
       live = null;
       try {

@@ -1,28 +1,46 @@
 /**
  * The main side of one instance thread: starts it, hands it calls over the
- * channel, enforces the time limit, and stops it.
+ * channel's ring, enforces the time limit, and stops it.
  *
- * Waiting for a call: first synchronously, for at most SYNC_WAIT_MS, with
- * Atomics.wait on the event loop. Most plugin calls take microseconds, and a
- * blocking wait is the cheapest handoff there is (no promise, no loop turn).
- * A call still running then is waited for with Atomics.waitAsync, whose
- * timeout is the rest of the time limit: on 'timed-out' the thread is
- * terminated and the request answered 504. The pool skips the synchronous
- * wait for modules whose last call outran it, so a slow module costs the
- * event loop at most SYNC_WAIT_MS once, not on every call.
+ * Calls are submitted without waiting: the request goes into the next slot,
+ * AVAIL is raised, and the event loop goes on (to the next request of the same
+ * burst, which may be queued behind it). Answers are collected when DONE moves,
+ * waited for with one Atomics.waitAsync at a time, whose timeout is what is
+ * left of the oldest call's time limit: when it passes with that call still
+ * running, the thread is terminated and the call answered 504; the calls
+ * queued behind it go back to the pool, to another instance. They go back
+ * sooner when the thread is seen stuck (takeBack).
+ *
+ * A call's time starts when it reaches the front (the thread serves in order),
+ * as the event loop sees it: never earlier than the thread started it.
  */
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { FlexiError } from '@flexilib/contract';
-import { CMD, CTL, Channel, RES, readResponse, writeRequest, type CallResult } from './channel.js';
+import { CTL, Channel, HDR, RING_SLOTS, Ring, readResponse, writeRequest, type CallResult } from './channel.js';
 import type { RequestLike } from '../executor.js';
 import type { ThreadInit, ThreadMessage } from './instance-thread.js';
 import { WASM_PAGE } from '@flexilib/contract';
 import type { CompiledModule } from './module-check.js';
 import type { ThreadHandle } from './thread-handle.js';
 
-/** Longest the event loop blocks waiting for a call before waiting asynchronously. */
-export const SYNC_WAIT_MS = 1;
+/**
+ * Calls queue on a busy instance only while what is queued is expected to
+ * take less than this (the last call's duration times the calls in flight),
+ * and the oldest has not run longer: beyond it, the pool starts another
+ * instance instead (up to `instances`). A module whose calls take
+ * microseconds serves a whole burst on one instance; a slow one gets one call
+ * per instance, as many instances as allowed.
+ */
+export const QUEUE_BUDGET_US = 1000;
+/**
+ * A thread that has not finished a call for this long is taken as busy with
+ * a slow one: calls stop queueing on it, and those queued behind it go back to
+ * the pool (another instance). Generous, since a thread merely waiting for a
+ * core on a loaded machine would not go faster on another one (seen: stalls
+ * of over 10 ms at a load average of 15 on two cores).
+ */
+const STALL_MS = 100;
 /** Longest an instance asked to exit may take (flexi_deinit) before it is terminated. */
 const EXIT_GRACE_MS = 1000;
 
@@ -36,10 +54,14 @@ export interface WasmJob {
 
 /** What an instance tells the pool that owns it. */
 export interface InstanceOwner {
-  /** The call finished and the instance is free again. */
+  /** A call finished (or the instance started): it may take more. */
   released(inst: WasmInstance): void;
   /** The instance is gone (timeout, crash, failed re-instantiation). */
   died(inst: WasmInstance): void;
+  /** Calls the instance accepted but never started, for another instance to serve. */
+  resubmit(jobs: WasmJob[]): void;
+  /** The instance has made no progress for STALL_MS with calls queued behind the one it runs. */
+  stalled(inst: WasmInstance): void;
 }
 
 export interface InstanceOptions {
@@ -61,21 +83,55 @@ export class WasmInstance {
   state: 'starting' | 'idle' | 'busy' | 'dead' = 'starting';
   /** performance.now() when the instance last finished a call. */
   lastUsed = 0;
-  /** Duration of the last call, µs (the pool uses it to choose how to wait). */
-  lastCallUs = 0;
+  /**
+   * How long a call takes inside the module, µs: the shorter of the last two
+   * (one call stretched by a preemption or a GC does not make a module slow);
+   * -1 until the second call finished (the first includes warming the
+   * thread's own code: up to ~1 ms).
+   */
+  callUs = -1;
+  private prevCallUs = -1;
+  private calls = 0;
   /** Instantiation and initialization inside the thread, ms (the rest of a cold start is the thread's own start). */
   instantiateMs = 0;
   readonly generation: number;
   private readonly worker: Worker;
-  private readonly views: Channel;
-  private job: WasmJob | null = null;
+  private readonly ring: Ring;
+  private readonly hdr: Int32Array;
+  /** The calls in flight, by slot. */
+  private readonly jobs: Array<WasmJob | null> = new Array<WasmJob | null>(RING_SLOTS).fill(null);
+  /** Calls submitted and calls answered (running counts; call n is in slot n % RING_SLOTS). */
+  private submitted = 0;
+  private answered = 0;
+  /** Whether a waitAsync on DONE is pending. */
+  private waiting = false;
+  private collecting = false;
   /** Why the thread failed to re-instantiate, for the answer to a call it strands. */
   private failure = '';
+  /** DONE as quick() last saw it, and when it saw it change. */
+  private doneSeen = 0;
+  private doneSeenAt = 0;
+  /** When the oldest call in flight reached the front, and its deadline. */
+  private frontSince = 0;
   private deadline = 0;
   private timeoutMs = 0;
   private readonly onAsyncDone = (v: string) => this.asyncDone(v);
-  /** A bug while completing a call must not become an unhandled rejection (it would end the worker). */
-  private readonly onAsyncError = (err: Error) => this.opts.log.error({ module: this.opts.label, err: err.message, stack: err.stack }, 'completing a WASM call failed');
+  /**
+   * Whether a wake-up of the thread is due at the end of this turn of the event
+   * loop. Waking it per call cost the event loop ~20 µs a call on a loaded 2-core
+   * machine (the futex wake, and the woken thread preempting the event loop on
+   * its own core); once per turn, the thread serves the whole burst.
+   */
+  private wakeSoon = false;
+  private readonly wake = () => {
+    this.wakeSoon = false;
+    Atomics.notify(this.hdr, HDR.AVAIL, 1);
+  };
+  /** A bug while completing a call must not become an unhandled rejection (it would end the worker), nor leave the calls after it unanswered. */
+  private readonly onAsyncError = (err: Error) => {
+    this.opts.log.error({ module: this.opts.label, err: err.message, stack: err.stack }, 'completing a WASM call failed');
+    if (this.state !== 'dead' && this.submitted !== this.answered && !this.waiting) this.wait();
+  };
   private startResolve!: () => void;
   private startReject!: (err: FlexiError) => void;
   readonly started: Promise<WasmInstance>;
@@ -86,7 +142,8 @@ export class WasmInstance {
     const buffers = Channel.buffers(Math.max(capBytes, opts.maxRequestBytes));
     const { port1, port2 } = new MessageChannel();
     port1.unref();
-    this.views = new Channel(buffers, port1, CTL.SWAP_TO_THREAD);
+    this.ring = new Ring(buffers, port1, CTL.SWAP_TO_THREAD);
+    this.hdr = this.ring.hdr;
     const init: ThreadInit = { module: compiled.module, info: compiled.info, channel: { ...buffers, port: port2 }, arenaBytes: opts.arenaBytes, label: opts.label };
     this.started = new Promise<WasmInstance>((resolve, reject) => {
       this.startResolve = () => resolve(this);
@@ -99,7 +156,7 @@ export class WasmInstance {
       this.onGone(new FlexiError('FLX_WASM_CRASHED', `${opts.label}: the instance thread failed: ${err.message}`));
     });
     this.worker.on('exit', () => {
-      this.views.close();
+      this.ring.close();
       this.onGone(new FlexiError('FLX_WASM_CRASHED', `${opts.label}: the instance thread exited`));
     });
     // An idle instance must not keep its worker process alive at shutdown. After the
@@ -107,6 +164,36 @@ export class WasmInstance {
     this.worker.unref();
     if (opts.thread.exited) queueMicrotask(() => this.onGone(new FlexiError('FLX_WASM_CRASHED', `${opts.label}: the instance thread exited before it started`)));
     else opts.thread.start(init, [port2]);
+  }
+
+  /** Calls submitted and not yet answered. */
+  get inFlight(): number {
+    return this.submitted - this.answered;
+  }
+
+  /**
+   * Whether another call may queue here now: a free slot, and the calls ahead
+   * expected to finish within QUEUE_BUDGET_US (an idle instance always may).
+   */
+  hasRoom(): boolean {
+    const n = this.submitted - this.answered;
+    if (n === 0) return this.state === 'idle';
+    return this.state === 'busy' && n < RING_SLOTS && this.callUs >= 0 && this.quick();
+  }
+
+  /**
+   * Whether the calls in flight are expected to be done within QUEUE_BUDGET_US,
+   * judged by the thread's own progress (DONE), which the event loop may not have collected yet.
+   */
+  quick(): boolean {
+    const done = Atomics.load(this.hdr, HDR.DONE);
+    const now = performance.now();
+    if (done !== this.doneSeen) {
+      this.doneSeen = done;
+      this.doneSeenAt = now;
+    }
+    // Before calls were measured, only a stall tells.
+    return (this.submitted - done) * this.callUs < QUEUE_BUDGET_US && now - Math.max(this.frontSince, this.doneSeenAt) < STALL_MS;
   }
 
   private onMessage(m: ThreadMessage): void {
@@ -129,7 +216,7 @@ export class WasmInstance {
     }
   }
 
-  /** The thread is gone: answer a call in flight, tell the pool. */
+  /** The thread is gone: answer the call it was running, hand the others back, tell the pool. */
   private onGone(err: FlexiError): void {
     const was = this.state;
     this.state = 'dead';
@@ -137,90 +224,159 @@ export class WasmInstance {
       this.startReject(err);
       return;
     }
-    if (was === 'busy' && this.job) {
-      // Wake the async waiter; asyncDone reads RES=DIED.
-      Atomics.store(this.views.ctl, CTL.RES, RES.DIED);
-      Atomics.notify(this.views.ctl, CTL.RES);
-      return;
-    }
-    if (was !== 'dead') this.opts.owner.died(this);
+    if (was === 'dead') return;
+    // Answers the thread finished before it went are still good (the pool hears of none: the instance is dead).
+    this.collect();
+    const stranded = this.takeJobs();
+    // Release a pending waitAsync (it finds the instance dead).
+    Atomics.notify(this.hdr, HDR.DONE);
+    this.opts.owner.died(this);
+    if (stranded.length === 0) return;
+    stranded[0].done(new FlexiError('FLX_WASM_CRASHED', `${this.opts.label}: the instance thread died during the call${this.failure ? ` (${this.failure})` : ''}`));
+    if (stranded.length > 1) this.opts.owner.resubmit(stranded.slice(1));
   }
 
-  /** Hand a call to the thread. `syncWaitMs` 0 waits asynchronously at once. */
-  call(job: WasmJob, timeoutMs: number, syncWaitMs: number): void {
-    const v = this.views;
-    const len = writeRequest(v, job.req, job.body);
+  /**
+   * The calls the thread has not started, taken back (newest last), when it
+   * is stuck: for the pool to give to another instance.
+   */
+  takeBack(): WasmJob[] {
+    if (this.state !== 'busy') return [];
+    const n = Atomics.exchange(this.hdr, HDR.AVAIL, 0);
+    const out: WasmJob[] = [];
+    for (let k = this.submitted - n; k < this.submitted; k++) {
+      const slot = k % RING_SLOTS;
+      out.push(this.jobs[slot]!);
+      this.jobs[slot] = null;
+    }
+    this.submitted -= n;
+    return out;
+  }
+
+  /** The calls in flight, oldest first, taken off this instance. */
+  private takeJobs(): WasmJob[] {
+    const out: WasmJob[] = [];
+    for (let k = this.answered; k < this.submitted; k++) {
+      const slot = k % RING_SLOTS;
+      out.push(this.jobs[slot]!);
+      this.jobs[slot] = null;
+    }
+    this.answered = this.submitted;
+    return out;
+  }
+
+  /** Queue a call on the thread (check hasRoom first). */
+  submit(job: WasmJob, timeoutMs: number): void {
+    const k = this.submitted;
+    const slot = k % RING_SLOTS;
+    const len = writeRequest(this.ring.slots[slot], job.req, job.body);
     if (len < 0) {
       job.done(new FlexiError('FLX_WASM_MEMORY', `${this.opts.label}: the request does not fit within the module's memory cap`));
-      this.opts.owner.released(this);
+      if (k === this.answered) this.opts.owner.released(this);
       return;
     }
-    const ctl = v.ctl;
-    this.state = 'busy';
-    this.job = job;
+    this.ring.slots[slot].ctl[CTL.REQ_LEN] = len;
+    this.jobs[slot] = job;
     this.timeoutMs = timeoutMs;
-    ctl[CTL.REQ_LEN] = len;
-    Atomics.store(ctl, CTL.RES, RES.PENDING);
-    Atomics.store(ctl, CTL.CMD, CMD.RUN);
-    Atomics.notify(ctl, CTL.CMD, 1);
-    const start = performance.now();
-    this.deadline = start + timeoutMs;
-    if (syncWaitMs > 0) {
-      Atomics.wait(ctl, CTL.RES, RES.PENDING, Math.min(syncWaitMs, timeoutMs));
-      if (Atomics.load(ctl, CTL.RES) !== RES.PENDING) {
-        this.finish();
-        return;
-      }
+    this.submitted = k + 1;
+    Atomics.add(this.hdr, HDR.AVAIL, 1);
+    // A thread still serving earlier calls gets to it without a wake-up; a sleeping one is
+    // woken once per turn of the event loop, after every request read in it was submitted.
+    if (!this.wakeSoon) {
+      this.wakeSoon = true;
+      setImmediate(this.wake);
     }
-    this.waitAsync();
+    if (k === this.answered) {
+      this.state = 'busy';
+      this.frontSince = performance.now();
+      this.deadline = this.frontSince + timeoutMs;
+    }
+    // While answers are being collected, the collector waits afterwards.
+    if (!this.waiting && !this.collecting) this.wait();
   }
 
-  private waitAsync(): void {
-    const remaining = Math.max(0, this.deadline - performance.now());
-    const w = waitAsync(this.views.ctl, CTL.RES, RES.PENDING, remaining);
-    if (w.async) w.value.then(this.onAsyncDone).catch(this.onAsyncError);
-    else this.asyncDone(w.value);
+  /**
+   * Wait (asynchronously) for DONE to move past the answers collected, at
+   * most until the front call's deadline, or until it counts as stalled (then
+   * the calls queued behind it, if any, go elsewhere; none queue after that).
+   */
+  private wait(): void {
+    for (;;) {
+      const now = performance.now();
+      const stallAt = this.frontSince + STALL_MS;
+      const until = stallAt > now ? Math.min(this.deadline, stallAt) : this.deadline;
+      const w = waitAsync(this.hdr, HDR.DONE, this.answered, Math.max(0, until - now));
+      if (w.async) {
+        this.waiting = true;
+        w.value.then(this.onAsyncDone).catch(this.onAsyncError);
+        return;
+      }
+      // DONE moved already (or no time is left): settle now.
+      if (!this.settle(w.value)) return;
+    }
   }
 
   private asyncDone(outcome: string): void {
-    if (this.job === null) return;
-    const res = Atomics.load(this.views.ctl, CTL.RES);
-    if (res !== RES.PENDING) {
-      this.finish();
-      return;
+    this.waiting = false;
+    if (this.settle(outcome)) this.wait();
+  }
+
+  /** Collect what is answered, or time the front call out. True when calls remain to wait for. */
+  private settle(outcome: string): boolean {
+    if (this.state === 'dead') return false;
+    if (this.collect() === 0 && this.submitted !== this.answered && outcome === 'timed-out') {
+      const now = performance.now();
+      if (now >= this.deadline) {
+        this.timedOut();
+        return false;
+      }
+      if (this.submitted - this.answered > 1 && now - this.frontSince >= STALL_MS) this.opts.owner.stalled(this);
     }
-    if (outcome === 'timed-out' || performance.now() >= this.deadline) {
-      this.timedOut();
-      return;
+    // collect() answered calls, which may have stopped this instance (a reload, the pool closing).
+    return (this.state as string) !== 'dead' && this.submitted !== this.answered && !this.waiting;
+  }
+
+  /**
+   * Answer every call the thread has finished, oldest first. Returns how many.
+   * The pool may queue more calls here from `released` meanwhile.
+   */
+  private collect(): number {
+    if (this.collecting) return 0;
+    this.collecting = true;
+    let n = 0;
+    try {
+      for (let done = Atomics.load(this.hdr, HDR.DONE); this.answered < done && this.answered < this.submitted; n++) {
+        const slot = this.answered % RING_SLOTS;
+        const result = readResponse(this.ring.slots[slot]);
+        const job = this.jobs[slot]!;
+        this.jobs[slot] = null;
+        this.answered++;
+        if (++this.calls > 1) this.callUs = this.prevCallUs < 0 ? result.callUs : Math.min(result.callUs, this.prevCallUs);
+        this.prevCallUs = this.calls > 1 ? result.callUs : -1;
+        this.lastUsed = performance.now();
+        if (this.answered !== this.submitted) {
+          this.frontSince = this.lastUsed;
+          this.deadline = this.lastUsed + this.timeoutMs;
+        } else if (this.state === 'busy') {
+          this.state = 'idle';
+        }
+        job.done(result);
+        if (this.state !== 'dead') this.opts.owner.released(this);
+        if (this.answered === done) done = Atomics.load(this.hdr, HDR.DONE);
+      }
+    } finally {
+      this.collecting = false;
     }
-    this.waitAsync();
+    return n;
   }
 
   private timedOut(): void {
-    const job = this.job!;
-    this.job = null;
+    const stranded = this.takeJobs();
     this.state = 'dead';
     void this.worker.terminate();
     this.opts.owner.died(this);
-    job.done(new FlexiError('FLX_WASM_TIMEOUT', `${this.opts.label} did not answer within ${this.timeoutMs} ms; its instance was stopped`));
-  }
-
-  private finish(): void {
-    const job = this.job!;
-    this.job = null;
-    const ctl = this.views.ctl;
-    if (Atomics.load(ctl, CTL.RES) === RES.DIED) {
-      this.state = 'dead';
-      this.opts.owner.died(this);
-      job.done(new FlexiError('FLX_WASM_CRASHED', `${this.opts.label}: the instance thread died during the call${this.failure ? ` (${this.failure})` : ''}`));
-      return;
-    }
-    const result = readResponse(this.views);
-    this.lastCallUs = result.callUs;
-    this.lastUsed = performance.now();
-    this.state = 'idle';
-    job.done(result);
-    this.opts.owner.released(this);
+    stranded[0].done(new FlexiError('FLX_WASM_TIMEOUT', `${this.opts.label} did not answer within ${this.timeoutMs} ms; its instance was stopped`));
+    if (stranded.length > 1) this.opts.owner.resubmit(stranded.slice(1));
   }
 
   /** Ask an idle instance to exit (flexi_deinit runs); a busy or stuck one is terminated. */
@@ -229,12 +385,11 @@ export class WasmInstance {
     const wasIdle = this.state === 'idle';
     this.state = 'dead';
     if (wasIdle) {
-      Atomics.store(this.views.ctl, CTL.CMD, CMD.EXIT);
-      Atomics.notify(this.views.ctl, CTL.CMD);
+      Atomics.store(this.hdr, HDR.EXIT, 1);
+      Atomics.notify(this.hdr, HDR.AVAIL);
       setTimeout(() => void this.worker.terminate(), EXIT_GRACE_MS).unref();
     } else {
       void this.worker.terminate();
     }
   }
-
 }

@@ -6,23 +6,10 @@
  */
 import { FlexiError } from '@flexilib/contract';
 import { WASM_PAGE } from '@flexilib/contract';
-import { WasmFormatError, capMemory, type MemoryLimits } from './wasm-binary.js';
+import { WasmFormatError, capMemory } from './wasm-binary.js';
+import { mib, WASI_MODULE, type ModuleInfo } from './module-info.js';
 
-export const WASI_MODULE = 'wasi_snapshot_preview1';
-
-/** What the host learned about a module, passed to its instance threads. */
-export interface ModuleInfo {
-  /** The memory the host must create and import (undefined: the module defines and exports its own). */
-  importedMemory?: MemoryLimits;
-  /** Pages at start. */
-  minPages: number;
-  /** The cap, pages. */
-  capPages: number;
-  /** WASI functions the module imports (each gets a shim or an ENOSYS stub). */
-  wasiImports: string[];
-  /** Optional exports present. */
-  optional: { initialize: boolean; init: boolean; deinit: boolean; requestDeinit: boolean };
-}
+export { mib, WASI_MODULE, type ModuleInfo };
 
 export interface CompiledModule {
   module: WebAssembly.Module;
@@ -107,11 +94,4 @@ async function compileOrThrow(bytes: Uint8Array, label: string): Promise<WebAsse
     const msg = (err as Error).message.replace(/^WebAssembly\.compile\(\): /, '').replace(/, found( [0-9a-f]{2})+/g, '');
     throw new FlexiError('FLX_WASM_COMPILE', `${label} is not a valid WebAssembly module: ${msg}`);
   }
-}
-
-/** Bytes as MiB (or KiB below 1 MiB), for messages. */
-export function mib(bytes: number): string {
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
-  const m = bytes / (1024 * 1024);
-  return `${Number.isInteger(m) ? m : m.toFixed(1)} MiB`;
 }

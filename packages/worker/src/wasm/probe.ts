@@ -18,7 +18,7 @@ export interface ProbeResult {
   coldStartMs: number;
 }
 
-const NO_OWNER: InstanceOwner = { released: () => {}, died: () => {} };
+const NO_OWNER: InstanceOwner = { released: () => {}, died: () => {}, resubmit: () => {}, stalled: () => {} };
 
 export async function probeModule(bytes: Uint8Array, limits: WasmLimits, label: string, opts: { arenaBytes: number; log: Logger }): Promise<ProbeResult> {
   const compiled = await compileModule(bytes, limits.memoryBytes, label);

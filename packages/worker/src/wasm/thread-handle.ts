@@ -5,10 +5,11 @@
  * (tens of ms; instantiating the compiled module takes ~2 ms). So a thread is
  * started empty: it waits on a flag for its ThreadInit, which arrives over a
  * MessagePort when an instance is wanted. The runtime keeps one such spare
- * thread per worker process while any WASM route exists, so a cold start is
- * mostly instantiation; a second cold start in a row starts a thread as before.
- * An empty thread holds no module and no linear memory: scale-to-zero still
- * releases every instance.
+ * thread per worker process while a WASM route has no instance (none started
+ * yet, or scaled to zero), so its cold start is mostly instantiation; a pool
+ * growing beyond its first instance starts a thread as before. An empty
+ * thread holds no module and no linear memory, but it is an isolate of its own
+ * (~8 MiB): none is kept while every route has an instance.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 
@@ -60,10 +61,13 @@ export class ThreadHandle {
   }
 }
 
-/** At most one spare thread, replaced after it is taken. */
+/** At most one spare thread, replaced after it is taken while `wanted()` says one may be needed. */
 export class SpareThreads {
   private spare: ThreadHandle | null = null;
   private enabled = false;
+
+  /** `wanted`: whether a cold start on a spare thread is to be expected (some route has no instance). */
+  constructor(private readonly wanted: () => boolean = () => true) {}
 
   /** A thread to start an instance on: the spare when there is one, else a new thread. */
   take(): ThreadHandle {
@@ -83,7 +87,12 @@ export class SpareThreads {
     }
   }
 
+  /** A route may have lost its last instance: have a spare ready for its next cold start. */
+  refillSoon(): void {
+    if (this.enabled) setImmediate(() => this.refill());
+  }
+
   private refill(): void {
-    if (this.enabled && (this.spare === null || this.spare.exited)) this.spare = new ThreadHandle();
+    if (this.enabled && (this.spare === null || this.spare.exited) && this.wanted()) this.spare = new ThreadHandle();
   }
 }

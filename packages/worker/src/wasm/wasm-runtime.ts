@@ -22,7 +22,11 @@ const REQUEST_OVERHEAD = 64 * 1024;
 export class WasmRuntime {
   private readonly pools = new Map<string, InstancePool & { file: string }>();
   private readonly cache = new ModuleCache();
-  private readonly threads = new SpareThreads();
+  /** A spare thread only while some route has no instance (the others' next start is a pool growing). */
+  private readonly threads = new SpareThreads(() => {
+    for (const pool of this.pools.values()) if (pool.empty) return true;
+    return false;
+  });
 
   constructor(private readonly opts: WasmRuntimeOptions) {}
 
