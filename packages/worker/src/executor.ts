@@ -17,6 +17,9 @@ export interface RequestLike {
   httpVersionMajor: number;
   httpVersionMinor: number;
   socket: { remoteAddress?: string; remotePort?: number };
+  /** The whole request body when the fast lane read it (Content-Length framed); undefined on
+   * node:http's path, where executors read the body from the request stream. */
+  body?: Buffer;
 }
 
 export type ExecutorKind = 'native' | 'upstream' | 'wasm' | 'lambda' | 'worker';
@@ -84,9 +87,10 @@ export interface Executor {
   /** Answer the request. Must always end the response, whatever happens. */
   handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void;
   /**
-   * Answer a bodyless request synchronously, for the fast lane (fast-lane.ts),
-   * or return null having done nothing, and node:http will serve it through
-   * handle(). The answer is valid until the executor's next call.
+   * Answer a request synchronously, for the fast lane (fast-lane.ts), or
+   * return null having done nothing, and node:http will serve it through
+   * handle(). Its body, if any, is req.body (whole, within the route's
+   * limit). The answer is valid until the executor's next call.
    */
   direct?(req: RequestLike, stats: RequestStats): DirectAnswer | null;
   /**

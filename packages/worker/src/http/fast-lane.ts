@@ -4,15 +4,18 @@
  * node:http's per-request objects; everything else is node:http's, which then
  * keeps the connection.
  *
- *   accept ─> fast lane ─ a whole, strict, bodyless HTTP/1.1 request
+ *   accept ─> fast lane ─ a whole, strict HTTP/1.1 request, no body or a
+ *                │        Content-Length one within the route's limit and
+ *                │        LANE_BODY_MAX (buffered whole first: one buffer of
+ *                │        head + Content-Length bytes, however it is split)
  *                │        ├─ inline native route, library loaded: direct() ─> bytes out
  *                │        └─ upstream route: laneHandle() with a LaneResponse;
  *                │           the connection reads nothing more until it ends
  *                │
- *                └─ anything else: a partial or oversized head, a body, HEAD,
- *                   Connection: close, Proxy-Connection, Upgrade, Expect, no
- *                   Host or two, an unknown method, another kind of route, a
- *                   library not loaded yet
+ *                └─ anything else: a partial or oversized head, a chunked or
+ *                   larger body, HEAD, Connection: close, Proxy-Connection,
+ *                   Upgrade, Expect, no Host or two, an unknown method,
+ *                   another kind of route, a library not loaded yet
  *                   ─> node:http's own connection listener, given the bytes
  *                      not yet served; the connection is node's from then on
  *
@@ -23,11 +26,14 @@
  *
  * What keeps it safe: the lane accepts only what it recognises whole, a subset
  * of RFC 9112 (token header names, field values without CTLs, CRLF line ends,
- * no obs-fold, origin-form targets, Content-Length 0 at most). A request it
- * does not accept is not refused here but handed to node:http (llhttp), so
- * every error answer, limit and timeout for odd requests stays node's. Answers
- * follow node:http's rules and header order (tested byte for byte against
- * node's path, --no-fast-lane), with node's own validators.
+ * no obs-fold, origin-form targets, one Content-Length of digits and no
+ * Transfer-Encoding). A request it does not accept is not refused here but
+ * handed to node:http (llhttp), so every error answer, limit and timeout for
+ * odd requests stays node's. Answers follow node:http's rules and header
+ * order (tested byte for byte against node's path, --no-fast-lane), with
+ * node's own validators. While a body arrives the lane keeps node's request
+ * timeout, and a client that leaves mid-body gets what node:http gives it (a
+ * 400 after a FIN, a 408 after the timeout) and is logged as node logs it (499).
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -42,15 +48,28 @@ import { checkFinalStatus } from './final-status.js';
 import { errorAnswer, sendError } from './respond.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-const EMPTY = Buffer.alloc(0);
+const EMPTY: Buffer = Buffer.alloc(0);
 /** Bytes a client may send ahead while an answer is awaited before the lane stops reading it. */
 const PENDING_MAX = 64 * 1024;
+/**
+ * The largest body the lane buffers (a connection holds at most this much
+ * while its body arrives); a larger one is node:http's to stream, where an
+ * executor reads it as it comes.
+ */
+export const LANE_BODY_MAX = 256 * 1024;
 
 export interface FastLaneOptions {
   maxHeaderBytes: number;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
+  /** node:http's limit on a whole request, body included (0: none). */
+  requestTimeoutMs: number;
+  /** --max-body: the body limit of routes without their own. */
+  maxBodyBytes: number;
 }
+
+/** node:http's error for a request past its time (its server answers 408). */
+const REQUEST_TIMEOUT = () => Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
 
 /** node:http (20.x) keeps an idle connection this much longer than the Keep-Alive timeout it announces. */
 const KEEP_ALIVE_GRACE_MS = 1000;
@@ -67,6 +86,11 @@ class LaneConnection {
   draining = false;
   /** No request answered yet: the idle timeout is node's headers timeout, not the keep-alive one. */
   fresh = true;
+  /** A request whose body is still arriving: its head and body, `filled` bytes of it read so far. */
+  partial: Buffer | null = null;
+  filled = 0;
+  /** When the partial request's head was read (performance.now()): node's request timeout counts from it. */
+  partialSince = 0;
   constructor(
     readonly socket: Socket,
     /** Detach the lane's listeners (hand-off to node:http). */
@@ -118,7 +142,8 @@ export class FastLane implements LaneOwner {
   /** Graceful stop: idle connections close now; every answer from now on closes its connection. */
   stop(): void {
     this.stopping = true;
-    for (const c of this.conns.values()) if (c.res === null) c.socket.destroySoon();
+    // A body still arriving is a request in progress: answered (and closed) once whole.
+    for (const c of this.conns.values()) if (c.res === null && c.partial === null) c.socket.destroySoon();
   }
 
   private accept(socket: Socket): void {
@@ -128,8 +153,13 @@ export class FastLane implements LaneOwner {
     }
     const onData = (chunk: Buffer) => this.serve(conn, chunk);
     // A FIN while an answer is awaited is the client leaving, as node:http and
-    // nginx take it: the origin request is aborted and logged as 499.
+    // nginx take it: the origin request is aborted and logged as 499. Mid-body,
+    // node:http's parser refuses the cut request (400).
     const onEnd = () => {
+      if (conn.partial !== null) {
+        this.bodyAbandoned(conn, Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE' }));
+        return;
+      }
       socket.end();
       conn.res?.clientGone();
     };
@@ -137,15 +167,21 @@ export class FastLane implements LaneOwner {
     // with output pending (a client slow to read, which node:http does not
     // time out either). No request yet: node's 408, by the server's own handler.
     const onTimeout = () => {
+      // A body stalled for the whole request timeout: node's 408.
+      if (conn.partial !== null) {
+        this.bodyAbandoned(conn, REQUEST_TIMEOUT());
+        return;
+      }
       if (conn.res !== null || socket.writableLength > 0) return;
       if (conn.fresh) {
-        this.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+        this.server.emit('clientError', REQUEST_TIMEOUT(), socket);
         socket.destroySoon();
       } else socket.destroy();
     };
     const onError = () => socket.destroy();
     const onClose = () => {
       this.conns.delete(socket);
+      if (conn.partial !== null) this.bodyAbandoned(conn, null);
       conn.res?.clientGone();
     };
     const conn = new LaneConnection(socket, () => {
@@ -164,20 +200,24 @@ export class FastLane implements LaneOwner {
     socket.on('close', onClose);
     // Until its first request a connection has node's headers timeout; then
     // (answered()) the keep-alive one, between requests (the lane answers
-    // only whole requests, so a lane connection is always between requests).
+    // only whole requests, so a lane connection is between requests unless a
+    // body is arriving: node's request timeout then, see awaitBody()).
     socket.setTimeout(this.opts.headersTimeoutMs);
     this.conns.set(socket, conn);
   }
 
-  /** Give the connection to node:http, with the bytes not served yet. */
-  private handOff(conn: LaneConnection, chunk: Buffer, from: number): void {
+  /** Give the connection to node:http, with the bytes not served yet: chunk from `from`, then `rest`. */
+  private handOff(conn: LaneConnection, chunk: Buffer, from: number, rest: Buffer): void {
     const socket = conn.socket;
     conn.detach();
     // Paused by the lane (backpressure): node:http reads it from now on.
     if (socket.isPaused()) socket.resume();
     this.nodeListener.call(this.server, socket);
-    // node:http now reads the socket itself; the bytes already read are fed to it first.
-    if (from < chunk.length) socket.emit('data', from === 0 ? chunk : chunk.subarray(from));
+    // node:http now reads the socket itself; the bytes already read are fed to
+    // it first, in one piece (its parser may pause the socket after a chunk,
+    // and must not be given a second one then).
+    const left = from === 0 ? chunk : chunk.subarray(from);
+    socket.emit('data', rest.length === 0 ? left : Buffer.concat([left, rest]));
   }
 
   private serve(conn: LaneConnection, chunk: Buffer): void {
@@ -191,44 +231,86 @@ export class FastLane implements LaneOwner {
     }
     // Ended (graceful stop, Connection: close): nothing more is answered on it.
     if (!socket.writable) return;
+    /** Bytes after a request whose body just completed: served after it. */
+    let rest: Buffer = EMPTY;
+    if (conn.partial !== null) {
+      const whole = conn.partial;
+      const n = Math.min(whole.length - conn.filled, chunk.length);
+      whole.set(n === chunk.length ? chunk : chunk.subarray(0, n), conn.filled);
+      conn.filled += n;
+      if (conn.filled < whole.length) {
+        // A client trickling its body still has node:http's deadline for the whole request.
+        const limit = this.opts.requestTimeoutMs;
+        if (limit > 0 && performance.now() - conn.partialSince > limit) this.bodyAbandoned(conn, REQUEST_TIMEOUT());
+        return;
+      }
+      conn.partial = null;
+      this.idle(conn);
+      if (n < chunk.length) rest = chunk.subarray(n);
+      // The request, whole: parsed (and routed) again from its first byte, as if it came in one piece.
+      chunk = whole;
+    }
+    const req = this.req;
     let pos = 0;
     let corked = false;
     while (pos < chunk.length) {
       const end = chunk.indexOf(HEAD_END, pos);
       if (end < 0 || end + 4 - pos > this.opts.maxHeaderBytes || !this.parser.parse(chunk, pos, end, socket)) break;
-      const ex = this.state.router.match(this.req);
-      if (ex === undefined) break;
+      const ex = this.state.router.match(req);
+      if (ex === undefined || (ex.direct === undefined && ex.laneHandle === undefined)) break;
+      const length = this.parser.bodyLength;
+      const next = end + 4 + length;
+      if (length > 0) {
+        // Over the route's limit (node:http's 413) or the lane's: node's to read.
+        if (length > LANE_BODY_MAX || length > (ex.route.options.maxBodyBytes ?? this.opts.maxBodyBytes)) break;
+        if (next > chunk.length) {
+          this.awaitBody(conn, chunk, pos, next - pos);
+          pos = chunk.length;
+          break;
+        }
+        req.body = chunk.subarray(end + 4, next);
+      }
       if (ex.direct !== undefined) {
         if (pos > 0 && !corked) {
           socket.cork();
           corked = true;
         }
-        if (!this.answer(socket, ex)) break;
+        const answered = this.answer(socket, ex);
+        req.body = undefined;
+        if (!answered) break;
         if (conn.fresh) this.answered(conn);
-        pos = end + 4;
-      } else if (ex.laneHandle !== undefined) {
-        pos = end + 4;
+        pos = next;
+      } else {
+        pos = next;
         if (corked) {
           socket.uncork();
           corked = false;
         }
         this.start(conn, ex);
+        req.body = undefined;
         if (conn.res !== null) {
           // Answered later: what follows waits for it (settled() goes on),
           // reading on (paused only if the client sent too much ahead).
-          if (pos < chunk.length) conn.pending = chunk.subarray(pos);
+          if (pos < chunk.length) conn.pending = rest.length === 0 ? chunk.subarray(pos) : Buffer.concat([chunk.subarray(pos), rest]);
+          else if (rest.length > 0) conn.pending = rest;
           if (!conn.draining && socket.isPaused() && (conn.pending === null || conn.pending.length <= PENDING_MAX)) socket.resume();
           return;
         }
-      } else break;
+      }
       if (socket.destroyed || !socket.writable) {
         pos = chunk.length;
+        rest = EMPTY;
         break;
       }
     }
     if (corked) socket.uncork();
     if (pos < chunk.length) {
-      this.handOff(conn, chunk, pos);
+      this.handOff(conn, chunk, pos, rest);
+      return;
+    }
+    // What followed a body that completed (pipelined requests): served as any chunk is.
+    if (rest.length > 0) {
+      this.serve(conn, rest);
       return;
     }
     if (socket.writableNeedDrain) {
@@ -244,11 +326,67 @@ export class FastLane implements LaneOwner {
     } else if (socket.isPaused()) socket.resume();
   }
 
+  /**
+   * A request the lane takes whose body goes on past this chunk: one buffer
+   * for its head and whole body, filled as the rest arrives (serve()). Until
+   * it is whole, node:http's request timeout applies, not the idle one.
+   */
+  private awaitBody(conn: LaneConnection, chunk: Buffer, from: number, size: number): void {
+    const whole = Buffer.allocUnsafe(size);
+    whole.set(from === 0 ? chunk : chunk.subarray(from), 0);
+    conn.partial = whole;
+    conn.filled = chunk.length - from;
+    conn.partialSince = performance.now();
+    conn.socket.setTimeout(this.opts.requestTimeoutMs);
+  }
+
+  /**
+   * A body that will not complete: the client left (err null), sent a FIN
+   * (node's parser error) or ran out of time (node's request timeout). As on
+   * node:http's path, the request is logged as 499 and, if the client can
+   * still read, node's server answers the error (http-server.ts, 'clientError').
+   */
+  private bodyAbandoned(conn: LaneConnection, err: Error | null): void {
+    const whole = conn.partial!;
+    conn.partial = null;
+    if (this.observed) this.recordAbandoned(conn, whole);
+    if (err === null) return;
+    const socket = conn.socket;
+    this.server.emit('clientError', err, socket);
+    socket.destroySoon();
+  }
+
+  /** Record the 499 of a request whose body never completed: its head is parsed again from the buffer it was read into. */
+  private recordAbandoned(conn: LaneConnection, whole: Buffer): void {
+    const end = whole.indexOf(HEAD_END);
+    if (!this.parser.parse(whole, 0, end, conn.socket)) return;
+    const req = this.req;
+    const meter = this.state.meter;
+    if (meter) meter.begin();
+    const done = this.done;
+    done.req = req;
+    done.executor = this.state.router.match(req);
+    done.meter = meter;
+    done.status = 499;
+    done.finished = false;
+    done.bytes = 0;
+    done.arenaBytes = 0;
+    done.alloc = 0;
+    done.startMs = conn.partialSince;
+    done.ttfbMs = 0;
+    this.record(done);
+  }
+
+  /** Between requests: node's headers timeout until the first answer, then its keep-alive one. */
+  private idle(conn: LaneConnection): void {
+    const ka = this.opts.keepAliveTimeoutMs;
+    conn.socket.setTimeout(conn.fresh ? this.opts.headersTimeoutMs : ka > 0 ? ka + KEEP_ALIVE_GRACE_MS : 0);
+  }
+
   /** A connection's first answer is out: from now on it idles with node's keep-alive timeout. */
   private answered(conn: LaneConnection): void {
     conn.fresh = false;
-    const ka = this.opts.keepAliveTimeoutMs;
-    conn.socket.setTimeout(ka > 0 ? ka + KEEP_ALIVE_GRACE_MS : 0);
+    this.idle(conn);
   }
 
   /** Start an asynchronous answer (an upstream route). */

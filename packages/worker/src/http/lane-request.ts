@@ -1,15 +1,17 @@
 /**
  * The fast lane's request-head parser: a whole head, in the lane's strict
  * subset of RFC 9112 (token header names, field values without CTLs, CRLF
- * line ends, no obs-fold, origin-form targets, Content-Length 0 at most), read
- * into one reused request object. Anything outside it is declined, for
- * node:http (llhttp) to judge.
+ * line ends, no obs-fold, origin-form targets, at most one Content-Length of
+ * digits only, no Transfer-Encoding or Expect), read into one reused request
+ * object. Anything outside it is declined, for node:http (llhttp) to judge.
  */
 import type { Socket } from 'node:net';
 import { Latin1Cache } from './latin1-cache.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
 const MAX_LANE_HEADERS = 100;
+/** Content-Length digits the lane reads; a longer one is far past any body limit, node:http's to refuse. */
+const MAX_LENGTH_DIGITS = 9;
 
 /** Bytes allowed in a header name (RFC 9110 tchar). */
 const TOKEN = new Uint8Array(256);
@@ -37,11 +39,15 @@ export interface LaneRequest {
   httpVersionMinor: number;
   httpVersion: string;
   socket: Socket;
+  /** The whole body (Content-Length framed), set by the lane once it has it; undefined without one. */
+  body: Buffer | undefined;
 }
 
 /** Reads request heads into its one LaneRequest (the lane's, reused request after request). */
 export class RequestHeadParser {
-  readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket };
+  readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket, body: undefined };
+  /** The last head's Content-Length (0 without one). */
+  bodyLength = 0;
   /** Header strings decoded before, reused while clients send the same bytes. */
   private readonly strings = new Latin1Cache();
 
@@ -73,6 +79,7 @@ export class RequestHeadParser {
     let n = 0;
     let host = false;
     let length = false;
+    let bodyLength = 0;
     let p = i + VERSION.length;
     const stop = end + 2;
     while (p < stop) {
@@ -106,9 +113,16 @@ export class RequestHeadParser {
           if (lowerIs(buf, p, 'connection') && !(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
           break;
         case 14:
-          // Once, exactly 0, padded by spaces only: llhttp refuses a repeat or a tab.
+          // Once, digits only, padded by spaces only: llhttp refuses a repeat, a tab or a sign.
           if (lowerIs(buf, p, 'content-length')) {
-            if (length || ve - v !== 1 || buf[v] !== 48 /* 0 */ || hasTab(buf, k + 1, e)) return false;
+            if (length || ve === v || ve - v > MAX_LENGTH_DIGITS || hasTab(buf, k + 1, e)) return false;
+            let n = 0;
+            for (let d = v; d < ve; d++) {
+              const c = buf[d] - 48;
+              if (c < 0 || c > 9) return false;
+              n = n * 10 + c;
+            }
+            bodyLength = n;
             length = true;
           }
           break;
@@ -126,6 +140,7 @@ export class RequestHeadParser {
     }
     if (!host) return false;
     raw.length = n;
+    this.bodyLength = bodyLength;
     return true;
   }
 }

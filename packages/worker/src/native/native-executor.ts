@@ -221,15 +221,17 @@ export class NativeExecutor implements Executor {
 
   /**
    * The fast lane's call (fast-lane.ts): inline routes whose library is
-   * loaded, bodyless requests. Anything else (a first load, a load failure to
-   * report, a threaded route) is left to handle() by returning null.
+   * loaded; the body, if any, read whole by the lane within this route's
+   * limit (req.body), is copied into the slot as handle() does. Anything else
+   * (a first load, a load failure to report, a threaded route) is left to
+   * handle() by returning null.
    */
   direct(req: RequestLike, stats: RequestStats): PluginResponse | null {
     if (this.route.options.mode !== 'inline') return null;
     const version = this.deps.library.current;
     if (version === null) return null;
     const slot = this.deps.inlineSlot;
-    if (!slot.fillRequest(req, null)) return null;
+    if (!slot.fillRequest(req, req.body ?? null)) return null;
     return this.settle(version, slot, this.callInline(version, slot), stats);
   }
 

@@ -51,7 +51,7 @@ export class ProxyExecutor implements Executor {
     this.proxy(req, req, res, stats);
   }
 
-  /** The fast lane's bodyless requests: no body to limit or stream. */
+  /** The fast lane's requests: a body, if any, is whole in req.body, within the route's limit. */
   laneHandle(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
     this.proxy(req, null, res, stats);
   }
@@ -150,7 +150,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       path: req.url!,
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body,
+      // From the fast lane, the whole body (or none): a Buffer, which a retry can send again.
+      body: incoming === null ? (req.body ?? null) : body,
     };
     // 'on', not 'once': a response closes once and is then dropped, and once's
     // wrapper (a bound function, a removal) is a cost on every proxied request.

@@ -1,0 +1,259 @@
+/**
+ * Request bodies through the fast lane (src/http/fast-lane.ts): POSTs with a
+ * Content-Length body, however the client splits it, get the same bytes from
+ * a server with the lane as from one without it (--no-fast-lane), Date aside;
+ * the lane serves those within its cap and the route's limit (counted by
+ * flexilib_fast_lane_requests_total), and leaves every other body (larger,
+ * chunked, odd lengths, Expect) to node:http; a client that leaves or stalls
+ * mid-body gets what node:http gives it and is logged as node logs it.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { compilePlugin, eventually, exampleSource, RawConnection, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
+
+const get = (target: string) => `GET ${target} HTTP/1.1\r\nHost: test\r\n\r\n`;
+/** A body of `n` bytes, every byte value in turn (so a byte moved or lost shows). */
+const bytes = (n: number, seed = 0) => {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+};
+const head = (target: string, length: number | string, extra: string[] = [], method = 'POST') =>
+  `${method} ${target} HTTP/1.1\r\nHost: test\r\n${extra.map((h) => `${h}\r\n`).join('')}Content-Length: ${length}\r\n\r\n`;
+const post = (target: string, body: Buffer, extra: string[] = [], method = 'POST') => Buffer.concat([Buffer.from(head(target, body.length, extra, method), 'latin1'), body]);
+/** The Date header differs by the second: compare everything else. */
+const undated = (b: Buffer) => b.toString('latin1').replace(/\r\nDate: [^\r]*/, '\r\nDate: -');
+const statusOf = (b: Buffer) => Number(b.toString('latin1').split(' ')[1]);
+const bodyOf = (b: Buffer) => b.subarray(b.indexOf('\r\n\r\n') + 4);
+
+describe('fast lane: request bodies', () => {
+  const tmp = tempDir();
+  let lane: Flexilib;
+  let plain: Flexilib;
+
+  before(async () => {
+    await compilePlugin(exampleSource, path.join(tmp.dir, 'example.so'));
+    // The example answers /echo... with "METHOD TARGET\n" and the body; /echo-small has a 100-byte limit.
+    const config = writeConfig(tmp.dir, ['/echo-small = example.so', '/ = example.so', '', '[route /echo-small]', 'max_body = 100'].join('\n'));
+    const args = ['--keep-alive-timeout', '5000', '--headers-timeout', '1500', '--request-timeout', '2500'];
+    [lane, plain] = await Promise.all([startFlexilib({ config, workers: 1, args }), startFlexilib({ config, workers: 1, args: [...args, '--no-fast-lane'] })]);
+    // The library loads on first use, through node:http; the lane serves it once loaded.
+    for (const f of [lane, plain]) {
+      const c = new RawConnection(f.port);
+      c.write(get('/') + get('/echo-small'));
+      await c.responses(2);
+      c.close();
+    }
+  });
+
+  after(async () => {
+    const codes = await Promise.all([lane?.stop(), plain?.stop()]);
+    tmp.cleanup();
+    assert.deepEqual(codes, [0, 0]);
+  });
+
+  /** Requests through the lane so far, and all requests, of a route. */
+  async function counts(f: Flexilib, route = '/'): Promise<{ fast: number; all: number }> {
+    const s = await scrape(f.adminPort);
+    return { fast: s.sum('flexilib_fast_lane_requests_total', { route }), all: s.sum('flexilib_requests_total', { route }) };
+  }
+
+  /** Wait until `f` has counted `n` more requests of `route` than `from`; the lane's share of them. */
+  async function counted(f: Flexilib, from: { fast: number; all: number }, n: number, route = '/'): Promise<number> {
+    const now = await eventually(`${n} more ${route} requests counted`, async () => {
+      const c = await counts(f, route);
+      return c.all >= from.all + n ? c : undefined;
+    });
+    assert.equal(now.all, from.all + n, `${route}: requests counted`);
+    return now.fast - from.fast;
+  }
+
+  /**
+   * On a fresh connection to each server: write the pieces with a pause
+   * between (each its own read on the server), then read `n` answers, raw.
+   */
+  async function exchange(f: Flexilib, pieces: Array<string | Buffer>, n: number): Promise<Buffer[]> {
+    const c = new RawConnection(f.port);
+    c.sock.setNoDelay(true);
+    for (let i = 0; i < pieces.length; i++) {
+      if (i > 0) await sleep(40);
+      c.write(pieces[i]);
+    }
+    const out = await c.responses(n, [], 20_000);
+    c.close();
+    return out;
+  }
+
+  async function both(pieces: Array<string | Buffer>, n: number, what: string): Promise<Buffer[]> {
+    const fast = await exchange(lane, pieces, n);
+    const slow = await exchange(plain, pieces, n);
+    for (let i = 0; i < n; i++) assert.equal(undated(fast[i]), undated(slow[i]), `${what}: answer ${i}`);
+    return fast;
+  }
+
+  it('answers bodies of 0 B to 300 KiB byte for byte as node:http, and logs them alike; the lane takes those up to its cap', async () => {
+    // The last, over the lane's cap, is node:http's, and so is the connection from then on.
+    const sizes = [0, 1, 1024, 64 * 1024, 256 * 1024];
+    const over = 300 * 1024;
+    const requests: Buffer[] = [
+      ...sizes.map((n) => post(`/echo?size=${n}`, bytes(n, n))),
+      // Other methods, a padded and a zero-led Content-Length, a GET with a body.
+      post('/echo?put', bytes(10), [], 'PUT'),
+      post('/echo?patch', bytes(10), [], 'PATCH'),
+      post('/echo?get', bytes(5), [], 'GET'),
+      Buffer.from(`${head('/echo?padded', '  5  ')}hello`, 'latin1'),
+      Buffer.from(`${head('/echo?zeros', '0005')}hello`, 'latin1'),
+      // At the route's limit: still the lane's.
+      post('/echo-small?100', bytes(100)),
+      post(`/echo?size=${over}`, bytes(over, over)),
+    ];
+    const [laneBefore, plainBefore, smallBefore] = [await counts(lane), await counts(plain), await counts(lane, '/echo-small')];
+    const answers: Buffer[][] = [];
+    for (const f of [lane, plain]) {
+      const c = new RawConnection(f.port);
+      const out: Buffer[] = [];
+      for (const r of requests) {
+        c.write(r);
+        out.push(...(await c.responses(1, [], 20_000)));
+      }
+      c.close();
+      answers.push(out);
+    }
+    const [fast, slow] = answers;
+    for (let i = 0; i < requests.length; i++) assert.equal(undated(fast[i]), undated(slow[i]), `request ${i}`);
+    const all = [...sizes, over];
+    for (const [i, n] of all.entries()) {
+      const a = i < sizes.length ? fast[i] : fast[requests.length - 1];
+      assert.equal(statusOf(a), 200);
+      assert.ok(bodyOf(a).equals(Buffer.concat([Buffer.from(`POST /echo?size=${n}\n`), bytes(n, n)])), `the ${n}-byte body echoed whole`);
+    }
+    assert.equal(bodyOf(fast[sizes.length + 3]).toString('latin1'), 'POST /echo?padded\nhello');
+
+    // Everything but the 300 KiB body (over the lane's cap) went through the lane.
+    const root = requests.length - 1;
+    assert.equal(await counted(lane, laneBefore, root), root - 1);
+    assert.equal(await counted(lane, smallBefore, 1, '/echo-small'), 1);
+    assert.equal(await counted(plain, plainBefore, root), 0, '--no-fast-lane: nothing through the lane');
+
+    // The access log: the same status and bytes for each, whichever path served it.
+    for (const n of all) {
+      const target = `/echo?size=${n}`;
+      const [a, b] = await Promise.all(
+        [lane, plain].map((f) => eventually(`the access line of ${target}`, () => f.logs.find((l) => l.kind === 'access' && l.target === target))),
+      );
+      for (const k of ['method', 'status', 'bytes', 'route', 'httpVersion', 'preAlloc', 'alloc']) assert.deepEqual(a[k], b[k], `${target}: ${k}`);
+      assert.equal(a.bytes, `POST ${target}\n`.length + n);
+    }
+  });
+
+  it('reads a body however it is split: at the head, mid-body, and with pipelined requests behind it', async () => {
+    const body = bytes(3000, 7);
+    const whole = post('/echo?split', body);
+    const at = whole.indexOf('\r\n\r\n') + 4;
+    const big = post('/echo?big', bytes(64 * 1024, 3));
+    const bigAt = big.indexOf('\r\n\r\n') + 4;
+    const cases: Array<{ what: string; pieces: Array<string | Buffer>; n: number }> = [
+      { what: 'head | body', pieces: [whole.subarray(0, at), whole.subarray(at)], n: 1 },
+      { what: 'head and a byte | the rest', pieces: [whole.subarray(0, at + 1), whole.subarray(at + 1)], n: 1 },
+      { what: 'head | three pieces of body', pieces: [whole.subarray(0, at), whole.subarray(at, at + 10), whole.subarray(at + 10, at + 2000), whole.subarray(at + 2000)], n: 1 },
+      { what: 'mid-body | the last byte', pieces: [whole.subarray(0, whole.length - 1), whole.subarray(whole.length - 1)], n: 1 },
+      { what: 'head | body and a pipelined GET', pieces: [whole.subarray(0, at), Buffer.concat([whole.subarray(at), Buffer.from(get('/echo?after'))])], n: 2 },
+      {
+        what: 'head | body, a pipelined GET and the next POST part way | the rest',
+        pieces: [whole.subarray(0, at + 5), Buffer.concat([whole.subarray(at + 5), Buffer.from(get('/echo?after')), whole.subarray(0, at + 100)]), whole.subarray(at + 100)],
+        n: 3,
+      },
+      { what: 'a GET, then a POST whose body follows', pieces: [Buffer.concat([Buffer.from(get('/echo?first')), whole.subarray(0, at)]), whole.subarray(at)], n: 2 },
+      { what: '64 KiB in 4 KiB pieces', pieces: [big.subarray(0, bigAt), ...Array.from({ length: 16 }, (_, i) => big.subarray(bigAt + i * 4096, bigAt + (i + 1) * 4096))], n: 1 },
+    ];
+    let requests = 0;
+    const before = await counts(lane);
+    for (const c of cases) {
+      const answers = await both(c.pieces, c.n, c.what);
+      assert.ok(answers.every((a) => statusOf(a) === 200), c.what);
+      requests += c.n;
+    }
+    assert.equal(await counted(lane, before, requests), requests, 'every split request was the lane\'s');
+  });
+
+  it('leaves odd and oversized bodies to node:http, which answers them as it always does', async () => {
+    const cases: Array<{ what: string; raw: string | Buffer; status: number[] }> = [
+      { what: 'over the route limit', raw: post('/echo-small?101', bytes(101)), status: [413] },
+      { what: 'a sign', raw: `${head('/echo', '+3')}abc`, status: [400] },
+      { what: 'a list', raw: `${head('/echo', '3,3')}abc`, status: [400] },
+      { what: 'two numbers', raw: `${head('/echo', '1 2')}abc`, status: [400] },
+      { what: 'hex', raw: `${head('/echo', '0x3')}abc`, status: [400] },
+      { what: 'empty', raw: `${head('/echo', '')}abc`, status: [400] },
+      { what: 'two Content-Lengths', raw: `${head('/echo', '3', ['Content-Length: 3'])}abc`, status: [400] },
+      { what: 'Content-Length and Transfer-Encoding', raw: `${head('/echo', '3', ['Transfer-Encoding: chunked'])}3\r\nabc\r\n0\r\n\r\n`, status: [400] },
+      { what: 'Expect: 100-continue', raw: `${head('/echo?expect', '3', ['Expect: 100-continue'])}abc`, status: [100, 200] },
+      { what: 'chunked', raw: 'POST /echo?chunked HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', status: [200] },
+      { what: 'past the digits the lane reads', raw: `${head('/echo', '1234567890')}abc`, status: [413] },
+    ];
+    const before = { small: await counts(lane, '/echo-small'), root: await counts(lane) };
+    for (const c of cases) {
+      const answers = await both([c.raw], c.status.length, c.what);
+      assert.deepEqual(answers.map(statusOf), c.status, c.what);
+    }
+    const [small, root] = [await counts(lane, '/echo-small'), await counts(lane)];
+    assert.equal(small.fast - before.small.fast + root.fast - before.root.fast, 0, 'none of them through the lane');
+    // The server kept serving, through the lane.
+    const [r] = await exchange(lane, [post('/echo?still', bytes(10))], 1);
+    assert.equal(statusOf(r), 200);
+  });
+
+  for (const how of ['half-closes', 'closes', 'stalls'] as const) {
+    it(`answers and logs a client that ${how} mid-body as node:http does`, async () => {
+      const target = `/echo?left=${how}`;
+      const start = Buffer.concat([Buffer.from(head(target, 5000), 'latin1'), bytes(1000)]);
+      const got: Array<{ bytes: string; status: unknown }> = [];
+      for (const f of [lane, plain]) {
+        const c = new RawConnection(f.port);
+        const received: Buffer[] = [];
+        c.sock.on('data', (b: Buffer) => received.push(b));
+        c.write(start);
+        await sleep(100);
+        if (how === 'half-closes') c.sock.end();
+        else if (how === 'closes') c.close();
+        // stalls: --request-timeout 2500; node checks it every 375 ms.
+        await Promise.race([c.closed, sleep(10_000).then(() => assert.fail(`${how}: the server kept the connection`))]);
+        const line = await eventually(`the access line of ${target}`, () => f.logs.find((l) => l.kind === 'access' && l.target === target));
+        got.push({ bytes: Buffer.concat(received).toString('latin1').replace(/\r\nDate: [^\r]*/, ''), status: line.status });
+      }
+      assert.deepEqual(got[0], got[1]);
+      assert.equal(got[0].status, 499);
+      const answer = { 'half-closes': /^HTTP\/1\.1 400 /, closes: /^$/, stalls: /^HTTP\/1\.1 408 / }[how];
+      assert.match(got[0].bytes, answer);
+      // The server kept serving, through the lane.
+      const [r] = await exchange(lane, [post('/echo?still', bytes(10))], 1);
+      assert.equal(statusOf(r), 200);
+    });
+  }
+
+  it('finishes a body in progress on a graceful stop, answering with Connection: close', async () => {
+    const f = await startFlexilib({ config: path.join(tmp.dir, 'proxy.ini'), workers: 1 });
+    try {
+      const first = new RawConnection(f.port);
+      first.write(get('/'));
+      await first.responses(1);
+      first.close();
+      const whole = post('/echo?stopping', bytes(2000));
+      const c = new RawConnection(f.port);
+      c.sock.setNoDelay(true);
+      c.write(whole.subarray(0, 500));
+      await sleep(200);
+      const stopped = f.stop();
+      await sleep(300);
+      c.write(whole.subarray(500));
+      const [r] = await c.responses(1);
+      assert.equal(statusOf(r), 200);
+      assert.match(r.toString('latin1'), /\r\nConnection: close\r\n/);
+      assert.equal(bodyOf(r).length, '/echo?stopping'.length + 6 + 2000);
+      await c.closed;
+      assert.equal(await stopped, 0);
+    } finally {
+      await f.kill();
+    }
+  });
+});
