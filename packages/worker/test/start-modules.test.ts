@@ -10,7 +10,6 @@
  * (fixtures/record-modules.mjs); no memory figure is asserted.
  */
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,10 +17,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_UPSTREAM_SETTINGS, DEFAULT_WORKER_OPTIONS, WORKER_ENV, loadConfig, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
+import { DEFAULT_UPSTREAM_SETTINGS, loadConfig, type ToWorker } from '@flexilib/contract';
 import { compilePlugin, eventually, exampleSource, request, tempDir, writeConfig } from '@flexilib/test-support';
+import { forkWorker, type ForkedWorker } from './worker-process.js';
 
-const workerMain = fileURLToPath(new URL('../dist/worker-main.js', import.meta.url));
 const recorder = fileURLToPath(new URL('./fixtures/record-modules.mjs', import.meta.url));
 const tmp = tempDir('start-modules');
 let lib: string;
@@ -41,47 +40,22 @@ const OTHER_KINDS: Array<[string, RegExp]> = [
   ['worker_threads', /^node:worker_threads$/],
 ];
 
-interface Worker {
-  child: ChildProcess;
-  port: number;
-  messages: FromWorker[];
+interface Worker extends ForkedWorker {
   /** Stop it as the supervisor does and read the modules it loaded. */
   stop(): Promise<string[]>;
 }
 
 async function startWorker(name: string, iniText: string): Promise<Worker> {
   const list = path.join(tmp.dir, `${name}.modules`);
-  const init: WorkerInit = {
-    options: { ...DEFAULT_WORKER_OPTIONS, host: '127.0.0.1', port: 0, logFormat: 'json', accessLog: false, metrics: false },
-    config: loadConfig(writeConfig(tmp.dir, iniText, `${name}.ini`)),
-    generation: 0,
-    quarantined: [],
-    runDir: '',
-    upstreams: { pools: [] },
-  };
-  const socket = net.createServer();
-  socket.listen(0, '127.0.0.1');
-  await once(socket, 'listening');
-  // node itself, no tsx: only what the worker loads is recorded.
-  const child = fork(workerMain, [], {
+  const w = await forkWorker(loadConfig(writeConfig(tmp.dir, iniText, `${name}.ini`)), {
     execArgv: ['--import', recorder],
-    env: { ...process.env, [WORKER_ENV]: '1', FLEXILIB_TEST_MODULES: list, NODE_OPTIONS: '' },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { FLEXILIB_TEST_MODULES: list, NODE_OPTIONS: '' },
   });
-  child.once('message', () => {
-    child.send({ type: 'init', init } satisfies WorkerInitMessage);
-    child.send({ type: 'listen' } satisfies ToWorker, socket, () => socket.close());
-  });
-  const messages: FromWorker[] = [];
-  child.on('message', (m: FromWorker) => messages.push(m));
-  const listening = await eventually('listening', () => messages.find((m) => m.type === 'listening'));
   return {
-    child,
-    port: (listening as { port: number }).port,
-    messages,
+    ...w,
     async stop() {
-      const exited = once(child, 'exit');
-      child.send({ type: 'stop' } satisfies ToWorker);
+      const exited = once(w.child, 'exit');
+      w.child.send({ type: 'stop' } satisfies ToWorker);
       const [code] = await exited;
       assert.equal(code, 0, 'the worker drained and exited');
       return readFileSync(list, 'utf8').split('\n').filter(Boolean);
