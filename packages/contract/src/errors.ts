@@ -17,7 +17,7 @@ export const ERRORS = {
   FLX_NO_ROUTE: { status: 404, text: 'no route (WASM service prefix or proxy.ini route) matches the request path' },
   FLX_BODY_TOO_LARGE: { status: 413, text: "a request body for a native or WASM route exceeds the route's max_body (or --max-body); the connection closes" },
   FLX_INTERNAL: { status: 500, text: 'an executor threw, or a threaded plugin call failed inside koffi: a flexilib bug; the worker log has the stack' },
-  FLX_EXECUTOR_UNSUPPORTED: { status: 501, text: 'the route names an executor kind this build does not provide' },
+  FLX_EXECUTOR_UNSUPPORTED: { status: 501, text: 'the route names an executor kind this build does not provide (or whose modules failed to load)' },
   FLX_PLUGIN_HEADERS_TOO_LARGE: { status: 431, text: "the request's headers do not fit the plugin call's request area (431)" },
   FLX_PLUGIN_BAD_RESPONSE: { status: 502, text: 'the plugin produced a response node:http refuses (bad header, or a status outside 200-599)' },
   FLX_PLUGIN_BUSY: { status: 503, text: 'the threaded route queue is full (503 with retry-after: 1)' },

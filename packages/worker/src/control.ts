@@ -6,6 +6,7 @@
  */
 import type { Config } from '@flexilib/contract';
 import { buildRouter, type RouterDeps } from './routing/build-router.js';
+import { kindsOf } from './routing/executor-kinds.js';
 import type { ServerState } from './http/server-state.js';
 import type { RequestMeter } from './observe/metrics/request-meter.js';
 import type { LibraryRegistry } from './native/library.js';
@@ -19,6 +20,8 @@ export class WorkerControl {
   /** WASM services registered at run time, checked before the config's routes. */
   private services: WasmServiceSpec[];
   readonly state: ServerState;
+  /** Messages wait here, in order, while executor kinds a new route table needs are loading. */
+  private pending: Promise<void> | undefined;
 
   constructor(
     init: WorkerInit,
@@ -53,8 +56,32 @@ export class WorkerControl {
     old.close();
   }
 
-  /** `handle`: the IPC message's handle (the socket of a `listen`). */
+  /**
+   * `handle`: the IPC message's handle (the socket of a `listen`). A message
+   * whose route table needs an executor kind not loaded yet (routing/executor-kinds.ts)
+   * is applied once it is, and the messages after it wait their turn.
+   */
   handle(msg: ToWorker, handle?: ListenHandle): void {
+    const loading = this.pending ?? this.loadFor(msg);
+    if (!loading) return this.apply(msg, handle);
+    const next: Promise<void> = loading
+      .then(() => this.loadFor(msg))
+      .then(() => this.apply(msg, handle))
+      // A throw from apply() ends the worker as it does when applied at once (an unhandled rejection).
+      .finally(() => {
+        if (this.pending === next) this.pending = undefined;
+      });
+    this.pending = next;
+  }
+
+  /** Loading the executor kinds `msg`'s route table needs; undefined when they are loaded. */
+  private loadFor(msg: ToWorker): Promise<void> | undefined {
+    if (msg.type === 'config') return this.deps.kinds.load(kindsOf(msg.config.routes));
+    if (msg.type === 'wasm-services') return this.deps.kinds.load(kindsOf([], msg.services));
+    return undefined;
+  }
+
+  private apply(msg: ToWorker, handle?: ListenHandle): void {
     const log = this.deps.log;
     switch (msg.type) {
       case 'config': {
@@ -96,7 +123,7 @@ export class WorkerControl {
 
   private reloadLibrary(file: string, lift: boolean): Extract<WorkerReply, { type: 'library-reloaded' }> {
     const log = this.deps.log;
-    if (this.deps.wasm?.reload(file)) {
+    if (this.deps.kinds.reloadWasm(file)) {
       log.info({ module: file }, 'WASM module changed: new instances run the new version');
       return { type: 'library-reloaded', file, ok: true, loaded: true };
     }

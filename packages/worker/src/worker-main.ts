@@ -23,9 +23,7 @@ import { useVerifiedCopies } from './native/verified-copy.js';
 import type { Router } from './routing/router.js';
 import { UpstreamCounterFile } from './upstream/counter-file.js';
 import { UpstreamRegistry } from './upstream/registry.js';
-import { WasmRuntime } from './wasm/wasm-runtime.js';
-import { LambdaHost } from './lambda/lambda-executor.js';
-import { CfWorkerRegistry } from './cf-workers/registry.js';
+import { ExecutorKinds, kindsOf } from './routing/executor-kinds.js';
 
 const channel = await receiveInit();
 const { init } = channel;
@@ -61,18 +59,18 @@ function openMeter(router: Router): RequestMeter | null {
   }
 }
 const upstreams = new UpstreamRegistry(init.upstreams, (msg) => send(msg), new UpstreamCounterFile(workerId !== undefined ? init.runDir : undefined, workerId ?? 0));
-const wasm = new WasmRuntime({ arenaBytes: options.arenaBytes, maxBodyBytes: options.maxBodyBytes, maxHeaderBytes: options.maxHeaderBytes, log });
+// Only the executor kinds the first route table uses are loaded (a later config loads more).
+const kinds = new ExecutorKinds({ options, log, runDir: init.runDir, lambdaPort: init.lambdaPort });
+await kinds.load(kindsOf(init.config.routes, init.services));
 const stuck = new StuckCalls((reason) => {
   log.warn({ reason }, `${reason}: asking to be replaced; requests in flight finish here`);
   send({ type: 'retire', reason });
 });
-const lambda = init.lambdaPort ? new LambdaHost(init.lambdaPort) : undefined;
-const cfWorkers = new CfWorkerRegistry(init.runDir, log);
-const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, wasm, stuck, lambda, cfWorkers }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
+const control = new WorkerControl(init, { options, libraries, inlineSlot, marker, log, upstreams, stuck, kinds }, send, (why) => stop(why), (socket) => listen(socket), openMeter);
 const access = options.accessLog ? createAccessLog(options.logFormat, log) : null;
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => {
-  cfWorkers.close();
+  kinds.close();
   // exit() would wait forever for a plugin thread that never returns (node joins libuv's pool at exit).
   if (stuck.count > 0) {
     log.warn({ calls: stuck.count }, `drained; ${stuck.count} plugin call(s) never returned: ending with SIGKILL`);

@@ -5,16 +5,11 @@
  * well-formed messages.
  */
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { DEFAULT_WORKER_OPTIONS, WORKER_ENV, loadConfig, type FromWorker, type ToWorker, type WorkerInit, type WorkerInitMessage } from '@flexilib/contract';
+import { loadConfig } from '@flexilib/contract';
 import { compilePlugin, eventually, exampleSource, request, tempDir, writeConfig } from '@flexilib/test-support';
-
-const workerMain = fileURLToPath(new URL('../dist/worker-main.js', import.meta.url));
+import { forkWorker } from './worker-process.js';
 const tmp = tempDir('control-messages');
 let lib: string;
 before(async () => {
@@ -25,32 +20,8 @@ after(() => tmp.cleanup());
 test('a malformed control message is logged and dropped; the worker keeps serving and obeying', { timeout: 30_000 }, async () => {
   const cfgA = writeConfig(tmp.dir, `/a = ${lib}\n`, 'a.ini');
   const cfgB = writeConfig(tmp.dir, `/b = ${lib}\n`, 'b.ini');
-  const init: WorkerInit = {
-    options: { ...DEFAULT_WORKER_OPTIONS, host: '127.0.0.1', port: 0, logFormat: 'json', accessLog: false, metrics: false },
-    config: loadConfig(cfgA),
-    generation: 0,
-    quarantined: [],
-    runDir: '',
-    upstreams: { pools: [] },
-  };
-  // The socket to serve on, bound here as the supervisor binds it and handed over with `listen`.
-  const socket = net.createServer();
-  socket.listen(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const child = fork(workerMain, [], { env: { ...process.env, [WORKER_ENV]: '1' }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  // The init answers the worker's hello, then the socket: as the supervisor does.
-  child.once('message', () => {
-    child.send({ type: 'init', init } satisfies WorkerInitMessage);
-    child.send({ type: 'listen' } satisfies ToWorker, socket, () => socket.close());
-  });
-  const messages: FromWorker[] = [];
-  const lines: string[] = [];
-  child.on('message', (m: FromWorker) => messages.push(m));
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (c: string) => lines.push(...c.split('\n').filter(Boolean)));
+  const { child, port, messages, lines } = await forkWorker(loadConfig(cfgA));
   try {
-    const listening = await eventually('listening', () => messages.find((m) => m.type === 'listening'));
-    const port = (listening as { port: number }).port;
     assert.equal((await request(port, '/a')).status, 200);
 
     // A config switch whose config lacks its routes, and a kind nobody defined.

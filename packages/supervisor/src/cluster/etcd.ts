@@ -6,7 +6,6 @@
  * watch stream reconnects every half second.
  */
 import { readFileSync } from 'node:fs';
-import { ConstantBackoff, handleWhen, noop, retry } from 'cockatiel';
 import { createRequire } from 'node:module';
 import type { Etcd3, Namespace } from 'etcd3';
 import { FlexiError } from '@flexilib/contract';
@@ -15,13 +14,17 @@ import { clusterPrefix, type ClusterSettings } from './options.js';
 /** Deadline of one unary call: past it, etcd counts as unreachable for that call. */
 export const CALL_TIMEOUT_MS = 2000;
 
-/** etcd3 (gRPC, protobufjs) costs the supervisor ~23 MiB: loaded only when --cluster is given. */
+/** etcd3 (gRPC, protobufjs) costs the supervisor ~23 MiB, and its retry policies (cockatiel) ~1 MiB of heap: loaded only when --cluster is given. */
 function loadEtcd3(): typeof import('etcd3') {
   return createRequire(import.meta.url)('etcd3') as typeof import('etcd3');
+}
+function loadCockatiel(): typeof import('cockatiel') {
+  return createRequire(import.meta.url)('cockatiel') as typeof import('cockatiel');
 }
 
 export function connectEtcd(s: ClusterSettings): { client: Etcd3; ns: Namespace } {
   const { Etcd3, isRecoverableError } = loadEtcd3();
+  const { ConstantBackoff, handleWhen, noop, retry } = loadCockatiel();
   const scheme = s.tls ? 'https' : 'http';
   let credentials;
   if (s.tls) {

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { unzipSync } from 'fflate';
+import { createRequire } from 'node:module';
 import { readStateList, writeStateList } from '../state-list.js';
 
 /** A created function as persisted (AWS's own field names where they exist). */
@@ -71,7 +71,8 @@ export class FileFunctionStore implements FunctionStore {
     if (existsSync(dir)) return { sha256, dir };
     let files: Record<string, Uint8Array>;
     try {
-      files = unzipSync(zip);
+      // fflate is loaded by the first upload, not by every supervisor.
+      files = (createRequire(import.meta.url)('fflate') as typeof import('fflate')).unzipSync(zip);
     } catch (err) {
       throw new ZipError(`Code.ZipFile is not a valid zip archive: ${(err as Error).message}`);
     }

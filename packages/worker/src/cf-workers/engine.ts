@@ -11,7 +11,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Client } from 'undici';
+import type { Client } from 'undici';
+import { undici } from '../undici.js';
 import { FlexiError } from '@flexilib/contract';
 
 const START_TIMEOUT_MS = 15_000;
@@ -39,7 +40,7 @@ export class Engine {
     readonly generation: number,
     private readonly onExit: (e: Engine) => void,
   ) {
-    this.client = new Client(`http://127.0.0.1:${port}`, { pipelining: 1, keepAliveTimeout: 600_000, keepAliveMaxTimeout: 600_000 });
+    this.client = new (undici().Client)(`http://127.0.0.1:${port}`, { pipelining: 1, keepAliveTimeout: 600_000, keepAliveMaxTimeout: 600_000 });
     try {
       this.statFd = openSync(`/proc/${child.pid}/task/${child.pid}/schedstat`, 'r');
     } catch {

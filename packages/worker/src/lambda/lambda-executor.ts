@@ -12,17 +12,15 @@
  * flexilib_errors_total), so clients and metrics tell them from the function's own.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import type { Pool } from 'undici';
 import { ERROR_HEADER, statusOf, type HttpErrorCode, type LambdaSpec, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestStats, ResponseSink } from '../executor.js';
 import { countErrorAnswer } from '../http/respond.js';
 import { readBody } from '../http/request-body.js';
+import { undici } from '../undici.js';
 import { eventV1, eventV2 } from './http-event.js';
 import { BadResult, httpAnswer } from './http-result.js';
-
-const require = createRequire(import.meta.url);
 
 /** Lambda's synchronous payload limit. */
 const MAX_PAYLOAD = 6 * 1024 * 1024;
@@ -36,8 +34,7 @@ export class LambdaHost {
   /** Made on the first invocation: undici is loaded only by workers that serve lambda routes (it costs ~15 MiB of RSS). */
   get dispatcher(): Pool {
     if (!this.pool) {
-      const { Pool: PoolClass } = require('undici') as typeof import('undici');
-      this.pool = new PoolClass(`http://127.0.0.1:${this.port}`, { keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, pipelining: 1 });
+      this.pool = new (undici().Pool)(`http://127.0.0.1:${this.port}`, { keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, pipelining: 1 });
     }
     return this.pool;
   }

@@ -15,15 +15,10 @@ import type { QuarantineNotice, WasmServiceSpec } from '@flexilib/contract';
 import { QuarantinedExecutor } from './quarantined-executor.js';
 import { sendError } from '../http/respond.js';
 import { Router } from './router.js';
-import { ProxyExecutor } from '../upstream/proxy-executor.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import type { InstancePool } from '../wasm/instance-pool.js';
 import { resolveLimits } from '@flexilib/contract';
-import { WasmExecutor } from '../wasm/wasm-executor.js';
-import { LambdaExecutor, type LambdaHost } from '../lambda/lambda-executor.js';
-import { CfWorkerExecutor } from '../cf-workers/cf-worker-executor.js';
-import type { CfWorkerRegistry } from '../cf-workers/registry.js';
-import type { WasmRuntime } from '../wasm/wasm-runtime.js';
+import type { ExecutorKinds } from './executor-kinds.js';
 
 export interface RouterDeps {
   options: WorkerOptions;
@@ -34,14 +29,10 @@ export interface RouterDeps {
   log: Logger;
   /** Upstream pools; they outlive routers (see upstream/registry.ts). */
   upstreams: UpstreamRegistry;
-  /** WASM module instances; absent: .wasm routes answer 501. */
-  wasm?: WasmRuntime;
   /** Threaded calls past their timeout (native/stuck-calls.ts). */
   stuck: StuckCalls;
-  /** The supervisor's Lambda function host; absent: lambda routes answer 502. */
-  lambda?: LambdaHost;
-  /** Cloudflare Workers' workerd pools; absent: worker routes answer 501. */
-  cfWorkers?: CfWorkerRegistry;
+  /** The executor kinds loaded on demand (upstream, WASM, Lambda, Cloudflare Worker); a kind not loaded answers 501. */
+  kinds: ExecutorKinds;
 }
 
 /** What a router is built for besides the config: its generation and the libraries quarantined. */
@@ -52,13 +43,14 @@ export interface RouterState {
   services?: readonly WasmServiceSpec[];
 }
 
-/** Stands in for an executor kind this build lacks, answering 501 with the reason. */
+/** Stands in for an executor kind this build lacks (or could not load), answering 501 with the reason. */
 class UnsupportedExecutor implements Executor {
   readonly kind;
   private readonly error: FlexiError;
-  constructor(readonly route: RouteSpec) {
+  constructor(readonly route: RouteSpec, why?: string) {
     this.kind = route.target.kind;
-    this.error = new FlexiError('FLX_EXECUTOR_UNSUPPORTED', `route "${route.key}": ${route.target.kind} executors are not available in this build`);
+    const reason = why === undefined ? 'are not available in this build' : `could not be loaded: ${why}`;
+    this.error = new FlexiError('FLX_EXECUTOR_UNSUPPORTED', `route "${route.key}": ${route.target.kind} executors ${reason}`);
   }
   handle(_req: unknown, res: import('node:http').ServerResponse, _stats: RequestStats): void {
     sendError(res, this.error.code as 'FLX_EXECUTOR_UNSUPPORTED', this.error.message);
@@ -106,26 +98,30 @@ export function buildRouter(config: Config, deps: RouterDeps, state: RouterState
         timeoutMs: route.options.timeoutMs ?? deps.options.callTimeoutMs,
       });
     }
-    if (t.kind === 'upstream') return new ProxyExecutor(route, deps.upstreams.pool(t.pool), deps.upstreams, deps.log);
-    if (t.kind === 'wasm' && deps.wasm) {
+    const upstream = deps.kinds.get('upstream');
+    if (t.kind === 'upstream' && upstream) return new upstream.ProxyExecutor(route, deps.upstreams.pool(t.pool), deps.upstreams, deps.log);
+    const wasm = deps.kinds.get('wasm');
+    if (t.kind === 'wasm' && wasm) {
       const label = route.segmentPrefix ? `service "${t.configured}"` : `WASM module ${t.module}`;
       const maxBody = route.options.maxBodyBytes ?? deps.options.maxBodyBytes;
-      const pool = deps.wasm.pool(t.module, resolveLimits(route.options.wasm), label, maxBody);
+      const pool = wasm.runtime.pool(t.module, resolveLimits(route.options.wasm), label, maxBody);
       pools.add(pool);
-      return new WasmExecutor(route, { pool, arenaBytes: deps.options.arenaBytes, maxBodyBytes: deps.options.maxBodyBytes, log: deps.log });
+      return new wasm.WasmExecutor(route, { pool, arenaBytes: deps.options.arenaBytes, maxBodyBytes: deps.options.maxBodyBytes, log: deps.log });
     }
-    if (t.kind === 'lambda') {
+    const lambda = deps.kinds.get('lambda');
+    if (t.kind === 'lambda' && lambda) {
       const fn = config.lambdas?.find((l) => l.name === t.function);
-      if (fn) return new LambdaExecutor(route, fn, deps.lambda, deps.options.maxBodyBytes, deps.log);
+      if (fn) return new lambda.LambdaExecutor(route, fn, lambda.host, deps.options.maxBodyBytes, deps.log);
     }
-    if (t.kind === 'worker' && deps.cfWorkers) {
+    const worker = deps.kinds.get('worker');
+    if (t.kind === 'worker' && worker) {
       const spec = (config.workers ?? []).find((w) => w.name === t.worker);
-      if (spec) return new CfWorkerExecutor(route, spec, deps.cfWorkers.pool(spec), deps.log);
+      if (spec) return new worker.CfWorkerExecutor(route, spec, worker.registry.pool(spec), deps.log);
     }
-    return new UnsupportedExecutor(route);
+    return new UnsupportedExecutor(route, deps.kinds.failed.get(t.kind));
   });
-  deps.cfWorkers?.retain(new Set((config.workers ?? []).map((w) => w.name)));
+  deps.kinds.get('worker')?.registry.retain(new Set((config.workers ?? []).map((w) => w.name)));
   deps.libraries.retain(new Set(config.routes.flatMap((r) => (r.target.kind === 'native' ? [r.target.library] : []))));
-  deps.wasm?.retain(pools);
+  deps.kinds.get('wasm')?.runtime.retain(pools);
   return new Router(executors);
 }

@@ -4,16 +4,8 @@
  * reported it, this worker's own ejection after a passive failure, and
  * counters.
  */
-import { createRequire } from 'node:module';
 import type { Pool } from 'undici';
-
-// undici costs every worker ~15 MiB of RSS once loaded; most configs proxy
-// nothing, so it is loaded when the first origin is, not at worker start.
-const require = createRequire(import.meta.url);
-let PoolClass: typeof Pool | undefined;
-function undiciPool(): typeof Pool {
-  return (PoolClass ??= (require('undici') as typeof import('undici')).Pool);
-}
+import { undici } from '../undici.js';
 import type { UpstreamSettings } from '@flexilib/contract';
 
 export class Origin {
@@ -30,7 +22,7 @@ export class Origin {
   removed = false;
   /** @param slot this origin's counters in the upstream counter file (the supervisor's number). */
   constructor(readonly url: string, settings: UpstreamSettings, public slot: number) {
-    this.dispatcher = new (undiciPool())(url, {
+    this.dispatcher = new (undici().Pool)(url, {
       connections: settings.maxConnections || null,
       connect: { timeout: settings.connectTimeoutMs },
       headersTimeout: settings.headerTimeoutMs,
