@@ -38,9 +38,31 @@ export function callgrindLauncher(dir: string, id: string): string[] {
   return ['valgrind', '--tool=callgrind', '--trace-children=yes', '--separate-threads=yes', `--callgrind-out-file=${path.join(dir, `${id}.%p`)}`];
 }
 
-/** Zero (`-z`) or dump (`-d`) the counters of running callgrind processes. */
+/**
+ * Zero (`-z`) or dump (`-d`) the counters of running callgrind processes.
+ * valgrind names the pipes it is controlled through after the process's
+ * HOST variable, and flexilib servers run with HOST=127.0.0.1 (their listen
+ * address, FlexiLib's variable): callgrind_control is given each process's
+ * own HOST, or it finds no such process and the count is lost.
+ */
 export function callgrindControl(op: '-z' | '-d', pids: number[]): void {
-  for (const pid of pids) spawnSync('callgrind_control', [op, String(pid)], { stdio: 'ignore' });
+  for (const pid of pids) {
+    const env = { ...process.env };
+    delete env.HOST;
+    const host = hostOf(pid);
+    if (host !== undefined) env.HOST = host;
+    spawnSync('callgrind_control', [op, String(pid)], { stdio: 'ignore', env });
+  }
+}
+
+/** The HOST variable of a running process, from /proc (undefined when unset or gone). */
+function hostOf(pid: number): string | undefined {
+  try {
+    for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) if (kv.startsWith('HOST=')) return kv.slice(5);
+  } catch {
+    // gone: nothing to control
+  }
+  return undefined;
 }
 
 /** One function's cost in a callgrind dump. */
