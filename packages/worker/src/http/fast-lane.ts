@@ -1,18 +1,23 @@
 /**
- * The fast lane: plain requests to inline native routes and upstream routes
- * are read off the socket and answered by the worker itself, without
- * node:http's per-request objects; everything else is node:http's, which then
- * keeps the connection.
+ * The fast lane: plain requests to native, upstream and WASM routes are read
+ * off the socket and answered by the worker itself, without node:http's
+ * per-request objects; everything else is node:http's, which then keeps the
+ * connection.
  *
  *   accept ─> fast lane ─ a whole, strict, bodyless HTTP/1.1 request
  *                │        ├─ inline native route, library loaded: direct() ─> bytes out
- *                │        └─ upstream route: laneHandle() with a LaneResponse;
- *                │           the connection reads nothing more until it ends
+ *                │        └─ upstream, threaded native or WASM route: laneHandle()
+ *                │           with a LaneResponse, answered now or later (a thread,
+ *                │           an instance, an origin); the connection reads on but
+ *                │           serves nothing more until that answer ends. The
+ *                │           request object is the lane's, reused: an executor
+ *                │           that keeps a request past the call copies it
+ *                │           (held-request.ts, when its call has to queue).
  *                │
  *                └─ anything else: a partial or oversized head, a body, HEAD,
  *                   Connection: close, Proxy-Connection, Upgrade, Expect, no
- *                   Host or two, an unknown method, another kind of route, a
- *                   library not loaded yet
+ *                   Host or two, an unknown method, another kind of route, an
+ *                   inline library not loaded yet
  *                   ─> node:http's own connection listener, given the bytes
  *                      not yet served; the connection is node's from then on
  *
@@ -251,7 +256,7 @@ export class FastLane implements LaneOwner {
     conn.socket.setTimeout(ka > 0 ? ka + KEEP_ALIVE_GRACE_MS : 0);
   }
 
-  /** Start an asynchronous answer (an upstream route). */
+  /** Start an asynchronous answer (upstream, threaded native, WASM). */
   private start(conn: LaneConnection, ex: Executor): void {
     const req = this.req;
     const res = new LaneResponse(this, conn.socket, ex, { socket: conn.socket, method: req.method, url: req.url, httpVersion: '1.1' });
@@ -280,8 +285,8 @@ export class FastLane implements LaneOwner {
       done.status = finished ? res.statusCode : 499;
       done.finished = finished;
       done.bytes = res.bytes >= 0 ? res.bytes : res.written;
-      done.arenaBytes = 0;
-      done.alloc = 0;
+      done.arenaBytes = res.arenaBytes;
+      done.alloc = res.alloc;
       this.record(done);
     }
     if (conn === undefined || conn.res !== res) return;

@@ -1,7 +1,8 @@
 /**
- * The response of a fast-lane request answered asynchronously (an upstream
- * route): the part of node's ServerResponse the proxy uses (ResponseSink),
- * written straight to the connection's socket by node:http's rules.
+ * The response of a fast-lane request answered asynchronously (an upstream,
+ * threaded native or WASM route): the part of node's ServerResponse those
+ * executors use (ResponseSink), written straight to the connection's socket
+ * by node:http's rules.
  *
  *   writeHead  the head is built (and validated) now, sent with the first bytes
  *   write      chunked framing when there is no Content-Length, as node:http
@@ -68,19 +69,23 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     if (this.headersSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     const reason = typeof a === 'string' ? a : undefined;
     const given = typeof a === 'string' ? b : a;
-    const headers: string[] = [];
+    let headers: string[];
     let length = false;
     if (Array.isArray(given)) {
+      // The head is built from it now: the caller's array is read, not copied.
+      headers = given;
       for (let i = 0; i < given.length; i += 2) {
-        headers.push(given[i], given[i + 1]);
         if (given[i].length === 14 && sameLower(given[i], 'content-length')) length = true;
       }
-    } else if (given !== undefined) {
-      for (const name of Object.keys(given)) {
-        const v = given[name];
-        if (v === undefined) continue;
-        headers.push(name, String(v));
-        if (name.length === 14 && sameLower(name, 'content-length')) length = true;
+    } else {
+      headers = [];
+      if (given !== undefined) {
+        for (const name of Object.keys(given)) {
+          const v = given[name];
+          if (v === undefined) continue;
+          headers.push(name, String(v));
+          if (name.length === 14 && sameLower(name, 'content-length')) length = true;
+        }
       }
     }
     // node:http sends no body with these; anything else without a length is chunked.
@@ -119,18 +124,30 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     return false;
   }
 
-  end(body?: string | Buffer): this {
+  end(body?: string | Buffer, encoding?: BufferEncoding): this {
     if (this.over) return this;
     if (!this.headersSent) this.writeHead(this.statusCode, []);
     const s = this.socket;
-    s.cork();
-    if (body !== undefined && body.length > 0 && !this.bodyless) {
-      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-      this.write(bytes);
+    const hasBody = body !== undefined && body.length > 0 && !this.bodyless;
+    if (hasBody && typeof body === 'string' && encoding === 'latin1' && !this.chunked && this.head !== null) {
+      // A plugin's small body (response-rules.ts): head and body in one write, no Buffer made.
+      this.written += body.length;
+      s.write(this.head + body, 'latin1');
+      this.head = null;
+    } else {
+      s.cork();
+      if (hasBody) {
+        const bytes = typeof body === 'string' ? Buffer.from(body, encoding ?? 'utf8') : body!;
+        this.written += bytes.length;
+        this.flushHead();
+        if (this.chunked) s.write(`${bytes.length.toString(16)}\r\n`, 'latin1');
+        s.write(bytes);
+        if (this.chunked) s.write('\r\n', 'latin1');
+      }
+      this.flushHead();
+      if (this.chunked) s.write('0\r\n\r\n', 'latin1');
+      s.uncork();
     }
-    this.flushHead();
-    if (this.chunked) s.write('0\r\n\r\n', 'latin1');
-    s.uncork();
     this.over = true;
     this.stopDrain();
     this.owner.settled(this, true);

@@ -81,6 +81,7 @@ export class InstancePool implements InstanceOwner {
       job.done(new FlexiError('FLX_PLUGIN_BUSY', `${this.opts.label} is busy: ${MAX_QUEUE} calls already queued`));
       return;
     }
+    job.queued?.();
     this.queue.push(job);
     if (this.starting < this.queue.length && this.live.size + this.starting < this.opts.limits.instances) this.spawn();
   }
