@@ -9,7 +9,6 @@
  *   end        the last chunk; the lane records the request and reads on
  *   'close'    once: complete, or the client went away first (logged as 499)
  */
-import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -27,7 +26,7 @@ export interface LaneOwner {
   settled(res: LaneResponse, finished: boolean): void;
 }
 
-export class LaneResponse extends EventEmitter implements ResponseSink, RequestStats {
+export class LaneResponse implements ResponseSink, RequestStats {
   arenaBytes = 0;
   alloc = 0;
   /** Body bytes, as the executor reports them (else counted here). */
@@ -45,6 +44,9 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
   private bodyless = false;
   private over = false;
   private onSocketDrain: (() => void) | undefined;
+  /** The two events executors wait for, without an EventEmitter's state per request: 'close' (once) and 'drain'. */
+  private closeListeners: Array<() => void> | null = null;
+  private drainListeners: Array<() => void> | null = null;
 
   /** Recording: the route's meter and when the request began. */
   meter: RequestMeter | null = null;
@@ -56,8 +58,18 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     readonly executor: Executor,
     /** For the access log: the lane's request object is reused, this one is the request's own. */
     readonly req: LoggedRequest,
-  ) {
-    super();
+  ) {}
+
+  /** 'close': once, when the response is complete or the client went away. */
+  on(_event: 'close', listener: () => void): this {
+    (this.closeListeners ??= []).push(listener);
+    return this;
+  }
+
+  /** 'drain': the socket took what was written; called once. */
+  once(_event: 'drain', listener: () => void): this {
+    (this.drainListeners ??= []).push(listener);
+    return this;
   }
 
   /** Over: ended, or cut off. */
@@ -119,7 +131,10 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     s.uncork();
     if (!s.writableNeedDrain) return true;
     s.once('drain', (this.onSocketDrain ??= () => {
-      if (!this.over) this.emit('drain');
+      if (this.over) return;
+      const ls = this.drainListeners;
+      this.drainListeners = null;
+      if (ls !== null) for (const l of ls) l();
     }));
     return false;
   }
@@ -151,7 +166,7 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     this.over = true;
     this.stopDrain();
     this.owner.settled(this, true);
-    this.emit('close');
+    this.closed();
     return this;
   }
 
@@ -166,7 +181,14 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     this.over = true;
     this.stopDrain();
     this.owner.settled(this, false);
-    this.emit('close');
+    this.closed();
+  }
+
+  private closed(): void {
+    const ls = this.closeListeners;
+    this.closeListeners = null;
+    this.drainListeners = null;
+    if (ls !== null) for (const l of ls) l();
   }
 
   private stopDrain(): void {
