@@ -24,7 +24,10 @@
  * Why: node:http's request and response objects (two streams, their events
  * and ticks, header validation per write) cost about 50k instructions a
  * request, which no work of flexilib's own could win back: a native route
- * stayed near 0.75× a bare node:http server answering the same bytes.
+ * stayed near 0.75× a bare node:http server answering the same bytes. A
+ * threaded route on the lane costs its event loop about 51k instructions a
+ * request, plugin call, metrics and access log included (callgrind), against
+ * 53k for a bare node:http server's whole request.
  *
  * What keeps it safe: the lane accepts only what it recognises whole, a subset
  * of RFC 9112 (token header names, field values without CTLs, CRLF line ends,
