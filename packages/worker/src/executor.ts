@@ -70,7 +70,8 @@ export interface ResponseSink {
   writeHead(statusCode: number, headers: OutgoingHttpHeaders | string[]): unknown;
   /** False: wait for 'drain' before writing more. */
   write(chunk: Buffer): boolean;
-  end(body?: string | Buffer): unknown;
+  /** A string body is written in `encoding` (default utf8), as node's end() does. */
+  end(body?: string | Buffer, encoding?: BufferEncoding): unknown;
   once(event: 'drain', listener: () => void): unknown;
   /** Emitted once, when the response is complete or the client went away. */
   on(event: 'close', listener: () => void): unknown;
@@ -94,8 +95,10 @@ export interface Executor {
    */
   direct?(req: RequestLike, stats: RequestStats): DirectAnswer | null;
   /**
-   * The fast lane's asynchronous form (upstream routes): answer a bodyless
-   * request through `res`. `req` is valid only during the call.
+   * The fast lane's asynchronous form (upstream, threaded native and WASM
+   * routes): answer a plain request through `res`, now or later. `req` is the
+   * lane's reused object, valid only during the call: whatever the answer
+   * needs later is copied before returning.
    */
   laneHandle?(req: RequestLike, res: ResponseSink, stats: RequestStats): void;
   /** With direct: log an answer that breaks node:http's rules (a bad header,

@@ -72,7 +72,7 @@ export const SETTINGS = {
   }),
   fastLane: setting({
     flag: 'no-fast-lane', env: 'FAST_LANE', parse: onOff, given: false, default: D.fastLane, shown: 'on',
-    help: ["every request through node:http's", 'request/response objects, none through the', 'fast lane for inline native routes'], group: 'requests',
+    help: ["every request through node:http's", 'request/response objects, none through the', 'fast lane (native, upstream and WASM routes)'], group: 'requests',
   }),
   adminHost: setting({
     flag: 'admin-host', env: 'ADMIN_HOST', arg: 'ADDR', parse: text, default: '127.0.0.1', shown: '127.0.0.1',

@@ -1,7 +1,8 @@
 /**
- * The response of a fast-lane request answered asynchronously (an upstream
- * route): the part of node's ServerResponse the proxy uses (ResponseSink),
- * written straight to the connection's socket by node:http's rules.
+ * The response of a fast-lane request answered asynchronously (an upstream,
+ * threaded native or WASM route): the part of node's ServerResponse those
+ * executors use (ResponseSink), written straight to the connection's socket
+ * by node:http's rules.
  *
  *   writeHead  the head is built (and validated) now, sent with the first bytes
  *   write      chunked framing when there is no Content-Length, as node:http
@@ -9,7 +10,6 @@
  *              bytes leave) and reads on
  *   'close'    once: complete, or the client went away first (logged as 499)
  */
-import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -29,7 +29,7 @@ export interface LaneOwner {
   settled(res: LaneResponse, finished: boolean): void;
 }
 
-export class LaneResponse extends EventEmitter implements ResponseSink, RequestStats {
+export class LaneResponse implements ResponseSink, RequestStats {
   arenaBytes = 0;
   alloc = 0;
   /** Body bytes, as the executor reports them (else counted here). */
@@ -50,6 +50,9 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
   private length = -1;
   private recorded = false;
   private onSocketDrain: (() => void) | undefined;
+  /** The two events executors wait for, without an EventEmitter's state per request: 'close' (once) and 'drain'. */
+  private closeListeners: Array<() => void> | null = null;
+  private drainListeners: Array<() => void> | null = null;
 
   /** Recording: the route's meter and when the request began. */
   meter: RequestMeter | null = null;
@@ -61,8 +64,18 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     readonly executor: Executor,
     /** For the access log: the lane's request object is reused, this one is the request's own. */
     readonly req: LoggedRequest,
-  ) {
-    super();
+  ) {}
+
+  /** 'close': once, when the response is complete or the client went away. */
+  on(_event: 'close', listener: () => void): this {
+    (this.closeListeners ??= []).push(listener);
+    return this;
+  }
+
+  /** 'drain': the socket took what was written; called once. */
+  once(_event: 'drain', listener: () => void): this {
+    (this.drainListeners ??= []).push(listener);
+    return this;
   }
 
   /** Over: ended, or cut off. */
@@ -74,19 +87,23 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     if (this.headersSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     const reason = typeof a === 'string' ? a : undefined;
     const given = typeof a === 'string' ? b : a;
-    const headers: string[] = [];
+    let headers: string[];
     let length = -1;
     if (Array.isArray(given)) {
+      // The head is built from it now: the caller's array is read, not copied.
+      headers = given;
       for (let i = 0; i < given.length; i += 2) {
-        headers.push(given[i], given[i + 1]);
         if (given[i].length === 14 && sameLower(given[i], 'content-length')) length = Number(given[i + 1]);
       }
-    } else if (given !== undefined) {
-      for (const name of Object.keys(given)) {
-        const v = given[name];
-        if (v === undefined) continue;
-        headers.push(name, String(v));
-        if (name.length === 14 && sameLower(name, 'content-length')) length = Number(v);
+    } else {
+      headers = [];
+      if (given !== undefined) {
+        for (const name of Object.keys(given)) {
+          const v = given[name];
+          if (v === undefined) continue;
+          headers.push(name, String(v));
+          if (name.length === 14 && sameLower(name, 'content-length')) length = Number(v);
+        }
       }
     }
     // node:http sends no body with these; anything else without a length is chunked.
@@ -123,30 +140,46 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     s.uncork();
     if (!s.writableNeedDrain) return true;
     s.once('drain', (this.onSocketDrain ??= () => {
-      if (!this.over) this.emit('drain');
+      if (this.over) return;
+      const ls = this.drainListeners;
+      this.drainListeners = null;
+      if (ls !== null) for (const l of ls) l();
     }));
     return false;
   }
 
-  end(body?: string | Buffer): this {
+  end(body?: string | Buffer, encoding?: BufferEncoding): this {
     if (this.over) return this;
     if (!this.headersSent) this.writeHead(this.statusCode, []);
     const s = this.socket;
-    s.cork();
-    if (body !== undefined && body.length > 0 && !this.bodyless) {
-      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-      this.write(bytes);
+    const hasBody = body !== undefined && body.length > 0 && !this.bodyless;
+    // Recorded before the last bytes leave: a worker killed right after its
+    // client read the answer has counted it.
+    if (hasBody && typeof body === 'string' && encoding === 'latin1' && !this.chunked && this.head !== null) {
+      // A plugin's small body (response-rules.ts): head and body in one write, no Buffer made.
+      this.written += body.length;
+      this.record(true);
+      s.write(this.head + body, 'latin1');
+      this.head = null;
+    } else {
+      s.cork();
+      if (hasBody) {
+        const bytes = typeof body === 'string' ? Buffer.from(body, encoding ?? 'utf8') : body!;
+        this.written += bytes.length;
+        this.flushHead();
+        if (this.chunked) s.write(`${bytes.length.toString(16)}\r\n`, 'latin1');
+        s.write(bytes);
+        if (this.chunked) s.write('\r\n', 'latin1');
+      }
+      this.flushHead();
+      if (this.chunked) s.write('0\r\n\r\n', 'latin1');
+      this.record(true);
+      s.uncork();
     }
-    this.flushHead();
-    if (this.chunked) s.write('0\r\n\r\n', 'latin1');
     this.over = true;
     this.stopDrain();
-    // Recorded while the last bytes are still corked: a worker killed right
-    // after its client read the answer has counted it.
-    this.record(true);
-    s.uncork();
     this.owner.settled(this, true);
-    this.emit('close');
+    this.closed();
     return this;
   }
 
@@ -162,7 +195,14 @@ export class LaneResponse extends EventEmitter implements ResponseSink, RequestS
     this.stopDrain();
     this.record(false);
     this.owner.settled(this, false);
-    this.emit('close');
+    this.closed();
+  }
+
+  private closed(): void {
+    const ls = this.closeListeners;
+    this.closeListeners = null;
+    this.drainListeners = null;
+    if (ls !== null) for (const l of ls) l();
   }
 
   /** Once, when the answer is complete (its last bytes about to leave) or cut off. */

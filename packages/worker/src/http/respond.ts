@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { ERROR_HEADER, statusOf, type HttpErrorCode } from '@flexilib/contract';
-import type { DirectAnswer, ErrorCounter, Executor, ResponseSink } from '../executor.js';
+import type { DirectAnswer, ErrorCounter, Executor, RequestStats, ResponseSink } from '../executor.js';
 import { sameLower } from './raw-headers.js';
 
 /** The answer to an error the server itself produces: the code's status, a one-line plain-text reason, x-flexilib-error: code. */
@@ -36,6 +36,10 @@ export function sendError(res: ResponseSink, code: HttpErrorCode, message: strin
   if (extra) for (const name of Object.keys(extra)) answer.headers.push(name, extra[name]);
   // The code is known here: count it without scanning the headers for it.
   res.meter?.error(res.executor, code);
+  // An observed response (node's or the lane's) is its request's RequestStats: record the
+  // bytes of this answer, not those of a plugin answer it replaces (node's path would
+  // otherwise find no content-length to read: writeHead's array is not kept).
+  if ((res as Partial<RequestStats>).bytes !== undefined) (res as unknown as RequestStats).bytes = answer.body.length;
   // The reason given, not left to node: a writeHead that threw (a plugin's bad
   // header) has already set statusMessage for the status it was given.
   res.writeHead(answer.status, STATUS_CODES[answer.status] ?? 'unknown', answer.headers);

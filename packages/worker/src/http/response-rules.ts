@@ -14,7 +14,7 @@
  * Applied in place on the hot path: nothing is allocated but the
  * content-length string.
  */
-import type { ServerResponse } from 'node:http';
+import type { ResponseSink } from '../executor.js';
 import { checkFinalStatus } from './final-status.js';
 
 /** What a plugin call produced, as the rules need it. Made by newPluginResponse only, so every
@@ -54,11 +54,12 @@ export function applyResponseRules(out: PluginResponse, rc: number): void {
 }
 
 /**
- * Write a settled answer through node:http. Returns null once it is sent, or
+ * Write a settled answer, through node:http or the fast lane's LaneResponse
+ * (the same bytes either way). Returns null once it is sent, or
  * the reason it was refused (a non-final status, or a header node:http
  * rejects) before anything was written: the caller logs it and answers 502.
  */
-export function writeAnswer(res: ServerResponse, out: PluginResponse): Error | null {
+export function writeAnswer(res: ResponseSink, out: PluginResponse): Error | null {
   try {
     checkFinalStatus(out.status);
     if (out.reason !== undefined) res.writeHead(out.status, out.reason, out.headers);

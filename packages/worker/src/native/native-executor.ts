@@ -13,10 +13,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
 import { answersHttp, FlexiError } from '@flexilib/contract';
-import type { Executor, RequestLike, RequestStats } from '../executor.js';
-import { hasNoBody, readBody } from '../http/request-body.js';
+import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
+import { holdRequest } from '../http/held-request.js';
+import { hasNoBody, readBody, sendBodyTooLarge } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
 import { applyResponseRules, writeAnswer } from '../http/response-rules.js';
+import { CallDeadlines, type Deadlined } from './call-deadlines.js';
 import type { CallMarker } from './call-marker.js';
 import type { Library, LoadedVersion } from './library.js';
 import { Slot, type PluginResponse } from './slot.js';
@@ -40,20 +42,38 @@ export interface NativeExecutorDeps {
 }
 
 /** A threaded request from its arrival to its answer; the timeout covers queueing and the call. */
-interface ThreadedCall {
-  req: IncomingMessage;
-  res: ServerResponse;
-  body: Buffer | null;
-  stats: RequestStats;
-  timer: NodeJS.Timeout | undefined;
+class ThreadedCall implements Deadlined {
+  deadline = 0;
+  prevDue: Deadlined | null = null;
+  nextDue: Deadlined | null = null;
+  due = false;
   /** Answered 504: the call's result, if it ever comes, is dropped. */
-  timedOut: boolean;
-  /** The slot its call runs in, once started. */
-  slot: Slot | undefined;
+  timedOut = false;
+  /** The thread slot its call runs in, once started. */
+  slot: ThreadSlot | null = null;
+  constructor(
+    public req: RequestLike,
+    readonly res: ResponseSink,
+    public body: Buffer | null,
+    readonly stats: RequestStats,
+    /** `req` is the fast lane's reused object: copied (holdRequest) if the call has to queue. */
+    public borrowed: boolean,
+  ) {}
 }
 
-function onCallTimeout(ex: NativeExecutor, c: ThreadedCall): void {
-  ex.timedOut(c);
+/** A threaded route's call memory, its crash-marker slot, and the one callback koffi calls when its call returns. */
+class ThreadSlot {
+  /** The call running in it, and the library version it runs. */
+  call: ThreadedCall | null = null;
+  version: LoadedVersion | null = null;
+  readonly returned: (err: unknown, rc: number) => void;
+  constructor(
+    readonly slot: Slot,
+    readonly mark: number,
+    ex: NativeExecutor,
+  ) {
+    this.returned = (err, rc) => ex.returned(this, err, rc);
+  }
 }
 
 const INLINE_SLOT = 0;
@@ -62,24 +82,32 @@ const MAX_QUEUE = 1024;
 
 export class NativeExecutor implements Executor {
   readonly kind = 'native' as const;
-  private readonly free: Slot[] = [];
+  private readonly free: ThreadSlot[] = [];
   private readonly queue: ThreadedCall[] = [];
   /** Threaded slots whose call passed its timeout and has not returned. */
   private stuckSlots = 0;
   private readonly timeoutMs: number;
-  private readonly slots: Slot[] = [];
+  /** Threaded slots made so far (free, busy or stuck). */
+  private slotCount = 0;
   private readonly maxBody: number;
   private readonly marker: CallMarker;
   private readonly markWord: number;
-  /** Marker slot of each threaded call slot. */
-  private readonly slotMarks = new Map<Slot, number>();
+  /** Threaded routes with a timeout: the calls started and not yet answered. */
+  private readonly deadlines: CallDeadlines<ThreadedCall> | null;
   private closed = false;
+  /** The fast lane's way in, by mode: an inline call answers synchronously (direct), a threaded one later (laneHandle). */
+  readonly direct: ((req: RequestLike, stats: RequestStats) => PluginResponse | null) | undefined;
+  readonly laneHandle: ((req: RequestLike, res: ResponseSink, stats: RequestStats) => void) | undefined;
 
   constructor(readonly route: RouteSpec, private readonly deps: NativeExecutorDeps) {
     this.maxBody = route.options.maxBodyBytes ?? deps.maxBodyBytes;
     this.timeoutMs = deps.timeoutMs;
     this.marker = deps.marker;
     this.markWord = deps.markWord;
+    this.deadlines = this.timeoutMs > 0 ? new CallDeadlines<ThreadedCall>(this.timeoutMs, (c) => this.timedOut(c)) : null;
+    const inline = route.options.mode === 'inline';
+    this.direct = inline ? this.inlineLane : undefined;
+    this.laneHandle = inline ? undefined : this.threadedLane;
   }
 
   handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
@@ -89,9 +117,7 @@ export class NativeExecutor implements Executor {
 
   private call(req: IncomingMessage, res: ServerResponse, body: Buffer | null, stats: RequestStats): void {
     if (this.route.options.mode !== 'inline') {
-      const c: ThreadedCall = { req, res, body, stats, timer: undefined, timedOut: false, slot: undefined };
-      if (this.timeoutMs > 0) c.timer = setTimeout(onCallTimeout, this.timeoutMs, this, c);
-      this.callThreaded(c);
+      this.startThreaded(req, res, body, stats, false);
       return;
     }
     const version = this.acquire(res);
@@ -104,8 +130,28 @@ export class NativeExecutor implements Executor {
     this.finish(version, slot, this.callInline(version, slot), res, stats);
   }
 
+  /**
+   * The fast lane's call for threaded routes (inline ones are direct()'s):
+   * answered through `res` when the call returns. The request is copied into
+   * the call's slot now, or held (copied) while the call queues.
+   */
+  private threadedLane(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
+    const body = req.body;
+    if (body !== undefined && body.length > this.maxBody) {
+      sendBodyTooLarge(res, this.maxBody);
+      return;
+    }
+    this.startThreaded(req, res, body ?? null, stats, true);
+  }
+
+  private startThreaded(req: RequestLike, res: ResponseSink, body: Buffer | null, stats: RequestStats, borrowed: boolean): void {
+    const c = new ThreadedCall(req, res, body, stats, borrowed);
+    this.deadlines?.add(c);
+    this.callThreaded(c);
+  }
+
   /** The library's current version, or undefined having answered why it cannot load. */
-  private acquire(res: ServerResponse): LoadedVersion | undefined {
+  private acquire(res: ResponseSink): LoadedVersion | undefined {
     const library = this.deps.library;
     const attempts = library.attempts;
     try {
@@ -120,70 +166,85 @@ export class NativeExecutor implements Executor {
     // Acquired when the call starts, so a reload while it queued serves the new code.
     const version = this.acquire(c.res);
     if (version === undefined) {
-      clearTimeout(c.timer);
+      this.deadlines?.remove(c);
       return;
     }
-    const slot = this.takeSlot();
-    if (!slot) {
+    const ts = this.takeSlot();
+    if (!ts) {
       if (this.queue.length >= MAX_QUEUE) {
-        clearTimeout(c.timer);
+        this.deadlines?.remove(c);
         sendError(c.res, 'FLX_PLUGIN_BUSY', `route "${this.route.key}" is busy: ${MAX_QUEUE} calls already queued`, { 'retry-after': '1' });
         return;
+      }
+      if (c.borrowed) {
+        c.req = holdRequest(c.req);
+        c.body = c.req.body ?? null;
+        c.borrowed = false;
       }
       this.queue.push(c);
       return;
     }
+    const slot = ts.slot;
     if (!slot.fillRequest(c.req, c.body)) {
-      clearTimeout(c.timer);
-      this.putSlot(slot);
+      this.deadlines?.remove(c);
+      this.putSlot(ts);
       sendError(c.res, 'FLX_PLUGIN_HEADERS_TOO_LARGE', 'request headers too large for the plugin call');
       return;
     }
     slot.resetResponse();
-    c.slot = slot;
+    c.slot = ts;
+    ts.call = c;
+    ts.version = version;
     version.inflight++;
-    const mark = this.slotMarks.get(slot)!;
-    this.marker.enter(mark, this.markWord);
-    version.handleRequest.async(slot.req.ptr, slot.resp.ptr, (err, rc) => {
-      version.inflight--;
-      this.marker.exit(mark);
-      if (c.timedOut) {
-        // Its client got a 504 long ago: drop the answer, the thread is free again.
-        this.stuckSlots--;
-        this.deps.stuck.returned();
-        try {
-          if (!err) version.requestDeinit?.();
-        } finally {
-          slot.resetResponse();
-          version.release();
-          this.putSlot(slot);
-        }
-        return;
-      }
-      clearTimeout(c.timer);
-      const res = c.res;
+    this.marker.enter(ts.mark, this.markWord);
+    version.handleRequest.async(slot.req.ptr, slot.resp.ptr, ts.returned);
+  }
+
+  /** koffi: the call in `ts` returned (or failed to run). */
+  returned(ts: ThreadSlot, err: unknown, rc: number): void {
+    const c = ts.call!;
+    const version = ts.version!;
+    const slot = ts.slot;
+    ts.call = null;
+    ts.version = null;
+    version.inflight--;
+    this.marker.exit(ts.mark);
+    if (c.timedOut) {
+      // Its client got a 504 long ago: drop the answer, the thread is free again.
+      this.stuckSlots--;
+      this.deps.stuck.returned();
       try {
-        if (err) {
-          this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: String(err) }, 'threaded plugin call failed');
-          sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
-          slot.resetResponse();
-          version.release();
-        } else {
-          this.finish(version, slot, rc, res, c.stats);
-        }
+        if (!err) version.requestDeinit?.();
       } finally {
-        this.putSlot(slot);
+        slot.resetResponse();
+        version.release();
+        this.putSlot(ts);
       }
-    });
+      return;
+    }
+    this.deadlines?.remove(c);
+    const res = c.res;
+    try {
+      if (err) {
+        this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: String(err) }, 'threaded plugin call failed');
+        sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
+        slot.resetResponse();
+        version.release();
+      } else {
+        this.finish(version, slot, rc, res, c.stats);
+      }
+    } finally {
+      this.putSlot(ts);
+    }
   }
 
   /** The call passed the route's timeout: 504 now. A call still queued is dropped; a running
    * one cannot be cancelled: its slot is written off (a new one may take its place) and the
    * worker asks to be replaced (stuck-calls.ts). */
-  timedOut(c: ThreadedCall): void {
+  private timedOut(c: ThreadedCall): void {
     c.timedOut = true;
     const library = this.deps.library.file;
-    const running = c.slot !== undefined;
+    const running = c.slot !== null;
     if (running) {
       this.stuckSlots++;
       this.deps.stuck.add(this.route.key, library, this.timeoutMs);
@@ -196,38 +257,35 @@ export class NativeExecutor implements Executor {
     sendError(c.res, 'FLX_PLUGIN_TIMEOUT', why);
   }
 
-  private takeSlot(): Slot | undefined {
-    const slot = this.free.pop();
-    if (slot) return slot;
-    if (this.slots.length < this.route.options.threads + this.stuckSlots) {
-      const s = new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes);
-      this.slots.push(s);
-      this.slotMarks.set(s, this.marker.allocSlot());
-      return s;
+  private takeSlot(): ThreadSlot | undefined {
+    const ts = this.free.pop();
+    if (ts) return ts;
+    if (this.slotCount < this.route.options.threads + this.stuckSlots) {
+      this.slotCount++;
+      return new ThreadSlot(new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes), this.marker.allocSlot(), this);
     }
     return undefined;
   }
 
-  private putSlot(slot: Slot): void {
+  private putSlot(ts: ThreadSlot): void {
     if (this.closed) {
-      slot.close();
-      this.marker.releaseSlot(this.slotMarks.get(slot)!);
+      ts.slot.close();
+      this.marker.releaseSlot(ts.mark);
       return;
     }
-    this.free.push(slot);
+    this.free.push(ts);
     const next = this.queue.shift();
     if (next) this.callThreaded(next);
   }
 
   /**
-   * The fast lane's call (fast-lane.ts): inline routes whose library is
+   * The fast lane's call for inline routes (fast-lane.ts) whose library is
    * loaded; the body, if any, read whole by the lane within this route's
    * limit (req.body), is copied into the slot as handle() does. Anything else
-   * (a first load, a load failure to report, a threaded route) is left to
-   * handle() by returning null.
+   * (a first load, a load failure to report) is left to handle() by
+   * returning null.
    */
-  direct(req: RequestLike, stats: RequestStats): PluginResponse | null {
-    if (this.route.options.mode !== 'inline') return null;
+  private inlineLane(req: RequestLike, stats: RequestStats): PluginResponse | null {
     const version = this.deps.library.current;
     if (version === null) return null;
     const slot = this.deps.inlineSlot;
@@ -271,7 +329,7 @@ export class NativeExecutor implements Executor {
   }
 
   /** Settle the call and answer through node:http. */
-  private finish(version: LoadedVersion, slot: Slot, rc: number, res: ServerResponse, stats: RequestStats): void {
+  private finish(version: LoadedVersion, slot: Slot, rc: number, res: ResponseSink, stats: RequestStats): void {
     const refused = writeAnswer(res, this.settle(version, slot, rc, stats));
     if (refused !== null) sendError(res, 'FLX_PLUGIN_BAD_RESPONSE', this.refused(refused));
   }
@@ -284,7 +342,7 @@ export class NativeExecutor implements Executor {
 
   /** `tried`: this request attempted the load (logged); else it answers the last failure during
    * the backoff (the library's retry: next change of the file, or 1 s, 2 s, 4 s ... 30 s). */
-  private loadFailed(res: ServerResponse, err: FlexiError, tried: boolean): void {
+  private loadFailed(res: ResponseSink, err: FlexiError, tried: boolean): void {
     if (tried) this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: err.code, err: err.message }, 'library unavailable');
     sendError(res, answersHttp(err.code) ? err.code : 'FLX_LIB_LOAD', `route "${this.route.key}": ${err.message}`);
   }
@@ -297,9 +355,9 @@ export class NativeExecutor implements Executor {
       return;
     }
     this.closed = true;
-    for (const s of this.free) {
-      s.close();
-      this.marker.releaseSlot(this.slotMarks.get(s)!);
+    for (const ts of this.free) {
+      ts.slot.close();
+      this.marker.releaseSlot(ts.mark);
     }
     this.free.length = 0;
   }

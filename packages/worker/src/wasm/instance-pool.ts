@@ -94,6 +94,7 @@ export class InstancePool implements InstanceOwner {
       job.done(new FlexiError('FLX_PLUGIN_BUSY', `${this.opts.label} is busy: ${MAX_QUEUE} calls already queued`));
       return;
     }
+    job.queued?.();
     this.queue.push(job);
     this.grow();
   }

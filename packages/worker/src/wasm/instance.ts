@@ -50,6 +50,8 @@ export interface WasmJob {
   body: Buffer | null;
   /** The outcome: what the module answered, or why it could not. Called exactly once. */
   done(result: CallResult | FlexiError): void;
+  /** The call waits for an instance: copy now what is only lent for the run() call (a fast-lane request). */
+  queued?(): void;
 }
 
 /** What an instance tells the pool that owns it. */

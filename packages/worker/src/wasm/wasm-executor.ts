@@ -9,8 +9,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '@flexilib/contract';
 import { answersHttp, FlexiError, statusOf, type HttpErrorCode } from '@flexilib/contract';
-import type { Executor, RequestStats, RouteCounters } from '../executor.js';
-import { hasNoBody, readBody } from '../http/request-body.js';
+import type { Executor, RequestLike, RequestStats, ResponseSink, RouteCounters } from '../executor.js';
+import { holdRequest } from '../http/held-request.js';
+import { hasNoBody, readBody, sendBodyTooLarge } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
 import { applyResponseRules, newPluginResponse, writeAnswer } from '../http/response-rules.js';
 import { KIND, type CallResult } from './channel.js';
@@ -27,13 +28,21 @@ export interface WasmExecutorDeps {
 class Job implements WasmJob {
   constructor(
     private readonly ex: WasmExecutor,
-    readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    readonly body: Buffer | null,
+    public req: RequestLike,
+    private readonly res: ResponseSink,
+    public body: Buffer | null,
     private readonly stats: RequestStats,
+    /** `req` is the fast lane's reused object, valid only during run(). */
+    private borrowed: boolean,
   ) {}
   done(result: CallResult | FlexiError): void {
     this.ex.respond(this.res, this.stats, result);
+  }
+  queued(): void {
+    if (!this.borrowed) return;
+    this.req = holdRequest(this.req);
+    this.body = this.req.body ?? null;
+    this.borrowed = false;
   }
 }
 
@@ -59,11 +68,21 @@ export class WasmExecutor implements Executor {
   }
 
   handle(req: IncomingMessage, res: ServerResponse, stats: RequestStats): void {
-    if (hasNoBody(req)) this.deps.pool.run(new Job(this, req, res, null, stats));
-    else readBody(req, res, this.maxBody, (body) => this.deps.pool.run(new Job(this, req, res, body, stats)));
+    if (hasNoBody(req)) this.deps.pool.run(new Job(this, req, res, null, stats, false));
+    else readBody(req, res, this.maxBody, (body) => this.deps.pool.run(new Job(this, req, res, body, stats, false)));
   }
 
-  respond(res: ServerResponse, stats: RequestStats, r: CallResult | FlexiError): void {
+  /** The fast lane's call: the request is written into the instance's channel now, or held while it queues. */
+  laneHandle(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
+    const body = req.body;
+    if (body !== undefined && body.length > this.maxBody) {
+      sendBodyTooLarge(res, this.maxBody);
+      return;
+    }
+    this.deps.pool.run(new Job(this, req, res, body ?? null, stats, true));
+  }
+
+  respond(res: ResponseSink, stats: RequestStats, r: CallResult | FlexiError): void {
     if (r instanceof FlexiError) {
       // Any other code (none is expected) is a module that could not be set up: 502.
       const code = answersHttp(r.code) ? r.code : 'FLX_WASM_INIT';
