@@ -17,6 +17,9 @@ export interface RequestLike {
   httpVersionMajor: number;
   httpVersionMinor: number;
   socket: { remoteAddress?: string; remotePort?: number };
+  /** The whole request body when the fast lane read it (Content-Length framed); undefined on
+   * node:http's path, where executors read the body from the request stream. */
+  body?: Buffer;
 }
 
 export type ExecutorKind = 'native' | 'upstream' | 'wasm' | 'lambda' | 'worker';

@@ -1,6 +1,8 @@
 /**
  * The upstream executor: proxies a route's requests to a pool of origins over
- * undici's keep-alive connection pools, streaming bodies both ways.
+ * keep-alive connections, streaming bodies both ways: the lean client
+ * (origin-client.ts) for requests without a body or with a whole one,
+ * undici's pools for streamed bodies and https:// origins (origin.ts).
  *
  *   client ──req──> pick origin ──dispatch──> origin
  *      ^              │ none healthy: 503       │ refused/reset before answering:
@@ -22,8 +24,9 @@ import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
 import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
-import { requestHeaders, responseHeaders } from './headers.js';
+import { relayedHeaders, requestHead, requestHeaders, responseHeaders } from './headers.js';
 import type { Origin } from './origin.js';
+import type { Exchange } from './origin-connection.js';
 import type { UpstreamPool } from './pool.js';
 import type { UpstreamRegistry } from './registry.js';
 
@@ -50,7 +53,7 @@ export class ProxyExecutor implements Executor {
     this.proxy(req, req, res, stats);
   }
 
-  /** The fast lane's bodyless requests: no body to limit or stream. */
+  /** The fast lane's requests: bodyless, or with the whole body read (req.body). */
   laneHandle(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
     this.proxy(req, null, res, stats);
   }
@@ -66,11 +69,11 @@ export class ProxyExecutor implements Executor {
       return;
     }
     const limit = this.route.options.maxBodyBytes;
-    if (incoming !== null && limit !== undefined && Number(incoming.headers['content-length'] ?? 0) > limit) {
+    if (limit !== undefined && (incoming !== null ? Number(incoming.headers['content-length'] ?? 0) : (req.body?.length ?? 0)) > limit) {
       this.pool.clientFailed();
       (res as ServerResponse).shouldKeepAlive = false;
       sendError(res, TOO_LARGE, `${this.label}: request body exceeds the limit of ${limit} bytes`, CLOSE);
-      incoming.resume();
+      incoming?.resume();
       return;
     }
     new ProxyCall(this, req, incoming, res, stats).start(origin);
@@ -80,17 +83,20 @@ export class ProxyExecutor implements Executor {
   close(): void {}
 }
 
+/** requestHeaders' facts, read right after each call. */
+const FACTS = { hasBody: false };
 
 /**
- * One proxied request; the undici handler of each attempt (a retry reuses it).
+ * One proxied request; the handler of each attempt (a retry reuses it), for
+ * either client: the lean one (Exchange: onHead) and undici's.
  *
- * It implements the callbacks undici's HTTP/1.1 client itself calls
- * (onConnect, onHeaders, onData, onComplete, onError). undici 7 marks them
- * deprecated in favour of a controller API, but that API is a wrapper built
- * over these per request (an extra object, and the headers parsed into an
- * object we would only flatten again): on the hot path we skip it.
+ * For undici it implements the callbacks undici's HTTP/1.1 client itself
+ * calls (onConnect, onHeaders, onData, onComplete, onError). undici 7 marks
+ * them deprecated in favour of a controller API, but that API is a wrapper
+ * built over these per request (an extra object, and the headers parsed into
+ * an object we would only flatten again).
  */
-class ProxyCall implements Dispatcher.DispatchHandler {
+class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   private origin!: Origin;
   private abort: ((err?: Error) => void) | null = null;
   private resume: (() => void) | null = null;
@@ -100,8 +106,18 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   private clientGone = false;
   private bytes = 0;
   private tried: Origin[] | undefined;
+  /** A streamed request body (node's request; undici sends it). */
   private readonly body: PassThrough | null;
-  private readonly opts: Dispatcher.DispatchOptions;
+  /** A whole request body (the fast lane read it). */
+  readonly wholeBody: Buffer | null;
+  readonly method: string;
+  private readonly target: string;
+  /** For the origin, flat; turned into undici's options or the lean client's head on first use. */
+  private readonly headers: string[];
+  private opts: Dispatcher.DispatchOptions | undefined;
+  private leanHead: string | undefined;
+  /** The origin the head was built for (its Host is the default when the client sent none). */
+  private leanHeadFor: Origin | undefined;
   private onDrain: (() => void) | undefined;
 
   /**
@@ -115,8 +131,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     private readonly res: ResponseSink,
     private readonly stats: RequestStats,
   ) {
-    const facts = { hasBody: false };
-    const headers = requestHeaders(req.rawHeaders, peerOf(req.socket).address || undefined, 'http', facts);
+    const facts = FACTS;
+    this.headers = requestHeaders(req.rawHeaders, peerOf(req.socket).address || undefined, 'http', facts);
     let body: PassThrough | null = null;
     if (facts.hasBody && incoming !== null) {
       const req = incoming;
@@ -132,16 +148,21 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       }
     }
     this.body = body;
-    // Timeouts are the origin's Pool defaults (origin.ts), set from the pool's settings.
-    this.opts = {
-      path: req.url!,
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body,
-    };
+    this.wholeBody = req.body !== undefined && req.body.length > 0 ? req.body : null;
+    this.method = req.method!;
+    this.target = req.url!;
     // 'on', not 'once': a response closes once and is then dropped, and once's
     // wrapper (a bound function, a removal) is a cost on every proxied request.
     res.on('close', () => this.clientClosed());
+  }
+
+  /** The lean client's request head (built once: a retry sends the same). */
+  get head(): string {
+    if (this.leanHeadFor !== this.origin) {
+      this.leanHeadFor = this.origin;
+      this.leanHead = requestHead(this.method, this.target, this.headers, this.origin.client!.hostHeader, this.wholeBody?.length ?? 0);
+    }
+    return this.leanHead!;
   }
 
   start(origin: Origin): void {
@@ -149,7 +170,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.abort = null;
     origin.inflight++;
     try {
-      origin.dispatcher.dispatch(this.opts, this);
+      if (origin.client !== null && this.body === null) origin.client.dispatch(this);
+      else {
+        // Timeouts are the origin's Pool defaults (origin.ts), set from the pool's settings.
+        this.opts ??= { path: this.target, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: this.body ?? this.wholeBody };
+        origin.dispatcher.dispatch(this.opts, this);
+      }
     } catch (err) {
       origin.inflight--;
       this.finishWithError(err as Error);
@@ -161,22 +187,26 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.clientGone) abort(new Error('the client closed the connection'));
   }
 
+  /** undici's response head. */
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
+    if (!this.onHead(statusCode, responseHeaders(rawHeaders), statusText, resume)) return false;
+    // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
+    // complete now, before undici holds the missing body against the origin.
+    if (statusCode === 204 || statusCode === 304) this.onComplete();
+    return true;
+  }
+
+  /** A final response head, its hop-by-hop headers not yet removed. */
+  onHead(statusCode: number, headers: string[], statusText: string, resume: () => void): boolean {
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     try {
-      writeRelayedHead(this.res, statusCode, statusText, responseHeaders(rawHeaders));
+      writeRelayedHead(this.res, statusCode, statusText, relayedHeaders(headers));
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
     this.started = true;
-    if (statusCode === 204 || statusCode === 304) {
-      // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
-      // complete now, before undici holds the missing body against the origin.
-      this.onComplete();
-      return true;
-    }
     return true;
   }
 
@@ -231,7 +261,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     const f = classify(err, origin.url, ex.pool.settings);
     if (f.originFault) ex.pool.originFailed(origin);
     if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.cause, f.reason);
-    if (!this.started && f.retryable && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD')) {
+    if (!this.started && f.retryable && this.body === null && this.wholeBody === null && (this.method === 'GET' || this.method === 'HEAD')) {
       const tried = (this.tried ??= []);
       tried.push(origin);
       const next = tried.length <= ex.pool.settings.retries ? ex.pool.pick(tried) : undefined;
