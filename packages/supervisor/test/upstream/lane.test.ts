@@ -23,6 +23,8 @@ describe('upstream routes through the fast lane', () => {
   /** Requests to /hold wait here until released. */
   const held: Array<() => void> = [];
   let aborted = 0;
+  /** Request bodies the origin received at /body. */
+  const bodies: Buffer[] = [];
 
   before(async () => {
     // Closed in this suite's after(), once both servers are stopped.
@@ -55,6 +57,14 @@ describe('upstream routes through the fast lane', () => {
           res.end();
         };
         more();
+      } else if (url.startsWith('/body')) {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const body = Buffer.concat(chunks);
+          bodies.push(body);
+          res.end(`${req.method} ${body.length} bytes, content-length ${req.headers['content-length']}`);
+        });
       } else if (url.startsWith('/hold')) {
         res.on('close', () => {
           if (!res.writableFinished) aborted++;
@@ -141,6 +151,27 @@ describe('upstream routes through the fast lane', () => {
     });
     assert.equal(s.sum('flexilib_fast_lane_requests_total', { route: '/up' }), s.sum('flexilib_requests_total', { route: '/up' }), 'every /up request here was a plain GET');
     assert.equal((await scrape(plain.adminPort)).sum('flexilib_fast_lane_requests_total'), 0);
+  });
+
+  it('passes a request body byte for byte, with the same answer as node:http, and the connection lives on', async () => {
+    const body = Buffer.alloc(5000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+    const post = (target: string) => Buffer.concat([Buffer.from(`POST ${target} HTTP/1.1\r\nHost: test\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'), body]);
+    const answers: string[][] = [];
+    bodies.length = 0;
+    for (const f of [lane, plain]) {
+      const c = new RawConnection(f.port);
+      c.write(post('/up/body'));
+      const [first] = await c.responses(1, [], 20_000);
+      c.write(get('/up/len'));
+      const [second] = await c.responses(1, [], 20_000);
+      c.close();
+      answers.push([undated(first), undated(second)]);
+    }
+    assert.deepEqual(answers[0], answers[1]);
+    assert.match(answers[0][0], /\r\n\r\nPOST 5000 bytes, content-length 5000$/);
+    assert.equal(bodies.length, 2);
+    for (const b of bodies) assert.ok(b.equals(body), 'the origin got the body byte for byte');
   });
 
   it('lets an answer in flight finish on a graceful stop, with Connection: close', async () => {
