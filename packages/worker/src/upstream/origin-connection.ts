@@ -2,7 +2,9 @@
  * One keep-alive HTTP/1.1 connection of the lean origin client
  * (origin-client.ts): a request's head (and its whole body, if any) goes out
  * in one write; the answer is parsed by node's own llhttp binding, the
- * HTTPParser node:http's client uses, called directly.
+ * HTTPParser node:http uses, called directly. As node:http's server does, the
+ * parser consumes the socket's reads in C++ (no 'data' events, no Buffer per
+ * read): JavaScript runs for its callbacks only.
  *
  *   send(exchange) ─ write ─> origin
  *        <── onHead / onData (with backpressure) / onComplete, or onError ──
@@ -20,17 +22,28 @@ interface HTTPParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(chunk: Buffer): number | Error;
   finish(): number | Error | undefined;
+  consume(handle: object): void;
   close(): void;
   [callback: number]: unknown;
 }
 interface HTTPParserClass {
   new (): HTTPParser;
   RESPONSE: number;
+  kOnMessageBegin: number;
   kOnHeaders: number;
   kOnHeadersComplete: number;
   kOnBody: number;
   kOnMessageComplete: number;
+  kOnExecute: number;
 }
+/** What a connected net.Socket has underneath (node's stream handle), used to pause reads the parser consumes. */
+interface StreamHandle {
+  isStreamBase?: boolean;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+type HandleSocket = Socket & { _handle: StreamHandle | null; _unrefTimer(): void };
 const require = createRequire(import.meta.url);
 const { HTTPParser } = require('_http_common') as { HTTPParser: HTTPParserClass };
 
@@ -91,6 +104,12 @@ export class OriginConnection {
   private answered = false;
   /** The current answer is complete (set inside execute(); acted on after it). */
   private completed = false;
+  /** Bytes began a message no request asked for (an origin sending ahead): the connection cannot be reused. */
+  private stray = false;
+  /** Reading stopped for a slow client (the handle's reads, which the parser consumes). */
+  private paused = false;
+  /** The parser reads the socket's handle itself (else 'data' events feed it). */
+  private consumed = false;
   /** The origin keeps the connection open after this answer (its Connection header and version). */
   private keepAlive = true;
   /** Headers of a head llhttp delivered in parts (very long heads), joined at its end. */
@@ -105,7 +124,7 @@ export class OriginConnection {
   idleSince = 0;
   /** Bound once per connection: handed to every exchange it carries. */
   private readonly abortFn = (err?: Error) => this.fail(err ?? failure('UND_ERR_ABORTED', 'Request aborted'));
-  private readonly resumeFn = () => this.socket.resume();
+  private readonly resumeFn = () => this.resume();
 
   constructor(private readonly owner: ConnectionOwner, host: string, port: number, first: Exchange) {
     const parser = (this.parser = new HTTPParser());
@@ -114,13 +133,26 @@ export class OriginConnection {
     parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown, status: number, reason: string, upgrade: boolean, keepAlive: boolean) =>
       this.onHeadersComplete(headers, status, reason, upgrade, keepAlive);
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.onBody(chunk);
+    parser[HTTPParser.kOnMessageBegin] = () => {
+      if (this.exchange === null || this.completed) this.stray = true;
+    };
     parser[HTTPParser.kOnMessageComplete] = () => {
       if (this.exchange !== null && this.phase === Phase.Body) this.completed = true;
+    };
+    parser[HTTPParser.kOnExecute] = (ret: number | Error) => {
+      // Consumed reads bypass net.Socket's, which would refresh its inactivity timer.
+      (this.socket as HandleSocket)._unrefTimer();
+      this.afterExecute(ret);
     };
     const socket = (this.socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }));
     this.exchange = first;
     this.arm(owner.timeouts.connect);
     socket.on('connect', () => {
+      const handle = (socket as HandleSocket)._handle;
+      if (handle?.isStreamBase) {
+        parser.consume(handle);
+        this.consumed = true;
+      }
       const ex = this.exchange;
       this.exchange = null;
       if (ex !== null) this.send(ex);
@@ -193,34 +225,59 @@ export class OriginConnection {
 
   private onBody(chunk: Buffer): void {
     const ex = this.exchange;
-    if (ex !== null && !this.completed && !ex.onData(chunk)) this.socket.pause();
+    if (ex !== null && !this.completed && !ex.onData(chunk)) this.pause();
   }
 
+  /** Only when the parser does not consume the handle (a socket without one). */
   private onSocketData(chunk: Buffer): void {
+    this.afterExecute(this.parser.execute(chunk));
+  }
+
+  private afterExecute(ret: number | Error): void {
     this.answered = true;
-    const ret = this.parser.execute(chunk);
     if (typeof ret !== 'number') {
       this.fail(ret);
       this.socket.destroy();
       return;
     }
-    if (this.completed) this.finish(ret === chunk.length);
-    else if (this.exchange === null) this.socket.destroy(); // bytes nobody asked for
+    if (this.completed) this.finish();
+    else if (this.exchange === null || this.stray) this.socket.destroy(); // bytes nobody asked for
   }
 
   /** The answer is complete: the connection goes back to its client (if it can), then the exchange ends. */
-  private finish(clean: boolean): void {
+  private finish(): void {
     const ex = this.exchange!;
     this.exchange = null;
     this.completed = false;
     this.reused = true;
     this.phase = Phase.Idle;
     // Released first: a request the completion starts (the lane's next one) can take this connection.
-    if (clean && this.keepAlive) {
-      if (this.socket.isPaused()) this.socket.resume();
+    if (this.keepAlive && !this.stray) {
+      if (this.paused) this.resume();
       this.owner.release(this);
     } else this.socket.destroySoon();
     ex.onComplete();
+  }
+
+  private pause(): void {
+    this.paused = true;
+    const handle = (this.socket as HandleSocket)._handle;
+    if (!this.consumed) this.socket.pause();
+    else if (handle !== null && handle.reading) {
+      handle.reading = false;
+      handle.readStop();
+    }
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const handle = (this.socket as HandleSocket)._handle;
+    if (!this.consumed) this.socket.resume();
+    else if (handle !== null && !handle.reading) {
+      handle.reading = true;
+      handle.readStart();
+    }
   }
 
   private onEnd(): void {
@@ -229,7 +286,7 @@ export class OriginConnection {
       this.parser.finish();
       if (this.completed) {
         this.keepAlive = false;
-        this.finish(true);
+        this.finish();
       }
     }
     this.fail(failure('UND_ERR_SOCKET', 'other side closed'));
@@ -247,7 +304,7 @@ export class OriginConnection {
         break;
       case Phase.Body:
         // Paused for a slow client: not the origin's silence (as undici, it waits).
-        if (this.socket.isPaused()) return;
+        if (this.paused) return;
         this.fail(failure('UND_ERR_BODY_TIMEOUT', 'Body Timeout Error'));
         break;
       case Phase.Idle:
