@@ -80,6 +80,8 @@ function connectionTokens(value: string): string[] | undefined {
 /** Filled by requestHeaders: whether the request announces a body (read from the same pass). */
 export interface RequestFacts {
   hasBody: boolean;
+  /** The client sent a Host header. */
+  hasHost?: boolean;
 }
 
 /**
@@ -142,6 +144,7 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   else if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
+  facts.hasHost = host !== undefined;
   const own = forwardedElement(client, host, proto);
   out.push('forwarded', fwd === undefined ? own : `${fwd}, ${own}`);
   return out;
@@ -215,13 +218,21 @@ export function relayedHeaders(raw: string[]): string[] {
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
- * The request head for the origin, from requestHeaders' output, as undici
- * writes it (origins see the same either way): the request line, Host first
- * (the client's, else the origin's), `connection: keep-alive`, the headers in
- * order, then Content-Length when there is a body or the method expects one.
- * One latin1 string, written in one go.
+ * The request head for the origin as undici writes it (origins see the same
+ * either way): the request line, then headerBlock(), then Content-Length when
+ * there is a body or the method expects one. One latin1 string, written in one go.
  */
-export function requestHead(method: string, target: string, headers: string[], originHost: string, bodyLength: number): string {
+export function requestHead(method: string, target: string, block: string, bodyLength: number): string {
+  const length = bodyLength > 0 || EXPECTS_BODY.has(method) ? `content-length: ${bodyLength}\r\n` : '';
+  return `${method} ${target} HTTP/1.1\r\n${block}${length}\r\n`;
+}
+
+/**
+ * requestHeaders' output as header lines, in undici's order: Host first (the
+ * client's, else the origin's), `connection: keep-alive`, the rest in order;
+ * Content-Length left out (requestHead writes it).
+ */
+export function headerBlock(headers: string[], originHost: string): string {
   let host = originHost;
   let rest = '';
   for (let i = 0; i < headers.length; i += 2) {
@@ -236,6 +247,5 @@ export function requestHead(method: string, target: string, headers: string[], o
     }
     rest += `${name}: ${headers[i + 1]}\r\n`;
   }
-  const length = bodyLength > 0 || EXPECTS_BODY.has(method) ? `content-length: ${bodyLength}\r\n` : '';
-  return `${method} ${target} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${rest}${length}\r\n`;
+  return `host: ${host}\r\nconnection: keep-alive\r\n${rest}`;
 }

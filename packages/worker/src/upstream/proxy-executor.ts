@@ -24,7 +24,8 @@ import { peerOf } from '../http/peer.js';
 import { sendError } from '../http/respond.js';
 import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
-import { relayedHeaders, requestHead, requestHeaders, responseHeaders } from './headers.js';
+import { relayedHeaders, responseHeaders } from './headers.js';
+import { HeadMemo } from './head-memo.js';
 import type { Origin } from './origin.js';
 import type { Exchange } from './origin-connection.js';
 import type { UpstreamPool } from './pool.js';
@@ -39,6 +40,8 @@ export class ProxyExecutor implements Executor {
   readonly kind = 'upstream' as const;
   /** `route "/api" (pool "api")`: how every error of this executor starts. */
   readonly label: string;
+  /** The last request's headers for the origin, reused while requests repeat them. */
+  readonly heads = new HeadMemo();
 
   constructor(
     readonly route: RouteSpec,
@@ -84,7 +87,7 @@ export class ProxyExecutor implements Executor {
 }
 
 /** requestHeaders' facts, read right after each call. */
-const FACTS = { hasBody: false };
+const FACTS = { hasBody: false, hasHost: false };
 
 /**
  * One proxied request; the handler of each attempt (a retry reuses it), for
@@ -132,7 +135,7 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
     private readonly stats: RequestStats,
   ) {
     const facts = FACTS;
-    this.headers = requestHeaders(req.rawHeaders, peerOf(req.socket).address || undefined, 'http', facts);
+    this.headers = ex.heads.headers(req.rawHeaders, peerOf(req.socket).address || undefined, facts);
     let body: PassThrough | null = null;
     if (facts.hasBody && incoming !== null) {
       const req = incoming;
@@ -160,7 +163,7 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   get head(): string {
     if (this.leanHeadFor !== this.origin) {
       this.leanHeadFor = this.origin;
-      this.leanHead = requestHead(this.method, this.target, this.headers, this.origin.client!.hostHeader, this.wholeBody?.length ?? 0);
+      this.leanHead = this.ex.heads.head(this.method, this.target, this.headers, this.origin.client!.hostHeader, this.wholeBody?.length ?? 0);
     }
     return this.leanHead!;
   }
