@@ -23,6 +23,7 @@ interface HTTPParser {
   execute(chunk: Buffer): number | Error;
   finish(): number | Error | undefined;
   consume(handle: object): void;
+  unconsume(): void;
   close(): void;
   [callback: number]: unknown;
 }
@@ -163,6 +164,8 @@ export class OriginConnection {
     socket.on('timeout', () => this.onTimeout());
     socket.on('error', (err: Error) => this.fail(err));
     socket.on('close', () => {
+      // As node:http frees its parsers: unhooked from the handle, then released.
+      if (this.consumed) this.parser.unconsume();
       this.parser.close();
       this.fail(failure('UND_ERR_SOCKET', 'other side closed'));
       this.owner.closed(this);
