@@ -21,6 +21,7 @@ import type { Dispatcher } from 'undici';
 import { FlexiError, type ErrorCode, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
+import { sameLower } from '../http/raw-headers.js';
 import { sendError } from '../http/respond.js';
 import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
@@ -86,6 +87,14 @@ export class ProxyExecutor implements Executor {
   close(): void {}
 }
 
+/** The Content-Length among relayed response headers, or -1. */
+function declaredLength(headers: string[]): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === 14 && sameLower(headers[i], 'content-length')) return Number(headers[i + 1]);
+  }
+  return -1;
+}
+
 /** requestHeaders' facts, read right after each call. */
 const FACTS = { hasBody: false, hasHost: false };
 
@@ -108,6 +117,10 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   private done = false;
   private clientGone = false;
   private bytes = 0;
+  /** The origin's Content-Length (-1: none), to know which chunk completes the answer. */
+  private length = -1;
+  /** The client's answer was counted ok (before its last bytes left). */
+  private counted = false;
   private tried: Origin[] | undefined;
   /** A streamed request body (node's request; undici sends it). */
   private readonly body: PassThrough | null;
@@ -205,7 +218,9 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     try {
-      writeRelayedHead(this.res, statusCode, statusText, relayedHeaders(headers));
+      const relayed = relayedHeaders(headers);
+      this.length = declaredLength(relayed);
+      writeRelayedHead(this.res, statusCode, statusText, relayed);
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
@@ -221,6 +236,9 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
 
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
+    // The chunk that completes the declared length completes the client's
+    // answer: counted before it leaves, so a worker killed right after still has it.
+    if (this.bytes === this.length) this.countOk();
     return relayChunk(this.res, chunk, (this.onDrain ??= () => this.resume?.()));
   }
 
@@ -229,9 +247,20 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
     this.done = true;
     this.origin.inflight--;
     this.ex.pool.originOk(this.origin);
-    this.ex.pool.clientOk();
+    this.countOk();
     this.stats.bytes = this.bytes;
     this.res.end();
+  }
+
+  private countOk(): void {
+    if (this.counted) return;
+    this.counted = true;
+    this.ex.pool.clientOk();
+  }
+
+  /** A failed client request; not one whose whole answer already went out (counted ok). */
+  private countFailed(): void {
+    if (!this.counted) this.ex.pool.clientFailed();
   }
 
   onError(err: Error): void {
@@ -251,12 +280,12 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
     if (this.clientGone) {
       // The client left; nothing to answer and nothing to blame the origin for.
       this.done = true;
-      ex.pool.clientFailed();
+      this.countFailed();
       return;
     }
     if (err.code === TOO_LARGE) {
       this.done = true;
-      ex.pool.clientFailed();
+      this.countFailed();
       this.discardBody();
       sendError(res, TOO_LARGE, `${ex.label}: ${err.message}`, CLOSE);
       return;
@@ -275,7 +304,7 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
       }
     }
     this.done = true;
-    ex.pool.clientFailed();
+    this.countFailed();
     ex.log.warn({ route: ex.route.key, pool: ex.pool.name, origin: origin.url, code: f.code, cause: f.cause, status: f.status, started: this.started }, f.reason);
     if (this.started) {
       // Headers are out: the only honest signal left is a cut connection.
