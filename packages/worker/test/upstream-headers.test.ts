@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { requestHeaders, responseHeaders, type RequestFacts } from '../src/upstream/headers.js';
+import { HeadMemo } from '../src/upstream/head-memo.js';
 
 function req(raw: string[], remote = '127.0.0.1'): { out: string[]; facts: RequestFacts } {
   const facts: RequestFacts = { hasBody: false };
@@ -80,5 +81,30 @@ describe('upstream response headers', () => {
       assert.deepEqual(responseHeaders(sent), ['Content-Type', 'text/plain', 'X-Forwarded-For', 'kept', 'Set-Cookie', 'a=\u00e9']);
     }
     assert.deepEqual(responseHeaders(raw(['CONNECTION', 'close', 'Content-Length', '2'])), ['Content-Length', '2']);
+  });
+});
+
+describe("a route's memo of request heads", () => {
+  it('reuses the last headers while the raw headers and the peer repeat, and rebuilds on any change', () => {
+    const memo = new HeadMemo();
+    const facts: RequestFacts = { hasBody: false };
+    const raw = ['Host', 'shop.example', 'Accept', '*/*', 'Connection', 'keep-alive'];
+    const first = memo.headers(raw, '10.0.0.1', facts);
+    const head = memo.head('GET', '/a', first, '127.0.0.1:9000', 0);
+    assert.equal(head, 'GET /a HTTP/1.1\r\nhost: shop.example\r\nconnection: keep-alive\r\nAccept: */*\r\nx-forwarded-for: 10.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: shop.example\r\nforwarded: for=10.0.0.1;host=shop.example;proto=http\r\n\r\n');
+    // The lane reuses its rawHeaders array: the memo must have copied it.
+    const again = memo.headers([...raw], '10.0.0.1', facts);
+    assert.equal(again, first);
+    assert.equal(memo.head('POST', '/b', again, '127.0.0.1:9001', 3), head.replace('GET /a', 'POST /b').replace(/\r\n\r\n$/, '\r\ncontent-length: 3\r\n\r\n'));
+    assert.notEqual(memo.headers(raw, '10.0.0.2', facts), first, 'another peer');
+    const changed = memo.headers(['Host', 'shop.example', 'Accept', 'text/html'], '10.0.0.2', facts);
+    assert.deepEqual(changed.slice(0, 4), ['Host', 'shop.example', 'Accept', 'text/html']);
+    // No Host from the client: each origin's own.
+    const bare = memo.headers(['Accept', '*/*', 'Content-Length', '4'], '10.0.0.2', facts);
+    assert.equal(facts.hasBody, true);
+    assert.match(memo.head('POST', '/', bare, 'a:1', 4), /^POST \/ HTTP\/1\.1\r\nhost: a:1\r\n/);
+    assert.match(memo.head('POST', '/', bare, 'b:2', 4), /^POST \/ HTTP\/1\.1\r\nhost: b:2\r\n.*content-length: 4\r\n\r\n$/s);
+    assert.equal(memo.headers(['Accept', '*/*', 'Content-Length', '4'], '10.0.0.2', facts), bare);
+    assert.equal(facts.hasBody, true, 'the facts come from memory too');
   });
 });

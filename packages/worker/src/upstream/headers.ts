@@ -80,6 +80,8 @@ function connectionTokens(value: string): string[] | undefined {
 /** Filled by requestHeaders: whether the request announces a body (read from the same pass). */
 export interface RequestFacts {
   hasBody: boolean;
+  /** The client sent a Host header. */
+  hasHost?: boolean;
 }
 
 /**
@@ -142,6 +144,7 @@ export function requestHeaders(raw: string[], remote: string | undefined, proto:
   else if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
+  facts.hasHost = host !== undefined;
   const own = forwardedElement(client, host, proto);
   out.push('forwarded', fwd === undefined ? own : `${fwd}, ${own}`);
   return out;
@@ -165,30 +168,43 @@ function latin1(b: Buffer): string {
   return decoded.decode(b, 0, b.length);
 }
 
+/** Reused by responseHeaders: the origin's raw header buffers as strings. */
+const scratch: string[] = [];
+
 /**
  * Response headers for the client, from undici's raw response headers
  * (alternating name and value buffers, as received). Latin-1 both ways, so
  * every byte of a value passes unchanged.
  */
 export function responseHeaders(raw: Buffer[]): string[] {
+  for (let i = 0; i < raw.length; i++) scratch[i] = latin1(raw[i]);
+  scratch.length = raw.length;
+  return relayedHeaders(scratch);
+}
+
+/**
+ * Response headers for the client, from the origin's (names and values as
+ * latin1 strings, as node's HTTP parser gives them): hop-by-hop ones dropped.
+ */
+export function relayedHeaders(raw: string[]): string[] {
   const out: string[] = [];
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = latin1(raw[i]);
+    const name = raw[i];
     // Hop-by-hop names start with c, e, k, p, t or u: most headers pass on their first letter.
     const first = name.charCodeAt(0) | 0x20;
     if (first !== 0x63 && first !== 0x65 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75) {
-      out.push(name, latin1(raw[i + 1]));
+      out.push(name, raw[i + 1]);
       continue;
     }
     const kind = kindOfName(name);
     if (kind === Kind.Connection) {
-      const tokens = connectionTokens(latin1(raw[i + 1]));
+      const tokens = connectionTokens(raw[i + 1]);
       if (tokens !== undefined) (listed ??= []).push(...tokens);
       continue;
     }
     if (kind === Kind.HopByHop || kind === Kind.TransferEncoding) continue;
-    out.push(name, latin1(raw[i + 1]));
+    out.push(name, raw[i + 1]);
   }
   if (listed !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) {
@@ -196,4 +212,40 @@ export function responseHeaders(raw: Buffer[]): string[] {
     }
   }
   return out;
+}
+
+/** Methods whose requests carry a body by their semantics: undici sends them `content-length: 0` when bodyless. */
+const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * The request head for the origin as undici writes it (origins see the same
+ * either way): the request line, then headerBlock(), then Content-Length when
+ * there is a body or the method expects one. One latin1 string, written in one go.
+ */
+export function requestHead(method: string, target: string, block: string, bodyLength: number): string {
+  const length = bodyLength > 0 || EXPECTS_BODY.has(method) ? `content-length: ${bodyLength}\r\n` : '';
+  return `${method} ${target} HTTP/1.1\r\n${block}${length}\r\n`;
+}
+
+/**
+ * requestHeaders' output as header lines, in undici's order: Host first (the
+ * client's, else the origin's), `connection: keep-alive`, the rest in order;
+ * Content-Length left out (requestHead writes it).
+ */
+export function headerBlock(headers: string[], originHost: string): string {
+  let host = originHost;
+  let rest = '';
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === 4 || name.length === 14) {
+      const kind = kindOfName(name);
+      if (kind === Kind.Host) {
+        host = headers[i + 1];
+        continue;
+      }
+      if (kind === Kind.ContentLength) continue;
+    }
+    rest += `${name}: ${headers[i + 1]}\r\n`;
+  }
+  return `host: ${host}\r\nconnection: keep-alive\r\n${rest}`;
 }

@@ -1,6 +1,8 @@
 /**
  * The upstream executor: proxies a route's requests to a pool of origins over
- * undici's keep-alive connection pools, streaming bodies both ways.
+ * keep-alive connections, streaming bodies both ways: the lean client
+ * (origin-client.ts) for requests without a body or with a whole one,
+ * undici's pools for streamed bodies and https:// origins (origin.ts).
  *
  *   client ──req──> pick origin ──dispatch──> origin
  *      ^              │ none healthy: 503       │ refused/reset before answering:
@@ -23,8 +25,10 @@ import { sameLower } from '../http/raw-headers.js';
 import { sendError } from '../http/respond.js';
 import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
-import { requestHeaders, responseHeaders } from './headers.js';
+import { relayedHeaders, responseHeaders } from './headers.js';
+import { HeadMemo } from './head-memo.js';
 import type { Origin } from './origin.js';
+import type { Exchange } from './origin-connection.js';
 import type { UpstreamPool } from './pool.js';
 import type { UpstreamRegistry } from './registry.js';
 
@@ -37,6 +41,8 @@ export class ProxyExecutor implements Executor {
   readonly kind = 'upstream' as const;
   /** `route "/api" (pool "api")`: how every error of this executor starts. */
   readonly label: string;
+  /** The last request's headers for the origin, reused while requests repeat them. */
+  readonly heads = new HeadMemo();
 
   constructor(
     readonly route: RouteSpec,
@@ -51,7 +57,7 @@ export class ProxyExecutor implements Executor {
     this.proxy(req, req, res, stats);
   }
 
-  /** The fast lane's requests: a body, if any, is whole in req.body, within the route's limit. */
+  /** The fast lane's requests: bodyless, or with the whole body read (req.body). */
   laneHandle(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
     this.proxy(req, null, res, stats);
   }
@@ -67,11 +73,11 @@ export class ProxyExecutor implements Executor {
       return;
     }
     const limit = this.route.options.maxBodyBytes;
-    if (incoming !== null && limit !== undefined && Number(incoming.headers['content-length'] ?? 0) > limit) {
+    if (limit !== undefined && (incoming !== null ? Number(incoming.headers['content-length'] ?? 0) : (req.body?.length ?? 0)) > limit) {
       this.pool.clientFailed();
       (res as ServerResponse).shouldKeepAlive = false;
       sendError(res, TOO_LARGE, `${this.label}: request body exceeds the limit of ${limit} bytes`, CLOSE);
-      incoming.resume();
+      incoming?.resume();
       return;
     }
     new ProxyCall(this, req, incoming, res, stats).start(origin);
@@ -81,7 +87,6 @@ export class ProxyExecutor implements Executor {
   close(): void {}
 }
 
-
 /** The Content-Length among relayed response headers, or -1. */
 function declaredLength(headers: string[]): number {
   for (let i = 0; i < headers.length; i += 2) {
@@ -90,16 +95,20 @@ function declaredLength(headers: string[]): number {
   return -1;
 }
 
+/** requestHeaders' facts, read right after each call. */
+const FACTS = { hasBody: false, hasHost: false };
+
 /**
- * One proxied request; the undici handler of each attempt (a retry reuses it).
+ * One proxied request; the handler of each attempt (a retry reuses it), for
+ * either client: the lean one (Exchange: onHead) and undici's.
  *
- * It implements the callbacks undici's HTTP/1.1 client itself calls
- * (onConnect, onHeaders, onData, onComplete, onError). undici 7 marks them
- * deprecated in favour of a controller API, but that API is a wrapper built
- * over these per request (an extra object, and the headers parsed into an
- * object we would only flatten again): on the hot path we skip it.
+ * For undici it implements the callbacks undici's HTTP/1.1 client itself
+ * calls (onConnect, onHeaders, onData, onComplete, onError). undici 7 marks
+ * them deprecated in favour of a controller API, but that API is a wrapper
+ * built over these per request (an extra object, and the headers parsed into
+ * an object we would only flatten again).
  */
-class ProxyCall implements Dispatcher.DispatchHandler {
+class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   private origin!: Origin;
   private abort: ((err?: Error) => void) | null = null;
   private resume: (() => void) | null = null;
@@ -113,8 +122,18 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   /** The client's answer was counted ok (before its last bytes left). */
   private counted = false;
   private tried: Origin[] | undefined;
+  /** A streamed request body (node's request; undici sends it). */
   private readonly body: PassThrough | null;
-  private readonly opts: Dispatcher.DispatchOptions;
+  /** A whole request body (the fast lane read it). */
+  readonly wholeBody: Buffer | null;
+  readonly method: string;
+  private readonly target: string;
+  /** For the origin, flat; turned into undici's options or the lean client's head on first use. */
+  private readonly headers: string[];
+  private opts: Dispatcher.DispatchOptions | undefined;
+  private leanHead: string | undefined;
+  /** The origin the head was built for (its Host is the default when the client sent none). */
+  private leanHeadFor: Origin | undefined;
   private onDrain: (() => void) | undefined;
 
   /**
@@ -128,8 +147,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     private readonly res: ResponseSink,
     private readonly stats: RequestStats,
   ) {
-    const facts = { hasBody: false };
-    const headers = requestHeaders(req.rawHeaders, peerOf(req.socket).address || undefined, 'http', facts);
+    const facts = FACTS;
+    this.headers = ex.heads.headers(req.rawHeaders, peerOf(req.socket).address || undefined, facts);
     let body: PassThrough | null = null;
     if (facts.hasBody && incoming !== null) {
       const req = incoming;
@@ -145,17 +164,21 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       }
     }
     this.body = body;
-    // Timeouts are the origin's Pool defaults (origin.ts), set from the pool's settings.
-    this.opts = {
-      path: req.url!,
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      // From the fast lane, the whole body (or none): a Buffer, which a retry can send again.
-      body: incoming === null ? (req.body ?? null) : body,
-    };
+    this.wholeBody = req.body !== undefined && req.body.length > 0 ? req.body : null;
+    this.method = req.method!;
+    this.target = req.url!;
     // 'on', not 'once': a response closes once and is then dropped, and once's
     // wrapper (a bound function, a removal) is a cost on every proxied request.
     res.on('close', () => this.clientClosed());
+  }
+
+  /** The lean client's request head (built once: a retry sends the same). */
+  get head(): string {
+    if (this.leanHeadFor !== this.origin) {
+      this.leanHeadFor = this.origin;
+      this.leanHead = this.ex.heads.head(this.method, this.target, this.headers, this.origin.client!.hostHeader, this.wholeBody?.length ?? 0);
+    }
+    return this.leanHead!;
   }
 
   start(origin: Origin): void {
@@ -163,7 +186,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.abort = null;
     origin.inflight++;
     try {
-      origin.dispatcher.dispatch(this.opts, this);
+      if (origin.client !== null && this.body === null) origin.client.dispatch(this);
+      else {
+        // Timeouts are the origin's Pool defaults (origin.ts), set from the pool's settings.
+        this.opts ??= { path: this.target, method: this.method as Dispatcher.HttpMethod, headers: this.headers, body: this.body ?? this.wholeBody };
+        origin.dispatcher.dispatch(this.opts, this);
+      }
     } catch (err) {
       origin.inflight--;
       this.finishWithError(err as Error);
@@ -175,24 +203,28 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.clientGone) abort(new Error('the client closed the connection'));
   }
 
+  /** undici's response head. */
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
+    if (!this.onHead(statusCode, responseHeaders(rawHeaders), statusText, resume)) return false;
+    // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
+    // complete now, before undici holds the missing body against the origin.
+    if (statusCode === 204 || statusCode === 304) this.onComplete();
+    return true;
+  }
+
+  /** A final response head, its hop-by-hop headers not yet removed. */
+  onHead(statusCode: number, headers: string[], statusText: string, resume: () => void): boolean {
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     try {
-      const headers = responseHeaders(rawHeaders);
-      this.length = declaredLength(headers);
-      writeRelayedHead(this.res, statusCode, statusText, headers);
+      const relayed = relayedHeaders(headers);
+      this.length = declaredLength(relayed);
+      writeRelayedHead(this.res, statusCode, statusText, relayed);
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
     this.started = true;
-    if (statusCode === 204 || statusCode === 304) {
-      // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
-      // complete now, before undici holds the missing body against the origin.
-      this.onComplete();
-      return true;
-    }
     return true;
   }
 
@@ -261,7 +293,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     const f = classify(err, origin.url, ex.pool.settings);
     if (f.originFault) ex.pool.originFailed(origin);
     if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.cause, f.reason);
-    if (!this.started && f.retryable && this.body === null && (this.opts.method === 'GET' || this.opts.method === 'HEAD')) {
+    if (!this.started && f.retryable && this.body === null && this.wholeBody === null && (this.method === 'GET' || this.method === 'HEAD')) {
       const tried = (this.tried ??= []);
       tried.push(origin);
       const next = tried.length <= ex.pool.settings.retries ? ex.pool.pick(tried) : undefined;

@@ -1,0 +1,355 @@
+/**
+ * One keep-alive HTTP/1.1 connection of the lean origin client
+ * (origin-client.ts): a request's head (and its whole body, if any) goes out
+ * in one write; the answer is parsed by node's own llhttp binding, the
+ * HTTPParser node:http uses, called directly. As node:http's server does, the
+ * parser consumes the socket's reads in C++ (no 'data' events, no Buffer per
+ * read): JavaScript runs for its callbacks only.
+ *
+ *   send(exchange) ─ write ─> origin
+ *        <── onHead / onData (with backpressure) / onComplete, or onError ──
+ *   complete and reusable ─> back to the client (idle, or the next queued request)
+ *
+ * Failures carry the codes undici gives the same events (ECONNREFUSED,
+ * UND_ERR_SOCKET, UND_ERR_HEADERS_TIMEOUT, ...), so failure.ts classifies both
+ * clients alike and the logs keep one vocabulary.
+ */
+import { createRequire } from 'node:module';
+import net, { type Socket } from 'node:net';
+
+/** The parts of node's internal HTTPParser (`_http_common`) used here. */
+interface HTTPParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(chunk: Buffer): number | Error;
+  finish(): number | Error | undefined;
+  consume(handle: object): void;
+  unconsume(): void;
+  close(): void;
+  [callback: number]: unknown;
+}
+interface HTTPParserClass {
+  new (): HTTPParser;
+  RESPONSE: number;
+  kOnMessageBegin: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+  kOnExecute: number;
+}
+/** What a connected net.Socket has underneath (node's stream handle), used to pause reads the parser consumes. */
+interface StreamHandle {
+  isStreamBase?: boolean;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+type HandleSocket = Socket & { _handle: StreamHandle | null; _unrefTimer(): void };
+const require = createRequire(import.meta.url);
+const { HTTPParser } = require('_http_common') as { HTTPParser: HTTPParserClass };
+
+/** What a connection needs of a request in flight (the proxy's ProxyCall). */
+export interface Exchange {
+  readonly method: string;
+  /** The request head, latin1, ending with the empty line. */
+  readonly head: string;
+  /** A whole request body (Content-Length framed), or null. */
+  readonly wholeBody: Buffer | null;
+  /** The request is on a connection (before it is written): `abort` cuts it. */
+  onConnect(abort: (err?: Error) => void): void;
+  /** The final response head; `resume` restarts reading after onData returned false. */
+  onHead(status: number, headers: string[], reason: string, resume: () => void): boolean;
+  /** A body chunk; false: the client is slow, stop reading until resume(). */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: Error): void;
+}
+
+/** What a connection needs of its client. */
+export interface ConnectionOwner {
+  readonly timeouts: { connect: number; headers: number; body: number };
+  /** The answer is complete and the connection can carry another request. */
+  release(conn: OriginConnection): void;
+  /** The connection closed (counted out of the client's connections). */
+  closed(conn: OriginConnection): void;
+  /** A request whose reused connection was closed before any answer: send it again on a new one. */
+  retry(exchange: Exchange): void;
+}
+
+export type FailureCode = 'UND_ERR_SOCKET' | 'UND_ERR_CONNECT_TIMEOUT' | 'UND_ERR_HEADERS_TIMEOUT' | 'UND_ERR_BODY_TIMEOUT' | 'UND_ERR_CLOSED' | 'UND_ERR_ABORTED';
+
+export function failure(code: FailureCode, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Seconds an idle connection is kept, unless the origin's Keep-Alive says less (origin-client.ts sweeps). */
+export const IDLE_SECONDS = 4;
+
+/** The timer's meaning: which phase of the exchange an inactivity timeout cuts. */
+const enum Phase {
+  Connecting,
+  Idle,
+  Headers,
+  Body,
+}
+
+export class OriginConnection {
+  readonly socket: Socket;
+  private readonly parser: HTTPParser;
+  /** The request in flight, or null when idle. */
+  private exchange: Exchange | null = null;
+  private phase = Phase.Connecting;
+  /** The current request's bytes went out (an abort from now on costs the connection). */
+  private written = false;
+  /** Bytes of an answer arrived for the current request. */
+  private answered = false;
+  /** The current answer is complete (set inside execute(); acted on after it). */
+  private completed = false;
+  /** Bytes began a message no request asked for (an origin sending ahead): the connection cannot be reused. */
+  private stray = false;
+  /** Reading stopped for a slow client (the handle's reads, which the parser consumes). */
+  private paused = false;
+  /** The parser reads the socket's handle itself (else 'data' events feed it). */
+  private consumed = false;
+  /** The origin keeps the connection open after this answer (its Connection header and version). */
+  private keepAlive = true;
+  /** Headers of a head llhttp delivered in parts (very long heads), joined at its end. */
+  private partial: string[] | null = null;
+  /** Inactivity timeout now armed on the socket (ms), to re-arm only when it changes. */
+  private armed = 0;
+  /** The connection carried a request before. */
+  reused = false;
+  /** Seconds it may stay idle (the origin's Keep-Alive timeout, less a second, or IDLE_SECONDS). */
+  idleSeconds = IDLE_SECONDS;
+  /** The owner's clock (in seconds) when it went idle. */
+  idleSince = 0;
+  /** Bound once per connection: handed to every exchange it carries. */
+  private readonly abortFn = (err?: Error) => this.fail(err ?? failure('UND_ERR_ABORTED', 'Request aborted'));
+  private readonly resumeFn = () => this.resume();
+
+  constructor(private readonly owner: ConnectionOwner, host: string, port: number, first: Exchange) {
+    const parser = (this.parser = new HTTPParser());
+    parser.initialize(HTTPParser.RESPONSE, this, 0, 0);
+    parser[HTTPParser.kOnHeaders] = (headers: string[]) => (this.partial ??= []).push(...headers);
+    parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown, status: number, reason: string, upgrade: boolean, keepAlive: boolean) =>
+      this.onHeadersComplete(headers, status, reason, upgrade, keepAlive);
+    parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.onBody(chunk);
+    parser[HTTPParser.kOnMessageBegin] = () => {
+      if (this.exchange === null || this.completed) this.stray = true;
+    };
+    parser[HTTPParser.kOnMessageComplete] = () => {
+      if (this.exchange !== null && this.phase === Phase.Body) this.completed = true;
+    };
+    parser[HTTPParser.kOnExecute] = (ret: number | Error) => {
+      // Consumed reads bypass net.Socket's, which would refresh its inactivity timer.
+      (this.socket as HandleSocket)._unrefTimer();
+      this.afterExecute(ret);
+    };
+    const socket = (this.socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }));
+    this.exchange = first;
+    this.arm(owner.timeouts.connect);
+    socket.on('connect', () => {
+      const handle = (socket as HandleSocket)._handle;
+      if (handle?.isStreamBase) {
+        parser.consume(handle);
+        this.consumed = true;
+      }
+      const ex = this.exchange;
+      this.exchange = null;
+      if (ex !== null) this.send(ex);
+      else this.owner.release(this);
+    });
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('timeout', () => this.onTimeout());
+    socket.on('error', (err: Error) => this.fail(err));
+    socket.on('close', () => {
+      // As node:http frees its parsers: unhooked from the handle, then released.
+      if (this.consumed) this.parser.unconsume();
+      this.parser.close();
+      this.fail(failure('UND_ERR_SOCKET', 'other side closed'));
+      this.owner.closed(this);
+    });
+  }
+
+  /** Write a request; its answer comes through the exchange's callbacks. */
+  send(ex: Exchange): void {
+    this.exchange = ex;
+    this.phase = Phase.Headers;
+    this.written = false;
+    this.answered = false;
+    this.completed = false;
+    ex.onConnect(this.abortFn);
+    if (this.exchange !== ex) return; // aborted (the client left while it waited)
+    this.arm(this.owner.timeouts.headers);
+    const s = this.socket;
+    this.written = true;
+    if (ex.wholeBody === null) s.write(ex.head, 'latin1');
+    else {
+      s.cork();
+      s.write(ex.head, 'latin1');
+      s.write(ex.wholeBody);
+      s.uncork();
+    }
+  }
+
+  /** Close it (idle too long, its client retired). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private arm(ms: number): void {
+    if (ms === this.armed) return;
+    this.armed = ms;
+    this.socket.setTimeout(ms);
+  }
+
+  private onHeadersComplete(headers: string[] | undefined, status: number, reason: string, upgrade: boolean, keepAlive: boolean): number {
+    const ex = this.exchange;
+    if (headers === undefined) {
+      headers = this.partial ?? [];
+      this.partial = null;
+    }
+    // An answer to no request, or a protocol switch nobody asked for (Upgrade is hop-by-hop, never sent).
+    if (ex === null || this.phase !== Phase.Headers || upgrade) {
+      this.socket.destroy();
+      return 1;
+    }
+    // 1xx: interim (the client's Expect was node:http's to answer); the final answer follows.
+    if (status < 200) return 1;
+    this.phase = Phase.Body;
+    this.keepAlive = keepAlive;
+    if (keepAlive) this.idleSeconds = keepAliveSeconds(headers);
+    if (this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
+    ex.onHead(status, headers, reason, this.resumeFn);
+    // No body for these, whatever the head says (node:http's client does the same).
+    return ex.method === 'HEAD' || status === 304 || status === 204 ? 1 : 0;
+  }
+
+  private onBody(chunk: Buffer): void {
+    const ex = this.exchange;
+    if (ex !== null && !this.completed && !ex.onData(chunk)) this.pause();
+  }
+
+  /** Only when the parser does not consume the handle (a socket without one). */
+  private onSocketData(chunk: Buffer): void {
+    this.afterExecute(this.parser.execute(chunk));
+  }
+
+  private afterExecute(ret: number | Error): void {
+    this.answered = true;
+    if (typeof ret !== 'number') {
+      this.fail(ret);
+      this.socket.destroy();
+      return;
+    }
+    if (this.completed) this.finish();
+    else if (this.exchange === null || this.stray) this.socket.destroy(); // bytes nobody asked for
+  }
+
+  /** The answer is complete: the connection goes back to its client (if it can), then the exchange ends. */
+  private finish(): void {
+    const ex = this.exchange!;
+    this.exchange = null;
+    this.completed = false;
+    this.reused = true;
+    this.phase = Phase.Idle;
+    // Released first: a request the completion starts (the lane's next one) can take this connection.
+    if (this.keepAlive && !this.stray) {
+      if (this.paused) this.resume();
+      this.owner.release(this);
+    } else this.socket.destroySoon();
+    ex.onComplete();
+  }
+
+  private pause(): void {
+    this.paused = true;
+    const handle = (this.socket as HandleSocket)._handle;
+    if (!this.consumed) this.socket.pause();
+    else if (handle !== null && handle.reading) {
+      handle.reading = false;
+      handle.readStop();
+    }
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const handle = (this.socket as HandleSocket)._handle;
+    if (!this.consumed) this.socket.resume();
+    else if (handle !== null && !handle.reading) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  }
+
+  private onEnd(): void {
+    // An answer framed by the connection's end completes now.
+    if (this.exchange !== null && this.phase === Phase.Body) {
+      this.parser.finish();
+      if (this.completed) {
+        this.keepAlive = false;
+        this.finish();
+      }
+    }
+    this.fail(failure('UND_ERR_SOCKET', 'other side closed'));
+    this.socket.destroy();
+  }
+
+  private onTimeout(): void {
+    switch (this.phase) {
+      case Phase.Connecting:
+        this.fail(failure('UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error'));
+        break;
+      case Phase.Headers:
+        if (this.exchange === null) return;
+        this.fail(failure('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error'));
+        break;
+      case Phase.Body:
+        // Paused for a slow client: not the origin's silence (as undici, it waits).
+        if (this.paused) return;
+        this.fail(failure('UND_ERR_BODY_TIMEOUT', 'Body Timeout Error'));
+        break;
+      case Phase.Idle:
+        break;
+    }
+    this.socket.destroy();
+  }
+
+  /**
+   * The request in flight (if any) fails with `err`. A request not written yet
+   * leaves the connection usable; one written to a reused connection that
+   * closed before any answer byte (the origin closing it as idle, a race every
+   * keep-alive client has) is sent again on a new connection, if idempotent.
+   */
+  private fail(err: Error): void {
+    const ex = this.exchange;
+    if (ex === null) return;
+    this.exchange = null;
+    if (!this.written && this.phase === Phase.Headers) {
+      this.phase = Phase.Idle;
+      this.owner.release(this);
+      ex.onError(err);
+      return;
+    }
+    this.socket.destroy();
+    const code = (err as Error & { code?: string }).code;
+    if (this.reused && !this.answered && this.written && ex.wholeBody === null && (ex.method === 'GET' || ex.method === 'HEAD') && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')) {
+      this.reused = false;
+      this.owner.retry(ex);
+      return;
+    }
+    ex.onError(err);
+  }
+}
+
+/** `Keep-Alive: timeout=N` of the origin: keep it idle a second less; else IDLE_SECONDS. */
+function keepAliveSeconds(headers: string[]): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    const m = /timeout=(\d+)/i.exec(headers[i + 1]);
+    if (m !== null) return Math.max(1, Math.min(Number(m[1]) - 1, 600));
+  }
+  return IDLE_SECONDS;
+}
