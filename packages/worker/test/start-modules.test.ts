@@ -111,7 +111,8 @@ test('a config bringing an upstream route loads that kind, keeps the messages in
     assert.equal(proxied.body, 'from the origin');
     const modules = await w.stop();
     assert.equal(loadedOf(modules, OTHER_KINDS[0]![1]).length, 1, 'the upstream executor was loaded');
-    assert.ok(loadedOf(modules, /\/node_modules\/undici\//).length > 0, 'undici was loaded for the origin');
+    // A plain GET to an http:// origin goes through the lean client: undici waits for a streamed body or https.
+    assert.equal(loadedOf(modules, /\/node_modules\/undici\//).length, 0, 'undici is not loaded for plain proxying');
   } finally {
     w.child.kill('SIGKILL');
     origin.close();

@@ -23,7 +23,7 @@ describe('upstream routes through the fast lane', () => {
   /** Requests to /hold wait here until released. */
   const held: Array<() => void> = [];
   let aborted = 0;
-  /** Request bodies the origin received at /body. */
+  /** Request bodies the origin received at /kept-body. */
   const bodies: Buffer[] = [];
 
   before(async () => {
@@ -61,7 +61,7 @@ describe('upstream routes through the fast lane', () => {
           res.end();
         };
         more();
-      } else if (url.startsWith('/body')) {
+      } else if (url.startsWith('/kept-body')) {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
@@ -205,7 +205,7 @@ describe('upstream routes through the fast lane', () => {
     bodies.length = 0;
     for (const f of [lane, plain]) {
       const c = new RawConnection(f.port);
-      c.write(post('/up/body'));
+      c.write(post('/up/kept-body'));
       const [first] = await c.responses(1, [], 20_000);
       c.write(get('/up/len'));
       const [second] = await c.responses(1, [], 20_000);
