@@ -96,9 +96,10 @@ export interface Executor {
   direct?(req: RequestLike, stats: RequestStats): DirectAnswer | null;
   /**
    * The fast lane's asynchronous form (upstream, threaded native and WASM
-   * routes): answer a plain request through `res`, now or later. `req` is the
-   * lane's reused object, valid only during the call: whatever the answer
-   * needs later is copied before returning.
+   * routes): answer a plain request through `res`, now or later. Its body, if
+   * any, is req.body (whole, within the route's limit: the lane hands larger
+   * ones to node:http). `req` is the lane's reused object, valid only during
+   * the call: whatever the answer needs later is copied before returning.
    */
   laneHandle?(req: RequestLike, res: ResponseSink, stats: RequestStats): void;
   /** With direct: log an answer that breaks node:http's rules (a bad header,

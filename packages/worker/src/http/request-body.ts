@@ -3,7 +3,6 @@
  * (native and WASM plugins get the body as one pointer and length).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ResponseSink } from '../executor.js';
 import { rawHeader } from './raw-headers.js';
 import { sendError } from './respond.js';
 
@@ -15,13 +14,6 @@ export function hasNoBody(req: IncomingMessage): boolean {
   return len === undefined || len === '0';
 }
 
-const CLOSE = { connection: 'close' };
-
-/** 413 for a body over `limit`; the answer closes the connection (the rest of the body is not read). */
-export function sendBodyTooLarge(res: ResponseSink, limit: number): void {
-  sendError(res, 'FLX_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, CLOSE);
-}
-
 /**
  * Collect the body, or answer 413 (and close the connection, since the rest of
  * the body is not read) once it exceeds `limit` bytes.
@@ -30,7 +22,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limit: numbe
   const declared = req.headers['content-length'];
   const tooLarge = () => {
     res.shouldKeepAlive = false;
-    sendBodyTooLarge(res, limit);
+    sendError(res, 'FLX_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, { connection: 'close' });
     req.resume();
   };
   if (declared !== undefined && Number(declared) > limit) {

@@ -15,7 +15,7 @@ import type { RouteSpec } from '@flexilib/contract';
 import { answersHttp, FlexiError } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { holdRequest } from '../http/held-request.js';
-import { hasNoBody, readBody, sendBodyTooLarge } from '../http/request-body.js';
+import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
 import { applyResponseRules, writeAnswer } from '../http/response-rules.js';
 import { CallDeadlines, type Deadlined } from './call-deadlines.js';
@@ -136,12 +136,7 @@ export class NativeExecutor implements Executor {
    * the call's slot now, or held (copied) while the call queues.
    */
   private threadedLane(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
-    const body = req.body;
-    if (body !== undefined && body.length > this.maxBody) {
-      sendBodyTooLarge(res, this.maxBody);
-      return;
-    }
-    this.startThreaded(req, res, body ?? null, stats, true);
+    this.startThreaded(req, res, req.body ?? null, stats, true);
   }
 
   private startThreaded(req: RequestLike, res: ResponseSink, body: Buffer | null, stats: RequestStats, borrowed: boolean): void {

@@ -11,7 +11,7 @@ import type { RouteSpec } from '@flexilib/contract';
 import { answersHttp, FlexiError, statusOf, type HttpErrorCode } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink, RouteCounters } from '../executor.js';
 import { holdRequest } from '../http/held-request.js';
-import { hasNoBody, readBody, sendBodyTooLarge } from '../http/request-body.js';
+import { hasNoBody, readBody } from '../http/request-body.js';
 import { sendError } from '../http/respond.js';
 import { applyResponseRules, newPluginResponse, writeAnswer } from '../http/response-rules.js';
 import { KIND, type CallResult } from './channel.js';
@@ -74,12 +74,7 @@ export class WasmExecutor implements Executor {
 
   /** The fast lane's call: the request is written into the instance's channel now, or held while it queues. */
   laneHandle(req: RequestLike, res: ResponseSink, stats: RequestStats): void {
-    const body = req.body;
-    if (body !== undefined && body.length > this.maxBody) {
-      sendBodyTooLarge(res, this.maxBody);
-      return;
-    }
-    this.deps.pool.run(new Job(this, req, res, body ?? null, stats, true));
+    this.deps.pool.run(new Job(this, req, res, req.body ?? null, stats, true));
   }
 
   respond(res: ResponseSink, stats: RequestStats, r: CallResult | FlexiError): void {
