@@ -70,6 +70,8 @@ const C1000 = 'flexilib-inline-c1000';
 export const GOALS: GoalSpec[] = [
   ratioGoal('native-throughput', 'native inline GET: req/s vs bare node:http (same bytes)', 1.0, 'flexilib-inline'),
   pairedGoal('native-ceiling', 'native inline GET: req/s vs nginx return 200 (the ceiling), both driven by plain wrk', 0.8, 'flexilib-inline', 'nginx-return-200', plainRun),
+  pairedGoal('node-floor-ceiling', 'the Node.js floor (bare node:net, fixed answer, no parsing): req/s vs nginx return 200, both driven by plain wrk', null, 'node-net-floor', 'nginx-return-200', plainRun),
+  pairedGoal('native-floor', 'native inline GET: req/s vs the Node.js floor (bare node:net), both driven by plain wrk', null, 'flexilib-inline', 'node-net-floor', plainRun),
   pairedGoal('native-plain', 'native inline GET: req/s vs bare node:http, both driven by plain wrk', null, 'flexilib-inline', GET, plainRun),
   p99Goal('p99', 'native inline GET: p99 latency at 32 connections (paced run)', 2, 'flexilib-inline'),
   ratioGoal('post-1k', 'native POST /echo, 1 KiB body: req/s vs bare node:http reading the same body', 1.0, 'flexilib-post-1k', 'baseline-node-http-post-1k'),
