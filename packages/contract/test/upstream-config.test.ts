@@ -11,7 +11,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
-import { DEFAULT_UPSTREAM_SETTINGS, parseDuration, parseOrigin } from '../src/upstream/upstream-config.js';
+import { DEFAULT_UPSTREAM_SETTINGS, parseOrigin } from '../src/upstream/upstream-config.js';
+import { parseDuration } from '../src/duration.js';
 
 function problems(text: string): Array<[number, string]> {
   try {
@@ -135,13 +136,13 @@ test('origins and durations parse the same way for the config and the API', () =
   assert.deepEqual(parseOrigin('http://[::1]:8080'), { url: 'http://[::1]:8080', protocol: 'http:', host: '::1', port: 8080 });
   assert.deepEqual(parseOrigin('http://h'), { url: 'http://h:80', protocol: 'http:', host: 'h', port: 80 });
   for (const bad of ['', 'localhost:80', 'ws://h:1', 'http://h:1?x', 'http://h:1#f', 'file:///etc/passwd']) assert.ok('error' in parseOrigin(bad), bad);
-  assert.equal(parseDuration('30s'), 30_000);
-  assert.equal(parseDuration('30'), 30_000);
-  assert.equal(parseDuration('250ms'), 250);
-  assert.equal(parseDuration('2m'), 120_000);
-  assert.equal(parseDuration('1h'), 3_600_000);
-  assert.equal(parseDuration('1.5s'), 1500);
-  for (const bad of ['', 's', '-1s', '1d', '1 2s']) assert.equal(parseDuration(bad), undefined, bad);
+  assert.equal(parseDuration('30s', 's'), 30_000);
+  assert.equal(parseDuration('30', 's'), 30_000);
+  assert.equal(parseDuration('250ms', 's'), 250);
+  assert.equal(parseDuration('2m', 's'), 120_000);
+  assert.equal(parseDuration('1h', 's'), 3_600_000);
+  assert.equal(parseDuration('1.5s', 's'), 1500);
+  for (const bad of ['', 's', '-1s', '1d', '1 2s']) assert.equal(parseDuration(bad, 's'), undefined, bad);
 });
 
 test('flexilib refuses to start on a bad section, naming file and line', { timeout: 30_000 }, (t) => {

@@ -21,7 +21,7 @@
 import path from 'node:path';
 import { sectionInteger } from '../section-integer.js';
 import { parseSize } from '../size.js';
-import { parseDuration } from '../wasm/limits.js';
+import { parseDuration } from '../duration.js';
 
 export interface CfWorkerSpec {
   name: string;

@@ -17,7 +17,7 @@
  */
 import path from 'node:path';
 import { parseSize } from '../size.js';
-import { parseDuration } from '../wasm/limits.js';
+import { parseDuration } from '../duration.js';
 
 /** How an HTTP request reaches the function and its result maps back. */
 export type LambdaEvent = 'v2' | 'v1' | 'raw';

@@ -17,6 +17,7 @@
  */
 
 import { sectionInteger } from '../section-integer.js';
+import { parseDuration } from '../duration.js';
 
 export type Balance = 'round-robin' | 'least-conn';
 
@@ -116,15 +117,6 @@ export function parseOrigin(text: string): OriginAddress | { error: string } {
 const MAX_SHOWN = 100;
 const MAX_ORIGIN_TEXT = 512;
 
-/** Parse a duration: `500ms`, `30s`, `2m`, `1h`, or a plain number of seconds (as nginx). */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text.trim());
-  if (!m) return undefined;
-  const unit = (m[2] ?? 's').toLowerCase();
-  const mult = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-  return Math.round(Number(m[1]) * mult);
-}
-
 export type ProblemSink = (line: number, message: string) => void;
 
 /** The lines of one `[upstream.NAME]` section, as config.ts collected them. */
@@ -145,7 +137,7 @@ export function parseUpstreamSection(section: UpstreamSection, problem: ProblemS
   const where = `[upstream.${section.name}]`;
 
   const duration = (key: string, v: string, line: number, min: number): number | undefined => {
-    const n = parseDuration(v);
+    const n = parseDuration(v, 's');
     if (n === undefined || n < min || n > MAX_DURATION_MS) {
       problem(line, `${where} ${key} = "${v}": expected a duration from ${min}ms to 1h such as 500ms, 5s or 2m`);
       return undefined;

@@ -4,6 +4,7 @@
  * section (timeout, memory, instances, idle) or in a service registration.
  */
 import { parseSize } from '../size.js';
+import { parseDuration } from '../duration.js';
 
 export interface WasmLimits {
   /** A request not answered within this many ms answers 504 and its instance is stopped. */
@@ -37,15 +38,6 @@ const MAX_MEMORY = 65536 * WASM_PAGE;
 const MAX_TIMEOUT_MS = 300_000;
 const MAX_INSTANCES = 64;
 const MAX_IDLE_MS = 86_400_000;
-
-/** Parse a duration such as 250ms, 10s, 2m or a plain number of ms; undefined if malformed. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text.trim());
-  if (!m) return undefined;
-  const unit = (m[2] ?? 'ms').toLowerCase();
-  const mult = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-  return Math.round(Number(m[1]) * mult);
-}
 
 /** The option names, as proxy.ini and the services API spell them. */
 export const WASM_LIMIT_OPTIONS = ['timeout', 'memory', 'instances', 'idle'] as const;
