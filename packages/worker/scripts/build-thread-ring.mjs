@@ -20,7 +20,8 @@ try {
 }
 const outDir = path.join(root, 'dist', 'native');
 mkdirSync(outDir, { recursive: true });
-const args = ['-shared', '-fPIC', '-O2', '-std=c11', '-Wall', '-Werror', '-pthread', '-o', path.join(outDir, 'thread-ring.so'), path.join(root, 'c', 'thread-ring.c')];
+// Stripped, and no build path recorded: the release tarball carries it (release-tarball.test.ts).
+const args = ['-shared', '-fPIC', '-O2', '-std=c11', '-Wall', '-Werror', '-pthread', '-s', `-ffile-prefix-map=${root}=.`, '-o', path.join(outDir, 'thread-ring.so'), path.join(root, 'c', 'thread-ring.c')];
 const [cmd, argv] = zig && existsSync(zig) ? [zig, ['cc', ...args]] : ['cc', args];
 const res = spawnSync(cmd, argv, { stdio: 'inherit' });
 if (res.error) console.error(`@flexilib/worker: cannot build dist/native/thread-ring.so: ${cmd}: ${res.error.message}`);
