@@ -104,8 +104,10 @@ describe('threaded routes on the thread ring', () => {
       assert.equal(r.status, 504, name);
       assert.equal(r.headers['x-flexilib-error'], 'FLX_PLUGIN_TIMEOUT', name);
       assert.match(r.body, /^route "\/late": library .*ring\.so did not answer within 1000 ms/, name);
-      // After the 504 the stuck thread is written off: the route still has threads to answer with.
-      // (New connections: the worker asked to be replaced and closes its idle ones.)
+      // The stuck thread is written off and its worker replaced (threaded-timeout.test.ts has the
+      // details): once the old worker is gone, the route answers from the new one.
+      const retired = await server.waitForLog((l) => l.event === 'worker-retire', { timeoutMs: 20_000 });
+      await server.waitForLog((l) => l.event === 'worker-exit' && l.workerPid === retired.workerPid, { timeoutMs: 20_000 });
       const next = await Promise.all(Array.from({ length: 4 }, (_, i) => request(server.port, `/late?a=${i}`)));
       assert.deepEqual(next.map((x) => `${x.status} ${x.body}`), Array.from({ length: 4 }, (_, i) => `200 v1 /late?a=${i}`), name);
     }
