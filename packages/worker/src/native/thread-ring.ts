@@ -29,9 +29,10 @@
  * last one, so a spinning thread would only burn a core of the two.
  *
  * V8's Atomics.notify cannot wake a native futex waiter (V8 emulates
- * futexes), hence the koffi wake; JS's Atomics.store and the thread's
- * seq_cst store of `sleeping` make the pair Dekker-safe: either JS sees the
- * thread sleeping and wakes it, or the thread sees SUBMITTED before it sleeps.
+ * futexes), hence the koffi wake; JS's Atomics.exchange of the state and the
+ * thread's seq_cst store of `sleeping` make the pair Dekker-safe: either JS
+ * sees the thread sleeping and wakes it, or the thread sees SUBMITTED before
+ * it sleeps.
  */
 import net from 'node:net';
 import path from 'node:path';
@@ -125,7 +126,8 @@ export class ThreadRing {
     this.u64[d8 + FN] = target.fn;
     this.u64[d8 + PLUGIN] = target.plugin;
     const d4 = (HEAD + i * DESC) >> 2;
-    Atomics.store(this.i32, d4 + STATE, SUBMITTED);
+    // An exchange (a locked instruction: a full barrier) so the load of `sleeping` cannot pass it.
+    Atomics.exchange(this.i32, d4 + STATE, SUBMITTED);
     if (Atomics.load(this.i32, d4 + SLEEPING) === 1) this.helper.wake(this.ring, i);
     if (this.running++ === 0) this.pipe.ref();
   }
