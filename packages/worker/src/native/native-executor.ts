@@ -92,6 +92,7 @@ export class NativeExecutor implements Executor {
   /** The threads of a threaded route, made with its first slot. */
   private ring: ThreadRing | null = null;
   private readonly onReturned = (i: number, rc: number) => this.returned(this.slots[i], rc);
+  private startFailureLogged = false;
   private readonly maxBody: number;
   private readonly marker: CallMarker;
   private readonly markWord: number;
@@ -174,7 +175,9 @@ export class NativeExecutor implements Executor {
       const e = err as FlexiError;
       this.deadlines?.remove(c);
       version.release();
-      this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: e.code, err: e.message }, 'threaded call cannot start');
+      // Logged once per route: a missing helper would otherwise log every request.
+      if (!this.startFailureLogged) this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: e.code, err: e.message }, 'threaded call cannot start');
+      this.startFailureLogged = true;
       sendError(c.res, answersHttp(e.code) ? e.code : 'FLX_INTERNAL', `route "${this.route.key}": ${e.message}`);
       return;
     }
