@@ -25,8 +25,8 @@
  *   worker CPU per request (/proc utime+stime over 8 s, two runs each):
  *     koffi async 19.2 and 43.6 µs, this ring 15.8 and 18.4 µs
  * The floor left is the wake and the wait per call. Spinning before sleeping
- * was tried (300 and 3000 pause instructions, same runs): 23% and 45-57%
- * fewer requests in 8 s and 1.4-2.5x the CPU per request, since a thread's
+ * was tried (300 and 3000 pause instructions, same runs): 23-30% and 34-57%
+ * fewer requests in 8 s and 1.3-2.6x the CPU per request, since a thread's
  * next call comes only after JS has drained and answered its last one, and
  * the spinning takes one of the two cores from the event loop.
  *
