@@ -56,7 +56,9 @@ describe('release tarball', () => {
     for (const rel of ['bin/flexilib', 'dist/cli.js', 'package.json', 'proxy.ini', 'plugins/libflexi_example.so', 'include/flexilib.h',
       'deploy/flexilib.service', 'deploy/env.example', 'README.md', 'THIRD-PARTY-NOTICES.txt', 'node_modules/@flexilib/worker/dist/worker-main.js',
       // FlexiLib's plugins are called through it (docs/plugins.md, Coming from FlexiLib).
-      'node_modules/@flexilib/worker/dist/native/flexilib-adapter.so']) {
+      'node_modules/@flexilib/worker/dist/native/flexilib-adapter.so',
+      // Threaded routes call their plugins through it (native/thread-ring.ts).
+      'node_modules/@flexilib/worker/dist/native/thread-ring.so']) {
       assert.ok(existsSync(path.join(release, rel)), `${rel} missing`);
     }
     assert.ok(statSync(path.join(release, 'bin/flexilib')).mode & 0o111, 'bin/flexilib is not executable');

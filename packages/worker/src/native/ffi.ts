@@ -8,11 +8,6 @@ import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import os from 'node:os';
 import koffi, { type LibraryHandle } from 'koffi';
 
-// Async (threaded-route) calls get 1 MiB of stack like a typical thread pool,
-// not koffi's 128 KiB default, since plugins are ordinary C code. Must be set
-// before the first library is loaded.
-koffi.config({ ...koffi.config(), async_stack_size: 1 << 20 });
-
 const libc = koffi.load('libc.so.6');
 const cFree = libc.func('void free(void *ptr)');
 const cMemcpy = libc.func('void *memcpy(void *dst, void *src, size_t n)');
@@ -54,9 +49,14 @@ export function freeAt(addr: number): void {
   cFree(BigInt(addr));
 }
 
-export type HandleFn = ((req: Pointer, resp: Pointer) => number) & {
-  async: (req: Pointer, resp: Pointer, cb: (err: unknown, rc: number) => void) => void;
-};
+/** What a thread of a threaded route calls (thread-ring.ts): `fn(req, resp)`, or `fn(plugin, req, resp)` when plugin is not 0n. */
+export interface NativeTarget {
+  fn: Pointer;
+  plugin: Pointer;
+}
+
+/** handle_request, called on the event loop; `target` is the same call for a ring thread. */
+export type HandleFn = ((req: Pointer, resp: Pointer) => number) & { target: NativeTarget };
 
 /** A dlopen'ed plugin and its exports. */
 export interface PluginSymbols {
@@ -89,8 +89,10 @@ export function openPlugin(file: string): Omit<PluginSymbols, 'handleRequest'> &
   } catch {
     abiVersion = undefined;
   }
+  const handleRequest = optionalFunc<HandleFn>(lib, 'int handle_request(void *req, void *resp)');
+  if (handleRequest) handleRequest.target = { fn: koffi.address(lib.symbol('handle_request')), plugin: 0n };
   return {
-    handleRequest: optionalFunc<HandleFn>(lib, 'int handle_request(void *req, void *resp)'),
+    handleRequest,
     abiVersion,
     init: optionalFunc(lib, 'int flexi_init(void)'),
     deinit: optionalFunc(lib, 'void flexi_deinit(void)'),
@@ -108,13 +110,42 @@ export function openPlugin(file: string): Omit<PluginSymbols, 'handleRequest'> &
 }
 
 /** `int flexilib_adapter_call(plugin, req, resp)`: FlexiLib's interface behind a v1 call (native/flexilib-interface.ts). */
-export type AdapterCallFn = ((plugin: Pointer, req: Pointer, resp: Pointer) => number) & {
-  async: (plugin: Pointer, req: Pointer, resp: Pointer, cb: (err: unknown, rc: number) => void) => void;
-};
+export type AdapterCallFn = ((plugin: Pointer, req: Pointer, resp: Pointer) => number) & { address: Pointer };
 
 /** dlopen the FlexiLib adapter (built from zig/flexilib-adapter.zig); throws koffi's error when it cannot. */
 export function openFlexiLibAdapter(file: string): AdapterCallFn {
-  return koffi.load(file).func('int flexilib_adapter_call(void *plugin, void *req, void *resp)') as unknown as AdapterCallFn;
+  const lib = koffi.load(file);
+  const call = lib.func('int flexilib_adapter_call(void *plugin, void *req, void *resp)') as unknown as AdapterCallFn;
+  call.address = koffi.address(lib.symbol('flexilib_adapter_call'));
+  return call;
+}
+
+/** The thread ring helper's exports (c/thread-ring.c; its logic is thread-ring.ts's). */
+export interface ThreadRingHelper {
+  /** A ring of `capacity` call descriptors, or 0n when out of memory or pipes. */
+  open(capacity: number): Pointer;
+  /** Start descriptor i's thread; 0 or an errno. */
+  start(ring: Pointer, i: number, stackBytes: number): number;
+  wake(ring: Pointer, i: number): void;
+  close(ring: Pointer): void;
+  /** A Buffer over the ring's `size` bytes of shared memory (made once per ring). */
+  view(ring: Pointer, size: number): Buffer;
+}
+
+/** dlopen the thread ring helper (dist/native/thread-ring.so); throws koffi's error when it cannot. */
+export function openThreadRingHelper(file: string): ThreadRingHelper {
+  const lib = koffi.load(file);
+  const open = lib.func('void *flexi_ring_open(int32_t capacity)');
+  const start = lib.func('int32_t flexi_ring_start(void *ring, int32_t i, int32_t stack)');
+  const wake = lib.func('void flexi_ring_wake(void *ring, int32_t i)');
+  const close = lib.func('void flexi_ring_close(void *ring)');
+  return {
+    open: (capacity) => (open(capacity) as Pointer | null) ?? 0n,
+    start: (ring, i, stack) => start(ring, i, stack) as number,
+    wake: (ring, i) => wake(ring, i),
+    close: (ring) => close(ring),
+    view: (ring, size) => Buffer.from(koffi.view(ring, size)),
+  };
 }
 
 const cMmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');

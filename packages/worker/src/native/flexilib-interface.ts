@@ -83,7 +83,7 @@ export function flexiLibCall(syms: Symbols, file: string, unload: () => void): {
   words[2] = syms.address('request_deinit') ?? 0n;
   const plugin: Pointer = block.ptr;
   const handleRequest = ((req: Pointer, resp: Pointer) => call(plugin, req, resp)) as HandleFn;
-  handleRequest.async = (req, resp, cb) => call.async(plugin, req, resp, cb);
+  handleRequest.target = { fn: call.address, plugin };
   return {
     handleRequest,
     unload: () => {

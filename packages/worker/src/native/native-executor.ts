@@ -4,8 +4,8 @@
  * inline mode (default): the call runs on the event loop with the worker's one
  *   shared slot. Fastest — no thread hop — but a plugin that blocks stalls the
  *   whole worker.
- * threaded mode: calls run on koffi's async worker threads, each with a slot of
- *   its own (`threads` of them per route); further requests queue in order. A
+ * threaded mode: calls run on the route's own native threads (thread-ring.ts),
+ *   each with a slot of its own (`threads` of them per route); further requests queue in order. A
  *   call (queued or running) past the route's timeout answers 504; a running
  *   one cannot be cancelled, so its worker is replaced (stuck-calls.ts).
  */
@@ -23,6 +23,7 @@ import type { CallMarker } from './call-marker.js';
 import type { Library, LoadedVersion } from './library.js';
 import { Slot, type PluginResponse } from './slot.js';
 import type { StuckCalls } from './stuck-calls.js';
+import { ThreadRing } from './thread-ring.js';
 
 export interface NativeExecutorDeps {
   library: Library;
@@ -61,19 +62,16 @@ class ThreadedCall implements Deadlined {
   ) {}
 }
 
-/** A threaded route's call memory, its crash-marker slot, and the one callback koffi calls when its call returns. */
+/** A threaded route's call memory, its crash-marker slot, and its thread (the ring's descriptor `index`). */
 class ThreadSlot {
   /** The call running in it, and the library version it runs. */
   call: ThreadedCall | null = null;
   version: LoadedVersion | null = null;
-  readonly returned: (err: unknown, rc: number) => void;
   constructor(
     readonly slot: Slot,
     readonly mark: number,
-    ex: NativeExecutor,
-  ) {
-    this.returned = (err, rc) => ex.returned(this, err, rc);
-  }
+    readonly index: number,
+  ) {}
 }
 
 const INLINE_SLOT = 0;
@@ -87,8 +85,14 @@ export class NativeExecutor implements Executor {
   /** Threaded slots whose call passed its timeout and has not returned. */
   private stuckSlots = 0;
   private readonly timeoutMs: number;
-  /** Threaded slots made so far (free, busy or stuck). */
-  private slotCount = 0;
+  /** Threaded slots made so far (free, busy or stuck), by their ring index. */
+  private readonly slots: ThreadSlot[] = [];
+  /** Threaded slots freed after close(): the ring goes when all are. */
+  private slotsFreed = 0;
+  /** The threads of a threaded route, made with its first slot. */
+  private ring: ThreadRing | null = null;
+  private readonly onReturned = (i: number, rc: number) => this.returned(this.slots[i], rc);
+  private startFailureLogged = false;
   private readonly maxBody: number;
   private readonly marker: CallMarker;
   private readonly markWord: number;
@@ -164,7 +168,19 @@ export class NativeExecutor implements Executor {
       this.deadlines?.remove(c);
       return;
     }
-    const ts = this.takeSlot();
+    let ts: ThreadSlot | undefined;
+    try {
+      ts = this.takeSlot();
+    } catch (err) {
+      const e = err as FlexiError;
+      this.deadlines?.remove(c);
+      version.release();
+      // Logged once per route: a missing helper would otherwise log every request.
+      if (!this.startFailureLogged) this.deps.log.error({ route: this.route.key, library: this.deps.library.file, code: e.code, err: e.message }, 'threaded call cannot start');
+      this.startFailureLogged = true;
+      sendError(c.res, answersHttp(e.code) ? e.code : 'FLX_INTERNAL', `route "${this.route.key}": ${e.message}`);
+      return;
+    }
     if (!ts) {
       if (this.queue.length >= MAX_QUEUE) {
         this.deadlines?.remove(c);
@@ -192,11 +208,11 @@ export class NativeExecutor implements Executor {
     ts.version = version;
     version.inflight++;
     this.marker.enter(ts.mark, this.markWord);
-    version.handleRequest.async(slot.req.ptr, slot.resp.ptr, ts.returned);
+    this.ring!.submit(ts.index, version.handleRequest.target);
   }
 
-  /** koffi: the call in `ts` returned (or failed to run). */
-  returned(ts: ThreadSlot, err: unknown, rc: number): void {
+  /** The ring: the call in `ts` returned. */
+  private returned(ts: ThreadSlot, rc: number): void {
     const c = ts.call!;
     const version = ts.version!;
     const slot = ts.slot;
@@ -209,7 +225,7 @@ export class NativeExecutor implements Executor {
       this.stuckSlots--;
       this.deps.stuck.returned();
       try {
-        if (!err) version.requestDeinit?.();
+        version.requestDeinit?.();
       } finally {
         slot.resetResponse();
         version.release();
@@ -220,14 +236,7 @@ export class NativeExecutor implements Executor {
     this.deadlines?.remove(c);
     const res = c.res;
     try {
-      if (err) {
-        this.deps.log.error({ route: this.route.key, library: this.deps.library.file, err: String(err) }, 'threaded plugin call failed');
-        sendError(res, 'FLX_INTERNAL', 'Internal Server Error');
-        slot.resetResponse();
-        version.release();
-      } else {
-        this.finish(version, slot, rc, res, c.stats);
-      }
+      this.finish(version, slot, rc, res, c.stats);
     } finally {
       this.putSlot(ts);
     }
@@ -252,20 +261,31 @@ export class NativeExecutor implements Executor {
     sendError(c.res, 'FLX_PLUGIN_TIMEOUT', why);
   }
 
+  /** A free slot, a new one (with its thread) while the route has fewer than `threads` working, or undefined: queue.
+   * Throws FlexiError when the ring cannot be made or a thread cannot start. */
   private takeSlot(): ThreadSlot | undefined {
     const ts = this.free.pop();
     if (ts) return ts;
-    if (this.slotCount < this.route.options.threads + this.stuckSlots) {
-      this.slotCount++;
-      return new ThreadSlot(new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes), this.marker.allocSlot(), this);
+    const n = this.slots.length;
+    const threads = this.route.options.threads;
+    // Stuck slots are replaced up to as many again as `threads` (and 8 more): the worker is being replaced meanwhile.
+    this.ring ??= new ThreadRing(threads * 2 + 8, this.onReturned);
+    if (n >= threads + this.stuckSlots || n >= this.ring.capacity) return undefined;
+    const slot = new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes);
+    try {
+      this.ring.start(n, slot.req.ptr, slot.resp.ptr);
+    } catch (err) {
+      slot.close();
+      throw err;
     }
-    return undefined;
+    const made = new ThreadSlot(slot, this.marker.allocSlot(), n);
+    this.slots.push(made);
+    return made;
   }
 
   private putSlot(ts: ThreadSlot): void {
     if (this.closed) {
-      ts.slot.close();
-      this.marker.releaseSlot(ts.mark);
+      this.freeSlot(ts);
       return;
     }
     this.free.push(ts);
@@ -350,10 +370,15 @@ export class NativeExecutor implements Executor {
       return;
     }
     this.closed = true;
-    for (const ts of this.free) {
-      ts.slot.close();
-      this.marker.releaseSlot(ts.mark);
-    }
+    for (const ts of this.free) this.freeSlot(ts);
     this.free.length = 0;
+    if (this.slots.length === 0) this.ring?.close();
+  }
+
+  /** After close(): a slot's memory and marker go; with the last one, the ring and its threads. */
+  private freeSlot(ts: ThreadSlot): void {
+    ts.slot.close();
+    this.marker.releaseSlot(ts.mark);
+    if (++this.slotsFreed === this.slots.length) this.ring?.close();
   }
 }

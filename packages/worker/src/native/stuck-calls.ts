@@ -1,10 +1,9 @@
 /**
  * Threaded plugin calls that ran past their route's timeout and have not
  * returned. Their client already got a 504, but a native thread cannot be
- * cancelled: it holds one of libuv's pool threads (which every threaded route
- * and file operation of the worker shares) for as long as it runs, and
- * process.exit() would wait for it forever (node joins the pool's threads at
- * exit). So the first one asks the supervisor to replace this worker; the
+ * cancelled: it holds its route's thread (thread-ring.ts) for as long as it
+ * runs, and process.exit() would tear the process down (library destructors,
+ * V8's heap) under code still running. So the first one asks the supervisor to replace this worker; the
  * worker then drains its other requests and, if calls are still stuck, ends
  * itself with SIGKILL instead of exit().
  */

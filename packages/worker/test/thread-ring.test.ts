@@ -1,0 +1,137 @@
+/**
+ * Threaded routes on their own threads (native/thread-ring.ts, c/thread-ring.c),
+ * through the fast lane and through node:http (--no-fast-lane): calls of a
+ * blocking plugin run in parallel and each gets its own answer; a burst far
+ * larger than the ring queues and is answered in full; a call past its
+ * timeout answers 504 while the route's other calls go on; a reload while
+ * calls are in flight lets them finish on the old code while new calls get
+ * the new one. (A plugin that segfaults on a ring thread: crash.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { compilePlugin, eventually, fixture, request, scrape, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
+import { FlexiError } from '@flexilib/contract';
+import { ThreadRing } from '../src/native/thread-ring.js';
+
+describe('thread ring helper', () => {
+  it('refuses to make a ring without its helper, naming the file', () => {
+    const missing = path.join(import.meta.dirname, 'no-such-dir', 'thread-ring.so');
+    assert.throws(
+      () => new ThreadRing(4, () => {}, missing),
+      (err: unknown) => err instanceof FlexiError && err.code === 'FLX_THREAD_RING_HELPER' && err.message.includes(missing) && err.message.includes('pnpm build'),
+    );
+  });
+});
+
+describe('threaded routes on the thread ring', () => {
+  const tmp = tempDir('thread-ring');
+  const file = (n: string) => path.join(tmp.dir, n);
+  let lane: Flexilib;
+  let plain: Flexilib;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+  before(async () => {
+    await Promise.all([
+      compilePlugin(fixture('ring.c'), file('ring-v1.so'), { defines: ['VERSION="v1"'] }),
+      compilePlugin(fixture('ring.c'), file('ring-v2.so'), { defines: ['VERSION="v2"'] }),
+    ]);
+    copyFileSync(file('ring-v1.so'), file('ring.so'));
+    copyFileSync(file('ring-v1.so'), file('ring-reload.so'));
+    const config = writeConfig(
+      tmp.dir,
+      [
+        '/wide = ring.so',
+        '/narrow = ring.so',
+        '/late = ring.so',
+        '/reload = ring-reload.so',
+        '',
+        '[route /wide]',
+        'mode = threaded',
+        'threads = 8',
+        '[route /narrow]',
+        'mode = threaded',
+        'threads = 2',
+        '[route /late]',
+        'mode = threaded',
+        'threads = 2',
+        'timeout = 1s',
+        '[route /reload]',
+        'mode = threaded',
+        'threads = 4',
+      ].join('\n'),
+    );
+    [lane, plain] = await Promise.all([startFlexilib({ config, workers: 1 }), startFlexilib({ config, workers: 1, args: ['--no-fast-lane'] })]);
+  });
+
+  after(async () => {
+    agent.destroy();
+    const codes = await Promise.all([lane?.stop(), plain?.stop()]);
+    tmp.cleanup();
+    assert.deepEqual(codes, [0, 0]);
+  });
+
+  const servers = () => [
+    ['fast lane', lane],
+    ['node:http', plain],
+  ] as const;
+
+  it('runs 8 blocking calls of one route at once, each answered with its own result', async () => {
+    for (const [name, server] of servers()) {
+      // Each call waits in the plugin until 8 are in: only 8 threads running together can all answer "met".
+      const replies = await Promise.all(Array.from({ length: 8 }, () => request(server.port, '/wide', { headers: { 'x-meet': '8' }, agent, timeoutMs: 30_000 })));
+      assert.deepEqual(replies.map((r) => `${r.status} ${r.body}`), Array(8).fill('200 v1 met 8'), name);
+    }
+  });
+
+  it('answers a burst of 300 calls (a ring of 12 descriptors, 2 threads) each with its own request', async () => {
+    for (const [name, server] of servers()) {
+      const targets = Array.from({ length: 300 }, (_, i) => `/narrow?n=${i}`);
+      const replies = await Promise.all(targets.map((t) => request(server.port, t, { agent, timeoutMs: 30_000 })));
+      assert.deepEqual(replies.map((r) => `${r.status} ${r.body}`), targets.map((t) => `200 v1 ${t}`), name);
+    }
+  });
+
+  it('answers 504 to a call past its timeout while the route goes on serving', async () => {
+    for (const [name, server] of servers()) {
+      const stuck = request(server.port, '/late', { headers: { 'x-stuck': '1' }, timeoutMs: 20_000 });
+      // The other thread of the route keeps answering while the stuck call holds one.
+      const during = await Promise.all(Array.from({ length: 20 }, (_, i) => request(server.port, `/late?d=${i}`)));
+      assert.deepEqual(during.map((r) => r.body), Array.from({ length: 20 }, (_, i) => `v1 /late?d=${i}`), name);
+      const r = await stuck;
+      assert.equal(r.status, 504, name);
+      assert.equal(r.headers['x-flexilib-error'], 'FLX_PLUGIN_TIMEOUT', name);
+      assert.match(r.body, /^route "\/late": library .*ring\.so did not answer within 1000 ms/, name);
+      // The stuck thread is written off and its worker replaced (threaded-timeout.test.ts has the
+      // details): once the old worker is gone, the route answers from the new one.
+      const retired = await server.waitForLog((l) => l.event === 'worker-retire', { timeoutMs: 20_000 });
+      await server.waitForLog((l) => l.event === 'worker-exit' && l.workerPid === retired.workerPid, { timeoutMs: 20_000 });
+      const next = await Promise.all(Array.from({ length: 4 }, (_, i) => request(server.port, `/late?a=${i}`)));
+      assert.deepEqual(next.map((x) => `${x.status} ${x.body}`), Array.from({ length: 4 }, (_, i) => `200 v1 /late?a=${i}`), name);
+    }
+  });
+
+  it('lets calls in flight finish on the old version across a reload; new calls get the new one', async () => {
+    const gate = file('gate');
+    mkdirSync(gate);
+    const inFlight = servers().map(([, server]) =>
+      Array.from({ length: 3 }, () => request(server.port, '/reload', { headers: { 'x-gate': gate }, timeoutMs: 60_000 })),
+    );
+    await eventually('the gated calls entered the plugin', () => (existsSync(path.join(gate, 'entered')) ? true : undefined), 20_000);
+    for (const [name, server] of servers()) {
+      await eventually(`${name}: 3 calls in flight`, async () => ((await scrape(server.adminPort)).sum('flexilib_requests_in_flight') >= 3 ? true : undefined), 20_000);
+    }
+    copyFileSync(file('ring-v2.so'), file('.ring-reload.tmp'));
+    renameSync(file('.ring-reload.tmp'), file('ring-reload.so'));
+    for (const [name, server] of servers()) {
+      await eventually(`${name}: the new version answers`, async () => ((await request(server.port, '/reload?x')).body === 'v2 /reload?x' ? true : undefined), 20_000);
+    }
+    writeFileSync(path.join(gate, 'open'), '');
+    for (const [i, [name]] of servers().entries()) {
+      const replies = await Promise.all(inFlight[i]);
+      assert.deepEqual(replies.map((r) => `${r.status} ${r.body}`), Array(3).fill('200 v1 opened'), name);
+    }
+  });
+});
