@@ -8,6 +8,7 @@
  * mid-body gets what node:http gives it and is logged as node logs it.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compilePlugin, eventually, exampleSource, RawConnection, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
@@ -340,6 +341,117 @@ describe('fast lane: request bodies', () => {
       assert.equal(await stopped, 0);
     } finally {
       await f.kill();
+    }
+  });
+});
+
+/** A plugin whose answers outgrow its arena or not, as asked (x-size), with a status (x-status) or a header node refuses (x-bad). */
+const SIZED_PLUGIN = `#include <flexilib.h>
+static size_t num(const flexi_request *req, const char *name) {
+  size_t len, n = 0;
+  const char *v = flexi_request_header(req, name, &len);
+  for (size_t i = 0; v && i < len && v[i] >= '0' && v[i] <= '9'; i++) n = n * 10 + (size_t)(v[i] - '0');
+  return n;
+}
+int handle_request(const flexi_request *req, flexi_response *resp) {
+  size_t size = num(req, "x-size");
+  unsigned char chunk[1000];
+  for (size_t done = 0; done < size;) {
+    size_t n = size - done < sizeof chunk ? size - done : sizeof chunk;
+    for (size_t i = 0; i < n; i++) chunk[i] = (unsigned char)(((done + i) * 31 + size) & 0xff);
+    if (flexi_write(resp, chunk, n)) return 1;
+    done += n;
+  }
+  if (num(req, "x-status")) flexi_set_status(resp, (int)num(req, "x-status"));
+  if (flexi_request_header(req, "x-bad", NULL)) flexi_add_header(resp, "X-Bad", "a\\r\\nb");
+  return 0;
+}
+`;
+
+describe('fast lane: large plugin answers sent from native memory', () => {
+  const tmp = tempDir();
+  /** Per arena size: a server with the lane and one without. */
+  const servers: Array<{ arenaKb: number; lane: Flexilib; plain: Flexilib }> = [];
+
+  before(async () => {
+    const src = path.join(tmp.dir, 'sized.c');
+    writeFileSync(src, SIZED_PLUGIN);
+    await compilePlugin(src, path.join(tmp.dir, 'sized.so'));
+    const config = writeConfig(tmp.dir, '/ = sized.so\n');
+    // 8 KiB (the default): a large body is in the block the plugin took from
+    // malloc; 512 KiB: it is in the arena itself.
+    for (const arenaKb of [8, 512]) {
+      const args = ['--prealloc-kb', String(arenaKb)];
+      const [lane, plain] = await Promise.all([startFlexilib({ config, workers: 1, args }), startFlexilib({ config, workers: 1, args: [...args, '--no-fast-lane'] })]);
+      servers.push({ arenaKb, lane, plain });
+      for (const f of [lane, plain]) {
+        const c = new RawConnection(f.port);
+        c.write(get('/'));
+        await c.responses(1);
+        c.close();
+      }
+    }
+  });
+
+  after(async () => {
+    const codes = await Promise.all(servers.flatMap((s) => [s.lane.stop(), s.plain.stop()]));
+    tmp.cleanup();
+    assert.deepEqual(codes, codes.map(() => 0));
+  });
+
+  const sized = (target: string, size: number, extra: string[] = []) =>
+    `GET ${target} HTTP/1.1\r\nHost: test\r\nx-size: ${size}\r\n${extra.map((h) => `${h}\r\n`).join('')}\r\n`;
+  const pattern = (size: number) => {
+    const b = Buffer.allocUnsafe(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 31 + size) & 0xff;
+    return b;
+  };
+
+  it('answers, logs and counts them byte for byte as node:http, the arena reused between them', async () => {
+    const cases: Array<{ target: string; raw: string; status: number; body?: number }> = [];
+    for (const size of [16 * 1024, 16 * 1024 + 1, 20_000, 64 * 1024 + 11, 200_000, 1024 * 1024]) cases.push({ target: `/size=${size}`, raw: sized(`/size=${size}`, size), status: 200, body: size });
+    // Held and never sent: no body with 204 and 304; a header node refuses answers 502 instead.
+    cases.push({ target: '/no-content', raw: sized('/no-content', 64 * 1024, ['x-status: 204']), status: 204 });
+    cases.push({ target: '/not-modified', raw: sized('/not-modified', 64 * 1024, ['x-status: 304']), status: 304 });
+    cases.push({ target: '/bad', raw: sized('/bad', 64 * 1024, ['x-bad: 1']), status: 502 });
+    cases.push({ target: '/after', raw: sized('/after', 70_000), status: 200, body: 70_000 });
+    for (const { arenaKb, lane, plain } of servers) {
+      const before = await scrape(lane.adminPort);
+      const answers: Buffer[][] = [];
+      for (const f of [lane, plain]) {
+        const c = new RawConnection(f.port);
+        const out: Buffer[] = [];
+        // One at a time, then all of them pipelined (answered one behind the other).
+        for (const k of cases) {
+          c.write(k.raw);
+          out.push(...(await c.responses(1, [], 20_000)));
+        }
+        c.write(cases.map((k) => k.raw).join(''));
+        out.push(...(await c.responses(cases.length, [], 20_000)));
+        c.close();
+        answers.push(out);
+      }
+      const [fast, slow] = answers;
+      for (let i = 0; i < fast.length; i++) {
+        const k = cases[i % cases.length];
+        const what = `${arenaKb} KiB arena, ${k.target} (${i < cases.length ? 'alone' : 'pipelined'})`;
+        assert.equal(undated(fast[i]), undated(slow[i]), what);
+        assert.equal(statusOf(fast[i]), k.status, what);
+        if (k.body !== undefined) assert.ok(bodyOf(fast[i]).equals(pattern(k.body)), `${what}: the body whole`);
+      }
+      for (const k of cases) {
+        const [a, b] = await Promise.all(
+          [lane, plain].map((f) => eventually(`the access line of ${k.target}`, () => f.logs.find((l) => l.kind === 'access' && l.target === k.target))),
+        );
+        for (const key of ['status', 'bytes', 'preAlloc', 'alloc']) assert.deepEqual(a[key], b[key], `${arenaKb} KiB arena, ${k.target}: ${key}`);
+      }
+      const after = await eventually('the lane\'s requests counted', async () => {
+        const s = await scrape(lane.adminPort);
+        return s.sum('flexilib_requests_total', { route: '/' }) - before.sum('flexilib_requests_total', { route: '/' }) >= cases.length * 2 ? s : undefined;
+      });
+      const d = (name: string) => after.sum(name, { route: '/' }) - before.sum(name, { route: '/' });
+      assert.equal(d('flexilib_fast_lane_requests_total'), cases.length * 2, `${arenaKb} KiB arena: all through the lane`);
+      assert.equal(d('flexilib_requests_total'), cases.length * 2);
     }
   });
 });

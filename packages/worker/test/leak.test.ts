@@ -33,6 +33,21 @@ function run(lib: Library, slot: Slot, req: RequestLike, n: number, expectBody: 
   }
 }
 
+/** As run(), the body held in native memory (the fast lane's answers): let go by release(), by take(), or by the slot's next call. */
+function runHeld(lib: Library, slot: Slot, req: RequestLike, n: number, expectBody: number): void {
+  const v = lib.acquire();
+  for (let i = 0; i < n; i++) {
+    slot.fillRequest(req, null);
+    slot.resetResponse();
+    const rc = v.handleRequest(slot.req.ptr, slot.resp.ptr);
+    const body = slot.readResponse(true).body;
+    if (rc !== 0 || body.length !== expectBody) assert.fail(`call ${i}: rc ${rc}, body ${body.length}`);
+    if (typeof body === 'string' || body instanceof Uint8Array) assert.fail(`call ${i}: the body was copied out, not held`);
+    if (i % 3 === 0) body.release();
+    else if (i % 3 === 1 && body.take().length !== expectBody) assert.fail(`call ${i}: take()`);
+  }
+}
+
 describe('memory across a million calls', () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
@@ -71,6 +86,25 @@ describe('memory across a million calls', () => {
     gc();
     const growth = rssMiB() - before;
     assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over 80k overflowing calls (each takes ~55 KB from malloc)`);
+    slot.close();
+    lib.close();
+  });
+
+  it('bodies held in native memory for the fast lane, however let go: 100,000 calls, flat RSS', async () => {
+    const so = await compilePlugin(fixture('big.c'), path.join(tmp.dir, 'big-held.so'));
+    const lib = new Library(so);
+    const slot = new Slot(8192, 16384);
+    const req: RequestLike = {
+      method: 'GET', url: '/', rawHeaders: ['x-size', '70000', 'x-alloc', '30000', 'x-headers', '40'],
+      httpVersionMajor: 1, httpVersionMinor: 1, socket: {},
+    };
+    runHeld(lib, slot, req, 20_000, 70000);
+    gc();
+    const before = rssMiB();
+    runHeld(lib, slot, req, 80_000, 70000);
+    gc();
+    const growth = rssMiB() - before;
+    assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over 80k calls holding a 70 KB malloc'd body each`);
     slot.close();
     lib.close();
   });

@@ -10,6 +10,7 @@
  *                │        a body that takes several reads is kept as those
  *                │        reads and copied once, where its executor wants it)
  *                │        ├─ inline native route, library loaded: direct() ─> bytes out
+ *                │        │  (a large plugin answer straight from native memory)
  *                │        └─ upstream, threaded native or WASM route: laneHandle()
  *                │           with a LaneResponse, answered now or later (a thread,
  *                │           an instance, an origin); the connection reads on but
@@ -48,13 +49,14 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
+import type { DirectAnswer, Executor, HeldBody, RequestStats } from '../executor.js';
 import { finishedRequest, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
 import { AnswerHeadWriter, type BuiltHead } from './answer-head.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { RequestHeadParser, type LaneRequest } from './lane-request.js';
 import { checkFinalStatus } from './final-status.js';
 import { errorAnswer, sendError } from './respond.js';
+import { releaseHeld } from './response-rules.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -514,6 +516,7 @@ export class FastLane implements LaneOwner {
       built = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
+      releaseHeld(out.body);
       out = errorAnswer('FLX_PLUGIN_BAD_RESPONSE', why);
       meter?.error(ex, 'FLX_PLUGIN_BAD_RESPONSE');
       status = out.status;
@@ -551,18 +554,20 @@ export class FastLane implements LaneOwner {
 }
 
 /** A direct answer's bytes as node:http sends them: no body for 204 and 304, whatever
- * content-length says; head and a string body in one write. */
-function sendDirect(socket: Socket, head: string, status: number, body: string | Buffer): void {
+ * content-length says; head and a string body in one write; a body held in native
+ * memory written from there. */
+function sendDirect(socket: Socket, head: string, status: number, body: string | Buffer | HeldBody): void {
   if (status === 204 || status === 304) {
     socket.write(head, 'latin1');
+    releaseHeld(body);
   } else if (typeof body === 'string') {
     socket.write(body.length === 0 ? head : head + body, 'latin1');
-  } else {
+  } else if (body instanceof Uint8Array) {
     socket.cork();
     socket.write(head, 'latin1');
     socket.write(body);
     socket.uncork();
-  }
+  } else body.sendAfter(socket, head);
 }
 
 /** The body of a request read in pieces, the first of which holds its head up to `at`. */

@@ -15,6 +15,7 @@ import { peerOf } from '../http/peer.js';
 import { newPluginResponse, type PluginResponse } from '../http/response-rules.js';
 import { sameLower } from '../http/raw-headers.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
+import { NativeBody } from './held-body.js';
 
 /** node:http's default maxHeadersCount; the header array holds that many. */
 export const MAX_HEADERS = 2000;
@@ -51,6 +52,8 @@ export class Slot {
   private readonly arenaOff: number;
   readonly arenaBytes: number;
   private body: NativeBlock | null = null;
+  /** A large answer body kept in native memory for the fast lane (readResponse(true)). */
+  private readonly held = new NativeBody();
   /** The result of readResponse, reused: valid until the slot's next call. */
   private readonly out: PluginResponse = newPluginResponse();
   /** The response struct, and the template it is reset to before each call. */
@@ -201,12 +204,21 @@ export class Slot {
 
   /** Reset the response struct before a call. */
   resetResponse(): void {
+    // A held body not sent (its answer threw on the way): the arena is about to be reused.
+    if (this.held.live) this.held.release();
     // A typed-array set is a plain memcpy; Buffer#copy adds a JS layer of argument checks.
     this.respHead.set(this.respInit);
   }
 
-  /** Copy the plugin's response out of native memory, then free what it took from malloc. */
-  readResponse(): PluginResponse {
+  /**
+   * Copy the plugin's response out of native memory, then free what it took
+   * from malloc. `hold`: a body larger than SMALL_BODY (or any in a malloc'd
+   * block) stays where it is, as a HeldBody the caller sends or releases before
+   * the slot's next call (the fast lane's inline answers).
+   */
+  readResponse(hold?: false): PluginResponse & { body: Buffer | string };
+  readResponse(hold: boolean): PluginResponse;
+  readResponse(hold = false): PluginResponse {
     const u32 = this.respU32;
     const rbuf = this.resp.buf;
     const out = this.out;
@@ -249,10 +261,14 @@ export class Slot {
         out.body = this.strings.decode(rbuf, this.arenaOff, bodyLen);
       } else if (bodyLen <= SMALL_BODY) {
         out.body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
+      } else if (hold) {
+        out.body = this.held.hold(this.arenaAddr, bodyLen, false);
       } else {
         out.body = Buffer.allocUnsafe(bodyLen);
         rbuf.copy(out.body, 0, this.arenaOff, this.arenaOff + bodyLen);
       }
+    } else if (hold && bodyLen > 0) {
+      out.body = this.held.hold(bodyAddr, bodyLen, true);
     } else {
       const body = Buffer.allocUnsafeSlow(bodyLen);
       if (bodyLen > 0) copyFromNative(bodyAddr, body, bodyLen);
@@ -295,6 +311,7 @@ export class Slot {
   }
 
   close(): void {
+    this.held.close();
     freeBlock(this.req);
     freeBlock(this.resp);
     if (this.body) freeBlock(this.body);
