@@ -48,64 +48,49 @@ function runHeld(lib: Library, slot: Slot, req: RequestLike, n: number, expectBo
   }
 }
 
+/** `warm` calls of `so` by `runner`, then `n` more over which RSS (garbage collected) must stay flat. */
+function assertFlat(so: string, req: RequestLike, runner: typeof run, warm: number, n: number, bodyLen: number, what: string): void {
+  const lib = new Library(so);
+  const slot = new Slot(8192, 16384);
+  runner(lib, slot, req, warm, bodyLen);
+  gc();
+  const before = rssMiB();
+  runner(lib, slot, req, n, bodyLen);
+  gc();
+  const growth = rssMiB() - before;
+  assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over ${what}`);
+  slot.close();
+  lib.close();
+}
+
 describe('memory across a million calls', () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
 
   it('the example plugin: 1,000,000 calls, flat RSS', async () => {
     const so = await compilePlugin(exampleSource, path.join(tmp.dir, 'example.so'));
-    const lib = new Library(so);
-    const slot = new Slot(8192, 16384);
     const req: RequestLike = {
       method: 'GET', url: '/hello?x=1', rawHeaders: ['Host', 'localhost', 'X-Log-This', 'abc', 'Accept', '*/*'],
       httpVersionMajor: 1, httpVersionMinor: 1, socket: { remoteAddress: '127.0.0.1', remotePort: 5555 },
     };
-    run(lib, slot, req, 100_000, 5);
-    gc();
-    const before = rssMiB();
-    run(lib, slot, req, 900_000, 5);
-    gc();
-    const growth = rssMiB() - before;
-    assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over 900k calls`);
-    slot.close();
-    lib.close();
+    assertFlat(so, req, run, 100_000, 900_000, 5, '900k calls');
   });
 
   it('overflowing the arena (heap body, heap allocations, many headers): 100,000 calls, flat RSS', async () => {
     const so = await compilePlugin(fixture('big.c'), path.join(tmp.dir, 'big.so'));
-    const lib = new Library(so);
-    const slot = new Slot(8192, 16384);
     const req: RequestLike = {
       method: 'GET', url: '/', rawHeaders: ['x-size', '20000', 'x-alloc', '30000', 'x-headers', '40'],
       httpVersionMajor: 1, httpVersionMinor: 1, socket: {},
     };
-    run(lib, slot, req, 20_000, 20000);
-    gc();
-    const before = rssMiB();
-    run(lib, slot, req, 80_000, 20000);
-    gc();
-    const growth = rssMiB() - before;
-    assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over 80k overflowing calls (each takes ~55 KB from malloc)`);
-    slot.close();
-    lib.close();
+    assertFlat(so, req, run, 20_000, 80_000, 20000, '80k overflowing calls (each takes ~55 KB from malloc)');
   });
 
   it('bodies held in native memory for the fast lane, however let go: 100,000 calls, flat RSS', async () => {
-    const so = await compilePlugin(fixture('big.c'), path.join(tmp.dir, 'big-held.so'));
-    const lib = new Library(so);
-    const slot = new Slot(8192, 16384);
+    const so = await compilePlugin(fixture('big.c'), path.join(tmp.dir, 'big.so'));
     const req: RequestLike = {
       method: 'GET', url: '/', rawHeaders: ['x-size', '70000', 'x-alloc', '30000', 'x-headers', '40'],
       httpVersionMajor: 1, httpVersionMinor: 1, socket: {},
     };
-    runHeld(lib, slot, req, 20_000, 70000);
-    gc();
-    const before = rssMiB();
-    runHeld(lib, slot, req, 80_000, 70000);
-    gc();
-    const growth = rssMiB() - before;
-    assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over 80k calls holding a 70 KB malloc'd body each`);
-    slot.close();
-    lib.close();
+    assertFlat(so, req, runHeld, 20_000, 80_000, 70000, "80k calls holding a 70 KB malloc'd body each");
   });
 });
