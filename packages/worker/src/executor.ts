@@ -4,6 +4,7 @@
  * route's executor; the executor owns answering it, errors included.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { RouteSpec } from '@flexilib/contract';
 
 /** The request fields the plugin executors copy into a plugin's memory (native slot,
@@ -20,6 +21,9 @@ export interface RequestLike {
   /** The whole request body when the fast lane read it (Content-Length framed); undefined on
    * node:http's path, where executors read the body from the request stream. */
   body?: Buffer;
+  /** The fast lane's body in the pieces it arrived in, for direct() executors, which copy it
+   * once into their own memory (no Buffer of the whole body is made); `body` is then unset. */
+  bodyParts?: readonly Buffer[] | null;
 }
 
 export type ExecutorKind = 'native' | 'upstream' | 'wasm' | 'lambda' | 'worker';
@@ -57,7 +61,23 @@ export interface DirectAnswer {
   reason: string | undefined;
   /** Flat [name, value, ...], content-type and content-length included. */
   headers: string[];
-  body: Buffer | string;
+  body: Buffer | string | HeldBody;
+}
+
+/**
+ * A direct answer's body left in the executor's own memory (a plugin's arena
+ * or the block it took from malloc), for the fast lane to write from there
+ * instead of from a copy in a JS Buffer. Held until sent or released, and at
+ * most until the executor's next call.
+ */
+export interface HeldBody {
+  readonly length: number;
+  /** Write `head` (latin1) and then the body on `socket`, and let the memory go. */
+  sendAfter(socket: Socket, head: string): void;
+  /** Let the memory go unsent (an answer replaced, or one that has no body). */
+  release(): void;
+  /** The bytes, copied into a Buffer; the memory is let go. */
+  take(): Buffer;
 }
 
 /**

@@ -8,6 +8,7 @@
  * mid-body gets what node:http gives it and is logged as node logs it.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compilePlugin, eventually, exampleSource, RawConnection, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
@@ -177,6 +178,92 @@ describe('fast lane: request bodies', () => {
     assert.equal(await counted(lane, before, requests), requests, 'every split request was the lane\'s');
   });
 
+  it('reads a body split at every place, as it goes straight to the plugin', async () => {
+    // Split in two at every byte of the body (each piece its own read; a head
+    // split is node:http's, and so is its connection), then a 64 KiB body at
+    // its edges and at node's 64 KiB reads.
+    const whole = post('/echo?every', bytes(600, 11));
+    const at0 = whole.indexOf('\r\n\r\n') + 4;
+    const big = post('/echo?every-big', bytes(64 * 1024, 13));
+    const bigAt = big.indexOf('\r\n\r\n') + 4;
+    const splits: Array<[Buffer, number]> = [];
+    for (let at = at0; at < whole.length; at++) splits.push([whole, at]);
+    for (const at of [bigAt, bigAt + 1, 65536 - 1, 65536, 65536 + 1, big.length - 1]) splits.push([big, at]);
+    const before = await counts(lane);
+    const answers: Buffer[][] = [];
+    for (const f of [lane, plain]) {
+      const c = new RawConnection(f.port);
+      c.sock.setNoDelay(true);
+      const out: Buffer[] = [];
+      for (const [r, at] of splits) {
+        c.write(r.subarray(0, at));
+        await sleep(2);
+        c.write(r.subarray(at));
+        out.push(...(await c.responses(1, [], 20_000)));
+      }
+      c.close();
+      answers.push(out);
+    }
+    for (const [i, [r, at]] of splits.entries()) {
+      assert.equal(undated(answers[0][i]), undated(answers[1][i]), `split at ${at} of ${r.length}`);
+      const target = r === whole ? '/echo?every' : '/echo?every-big';
+      assert.ok(bodyOf(answers[0][i]).equals(Buffer.concat([Buffer.from(`POST ${target}\n`), bodyOf(r)])), `split at ${at}: the body echoed whole`);
+    }
+    assert.equal(await counted(lane, before, splits.length), splits.length, 'every split request was the lane\'s');
+  });
+
+  it('gathers a body sent in more small pieces than it keeps apart', async () => {
+    const whole = post('/echo?trickle', bytes(2000, 17));
+    const at = whole.indexOf('\r\n\r\n') + 4;
+    // 50 reads of 40 bytes, then a pipelined GET behind the last.
+    const pieces: Buffer[] = [whole.subarray(0, at)];
+    for (let i = at; i < whole.length; i += 40) pieces.push(whole.subarray(i, Math.min(i + 40, whole.length)));
+    pieces[pieces.length - 1] = Buffer.concat([pieces[pieces.length - 1], Buffer.from(get('/echo?behind'))]);
+    const before = await counts(lane);
+    const [a, b] = await both(pieces, 2, 'a body in 50 pieces');
+    assert.equal(statusOf(a), 200);
+    assert.ok(bodyOf(a).equals(Buffer.concat([Buffer.from('POST /echo?trickle\n'), bytes(2000, 17)])));
+    assert.equal(bodyOf(b).toString('latin1'), 'GET /echo?behind\n');
+    assert.equal(await counted(lane, before, 2), 2);
+  });
+
+  it('a client that does not read keeps its answers whole while another connection is served meanwhile', async () => {
+    // 40 answers of 256 KiB: far more than loopback's socket buffers hold, so
+    // the kernel takes part of one and the rest waits in the worker, while the
+    // other connection's calls reuse the plugin's memory.
+    const slowOnes = Array.from({ length: 40 }, (_, i) => post(`/echo?slow=${i}`, bytes(256 * 1024, i)));
+    const quickOnes = Array.from({ length: 3 }, (_, i) => post(`/echo?quick=${i}`, bytes(64 * 1024, 100 + i)));
+    const before = await counts(lane);
+    const got: Array<{ slow: Buffer[]; quick: Buffer[] }> = [];
+    for (const f of [lane, plain]) {
+      const slow = new RawConnection(f.port);
+      slow.sock.pause();
+      for (const r of slowOnes) slow.write(r);
+      await sleep(300);
+      const quick = new RawConnection(f.port);
+      const quickAnswers: Buffer[] = [];
+      for (const r of quickOnes) {
+        quick.write(r);
+        quickAnswers.push(...(await quick.responses(1, [], 20_000)));
+      }
+      quick.close();
+      slow.sock.resume();
+      got.push({ slow: await slow.responses(slowOnes.length, [], 60_000), quick: quickAnswers });
+      slow.close();
+    }
+    const [fast, node] = got;
+    for (let i = 0; i < slowOnes.length; i++) {
+      assert.equal(undated(fast.slow[i]), undated(node.slow[i]), `slow answer ${i}`);
+      assert.ok(bodyOf(fast.slow[i]).equals(Buffer.concat([Buffer.from(`POST /echo?slow=${i}\n`), bytes(256 * 1024, i)])), `slow answer ${i} intact`);
+    }
+    for (let i = 0; i < quickOnes.length; i++) {
+      assert.equal(undated(fast.quick[i]), undated(node.quick[i]), `quick answer ${i}`);
+      assert.ok(bodyOf(fast.quick[i]).equals(Buffer.concat([Buffer.from(`POST /echo?quick=${i}\n`), bytes(64 * 1024, 100 + i)])), `quick answer ${i} intact`);
+    }
+    const n = slowOnes.length + quickOnes.length;
+    assert.equal(await counted(lane, before, n), n, 'all of them through the lane');
+  });
+
   it('leaves odd and oversized bodies to node:http, which answers them as it always does', async () => {
     const cases: Array<{ what: string; raw: string | Buffer; status: number[] }> = [
       { what: 'over the route limit', raw: post('/echo-small?101', bytes(101)), status: [413] },
@@ -254,6 +341,117 @@ describe('fast lane: request bodies', () => {
       assert.equal(await stopped, 0);
     } finally {
       await f.kill();
+    }
+  });
+});
+
+/** A plugin whose answers outgrow its arena or not, as asked (x-size), with a status (x-status) or a header node refuses (x-bad). */
+const SIZED_PLUGIN = `#include <flexilib.h>
+static size_t num(const flexi_request *req, const char *name) {
+  size_t len, n = 0;
+  const char *v = flexi_request_header(req, name, &len);
+  for (size_t i = 0; v && i < len && v[i] >= '0' && v[i] <= '9'; i++) n = n * 10 + (size_t)(v[i] - '0');
+  return n;
+}
+int handle_request(const flexi_request *req, flexi_response *resp) {
+  size_t size = num(req, "x-size");
+  unsigned char chunk[1000];
+  for (size_t done = 0; done < size;) {
+    size_t n = size - done < sizeof chunk ? size - done : sizeof chunk;
+    for (size_t i = 0; i < n; i++) chunk[i] = (unsigned char)(((done + i) * 31 + size) & 0xff);
+    if (flexi_write(resp, chunk, n)) return 1;
+    done += n;
+  }
+  if (num(req, "x-status")) flexi_set_status(resp, (int)num(req, "x-status"));
+  if (flexi_request_header(req, "x-bad", NULL)) flexi_add_header(resp, "X-Bad", "a\\r\\nb");
+  return 0;
+}
+`;
+
+describe('fast lane: large plugin answers sent from native memory', () => {
+  const tmp = tempDir();
+  /** Per arena size: a server with the lane and one without. */
+  const servers: Array<{ arenaKb: number; lane: Flexilib; plain: Flexilib }> = [];
+
+  before(async () => {
+    const src = path.join(tmp.dir, 'sized.c');
+    writeFileSync(src, SIZED_PLUGIN);
+    await compilePlugin(src, path.join(tmp.dir, 'sized.so'));
+    const config = writeConfig(tmp.dir, '/ = sized.so\n');
+    // 8 KiB (the default): a large body is in the block the plugin took from
+    // malloc; 512 KiB: it is in the arena itself.
+    for (const arenaKb of [8, 512]) {
+      const args = ['--prealloc-kb', String(arenaKb)];
+      const [lane, plain] = await Promise.all([startFlexilib({ config, workers: 1, args }), startFlexilib({ config, workers: 1, args: [...args, '--no-fast-lane'] })]);
+      servers.push({ arenaKb, lane, plain });
+      for (const f of [lane, plain]) {
+        const c = new RawConnection(f.port);
+        c.write(get('/'));
+        await c.responses(1);
+        c.close();
+      }
+    }
+  });
+
+  after(async () => {
+    const codes = await Promise.all(servers.flatMap((s) => [s.lane.stop(), s.plain.stop()]));
+    tmp.cleanup();
+    assert.deepEqual(codes, codes.map(() => 0));
+  });
+
+  const sized = (target: string, size: number, extra: string[] = []) =>
+    `GET ${target} HTTP/1.1\r\nHost: test\r\nx-size: ${size}\r\n${extra.map((h) => `${h}\r\n`).join('')}\r\n`;
+  const pattern = (size: number) => {
+    const b = Buffer.allocUnsafe(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 31 + size) & 0xff;
+    return b;
+  };
+
+  it('answers, logs and counts them byte for byte as node:http, the arena reused between them', async () => {
+    const cases: Array<{ target: string; raw: string; status: number; body?: number }> = [];
+    for (const size of [16 * 1024, 16 * 1024 + 1, 20_000, 64 * 1024 + 11, 200_000, 1024 * 1024]) cases.push({ target: `/size=${size}`, raw: sized(`/size=${size}`, size), status: 200, body: size });
+    // Held and never sent: no body with 204 and 304; a header node refuses answers 502 instead.
+    cases.push({ target: '/no-content', raw: sized('/no-content', 64 * 1024, ['x-status: 204']), status: 204 });
+    cases.push({ target: '/not-modified', raw: sized('/not-modified', 64 * 1024, ['x-status: 304']), status: 304 });
+    cases.push({ target: '/bad', raw: sized('/bad', 64 * 1024, ['x-bad: 1']), status: 502 });
+    cases.push({ target: '/after', raw: sized('/after', 70_000), status: 200, body: 70_000 });
+    for (const { arenaKb, lane, plain } of servers) {
+      const before = await scrape(lane.adminPort);
+      const answers: Buffer[][] = [];
+      for (const f of [lane, plain]) {
+        const c = new RawConnection(f.port);
+        const out: Buffer[] = [];
+        // One at a time, then all of them pipelined (answered one behind the other).
+        for (const k of cases) {
+          c.write(k.raw);
+          out.push(...(await c.responses(1, [], 20_000)));
+        }
+        c.write(cases.map((k) => k.raw).join(''));
+        out.push(...(await c.responses(cases.length, [], 20_000)));
+        c.close();
+        answers.push(out);
+      }
+      const [fast, slow] = answers;
+      for (let i = 0; i < fast.length; i++) {
+        const k = cases[i % cases.length];
+        const what = `${arenaKb} KiB arena, ${k.target} (${i < cases.length ? 'alone' : 'pipelined'})`;
+        assert.equal(undated(fast[i]), undated(slow[i]), what);
+        assert.equal(statusOf(fast[i]), k.status, what);
+        if (k.body !== undefined) assert.ok(bodyOf(fast[i]).equals(pattern(k.body)), `${what}: the body whole`);
+      }
+      for (const k of cases) {
+        const [a, b] = await Promise.all(
+          [lane, plain].map((f) => eventually(`the access line of ${k.target}`, () => f.logs.find((l) => l.kind === 'access' && l.target === k.target))),
+        );
+        for (const key of ['status', 'bytes', 'preAlloc', 'alloc']) assert.deepEqual(a[key], b[key], `${arenaKb} KiB arena, ${k.target}: ${key}`);
+      }
+      const after = await eventually('the lane\'s requests counted', async () => {
+        const s = await scrape(lane.adminPort);
+        return s.sum('flexilib_requests_total', { route: '/' }) - before.sum('flexilib_requests_total', { route: '/' }) >= cases.length * 2 ? s : undefined;
+      });
+      const d = (name: string) => after.sum(name, { route: '/' }) - before.sum(name, { route: '/' });
+      assert.equal(d('flexilib_fast_lane_requests_total'), cases.length * 2, `${arenaKb} KiB arena: all through the lane`);
+      assert.equal(d('flexilib_requests_total'), cases.length * 2);
     }
   });
 });

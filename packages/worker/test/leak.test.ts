@@ -33,45 +33,62 @@ function run(lib: Library, slot: Slot, req: RequestLike, n: number, expectBody: 
   }
 }
 
+/** As run(), the body held in native memory (the fast lane's answers): let go by release(), by take(), or by the slot's next call. */
+function runHeld(lib: Library, slot: Slot, req: RequestLike, n: number, expectBody: number): void {
+  const v = lib.acquire();
+  for (let i = 0; i < n; i++) {
+    slot.fillRequest(req, null);
+    slot.resetResponse();
+    const rc = v.handleRequest(slot.req.ptr, slot.resp.ptr);
+    const body = slot.readResponse(true).body;
+    if (rc !== 0 || body.length !== expectBody) assert.fail(`call ${i}: rc ${rc}, body ${body.length}`);
+    if (typeof body === 'string' || body instanceof Uint8Array) assert.fail(`call ${i}: the body was copied out, not held`);
+    if (i % 3 === 0) body.release();
+    else if (i % 3 === 1 && body.take().length !== expectBody) assert.fail(`call ${i}: take()`);
+  }
+}
+
+/** `warm` calls of `so` by `runner`, then `n` more over which RSS (garbage collected) must stay flat. */
+function assertFlat(so: string, req: RequestLike, runner: typeof run, warm: number, n: number, bodyLen: number, what: string): void {
+  const lib = new Library(so);
+  const slot = new Slot(8192, 16384);
+  runner(lib, slot, req, warm, bodyLen);
+  gc();
+  const before = rssMiB();
+  runner(lib, slot, req, n, bodyLen);
+  gc();
+  const growth = rssMiB() - before;
+  assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over ${what}`);
+  slot.close();
+  lib.close();
+}
+
 describe('memory across a million calls', () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
 
   it('the example plugin: 1,000,000 calls, flat RSS', async () => {
     const so = await compilePlugin(exampleSource, path.join(tmp.dir, 'example.so'));
-    const lib = new Library(so);
-    const slot = new Slot(8192, 16384);
     const req: RequestLike = {
       method: 'GET', url: '/hello?x=1', rawHeaders: ['Host', 'localhost', 'X-Log-This', 'abc', 'Accept', '*/*'],
       httpVersionMajor: 1, httpVersionMinor: 1, socket: { remoteAddress: '127.0.0.1', remotePort: 5555 },
     };
-    run(lib, slot, req, 100_000, 5);
-    gc();
-    const before = rssMiB();
-    run(lib, slot, req, 900_000, 5);
-    gc();
-    const growth = rssMiB() - before;
-    assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over 900k calls`);
-    slot.close();
-    lib.close();
+    assertFlat(so, req, run, 100_000, 900_000, 5, '900k calls');
+  });
+
+  /** big.c asked for a body of `size` bytes, a 30 KB allocation and 40 headers: all beyond an 8 KiB arena. */
+  const overflowing = (size: number): RequestLike => ({
+    method: 'GET', url: '/', rawHeaders: ['x-size', String(size), 'x-alloc', '30000', 'x-headers', '40'],
+    httpVersionMajor: 1, httpVersionMinor: 1, socket: {},
   });
 
   it('overflowing the arena (heap body, heap allocations, many headers): 100,000 calls, flat RSS', async () => {
     const so = await compilePlugin(fixture('big.c'), path.join(tmp.dir, 'big.so'));
-    const lib = new Library(so);
-    const slot = new Slot(8192, 16384);
-    const req: RequestLike = {
-      method: 'GET', url: '/', rawHeaders: ['x-size', '20000', 'x-alloc', '30000', 'x-headers', '40'],
-      httpVersionMajor: 1, httpVersionMinor: 1, socket: {},
-    };
-    run(lib, slot, req, 20_000, 20000);
-    gc();
-    const before = rssMiB();
-    run(lib, slot, req, 80_000, 20000);
-    gc();
-    const growth = rssMiB() - before;
-    assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MiB over 80k overflowing calls (each takes ~55 KB from malloc)`);
-    slot.close();
-    lib.close();
+    assertFlat(so, overflowing(20000), run, 20_000, 80_000, 20000, '80k overflowing calls (each takes ~55 KB from malloc)');
+  });
+
+  it('bodies held in native memory for the fast lane, however let go: 100,000 calls, flat RSS', async () => {
+    const so = await compilePlugin(fixture('big.c'), path.join(tmp.dir, 'big.so'));
+    assertFlat(so, overflowing(70000), runHeld, 20_000, 80_000, 70000, "80k calls holding a 70 KB malloc'd body each");
   });
 });

@@ -6,9 +6,11 @@
  *
  *   accept ─> fast lane ─ a whole, strict HTTP/1.1 request, no body or a
  *                │        Content-Length one within the route's limit and
- *                │        LANE_BODY_MAX (buffered whole first: one buffer of
- *                │        head + Content-Length bytes, however it is split)
+ *                │        LANE_BODY_MAX (read whole first, however it is split;
+ *                │        a body that takes several reads is kept as those
+ *                │        reads and copied once, where its executor wants it)
  *                │        ├─ inline native route, library loaded: direct() ─> bytes out
+ *                │        │  (a large plugin answer straight from native memory)
  *                │        └─ upstream, threaded native or WASM route: laneHandle()
  *                │           with a LaneResponse, answered now or later (a thread,
  *                │           an instance, an origin); the connection reads on but
@@ -47,16 +49,23 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { DirectAnswer, Executor, RequestStats } from '../executor.js';
+import type { DirectAnswer, Executor, HeldBody, RequestStats } from '../executor.js';
 import { finishedRequest, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
 import { AnswerHeadWriter, type BuiltHead } from './answer-head.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { RequestHeadParser, type LaneRequest } from './lane-request.js';
 import { checkFinalStatus } from './final-status.js';
 import { errorAnswer, sendError } from './respond.js';
+import { releaseHeld } from './response-rules.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY: Buffer = Buffer.alloc(0);
+/**
+ * Reads of a body kept as they came; a client sending it in more, smaller
+ * pieces has them gathered into one buffer (a few bytes per read must not
+ * cost a Buffer object each).
+ */
+const MAX_PARTS = 32;
 /** Bytes a client may send ahead while an answer is awaited before the lane stops reading it. */
 const PENDING_MAX = 64 * 1024;
 /**
@@ -94,9 +103,16 @@ class LaneConnection {
   draining = false;
   /** No request answered yet: the idle timeout is node's headers timeout, not the keep-alive one. */
   fresh = true;
-  /** A request whose body is still arriving: its head and body, `filled` bytes of it read so far. */
-  partial: Buffer | null = null;
+  /**
+   * A request whose body is still arriving: the reads of it so far as they
+   * came (no copy; the first holds its head), or, once more than MAX_PARTS
+   * reads, one buffer of its whole size being filled (`coalesced`).
+   */
+  parts: Buffer[] | null = null;
+  coalesced = false;
+  /** Bytes of the request read so far, and its whole size (head and body). */
   filled = 0;
+  size = 0;
   /** When the partial request's head was read (performance.now()): node's request timeout counts from it. */
   partialSince = 0;
   constructor(
@@ -151,7 +167,7 @@ export class FastLane implements LaneOwner {
   stop(): void {
     this.stopping = true;
     // A body still arriving is a request in progress: answered (and closed) once whole.
-    for (const c of this.conns.values()) if (c.res === null && c.partial === null) c.socket.destroySoon();
+    for (const c of this.conns.values()) if (c.res === null && c.parts === null) c.socket.destroySoon();
   }
 
   private accept(socket: Socket): void {
@@ -164,7 +180,7 @@ export class FastLane implements LaneOwner {
     // nginx take it: the origin request is aborted and logged as 499. Mid-body,
     // node:http's parser refuses the cut request (400).
     const onEnd = () => {
-      if (conn.partial !== null) {
+      if (conn.parts !== null) {
         this.bodyAbandoned(conn, Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE' }));
         return;
       }
@@ -176,7 +192,7 @@ export class FastLane implements LaneOwner {
     // time out either). No request yet: node's 408, by the server's own handler.
     const onTimeout = () => {
       // A body stalled for the whole request timeout: node's 408.
-      if (conn.partial !== null) {
+      if (conn.parts !== null) {
         this.bodyAbandoned(conn, REQUEST_TIMEOUT());
         return;
       }
@@ -189,7 +205,7 @@ export class FastLane implements LaneOwner {
     const onError = () => socket.destroy();
     const onClose = () => {
       this.conns.delete(socket);
-      if (conn.partial !== null) this.bodyAbandoned(conn, null);
+      if (conn.parts !== null) this.bodyAbandoned(conn, null);
       conn.res?.clientGone();
     };
     const conn = new LaneConnection(socket, () => {
@@ -241,22 +257,23 @@ export class FastLane implements LaneOwner {
     if (!socket.writable) return;
     /** Bytes after a request whose body just completed: served after it. */
     let rest: Buffer = EMPTY;
-    if (conn.partial !== null) {
-      const whole = conn.partial;
-      const n = Math.min(whole.length - conn.filled, chunk.length);
-      whole.set(n === chunk.length ? chunk : chunk.subarray(0, n), conn.filled);
-      conn.filled += n;
-      if (conn.filled < whole.length) {
+    /** A request this chunk completed: its reads (`chunk` is the first, with its head). */
+    let whole: Buffer[] | null = null;
+    if (conn.parts !== null) {
+      const n = Math.min(conn.size - conn.filled, chunk.length);
+      this.bodyRead(conn, n === chunk.length ? chunk : chunk.subarray(0, n));
+      if (conn.filled < conn.size) {
         // A client trickling its body still has node:http's deadline for the whole request.
         const limit = this.opts.requestTimeoutMs;
         if (limit > 0 && performance.now() - conn.partialSince > limit) this.bodyAbandoned(conn, REQUEST_TIMEOUT());
         return;
       }
-      conn.partial = null;
+      whole = conn.parts;
+      conn.parts = null;
       this.idle(conn);
       if (n < chunk.length) rest = chunk.subarray(n);
-      // The request, whole: parsed (and routed) again from its first byte, as if it came in one piece.
-      chunk = whole;
+      // The request, whole: parsed (and routed) again from its first byte, its body in the pieces it came in.
+      chunk = whole[0];
     }
     const req = this.req;
     let pos = 0;
@@ -271,12 +288,14 @@ export class FastLane implements LaneOwner {
       if (length > 0) {
         // Over the route's limit (node:http's 413) or the lane's: node's to read.
         if (length > LANE_BODY_MAX || length > (ex.route.options.maxBodyBytes ?? this.opts.maxBodyBytes)) break;
-        if (next > chunk.length) {
+        if (next <= chunk.length) req.body = chunk.subarray(end + 4, next);
+        else if (whole === null) {
           this.awaitBody(conn, chunk, pos, next - pos);
           pos = chunk.length;
           break;
-        }
-        req.body = chunk.subarray(end + 4, next);
+        } else if (ex.direct !== undefined) req.bodyParts = bodyPieces(whole, end + 4);
+        // An executor answering later gets one buffer (this is the body's one copy).
+        else req.body = Buffer.concat(bodyPieces(whole, end + 4), length);
       }
       if (ex.direct !== undefined) {
         if (pos > 0 && !corked) {
@@ -285,6 +304,7 @@ export class FastLane implements LaneOwner {
         }
         const answered = this.answer(socket, ex);
         req.body = undefined;
+        req.bodyParts = null;
         if (!answered) break;
         if (conn.fresh) this.answered(conn);
         pos = next;
@@ -313,7 +333,9 @@ export class FastLane implements LaneOwner {
     }
     if (corked) socket.uncork();
     if (pos < chunk.length) {
-      this.handOff(conn, chunk, pos, rest);
+      // A request completed here and declined after all (a reload changed its route): node's, whole.
+      if (whole !== null && whole.length > 1) this.handOff(conn, Buffer.concat(whole), pos, rest);
+      else this.handOff(conn, chunk, pos, rest);
       return;
     }
     // What followed a body that completed (pipelined requests): served as any chunk is.
@@ -335,17 +357,37 @@ export class FastLane implements LaneOwner {
   }
 
   /**
-   * A request the lane takes whose body goes on past this chunk: one buffer
-   * for its head and whole body, filled as the rest arrives (serve()). Until
-   * it is whole, node:http's request timeout applies, not the idle one.
+   * A request the lane takes whose body goes on past this chunk: its reads
+   * are kept as they come (serve()), to be copied once, whole, where its
+   * executor wants the body. Until it is whole, node:http's request timeout
+   * applies, not the idle one.
    */
   private awaitBody(conn: LaneConnection, chunk: Buffer, from: number, size: number): void {
-    const whole = Buffer.allocUnsafe(size);
-    whole.set(from === 0 ? chunk : chunk.subarray(from), 0);
-    conn.partial = whole;
+    conn.parts = [from === 0 ? chunk : chunk.subarray(from)];
+    conn.coalesced = false;
     conn.filled = chunk.length - from;
+    conn.size = size;
     conn.partialSince = performance.now();
     conn.socket.setTimeout(this.opts.requestTimeoutMs);
+  }
+
+  /** One more read of a body in progress (`piece`: no byte past the request). */
+  private bodyRead(conn: LaneConnection, piece: Buffer): void {
+    const parts = conn.parts!;
+    if (conn.coalesced) parts[0].set(piece, conn.filled);
+    else if (parts.length < MAX_PARTS) parts.push(piece);
+    else {
+      const one = Buffer.allocUnsafe(conn.size);
+      let at = 0;
+      for (const p of parts) {
+        one.set(p, at);
+        at += p.length;
+      }
+      one.set(piece, at);
+      conn.parts = [one];
+      conn.coalesced = true;
+    }
+    conn.filled += piece.length;
   }
 
   /**
@@ -355,19 +397,19 @@ export class FastLane implements LaneOwner {
    * still read, node's server answers the error (http-server.ts, 'clientError').
    */
   private bodyAbandoned(conn: LaneConnection, err: Error | null): void {
-    const whole = conn.partial!;
-    conn.partial = null;
-    if (this.observed) this.recordAbandoned(conn, whole);
+    const first = conn.parts![0];
+    conn.parts = null;
+    if (this.observed) this.recordAbandoned(conn, first);
     if (err === null) return;
     const socket = conn.socket;
     this.server.emit('clientError', err, socket);
     socket.destroySoon();
   }
 
-  /** Record the 499 of a request whose body never completed: its head is parsed again from the buffer it was read into. */
-  private recordAbandoned(conn: LaneConnection, whole: Buffer): void {
-    const end = whole.indexOf(HEAD_END);
-    if (!this.parser.parse(whole, 0, end, conn.socket)) return;
+  /** Record the 499 of a request whose body never completed: its head is parsed again from its first read. */
+  private recordAbandoned(conn: LaneConnection, first: Buffer): void {
+    const end = first.indexOf(HEAD_END);
+    if (!this.parser.parse(first, 0, end, conn.socket)) return;
     const req = this.req;
     const meter = this.state.meter;
     if (meter) meter.begin();
@@ -474,6 +516,7 @@ export class FastLane implements LaneOwner {
       built = this.head(status, out.reason, out.headers, false);
     } catch (err) {
       const why = ex.refused ? ex.refused(err as Error) : `route "${ex.route.key}" produced an invalid response: ${(err as Error).message}`;
+      releaseHeld(out.body);
       out = errorAnswer('FLX_PLUGIN_BAD_RESPONSE', why);
       meter?.error(ex, 'FLX_PLUGIN_BAD_RESPONSE');
       status = out.status;
@@ -511,16 +554,27 @@ export class FastLane implements LaneOwner {
 }
 
 /** A direct answer's bytes as node:http sends them: no body for 204 and 304, whatever
- * content-length says; head and a string body in one write. */
-function sendDirect(socket: Socket, head: string, status: number, body: string | Buffer): void {
+ * content-length says; head and a string body in one write; a body held in native
+ * memory written from there. */
+function sendDirect(socket: Socket, head: string, status: number, body: string | Buffer | HeldBody): void {
   if (status === 204 || status === 304) {
     socket.write(head, 'latin1');
+    releaseHeld(body);
   } else if (typeof body === 'string') {
     socket.write(body.length === 0 ? head : head + body, 'latin1');
-  } else {
+  } else if (body instanceof Uint8Array) {
     socket.cork();
     socket.write(head, 'latin1');
     socket.write(body);
     socket.uncork();
-  }
+  } else body.sendAfter(socket, head);
+}
+
+/** The body of a request read in pieces, the first of which holds its head up to `at`. */
+function bodyPieces(reads: Buffer[], at: number): Buffer[] {
+  const first = reads[0];
+  if (at === first.length) return reads.slice(1);
+  const pieces = reads.slice();
+  pieces[0] = first.subarray(at);
+  return pieces;
 }

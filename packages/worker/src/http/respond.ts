@@ -4,7 +4,7 @@ import type { DirectAnswer, ErrorCounter, Executor, RequestStats, ResponseSink }
 import { sameLower } from './raw-headers.js';
 
 /** The answer to an error the server itself produces: the code's status, a one-line plain-text reason, x-flexilib-error: code. */
-export function errorAnswer(code: HttpErrorCode, message: string): DirectAnswer {
+export function errorAnswer(code: HttpErrorCode, message: string): DirectAnswer & { body: Buffer } {
   const body = Buffer.from(`${message}\n`, 'utf8');
   return { status: statusOf(code), reason: undefined, headers: ['content-type', 'text/plain; charset=utf-8', 'content-length', String(body.length), ERROR_HEADER, code], body };
 }

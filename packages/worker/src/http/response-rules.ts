@@ -14,7 +14,7 @@
  * Applied in place on the hot path: nothing is allocated but the
  * content-length string.
  */
-import type { ResponseSink } from '../executor.js';
+import type { HeldBody, ResponseSink } from '../executor.js';
 import { checkFinalStatus } from './final-status.js';
 
 /** What a plugin call produced, as the rules need it. Made by newPluginResponse only, so every
@@ -26,8 +26,9 @@ export interface PluginResponse {
   headers: string[];
   hasContentType: boolean;
   /** Small native bodies come as a latin1 string: node:http then sends head and body
-   * in one write instead of a writev of two buffers, and no Buffer is made. */
-  body: Buffer | string;
+   * in one write instead of a writev of two buffers, and no Buffer is made. Larger
+   * ones for the fast lane stay in native memory (HeldBody), sent from there. */
+  body: Buffer | string | HeldBody;
   /** Bytes the plugin took beyond the arena (malloc). */
   heapBytes: number;
   /** Bytes of the arena the call used. */
@@ -65,10 +66,16 @@ export function writeAnswer(res: ResponseSink, out: PluginResponse): Error | nul
     if (out.reason !== undefined) res.writeHead(out.status, out.reason, out.headers);
     else res.writeHead(out.status, out.headers);
   } catch (err) {
+    releaseHeld(out.body);
     return err as Error;
   }
   const body = out.body;
   if (typeof body === 'string') res.end(body, 'latin1');
-  else res.end(body);
+  else res.end(body instanceof Uint8Array ? body : body.take());
   return null;
+}
+
+/** Let a body held in native memory go (an answer replaced or refused); nothing for a string or Buffer. */
+export function releaseHeld(body: Buffer | string | HeldBody): void {
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) body.release();
 }

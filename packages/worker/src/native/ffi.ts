@@ -11,6 +11,8 @@ import koffi, { type LibraryHandle } from 'koffi';
 const libc = koffi.load('libc.so.6');
 const cFree = libc.func('void free(void *ptr)');
 const cMemcpy = libc.func('void *memcpy(void *dst, void *src, size_t n)');
+// The fast lane's answers from native memory; node ignores SIGPIPE, so a gone peer is EPIPE.
+const cWritev = libc.func('long writev(int fd, void *iov, int iovcnt)');
 
 export type Pointer = bigint;
 
@@ -42,6 +44,17 @@ export function freeBlock(block: NativeBlock): void {
 export function copyFromNative(addr: number, dest: Buffer, len: number): void {
   if (len > dest.length) throw new RangeError(`copyFromNative: ${len} bytes into a ${dest.length}-byte buffer`);
   cMemcpy(dest, BigInt(addr), len);
+}
+
+/**
+ * writev(2) of `count` iovecs (16 bytes each: base, length) stored in native
+ * memory at `iov`, to file descriptor `fd`. Returns the bytes written, or -1
+ * (nothing written: the caller falls back to node's own write, which meets
+ * the same condition and reports it). Lets the fast lane hand the kernel a
+ * plugin's answer straight from native memory (native/held-body.ts).
+ */
+export function writevNative(fd: number, iov: Pointer, count: number): number {
+  return Number(cWritev(fd, iov, count));
 }
 
 /** free(3) on memory a plugin took from malloc. */

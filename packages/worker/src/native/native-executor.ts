@@ -296,16 +296,17 @@ export class NativeExecutor implements Executor {
   /**
    * The fast lane's call for inline routes (fast-lane.ts) whose library is
    * loaded; the body, if any, read whole by the lane within this route's
-   * limit (req.body), is copied into the slot as handle() does. Anything else
-   * (a first load, a load failure to report) is left to handle() by
-   * returning null.
+   * limit (req.body, or req.bodyParts as it arrived), is copied into the
+   * slot. A large answer body stays in native memory for the lane to send
+   * (a HeldBody). Anything else (a first load, a load failure to report) is
+   * left to handle() by returning null.
    */
   private inlineLane(req: RequestLike, stats: RequestStats): PluginResponse | null {
     const version = this.deps.library.current;
     if (version === null) return null;
     const slot = this.deps.inlineSlot;
-    if (!slot.fillRequest(req, req.body ?? null)) return null;
-    return this.settle(version, slot, this.callInline(version, slot), stats);
+    if (!slot.fillRequest(req, req.body ?? null, req.bodyParts ?? null)) return null;
+    return this.settle(version, slot, this.callInline(version, slot), stats, true);
   }
 
   /** handle_request on the event loop, with the crash marker set; the request is in the slot. */
@@ -321,11 +322,11 @@ export class NativeExecutor implements Executor {
     }
   }
 
-  /** Copy the response out, run request_deinit, apply the response rules. */
-  private settle(version: LoadedVersion, slot: Slot, rc: number, stats: RequestStats): PluginResponse {
+  /** Copy the response out (`hold`: a large body stays in native memory), run request_deinit, apply the response rules. */
+  private settle(version: LoadedVersion, slot: Slot, rc: number, stats: RequestStats, hold = false): PluginResponse {
     let out: PluginResponse;
     try {
-      out = slot.readResponse();
+      out = slot.readResponse(hold);
     } finally {
       try {
         version.requestDeinit?.();

@@ -15,6 +15,7 @@ import { peerOf } from '../http/peer.js';
 import { newPluginResponse, type PluginResponse } from '../http/response-rules.js';
 import { sameLower } from '../http/raw-headers.js';
 import { allocBlock, copyFromNative, freeAt, freeBlock, type NativeBlock } from './ffi.js';
+import { NativeBody } from './held-body.js';
 
 /** node:http's default maxHeadersCount; the header array holds that many. */
 export const MAX_HEADERS = 2000;
@@ -51,6 +52,8 @@ export class Slot {
   private readonly arenaOff: number;
   readonly arenaBytes: number;
   private body: NativeBlock | null = null;
+  /** A large answer body kept in native memory for the fast lane (readResponse(true)). */
+  private readonly held = new NativeBody();
   /** The result of readResponse, reused: valid until the slot's next call. */
   private readonly out: PluginResponse = newPluginResponse();
   /** The response struct, and the template it is reset to before each call. */
@@ -130,7 +133,7 @@ export class Slot {
    * Write the request into the slot. Returns false when it does not fit (only
    * possible when node:http's header limits were raised above the slot's).
    */
-  fillRequest(req: RequestLike, body: Buffer | null): boolean {
+  fillRequest(req: RequestLike, body: Buffer | null, parts: readonly Buffer[] | null = null): boolean {
     const u32 = this.reqU32;
     const limit = this.req.size;
     let off = this.stringsStart;
@@ -173,29 +176,49 @@ export class Slot {
     off += this.writeStr(remote, off);
     u32[RQ.remote_port >>> 2] = peer.port | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
 
-    if (body === null || body.length === 0) {
+    let length = 0;
+    if (parts !== null) for (let i = 0; i < parts.length; i++) length += parts[i].length;
+    else if (body !== null) length = body.length;
+    if (length === 0) {
       this.setLen(RQ.body, 0);
       this.setLen(RQ.body_len, 0);
     } else {
-      if (this.body === null || this.body.size < body.length) {
+      if (this.body === null || this.body.size < length) {
         if (this.body) freeBlock(this.body);
-        this.body = allocBlock(Math.max(body.length, 64 * 1024));
+        this.body = allocBlock(Math.max(length, 64 * 1024));
       }
-      body.copy(this.body.buf, 0);
+      // The body's one copy on its way to the plugin: straight from the pieces it arrived in.
+      const dst = this.body.buf;
+      if (parts !== null) {
+        let at = 0;
+        for (let i = 0; i < parts.length; i++) {
+          dst.set(parts[i], at);
+          at += parts[i].length;
+        }
+      } else dst.set(body!, 0);
       this.setPtr(u32, RQ.body, this.body.addr);
-      this.setLen(RQ.body_len, body.length);
+      this.setLen(RQ.body_len, length);
     }
     return true;
   }
 
   /** Reset the response struct before a call. */
   resetResponse(): void {
+    // A held body not sent (its answer threw on the way): the arena is about to be reused.
+    if (this.held.live) this.held.release();
     // A typed-array set is a plain memcpy; Buffer#copy adds a JS layer of argument checks.
     this.respHead.set(this.respInit);
   }
 
-  /** Copy the plugin's response out of native memory, then free what it took from malloc. */
-  readResponse(): PluginResponse {
+  /**
+   * Copy the plugin's response out of native memory, then free what it took
+   * from malloc. `hold`: a body larger than SMALL_BODY (or any in a malloc'd
+   * block) stays where it is, as a HeldBody the caller sends or releases before
+   * the slot's next call (the fast lane's inline answers).
+   */
+  readResponse(hold?: false): PluginResponse & { body: Buffer | string };
+  readResponse(hold: boolean): PluginResponse;
+  readResponse(hold = false): PluginResponse {
     const u32 = this.respU32;
     const rbuf = this.resp.buf;
     const out = this.out;
@@ -238,10 +261,14 @@ export class Slot {
         out.body = this.strings.decode(rbuf, this.arenaOff, bodyLen);
       } else if (bodyLen <= SMALL_BODY) {
         out.body = (rbuf as Latin1Buffer).latin1Slice(this.arenaOff, this.arenaOff + bodyLen);
+      } else if (hold) {
+        out.body = this.held.hold(this.arenaAddr, bodyLen, false);
       } else {
         out.body = Buffer.allocUnsafe(bodyLen);
         rbuf.copy(out.body, 0, this.arenaOff, this.arenaOff + bodyLen);
       }
+    } else if (hold && bodyLen > 0) {
+      out.body = this.held.hold(bodyAddr, bodyLen, true);
     } else {
       const body = Buffer.allocUnsafeSlow(bodyLen);
       if (bodyLen > 0) copyFromNative(bodyAddr, body, bodyLen);
@@ -284,6 +311,7 @@ export class Slot {
   }
 
   close(): void {
+    this.held.close();
     freeBlock(this.req);
     freeBlock(this.resp);
     if (this.body) freeBlock(this.body);
