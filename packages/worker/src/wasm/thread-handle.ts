@@ -38,7 +38,7 @@ export class ThreadHandle {
       workerData: { go, port: port2 } satisfies ThreadBoot,
       transferList: [port2],
       // The thread's own JS needs little; a module's linear memory is outside these limits (its cap is the memory maximum).
-      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 1, stackSizeMb: 4 },
     });
     this.worker.once('exit', () => {
       this.exited = true;

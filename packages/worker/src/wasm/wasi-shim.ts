@@ -18,7 +18,16 @@
  *   proc_exit              ends the call: answered 500, the instance is replaced
  *   path_*, sock_*         ENOTCAPABLE; every other function: ENOSYS
  */
-import { randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+/**
+ * node:crypto, required on the first random_get: the instance thread is an isolate
+ * of its own, and few plugins ever ask for random bytes (the module set is tested).
+ */
+let randomFill: ((buf: Uint8Array, offset: number, size: number) => unknown) | null = null;
+function randomFillOf(): (buf: Uint8Array, offset: number, size: number) => unknown {
+  return (randomFill ??= (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomFillSync);
+}
 
 const ERRNO = { SUCCESS: 0, BADF: 8, INVAL: 28, NOSYS: 52, SPIPE: 70, NOTCAPABLE: 76 } as const;
 
@@ -104,7 +113,7 @@ export function createWasi(names: readonly string[], host: WasiHost): { imports:
       return ERRNO.SUCCESS;
     },
     random_get: (ptr: number, len: number) => {
-      randomFillSync(bytes(), ptr, len);
+      randomFillOf()(bytes(), ptr, len);
       return ERRNO.SUCCESS;
     },
     fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) => {
