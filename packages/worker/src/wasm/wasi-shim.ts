@@ -8,7 +8,7 @@
  *
  *   args, environ          empty
  *   clock_*                real clocks (realtime, monotonic)
- *   random_get             crypto random bytes
+ *   random_get             the kernel's random bytes (/dev/urandom)
  *   fd_write 1, 2          lines captured into the worker's log, tagged with the route
  *   fd_read 0              end of file
  *   fd_fdstat_get 0-2      character devices; any other fd: EBADF
@@ -18,15 +18,29 @@
  *   proc_exit              ends the call: answered 500, the instance is replaced
  *   path_*, sock_*         ENOTCAPABLE; every other function: ENOSYS
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /**
- * node:crypto, required on the first random_get: the instance thread is an isolate
- * of its own, and few plugins ever ask for random bytes (the module set is tested).
+ * random_get reads the kernel's CSPRNG (/dev/urandom) rather than node:crypto:
+ * wasi-libc asks for a few bytes in every module's _initialize, and node:crypto
+ * would put ~30 of node's modules (~0.5 MiB) in every instance thread's
+ * isolate. Opened per call (calls are rare), so a terminated thread leaves no
+ * descriptor behind; node:crypto only where /dev/urandom cannot be read.
  */
-let randomFill: ((buf: Uint8Array, offset: number, size: number) => unknown) | null = null;
-function randomFillOf(): (buf: Uint8Array, offset: number, size: number) => unknown {
-  return (randomFill ??= (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomFillSync);
+function randomFill(buf: Uint8Array, offset: number, size: number): void {
+  let fd: number;
+  try {
+    fd = openSync('/dev/urandom', 'r');
+  } catch {
+    (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomFillSync(buf, offset, size);
+    return;
+  }
+  try {
+    for (let done = 0; done < size; ) done += readSync(fd, buf, offset + done, size - done, null);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const ERRNO = { SUCCESS: 0, BADF: 8, INVAL: 28, NOSYS: 52, SPIPE: 70, NOTCAPABLE: 76 } as const;
@@ -113,7 +127,7 @@ export function createWasi(names: readonly string[], host: WasiHost): { imports:
       return ERRNO.SUCCESS;
     },
     random_get: (ptr: number, len: number) => {
-      randomFillOf()(bytes(), ptr, len);
+      randomFill(bytes(), ptr, len);
       return ERRNO.SUCCESS;
     },
     fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) => {
