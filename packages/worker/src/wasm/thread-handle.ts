@@ -11,9 +11,16 @@
  * thread holds no module and no linear memory, but it is an isolate of its own
  * (~8 MiB): none is kept while every route has an instance.
  */
+import { existsSync } from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 
-const THREAD_URL = new URL('./instance-thread.js', import.meta.url);
+/**
+ * The thread's entry: the one-file CommonJS bundle the build makes
+ * (scripts/bundle-instance-thread.mjs; no ESM loader in each thread's isolate),
+ * else the module itself (sources run through tsx).
+ */
+const BUNDLE = new URL('./instance-thread.cjs', import.meta.url);
+const THREAD_URL = existsSync(BUNDLE) ? BUNDLE : new URL('./instance-thread.js', import.meta.url);
 
 /** What a thread receives at start (workerData): where its init will come from. */
 export interface ThreadBoot {

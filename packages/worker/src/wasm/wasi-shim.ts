@@ -19,21 +19,21 @@
  *   path_*, sock_*         ENOTCAPABLE; every other function: ENOSYS
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 
 /**
  * random_get reads the kernel's CSPRNG (/dev/urandom) rather than node:crypto:
  * wasi-libc asks for a few bytes in every module's _initialize, and node:crypto
  * would put ~30 of node's modules (~0.5 MiB) in every instance thread's
  * isolate. Opened per call (calls are rare), so a terminated thread leaves no
- * descriptor behind; node:crypto only where /dev/urandom cannot be read.
+ * descriptor behind; WebCrypto's (lazily loaded) only where /dev/urandom cannot be read.
  */
 function randomFill(buf: Uint8Array, offset: number, size: number): void {
   let fd: number;
   try {
     fd = openSync('/dev/urandom', 'r');
   } catch {
-    (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomFillSync(buf, offset, size);
+    // getRandomValues fills at most 64 KiB a call.
+    for (let at = offset; at < offset + size; at += 65536) crypto.getRandomValues(buf.subarray(at, Math.min(at + 65536, offset + size)));
     return;
   }
   try {
