@@ -65,11 +65,11 @@ test('a spinning thread and a sleeping one are stuck in their call; one kept fro
   assert.equal(pinned, 0, 'taskset pinned the spinning thread');
   const [self] = (await once(pin('1', process.pid), 'exit')) as [number];
   assert.equal(self, 0, 'taskset pinned the test thread');
-  const hog = spawn(chrt, ['-f', '10', taskset, '-c', '0', process.execPath, '-e', 'const end = Date.now() + 400; while (Date.now() < end);'], { stdio: 'inherit' });
+  // It says "go" once it holds the CPU (a pipe write is synchronous on Linux), then spins 300 ms.
+  const hog = spawn(chrt, ['-f', '10', taskset, '-c', '0', process.execPath, '-e', 'process.stdout.write("go"); const end = Date.now() + 300; while (Date.now() < end);'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const hogExit = once(hog, 'exit');
   t.after(() => hog.kill('SIGKILL'));
-  // Let the hog start and take the CPU.
-  await sleep(100);
+  await once(hog.stdout!, 'data');
   assert.equal(await verdictOf(new RunQueueProbe(spinning.tid)), false, 'a runnable thread kept from its CPU is waiting for a core, not stuck');
   const [code] = (await hogExit) as [number];
   assert.equal(code, 0, 'the real-time hog ran (chrt needs root or CAP_SYS_NICE)');
