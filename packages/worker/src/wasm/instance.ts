@@ -35,11 +35,12 @@ import { PROBE_MS, RunQueueProbe } from './run-queue-probe.js';
  */
 export const QUEUE_BUDGET_US = 1000;
 /**
- * A thread that has not finished a call for this long is taken as busy with
- * a slow one: calls stop queueing on it, and those queued behind it go back to
- * the pool (another instance). Generous, since a thread merely waiting for a
- * core on a loaded machine would not go faster on another one (seen: stalls
- * of over 10 ms at a load average of 15 on two cores).
+ * A thread that has not finished a call for this long is looked at
+ * (run-queue-probe.ts): unless it is merely waiting for a core, it is taken as
+ * busy with a slow call: calls stop queueing on it, and those queued behind it
+ * go back to the pool (another instance). Generous, since a thread waiting for
+ * a core on a loaded machine would not go faster on another one (seen: stalls
+ * of over 100 ms at a load average of 10-15 on two cores).
  */
 const STALL_MS = 100;
 /** Longest an instance asked to exit may take (flexi_deinit) before it is terminated. */
