@@ -15,10 +15,11 @@
  *   request area:  [flexi_request][flexi_header x n][strings][body]   (regrown when a request outgrows it)
  *   response area: [flexi_response][arena (RESPONSE_PREALLOCATION_KB)]
  */
+import { readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi';
+import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi/layout';
 import type { ErrorCode } from '@flexilib/contract';
-import { CTL, Channel, DATA, HDR, KIND, RING_SLOTS, Ring, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
+import { CTL, Channel, DATA, copyBytes, HDR, KIND, RING_SLOTS, Ring, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
 // Not the contract's index, nor module-check.ts: each instance thread is an isolate that loads what it imports.
 import { WASM_PAGE } from '@flexilib/contract/wasm-limits';
 import { mib, type ModuleInfo, WASI_MODULE } from './module-info.js';
@@ -38,7 +39,7 @@ export interface ThreadInit {
 /** Thread -> main (postMessage; never per request except module output). */
 export type ThreadMessage =
   /** Instantiated and initialized; calls may start. */
-  | { type: 'ready'; memPages: number; instantiateMs: number }
+  | { type: 'ready'; memPages: number; instantiateMs: number; tid: number }
   /** Instantiation or initialization failed; the thread ends. */
   | { type: 'failed'; code: ErrorCode; message: string }
   /** A line the module wrote to stdout or stderr. */
@@ -191,7 +192,7 @@ function serve(live: Live, views: Channel): boolean {
   }
   refreshMemory(live);
   views.accept();
-  views.buf.copy(live.m8, live.reqBase, DATA, DATA + len);
+  copyBytes(live.m8, live.reqBase, views.u8, DATA, len);
   relocateRequest(live.m32, live.reqBase, ABI_VERSION);
   live.m8.set(live.template, live.respBase);
 
@@ -254,6 +255,16 @@ function takeCall(): boolean {
   }
 }
 
+/** This thread's kernel id (Linux; 0 elsewhere): main reads its schedstat when it seems stuck (run-queue-probe.ts). */
+function threadId(): number {
+  try {
+    const m = /\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function main(): void {
   let live: Live | null;
   const t0 = performance.now();
@@ -264,7 +275,7 @@ function main(): void {
     port.postMessage({ type: 'failed', code, message: describe(err) } satisfies ThreadMessage);
     return;
   }
-  port.postMessage({ type: 'ready', memPages: memPages(live), instantiateMs: Math.round((performance.now() - t0) * 100) / 100 } satisfies ThreadMessage);
+  port.postMessage({ type: 'ready', memPages: memPages(live), instantiateMs: Math.round((performance.now() - t0) * 100) / 100, tid: threadId() } satisfies ThreadMessage);
   for (let served = 0; ; ) {
     if (!takeCall()) break;
     const keep = serve(live!, ring.slots[served % RING_SLOTS]);

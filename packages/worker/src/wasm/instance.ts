@@ -23,6 +23,7 @@ import type { ThreadInit, ThreadMessage } from './instance-thread.js';
 import { WASM_PAGE } from '@flexilib/contract';
 import type { CompiledModule } from './module-check.js';
 import type { ThreadHandle } from './thread-handle.js';
+import { PROBE_MS, RunQueueProbe } from './run-queue-probe.js';
 
 /**
  * Calls queue on a busy instance only while what is queued is expected to
@@ -34,11 +35,12 @@ import type { ThreadHandle } from './thread-handle.js';
  */
 export const QUEUE_BUDGET_US = 1000;
 /**
- * A thread that has not finished a call for this long is taken as busy with
- * a slow one: calls stop queueing on it, and those queued behind it go back to
- * the pool (another instance). Generous, since a thread merely waiting for a
- * core on a loaded machine would not go faster on another one (seen: stalls
- * of over 10 ms at a load average of 15 on two cores).
+ * A thread that has not finished a call for this long is looked at
+ * (run-queue-probe.ts): unless it is merely waiting for a core, it is taken as
+ * busy with a slow call: calls stop queueing on it, and those queued behind it
+ * go back to the pool (another instance). Generous, since a thread waiting for
+ * a core on a loaded machine would not go faster on another one (seen: stalls
+ * of over 100 ms at a load average of 10-15 on two cores).
  */
 const STALL_MS = 100;
 /** Longest an instance asked to exit may take (flexi_deinit) before it is terminated. */
@@ -116,6 +118,10 @@ export class WasmInstance {
   /** When the oldest call in flight reached the front, and its deadline. */
   private frontSince = 0;
   private deadline = 0;
+  /** When to look again whether the front call is stuck (Infinity: judged stuck already). */
+  private checkAt = 0;
+  /** Tells a thread stuck in a call from one waiting for a core (set when the thread is ready). */
+  private probe = new RunQueueProbe(0);
   private timeoutMs = 0;
   private readonly onAsyncDone = (v: string) => this.asyncDone(v);
   /**
@@ -195,7 +201,17 @@ export class WasmInstance {
       this.doneSeenAt = now;
     }
     // Before calls were measured, only a stall tells.
-    return (this.submitted - done) * this.callUs < QUEUE_BUDGET_US && now - Math.max(this.frontSince, this.doneSeenAt) < STALL_MS;
+    return (this.submitted - done) * this.callUs < QUEUE_BUDGET_US && !this.stuck(now);
+  }
+
+  /**
+   * No call finished for STALL_MS and the thread is not merely waiting for a
+   * core (run-queue-probe.ts): the front call is slow, and what queues behind
+   * it would wait. A starved thread is left its calls: another instance would
+   * wait for a core as well, and costs an isolate.
+   */
+  private stuck(now: number): boolean {
+    return now - Math.max(this.frontSince, this.doneSeenAt) >= STALL_MS && this.probe.stuck(now);
   }
 
   private onMessage(m: ThreadMessage): void {
@@ -205,6 +221,7 @@ export class WasmInstance {
       if (this.state !== 'starting') return;
       this.state = 'idle';
       this.instantiateMs = m.instantiateMs;
+      this.probe = new RunQueueProbe(m.tid);
       this.startResolve();
     } else if (m.type === 'failed') {
       const err = new FlexiError(m.code, m.message);
@@ -292,6 +309,7 @@ export class WasmInstance {
       this.state = 'busy';
       this.frontSince = performance.now();
       this.deadline = this.frontSince + timeoutMs;
+      this.checkAt = this.frontSince + STALL_MS;
     }
     // While answers are being collected, the collector waits afterwards.
     if (!this.waiting && !this.collecting) this.wait();
@@ -305,8 +323,7 @@ export class WasmInstance {
   private wait(): void {
     for (;;) {
       const now = performance.now();
-      const stallAt = this.frontSince + STALL_MS;
-      const until = stallAt > now ? Math.min(this.deadline, stallAt) : this.deadline;
+      const until = this.checkAt > now ? Math.min(this.deadline, this.checkAt) : this.deadline;
       const w = waitAsync(this.hdr, HDR.DONE, this.answered, Math.max(0, until - now));
       if (w.async) {
         this.waiting = true;
@@ -332,7 +349,15 @@ export class WasmInstance {
         this.timedOut();
         return false;
       }
-      if (this.submitted - this.answered > 1 && now - this.frontSince >= STALL_MS) this.opts.owner.stalled(this);
+      if (now >= this.checkAt) {
+        if (this.stuck(now)) {
+          this.checkAt = Infinity;
+          if (this.submitted - this.answered > 1) this.opts.owner.stalled(this);
+        } else {
+          // Waiting for a core (or not judged yet): look again in a while.
+          this.checkAt = now + PROBE_MS;
+        }
+      }
     }
     // collect() answered calls, which may have stopped this instance (a reload, the pool closing).
     return (this.state as string) !== 'dead' && this.submitted !== this.answered && !this.waiting;
@@ -359,6 +384,7 @@ export class WasmInstance {
         if (this.answered !== this.submitted) {
           this.frontSince = this.lastUsed;
           this.deadline = this.lastUsed + this.timeoutMs;
+          this.checkAt = this.lastUsed + STALL_MS;
         } else if (this.state === 'busy') {
           this.state = 'idle';
         }

@@ -8,7 +8,7 @@
  *
  *   args, environ          empty
  *   clock_*                real clocks (realtime, monotonic)
- *   random_get             crypto random bytes
+ *   random_get             the kernel's random bytes (/dev/urandom)
  *   fd_write 1, 2          lines captured into the worker's log, tagged with the route
  *   fd_read 0              end of file
  *   fd_fdstat_get 0-2      character devices; any other fd: EBADF
@@ -18,7 +18,30 @@
  *   proc_exit              ends the call: answered 500, the instance is replaced
  *   path_*, sock_*         ENOTCAPABLE; every other function: ENOSYS
  */
-import { randomFillSync } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+
+/**
+ * random_get reads the kernel's CSPRNG (/dev/urandom) rather than node:crypto:
+ * wasi-libc asks for a few bytes in every module's _initialize, and node:crypto
+ * would put ~30 of node's modules (~0.5 MiB) in every instance thread's
+ * isolate. Opened per call (calls are rare), so a terminated thread leaves no
+ * descriptor behind; WebCrypto's (lazily loaded) only where /dev/urandom cannot be read.
+ */
+function randomFill(buf: Uint8Array, offset: number, size: number): void {
+  let fd: number;
+  try {
+    fd = openSync('/dev/urandom', 'r');
+  } catch {
+    // getRandomValues fills at most 64 KiB a call.
+    for (let at = offset; at < offset + size; at += 65536) crypto.getRandomValues(buf.subarray(at, Math.min(at + 65536, offset + size)));
+    return;
+  }
+  try {
+    for (let done = 0; done < size; ) done += readSync(fd, buf, offset + done, size - done, null);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 const ERRNO = { SUCCESS: 0, BADF: 8, INVAL: 28, NOSYS: 52, SPIPE: 70, NOTCAPABLE: 76 } as const;
 
@@ -104,7 +127,7 @@ export function createWasi(names: readonly string[], host: WasiHost): { imports:
       return ERRNO.SUCCESS;
     },
     random_get: (ptr: number, len: number) => {
-      randomFillSync(bytes(), ptr, len);
+      randomFill(bytes(), ptr, len);
       return ERRNO.SUCCESS;
     },
     fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) => {

@@ -87,6 +87,13 @@ test('misbehaving modules are contained and the worker keeps serving', { timeout
   const files = await rawRequest(port, { target: '/files', headers: H });
   assert.equal(files.body.toString(), 'denied', 'no filesystem: fopen fails inside the sandbox');
 
+  // random_get reads the kernel's random bytes (wasi-shim.ts): 32 of them, different each call.
+  const r1 = (await rawRequest(port, { target: '/random', headers: H })).body.toString();
+  const r2 = (await rawRequest(port, { target: '/random', headers: H })).body.toString();
+  assert.match(r1, /^[0-9a-f]{64}$/, 'getentropy answered 32 bytes');
+  assert.notEqual(r1, r2, 'random bytes differ between calls');
+  assert.notEqual(r1, '0'.repeat(64));
+
   const print = await rawRequest(port, { target: '/print', headers: H });
   assert.equal(print.body.toString(), 'printed');
   const out = await server.waitForLog((l) => l.msg === 'hello from the module\'s stdout');
