@@ -128,7 +128,17 @@ test("the lane's parser decides as llhttp: same answers with and without the lan
       // node:http still sends is its clientError handler's business (issue 16 item 5), not the parser's.
       const refused = (a: string[]) => a.some((x) => !x.startsWith('200 ') && !/^1\d\d$/.test(x));
       assert.equal(refused(fast), refused(slow), why);
-      if (!refused(slow)) assert.deepEqual(fast, slow, why);
+      if (refused(slow)) return;
+      // A CONNECT (no 'connect' listener: node:http ends the connection without an answer) drops
+      // the answers node:http still had queued for the requests before it, while the lane answered
+      // them before handing the CONNECT over. Either way nothing past the CONNECT is answered, and
+      // what node:http sent is what the lane sent first.
+      const connect = /(^|\n)CONNECT /.exec(bytes);
+      if (connect) {
+        assert.deepEqual(fast.slice(0, slow.length), slow, why);
+        const linesBefore = bytes.slice(0, connect.index).match(/(^|\n)[^\s]+ [^\s]* HTTP\//g)?.length ?? 0;
+        assert.ok(fast.length <= linesBefore, `${why}: the lane answered ${fast.length}, more than the ${linesBefore} request lines before the CONNECT`);
+      } else assert.deepEqual(fast, slow, why);
     }),
     { numRuns: RUNS, seed: SEED, verbose: 1, includeErrorInReport: true },
   );
