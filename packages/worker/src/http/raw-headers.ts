@@ -33,3 +33,10 @@ export function sameLower(s: string, lower: string): boolean {
   }
   return true;
 }
+
+/** Two header lists with the same strings in the same order (the same objects compare at once). */
+export function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

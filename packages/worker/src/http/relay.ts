@@ -12,10 +12,13 @@ const UNDECODED = /[^\u0000-\u00ff]/;
  * A reason phrase of its own (not node's standard one for the status) is
  * passed on as sent, unless undici could not decode it (obs-text read as
  * UTF-8): then the standard one, rather than no answer at all. Throws what
- * writeHead throws for a head node:http refuses.
+ * writeHead throws for a head node:http refuses. `parsed`: the headers are
+ * as node's own HTTP parser read them (ResponseSink.writeParsedHead).
  */
-export function writeRelayedHead(res: ResponseSink, statusCode: number, statusText: string, headers: string[]): void {
-  if (statusText && statusText !== STATUS_CODES[statusCode] && !UNDECODED.test(statusText)) res.writeHead(statusCode, statusText, headers);
+export function writeRelayedHead(res: ResponseSink, statusCode: number, statusText: string, headers: string[], parsed = false): void {
+  const own = statusText && statusText !== STATUS_CODES[statusCode] && !UNDECODED.test(statusText);
+  if (parsed && res.writeParsedHead !== undefined) res.writeParsedHead(statusCode, own ? statusText : undefined, headers);
+  else if (own) res.writeHead(statusCode, statusText, headers);
   else res.writeHead(statusCode, headers);
 }
 

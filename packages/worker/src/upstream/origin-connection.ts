@@ -16,6 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
+import { sameLower } from '../http/raw-headers.js';
 
 /** The parts of node's internal HTTPParser (`_http_common`) used here. */
 interface HTTPParser {
@@ -57,7 +58,7 @@ export interface Exchange {
   readonly wholeBody: Buffer | null;
   /** The request is on a connection (before it is written): `abort` cuts it. */
   onConnect(abort: (err?: Error) => void): void;
-  /** The final response head; `resume` restarts reading after onData returned false. */
+  /** The final response head (`headers`: the parser's fresh array, the exchange's to keep or change); `resume` restarts reading after onData returned false. */
   onHead(status: number, headers: string[], reason: string, resume: () => void): boolean;
   /** A body chunk; false: the client is slow, stop reading until resume(). */
   onData(chunk: Buffer): boolean;
@@ -347,7 +348,7 @@ export class OriginConnection {
 function keepAliveSeconds(headers: string[]): number {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    if (name.length !== 10 || !sameLower(name, 'keep-alive')) continue;
     const m = /timeout=(\d+)/i.exec(headers[i + 1]);
     if (m !== null) return Math.max(1, Math.min(Number(m[1]) - 1, 600));
   }

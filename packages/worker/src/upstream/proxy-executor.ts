@@ -207,21 +207,25 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   /** undici's response head. */
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
-    if (!this.onHead(statusCode, responseHeaders(rawHeaders), statusText, resume)) return false;
+    if (!this.relayHead(statusCode, responseHeaders(rawHeaders), statusText, resume, false)) return false;
     // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
     // complete now, before undici holds the missing body against the origin.
     if (statusCode === 204 || statusCode === 304) this.onComplete();
     return true;
   }
 
-  /** A final response head, its hop-by-hop headers not yet removed. */
+  /** The lean client's final response head: node's parser's own array, its hop-by-hop headers filtered out in place. */
   onHead(statusCode: number, headers: string[], statusText: string, resume: () => void): boolean {
+    return this.relayHead(statusCode, relayedHeaders(headers, true), statusText, resume, true);
+  }
+
+  /** `parsed`: names and values as node's strict parser read them (not validated again on the lane). */
+  private relayHead(statusCode: number, relayed: string[], statusText: string, resume: () => void, parsed: boolean): boolean {
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     try {
-      const relayed = relayedHeaders(headers);
       this.length = declaredLength(relayed);
-      writeRelayedHead(this.res, statusCode, statusText, relayed);
+      writeRelayedHead(this.res, statusCode, statusText, relayed, parsed);
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
