@@ -157,6 +157,36 @@ describe('the lean origin client', () => {
     assert.ok(post.error && ['UND_ERR_SOCKET', 'ECONNRESET'].includes(post.error.code!), String(post.error?.code));
   });
 
+  it('never reuses a connection whose origin sent bytes nobody asked for: after an answer, in the same write or later', async () => {
+    let conns = 0;
+    const o = await rawOrigin((head, s, n) => {
+      if (n === 0) conns++;
+      const target = head.split(' ')[1];
+      const answer = `HTTP/1.1 200 OK\r\nContent-Length: ${target.length}\r\n\r\n${target}`;
+      // A second answer begun in the same write, or a whole one sent once the first was read.
+      if (target === '/ahead') s.write(`${answer}HTTP/1.1 200 OK\r\nContent-Le`);
+      else if (target === '/later') {
+        s.write(answer);
+        setTimeout(() => s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray'), 50);
+      } else s.write(answer);
+    });
+    closers.push(o.close);
+    const c = new OriginClient('t', '127.0.0.1', o.port, 0, timeouts);
+    closers.push(() => c.close());
+    const bodies: string[] = [];
+    for (const target of ['/ahead', '/next', '/later', '/wait', '/last']) {
+      if (target === '/wait') await new Promise((r) => setTimeout(r, 150));
+      const x = new Collect('GET', target);
+      c.dispatch(x);
+      await x.done;
+      assert.equal(x.error, undefined, target);
+      bodies.push(x.body);
+    }
+    assert.deepEqual(bodies, ['/ahead', '/next', '/later', '/wait', '/last']);
+    // /ahead's connection and /later's were closed for their stray bytes; /next and /wait opened new ones.
+    assert.equal(conns, 3);
+  });
+
   it('fails with the codes the proxy classifies: refused, header timeout, body timeout, a malformed answer', async () => {
     const silent = await rawOrigin((head, s) => {
       if (head.includes('/stall')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst');

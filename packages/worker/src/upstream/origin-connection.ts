@@ -127,6 +127,9 @@ export class OriginConnection {
   /** Bound once per connection: handed to every exchange it carries. */
   private readonly abortFn = (err?: Error) => this.fail(err ?? failure('UND_ERR_ABORTED', 'Request aborted'));
   private readonly resumeFn = () => this.resume();
+  private readonly strayFn = () => {
+    this.stray = true;
+  };
 
   constructor(private readonly owner: ConnectionOwner, host: string, port: number, first: Exchange) {
     const parser = (this.parser = new HTTPParser());
@@ -135,11 +138,16 @@ export class OriginConnection {
     parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown, status: number, reason: string, upgrade: boolean, keepAlive: boolean) =>
       this.onHeadersComplete(headers, status, reason, upgrade, keepAlive);
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.onBody(chunk);
-    parser[HTTPParser.kOnMessageBegin] = () => {
-      if (this.exchange === null || this.completed) this.stray = true;
-    };
+    // A message that begins while no answer is awaited is stray. node's parser
+    // calls back on every message begin, a JS call per answer, so the callback
+    // is set only while a message beginning would be stray: from an answer's
+    // end (or the connection's start) until the next request is sent.
+    parser[HTTPParser.kOnMessageBegin] = this.strayFn;
     parser[HTTPParser.kOnMessageComplete] = () => {
-      if (this.exchange !== null && this.phase === Phase.Body) this.completed = true;
+      if (this.exchange !== null && this.phase === Phase.Body) {
+        this.completed = true;
+        parser[HTTPParser.kOnMessageBegin] = this.strayFn;
+      }
     };
     parser[HTTPParser.kOnExecute] = (ret: number | Error) => {
       // Consumed reads bypass net.Socket's, which would refresh its inactivity timer.
@@ -182,6 +190,8 @@ export class OriginConnection {
     this.completed = false;
     ex.onConnect(this.abortFn);
     if (this.exchange !== ex) return; // aborted (the client left while it waited)
+    // Bytes before this point were stray (and noticed); the answer's message begins now.
+    if (!this.stray) this.parser[HTTPParser.kOnMessageBegin] = undefined;
     this.arm(this.owner.timeouts.headers);
     const s = this.socket;
     this.written = true;
