@@ -157,6 +157,34 @@ describe('the lean origin client', () => {
     assert.ok(post.error && ['UND_ERR_SOCKET', 'ECONNRESET'].includes(post.error.code!), String(post.error?.code));
   });
 
+  it('completes a Content-Length answer from its bytes however they are split, and reuses the connection', async () => {
+    let conns = 0;
+    const o = await rawOrigin((head, s, n) => {
+      if (n === 0) conns++;
+      const target = head.split(' ')[1];
+      if (target === '/split') {
+        // Head and first bytes, then the rest in two more writes.
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+        setTimeout(() => s.write('defg'), 20);
+        setTimeout(() => s.write('hij'), 40);
+      } else if (target === '/empty') s.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      else s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${target.length}\r\n\r\n${target}`);
+    });
+    closers.push(o.close);
+    const c = new OriginClient('t', '127.0.0.1', o.port, 0, timeouts);
+    closers.push(() => c.close());
+    const bodies: string[] = [];
+    for (const target of ['/split', '/empty', '/after', '/split', '/last']) {
+      const x = new Collect('GET', target);
+      c.dispatch(x);
+      await x.done;
+      assert.equal(x.error, undefined, target);
+      bodies.push(x.body);
+    }
+    assert.deepEqual(bodies, ['abcdefghij', '', '/after', 'abcdefghij', '/last']);
+    assert.equal(conns, 1);
+  });
+
   it('never reuses a connection whose origin sent bytes nobody asked for: after an answer, in the same write or later', async () => {
     let conns = 0;
     const o = await rawOrigin((head, s, n) => {

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import type { LoggedRequest } from '../observe/access-log.js';
 import type { Executor, ResponseSink, RequestStats } from '../executor.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
-import { sameLower } from './raw-headers.js';
+import { contentLengthOf } from './raw-headers.js';
 import type { BuiltHead } from './answer-head.js';
 
 /** What a LaneResponse needs of its lane (fast-lane.ts). */
@@ -110,19 +110,16 @@ export class LaneResponse implements ResponseSink, RequestStats {
   /**
    * ResponseSink: a head whose names and values node's HTTP parser (llhttp,
    * strict) took from an origin; node's validators would pass them all, so
-   * they are not checked again.
+   * they are not checked again. `length`: their Content-Length (-1: none),
+   * which the caller has read already.
    */
-  writeParsedHead(status: number, reason: string | undefined, headers: string[]): this {
-    return this.headOf(status, reason, headers, true);
+  writeParsedHead(status: number, reason: string | undefined, headers: string[], length: number): this {
+    return this.headOf(status, reason, headers, true, length);
   }
 
   /** The head is built from `headers` now: the caller's array is read, not copied. */
-  private headOf(status: number, reason: string | undefined, headers: string[], parsed: boolean): this {
+  private headOf(status: number, reason: string | undefined, headers: string[], parsed: boolean, length = contentLengthOf(headers)): this {
     if (this.headersSent) throw headersSent();
-    let length = -1;
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i].length === 14 && sameLower(headers[i], 'content-length')) length = Number(headers[i + 1]);
-    }
     // node:http sends no body with these; anything else without a length is chunked.
     this.bodyless = status < 200 || status === 204 || status === 304;
     this.chunked = length < 0 && !this.bodyless;

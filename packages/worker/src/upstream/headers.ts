@@ -207,7 +207,8 @@ export function relayedHeaders(raw: string[], inPlace = false): string[] {
     out[w + 1] = value;
     w += 2;
   }
-  out.length = w;
+  // Popped rather than `out.length = w`: setting an array's length is a runtime call.
+  while (out.length > w) out.pop();
   if (listed !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) {
       if (listed.includes(out[i].toLowerCase())) out.splice(i, 2);

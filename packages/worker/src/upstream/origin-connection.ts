@@ -16,7 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
-import { sameLower } from '../http/raw-headers.js';
+import { decimal, sameLower } from '../http/raw-headers.js';
 
 /** The parts of node's internal HTTPParser (`_http_common`) used here. */
 interface HTTPParser {
@@ -130,6 +130,17 @@ export class OriginConnection {
   private readonly strayFn = () => {
     this.stray = true;
   };
+  /**
+   * The answer's end, as the parser reports it. Like message begin, a JS call
+   * per answer: an answer framed by its Content-Length is known complete from
+   * its bytes (onBody), so the callback is unset for those (`completeSet`).
+   */
+  private readonly completeFn = () => {
+    if (this.exchange !== null && this.phase === Phase.Body) this.complete();
+  };
+  private completeSet = true;
+  /** Body bytes of the current answer still to come, when framed by Content-Length (else -1). */
+  private remaining = -1;
 
   constructor(private readonly owner: ConnectionOwner, host: string, port: number, first: Exchange) {
     const parser = (this.parser = new HTTPParser());
@@ -143,12 +154,7 @@ export class OriginConnection {
     // is set only while a message beginning would be stray: from an answer's
     // end (or the connection's start) until the next request is sent.
     parser[HTTPParser.kOnMessageBegin] = this.strayFn;
-    parser[HTTPParser.kOnMessageComplete] = () => {
-      if (this.exchange !== null && this.phase === Phase.Body) {
-        this.completed = true;
-        parser[HTTPParser.kOnMessageBegin] = this.strayFn;
-      }
-    };
+    parser[HTTPParser.kOnMessageComplete] = this.completeFn;
     parser[HTTPParser.kOnExecute] = (ret: number | Error) => {
       // Consumed reads bypass net.Socket's, which would refresh its inactivity timer.
       (this.socket as HandleSocket)._unrefTimer();
@@ -230,16 +236,58 @@ export class OriginConnection {
     if (status < 200) return 1;
     this.phase = Phase.Body;
     this.keepAlive = keepAlive;
-    if (keepAlive) this.idleSeconds = keepAliveSeconds(headers);
+    this.readHead(headers, keepAlive);
+    // No body for these, whatever the head says (node:http's client does the same).
+    const bodiless = ex.method === 'HEAD' || status === 304 || status === 204;
+    if (bodiless) this.remaining = -1;
+    // Counted down by onBody, or (no length, no body) the parser's callback says when it ends.
+    const counted = this.remaining > 0;
+    if (counted === this.completeSet) {
+      this.completeSet = !counted;
+      this.parser[HTTPParser.kOnMessageComplete] = counted ? undefined : this.completeFn;
+    }
     if (this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
     ex.onHead(status, headers, reason, this.resumeFn);
-    // No body for these, whatever the head says (node:http's client does the same).
-    return ex.method === 'HEAD' || status === 304 || status === 204 ? 1 : 0;
+    return bodiless ? 1 : 0;
+  }
+
+  /**
+   * What the connection reads of a final answer's head, in one pass: its
+   * Content-Length (this.remaining; -1 without one, or with Transfer-Encoding,
+   * which llhttp would refuse beside it anyway), and, on a kept connection,
+   * the origin's Keep-Alive timeout (idleSeconds: a second less, or IDLE_SECONDS).
+   */
+  private readHead(headers: string[], keepAlive: boolean): void {
+    let length = -1;
+    let chunked = false;
+    let idle = IDLE_SECONDS;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      const n = name.length;
+      if (n === 14) {
+        if (sameLower(name, 'content-length')) length = decimal(headers[i + 1]);
+      } else if (n === 17) {
+        if (sameLower(name, 'transfer-encoding')) chunked = true;
+      } else if (n === 10 && keepAlive && sameLower(name, 'keep-alive')) {
+        const m = /timeout=(\d+)/i.exec(headers[i + 1]);
+        if (m !== null) idle = Math.max(1, Math.min(Number(m[1]) - 1, 600));
+      }
+    }
+    this.remaining = chunked ? -1 : length;
+    if (keepAlive) this.idleSeconds = idle;
   }
 
   private onBody(chunk: Buffer): void {
     const ex = this.exchange;
-    if (ex !== null && !this.completed && !ex.onData(chunk)) this.pause();
+    if (ex === null || this.completed) return;
+    if (this.remaining > 0 && (this.remaining -= chunk.length) <= 0) this.complete();
+    if (!ex.onData(chunk)) this.pause();
+  }
+
+  /** The current answer is complete (acted on after execute(), which may still be in its callbacks). */
+  private complete(): void {
+    this.completed = true;
+    this.parser[HTTPParser.kOnMessageBegin] = this.strayFn;
   }
 
   /** Only when the parser does not consume the handle (a socket without one). */
@@ -352,15 +400,4 @@ export class OriginConnection {
     }
     ex.onError(err);
   }
-}
-
-/** `Keep-Alive: timeout=N` of the origin: keep it idle a second less; else IDLE_SECONDS. */
-function keepAliveSeconds(headers: string[]): number {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i];
-    if (name.length !== 10 || !sameLower(name, 'keep-alive')) continue;
-    const m = /timeout=(\d+)/i.exec(headers[i + 1]);
-    if (m !== null) return Math.max(1, Math.min(Number(m[1]) - 1, 600));
-  }
-  return IDLE_SECONDS;
 }

@@ -21,7 +21,7 @@ import type { Dispatcher } from 'undici';
 import { FlexiError, type ErrorCode, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
-import { sameLower } from '../http/raw-headers.js';
+import { contentLengthOf } from '../http/raw-headers.js';
 import { sendError } from '../http/respond.js';
 import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
@@ -86,14 +86,6 @@ export class ProxyExecutor implements Executor {
 
   /** Routers come and go with config reloads; the pools belong to the registry. */
   close(): void {}
-}
-
-/** The Content-Length among relayed response headers, or -1. */
-function declaredLength(headers: string[]): number {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === 14 && sameLower(headers[i], 'content-length')) return Number(headers[i + 1]);
-  }
-  return -1;
 }
 
 /** requestHeaders' facts, read right after each call. */
@@ -224,8 +216,8 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     try {
-      this.length = declaredLength(relayed);
-      writeRelayedHead(this.res, statusCode, statusText, relayed, parsed);
+      this.length = contentLengthOf(relayed);
+      writeRelayedHead(this.res, statusCode, statusText, relayed, parsed, this.length);
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
