@@ -186,12 +186,9 @@ export function responseHeaders(raw: Buffer[]): string[] {
 /**
  * Response headers for the client, from the origin's (names and values as
  * latin1 strings, as node's HTTP parser gives them): hop-by-hop ones dropped.
- * `inPlace`: `raw` is the caller's own to change (the parser's fresh array),
- * filtered and returned rather than copied.
  */
-export function relayedHeaders(raw: string[], inPlace = false): string[] {
-  const out = inPlace ? raw : [];
-  let w = 0;
+export function relayedHeaders(raw: string[]): string[] {
+  const out: string[] = [];
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
@@ -203,12 +200,8 @@ export function relayedHeaders(raw: string[], inPlace = false): string[] {
       continue;
     }
     if (kind !== Kind.Pass) continue;
-    out[w] = name;
-    out[w + 1] = value;
-    w += 2;
+    out.push(name, value);
   }
-  // Popped rather than `out.length = w`: setting an array's length is a runtime call.
-  while (out.length > w) out.pop();
   if (listed !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) {
       if (listed.includes(out[i].toLowerCase())) out.splice(i, 2);

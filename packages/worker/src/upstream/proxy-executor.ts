@@ -25,7 +25,7 @@ import { contentLengthOf } from '../http/raw-headers.js';
 import { sendError } from '../http/respond.js';
 import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
-import { relayedHeaders, responseHeaders } from './headers.js';
+import { responseHeaders } from './headers.js';
 import { HeadMemo } from './head-memo.js';
 import type { Origin } from './origin.js';
 import type { Exchange } from './origin-connection.js';
@@ -199,25 +199,27 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   /** undici's response head. */
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
-    if (!this.relayHead(statusCode, responseHeaders(rawHeaders), statusText, resume, false)) return false;
+    const relayed = responseHeaders(rawHeaders);
+    if (!this.relayHead(statusCode, relayed, contentLengthOf(relayed), statusText, resume, false)) return false;
     // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
     // complete now, before undici holds the missing body against the origin.
     if (statusCode === 204 || statusCode === 304) this.onComplete();
     return true;
   }
 
-  /** The lean client's final response head: node's parser's own array, its hop-by-hop headers filtered out in place. */
+  /** The lean client's final response head, as node's parser read it (the origin's memo relays a repeated one). */
   onHead(statusCode: number, headers: string[], statusText: string, resume: () => void): boolean {
-    return this.relayHead(statusCode, relayedHeaders(headers, true), statusText, resume, true);
+    const memo = this.origin.answers;
+    return this.relayHead(statusCode, memo.headers(headers), memo.length, statusText, resume, true);
   }
 
   /** `parsed`: names and values as node's strict parser read them (not validated again on the lane). */
-  private relayHead(statusCode: number, relayed: string[], statusText: string, resume: () => void, parsed: boolean): boolean {
+  private relayHead(statusCode: number, relayed: string[], length: number, statusText: string, resume: () => void, parsed: boolean): boolean {
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     try {
-      this.length = contentLengthOf(relayed);
-      writeRelayedHead(this.res, statusCode, statusText, relayed, parsed, this.length);
+      this.length = length;
+      writeRelayedHead(this.res, statusCode, statusText, relayed, parsed, length);
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
