@@ -156,8 +156,10 @@ export class OriginConnection {
     parser[HTTPParser.kOnMessageBegin] = this.strayFn;
     parser[HTTPParser.kOnMessageComplete] = this.completeFn;
     parser[HTTPParser.kOnExecute] = (ret: number | Error) => {
-      // Consumed reads bypass net.Socket's, which would refresh its inactivity timer.
-      (this.socket as HandleSocket)._unrefTimer();
+      // Consumed reads bypass net.Socket's, which would refresh its inactivity
+      // timer. Not once the answer is whole: the connection idles (swept by its
+      // client), and the next request's write refreshes it.
+      if (!this.completed) (this.socket as HandleSocket)._unrefTimer();
       this.afterExecute(ret);
     };
     const socket = (this.socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }));
