@@ -25,7 +25,7 @@ const UNDECODED = /[^\u0000-\u00ff]/;
  * `length` is their Content-Length (-1: none).
  */
 export function writeRelayedHead(res: ResponseSink, statusCode: number, statusText: string, headers: string[], parsed = false, length = -1): void {
-  const own = statusText !== '' && statusText !== REASONS[statusCode] && !UNDECODED.test(statusText);
+  const own = !!statusText && statusText !== REASONS[statusCode] && !UNDECODED.test(statusText);
   if (parsed && res.writeParsedHead !== undefined) res.writeParsedHead(statusCode, own ? statusText : undefined, headers, length);
   else if (own) res.writeHead(statusCode, statusText, headers);
   else res.writeHead(statusCode, headers);
