@@ -88,6 +88,13 @@ export interface ResponseSink {
   readonly headersSent: boolean;
   writeHead(statusCode: number, reason: string, headers: OutgoingHttpHeaders | string[]): unknown;
   writeHead(statusCode: number, headers: OutgoingHttpHeaders | string[]): unknown;
+  /**
+   * writeHead for names and values node's strict HTTP parser took from a
+   * response (an origin's): the fast lane skips re-checking them. Only the
+   * lane's response has it; node's validates as always. `length`: their
+   * Content-Length, as the caller read it (-1: none).
+   */
+  writeParsedHead?(statusCode: number, reason: string | undefined, headers: string[], length: number): unknown;
   /** False: wait for 'drain' before writing more. */
   write(chunk: Buffer): boolean;
   /** A string body is written in `encoding` (default utf8), as node's end() does. */

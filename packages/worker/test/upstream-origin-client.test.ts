@@ -60,6 +60,19 @@ class Collect implements Exchange {
 
 const timeouts = { connect: 2000, headers: 2000, body: 2000 };
 
+/** GET each target in turn through `c`; their bodies (each must succeed). */
+async function getInTurn(c: OriginClient, targets: string[]): Promise<string[]> {
+  const bodies: string[] = [];
+  for (const target of targets) {
+    const x = new Collect('GET', target);
+    c.dispatch(x);
+    await x.done;
+    assert.equal(x.error, undefined, target);
+    bodies.push(x.body);
+  }
+  return bodies;
+}
+
 /** A raw origin: `answer` gets each request head (and the connection's request count) and writes what it likes. */
 async function rawOrigin(answer: (head: string, socket: net.Socket, n: number) => void) {
   const sockets = new Set<net.Socket>();
@@ -155,6 +168,51 @@ describe('the lean origin client', () => {
     c.dispatch(post);
     await post.done;
     assert.ok(post.error && ['UND_ERR_SOCKET', 'ECONNRESET'].includes(post.error.code!), String(post.error?.code));
+  });
+
+  it('completes a Content-Length answer from its bytes however they are split, and reuses the connection', async () => {
+    let conns = 0;
+    const o = await rawOrigin((head, s, n) => {
+      if (n === 0) conns++;
+      const target = head.split(' ')[1];
+      if (target === '/split') {
+        // Head and first bytes, then the rest in two more writes.
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+        setTimeout(() => s.write('defg'), 20);
+        setTimeout(() => s.write('hij'), 40);
+      } else if (target === '/empty') s.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      else s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${target.length}\r\n\r\n${target}`);
+    });
+    closers.push(o.close);
+    const c = new OriginClient('t', '127.0.0.1', o.port, 0, timeouts);
+    closers.push(() => c.close());
+    assert.deepEqual(await getInTurn(c, ['/split', '/empty', '/after', '/split', '/last']), ['abcdefghij', '', '/after', 'abcdefghij', '/last']);
+    assert.equal(conns, 1);
+  });
+
+  it('never reuses a connection whose origin sent bytes nobody asked for: after an answer, in the same write or later', async () => {
+    let conns = 0;
+    const o = await rawOrigin((head, s, n) => {
+      if (n === 0) conns++;
+      const target = head.split(' ')[1];
+      const answer = `HTTP/1.1 200 OK\r\nContent-Length: ${target.length}\r\n\r\n${target}`;
+      // A second answer begun in the same write, or a whole one sent once the first was read.
+      if (target === '/ahead') s.write(`${answer}HTTP/1.1 200 OK\r\nContent-Le`);
+      else if (target === '/later') {
+        s.write(answer);
+        setTimeout(() => s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray'), 50);
+      } else s.write(answer);
+    });
+    closers.push(o.close);
+    const c = new OriginClient('t', '127.0.0.1', o.port, 0, timeouts);
+    closers.push(() => c.close());
+    const bodies = await getInTurn(c, ['/ahead', '/next', '/later']);
+    // /later's stray answer arrives while its connection is idle.
+    await new Promise((r) => setTimeout(r, 150));
+    bodies.push(...(await getInTurn(c, ['/wait', '/last'])));
+    assert.deepEqual(bodies, ['/ahead', '/next', '/later', '/wait', '/last']);
+    // /ahead's connection and /later's were closed for their stray bytes; /next and /wait opened new ones.
+    assert.equal(conns, 3);
   });
 
   it('fails with the codes the proxy classifies: refused, header timeout, body timeout, a malformed answer', async () => {

@@ -4,9 +4,14 @@
  * (the default) and one without it (--no-fast-lane) reach the client as the
  * same bytes, Date aside; pipelined requests wait their turn; a client that
  * leaves aborts the origin request and is logged as 499; a graceful stop lets
- * the answer in flight finish.
+ * the answer in flight finish. A raw origin sends heads node:http's own server
+ * never would (every tchar in a name, obs-text, odd case, hop-by-hop lists):
+ * the lane relays what node's parser accepted without validating it again,
+ * and must still give node:http's bytes.
  */
 import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { eventually, RawConnection, responseBody, responseStatus, scrape, sleep, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
 import { startOrigin, type Origin } from './origins.js';
@@ -14,6 +19,37 @@ import { startOrigin, type Origin } from './origins.js';
 const get = (target: string, headers: string[] = []) => `GET ${target} HTTP/1.1\r\nHost: test\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
 /** Dates differ by the second (the origin's and the proxy's own). */
 const undated = (b: Buffer) => b.toString('latin1').replace(/\r\ndate: [^\r]*/gi, '\r\nDate: -');
+
+/** Answers of the raw origin by target (latin1 bytes as written, after the status line's "HTTP/1.1 "). */
+const RAW: Record<string, string> = {
+  '/raw/tchar': "200 OK\r\nX-!#$%&'*+.^_`|~Name: every tchar\r\nContent-Length: 2\r\n\r\nok",
+  '/raw/obs-text': '200 OK\r\nX-Obs: caf\xe9 \xff\x80 in\tside\r\nX-Empty:\r\nX-Spaced:   padded   \r\nContent-Length: 2\r\n\r\nok',
+  '/raw/case': '200 OK\r\nDATE: Thu, 01 Jan 2026 00:00:00 GMT\r\ncontent-LENGTH: 3\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nCONNECTION: Keep-Alive\r\n\r\nabc',
+  '/raw/hop': '200 OK\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nProxy-Foo: p\r\nTE: trailers\r\nTrailer: x-t\r\nUpgrade: h2c\r\nX-Kept: k\r\nContent-Length: 3\r\n\r\nhop',
+  '/raw/chunked': '200 OK\r\nTransfer-Encoding: chunked\r\nX-Kept: k\r\n\r\n3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-T: t\r\n\r\n',
+  '/raw/reason': '203 Quite \xe9trange\r\nContent-Length: 1\r\n\r\nr',
+  '/raw/ctl-reason': '200 Fine\x01Odd\r\nContent-Length: 1\r\n\r\nc',
+  '/raw/304': '304 Not Modified\r\nETag: "e"\r\nContent-Length: 10\r\n\r\n',
+};
+
+/** An origin writing RAW's bytes as they are (one request at a time per connection, kept alive). */
+async function startRawOrigin(): Promise<net.Server> {
+  const server = net.createServer((sock) => {
+    let buf = '';
+    sock.on('error', () => {});
+    sock.on('data', (c: Buffer) => {
+      buf += c.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        const target = buf.slice(0, buf.indexOf('\r\n')).split(' ')[1];
+        buf = buf.slice(end + 4);
+        sock.write(`HTTP/1.1 ${RAW[target] ?? '200 OK\r\nContent-Length: 0\r\n\r\n'}`, 'latin1');
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
 
 describe('upstream routes through the fast lane', () => {
   const tmp = tempDir();
@@ -25,6 +61,7 @@ describe('upstream routes through the fast lane', () => {
   let aborted = 0;
   /** Request bodies the origin received at /kept-body. */
   const bodies: Buffer[] = [];
+  let raw: net.Server;
 
   before(async () => {
     // Closed in this suite's after(), once both servers are stopped.
@@ -83,7 +120,9 @@ describe('upstream routes through the fast lane', () => {
         });
       } else res.end(`echo ${req.url} xff=${req.headers['x-forwarded-for']} host=${req.headers['x-forwarded-host']}`);
     });
-    const config = writeConfig(tmp.dir, ['/up = upstream:o', '', '[upstream.o]', `servers = ${origin.url}`, 'header_timeout = 500ms'].join('\n'));
+    raw = await startRawOrigin();
+    const rawUrl = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+    const config = writeConfig(tmp.dir, ['/up = upstream:o', '/raw = upstream:r', '', '[upstream.o]', `servers = ${origin.url}`, 'header_timeout = 500ms', '', '[upstream.r]', `servers = ${rawUrl}`].join('\n'));
     [lane, plain] = await Promise.all([startFlexilib({ config, workers: 1 }), startFlexilib({ config, workers: 1, args: ['--no-fast-lane'] })]);
   });
 
@@ -91,6 +130,7 @@ describe('upstream routes through the fast lane', () => {
     for (const release of held.splice(0)) release();
     const codes = await Promise.all([lane?.stop(), plain?.stop()]);
     await origin?.close();
+    raw?.close();
     tmp.cleanup();
     assert.deepEqual(codes, [0, 0]);
   });
@@ -123,6 +163,34 @@ describe('upstream routes through the fast lane', () => {
     // A reason phrase beyond ASCII passes as the origin's bytes (node:http wrote é as UTF-8, C3 A9).
     assert.match(fast[7].toString('latin1'), /^HTTP\/1\.1 299 Fine caf\xc3\xa9\r\n/);
     assert.equal(responseBody(fast[8]).length, 32 * 64 * 1024);
+  });
+
+  it("relays heads node's parser accepted byte for byte as node:http does: every tchar, obs-text, odd case, hop-by-hop lists", async () => {
+    const targets = Object.keys(RAW);
+    const answers: string[][] = [];
+    for (const f of [lane, plain]) {
+      const c = new RawConnection(f.port);
+      const out: string[] = [];
+      for (const t of targets) {
+        c.write(get(t));
+        out.push(undated((await c.responses(1, [], 20_000))[0]));
+      }
+      c.close();
+      answers.push(out);
+    }
+    const [fast, slow] = answers;
+    for (let i = 0; i < targets.length; i++) assert.equal(fast[i], slow[i], targets[i]);
+    const of = (t: string) => fast[targets.indexOf(t)];
+    assert.match(of('/raw/tchar'), /\r\nX-!#\$%&'\*\+\.\^_`\|~Name: every tchar\r\n/);
+    assert.match(of('/raw/obs-text'), /\r\nX-Obs: caf\xe9 \xff\x80 in\tside\r\nX-Empty: \r\nX-Spaced: padded\r\n/);
+    // (undated() rewrote the origin's DATE line: that it was kept shows in no Date of node's after Connection.)
+    assert.match(of('/raw/case'), /^HTTP\/1\.1 200 OK\r\nDate: -\r\ncontent-LENGTH: 3\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nabc$/);
+    assert.doesNotMatch(of('/raw/hop'), /X-Secret|Proxy-Foo|TE:|Trailer:|Upgrade:/);
+    assert.match(of('/raw/hop'), /\r\nX-Kept: k\r\n[^]*\r\n\r\nhop$/);
+    assert.equal(responseBody(Buffer.from(of('/raw/chunked'), 'latin1')).toString(), 'abcdefg');
+    assert.match(of('/raw/reason'), /^HTTP\/1\.1 203 Quite \xe9trange\r\n/);
+    assert.match(of('/raw/ctl-reason'), /^HTTP\/1\.1 502 /);
+    assert.match(of('/raw/304'), /^HTTP\/1\.1 304 Not Modified\r\nETag: "e"\r\nContent-Length: 10\r\n[^]*\r\n\r\n$/);
   });
 
   it('proxies request bodies byte for byte as node:http does, whole or split, through the lane', async () => {

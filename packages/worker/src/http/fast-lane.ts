@@ -548,8 +548,8 @@ export class FastLane implements LaneOwner {
   }
 
   /** LaneOwner: the answer's head (answer-head.ts); every answer closes its connection once stopping. */
-  head(status: number, reason: string | undefined, h: string[], chunked: boolean): BuiltHead {
-    return this.heads.build(status, reason, h, chunked, this.stopping);
+  head(status: number, reason: string | undefined, h: string[], chunked: boolean, parsed = false): BuiltHead {
+    return this.heads.build(status, reason, h, chunked, this.stopping, parsed);
   }
 }
 

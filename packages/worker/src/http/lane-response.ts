@@ -16,17 +16,26 @@ import { performance } from 'node:perf_hooks';
 import type { LoggedRequest } from '../observe/access-log.js';
 import type { Executor, ResponseSink, RequestStats } from '../executor.js';
 import type { RequestMeter } from '../observe/metrics/request-meter.js';
-import { sameLower } from './raw-headers.js';
+import { contentLengthOf } from './raw-headers.js';
 import type { BuiltHead } from './answer-head.js';
 
 /** What a LaneResponse needs of its lane (fast-lane.ts). */
 export interface LaneOwner {
   /** Status line and headers by node:http's rules; throws node's errors. */
-  head(status: number, reason: string | undefined, headers: string[], chunked: boolean): BuiltHead;
+  head(status: number, reason: string | undefined, headers: string[], chunked: boolean, parsed: boolean): BuiltHead;
   /** Record the response (`finished`: complete; false: cut off): called before its last bytes leave. */
   recordAnswer(res: LaneResponse, finished: boolean): void;
   /** The response is over (`finished`: completely written); the lane reads on. */
   settled(res: LaneResponse, finished: boolean): void;
+}
+
+/** The largest first body chunk copied in with the head (one write); larger ones go out as they are. */
+const JOIN_MAX = 16 * 1024;
+/** node's latin1 encoder, called directly (Buffer#write first normalises its arguments in JS). */
+type Latin1Writable = Buffer & { latin1Write(s: string, offset: number, length: number): number };
+
+function headersSent(): Error {
+  return Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
 }
 
 export class LaneResponse implements ResponseSink, RequestStats {
@@ -84,33 +93,38 @@ export class LaneResponse implements ResponseSink, RequestStats {
   }
 
   writeHead(status: number, a?: string | OutgoingHttpHeaders | string[], b?: OutgoingHttpHeaders | string[]): this {
-    if (this.headersSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     const reason = typeof a === 'string' ? a : undefined;
     const given = typeof a === 'string' ? b : a;
-    let headers: string[];
-    let length = -1;
-    if (Array.isArray(given)) {
-      // The head is built from it now: the caller's array is read, not copied.
-      headers = given;
-      for (let i = 0; i < given.length; i += 2) {
-        if (given[i].length === 14 && sameLower(given[i], 'content-length')) length = Number(given[i + 1]);
-      }
-    } else {
-      headers = [];
-      if (given !== undefined) {
-        for (const name of Object.keys(given)) {
-          const v = given[name];
-          if (v === undefined) continue;
-          headers.push(name, String(v));
-          if (name.length === 14 && sameLower(name, 'content-length')) length = Number(v);
-        }
+    if (Array.isArray(given)) return this.headOf(status, reason, given, false);
+    const headers: string[] = [];
+    if (given !== undefined) {
+      for (const name of Object.keys(given)) {
+        const v = given[name];
+        if (v === undefined) continue;
+        headers.push(name, String(v));
       }
     }
+    return this.headOf(status, reason, headers, false);
+  }
+
+  /**
+   * ResponseSink: a head whose names and values node's HTTP parser (llhttp,
+   * strict) took from an origin; node's validators would pass them all, so
+   * they are not checked again. `length`: their Content-Length (-1: none),
+   * which the caller has read already.
+   */
+  writeParsedHead(status: number, reason: string | undefined, headers: string[], length: number): this {
+    return this.headOf(status, reason, headers, true, length);
+  }
+
+  /** The head is built from `headers` now: the caller's array is read, not copied. */
+  private headOf(status: number, reason: string | undefined, headers: string[], parsed: boolean, length = contentLengthOf(headers)): this {
+    if (this.headersSent) throw headersSent();
     // node:http sends no body with these; anything else without a length is chunked.
     this.bodyless = status < 200 || status === 204 || status === 304;
     this.chunked = length < 0 && !this.bodyless;
     this.length = this.chunked ? -1 : length;
-    const built = this.owner.head(status, reason, headers, this.chunked);
+    const built = this.owner.head(status, reason, headers, this.chunked, parsed);
     this.head = built.text;
     this.closeAfter = built.closeAfter;
     this.statusCode = status;
@@ -130,14 +144,25 @@ export class LaneResponse implements ResponseSink, RequestStats {
       return true;
     }
     this.written += n;
-    s.cork();
-    this.flushHead();
-    if (this.chunked) s.write(`${n.toString(16)}\r\n`, 'latin1');
-    s.write(chunk);
-    if (this.chunked) s.write('\r\n', 'latin1');
     // The declared length reached: the client has the whole answer once these bytes leave.
     if (this.written === this.length) this.record(true);
-    s.uncork();
+    if (this.head !== null && !this.chunked && n <= JOIN_MAX) {
+      // The head and the first bytes in one Buffer and one write: a writev of a
+      // string and a Buffer costs node more than copying a small body once.
+      const head = this.head;
+      this.head = null;
+      const out = Buffer.allocUnsafe(head.length + n) as Latin1Writable;
+      out.latin1Write(head, 0, head.length);
+      out.set(chunk, head.length);
+      s.write(out);
+    } else {
+      s.cork();
+      this.flushHead();
+      if (this.chunked) s.write(`${n.toString(16)}\r\n`, 'latin1');
+      s.write(chunk);
+      if (this.chunked) s.write('\r\n', 'latin1');
+      s.uncork();
+    }
     if (!s.writableNeedDrain) return true;
     s.once('drain', (this.onSocketDrain ??= () => {
       if (this.over) return;

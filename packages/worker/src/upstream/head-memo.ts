@@ -5,8 +5,10 @@
  * strings), so when the raw headers and the client's address match the last
  * request's, the hop-by-hop filtering, X-Forwarded-*, Forwarded and the
  * serialised header block are not built again: comparing a dozen strings
- * costs a fraction of building them. Only the request line is new.
+ * costs a fraction of building them. Only the request line is new, and not
+ * even that while the method and target repeat too.
  */
+import { sameStrings } from '../http/raw-headers.js';
 import { headerBlock, requestHead, requestHeaders, type RequestFacts } from './headers.js';
 
 export class HeadMemo {
@@ -17,6 +19,11 @@ export class HeadMemo {
   private block = '';
   /** The origin Host the block names (when the client sent none), or undefined before one is built. */
   private blockHost: string | undefined;
+  /** The last head built from `block`, and its request line's method and target, and body length. */
+  private whole = '';
+  private method = '';
+  private target = '';
+  private bodyLength = 0;
 
   /** requestHeaders(raw, remote, 'http', facts), from memory when raw and remote repeat. The array is shared: never change it. */
   headers(raw: string[], remote: string | undefined, facts: RequestFacts): string[] {
@@ -33,6 +40,7 @@ export class HeadMemo {
     this.facts.hasBody = facts.hasBody;
     this.facts.hasHost = facts.hasHost === true;
     this.blockHost = undefined;
+    this.whole = '';
     return headers;
   }
 
@@ -43,13 +51,13 @@ export class HeadMemo {
     if (this.blockHost === undefined || (!this.facts.hasHost && this.blockHost !== originHost)) {
       this.block = headerBlock(headers, originHost);
       this.blockHost = originHost;
+      this.whole = '';
     }
-    return requestHead(method, target, this.block, bodyLength);
+    // The same request again (a client polling one URL): the very head, flattened by its first write.
+    if (this.whole !== '' && method === this.method && target === this.target && bodyLength === this.bodyLength) return this.whole;
+    this.method = method;
+    this.target = target;
+    this.bodyLength = bodyLength;
+    return (this.whole = requestHead(method, target, this.block, bodyLength));
   }
-}
-
-function sameStrings(a: string[], b: string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

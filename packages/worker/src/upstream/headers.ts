@@ -10,6 +10,7 @@
  * names keep the case they arrived in.
  */
 import { Latin1Cache } from '../http/latin1-cache.js';
+import { sameLower } from '../http/raw-headers.js';
 
 /** Hop-by-hop headers, plus Expect (node:http already answered 100-continue to the client). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
@@ -191,20 +192,15 @@ export function relayedHeaders(raw: string[]): string[] {
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    // Hop-by-hop names start with c, e, k, p, t or u: most headers pass on their first letter.
-    const first = name.charCodeAt(0) | 0x20;
-    if (first !== 0x63 && first !== 0x65 && first !== 0x6b && first !== 0x70 && first !== 0x74 && first !== 0x75) {
-      out.push(name, raw[i + 1]);
-      continue;
-    }
-    const kind = kindOfName(name);
+    const value = raw[i + 1];
+    const kind = responseKind(name);
     if (kind === Kind.Connection) {
-      const tokens = connectionTokens(raw[i + 1]);
+      const tokens = connectionTokens(value);
       if (tokens !== undefined) (listed ??= []).push(...tokens);
       continue;
     }
-    if (kind === Kind.HopByHop || kind === Kind.TransferEncoding) continue;
-    out.push(name, raw[i + 1]);
+    if (kind !== Kind.Pass) continue;
+    out.push(name, value);
   }
   if (listed !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) {
@@ -212,6 +208,31 @@ export function relayedHeaders(raw: string[]): string[] {
     }
   }
   return out;
+}
+
+/**
+ * What a response header name means to the proxy: Connection, a hop-by-hop
+ * name (Transfer-Encoding among them), or Pass. By length, then compared
+ * ignoring case: an origin's names are fresh strings on every answer, and a
+ * Map lookup would hash each one first.
+ */
+function responseKind(name: string): Kind {
+  switch (name.length) {
+    case 2:
+      return sameLower(name, 'te') ? Kind.HopByHop : Kind.Pass;
+    case 6:
+      return sameLower(name, 'expect') || sameLower(name, 'proxy-') ? Kind.HopByHop : Kind.Pass;
+    case 7:
+      return sameLower(name, 'trailer') || sameLower(name, 'upgrade') ? Kind.HopByHop : Kind.Pass;
+    case 10:
+      if (sameLower(name, 'connection')) return Kind.Connection;
+      if (sameLower(name, 'keep-alive')) return Kind.HopByHop;
+      break;
+    case 17:
+      if (sameLower(name, 'transfer-encoding')) return Kind.HopByHop;
+      break;
+  }
+  return name.length > 6 && sameLower(name, 'proxy-') ? Kind.HopByHop : Kind.Pass;
 }
 
 /** Methods whose requests carry a body by their semantics: undici sends them `content-length: 0` when bodyless. */

@@ -16,6 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
+import { decimal, sameLower } from '../http/raw-headers.js';
 
 /** The parts of node's internal HTTPParser (`_http_common`) used here. */
 interface HTTPParser {
@@ -57,7 +58,7 @@ export interface Exchange {
   readonly wholeBody: Buffer | null;
   /** The request is on a connection (before it is written): `abort` cuts it. */
   onConnect(abort: (err?: Error) => void): void;
-  /** The final response head; `resume` restarts reading after onData returned false. */
+  /** The final response head (`headers`: the parser's fresh array, the exchange's to keep or change); `resume` restarts reading after onData returned false. */
   onHead(status: number, headers: string[], reason: string, resume: () => void): boolean;
   /** A body chunk; false: the client is slow, stop reading until resume(). */
   onData(chunk: Buffer): boolean;
@@ -126,6 +127,20 @@ export class OriginConnection {
   /** Bound once per connection: handed to every exchange it carries. */
   private readonly abortFn = (err?: Error) => this.fail(err ?? failure('UND_ERR_ABORTED', 'Request aborted'));
   private readonly resumeFn = () => this.resume();
+  private readonly strayFn = () => {
+    this.stray = true;
+  };
+  /**
+   * The answer's end, as the parser reports it. Like message begin, a JS call
+   * per answer: an answer framed by its Content-Length is known complete from
+   * its bytes (onBody), so the callback is unset for those (`completeSet`).
+   */
+  private readonly completeFn = () => {
+    if (this.exchange !== null && this.phase === Phase.Body) this.complete();
+  };
+  private completeSet = true;
+  /** Body bytes of the current answer still to come, when framed by Content-Length (else -1). */
+  private remaining = -1;
 
   constructor(private readonly owner: ConnectionOwner, host: string, port: number, first: Exchange) {
     const parser = (this.parser = new HTTPParser());
@@ -134,15 +149,17 @@ export class OriginConnection {
     parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown, status: number, reason: string, upgrade: boolean, keepAlive: boolean) =>
       this.onHeadersComplete(headers, status, reason, upgrade, keepAlive);
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => this.onBody(chunk);
-    parser[HTTPParser.kOnMessageBegin] = () => {
-      if (this.exchange === null || this.completed) this.stray = true;
-    };
-    parser[HTTPParser.kOnMessageComplete] = () => {
-      if (this.exchange !== null && this.phase === Phase.Body) this.completed = true;
-    };
+    // A message that begins while no answer is awaited is stray. node's parser
+    // calls back on every message begin, a JS call per answer, so the callback
+    // is set only while a message beginning would be stray: from an answer's
+    // end (or the connection's start) until the next request is sent.
+    parser[HTTPParser.kOnMessageBegin] = this.strayFn;
+    parser[HTTPParser.kOnMessageComplete] = this.completeFn;
     parser[HTTPParser.kOnExecute] = (ret: number | Error) => {
-      // Consumed reads bypass net.Socket's, which would refresh its inactivity timer.
-      (this.socket as HandleSocket)._unrefTimer();
+      // Consumed reads bypass net.Socket's, which would refresh its inactivity
+      // timer. Not once the answer is whole: the connection idles (swept by its
+      // client), and the next request's write refreshes it.
+      if (!this.completed) (this.socket as HandleSocket)._unrefTimer();
       this.afterExecute(ret);
     };
     const socket = (this.socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }));
@@ -181,6 +198,8 @@ export class OriginConnection {
     this.completed = false;
     ex.onConnect(this.abortFn);
     if (this.exchange !== ex) return; // aborted (the client left while it waited)
+    // Bytes before this point were stray (and noticed); the answer's message begins now.
+    if (!this.stray) this.parser[HTTPParser.kOnMessageBegin] = undefined;
     this.arm(this.owner.timeouts.headers);
     const s = this.socket;
     this.written = true;
@@ -219,16 +238,58 @@ export class OriginConnection {
     if (status < 200) return 1;
     this.phase = Phase.Body;
     this.keepAlive = keepAlive;
-    if (keepAlive) this.idleSeconds = keepAliveSeconds(headers);
+    this.readHead(headers, keepAlive);
+    // No body for these, whatever the head says (node:http's client does the same).
+    const bodiless = ex.method === 'HEAD' || status === 304 || status === 204;
+    if (bodiless) this.remaining = -1;
+    // Counted down by onBody, or (no length, no body) the parser's callback says when it ends.
+    const counted = this.remaining > 0;
+    if (counted === this.completeSet) {
+      this.completeSet = !counted;
+      this.parser[HTTPParser.kOnMessageComplete] = counted ? undefined : this.completeFn;
+    }
     if (this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
     ex.onHead(status, headers, reason, this.resumeFn);
-    // No body for these, whatever the head says (node:http's client does the same).
-    return ex.method === 'HEAD' || status === 304 || status === 204 ? 1 : 0;
+    return bodiless ? 1 : 0;
+  }
+
+  /**
+   * What the connection reads of a final answer's head, in one pass: its
+   * Content-Length (this.remaining; -1 without one, or with Transfer-Encoding,
+   * which llhttp would refuse beside it anyway), and, on a kept connection,
+   * the origin's Keep-Alive timeout (idleSeconds: a second less, or IDLE_SECONDS).
+   */
+  private readHead(headers: string[], keepAlive: boolean): void {
+    let length = -1;
+    let chunked = false;
+    let idle = IDLE_SECONDS;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      const n = name.length;
+      if (n === 14) {
+        if (sameLower(name, 'content-length')) length = decimal(headers[i + 1]);
+      } else if (n === 17) {
+        if (sameLower(name, 'transfer-encoding')) chunked = true;
+      } else if (n === 10 && keepAlive && sameLower(name, 'keep-alive')) {
+        const m = /timeout=(\d+)/i.exec(headers[i + 1]);
+        if (m !== null) idle = Math.max(1, Math.min(Number(m[1]) - 1, 600));
+      }
+    }
+    this.remaining = chunked ? -1 : length;
+    if (keepAlive) this.idleSeconds = idle;
   }
 
   private onBody(chunk: Buffer): void {
     const ex = this.exchange;
-    if (ex !== null && !this.completed && !ex.onData(chunk)) this.pause();
+    if (ex === null || this.completed) return;
+    if (this.remaining > 0 && (this.remaining -= chunk.length) <= 0) this.complete();
+    if (!ex.onData(chunk)) this.pause();
+  }
+
+  /** The current answer is complete (acted on after execute(), which may still be in its callbacks). */
+  private complete(): void {
+    this.completed = true;
+    this.parser[HTTPParser.kOnMessageBegin] = this.strayFn;
   }
 
   /** Only when the parser does not consume the handle (a socket without one). */
@@ -341,15 +402,4 @@ export class OriginConnection {
     }
     ex.onError(err);
   }
-}
-
-/** `Keep-Alive: timeout=N` of the origin: keep it idle a second less; else IDLE_SECONDS. */
-function keepAliveSeconds(headers: string[]): number {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i];
-    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
-    const m = /timeout=(\d+)/i.exec(headers[i + 1]);
-    if (m !== null) return Math.max(1, Math.min(Number(m[1]) - 1, 600));
-  }
-  return IDLE_SECONDS;
 }

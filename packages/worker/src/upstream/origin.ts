@@ -13,6 +13,7 @@ import type { Pool } from 'undici';
 // first origin: it costs a worker 11-16 MiB of RSS.
 import { undici } from '../undici.js';
 import type { UpstreamSettings } from '@flexilib/contract';
+import { AnswerMemo } from './answer-memo.js';
 import { OriginClient } from './origin-client.js';
 
 export class Origin {
@@ -25,6 +26,8 @@ export class Origin {
   epoch = 0;
   /** Epoch at which this worker ejected the origin after a connection failure; -1 when not ejected. */
   ejectedAt = -1;
+  /** Its last answer head as relayed, reused while answers repeat it (lean client only). */
+  readonly answers = new AnswerMemo();
   /** Requests dispatched and not yet finished (least-conn balances on it). */
   inflight = 0;
   /** Removed from its pool: no new requests; the dispatcher closes once in-flight ones finish. */

@@ -21,11 +21,11 @@ import type { Dispatcher } from 'undici';
 import { FlexiError, type ErrorCode, type RouteSpec } from '@flexilib/contract';
 import type { Executor, RequestLike, RequestStats, ResponseSink } from '../executor.js';
 import { peerOf } from '../http/peer.js';
-import { sameLower } from '../http/raw-headers.js';
+import { contentLengthOf } from '../http/raw-headers.js';
 import { sendError } from '../http/respond.js';
 import { relayChunk, writeRelayedHead } from '../http/relay.js';
 import { classify } from './failure.js';
-import { relayedHeaders, responseHeaders } from './headers.js';
+import { responseHeaders } from './headers.js';
 import { HeadMemo } from './head-memo.js';
 import type { Origin } from './origin.js';
 import type { Exchange } from './origin-connection.js';
@@ -86,14 +86,6 @@ export class ProxyExecutor implements Executor {
 
   /** Routers come and go with config reloads; the pools belong to the registry. */
   close(): void {}
-}
-
-/** The Content-Length among relayed response headers, or -1. */
-function declaredLength(headers: string[]): number {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === 14 && sameLower(headers[i], 'content-length')) return Number(headers[i + 1]);
-  }
-  return -1;
 }
 
 /** requestHeaders' facts, read right after each call. */
@@ -207,21 +199,27 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   /** undici's response head. */
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: node:http answered the client's Expect itself.
-    if (!this.onHead(statusCode, responseHeaders(rawHeaders), statusText, resume)) return false;
+    const relayed = responseHeaders(rawHeaders);
+    if (!this.relayHead(statusCode, relayed, contentLengthOf(relayed), statusText, resume, false)) return false;
     // No body, whatever Content-Length says (RFC 9110 allows it on a 304):
     // complete now, before undici holds the missing body against the origin.
     if (statusCode === 204 || statusCode === 304) this.onComplete();
     return true;
   }
 
-  /** A final response head, its hop-by-hop headers not yet removed. */
+  /** The lean client's final response head, as node's parser read it (the origin's memo relays a repeated one). */
   onHead(statusCode: number, headers: string[], statusText: string, resume: () => void): boolean {
+    const memo = this.origin.answers;
+    return this.relayHead(statusCode, memo.headers(headers), memo.length, statusText, resume, true);
+  }
+
+  /** `parsed`: names and values as node's strict parser read them (not validated again on the lane). */
+  private relayHead(statusCode: number, relayed: string[], length: number, statusText: string, resume: () => void, parsed: boolean): boolean {
     if (statusCode > 599) return this.badAnswer(`answered status ${statusCode}, not a final status (200-599)`);
     this.resume = resume;
     try {
-      const relayed = relayedHeaders(headers);
-      this.length = declaredLength(relayed);
-      writeRelayedHead(this.res, statusCode, statusText, relayed);
+      this.length = length;
+      writeRelayedHead(this.res, statusCode, statusText, relayed, parsed, length);
     } catch (err) {
       return this.badAnswer(`sent a response head node:http refuses: ${(err as Error).message}`);
     }
