@@ -1,5 +1,5 @@
-// The C example on a threaded route: every call hops to one of koffi's async
-// threads and back (for plugins that block).
+// The C example on a threaded route: every call goes to one of the route's own
+// native threads and back through its call ring (for plugins that block).
 import { defineScenario } from '../lib/scenario.ts';
 import { flexilibMissing, startFlexilib } from '../lib/servers/flexilib.ts';
 

@@ -24,6 +24,10 @@
  *     koffi wrote libuv's eventfd), read 1.25 -> 1.25
  *   worker CPU per request (/proc utime+stime over 8 s, two runs each):
  *     koffi async 19.2 and 43.6 µs, this ring 15.8 and 18.4 µs
+ *   on the quiet machine, `pnpm bench --only flexilib-threaded` back to back
+ *   (2 workers, wrk -c32): this ring 0.63x bare node:http at 22.5 µs, koffi
+ *   async 0.65x at 23.9 µs and 0.51x at 28.3 µs: fewer instructions and
+ *   system calls, but requests/s within the machine's noise
  * The floor left is the wake and the wait per call. Spinning before sleeping
  * was tried (300 and 3000 pause instructions, same runs): 23-30% and 34-57%
  * fewer requests in 8 s and 1.3-2.6x the CPU per request, since a thread's
