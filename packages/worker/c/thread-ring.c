@@ -1,19 +1,24 @@
 // The native side of a threaded route's call ring (src/native/thread-ring.ts):
-// one thread per call slot, each sleeping on its descriptor's state word until
-// JS submits a call, then calling the plugin and publishing the completion.
+// the route's threads share its call descriptors. A thread takes any
+// submitted call (SUBMITTED -> RUNNING), calls the plugin and publishes the
+// completion, then takes the next submitted call without sleeping while there
+// is one: under load a thread chains calls, and only an idle thread sleeps.
 // Built by scripts/build-thread-ring.mjs into dist/native/thread-ring.so.
 //
 // A descriptor is shared with JS (which reads and writes it through a Buffer):
-//   state    int32  IDLE -> SUBMITTED (JS) -> DONE (thread) -> IDLE (JS) ...; QUIT (JS) ends the thread
-//   sleeping int32  1 while the thread waits (or is about to) in futex_wait: JS wakes it only then
+//   state    int32  IDLE -> SUBMITTED (JS) -> RUNNING (a thread) -> DONE (thread) -> IDLE (JS);
+//                   SUBMITTED -> IDLE (JS) cancels a call no thread has taken
+//   unused   int32
 //   rc       int32  handle_request's return value
 //   fn       u64    handle_request(req, resp), or flexilib_adapter_call(plugin, req, resp) when plugin != 0
 //   plugin   u64
 //   req      u64
 //   resp     u64
-// Wakes of the event loop are per burst: a thread writes one byte to the
-// ring's pipe only when it flips `notified` from 0 to 1; JS clears it before
-// it collects every DONE descriptor, so a completion is never missed.
+// Sleeping threads wait on the ring's `seq`, which JS bumps on every submit;
+// JS wakes one only when `sleepers` says one may sleep. Wakes of the event
+// loop are per burst: a thread writes one byte to the ring's pipe only when
+// it flips `notified` from 0 to 1; JS clears it before it collects every DONE
+// descriptor, so a completion is never missed.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -25,11 +30,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum { IDLE = 0, SUBMITTED = 1, DONE = 2, QUIT = 3 };
+enum { IDLE = 0, SUBMITTED = 1, DONE = 2, RUNNING = 4 };
 
 typedef struct {
   _Atomic int32_t state;
-  _Atomic int32_t sleeping;
+  int32_t unused;
   int32_t rc;
   int32_t pad;
   uint64_t fn;
@@ -43,9 +48,13 @@ typedef struct {
   int32_t read_fd;          // offset 4
   int32_t write_fd;         // offset 8
   int32_t capacity;         // offset 12
-  _Atomic int32_t refs;     // JS + live threads; the last one frees the ring
-  int32_t pad[3];
-  desc_t desc[];            // offset 32
+  _Atomic int32_t refs;     // offset 16: JS + live threads; the last one frees the ring
+  _Atomic int32_t seq;      // offset 20: bumped by JS on every submit; idle threads wait on it
+  _Atomic int32_t sleepers; // offset 24: threads that are (or are about to be) waiting on seq
+  _Atomic int32_t quit;     // offset 28: set by flexi_ring_close
+  _Atomic int32_t next;     // offset 32: where threads start looking for a call
+  int32_t pad[7];
+  desc_t desc[];            // offset 64
 } ring_t;
 
 typedef int (*v1_fn)(void *req, void *resp);
@@ -62,24 +71,40 @@ static long futex(_Atomic int32_t *addr, int op, int32_t val) {
   return syscall(SYS_futex, (int32_t *)addr, op, val, NULL, NULL, 0);
 }
 
-typedef struct { ring_t *ring; desc_t *d; } thread_arg;
+// A submitted call for this thread, or -1: the first SUBMITTED descriptor it wins,
+// looking from just after the last one taken, round the ring, so that a call
+// waits at most one turn of the ring whichever descriptors JS refills first.
+static int32_t claim(ring_t *r) {
+  int32_t cap = r->capacity;
+  int32_t from = atomic_load_explicit(&r->next, memory_order_relaxed);
+  for (int32_t k = 0; k < cap; k++) {
+    int32_t i = from + k < cap ? from + k : from + k - cap;
+    int32_t s = SUBMITTED;
+    if (atomic_load_explicit(&r->desc[i].state, memory_order_relaxed) == SUBMITTED &&
+        atomic_compare_exchange_strong(&r->desc[i].state, &s, RUNNING)) {
+      atomic_store_explicit(&r->next, i + 1 < cap ? i + 1 : 0, memory_order_relaxed);
+      return i;
+    }
+  }
+  return -1;
+}
 
 static void *run(void *p) {
-  thread_arg a = *(thread_arg *)p;
-  free(p);
-  ring_t *r = a.ring;
-  desc_t *d = a.d;
-  for (;;) {
-    int32_t s = atomic_load(&d->state);
-    while (s != SUBMITTED && s != QUIT) {
-      // Dekker with JS: it stores state then loads sleeping; we store sleeping then load state.
-      atomic_store(&d->sleeping, 1);
-      s = atomic_load(&d->state);
-      if (s != SUBMITTED && s != QUIT) futex(&d->state, FUTEX_WAIT_PRIVATE, s);
-      atomic_store(&d->sleeping, 0);
-      s = atomic_load(&d->state);
+  ring_t *r = p;
+  while (!atomic_load(&r->quit)) {
+    int32_t i = claim(r);
+    if (i < 0) {
+      // Dekker with JS: it stores SUBMITTED, bumps seq, then loads sleepers; we add to
+      // sleepers, load seq, then look again. Either JS sees us and wakes us, or we see its
+      // call, or seq moved and the wait returns at once.
+      atomic_fetch_add(&r->sleepers, 1);
+      int32_t seq = atomic_load(&r->seq);
+      i = claim(r);
+      if (i < 0 && !atomic_load(&r->quit)) futex(&r->seq, FUTEX_WAIT_PRIVATE, seq);
+      atomic_fetch_sub(&r->sleepers, 1);
+      if (i < 0) continue;
     }
-    if (s == QUIT) break;
+    desc_t *d = &r->desc[i];
     int rc = d->plugin ? ((adapter_fn)(uintptr_t)d->fn)((void *)(uintptr_t)d->plugin, (void *)(uintptr_t)d->req, (void *)(uintptr_t)d->resp)
                        : ((v1_fn)(uintptr_t)d->fn)((void *)(uintptr_t)d->req, (void *)(uintptr_t)d->resp);
     d->rc = rc;
@@ -109,39 +134,30 @@ ring_t *flexi_ring_open(int32_t capacity) {
   return r;
 }
 
-// Start the thread of descriptor i with `stack` bytes of stack. 0, or an errno.
-int32_t flexi_ring_start(ring_t *r, int32_t i, int32_t stack) {
-  if (i < 0 || i >= r->capacity) return EINVAL;
-  thread_arg *a = malloc(sizeof *a);
-  if (!a) return ENOMEM;
-  a->ring = r;
-  a->d = &r->desc[i];
+// Start one more thread with `stack` bytes of stack. 0, or an errno.
+int32_t flexi_ring_add_thread(ring_t *r, int32_t stack) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, (size_t)stack);
   atomic_fetch_add(&r->refs, 1);
   pthread_t t;
-  int err = pthread_create(&t, &attr, run, a);
+  int err = pthread_create(&t, &attr, run, r);
   pthread_attr_destroy(&attr);
-  if (err) {
-    atomic_fetch_sub(&r->refs, 1);
-    free(a);
-  }
+  if (err) atomic_fetch_sub(&r->refs, 1);
   return err;
 }
 
-// Wake descriptor i's thread (JS saw it sleeping after submitting).
-void flexi_ring_wake(ring_t *r, int32_t i) {
-  futex(&r->desc[i].state, FUTEX_WAKE_PRIVATE, 1);
+// Wake one idle thread (JS saw sleepers after submitting).
+void flexi_ring_wake(ring_t *r) {
+  futex(&r->seq, FUTEX_WAKE_PRIVATE, 1);
 }
 
-// JS is done with the ring: every started thread is told to quit (each must
-// be idle: JS closes only when no call runs); the last to go frees the ring.
+// JS is done with the ring (no call runs: JS closes only then): every thread
+// is told to quit; the last to go frees the ring.
 void flexi_ring_close(ring_t *r) {
-  for (int32_t i = 0; i < r->capacity; i++) {
-    atomic_store(&r->desc[i].state, QUIT);
-    futex(&r->desc[i].state, FUTEX_WAKE_PRIVATE, 1);
-  }
+  atomic_store(&r->quit, 1);
+  atomic_fetch_add(&r->seq, 1);
+  futex(&r->seq, FUTEX_WAKE_PRIVATE, 0x7fffffff);
   unref(r);
 }

@@ -3,7 +3,8 @@
  * through the fast lane and through node:http (--no-fast-lane): calls of a
  * blocking plugin run in parallel and each gets its own answer; a burst far
  * larger than the ring queues and is answered in full; a call past its
- * timeout answers 504 while the route's other calls go on; a reload while
+ * timeout answers 504 while the route's other calls go on; no more calls run
+ * at once than the route has threads, the rest waiting in the ring; a reload while
  * calls are in flight lets them finish on the old code while new calls get
  * the new one. (A plugin that segfaults on a ring thread: crash.test.ts.)
  */
@@ -86,11 +87,33 @@ describe('threaded routes on the thread ring', () => {
     }
   });
 
-  it('answers a burst of 300 calls (a ring of 12 descriptors, 2 threads) each with its own request', async () => {
+  it('answers a burst of 300 calls (a ring of 18 descriptors, 2 threads) each with its own request', async () => {
     for (const [name, server] of servers()) {
       const targets = Array.from({ length: 300 }, (_, i) => `/narrow?n=${i}`);
       const replies = await Promise.all(targets.map((t) => request(server.port, t, { agent, timeoutMs: 30_000 })));
       assert.deepEqual(replies.map((r) => `${r.status} ${r.body}`), targets.map((t) => `200 v1 ${t}`), name);
+    }
+  });
+
+  it('runs no more calls at once than the route has threads; calls beyond them wait in the ring for a thread to free', async () => {
+    for (const [name, server] of servers()) {
+      const gates = Array.from({ length: 3 }, (_, i) => {
+        const g = file(`bound-${server === lane ? 'lane' : 'plain'}-${i}`);
+        mkdirSync(g);
+        return g;
+      });
+      const calls = gates.map((g) => request(server.port, '/narrow', { headers: { 'x-gate': g }, agent, timeoutMs: 60_000 }));
+      const entered = () => gates.filter((g) => existsSync(path.join(g, 'entered')));
+      await eventually(`${name}: two calls in the plugin`, () => (entered().length === 2 ? true : undefined), 20_000);
+      await eventually(`${name}: 3 calls in flight`, async () => ((await scrape(server.adminPort)).sum('flexilib_requests_in_flight') >= 3 ? true : undefined), 20_000);
+      // Both threads are held: the third call, submitted to a descriptor of its own, must wait.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(entered().length, 2, `${name}: a third call ran beside the route's 2 threads`);
+      writeFileSync(path.join(entered()[0], 'open'), '');
+      await eventually(`${name}: the freed thread took the third call`, () => (entered().length === 3 ? true : undefined), 20_000);
+      for (const g of gates) writeFileSync(path.join(g, 'open'), '');
+      const replies = await Promise.all(calls);
+      assert.deepEqual(replies.map((r) => `${r.status} ${r.body}`), Array(3).fill('200 v1 opened'), name);
     }
   });
 

@@ -137,9 +137,10 @@ export function openFlexiLibAdapter(file: string): AdapterCallFn {
 export interface ThreadRingHelper {
   /** A ring of `capacity` call descriptors, or 0n when out of memory or pipes. */
   open(capacity: number): Pointer;
-  /** Start descriptor i's thread; 0 or an errno. */
-  start(ring: Pointer, i: number, stackBytes: number): number;
-  wake(ring: Pointer, i: number): void;
+  /** Start one more of the ring's threads; 0 or an errno. */
+  addThread(ring: Pointer, stackBytes: number): number;
+  /** Wake one idle thread. */
+  wake(ring: Pointer): void;
   close(ring: Pointer): void;
   /** A Buffer over the ring's `size` bytes of shared memory (made once per ring). */
   view(ring: Pointer, size: number): Buffer;
@@ -149,13 +150,13 @@ export interface ThreadRingHelper {
 export function openThreadRingHelper(file: string): ThreadRingHelper {
   const lib = koffi.load(file);
   const open = lib.func('void *flexi_ring_open(int32_t capacity)');
-  const start = lib.func('int32_t flexi_ring_start(void *ring, int32_t i, int32_t stack)');
-  const wake = lib.func('void flexi_ring_wake(void *ring, int32_t i)');
+  const addThread = lib.func('int32_t flexi_ring_add_thread(void *ring, int32_t stack)');
+  const wake = lib.func('void flexi_ring_wake(void *ring)');
   const close = lib.func('void flexi_ring_close(void *ring)');
   return {
     open: (capacity) => (open(capacity) as Pointer | null) ?? 0n,
-    start: (ring, i, stack) => start(ring, i, stack) as number,
-    wake: (ring, i) => wake(ring, i),
+    addThread: (ring, stack) => addThread(ring, stack) as number,
+    wake: (ring) => wake(ring),
     close: (ring) => close(ring),
     view: (ring, size) => Buffer.from(koffi.view(ring, size)),
   };

@@ -4,8 +4,10 @@
  * inline mode (default): the call runs on the event loop with the worker's one
  *   shared slot. Fastest — no thread hop — but a plugin that blocks stalls the
  *   whole worker.
- * threaded mode: calls run on the route's own native threads (thread-ring.ts),
- *   each with a slot of its own (`threads` of them per route); further requests queue in order. A
+ * threaded mode: calls run on the route's own native threads (thread-ring.ts, `threads` of
+ *   them per route), each call in a slot of its own; up to SLOTS_PER_THREAD × `threads` calls are
+ *   submitted to the ring, where a thread takes the next as it finishes one; further requests
+ *   queue in order. A
  *   call (queued or running) past the route's timeout answers 504; a running
  *   one cannot be cancelled, so its worker is replaced (stuck-calls.ts).
  */
@@ -61,6 +63,10 @@ class ThreadedCall implements Deadlined {
     public borrowed: boolean,
   ) {}
 }
+
+/** Call slots per thread of a threaded route: calls submitted beyond the threads wait in the ring,
+ * where a thread that finishes a call takes the next at once (thread-ring.ts). */
+const SLOTS_PER_THREAD = 4;
 
 /** A threaded route's call memory, its crash-marker slot, and its thread (the ring's descriptor `index`). */
 class ThreadSlot {
@@ -182,7 +188,9 @@ export class NativeExecutor implements Executor {
       return;
     }
     if (!ts) {
-      if (this.queue.length >= MAX_QUEUE) {
+      // Calls waiting in the ring (submitted beyond the threads) count as queued too.
+      const waitingInRing = this.slots.length - this.free.length - (this.route.options.threads + this.stuckSlots);
+      if (this.queue.length + (waitingInRing > 0 ? waitingInRing : 0) >= MAX_QUEUE) {
         this.deadlines?.remove(c);
         sendError(c.res, 'FLX_PLUGIN_BUSY', `route "${this.route.key}" is busy: ${MAX_QUEUE} calls already queued`, { 'retry-after': '1' });
         return;
@@ -242,16 +250,31 @@ export class NativeExecutor implements Executor {
     }
   }
 
-  /** The call passed the route's timeout: 504 now. A call still queued is dropped; a running
-   * one cannot be cancelled: its slot is written off (a new one may take its place) and the
-   * worker asks to be replaced (stuck-calls.ts). */
+  /** The call passed the route's timeout: 504 now. A call still queued (in JS, or submitted and
+   * not yet taken by a thread) is dropped; a running one cannot be cancelled: its slot and thread
+   * are written off (others may take their place) and the worker asks to be replaced
+   * (stuck-calls.ts). */
   private timedOut(c: ThreadedCall): void {
     c.timedOut = true;
     const library = this.deps.library.file;
-    const running = c.slot !== null;
-    if (running) {
+    const ts = c.slot;
+    let running = ts !== null;
+    if (ts !== null && this.ring!.cancel(ts.index)) {
+      // No thread took it: the slot is free again, the call never ran.
+      running = false;
+      c.slot = null;
+      ts.call = null;
+      const version = ts.version!;
+      ts.version = null;
+      version.inflight--;
+      this.marker.exit(ts.mark);
+      version.release();
+      this.putSlot(ts);
+    } else if (running) {
       this.stuckSlots++;
       this.deps.stuck.add(this.route.key, library, this.timeoutMs);
+      // The stuck call holds a thread: another takes its place for the calls behind it.
+      this.ring!.ensureThreads(Math.min(this.route.options.threads + this.stuckSlots, this.slots.length));
     } else {
       const i = this.queue.indexOf(c);
       if (i >= 0) this.queue.splice(i, 1);
@@ -261,7 +284,10 @@ export class NativeExecutor implements Executor {
     sendError(c.res, 'FLX_PLUGIN_TIMEOUT', why);
   }
 
-  /** A free slot, a new one (with its thread) while the route has fewer than `threads` working, or undefined: queue.
+  /** A free slot, a new one while the route has fewer than SLOTS_PER_THREAD × `threads` (plus
+   * stuck ones), or undefined: queue. Slots beyond the threads are calls queued natively, which a
+   * thread finishing a call takes without a round trip through JS; threads start as slots need
+   * them, up to `threads` (plus one per stuck call).
    * Throws FlexiError when the ring cannot be made or a thread cannot start. */
   private takeSlot(): ThreadSlot | undefined {
     const ts = this.free.pop();
@@ -269,11 +295,12 @@ export class NativeExecutor implements Executor {
     const n = this.slots.length;
     const threads = this.route.options.threads;
     // Stuck slots are replaced up to as many again as `threads` (and 8 more): the worker is being replaced meanwhile.
-    this.ring ??= new ThreadRing(threads * 2 + 8, this.onReturned);
-    if (n >= threads + this.stuckSlots || n >= this.ring.capacity) return undefined;
+    this.ring ??= new ThreadRing(threads * (SLOTS_PER_THREAD + 1) + 8, this.onReturned);
+    if (n >= threads * SLOTS_PER_THREAD + this.stuckSlots || n >= this.ring.capacity) return undefined;
     const slot = new Slot(this.deps.arenaBytes, this.deps.maxHeaderBytes);
     try {
-      this.ring.start(n, slot.req.ptr, slot.resp.ptr);
+      this.ring.ensureThreads(Math.min(threads + this.stuckSlots, n + 1));
+      this.ring.describe(n, slot.req.ptr, slot.resp.ptr);
     } catch (err) {
       slot.close();
       throw err;

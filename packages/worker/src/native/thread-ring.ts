@@ -1,13 +1,17 @@
 /**
- * A threaded route's call ring: its own native threads (one per call slot,
- * started by the helper dist/native/thread-ring.so, c/thread-ring.c) take
- * calls from descriptors in memory shared with JS, and tell the event loop
- * they finished through a pipe, once per burst.
+ * A threaded route's call ring: its own native threads (started by the helper
+ * dist/native/thread-ring.so, c/thread-ring.c) take calls from descriptors in
+ * memory shared with JS, one descriptor per call slot, and tell the event
+ * loop they finished through a pipe, once per burst. The threads are shared
+ * by the descriptors: there may be more slots (calls submitted) than threads,
+ * and a thread that finishes a call takes the next submitted one at once.
  *
- *   submit(i): write fn/plugin into descriptor i, state = SUBMITTED, and only if
- *              its thread sleeps, wake it (one koffi call: a futex wake)
- *   thread:    calls the plugin, rc, state = DONE; the first completion since
- *              JS last drained writes one byte into the pipe
+ *   submit(i): write fn/plugin into descriptor i, state = SUBMITTED, bump seq,
+ *              and only if a thread may be idle, wake one (one koffi call: a futex wake)
+ *   thread:    claims a SUBMITTED descriptor (-> RUNNING), calls the plugin, rc,
+ *              state = DONE; the first completion since JS last drained writes
+ *              one byte into the pipe; then the next SUBMITTED one, or sleep
+ *   cancel(i): SUBMITTED -> IDLE, when no thread has taken the call yet
  *   drain:     the pipe's net.Socket reads it: notified = 0, then every DONE
  *              descriptor is handed to `done(i, rc)` and set IDLE
  *
@@ -28,17 +32,18 @@
  *   (2 workers, wrk -c32): this ring 0.63x bare node:http at 22.5 µs, koffi
  *   async 0.65x at 23.9 µs and 0.51x at 28.3 µs: fewer instructions and
  *   system calls, but requests/s within the machine's noise
- * The floor left is the wake and the wait per call. Spinning before sleeping
- * was tried (300 and 3000 pause instructions, same runs): 23-30% and 34-57%
- * fewer requests in 8 s and 1.3-2.6x the CPU per request, since a thread's
- * next call comes only after JS has drained and answered its last one, and
- * the spinning takes one of the two cores from the event loop.
+ * With one thread per slot (the first version of this ring) a thread had
+ * always gone to sleep before JS gave its slot the next call: a futex wake
+ * and wait per call. Shared threads chain the calls queued behind them.
+ * Spinning before sleeping was tried (300 and 3000 pause instructions): 23-57%
+ * fewer requests and 1.3-2.6x the CPU per request on two cores, since the
+ * spinning takes a core from the event loop.
  *
  * V8's Atomics.notify cannot wake a native futex waiter (V8 emulates
- * futexes), hence the koffi wake; JS's Atomics.exchange of the state and the
- * thread's seq_cst store of `sleeping` make the pair Dekker-safe: either JS
- * sees the thread sleeping and wakes it, or the thread sees SUBMITTED before
- * it sleeps.
+ * futexes), hence the koffi wake; JS's Atomics.exchange of the state and add
+ * to seq, and the thread's seq_cst add to `sleepers` before it reads seq and
+ * looks for calls, make the pair Dekker-safe: either JS sees a sleeper and
+ * wakes one, or the thread sees SUBMITTED, or seq moved and its wait returns.
  */
 import net from 'node:net';
 import path from 'node:path';
@@ -65,13 +70,14 @@ function ringHelper(file: string): ThreadRingHelper {
   return helper;
 }
 
-// The layout of c/thread-ring.c: a 32-byte head, then 48-byte descriptors.
-const HEAD = 32;
+// The layout of c/thread-ring.c: a 64-byte head, then 48-byte descriptors.
+const HEAD = 64;
 const DESC = 48;
 const NOTIFIED = 0; // int32 index
 const READ_FD = 1;
+const SEQ = 5;
+const SLEEPERS = 6;
 const STATE = 0; // int32 offsets within a descriptor, /4
-const SLEEPING = 1;
 const RC = 2;
 const FN = 2; // u64 offsets within a descriptor, /8
 const PLUGIN = 3;
@@ -90,8 +96,10 @@ export class ThreadRing {
   private readonly i32: Int32Array;
   private readonly u64: BigUint64Array;
   private readonly pipe: net.Socket;
-  /** Descriptors whose thread runs (started so far: 0 .. started-1). */
-  private started = 0;
+  /** Descriptors in use so far (0 .. described-1), each a call slot's. */
+  private described = 0;
+  /** Threads started. */
+  threads = 0;
   /** Calls submitted and not yet drained: the pipe keeps the loop alive only while there are some. */
   private running = 0;
   private closed = false;
@@ -115,34 +123,49 @@ export class ThreadRing {
     this.pipe.unref();
   }
 
-  /** Start descriptor `i`'s thread (i = the number started so far) for a call slot's request and response blocks. */
-  start(i: number, req: Pointer, resp: Pointer): void {
-    if (i !== this.started || i >= this.capacity) throw new RangeError(`thread ring: descriptor ${i} cannot start (${this.started} of ${this.capacity} started)`);
+  /** Give descriptor `i` (i = the number described so far) a call slot's request and response blocks. */
+  describe(i: number, req: Pointer, resp: Pointer): void {
+    if (i !== this.described || i >= this.capacity) throw new RangeError(`thread ring: descriptor ${i} cannot be set (${this.described} of ${this.capacity} in use)`);
     const d = (HEAD + i * DESC) >> 3;
     this.u64[d + REQ] = req;
     this.u64[d + RESP] = resp;
-    const err = this.helper.start(this.ring, i, STACK_BYTES);
-    if (err !== 0) throw new FlexiError('FLX_INTERNAL', `thread ring: cannot start a thread (errno ${err})`);
-    this.started++;
+    this.described++;
   }
 
-  /** Run `target` on descriptor i's thread with its slot's request and response. */
+  /** Start threads until there are `n`. */
+  ensureThreads(n: number): void {
+    while (this.threads < n) {
+      const err = this.helper.addThread(this.ring, STACK_BYTES);
+      if (err !== 0) throw new FlexiError('FLX_INTERNAL', `thread ring: cannot start a thread (errno ${err})`);
+      this.threads++;
+    }
+  }
+
+  /** Run `target` with descriptor i's request and response on the first free thread. */
   submit(i: number, target: NativeTarget): void {
     const d8 = (HEAD + i * DESC) >> 3;
     this.u64[d8 + FN] = target.fn;
     this.u64[d8 + PLUGIN] = target.plugin;
-    const d4 = (HEAD + i * DESC) >> 2;
-    // An exchange (a locked instruction: a full barrier) so the load of `sleeping` cannot pass it.
-    Atomics.exchange(this.i32, d4 + STATE, SUBMITTED);
-    if (Atomics.load(this.i32, d4 + SLEEPING) === 1) this.helper.wake(this.ring, i);
+    const i32 = this.i32;
+    // Locked instructions (full barriers), so the load of `sleepers` cannot pass them.
+    Atomics.exchange(i32, ((HEAD + i * DESC) >> 2) + STATE, SUBMITTED);
+    Atomics.add(i32, SEQ, 1);
+    if (Atomics.load(i32, SLEEPERS) > 0) this.helper.wake(this.ring);
     if (this.running++ === 0) this.pipe.ref();
+  }
+
+  /** Take back descriptor i's call if no thread has started it: true when cancelled (it never runs). */
+  cancel(i: number): boolean {
+    if (Atomics.compareExchange(this.i32, ((HEAD + i * DESC) >> 2) + STATE, SUBMITTED, IDLE) !== SUBMITTED) return false;
+    if (--this.running === 0) this.pipe.unref();
+    return true;
   }
 
   /** The pipe said some call finished: collect every finished one. */
   private drain(): void {
     const i32 = this.i32;
     Atomics.store(i32, NOTIFIED, 0);
-    for (let i = 0; i < this.started; i++) {
+    for (let i = 0; i < this.described; i++) {
       const d4 = (HEAD + i * DESC) >> 2;
       if (Atomics.load(i32, d4 + STATE) !== DONE) continue;
       i32[d4 + STATE] = IDLE;
