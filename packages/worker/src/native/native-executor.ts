@@ -7,8 +7,7 @@
  * threaded mode: calls run on the route's own native threads (thread-ring.ts, `threads` of
  *   them per route), each call in a slot of its own; up to SLOTS_PER_THREAD × `threads` calls are
  *   submitted to the ring, where a thread takes the next as it finishes one; further requests
- *   queue in order. A
- *   call (queued or running) past the route's timeout answers 504; a running
+ *   queue in order. A call (queued or running) past the route's timeout answers 504; a running
  *   one cannot be cancelled, so its worker is replaced (stuck-calls.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -68,7 +67,7 @@ class ThreadedCall implements Deadlined {
  * where a thread that finishes a call takes the next at once (thread-ring.ts). */
 const SLOTS_PER_THREAD = 4;
 
-/** A threaded route's call memory, its crash-marker slot, and its thread (the ring's descriptor `index`). */
+/** A threaded route's call memory, its crash-marker slot, and its call descriptor in the ring (`index`). */
 class ThreadSlot {
   /** The call running in it, and the library version it runs. */
   call: ThreadedCall | null = null;
@@ -219,15 +218,21 @@ export class NativeExecutor implements Executor {
     this.ring!.submit(ts.index, version.handleRequest.target);
   }
 
-  /** The ring: the call in `ts` returned. */
-  private returned(ts: ThreadSlot, rc: number): void {
-    const c = ts.call!;
+  /** The call in `ts` is over (returned, or withdrawn before it ran): the slot no longer holds it. */
+  private vacate(ts: ThreadSlot): LoadedVersion {
     const version = ts.version!;
-    const slot = ts.slot;
     ts.call = null;
     ts.version = null;
     version.inflight--;
     this.marker.exit(ts.mark);
+    return version;
+  }
+
+  /** The ring: the call in `ts` returned. */
+  private returned(ts: ThreadSlot, rc: number): void {
+    const c = ts.call!;
+    const slot = ts.slot;
+    const version = this.vacate(ts);
     if (c.timedOut) {
       // Its client got a 504 long ago: drop the answer, the thread is free again.
       this.stuckSlots--;
@@ -263,12 +268,7 @@ export class NativeExecutor implements Executor {
       // No thread took it: the slot is free again, the call never ran.
       running = false;
       c.slot = null;
-      ts.call = null;
-      const version = ts.version!;
-      ts.version = null;
-      version.inflight--;
-      this.marker.exit(ts.mark);
-      version.release();
+      this.vacate(ts).release();
       this.putSlot(ts);
     } else if (running) {
       this.stuckSlots++;
