@@ -112,7 +112,7 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
   private bytes = 0;
   /** The origin's Content-Length (-1: none), to know which chunk completes the answer. */
   private length = -1;
-  /** The client's answer was counted ok (before its last bytes left). */
+  /** The answer was counted ok, the client's and the origin's attempt alike (before its last bytes left). */
   private counted = false;
   private tried: Origin[] | undefined;
   /** A streamed request body (node's request; undici sends it). */
@@ -235,8 +235,8 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
 
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    // The chunk that completes the declared length completes the client's
-    // answer: counted before it leaves, so a worker killed right after still has it.
+    // The chunk that completes the declared length completes the answer:
+    // counted before it leaves, so a worker killed right after still has it.
     if (this.bytes === this.length) this.countOk();
     return relayChunk(this.res, chunk, (this.onDrain ??= () => this.resume?.()));
   }
@@ -245,16 +245,21 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
     if (this.done) return;
     this.done = true;
     this.origin.inflight--;
-    this.ex.pool.originOk(this.origin);
     this.countOk();
     this.stats.bytes = this.bytes;
     this.res.end();
   }
 
+  /**
+   * The client's success and its origin's, together: a client that has read
+   * the whole answer can see the worker killed before onComplete runs (the
+   * origin's count once came there, and /stats lost it about one run in 16).
+   */
   private countOk(): void {
     if (this.counted) return;
     this.counted = true;
     this.ex.pool.clientOk();
+    this.ex.pool.originOk(this.origin);
   }
 
   /** A failed client request; not one whose whole answer already went out (counted ok). */
@@ -290,7 +295,8 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
       return;
     }
     const f = classify(err, origin.url, ex.pool.settings);
-    if (f.originFault) ex.pool.originFailed(origin);
+    // An attempt whose whole answer arrived was counted ok; it is not also a failure.
+    if (f.originFault && !this.counted) ex.pool.originFailed(origin);
     if (f.passive && !this.started) ex.registry.passiveFailure(ex.pool, origin, f.cause, f.reason);
     if (!this.started && f.retryable && this.body === null && this.wholeBody === null && (this.method === 'GET' || this.method === 'HEAD')) {
       const tried = (this.tried ??= []);
