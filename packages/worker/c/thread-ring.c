@@ -53,7 +53,8 @@ typedef struct {
   _Atomic int32_t sleepers; // offset 24: threads that are (or are about to be) waiting on seq
   _Atomic int32_t quit;     // offset 28: set by flexi_ring_close
   _Atomic int32_t next;     // offset 32: where threads start looking for a call
-  int32_t pad[7];
+  _Atomic int32_t waking;   // offset 36: a wake is on its way (set by its sender, cleared by a thread that waited)
+  int32_t pad[6];
   desc_t desc[];            // offset 64
 } ring_t;
 
@@ -89,6 +90,23 @@ static int32_t claim(ring_t *r) {
   return -1;
 }
 
+// Is a submitted call left that no thread has taken?
+static int any_submitted(ring_t *r) {
+  for (int32_t i = 0; i < r->capacity; i++)
+    if (atomic_load_explicit(&r->desc[i].state, memory_order_relaxed) == SUBMITTED) return 1;
+  return 0;
+}
+
+// Wake one waiting thread, unless a wake is already on its way. `seq` moves
+// first, so a thread about to wait (counted in sleepers, not yet in the
+// futex) returns at once and looks again rather than sleeping through it.
+static void wake_one(ring_t *r) {
+  int32_t idle = 0;
+  if (!atomic_compare_exchange_strong(&r->waking, &idle, 1)) return;
+  atomic_fetch_add(&r->seq, 1);
+  futex(&r->seq, FUTEX_WAKE_PRIVATE, 1);
+}
+
 static void *run(void *p) {
   ring_t *r = p;
   while (!atomic_load(&r->quit)) {
@@ -100,10 +118,21 @@ static void *run(void *p) {
       atomic_fetch_add(&r->sleepers, 1);
       int32_t seq = atomic_load(&r->seq);
       i = claim(r);
-      if (i < 0 && !atomic_load(&r->quit)) futex(&r->seq, FUTEX_WAIT_PRIVATE, seq);
+      if (i < 0 && !atomic_load(&r->quit)) {
+        // `waking` is cleared only by a thread that looks for calls after it (the claim
+        // after a wait, or this thread's, made after its load of seq: a wake sent after that
+        // load moved seq, so this wait returns at once): a wake a sender skipped because
+        // one was on its way is never lost.
+        atomic_store(&r->waking, 0);
+        futex(&r->seq, FUTEX_WAIT_PRIVATE, seq);
+        atomic_store(&r->waking, 0);
+      }
       atomic_fetch_sub(&r->sleepers, 1);
       if (i < 0) continue;
     }
+    // The call may block: calls left behind it get a thread of their own (that one, finding
+    // more, wakes the next). A burst of fast calls costs one such wake, not one per call.
+    if (atomic_load(&r->sleepers) > 0 && any_submitted(r)) wake_one(r);
     desc_t *d = &r->desc[i];
     int rc = d->plugin ? ((adapter_fn)(uintptr_t)d->fn)((void *)(uintptr_t)d->plugin, (void *)(uintptr_t)d->req, (void *)(uintptr_t)d->resp)
                        : ((v1_fn)(uintptr_t)d->fn)((void *)(uintptr_t)d->req, (void *)(uintptr_t)d->resp);
@@ -148,9 +177,9 @@ int32_t flexi_ring_add_thread(ring_t *r, int32_t stack) {
   return err;
 }
 
-// Wake one idle thread (JS saw sleepers after submitting).
+// Wake one idle thread (JS saw sleepers after its round's submits), unless a wake is on its way.
 void flexi_ring_wake(ring_t *r) {
-  futex(&r->seq, FUTEX_WAKE_PRIVATE, 1);
+  wake_one(r);
 }
 
 // JS is done with the ring (no call runs: JS closes only then): every thread

@@ -80,6 +80,7 @@ const NOTIFIED = 0; // int32 index
 const READ_FD = 1;
 const SEQ = 5;
 const SLEEPERS = 6;
+const WAKING = 9;
 const STATE = 0; // int32 offsets within a descriptor, /4
 const RC = 2;
 const FN = 2; // u64 offsets within a descriptor, /8
@@ -106,6 +107,9 @@ export class ThreadRing {
   /** Calls submitted and not yet drained: the pipe keeps the loop alive only while there are some. */
   private running = 0;
   private closed = false;
+  /** A flush is armed for this loop round (submits since the last one). */
+  private flushArmed = false;
+  private readonly flushRound = () => this.flush();
 
   /** Throws FlexiError when the helper is missing or the ring cannot be made. */
   constructor(
@@ -153,8 +157,20 @@ export class ThreadRing {
     // Locked instructions (full barriers), so the load of `sleepers` cannot pass them.
     Atomics.exchange(i32, ((HEAD + i * DESC) >> 2) + STATE, SUBMITTED);
     Atomics.add(i32, SEQ, 1);
-    if (Atomics.load(i32, SLEEPERS) > 0) this.helper.wake(this.ring);
     if (this.running++ === 0) this.pipe.ref();
+    if (!this.flushArmed) {
+      this.flushArmed = true;
+      setImmediate(this.flushRound);
+    }
+  }
+
+  /** The round's submits are in (the check phase, after the poll's callbacks): wake one thread for the burst if one may sleep and no wake is on its way. */
+  private flush(): void {
+    this.flushArmed = false;
+    // Its calls may all be over and the ring freed within the round.
+    if (this.closed) return;
+    const i32 = this.i32;
+    if (Atomics.load(i32, SLEEPERS) > 0 && Atomics.load(i32, WAKING) === 0) this.helper.wake(this.ring);
   }
 
   /** Take back descriptor i's call if no thread has started it: true when cancelled (it never runs). */
