@@ -15,7 +15,10 @@
 //   req      u64
 //   resp     u64
 // Sleeping threads wait on the ring's `seq`, which JS bumps on every submit;
-// JS wakes one only when `sleepers` says one may sleep. Wakes of the event
+// JS wakes one once per loop round that submitted, only when `sleepers` says
+// one may sleep and no wake is on its way (`waking`). A thread that takes a
+// call while others are left untaken wakes one more first: the call may
+// block, and the calls behind it must not wait for it. Wakes of the event
 // loop are per burst: a thread writes one byte to the ring's pipe only when
 // it flips `notified` from 0 to 1; JS clears it before it collects every DONE
 // descriptor, so a completion is never missed.

@@ -3,7 +3,8 @@
  * through the fast lane and through node:http (--no-fast-lane): calls of a
  * blocking plugin run in parallel and each gets its own answer; a burst far
  * larger than the ring queues and is answered in full; a call past its
- * timeout answers 504 while the route's other calls go on; no more calls run
+ * timeout answers 504 while the route's other calls go on; the calls of a
+ * burst behind one that blocks are answered by the route's other thread; no more calls run
  * at once than the route has threads, the rest waiting in the ring; a reload while
  * calls are in flight lets them finish on the old code while new calls get
  * the new one. (A plugin that segfaults on a ring thread: crash.test.ts.)
@@ -13,7 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from '
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { compilePlugin, eventually, fixture, request, scrape, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
+import { compilePlugin, eventually, fixture, RawConnection, request, responseBody, responseStatus, scrape, startFlexilib, tempDir, writeConfig, type Flexilib } from '@flexilib/test-support';
 import { FlexiError } from '@flexilib/contract';
 import { ThreadRing } from '../src/native/thread-ring.js';
 
@@ -114,6 +115,35 @@ describe('threaded routes on the thread ring', () => {
       for (const g of gates) writeFileSync(path.join(g, 'open'), '');
       const replies = await Promise.all(calls);
       assert.deepEqual(replies.map((r) => `${r.status} ${r.body}`), Array(3).fill('200 v1 opened'), name);
+    }
+  });
+
+  it('answers the fast calls of a burst whose first call blocks: the thread taking it wakes another for the rest', async () => {
+    for (const [name, server] of servers()) {
+      const gate = file(`burst-${server === lane ? 'lane' : 'plain'}`);
+      mkdirSync(gate);
+      // Connected first, then written in one tick: the event loop reads them in one round, and
+      // the one thread woken for that round's burst meets the blocking call first.
+      const conns = Array.from({ length: 13 }, () => new RawConnection(server.port));
+      await Promise.all(conns.map((c) => new Promise<void>((resolve, reject) => c.sock.once('connect', resolve).once('error', reject))));
+      try {
+        conns[0].write(`GET /narrow HTTP/1.1\r\nHost: x\r\nx-gate: ${gate}\r\n\r\n`);
+        for (let i = 1; i < conns.length; i++) conns[i].write(`GET /narrow?f=${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const fast = await Promise.all(conns.slice(1).map(async (c) => (await c.responses(1, [], 20_000))[0]));
+        assert.deepEqual(
+          fast.map((r) => `${responseStatus(r)} ${responseBody(r).toString()}`),
+          conns.slice(1).map((_, i) => `200 v1 /narrow?f=${i + 1}`),
+          name,
+        );
+        // All of them answered while the blocking call holds (or is about to hold) its thread: the gate is shut.
+        await eventually(`${name}: the gated call in the plugin`, () => (existsSync(path.join(gate, 'entered')) ? true : undefined), 20_000);
+        writeFileSync(path.join(gate, 'open'), '');
+        const [slow] = await conns[0].responses(1, [], 20_000);
+        assert.equal(`${responseStatus(slow)} ${responseBody(slow).toString()}`, '200 v1 opened', name);
+      } finally {
+        writeFileSync(path.join(gate, 'open'), '');
+        for (const c of conns) c.close();
+      }
     }
   });
 

@@ -6,11 +6,16 @@
  * by the descriptors: there may be more slots (calls submitted) than threads,
  * and a thread that finishes a call takes the next submitted one at once.
  *
- *   submit(i): write fn/plugin into descriptor i, state = SUBMITTED, bump seq,
- *              and only if a thread may be idle, wake one (one koffi call: a futex wake)
- *   thread:    claims a SUBMITTED descriptor (-> RUNNING), calls the plugin, rc,
- *              state = DONE; the first completion since JS last drained writes
- *              one byte into the pipe; then the next SUBMITTED one, or sleep
+ *   submit(i): write fn/plugin into descriptor i, state = SUBMITTED, bump seq;
+ *              the round's first submit arms one setImmediate (flush)
+ *   flush:     after the round's I/O callbacks (the check phase): if a thread may
+ *              be idle and no wake is on its way, wake one (one koffi call: a
+ *              futex wake); it finds the round's whole burst
+ *   thread:    claims a SUBMITTED descriptor (-> RUNNING); if others are left
+ *              untaken and a thread sleeps, wakes one more first (the call may
+ *              block); calls the plugin, rc, state = DONE; the first completion
+ *              since JS last drained writes one byte into the pipe; then the
+ *              next SUBMITTED one, or sleep
  *   cancel(i): SUBMITTED -> IDLE, when no thread has taken the call yet
  *   drain:     the pipe's net.Socket reads it: notified = 0, then every DONE
  *              descriptor is handed to `done(i, rc)` and set IDLE
@@ -41,6 +46,34 @@
  * Spinning before sleeping was tried (300 and 3000 pause instructions): 23-57%
  * fewer requests and 1.3-2.6x the CPU per request on two cores, since the
  * spinning takes a core from the event loop.
+ *
+ * One wake per loop round: a fast handler finished before JS submitted the
+ * next call, so a wake per submit still woke a thread per call (often two or
+ * more threads: each submit saw one sleeping). Now the round's submits go in
+ * first and one thread is woken for them, after the poll phase's callbacks.
+ * A thread that takes a call while others wait untaken wakes one more (the
+ * call may block; a burst of fast calls costs one such wake, that thread
+ * mostly finding the rest taken), never more than one wake on its way at a
+ * time (`waking`). Figures, busy machine, runs alternated old/new, the C
+ * example: one worker, wrk -c32 (ctx-threaded.sh, its switch counts are
+ * voluntary and involuntary together): context switches per request
+ * 1.65/1.72/2.17 -> 0.60/0.70/0.30, requests in 4 s 241k/242k/309k ->
+ * 372k/309k/420k; voluntary switches alone 0.81 -> 0.16 per request (the
+ * loop's 0.001 -> 0.013: it never sleeps), worker CPU 15.2 -> 7.1 µs per
+ * request (loop 11.1 -> 6.6, ring threads 4.1 -> 0.5); strace: futex calls
+ * 2.09 -> 0.41 per request, one loop round (epoll) per ~9 requests, pipe
+ * bytes ~0.04 per request. `bench/run.ts --only flexilib-threaded` (2
+ * workers, wrk -c32, 3 rounds of 4 s, the same busy machine): 0.49x -> 0.77x
+ * bare node:http, 30.8 -> 16.4 µs CPU per request. Callgrind
+ * (--instructions) is unchanged, 41.4k instructions per request on the
+ * loop: it runs one thread at a time, so it never sees a wake.
+ *
+ * What was measured and left: the completion byte (written by the first
+ * completion since JS drained, ~0.04 per request: the loop, busy, reads it
+ * with the sockets of its next round) need not wait for the end of a burst;
+ * writing it only as the thread runs out of calls would hold a finished call
+ * behind a call that may block. Draining completions in the flush would
+ * answer nothing sooner: the burst it woke finishes after it.
  *
  * V8's Atomics.notify cannot wake a native futex waiter (V8 emulates
  * futexes), hence the koffi wake; JS's Atomics.exchange of the state and add
