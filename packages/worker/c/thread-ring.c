@@ -16,9 +16,11 @@
 //   resp     u64
 // Sleeping threads wait on the ring's `seq`, which JS bumps on every submit;
 // JS wakes one once per loop round that submitted, only when `sleepers` says
-// one may sleep and no wake is on its way (`waking`). A thread that takes a
-// call while others are left untaken wakes one more first: the call may
-// block, and the calls behind it must not wait for it. Wakes of the event
+// one may sleep and no wake is on its way (`waking`). On a route whose last
+// call took SLOW_NS or more, a thread that takes a call while others are
+// left untaken wakes one more first: the call may block, and the calls behind
+// it must not wait for it (on a route of fast calls, JS's watchdog does that
+// should a call block after all). Wakes of the event
 // loop are per burst: a thread writes one byte to the ring's pipe only when
 // it flips `notified` from 0 to 1; JS clears it before it collects every DONE
 // descriptor, so a completion is never missed.
@@ -31,9 +33,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { IDLE = 0, SUBMITTED = 1, DONE = 2, RUNNING = 4 };
+
+// A call this long is one that may block: while the route's last call took
+// this long, a thread taking a call wakes another for the calls behind it.
+#define SLOW_NS 50000
 
 typedef struct {
   _Atomic int32_t state;
@@ -57,7 +64,9 @@ typedef struct {
   _Atomic int32_t quit;     // offset 28: set by flexi_ring_close
   _Atomic int32_t next;     // offset 32: where threads start looking for a call
   _Atomic int32_t waking;   // offset 36: a wake is on its way (set by its sender, cleared by a thread that waited)
-  int32_t pad[6];
+  _Atomic int32_t slow;     // offset 40: the last call returned took SLOW_NS or more (1 until one returns)
+  _Atomic int32_t claims;   // offset 44: calls taken so far (wrapping): JS's watchdog sees the threads move on
+  int32_t pad[4];
   desc_t desc[];            // offset 64
 } ring_t;
 
@@ -87,6 +96,7 @@ static int32_t claim(ring_t *r) {
     if (atomic_load_explicit(&r->desc[i].state, memory_order_relaxed) == SUBMITTED &&
         atomic_compare_exchange_strong(&r->desc[i].state, &s, RUNNING)) {
       atomic_store_explicit(&r->next, i + 1 < cap ? i + 1 : 0, memory_order_relaxed);
+      atomic_fetch_add_explicit(&r->claims, 1, memory_order_relaxed);
       return i;
     }
   }
@@ -133,12 +143,19 @@ static void *run(void *p) {
       atomic_fetch_sub(&r->sleepers, 1);
       if (i < 0) continue;
     }
-    // The call may block: calls left behind it get a thread of their own (that one, finding
-    // more, wakes the next). A burst of fast calls costs one such wake, not one per call.
-    if (atomic_load(&r->sleepers) > 0 && any_submitted(r)) wake_one(r);
+    // On a route whose calls block, calls left behind this one get a thread of their own now
+    // (that one, finding more, wakes the next). On a route of fast calls that wake would
+    // mostly find the burst taken: JS's watchdog wakes a thread for calls still untaken
+    // a millisecond on, should this call block after all.
+    if (atomic_load_explicit(&r->slow, memory_order_relaxed) && atomic_load(&r->sleepers) > 0 && any_submitted(r)) wake_one(r);
     desc_t *d = &r->desc[i];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = d->plugin ? ((adapter_fn)(uintptr_t)d->fn)((void *)(uintptr_t)d->plugin, (void *)(uintptr_t)d->req, (void *)(uintptr_t)d->resp)
                        : ((v1_fn)(uintptr_t)d->fn)((void *)(uintptr_t)d->req, (void *)(uintptr_t)d->resp);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int32_t slow = (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= SLOW_NS;
+    if (atomic_load_explicit(&r->slow, memory_order_relaxed) != slow) atomic_store_explicit(&r->slow, slow, memory_order_relaxed);
     d->rc = rc;
     atomic_store(&d->state, DONE);
     if (atomic_exchange(&r->notified, 1) == 0) {
@@ -162,6 +179,7 @@ ring_t *flexi_ring_open(int32_t capacity) {
   r->read_fd = fds[0];
   r->write_fd = fds[1];
   r->capacity = capacity;
+  atomic_store(&r->slow, 1);
   atomic_store(&r->refs, 1);
   return r;
 }

@@ -11,7 +11,10 @@
  *   flush:     after the round's I/O callbacks (the check phase): if a thread may
  *              be idle and no wake is on its way, wake one (one koffi call: a
  *              futex wake); it finds the round's whole burst
- *   thread:    claims a SUBMITTED descriptor (-> RUNNING); if others are left
+ *              and arms the watchdog (WATCH_MS): calls still untaken then, while
+ *              no thread took one meanwhile, get a thread woken for them
+ *   thread:    claims a SUBMITTED descriptor (-> RUNNING); on a route whose last
+ *              call took 50 µs or more (or none returned yet), if others are left
  *              untaken and a thread sleeps, wakes one more first (the call may
  *              block); calls the plugin, rc, state = DONE; the first completion
  *              since JS last drained writes one byte into the pipe; then the
@@ -51,10 +54,13 @@
  * next call, so a wake per submit still woke a thread per call (often two or
  * more threads: each submit saw one sleeping). Now the round's submits go in
  * first and one thread is woken for them, after the poll phase's callbacks.
- * A thread that takes a call while others wait untaken wakes one more (the
- * call may block; a burst of fast calls costs one such wake, that thread
- * mostly finding the rest taken), never more than one wake on its way at a
- * time (`waking`). Figures, busy machine, runs alternated old/new, the C
+ * A call may block, and the calls behind it must not wait for it: on a route
+ * of slow calls a thread taking a call while others wait untaken wakes one
+ * more, never more than one wake on its way at a time (`waking`); on a route
+ * of fast calls that wake mostly found the burst taken (a thread woken per
+ * round for nothing), so there the watchdog covers it instead: a call that
+ * blocks unexpectedly holds the calls behind it 1-2 ms, until the watchdog
+ * wakes another thread. Figures, busy machine, runs alternated old/new, the C
  * example: one worker, wrk -c32 (ctx-threaded.sh, its switch counts are
  * voluntary and involuntary together): context switches per request
  * 1.65/1.72/2.17 -> 0.60/0.70/0.30, requests in 4 s 241k/242k/309k ->
@@ -67,6 +73,12 @@
  * bare node:http, 30.8 -> 16.4 µs CPU per request. Callgrind
  * (--instructions) is unchanged, 41.4k instructions per request on the
  * loop: it runs one thread at a time, so it never sees a wake.
+ * The watchdog in place of the extra wake on routes of fast calls (2 workers,
+ * 6 alternated runs each): voluntary context switches per request 0.42 ->
+ * 0.23 (mean), worker CPU per request 13.5 -> 13.6 µs, requests +9% (mean,
+ * within the machine's swings); `--only flexilib-threaded` ratios
+ * 1.00/1.09/0.99x (extra wake) against 0.75/0.91/1.00x (watchdog): noise on
+ * this busy machine, the quiet bench decides.
  *
  * What was measured and left: the completion byte (written by the first
  * completion since JS drained, ~0.04 per request: the loop, busy, reads it
@@ -114,6 +126,7 @@ const READ_FD = 1;
 const SEQ = 5;
 const SLEEPERS = 6;
 const WAKING = 9;
+const CLAIMS = 11;
 const STATE = 0; // int32 offsets within a descriptor, /4
 const RC = 2;
 const FN = 2; // u64 offsets within a descriptor, /8
@@ -123,6 +136,13 @@ const RESP = 5;
 const IDLE = 0;
 const SUBMITTED = 1;
 const DONE = 2;
+
+/**
+ * On a route of fast calls a thread taking a call does not wake another for
+ * the calls behind it (c/thread-ring.c); should that call block after all,
+ * a thread is woken for the calls still untaken this long after a flush.
+ */
+const WATCH_MS = 1;
 
 /** Plugins are ordinary C code: 1 MiB of stack, as a typical thread pool gives. */
 const STACK_BYTES = 1 << 20;
@@ -143,6 +163,11 @@ export class ThreadRing {
   /** A flush is armed for this loop round (submits since the last one). */
   private flushArmed = false;
   private readonly flushRound = () => this.flush();
+  /** The watchdog (made with the first flush, re-armed by refresh()) and whether it is armed. */
+  private watch: NodeJS.Timeout | null = null;
+  private watchArmed = false;
+  /** The ring's count of calls taken when the watchdog was armed. */
+  private watchedClaims = 0;
 
   /** Throws FlexiError when the helper is missing or the ring cannot be made. */
   constructor(
@@ -204,6 +229,35 @@ export class ThreadRing {
     if (this.closed) return;
     const i32 = this.i32;
     if (Atomics.load(i32, SLEEPERS) > 0 && Atomics.load(i32, WAKING) === 0) this.helper.wake(this.ring);
+    this.armWatch();
+  }
+
+  private armWatch(): void {
+    if (this.watchArmed) return;
+    this.watchArmed = true;
+    this.watchedClaims = Atomics.load(this.i32, CLAIMS);
+    if (this.watch === null) {
+      // Unref'd: the pipe keeps the loop alive while calls run.
+      this.watch = setTimeout(() => this.watchdog(), WATCH_MS);
+      this.watch.unref();
+    } else this.watch.refresh();
+  }
+
+  /**
+   * WATCH_MS after a flush: calls still untaken while no thread took one
+   * meanwhile (the awake ones are held by calls that block) get a thread, if
+   * one sleeps; watched again while any is untaken.
+   */
+  private watchdog(): void {
+    this.watchArmed = false;
+    if (this.closed) return;
+    const i32 = this.i32;
+    for (let i = 0; i < this.described; i++) {
+      if (Atomics.load(i32, ((HEAD + i * DESC) >> 2) + STATE) !== SUBMITTED) continue;
+      if (Atomics.load(i32, CLAIMS) === this.watchedClaims && Atomics.load(i32, SLEEPERS) > 0 && Atomics.load(i32, WAKING) === 0) this.helper.wake(this.ring);
+      this.armWatch();
+      return;
+    }
   }
 
   /** Take back descriptor i's call if no thread has started it: true when cancelled (it never runs). */
@@ -231,6 +285,7 @@ export class ThreadRing {
     if (this.closed) return;
     if (this.running > 0) throw new Error(`thread ring: close with ${this.running} calls running`);
     this.closed = true;
+    if (this.watch !== null) clearTimeout(this.watch);
     this.pipe.destroy();
     this.helper.close(this.ring);
   }
