@@ -186,7 +186,7 @@ describe('threaded routes on the thread ring', () => {
     }
   });
 
-  it('answers the fast calls of a burst whose first call blocks, on a route whose calls so far were fast: the watchdog wakes another thread for them', async () => {
+  it('answers the fast calls of a burst whose first call blocks, on a route whose calls so far were fast (the ring-level test above pins down the watchdog)', async () => {
     for (const [name, server] of servers()) {
       const gate = file(`burst-${server === lane ? 'lane' : 'plain'}`);
       mkdirSync(gate);
