@@ -6,11 +6,19 @@
  * by the descriptors: there may be more slots (calls submitted) than threads,
  * and a thread that finishes a call takes the next submitted one at once.
  *
- *   submit(i): write fn/plugin into descriptor i, state = SUBMITTED, bump seq,
- *              and only if a thread may be idle, wake one (one koffi call: a futex wake)
- *   thread:    claims a SUBMITTED descriptor (-> RUNNING), calls the plugin, rc,
- *              state = DONE; the first completion since JS last drained writes
- *              one byte into the pipe; then the next SUBMITTED one, or sleep
+ *   submit(i): write fn/plugin into descriptor i, state = SUBMITTED, bump seq;
+ *              the round's first submit arms one setImmediate (flush)
+ *   flush:     after the round's I/O callbacks (the check phase): if a thread may
+ *              be idle and no wake is on its way, wake one (one koffi call: a
+ *              futex wake); it finds the round's whole burst
+ *              and arms the watchdog (WATCH_MS): calls still untaken then, while
+ *              no thread took one meanwhile, get a thread woken for them
+ *   thread:    claims a SUBMITTED descriptor (-> RUNNING); on a route whose last
+ *              call took 50 µs or more (or none returned yet), if others are left
+ *              untaken and a thread sleeps, wakes one more first (the call may
+ *              block); calls the plugin, rc, state = DONE; the first completion
+ *              since JS last drained writes one byte into the pipe; then the
+ *              next SUBMITTED one, or sleep
  *   cancel(i): SUBMITTED -> IDLE, when no thread has taken the call yet
  *   drain:     the pipe's net.Socket reads it: notified = 0, then every DONE
  *              descriptor is handed to `done(i, rc)` and set IDLE
@@ -41,6 +49,43 @@
  * Spinning before sleeping was tried (300 and 3000 pause instructions): 23-57%
  * fewer requests and 1.3-2.6x the CPU per request on two cores, since the
  * spinning takes a core from the event loop.
+ *
+ * One wake per loop round: a fast handler finished before JS submitted the
+ * next call, so a wake per submit still woke a thread per call (often two or
+ * more threads: each submit saw one sleeping). Now the round's submits go in
+ * first and one thread is woken for them, after the poll phase's callbacks.
+ * A call may block, and the calls behind it must not wait for it: on a route
+ * of slow calls a thread taking a call while others wait untaken wakes one
+ * more, never more than one wake on its way at a time (`waking`); on a route
+ * of fast calls that wake mostly found the burst taken (a thread woken per
+ * round for nothing), so there the watchdog covers it instead: a call that
+ * blocks unexpectedly holds the calls behind it 1-2 ms, until the watchdog
+ * wakes another thread. Figures, busy machine, runs alternated old/new, the C
+ * example: one worker, wrk -c32 (ctx-threaded.sh, its switch counts are
+ * voluntary and involuntary together): context switches per request
+ * 1.65/1.72/2.17 -> 0.60/0.70/0.30, requests in 4 s 241k/242k/309k ->
+ * 372k/309k/420k; voluntary switches alone 0.81 -> 0.16 per request (the
+ * loop's 0.001 -> 0.013: it never sleeps), worker CPU 15.2 -> 7.1 µs per
+ * request (loop 11.1 -> 6.6, ring threads 4.1 -> 0.5); strace: futex calls
+ * 2.09 -> 0.41 per request, one loop round (epoll) per ~9 requests, pipe
+ * bytes ~0.04 per request. `bench/run.ts --only flexilib-threaded` (2
+ * workers, wrk -c32, 3 rounds of 4 s, the same busy machine): 0.49x -> 0.77x
+ * bare node:http, 30.8 -> 16.4 µs CPU per request. Callgrind
+ * (--instructions) is unchanged, 41.4k instructions per request on the
+ * loop: it runs one thread at a time, so it never sees a wake.
+ * The watchdog in place of the extra wake on routes of fast calls (2 workers,
+ * 6 alternated runs each): voluntary context switches per request 0.42 ->
+ * 0.23 (mean), worker CPU per request 13.5 -> 13.6 µs, requests +9% (mean,
+ * within the machine's swings); `--only flexilib-threaded` ratios
+ * 1.00/1.09/0.99x (extra wake) against 0.75/0.91/1.00x (watchdog): noise on
+ * this busy machine, the quiet bench decides.
+ *
+ * What was measured and left: the completion byte (written by the first
+ * completion since JS drained, ~0.04 per request: the loop, busy, reads it
+ * with the sockets of its next round) need not wait for the end of a burst;
+ * writing it only as the thread runs out of calls would hold a finished call
+ * behind a call that may block. Draining completions in the flush would
+ * answer nothing sooner: the burst it woke finishes after it.
  *
  * V8's Atomics.notify cannot wake a native futex waiter (V8 emulates
  * futexes), hence the koffi wake; JS's Atomics.exchange of the state and add
@@ -80,6 +125,8 @@ const NOTIFIED = 0; // int32 index
 const READ_FD = 1;
 const SEQ = 5;
 const SLEEPERS = 6;
+const WAKING = 9;
+const CLAIMS = 11;
 const STATE = 0; // int32 offsets within a descriptor, /4
 const RC = 2;
 const FN = 2; // u64 offsets within a descriptor, /8
@@ -89,6 +136,13 @@ const RESP = 5;
 const IDLE = 0;
 const SUBMITTED = 1;
 const DONE = 2;
+
+/**
+ * On a route of fast calls a thread taking a call does not wake another for
+ * the calls behind it (c/thread-ring.c); should that call block after all,
+ * a thread is woken for the calls still untaken this long after a flush.
+ */
+const WATCH_MS = 1;
 
 /** Plugins are ordinary C code: 1 MiB of stack, as a typical thread pool gives. */
 const STACK_BYTES = 1 << 20;
@@ -106,6 +160,14 @@ export class ThreadRing {
   /** Calls submitted and not yet drained: the pipe keeps the loop alive only while there are some. */
   private running = 0;
   private closed = false;
+  /** A flush is armed for this loop round (submits since the last one). */
+  private flushArmed = false;
+  private readonly flushRound = () => this.flush();
+  /** The watchdog (made with the first flush, re-armed by refresh()) and whether it is armed. */
+  private watch: NodeJS.Timeout | null = null;
+  private watchArmed = false;
+  /** The ring's count of calls taken when the watchdog was armed. */
+  private watchedClaims = 0;
 
   /** Throws FlexiError when the helper is missing or the ring cannot be made. */
   constructor(
@@ -153,8 +215,49 @@ export class ThreadRing {
     // Locked instructions (full barriers), so the load of `sleepers` cannot pass them.
     Atomics.exchange(i32, ((HEAD + i * DESC) >> 2) + STATE, SUBMITTED);
     Atomics.add(i32, SEQ, 1);
-    if (Atomics.load(i32, SLEEPERS) > 0) this.helper.wake(this.ring);
     if (this.running++ === 0) this.pipe.ref();
+    if (!this.flushArmed) {
+      this.flushArmed = true;
+      setImmediate(this.flushRound);
+    }
+  }
+
+  /** The round's submits are in (the check phase, after the poll's callbacks): wake one thread for the burst if one may sleep and no wake is on its way. */
+  private flush(): void {
+    this.flushArmed = false;
+    // Its calls may all be over and the ring freed within the round.
+    if (this.closed) return;
+    const i32 = this.i32;
+    if (Atomics.load(i32, SLEEPERS) > 0 && Atomics.load(i32, WAKING) === 0) this.helper.wake(this.ring);
+    this.armWatch();
+  }
+
+  private armWatch(): void {
+    if (this.watchArmed) return;
+    this.watchArmed = true;
+    this.watchedClaims = Atomics.load(this.i32, CLAIMS);
+    if (this.watch === null) {
+      // Unref'd: the pipe keeps the loop alive while calls run.
+      this.watch = setTimeout(() => this.watchdog(), WATCH_MS);
+      this.watch.unref();
+    } else this.watch.refresh();
+  }
+
+  /**
+   * WATCH_MS after a flush: calls still untaken while no thread took one
+   * meanwhile (the awake ones are held by calls that block) get a thread, if
+   * one sleeps; watched again while any is untaken.
+   */
+  private watchdog(): void {
+    this.watchArmed = false;
+    if (this.closed) return;
+    const i32 = this.i32;
+    for (let i = 0; i < this.described; i++) {
+      if (Atomics.load(i32, ((HEAD + i * DESC) >> 2) + STATE) !== SUBMITTED) continue;
+      if (Atomics.load(i32, CLAIMS) === this.watchedClaims && Atomics.load(i32, SLEEPERS) > 0 && Atomics.load(i32, WAKING) === 0) this.helper.wake(this.ring);
+      this.armWatch();
+      return;
+    }
   }
 
   /** Take back descriptor i's call if no thread has started it: true when cancelled (it never runs). */
@@ -182,6 +285,7 @@ export class ThreadRing {
     if (this.closed) return;
     if (this.running > 0) throw new Error(`thread ring: close with ${this.running} calls running`);
     this.closed = true;
+    if (this.watch !== null) clearTimeout(this.watch);
     this.pipe.destroy();
     this.helper.close(this.ring);
   }
