@@ -48,7 +48,7 @@ test('register, list, serve, refuse, delete under load; services survive a resta
   const reg = await api('POST', '/services', { name: 'svc', prefix: '/svc/', module_base64: b64('hello'), timeout: '2s', memory: '32m' });
   assert.equal(reg.status, 201, JSON.stringify(reg.json));
   assert.equal(reg.json.service.prefix, '/svc', 'trailing slash dropped');
-  assert.deepEqual(reg.json.service.limits, { timeout_ms: 2000, memory_bytes: 32 * 1024 * 1024, instances: 4, idle_ms: 60_000 });
+  assert.deepEqual(reg.json.service.limits, { timeout_ms: 2000, memory_bytes: 32 * 1024 * 1024, instances: 4, idle_ms: 60_000, run: 'auto' });
   assert.equal(reg.json.workers_applied, 3, 'both workers and the spare applied the new set before POST answered');
   // Served at once, on every worker (several fresh connections spread over both).
   for (const target of ['/svc', '/svc/', '/svc/a/b?c=1', '/svc?q', '/svc', '/svc/']) {

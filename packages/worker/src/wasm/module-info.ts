@@ -17,6 +17,11 @@ export interface ModuleInfo {
   capPages: number;
   /** WASI functions the module imports (each gets a shim or an ENOSYS stub). */
   wasiImports: string[];
+  /**
+   * Rewritten with fuel checks (fuel.ts): its calls may run on the event
+   * loop; wherever it runs, the host fills its tick table.
+   */
+  fueled: boolean;
   /** Optional exports present. */
   optional: { initialize: boolean; init: boolean; deinit: boolean; requestDeinit: boolean };
 }

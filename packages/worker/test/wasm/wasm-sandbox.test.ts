@@ -29,10 +29,16 @@ test('misbehaving modules are contained and the worker keeps serving', { timeout
       `/blowup = ${bad}`,
       `/ = ${bad}`,
       '',
+      // On instance threads: what is checked here is that nothing waits for a thread
+      // (wasm-loop.test.ts has the event loop's own checks).
       '[route /loop]',
       'timeout = 1500ms',
+      'run = thread',
       '[route /blowup]',
       'memory = 16m',
+      'run = thread',
+      '[route /]',
+      'run = thread',
       '',
     ].join('\n'),
   );
