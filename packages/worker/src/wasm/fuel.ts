@@ -38,11 +38,6 @@ export const TICK_TABLE = '__flexi_tick';
 /** Why a module cannot be made interruptible (it runs on an instance thread instead). */
 export class NotInterruptible extends Error {}
 
-export interface FueledModule {
-  bytes: Uint8Array;
-  /** The names of the module's imported functions, `module.name`. */
-  functionImports: string[];
-}
 
 class Reader {
   pos: number;
@@ -252,7 +247,7 @@ function check(fuel: number, type: number, table: number): number[] {
  * The module with fuel checks (see above). Throws NotInterruptible for a
  * module the rewrite does not handle, WasmFormatError for a malformed one.
  */
-export function addFuel(bytes: Uint8Array): FueledModule {
+export function addFuel(bytes: Uint8Array): Uint8Array {
   if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) throw new WasmFormatError('not a WebAssembly module (no \\0asm magic)');
   const sections: Section[] = [];
   for (let pos = 8; pos < bytes.length; ) {
@@ -267,18 +262,16 @@ export function addFuel(bytes: Uint8Array): FueledModule {
   if (find(8)) throw new NotInterruptible('it has a start function (it would run before the host can interrupt it)');
 
   const counts = { types: 0, tables: 0, globals: 0 };
-  const functionImports: string[] = [];
   const types = find(1);
   if (types) counts.types = new Reader(types.payload, 0, types.payload.length).u32();
   const imports = find(2);
   if (imports) {
     const r = new Reader(imports.payload, 0, imports.payload.length);
     for (let n = r.u32(); n > 0; n--) {
-      const mod = r.name();
-      const name = r.name();
+      r.name();
+      r.name();
       const kind = r.byte();
       if (kind === 0) {
-        functionImports.push(`${mod}.${name}`);
         r.u32();
       } else if (kind === 1) {
         counts.tables++;
@@ -335,7 +328,7 @@ export function addFuel(bytes: Uint8Array): FueledModule {
   }
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   for (const s of sections) parts.push(Uint8Array.from([s.id, ...leb(s.payload.length)]), s.payload);
-  return { bytes: Buffer.concat(parts), functionImports };
+  return Buffer.concat(parts);
 }
 
 /** The code section with `ins` at each function's entry and after each loop header. */

@@ -44,7 +44,7 @@ export async function compileModule(bytes: Uint8Array, capBytes: number, label: 
   let notInterruptible: string | undefined;
   if (run !== 'thread') {
     try {
-      module = await WebAssembly.compile(addFuel(plan.bytes).bytes as BufferSource);
+      module = await WebAssembly.compile(addFuel(plan.bytes) as BufferSource);
     } catch (err) {
       // Refused by the rewrite (an unknown instruction), or by the engine (the original tells: below).
       notInterruptible = (err as Error).message.replace(/^WebAssembly\.compile\(\): /, '');
