@@ -547,7 +547,8 @@ export function readLinearResponse(mem: Latin1Buffer, m32: Uint32Array, resp: nu
   const bodyAddr = m32[R + (RS.body >>> 2)];
   const bodyLen = m32[R + (RS.body_len >>> 2)];
   const body = Buffer.allocUnsafe(bodyLen);
-  if (bodyLen !== 0) mem.copy(body, 0, bodyAddr, bodyAddr + bodyLen);
+  // copyBytes: Buffer#copy makes a typed array per call, costlier than a short body's bytes.
+  copyBytes(body, 0, mem, bodyAddr, bodyLen);
   return {
     kind: KIND.OK,
     rc,

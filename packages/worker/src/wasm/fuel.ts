@@ -1,10 +1,11 @@
 /**
  * Make a module interruptible, so that its calls can run on the event loop:
- * every function entry and every loop header spends one unit of fuel, and
+ * every loop header and the entry of every function that calls another spends one unit of fuel, and
  * when the fuel runs out the module calls the host, which throws past the
  * call's deadline (the trap unwinds the module) or refills the fuel.
  *
- * Each check, inserted after a function's locals and after each `loop bt`:
+ * Each check, inserted after each `loop bt` and after the locals of every
+ * function that calls anything (a leaf without loops ends by itself):
  *
  *   global.get $fuel  i32.eqz  if  i32.const 0  call_indirect $tick_type $tick_table  end
  *   global.get $fuel  i32.const 1  i32.sub  global.set $fuel
@@ -123,11 +124,12 @@ function memarg(r: Reader): void {
 
 /**
  * Walk one function body's instructions from `r.pos` to its end, calling
- * `atLoop(pos)` right after each loop's block type. Throws NotInterruptible
- * on an opcode it does not know.
+ * `atLoop(pos)` right after each loop's block type. Returns whether the body
+ * calls anything. Throws NotInterruptible on an opcode it does not know.
  */
-function walk(r: Reader, atLoop: (pos: number) => void): void {
+function walk(r: Reader, atLoop: (pos: number) => void): boolean {
   let depth = 1;
+  let calls = false;
   while (depth > 0) {
     const op = r.byte();
     switch (op) {
@@ -146,7 +148,11 @@ function walk(r: Reader, atLoop: (pos: number) => void): void {
         break;
       case 0x00: case 0x01: case 0x05: case 0x0f: case 0x1a: case 0x1b: case 0xd1: // no immediate
         break;
-      case 0x0c: case 0x0d: case 0x10: case 0x12: case 0xd2: // br, br_if, call, return_call, ref.func
+      case 0x10: case 0x12: // call, return_call
+        calls = true;
+        r.u32();
+        break;
+      case 0x0c: case 0x0d: case 0xd2: // br, br_if, ref.func
       case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: // locals, globals, table.get/set
         r.u32();
         break;
@@ -156,6 +162,7 @@ function walk(r: Reader, atLoop: (pos: number) => void): void {
         break;
       }
       case 0x11: case 0x13: // call_indirect, return_call_indirect: type, table
+        calls = true;
         r.u32();
         r.u32();
         break;
@@ -189,6 +196,7 @@ function walk(r: Reader, atLoop: (pos: number) => void): void {
         else throw new NotInterruptible(`opcode 0x${op.toString(16)}`);
     }
   }
+  return calls;
 }
 
 function misc(r: Reader, sub: number): void {
@@ -347,8 +355,10 @@ function fuelCode(payload: Uint8Array, ins: number[]): Uint8Array {
       body.u32();
       valtype(body);
     }
-    const cuts: number[] = [body.pos];
-    walk(body, (pos) => cuts.push(pos));
+    const entry = body.pos;
+    const cuts: number[] = [];
+    // A function that calls nothing and has no loop ends within its own length: no check at its entry.
+    if (walk(body, (pos) => cuts.push(pos))) cuts.unshift(entry);
     if (body.pos !== end) throw new WasmFormatError(`function ${f}'s body does not end where its size says`);
     const pieces: Uint8Array[] = [];
     let from = start;

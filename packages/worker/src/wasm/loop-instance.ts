@@ -83,13 +83,15 @@ class MemoryArea implements RequestArea {
 
 export class LoopInstance {
   readonly generation: number;
-  /** performance.now() when the instance last finished a call. */
+  /** performance.now() when the instance last started a call (calls are synchronous: as good as finished). */
   lastUsed = 0;
   /** Instantiation and initialization, ms. */
   instantiateMs = 0;
   private live: Live | null = null;
   private deadline = 0;
   private readonly area = new MemoryArea();
+  /** The response struct as reset before every call, in words. */
+  private template: Uint32Array = new Uint32Array(0);
   /** The module's output lines during a call, logged once it ends (dropped if the call moves to a thread). */
   private lines: Array<1 | 2 | string> = [];
   private readonly tick = (fuel: WebAssembly.Global) => {
@@ -127,6 +129,7 @@ export class LoopInstance {
     this.emitLines();
     this.area.live = this.live;
     this.area.refresh();
+    this.template = new Uint32Array(this.live.template.buffer, this.live.template.byteOffset, this.live.template.byteLength >>> 2);
     this.instantiateMs = Math.round((performance.now() - t0) * 100) / 100;
   }
 
@@ -145,14 +148,20 @@ export class LoopInstance {
     const live = this.live!;
     const label = this.opts.label;
     const x = live.x;
-    this.deadline = performance.now() + this.opts.timeoutMs;
-    x.__flexi_fuel!.value = FUEL;
+    // The fuel is not reset per call (a JS API call per request): a call that starts low
+    // only looks at the clock sooner.
+    const now = performance.now();
+    this.deadline = now + this.opts.timeoutMs;
+    this.lastUsed = now;
     let rc: number;
     try {
       const len = writeRequest(this.area, job.req, job.body);
       if (len < 0) return this.fail(KIND.MEMORY, `${label}: a request of ${mib(this.area.wanted)} does not fit: ${capNote(live)}`);
       relocateRequest(this.area.u32, live.reqBase, ABI_VERSION);
-      this.area.u8.set(live.template, live.respBase);
+      // The response struct reset: 15 words written here cost less than TypedArray#set's call.
+      const m32 = this.area.u32;
+      const t32 = this.template;
+      for (let i = 0, r = live.respBase >>> 2; i < t32.length; i++) m32[r + i] = t32[i];
       rc = x.handle_request(live.reqBase, live.respBase);
     } catch (err) {
       return this.thrown(err, '');
@@ -175,7 +184,6 @@ export class LoopInstance {
       return this.thrown(err, 'after the call');
     }
     this.emitLines();
-    this.lastUsed = performance.now();
     return result;
   }
 
@@ -189,7 +197,6 @@ export class LoopInstance {
     }
     live.flush();
     this.emitLines();
-    this.lastUsed = performance.now();
     const label = this.opts.label;
     if (err instanceof Interrupted) return new FlexiError('FLX_WASM_TIMEOUT', `${label} did not answer within ${this.opts.timeoutMs} ms; its instance was stopped`);
     if (err instanceof ProcExit) return failedCall(KIND.EXIT, `${label} ${describe(err)}`);
@@ -202,7 +209,6 @@ export class LoopInstance {
     this.live?.flush();
     this.live = null;
     this.emitLines();
-    this.lastUsed = performance.now();
     return failedCall(kind, message);
   }
 
