@@ -3,7 +3,7 @@
  * listener:
  *
  *   POST   /services        {"name","prefix","module_base64"} or {"name","prefix","path"},
- *                           optional "timeout", "memory", "instances", "idle"   -> 201
+ *                           optional "timeout", "memory", "instances", "idle", "run" -> 201
  *   GET    /services        the registered services                            -> 200
  *   GET    /services/:name  one service                                        -> 200 | 404
  *   DELETE /services/:name                                                     -> 200 | 404
