@@ -28,66 +28,16 @@
  *   module  := magic version section*
  *   code    := count (size locals expr)*          a body's size is re-encoded
  */
-import { WasmFormatError } from './wasm-binary.js';
+import { FUEL_GLOBAL, TICK_TABLE } from './module-info.js';
+import { Reader, WasmFormatError, leb } from './wasm-binary.js';
 
 /** Fuel per refill: the host looks at the clock once per this many loop turns or calls (~50-200 µs of work). */
 export const FUEL = 1 << 16;
-/** The exports the rewrite adds (the host refills the global, and fills the table with its tick). */
-export const FUEL_GLOBAL = '__flexi_fuel';
-export const TICK_TABLE = '__flexi_tick';
+export { FUEL_GLOBAL, TICK_TABLE };
 
 /** Why a module cannot be made interruptible (it runs on an instance thread instead). */
 export class NotInterruptible extends Error {}
 
-
-class Reader {
-  pos: number;
-  constructor(readonly b: Uint8Array, pos: number, readonly end: number) {
-    this.pos = pos;
-  }
-  byte(): number {
-    if (this.pos >= this.end) throw new WasmFormatError('unexpected end of a section');
-    return this.b[this.pos++];
-  }
-  u32(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 5; i++) {
-      const x = this.byte();
-      result += (x & 0x7f) * mul;
-      if ((x & 0x80) === 0) return result;
-      mul *= 128;
-    }
-    throw new WasmFormatError('malformed LEB128 number');
-  }
-  /** Skip a signed LEB128 of at most `bits` bits. */
-  sleb(bits: number): void {
-    const max = Math.ceil(bits / 7);
-    for (let i = 0; i < max; i++) if ((this.byte() & 0x80) === 0) return;
-    throw new WasmFormatError('malformed LEB128 number');
-  }
-  skip(n: number): void {
-    if (this.pos + n > this.end) throw new WasmFormatError('unexpected end of a section');
-    this.pos += n;
-  }
-  name(): string {
-    const n = this.u32();
-    const s = Buffer.from(this.b.buffer, this.b.byteOffset + this.pos, n).toString('utf8');
-    this.skip(n);
-    return s;
-  }
-}
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
 
 function sleb(n: number): number[] {
   const out: number[] = [];
@@ -117,9 +67,9 @@ function blocktype(r: Reader): void {
 }
 
 function memarg(r: Reader): void {
-  const align = r.u32();
-  if (align & 0x40) r.u32(); // multi-memory: the memory index follows
-  r.u32();
+  const align = r.leb();
+  if (align & 0x40) r.leb(); // multi-memory: the memory index follows
+  r.leb();
 }
 
 /**
@@ -150,29 +100,29 @@ function walk(r: Reader, atLoop: (pos: number) => void): boolean {
         break;
       case 0x10: case 0x12: // call, return_call
         calls = true;
-        r.u32();
+        r.leb();
         break;
       case 0x0c: case 0x0d: case 0xd2: // br, br_if, ref.func
       case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: // locals, globals, table.get/set
-        r.u32();
+        r.leb();
         break;
       case 0x0e: { // br_table
-        const n = r.u32();
-        for (let i = 0; i <= n; i++) r.u32();
+        const n = r.leb();
+        for (let i = 0; i <= n; i++) r.leb();
         break;
       }
       case 0x11: case 0x13: // call_indirect, return_call_indirect: type, table
         calls = true;
-        r.u32();
-        r.u32();
+        r.leb();
+        r.leb();
         break;
       case 0x1c: { // select t*
-        const n = r.u32();
+        const n = r.leb();
         for (let i = 0; i < n; i++) valtype(r);
         break;
       }
       case 0x3f: case 0x40: // memory.size, memory.grow: memory index
-        r.u32();
+        r.leb();
         break;
       case 0x41: r.sleb(32); break;
       case 0x42: r.sleb(64); break;
@@ -182,13 +132,13 @@ function walk(r: Reader, atLoop: (pos: number) => void): boolean {
         valtype(r);
         break;
       case 0xfc:
-        misc(r, r.u32());
+        misc(r, r.leb());
         break;
       case 0xfd:
-        simd(r, r.u32());
+        simd(r, r.leb());
         break;
       case 0xfe:
-        atomic(r, r.u32());
+        atomic(r, r.leb());
         break;
       default:
         if (op >= 0x28 && op <= 0x3e) memarg(r); // loads and stores
@@ -202,10 +152,10 @@ function walk(r: Reader, atLoop: (pos: number) => void): boolean {
 function misc(r: Reader, sub: number): void {
   if (sub <= 7) return; // saturating truncations
   switch (sub) {
-    case 8: r.u32(); r.u32(); return; // memory.init data mem
-    case 9: case 13: case 15: case 16: case 17: r.u32(); return; // data.drop, elem.drop, table.grow/size/fill
-    case 10: case 12: case 14: r.u32(); r.u32(); return; // memory.copy, table.init, table.copy
-    case 11: r.u32(); return; // memory.fill
+    case 8: r.leb(); r.leb(); return; // memory.init data mem
+    case 9: case 13: case 15: case 16: case 17: r.leb(); return; // data.drop, elem.drop, table.grow/size/fill
+    case 10: case 12: case 14: r.leb(); r.leb(); return; // memory.copy, table.init, table.copy
+    case 11: r.leb(); return; // memory.fill
   }
   throw new NotInterruptible(`opcode 0xfc ${sub}`);
 }
@@ -233,7 +183,7 @@ interface Section {
 const ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
 
 function vecPayload(r: Reader): { count: number; rest: Uint8Array } {
-  const count = r.u32();
+  const count = r.leb();
   return { count, rest: r.b.subarray(r.pos, r.end) };
 }
 
@@ -261,7 +211,7 @@ export function addFuel(bytes: Uint8Array): Uint8Array {
   for (let pos = 8; pos < bytes.length; ) {
     const r = new Reader(bytes, pos, bytes.length);
     const id = r.byte();
-    const size = r.u32();
+    const size = r.leb();
     if (r.pos + size > bytes.length) throw new WasmFormatError(`section ${id} runs past the end of the module`);
     sections.push({ id, payload: bytes.subarray(r.pos, r.pos + size) });
     pos = r.pos + size;
@@ -271,24 +221,24 @@ export function addFuel(bytes: Uint8Array): Uint8Array {
 
   const counts = { types: 0, tables: 0, globals: 0 };
   const types = find(1);
-  if (types) counts.types = new Reader(types.payload, 0, types.payload.length).u32();
+  if (types) counts.types = new Reader(types.payload, 0, types.payload.length).leb();
   const imports = find(2);
   if (imports) {
     const r = new Reader(imports.payload, 0, imports.payload.length);
-    for (let n = r.u32(); n > 0; n--) {
+    for (let n = r.leb(); n > 0; n--) {
       r.name();
       r.name();
       const kind = r.byte();
       if (kind === 0) {
-        r.u32();
+        r.leb();
       } else if (kind === 1) {
         counts.tables++;
         r.byte();
-        if (r.byte() & 1) r.u32();
-        r.u32();
+        if (r.byte() & 1) r.leb();
+        r.leb();
       } else if (kind === 2) {
-        if (r.byte() & 1) r.u32();
-        r.u32();
+        if (r.byte() & 1) r.leb();
+        r.leb();
       } else if (kind === 3) {
         counts.globals++;
         r.byte();
@@ -299,17 +249,17 @@ export function addFuel(bytes: Uint8Array): Uint8Array {
     }
   }
   const tables = find(4);
-  if (tables) counts.tables += new Reader(tables.payload, 0, tables.payload.length).u32();
+  if (tables) counts.tables += new Reader(tables.payload, 0, tables.payload.length).leb();
   const globals = find(6);
-  if (globals) counts.globals += new Reader(globals.payload, 0, globals.payload.length).u32();
+  if (globals) counts.globals += new Reader(globals.payload, 0, globals.payload.length).leb();
   const exports = find(7);
   if (exports) {
     const r = new Reader(exports.payload, 0, exports.payload.length);
-    for (let n = r.u32(); n > 0; n--) {
+    for (let n = r.leb(); n > 0; n--) {
       const name = r.name();
       if (name === FUEL_GLOBAL || name === TICK_TABLE) throw new NotInterruptible(`it already exports ${name}`);
       r.byte();
-      r.u32();
+      r.leb();
     }
   }
   const code = find(10);
@@ -342,17 +292,17 @@ export function addFuel(bytes: Uint8Array): Uint8Array {
 /** The code section with `ins` at each function's entry and after each loop header. */
 function fuelCode(payload: Uint8Array, ins: number[]): Uint8Array {
   const r = new Reader(payload, 0, payload.length);
-  const n = r.u32();
+  const n = r.leb();
   const out: Uint8Array[] = [Uint8Array.from(leb(n))];
   const insBytes = Uint8Array.from(ins);
   for (let f = 0; f < n; f++) {
-    const size = r.u32();
+    const size = r.leb();
     const start = r.pos;
     const end = start + size;
     if (end > payload.length) throw new WasmFormatError(`function ${f} runs past the end of the code section`);
     const body = new Reader(payload, start, end);
-    for (let groups = body.u32(); groups > 0; groups--) {
-      body.u32();
+    for (let groups = body.leb(); groups > 0; groups--) {
+      body.leb();
       valtype(body);
     }
     const entry = body.pos;

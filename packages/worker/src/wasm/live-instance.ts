@@ -13,8 +13,7 @@ import { ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi/layout';
 import type { ErrorCode } from '@flexilib/contract';
 import { WASM_PAGE } from '@flexilib/contract/wasm-limits';
 import { responseTemplate } from './channel.js';
-import { FUEL_GLOBAL, TICK_TABLE } from './fuel.js';
-import { mib, type ModuleInfo, WASI_MODULE } from './module-info.js';
+import { FUEL_GLOBAL, mib, type ModuleInfo, TICK_TABLE, WASI_MODULE } from './module-info.js';
 import { ProcExit, createWasi, type WasiHost } from './wasi-shim.js';
 
 export class InitError extends Error {

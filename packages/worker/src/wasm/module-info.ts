@@ -6,6 +6,9 @@
 import type { MemoryLimits } from './wasm-binary.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
+/** The exports fuel.ts adds (the host refills the global, and fills the table with its tick). */
+export const FUEL_GLOBAL = '__flexi_fuel';
+export const TICK_TABLE = '__flexi_tick';
 
 /** What the host learned about a module, passed to its instance threads. */
 export interface ModuleInfo {
