@@ -51,6 +51,7 @@ export interface LoopOptions {
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+const MAX_HELD_LINES = 256;
 
 /** Linear memory as writeRequest's target: the request area, regrown by the module's allocator. */
 class MemoryArea implements RequestArea {
@@ -92,13 +93,19 @@ export class LoopInstance {
   private readonly area = new MemoryArea();
   /** The response struct as reset before every call, in words. */
   private template: Uint32Array = new Uint32Array(0);
-  /** The module's output lines during a call, logged once it ends (dropped if the call moves to a thread). */
+  /**
+   * The module's output lines during a call, logged once it ends (dropped if
+   * the call moves to a thread), or as soon as MAX_HELD_LINES are held: a
+   * module printing in a loop until its deadline must not grow the worker's heap.
+   */
   private lines: Array<1 | 2 | string> = [];
   private readonly tick = (fuel: WebAssembly.Global) => {
     if (performance.now() >= this.deadline) throw new Interrupted('interrupted at its deadline');
     fuel.value = FUEL;
   };
-  private readonly output = (fd: 1 | 2, line: string) => void this.lines.push(fd, line);
+  private readonly output = (fd: 1 | 2, line: string) => {
+    if (this.lines.push(fd, line) >= 2 * MAX_HELD_LINES) this.emitLines();
+  };
   private readonly sleep = (ms: number) => {
     if (!this.opts.blockingSleep) throw new Sleeps('the module sleeps');
     const left = this.deadline - performance.now();
