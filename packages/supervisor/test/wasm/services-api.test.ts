@@ -90,6 +90,7 @@ test('register, list, serve, refuse, delete under load; services survive a resta
     [{ name: 'none', prefix: '/none' }, 400, 'FLX_SERVICE_INVALID', 'module_base64', /exactly one of/],
     [{ name: 'gone', prefix: '/gone', path: 'no-such.wasm' }, 400, 'FLX_SERVICE_PATH_REFUSED', 'path', /"no-such\.wasm": no such file in the modules folder/],
     [{ name: 'to', prefix: '/to', module_base64: b64('hello'), timeout: 'forever' }, 400, 'FLX_SERVICE_INVALID', 'timeout', /timeout = "forever"/],
+    [{ name: 'run', prefix: '/run', module_base64: b64('hello'), run: 'fiber' }, 400, 'FLX_SERVICE_INVALID', 'run', /run = "fiber": expected auto, loop, thread/],
     [{ name: 'x', prefix: '/x', module_base64: b64('hello'), color: 'red' }, 400, 'FLX_SERVICE_INVALID', 'color', /unknown field "color"/],
     [[1, 2], 400, 'FLX_SERVICE_INVALID', '', /expected a JSON object/],
   ];
