@@ -23,6 +23,7 @@
  *   memory = 64m                    linear memory cap
  *   instances = 4                   instances per worker process
  *   idle = 60s                      release an idle instance after (scale to zero)
+ *   run = auto                      where calls run: loop (event loop), thread, auto
  *
  * We scan lines ourselves because routes are ordered, their keys hold ':' and
  * spaces, and every problem must be reported with its line; the `ini` package
@@ -335,7 +336,7 @@ function applyRouteOption(route: RouteSpec, k: string, v: string, lineNo: number
   } else if (k === 'timeout' && route.target.kind === 'native') {
     const r = parseWasmLimit('timeout', v);
     if ('error' in r) return fail(r.error);
-    options.timeoutMs = r.value;
+    options.timeoutMs = r.value as number;
   } else if (k === 'abi') {
     if (route.target.kind !== 'native') return fail(`abi = "${v}": applies to routes to native libraries only, and "${route.key}" is a ${route.target.kind} route`);
     if (!(PLUGIN_ABIS as readonly string[]).includes(v)) return fail(`abi = "${v}": expected ${PLUGIN_ABIS.join(' or ')}`);
@@ -344,7 +345,7 @@ function applyRouteOption(route: RouteSpec, k: string, v: string, lineNo: number
     if (route.target.kind !== 'wasm') return fail(`${k} = "${v}": applies to routes to .wasm modules only, and "${route.key}" is a ${route.target.kind} route`);
     const r = parseWasmLimit(k as WasmLimitOption, v);
     if ('error' in r) return fail(r.error);
-    (options.wasm ??= {})[r.key] = r.value;
+    Object.assign((options.wasm ??= {}), { [r.key]: r.value });
   } else {
     return fail(`unknown route option "${k}" (known: mode, threads, max_body, timeout, abi; for .wasm routes also ${WASM_LIMIT_OPTIONS.join(', ')})`);
   }

@@ -54,6 +54,7 @@ export const ERRORS = {
   FLX_WASM_TIMEOUT: { status: 504, text: 'the module did not answer within its time limit (answered 504; the instance is stopped)' },
   FLX_WASM_BAD_RESPONSE: { status: 502, text: 'the module returned a response pointing outside its memory (answered 502)' },
   FLX_WASM_CRASHED: { status: 502, text: 'the thread running the module died (answered 502)' },
+  FLX_WASM_NOT_INTERRUPTIBLE: { status: 502, text: 'run = loop, and the module cannot be made interruptible (an instruction the rewrite does not know, or a start function): use run = auto or thread' },
   // Traffic port: lambda routes (answered as API Gateway does: {"message": ...} JSON, plus x-flexilib-error)
   FLX_LAMBDA_FUNCTION_ERROR: { status: 502, text: 'a Lambda function failed (its error, a timeout, the memory limit, an init error): the route answers 502 as API Gateway does; the error is in the log stream' },
   FLX_LAMBDA_THROTTLED: { status: 429, text: "a Lambda function's environments are all busy and its queue is full (429)" },

@@ -15,6 +15,6 @@ export * from './upstream/upstream-config.js';
 export * from './upstream/upstream-state.js';
 export * from './upstream/counter-layout.js';
 export * from './cf-workers/worker-config.js';
-export { DEFAULT_WASM_LIMITS, WASM_LIMIT_OPTIONS, WASM_PAGE, parseWasmLimit, resolveLimits, type WasmLimitOption, type WasmLimits } from './wasm/limits.js';
+export { DEFAULT_WASM_LIMITS, WASM_LIMIT_OPTIONS, WASM_PAGE, WASM_RUNS, parseWasmLimit, resolveLimits, type WasmLimitOption, type WasmLimits, type WasmRun } from './wasm/limits.js';
 export { parseDuration, type BareUnit } from './duration.js';
 export * from './lambda/lambda-config.js';

@@ -36,17 +36,10 @@ const arrayOf = (item: Check): Check => (v, at) => {
   return undefined;
 };
 
-const recordOf = (item: Check): Check => (v, at) => {
-  if (!isObject(v)) return `${at} must be an object`;
-  for (const [key, value] of Object.entries(v)) {
-    const problem = item(value, `${at}.${key}`);
-    if (problem) return problem;
-  }
-  return undefined;
-};
-
 const anyObject: Check = (v, at) => (isObject(v) ? undefined : `${at} must be an object`);
 
+/** A WASM route's or service's limits (contract/wasm/limits.ts): the ones set. */
+const wasmLimits = object({ timeoutMs: optional(num), memoryBytes: optional(num), instances: optional(num), idleMs: optional(num), run: optional(oneOf('auto', 'loop', 'thread')) });
 const quarantineNotice = object({ library: str, reason: str, retryAfterS: num });
 const route = object({
   key: str,
@@ -55,13 +48,13 @@ const route = object({
   header: optional(object({ name: str, valuePrefix: str })),
   segmentPrefix: optional(bool),
   target: object({ kind: oneOf('native', 'upstream', 'wasm', 'lambda', 'worker'), configured: str }),
-  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), abi: optional(oneOf('v1', 'flexilib')), wasm: optional(recordOf(num)) }),
+  options: object({ mode: oneOf('inline', 'threaded'), threads: num, maxBodyBytes: optional(num), timeoutMs: optional(num), abi: optional(oneOf('v1', 'flexilib')), wasm: optional(wasmLimits) }),
 });
 const config = object({ file: str, routes: arrayOf(route), upstreams: arrayOf(object({ name: str })), lambdas: optional(arrayOf(object({ name: str, event: oneOf('v2', 'v1', 'raw') }))) });
 const upstreamState = object({
   pools: arrayOf(object({ name: str, slot: num, settings: anyObject, origins: arrayOf(object({ url: str, healthy: bool, epoch: num, slot: num })) })),
 });
-const wasmService = object({ name: str, prefix: str, module: str, sha256: str, limits: recordOf(num) });
+const wasmService = object({ name: str, prefix: str, module: str, sha256: str, limits: wasmLimits });
 
 const TO_WORKER: Record<ToWorker['type'], Record<string, Check>> = {
   config: { config, generation: num, quarantined: arrayOf(quarantineNotice), requestId: num },

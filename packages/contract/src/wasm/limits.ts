@@ -15,7 +15,16 @@ export interface WasmLimits {
   instances: number;
   /** An instance idle this long is released (scale to zero); 0 releases it after every request. */
   idleMs: number;
+  /**
+   * Where calls run: `loop` on the worker's event loop (the module rewritten
+   * to be interruptible), `thread` on instance threads, `auto` the loop when
+   * the rewrite succeeds, else threads.
+   */
+  run: WasmRun;
 }
+
+export const WASM_RUNS = ['auto', 'loop', 'thread'] as const;
+export type WasmRun = (typeof WASM_RUNS)[number];
 
 /**
  * Defaults. 10 s: long enough for any plausible plugin call, short enough that
@@ -30,6 +39,7 @@ export const DEFAULT_WASM_LIMITS: WasmLimits = {
   memoryBytes: 128 * 1024 * 1024,
   instances: 4,
   idleMs: 60_000,
+  run: 'auto',
 };
 
 export const WASM_PAGE = 65536;
@@ -40,7 +50,7 @@ const MAX_INSTANCES = 64;
 const MAX_IDLE_MS = 86_400_000;
 
 /** The option names, as proxy.ini and the services API spell them. */
-export const WASM_LIMIT_OPTIONS = ['timeout', 'memory', 'instances', 'idle'] as const;
+export const WASM_LIMIT_OPTIONS = ['timeout', 'memory', 'instances', 'idle', 'run'] as const;
 export type WasmLimitOption = (typeof WASM_LIMIT_OPTIONS)[number];
 
 /**
@@ -48,7 +58,7 @@ export type WasmLimitOption = (typeof WASM_LIMIT_OPTIONS)[number];
  * count). Returns the field to set and its value, or an error message naming
  * what was expected.
  */
-export function parseWasmLimit(option: WasmLimitOption, value: string | number): { key: keyof WasmLimits; value: number } | { error: string } {
+export function parseWasmLimit(option: WasmLimitOption, value: string | number): { key: 'timeoutMs' | 'memoryBytes' | 'instances' | 'idleMs'; value: number } | { key: 'run'; value: WasmRun } | { error: string } {
   const text = String(value);
   switch (option) {
     case 'timeout': {
@@ -77,6 +87,10 @@ export function parseWasmLimit(option: WasmLimitOption, value: string | number):
         return { error: `idle = "${text}": expected a duration from 0 to 24h, such as 30s` };
       }
       return { key: 'idleMs', value: n };
+    }
+    case 'run': {
+      if (!(WASM_RUNS as readonly string[]).includes(text)) return { error: `run = "${text}": expected ${WASM_RUNS.join(', ')}` };
+      return { key: 'run', value: text as WasmRun };
     }
   }
 }

@@ -3,7 +3,7 @@
  * listener:
  *
  *   POST   /services        {"name","prefix","module_base64"} or {"name","prefix","path"},
- *                           optional "timeout", "memory", "instances", "idle"   -> 201
+ *                           optional "timeout", "memory", "instances", "idle", "run" -> 201
  *   GET    /services        the registered services                            -> 200
  *   GET    /services/:name  one service                                        -> 200 | 404
  *   DELETE /services/:name                                                     -> 200 | 404
@@ -151,7 +151,7 @@ export class WasmServices {
       prefix: s.prefix,
       sha256: s.sha256,
       module_bytes: s.bytes,
-      limits: { timeout_ms: l.timeoutMs, memory_bytes: l.memoryBytes, instances: l.instances, idle_ms: l.idleMs },
+      limits: { timeout_ms: l.timeoutMs, memory_bytes: l.memoryBytes, instances: l.instances, idle_ms: l.idleMs, run: l.run },
       created_at: s.createdAt,
     };
   }
@@ -183,7 +183,7 @@ export class WasmServices {
       if (typeof v !== 'number' && typeof v !== 'string') throw new FlexiError('FLX_SERVICE_INVALID', `${opt}: expected a number or a string`, { field: opt });
       const r = parseWasmLimit(opt, v);
       if ('error' in r) throw new FlexiError('FLX_SERVICE_INVALID', r.error, { field: opt });
-      limits[r.key] = r.value;
+      Object.assign(limits, { [r.key]: r.value });
     }
 
     const { bytes, field } = await this.moduleBytes(b);

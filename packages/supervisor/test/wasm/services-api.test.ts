@@ -48,7 +48,7 @@ test('register, list, serve, refuse, delete under load; services survive a resta
   const reg = await api('POST', '/services', { name: 'svc', prefix: '/svc/', module_base64: b64('hello'), timeout: '2s', memory: '32m' });
   assert.equal(reg.status, 201, JSON.stringify(reg.json));
   assert.equal(reg.json.service.prefix, '/svc', 'trailing slash dropped');
-  assert.deepEqual(reg.json.service.limits, { timeout_ms: 2000, memory_bytes: 32 * 1024 * 1024, instances: 4, idle_ms: 60_000 });
+  assert.deepEqual(reg.json.service.limits, { timeout_ms: 2000, memory_bytes: 32 * 1024 * 1024, instances: 4, idle_ms: 60_000, run: 'auto' });
   assert.equal(reg.json.workers_applied, 3, 'both workers and the spare applied the new set before POST answered');
   // Served at once, on every worker (several fresh connections spread over both).
   for (const target of ['/svc', '/svc/', '/svc/a/b?c=1', '/svc?q', '/svc', '/svc/']) {
@@ -90,6 +90,7 @@ test('register, list, serve, refuse, delete under load; services survive a resta
     [{ name: 'none', prefix: '/none' }, 400, 'FLX_SERVICE_INVALID', 'module_base64', /exactly one of/],
     [{ name: 'gone', prefix: '/gone', path: 'no-such.wasm' }, 400, 'FLX_SERVICE_PATH_REFUSED', 'path', /"no-such\.wasm": no such file in the modules folder/],
     [{ name: 'to', prefix: '/to', module_base64: b64('hello'), timeout: 'forever' }, 400, 'FLX_SERVICE_INVALID', 'timeout', /timeout = "forever"/],
+    [{ name: 'run', prefix: '/run', module_base64: b64('hello'), run: 'fiber' }, 400, 'FLX_SERVICE_INVALID', 'run', /run = "fiber": expected auto, loop, thread/],
     [{ name: 'x', prefix: '/x', module_base64: b64('hello'), color: 'red' }, 400, 'FLX_SERVICE_INVALID', 'color', /unknown field "color"/],
     [[1, 2], 400, 'FLX_SERVICE_INVALID', '', /expected a JSON object/],
   ];

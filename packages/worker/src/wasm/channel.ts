@@ -90,10 +90,19 @@ const HEADER_SIZE = WASM32.HEADER.size;
 export const REQUEST_SIZE = WASM32.REQUEST.size;
 
 /** Node's fast latin1 codecs (present on every Buffer, absent from @types/node). */
-type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, off: number): number };
+export type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, off: number): number };
 
 /** Response header strings, reused while modules send the same bytes (read on the event loop only). */
-const decoded = new Latin1Cache();
+export const decoded = new Latin1Cache();
+
+/** Where writeRequest puts a request image: a channel slot, or linear memory (a call on the event loop). */
+export interface RequestArea {
+  buf: Latin1Buffer;
+  u8: Uint8Array;
+  u32: Uint32Array;
+  /** Make room for an image of `bytes` and return where it starts in `buf` (4-aligned), or -1 when it cannot fit. */
+  place(bytes: number): number;
+}
 
 /** What a thread needs to open its end of a channel. */
 export interface ChannelInit {
@@ -137,7 +146,7 @@ export class Ring {
 }
 
 /** One slot of a channel, as one side sees it. */
-export class Channel {
+export class Channel implements RequestArea {
   /** The slot's words (CTL). */
   readonly ctl: Int32Array;
   data!: SharedArrayBuffer;
@@ -183,6 +192,10 @@ export class Channel {
     return true;
   }
 
+  place(bytes: number): number {
+    return this.reserve(DATA + bytes) ? DATA : -1;
+  }
+
   close(): void {
     this.port.close();
   }
@@ -205,7 +218,7 @@ export class Channel {
  * Write a latin1 string. Short strings (methods, most header names and values)
  * go byte by byte: 5-7x faster than Buffer#latin1Write's native call for them.
  */
-function putLatin1(v: Channel, s: string, off: number): number {
+function putLatin1(v: RequestArea, s: string, off: number): number {
   const n = s.length;
   if (n > 48) return v.buf.latin1Write(s, off);
   const u8 = v.u8;
@@ -214,10 +227,11 @@ function putLatin1(v: Channel, s: string, off: number): number {
 }
 
 /**
- * Main side: write the request image into the data area, pointers relative to
- * its start. Returns its length, or -1 when it cannot fit the channel.
+ * Main side: write the request image into the area, pointers relative to its
+ * start (relocateRequest makes them addresses). Returns its length, or -1
+ * when it cannot fit.
  */
-export function writeRequest(v: Channel, req: RequestLike, body: Buffer | null): number {
+export function writeRequest(v: RequestArea, req: RequestLike, body: Buffer | null): number {
   const method = req.method!;
   const target = req.url!;
   const raw = req.rawHeaders;
@@ -231,17 +245,18 @@ export function writeRequest(v: Channel, req: RequestLike, body: Buffer | null):
   const stringsAt = REQUEST_SIZE + n * HEADER_SIZE;
   const bodyAt = (stringsAt + strBytes + 7) & ~7;
   const total = bodyAt + bodyLen;
-  if (!v.reserve(DATA + total)) return -1;
+  const at = v.place(total);
+  if (at < 0) return -1;
 
   const u32 = v.u32;
-  const R = DATA >>> 2;
+  const R = at >>> 2;
   let off = stringsAt;
   u32[R + (RQ.method >>> 2)] = off;
   u32[R + (RQ.method_len >>> 2)] = method.length;
-  off += putLatin1(v, method, DATA + off);
+  off += putLatin1(v, method, at + off);
   u32[R + (RQ.target >>> 2)] = off;
   u32[R + (RQ.target_len >>> 2)] = target.length;
-  off += putLatin1(v, target, DATA + off);
+  off += putLatin1(v, target, at + off);
   u32[R + (RQ.headers >>> 2)] = REQUEST_SIZE;
   u32[R + (RQ.headers_len >>> 2)] = n;
   let h = R + (REQUEST_SIZE >>> 2);
@@ -250,20 +265,20 @@ export function writeRequest(v: Channel, req: RequestLike, body: Buffer | null):
     const value = raw[i + 1];
     u32[h + (HD.name >>> 2)] = off;
     u32[h + (HD.name_len >>> 2)] = name.length;
-    off += putLatin1(v, name, DATA + off);
+    off += putLatin1(v, name, at + off);
     u32[h + (HD.value >>> 2)] = off;
     u32[h + (HD.value_len >>> 2)] = value.length;
-    off += putLatin1(v, value, DATA + off);
+    off += putLatin1(v, value, at + off);
     h += HEADER_SIZE >>> 2;
   }
   u32[R + (RQ.remote_addr >>> 2)] = off;
   u32[R + (RQ.remote_addr_len >>> 2)] = remote.length;
-  off += putLatin1(v, remote, DATA + off);
+  off += putLatin1(v, remote, at + off);
   // remote_port (u16), http_major, http_minor share one word; host_abi_version is set by the thread.
   u32[R + (RQ.remote_port >>> 2)] = peer.port | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
   u32[R + (RQ.body >>> 2)] = bodyLen ? bodyAt : 0;
   u32[R + (RQ.body_len >>> 2)] = bodyLen;
-  if (bodyLen) body!.copy(v.buf, DATA + bodyAt);
+  if (bodyLen) body!.copy(v.buf, at + bodyAt);
   return total;
 }
 
@@ -302,7 +317,18 @@ export interface CallResult {
   message: string;
 }
 
-const EMPTY = Buffer.alloc(0);
+export const EMPTY = Buffer.alloc(0);
+
+/**
+ * Add a plugin's response header to `headers` unless it frames the body (the
+ * host does). True when it is the content-type.
+ */
+export function addHeader(headers: string[], name: string, value: string): boolean {
+  const nl = name.length;
+  if ((nl === 14 && name.toLowerCase() === 'content-length') || (nl === 17 && name.toLowerCase() === 'transfer-encoding')) return false;
+  headers.push(name, value);
+  return nl === 12 && name.toLowerCase() === 'content-type';
+}
 
 /** Main side: copy the response (or the error) out of the channel. */
 export function readResponse(v: Channel): CallResult {
@@ -344,9 +370,7 @@ export function readResponse(v: Channel): CallResult {
     off += nl;
     const value = decoded.decode(buf, off, vl);
     off = (off + vl + 3) & ~3;
-    if (nl === 12 && name.toLowerCase() === 'content-type') hasContentType = true;
-    if ((nl === 14 && name.toLowerCase() === 'content-length') || (nl === 17 && name.toLowerCase() === 'transfer-encoding')) continue;
-    headers.push(name, value);
+    if (addHeader(headers, name, value)) hasContentType = true;
   }
   const bodyOff = ctl[CTL.BODY_OFF];
   const bodyLen = ctl[CTL.BODY_LEN];
@@ -393,20 +417,21 @@ const RS = WASM32.RESPONSE.offsets;
 const RH = WASM32.RESP_HEADER.offsets;
 const RESP_HEADER_SIZE = WASM32.RESP_HEADER.size;
 
+/** What measureResponse found: the headers to copy, and the bytes the response takes (reused: no allocation per call). */
+export const shape = { count: 0, need: 0 };
+
 /**
- * Thread side: copy the plugin's response out of linear memory into the
- * channel. Every pointer is checked against the memory's size first (a module
- * can return anything), which also sizes the copy. Returns null, or what was wrong.
+ * Check a plugin's response in linear memory: every pointer against the
+ * memory's size (a module can return anything), and size it: header count
+ * and bytes into `shape`. Returns null, or what was wrong.
  */
-export function writeResponse(v: Channel, m8: Uint8Array, m32: Uint32Array, resp: number): string | null {
+export function measureResponse(m8: Uint8Array, m32: Uint32Array, resp: number): string | null {
   const memLen = m8.length;
   const R = resp >>> 2;
-
-  // Pass 1: validate and size.
   const reasonAddr = m32[R + (RS.reason >>> 2)];
   const reasonLen = m32[R + (RS.reason_len >>> 2)];
   if (reasonAddr !== 0 && reasonAddr + reasonLen > memLen) return `the reason phrase (${reasonLen} bytes at ${reasonAddr}) lies outside the module's memory`;
-  let need = DATA + (reasonAddr !== 0 ? reasonLen : 0) + 3;
+  let need = (reasonAddr !== 0 ? reasonLen : 0) + 3;
   const first = m32[R + (RS.headers >>> 2)];
   const maxHeaders = m32[R + (RS.headers_len >>> 2)];
   let count = 0;
@@ -422,8 +447,28 @@ export function writeResponse(v: Channel, m8: Uint8Array, m32: Uint32Array, resp
   const bodyAddr = m32[R + (RS.body >>> 2)];
   const bodyLen = m32[R + (RS.body_len >>> 2)];
   if (bodyLen !== 0 && bodyAddr + bodyLen > memLen) return `the body (${bodyLen} bytes at ${bodyAddr}) lies outside the module's memory`;
-  need += bodyLen;
+  shape.need = need + bodyLen;
+  shape.count = count;
+  return null;
+}
+
+/**
+ * Thread side: copy the plugin's response out of linear memory into the
+ * channel. Every pointer is checked against the memory's size first (a module
+ * can return anything), which also sizes the copy. Returns null, or what was wrong.
+ */
+export function writeResponse(v: Channel, m8: Uint8Array, m32: Uint32Array, resp: number): string | null {
+  const bad = measureResponse(m8, m32, resp);
+  if (bad !== null) return bad;
+  const need = DATA + shape.need;
   if (!v.reserve(need)) return `the response (${need} bytes) is larger than the module's memory cap`;
+  const R = resp >>> 2;
+  const reasonAddr = m32[R + (RS.reason >>> 2)];
+  const reasonLen = m32[R + (RS.reason_len >>> 2)];
+  const first = m32[R + (RS.headers >>> 2)];
+  const count = shape.count;
+  const bodyAddr = m32[R + (RS.body >>> 2)];
+  const bodyLen = m32[R + (RS.body_len >>> 2)];
 
   // Pass 2: copy.
   const ctl = v.ctl;
@@ -479,4 +524,47 @@ export function responseTemplate(arenaAddr: number, arenaBytes: number): Uint8Ar
 export function overflowed(m32: Uint32Array, resp: number, arenaAddr: number): boolean {
   const R = resp >>> 2;
   return m32[R + (RS.heap >>> 2)] !== 0 || m32[R + (RS.body >>> 2)] !== arenaAddr;
+}
+
+/**
+ * Event-loop side: the plugin's response read straight out of linear memory
+ * (`mem` is a Buffer over it), after measureResponse accepted it: no channel
+ * in between.
+ */
+export function readLinearResponse(mem: Latin1Buffer, m32: Uint32Array, resp: number, rc: number): CallResult {
+  const R = resp >>> 2;
+  const reasonAddr = m32[R + (RS.reason >>> 2)];
+  const headers: string[] = [];
+  let hasContentType = false;
+  let node = m32[R + (RS.headers >>> 2)];
+  for (let i = shape.count; i > 0; i--) {
+    const h = node >>> 2;
+    const name = decoded.decode(mem, m32[h + (RH.name >>> 2)], m32[h + (RH.name_len >>> 2)]);
+    const value = decoded.decode(mem, m32[h + (RH.value >>> 2)], m32[h + (RH.value_len >>> 2)]);
+    if (addHeader(headers, name, value)) hasContentType = true;
+    node = m32[h + (RH.next >>> 2)];
+  }
+  const bodyAddr = m32[R + (RS.body >>> 2)];
+  const bodyLen = m32[R + (RS.body_len >>> 2)];
+  const body = Buffer.allocUnsafe(bodyLen);
+  // copyBytes: Buffer#copy makes a typed array per call, costlier than a short body's bytes.
+  copyBytes(body, 0, mem, bodyAddr, bodyLen);
+  return {
+    kind: KIND.OK,
+    rc,
+    status: m32[R + (RS.status >>> 2)] | 0,
+    reason: reasonAddr !== 0 ? mem.latin1Slice(reasonAddr, reasonAddr + m32[R + (RS.reason_len >>> 2)]) : undefined,
+    headers,
+    hasContentType,
+    body,
+    heapBytes: m32[R + (RS.heap_bytes >>> 2)],
+    callUs: 0,
+    memPages: 0,
+    message: '',
+  };
+}
+
+/** A failed call's outcome (the event loop's own calls; a thread writes it with writeError). */
+export function failedCall(kind: number, message: string): CallResult {
+  return { kind, rc: 0, status: 0, reason: undefined, headers: [], hasContentType: false, body: EMPTY, heapBytes: 0, callUs: 0, memPages: 0, message };
 }

@@ -16,6 +16,12 @@
  * recently used one serves next and the others age out: under a light load
  * the pool shrinks back.
  *
+ * Where calls run is decided when the module is loaded: a module made
+ * interruptible (module-check.ts, unless run = thread) gets one instance on
+ * the event loop (loop-instance.ts), which serves every call synchronously in
+ * run(): no thread, queue or ring. Such a module that asks to sleep moves its
+ * calls to instance threads until the module is reloaded.
+ *
  * Metrics: live instances (a gauge) and cold starts go to the slot of the
  * first route using the pool in the current metrics file (countInto).
  */
@@ -24,6 +30,7 @@ import { FlexiError } from '@flexilib/contract';
 import { R } from '@flexilib/contract/metrics-layout';
 import type { RouteCounters } from '../executor.js';
 import { WasmInstance, type InstanceOwner, type WasmJob } from './instance.js';
+import { LoopInstance, MOVE_TO_THREAD } from './loop-instance.js';
 import type { WasmLimits } from '@flexilib/contract';
 import type { CompiledModule } from './module-check.js';
 import type { SpareThreads } from './thread-handle.js';
@@ -57,12 +64,27 @@ export class InstancePool implements InstanceOwner {
   /** The instance the last call was queued on (it takes more while it has room). */
   private current: WasmInstance | null = null;
   private counters: RouteCounters | null = null;
+  /** The instance on the event loop, when this module's calls run there. */
+  private loop: LoopInstance | null = null;
+  /** Whether the module's calls run on the event loop: unknown until it is first loaded. */
+  private onLoop: boolean | undefined;
 
-  constructor(readonly opts: PoolOptions) {}
+  constructor(readonly opts: PoolOptions) {
+    if (opts.limits.run === 'thread') this.onLoop = false;
+  }
 
   /** No instance, running or starting (the next call is a cold start). */
   get empty(): boolean {
-    return this.live.size + this.starting === 0;
+    return this.live.size + this.starting === 0 && this.loop === null;
+  }
+
+  /** The next call is a cold start on an instance thread (a spare thread would serve it). */
+  get wantsThread(): boolean {
+    return this.onLoop === false && this.empty;
+  }
+
+  private get instances(): number {
+    return this.live.size + (this.loop?.started ? 1 : 0);
   }
 
   /**
@@ -74,10 +96,14 @@ export class InstancePool implements InstanceOwner {
     if (this.counters?.table === counters.table) return;
     this.counters?.set(R.wasmInstances, 0);
     this.counters = counters;
-    counters.set(R.wasmInstances, this.live.size);
+    counters.set(R.wasmInstances, this.instances);
   }
 
   run(job: WasmJob): void {
+    if (this.loop !== null) {
+      this.runOnLoop(this.loop, job);
+      return;
+    }
     const cur = this.current;
     // Never ahead of calls already waiting in the pool (they go first as slots free).
     const inst = cur !== null && this.queue.length === 0 && cur.inFlight > 0 && cur.hasRoom() ? cur : this.idle.pop();
@@ -134,23 +160,79 @@ export class InstancePool implements InstanceOwner {
     this.resubmit(inst.takeBack());
   }
 
+  /**
+   * Serve a call on the event loop, now. A failed call dropped the instance
+   * (the next one instantiates again, synchronously); a call whose module
+   * asked to sleep is served again from the start on an instance thread.
+   */
+  private runOnLoop(loop: LoopInstance, job: WasmJob): void {
+    if (!loop.started) {
+      try {
+        loop.start();
+      } catch (err) {
+        this.dropLoop();
+        this.lastError = { err: err as FlexiError, at: performance.now() };
+        this.opts.log.error({ module: this.opts.label, code: (err as FlexiError).code, err: (err as Error).message }, 'WASM module unavailable');
+        job.done(err as FlexiError);
+        return;
+      }
+      this.counters?.set(R.wasmInstances, this.instances);
+    }
+    const r = loop.call(job);
+    if (r === MOVE_TO_THREAD) {
+      this.opts.log.info({ module: this.opts.label }, 'WASM module sleeps (poll_oneoff): its calls run on instance threads from now on');
+      this.dropLoop();
+      this.onLoop = false;
+      this.run(job);
+      return;
+    }
+    if (!loop.started) this.counters?.set(R.wasmInstances, this.instances);
+    else if (this.opts.limits.idleMs === 0) this.dropLoop();
+    else this.armReaper(this.opts.limits.idleMs);
+    job.done(r);
+  }
+
+  /** Release the event loop's instance (flexi_deinit runs); the next call loads the module again. */
+  private dropLoop(): void {
+    const loop = this.loop;
+    if (loop === null) return;
+    this.loop = null;
+    loop.stop();
+    this.counters?.set(R.wasmInstances, this.instances);
+  }
+
   private spawn(): void {
     this.starting++;
     const generation = this.generation;
     const t0 = performance.now();
     this.opts
       .load()
-      .then((compiled) => new WasmInstance(compiled, { arenaBytes: this.opts.arenaBytes, maxRequestBytes: this.opts.maxRequestBytes, label: this.opts.label, log: this.opts.log, owner: this, generation, thread: this.opts.threads.take() }).started)
+      .then<LoopInstance | WasmInstance>((compiled) => {
+        if (compiled.info.fueled && this.onLoop !== false) {
+          const inst = new LoopInstance(compiled, { arenaBytes: this.opts.arenaBytes, label: this.opts.label, log: this.opts.log, timeoutMs: this.opts.limits.timeoutMs, generation, blockingSleep: this.opts.limits.run === 'loop' });
+          inst.start();
+          return inst;
+        }
+        if (compiled.notInterruptible !== undefined && this.onLoop === undefined) {
+          this.opts.log.info({ module: this.opts.label, reason: compiled.notInterruptible }, 'WASM module runs on instance threads: it cannot be made interruptible');
+        }
+        this.onLoop = false;
+        return new WasmInstance(compiled, { arenaBytes: this.opts.arenaBytes, maxRequestBytes: this.opts.maxRequestBytes, label: this.opts.label, log: this.opts.log, owner: this, generation, thread: this.opts.threads.take() }).started;
+      })
       .then(
-        (inst) => {
+        (inst: LoopInstance | WasmInstance) => {
           this.starting--;
           this.lastError = null;
-          this.live.add(inst);
-          this.counters?.set(R.wasmInstances, this.live.size);
+          if (inst instanceof LoopInstance) this.onLoop = true;
+          else this.live.add(inst);
           this.counters?.add(R.wasmColdStarts, 1);
           this.counters?.add(R.wasmColdStartSeconds, (performance.now() - t0) / 1000);
-          this.opts.log.debug({ module: this.opts.label, ms: Math.round((performance.now() - t0) * 100) / 100, instantiateMs: inst.instantiateMs, instances: this.live.size }, 'WASM instance started');
-          this.released(inst);
+          this.opts.log.debug({ module: this.opts.label, ms: Math.round((performance.now() - t0) * 100) / 100, instantiateMs: inst.instantiateMs, instances: this.instances + (inst instanceof LoopInstance ? 1 : 0), onLoop: inst instanceof LoopInstance }, 'WASM instance started');
+          if (inst instanceof LoopInstance) this.loopStarted(inst);
+          else {
+            this.counters?.set(R.wasmInstances, this.instances);
+            this.released(inst);
+          }
         },
         (err: unknown) => {
           this.starting--;
@@ -164,6 +246,19 @@ export class InstancePool implements InstanceOwner {
           }
         },
       );
+  }
+
+  /** The event loop's instance started: it serves what queued meanwhile, and every call from now on. */
+  private loopStarted(inst: LoopInstance): void {
+    if (inst.generation !== this.generation || this.closed) {
+      inst.stop();
+      if (this.queue.length) this.spawn();
+      return;
+    }
+    this.loop = inst;
+    this.counters?.set(R.wasmInstances, this.instances);
+    for (const job of this.queue.splice(0)) this.run(job);
+    if (this.loop !== null && this.opts.limits.idleMs > 0) this.armReaper(this.opts.limits.idleMs);
   }
 
   /** An instance finished a call (or started): give it queued calls while it has room, else keep it idle. */
@@ -193,8 +288,8 @@ export class InstancePool implements InstanceOwner {
   died(inst: WasmInstance): void {
     if (this.current === inst) this.current = null;
     this.live.delete(inst);
-    this.counters?.set(R.wasmInstances, this.live.size);
-    if (this.empty) this.opts.threads.refillSoon();
+    this.counters?.set(R.wasmInstances, this.instances);
+    if (this.wantsThread) this.opts.threads.refillSoon();
     const i = this.idle.indexOf(inst);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.queue.length && this.live.size + this.starting < this.opts.limits.instances) this.spawn();
@@ -203,9 +298,9 @@ export class InstancePool implements InstanceOwner {
   private retire(inst: WasmInstance): void {
     if (this.current === inst) this.current = null;
     this.live.delete(inst);
-    this.counters?.set(R.wasmInstances, this.live.size);
+    this.counters?.set(R.wasmInstances, this.instances);
     inst.stop();
-    if (this.empty) this.opts.threads.refillSoon();
+    if (this.wantsThread) this.opts.threads.refillSoon();
   }
 
   private armReaper(ms: number): void {
@@ -230,8 +325,14 @@ export class InstancePool implements InstanceOwner {
         next = Math.min(next, due);
       }
     }
+    const loop = this.loop;
+    if (loop !== null) {
+      const due = loop.lastUsed + idleMs;
+      if (due <= now) this.dropLoop();
+      else next = Math.min(next, due);
+    }
     if (next !== Infinity) this.armReaper(Math.max(1, next - now));
-    if (this.live.size === 0) this.opts.log.debug({ module: this.opts.label }, 'WASM module scaled to zero');
+    if (this.instances === 0) this.opts.log.debug({ module: this.opts.label }, 'WASM module scaled to zero');
   }
 
   /** A new version of the module: idle instances go now, busy ones after their call. */
@@ -239,6 +340,9 @@ export class InstancePool implements InstanceOwner {
     this.generation++;
     this.current = null;
     this.lastError = null;
+    this.dropLoop();
+    // The new version decides afresh where its calls run.
+    if (this.opts.limits.run !== 'thread') this.onLoop = undefined;
     for (const inst of this.idle.splice(0)) this.retire(inst);
   }
 
@@ -246,6 +350,7 @@ export class InstancePool implements InstanceOwner {
   close(): void {
     this.closed = true;
     this.current = null;
+    this.dropLoop();
     for (const inst of this.idle.splice(0)) this.retire(inst);
     if (this.reaper) clearTimeout(this.reaper);
     this.reaper = null;

@@ -17,14 +17,14 @@
  */
 import { readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { ABI_VERSION, ABI_VERSION_MAJOR, WASM32 } from '@flexilib/plugin-abi/layout';
+import { ABI_VERSION } from '@flexilib/plugin-abi/layout';
 import type { ErrorCode } from '@flexilib/contract';
-import { CTL, Channel, DATA, copyBytes, HDR, KIND, RING_SLOTS, Ring, overflowed, relocateRequest, responseTemplate, writeError, writeResponse, type ChannelInit } from './channel.js';
+import { CTL, Channel, DATA, copyBytes, HDR, KIND, RING_SLOTS, Ring, overflowed, relocateRequest, writeError, writeResponse, type ChannelInit } from './channel.js';
 // Not the contract's index, nor module-check.ts: each instance thread is an isolate that loads what it imports.
-import { WASM_PAGE } from '@flexilib/contract/wasm-limits';
-import { mib, type ModuleInfo, WASI_MODULE } from './module-info.js';
+import { InitError, capNote, describe, growRequestArea, instantiate as instantiateLive, memPages, nearCap, refreshMemory, type Live } from './live-instance.js';
+import { mib, type ModuleInfo } from './module-info.js';
 import type { ThreadBoot } from './thread-handle.js';
-import { ProcExit, createWasi } from './wasi-shim.js';
+import { ProcExit } from './wasi-shim.js';
 
 /** Handed to the thread when it is given an instance to run. */
 export interface ThreadInit {
@@ -45,39 +45,6 @@ export type ThreadMessage =
   /** A line the module wrote to stdout or stderr. */
   | { type: 'output'; fd: 1 | 2; line: string };
 
-class InitError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-  }
-}
-
-interface Exports {
-  handle_request(req: number, resp: number): number;
-  flexi_wasm_alloc(n: number): number;
-  flexi_wasm_free(p: number): void;
-  flexi_wasm_release(resp: number): void;
-  flexi_abi_version: WebAssembly.Global;
-  memory?: WebAssembly.Memory;
-  _initialize?: () => void;
-  flexi_init?: () => number;
-  flexi_deinit?: () => void;
-  request_deinit?: () => void;
-}
-
-interface Live {
-  x: Exports;
-  memory: WebAssembly.Memory;
-  buffer: ArrayBuffer;
-  m8: Uint8Array;
-  m32: Uint32Array;
-  reqBase: number;
-  reqCap: number;
-  respBase: number;
-  arenaAddr: number;
-  template: Uint8Array;
-  flush(): void;
-}
-
 // Started empty (thread-handle.ts): wait for the instance to run.
 const boot = workerData as ThreadBoot;
 const goFlag = new Int32Array(boot.go);
@@ -87,91 +54,15 @@ boot.port.close();
 const port = parentPort!;
 const ring = new Ring(init.channel, init.channel.port, CTL.SWAP_TO_MAIN);
 const hdr = ring.hdr;
-const capBytes = init.info.capPages * WASM_PAGE;
-const REQUEST_AREA = 64 * 1024;
-
-function describe(err: unknown): string {
-  if (err instanceof ProcExit) return err.message;
-  const e = err as Error;
-  return e && typeof e.message === 'string' ? e.message : String(err);
-}
 
 function instantiate(): Live {
-  const { module, info } = init;
-  let memory: WebAssembly.Memory | undefined;
-  const imports: WebAssembly.Imports = {};
-  if (info.importedMemory) {
-    const imp = WebAssembly.Module.imports(module).find((i) => i.kind === 'memory')!;
-    memory = new WebAssembly.Memory({ initial: info.importedMemory.min, maximum: info.capPages, shared: info.importedMemory.shared } as WebAssembly.MemoryDescriptor);
-    imports[imp.module] = { [imp.name]: memory };
-  }
-  let live: Live | undefined;
-  const wasi = createWasi(info.wasiImports, {
-    memory: () => live!.memory,
+  return instantiateLive({
+    module: init.module,
+    info: init.info,
+    arenaBytes: init.arenaBytes,
+    label: init.label,
     output: (fd, line) => port.postMessage({ type: 'output', fd, line } satisfies ThreadMessage),
   });
-  if (info.wasiImports.length) imports[WASI_MODULE] = wasi.imports as unknown as WebAssembly.ModuleImports;
-
-  let x: Exports;
-  try {
-    x = new WebAssembly.Instance(module, imports).exports as unknown as Exports;
-    memory ??= x.memory!;
-    live = { x, memory, flush: wasi.flush } as Live;
-    x._initialize?.();
-  } catch (err) {
-    throw new InitError('FLX_WASM_INIT', `${init.label}: instantiation failed: ${describe(err)}`);
-  }
-  refreshMemory(live);
-  const addr = x.flexi_abi_version.value as number;
-  if (addr + 4 > live.m8.length) throw new InitError('FLX_WASM_ABI', `${init.label}: flexi_abi_version points outside the module's memory`);
-  const version = live.m32[addr >>> 2];
-  if (version >>> 16 !== ABI_VERSION_MAJOR) {
-    throw new InitError('FLX_WASM_ABI', `${init.label} was built for plugin ABI ${version >>> 16}.${version & 0xffff}; this host speaks ABI ${ABI_VERSION_MAJOR}.x: rebuild it against this flexilib.h`);
-  }
-  if (x.flexi_init) {
-    let rc: number;
-    try {
-      rc = x.flexi_init();
-    } catch (err) {
-      throw new InitError('FLX_WASM_INIT', `${init.label}: flexi_init trapped: ${describe(err)}`);
-    }
-    if (rc !== 0) throw new InitError('FLX_WASM_INIT', `${init.label}: flexi_init returned ${rc}`);
-  }
-  const respSize = WASM32.RESPONSE.size + init.arenaBytes;
-  const respBase = x.flexi_wasm_alloc(respSize);
-  const reqBase = x.flexi_wasm_alloc(REQUEST_AREA);
-  if (respBase === 0 || reqBase === 0) {
-    throw new InitError('FLX_WASM_MEMORY', `${init.label}: flexi_wasm_alloc could not allocate the request and response areas (${mib(respSize + REQUEST_AREA)}) within the memory cap of ${mib(capBytes)}`);
-  }
-  live.reqBase = reqBase;
-  live.reqCap = REQUEST_AREA;
-  live.respBase = respBase;
-  live.arenaAddr = respBase + WASM32.RESPONSE.size;
-  live.template = responseTemplate(live.arenaAddr, init.arenaBytes);
-  refreshMemory(live);
-  return live;
-}
-
-/** Linear memory views go stale when the module grows its memory. */
-function refreshMemory(live: Live): void {
-  const buffer = live.memory.buffer as ArrayBuffer;
-  if (buffer === live.buffer) return;
-  live.buffer = buffer;
-  live.m8 = new Uint8Array(buffer);
-  live.m32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
-}
-
-function memPages(live: Live): number {
-  return live.memory.buffer.byteLength / WASM_PAGE;
-}
-
-/** Memory within a quarter of the cap after a failure: the cap is the likely cause. */
-function nearCap(live: Live): boolean {
-  return live.memory.buffer.byteLength + capBytes / 4 >= capBytes;
-}
-
-function capNote(live: Live): string {
-  return `linear memory at ${mib(live.memory.buffer.byteLength)} of its ${mib(capBytes)} cap`;
 }
 
 /** Serve the call in slot `views`. Returns false when the instance must be replaced. */
@@ -179,16 +70,9 @@ function serve(live: Live, views: Channel): boolean {
   const ctl = views.ctl;
   const len = ctl[CTL.REQ_LEN];
   const x = live.x;
-  if (len > live.reqCap) {
-    const cap = Math.max(len, live.reqCap * 2);
-    x.flexi_wasm_free(live.reqBase);
-    const base = x.flexi_wasm_alloc(cap);
-    if (base === 0) {
-      writeError(views, KIND.MEMORY, `${init.label}: a request of ${mib(len)} does not fit: ${capNote(live)}`);
-      return false;
-    }
-    live.reqBase = base;
-    live.reqCap = cap;
+  if (!growRequestArea(live, len)) {
+    writeError(views, KIND.MEMORY, `${init.label}: a request of ${mib(len)} does not fit: ${capNote(live)}`);
+    return false;
   }
   refreshMemory(live);
   views.accept();

@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { MAX_MODULE_BYTES, readPluginFile } from '../plugin-file.js';
-import { FlexiError } from '@flexilib/contract';
+import { FlexiError, type WasmRun } from '@flexilib/contract';
 import { compileModule, type CompiledModule } from './module-check.js';
 
 interface Entry {
@@ -20,15 +20,15 @@ interface Entry {
 export class ModuleCache {
   private readonly entries = new Map<string, Entry>();
 
-  /** The compiled module for `file` with its memory capped at `capBytes`. Rejects with FlexiError. */
-  async get(file: string, capBytes: number, label: string): Promise<CompiledModule> {
+  /** The compiled module for `file` with its memory capped at `capBytes`, made interruptible unless `run` is thread. Rejects with FlexiError. */
+  async get(file: string, capBytes: number, label: string, run: WasmRun): Promise<CompiledModule> {
     let st;
     try {
       st = await stat(file);
     } catch {
       throw new FlexiError('FLX_WASM_NOT_FOUND', `${label}: file not found: ${file}`);
     }
-    const key = `${capBytes}|${file}`;
+    const key = `${capBytes}|${run}|${file}`;
     const e = this.entries.get(key);
     if (e && e.mtimeMs === st.mtimeMs && e.size === st.size) return e.compiled;
     let bytes: Buffer;
@@ -38,7 +38,7 @@ export class ModuleCache {
     } catch (err) {
       throw new FlexiError('FLX_WASM_NOT_FOUND', `${label}: cannot read ${(err as Error).message}`);
     }
-    const compiled = compileModule(bytes, capBytes, label);
+    const compiled = compileModule(bytes, capBytes, label, run);
     this.entries.set(key, { file, mtimeMs: st.mtimeMs, size: st.size, compiled });
     return compiled;
   }

@@ -6,7 +6,9 @@
  */
 import { FlexiError } from '@flexilib/contract';
 import { WASM_PAGE } from '@flexilib/contract';
+import type { WasmRun } from '@flexilib/contract';
 import { WasmFormatError, capMemory } from './wasm-binary.js';
+import { addFuel } from './fuel.js';
 import { mib, WASI_MODULE, type ModuleInfo } from './module-info.js';
 
 export { mib, WASI_MODULE, type ModuleInfo };
@@ -14,16 +16,20 @@ export { mib, WASI_MODULE, type ModuleInfo };
 export interface CompiledModule {
   module: WebAssembly.Module;
   info: ModuleInfo;
+  /** Why the module could not be made interruptible (run = auto: it runs on instance threads). */
+  notInterruptible?: string;
 }
 
 const REQUIRED_FUNCTIONS = ['handle_request', 'flexi_wasm_alloc', 'flexi_wasm_free', 'flexi_wasm_release'] as const;
 
 /**
- * Compile `bytes` with its memory capped at `capBytes`. Throws FlexiError
- * (FLX_WASM_COMPILE, _EXPORTS, _IMPORTS, _MEMORY) whose message starts with
- * `label` (the file or service) and says what to change.
+ * Compile `bytes` with its memory capped at `capBytes`, and unless `run` is
+ * thread, rewritten with fuel checks (fuel.ts) so that its calls can run on
+ * the event loop. Throws FlexiError (FLX_WASM_COMPILE, _EXPORTS, _IMPORTS,
+ * _MEMORY, _NOT_INTERRUPTIBLE) whose message starts with `label` (the file or
+ * service) and says what to change.
  */
-export async function compileModule(bytes: Uint8Array, capBytes: number, label: string): Promise<CompiledModule> {
+export async function compileModule(bytes: Uint8Array, capBytes: number, label: string, run: WasmRun = 'thread'): Promise<CompiledModule> {
   const capPages = Math.floor(capBytes / WASM_PAGE);
   let plan;
   try {
@@ -34,7 +40,21 @@ export async function compileModule(bytes: Uint8Array, capBytes: number, label: 
     await compileOrThrow(bytes, label);
     throw new FlexiError('FLX_WASM_COMPILE', `${label} is not a valid WebAssembly module: ${err.message}`);
   }
-  const module = await compileOrThrow(plan.bytes, label);
+  let module: WebAssembly.Module | undefined;
+  let notInterruptible: string | undefined;
+  if (run !== 'thread') {
+    try {
+      module = await WebAssembly.compile(addFuel(plan.bytes) as BufferSource);
+    } catch (err) {
+      // Refused by the rewrite (an unknown instruction), or by the engine (the original tells: below).
+      notInterruptible = (err as Error).message.replace(/^WebAssembly\.compile\(\): /, '');
+    }
+  }
+  const fueled = module !== undefined;
+  module ??= await compileOrThrow(plan.bytes, label);
+  if (run === 'loop' && !fueled) {
+    throw new FlexiError('FLX_WASM_NOT_INTERRUPTIBLE', `${label} cannot run on the event loop (run = loop): it cannot be made interruptible (${notInterruptible}); use run = auto or run = thread`);
+  }
   const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
   const imports = WebAssembly.Module.imports(module);
 
@@ -75,6 +95,7 @@ export async function compileModule(bytes: Uint8Array, capBytes: number, label: 
       minPages: mem.min,
       capPages: Math.min(mem.max ?? capPages, capPages),
       wasiImports,
+      fueled,
       optional: {
         initialize: exports.get('_initialize') === 'function',
         init: exports.get('flexi_init') === 'function',
@@ -82,6 +103,7 @@ export async function compileModule(bytes: Uint8Array, capBytes: number, label: 
         requestDeinit: exports.get('request_deinit') === 'function',
       },
     },
+    notInterruptible,
   };
 }
 

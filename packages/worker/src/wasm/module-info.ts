@@ -6,6 +6,9 @@
 import type { MemoryLimits } from './wasm-binary.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
+/** The exports fuel.ts adds (the host refills the global, and fills the table with its tick). */
+export const FUEL_GLOBAL = '__flexi_fuel';
+export const TICK_TABLE = '__flexi_tick';
 
 /** What the host learned about a module, passed to its instance threads. */
 export interface ModuleInfo {
@@ -17,6 +20,11 @@ export interface ModuleInfo {
   capPages: number;
   /** WASI functions the module imports (each gets a shim or an ENOSYS stub). */
   wasiImports: string[];
+  /**
+   * Rewritten with fuel checks (fuel.ts): its calls may run on the event
+   * loop; wherever it runs, the host fills its tick table.
+   */
+  fueled: boolean;
   /** Optional exports present. */
   optional: { initialize: boolean; init: boolean; deinit: boolean; requestDeinit: boolean };
 }

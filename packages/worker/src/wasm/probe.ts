@@ -21,7 +21,8 @@ export interface ProbeResult {
 const NO_OWNER: InstanceOwner = { released: () => {}, died: () => {}, resubmit: () => {}, stalled: () => {} };
 
 export async function probeModule(bytes: Uint8Array, limits: WasmLimits, label: string, opts: { arenaBytes: number; log: Logger }): Promise<ProbeResult> {
-  const compiled = await compileModule(bytes, limits.memoryBytes, label);
+  // With its `run`: a module that cannot run on the event loop under run = loop is refused here, not at its first request.
+  const compiled = await compileModule(bytes, limits.memoryBytes, label, limits.run);
   const t0 = performance.now();
   const inst = new WasmInstance(compiled, { arenaBytes: opts.arenaBytes, maxRequestBytes: 0, label, log: opts.log, owner: NO_OWNER, generation: 0, thread: new ThreadHandle() });
   let timer: NodeJS.Timeout | undefined;

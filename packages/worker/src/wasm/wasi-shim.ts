@@ -13,8 +13,9 @@
  *   fd_read 0              end of file
  *   fd_fdstat_get 0-2      character devices; any other fd: EBADF
  *   fd_prestat_get         EBADF: no preopened directories, so no filesystem
- *   poll_oneoff            clock subscriptions sleep the instance thread
- *                          (nanosleep, usleep); the host's time limit still applies
+ *   poll_oneoff            clock subscriptions sleep (nanosleep, usleep): the
+ *                          instance thread sleeps; a call on the event loop moves
+ *                          to a thread instead (loop-instance.ts)
  *   proc_exit              ends the call: answered 500, the instance is replaced
  *   path_*, sock_*         ENOTCAPABLE; every other function: ENOSYS
  */
@@ -58,14 +59,16 @@ export interface WasiHost {
   memory(): WebAssembly.Memory;
   /** A complete line the module wrote to stdout (1) or stderr (2). */
   output(fd: 1 | 2, line: string): void;
+  /** Sleep `ms` for poll_oneoff (> 0): throw to leave the event loop (default: block this thread, for an instance thread). */
+  sleep?(ms: number): void;
 }
 
 const MAX_LINE = 8192;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
-/** Block this thread for `ms` (the instance thread only: never the event loop). */
-function sleep(ms: number): void {
-  if (ms > 0) Atomics.wait(sleepCell, 0, 0, ms);
+/** Block this thread for `ms` (an instance thread: never the event loop). */
+function blockFor(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
 }
 
 function now(clockId: number): bigint | undefined {
@@ -81,6 +84,7 @@ export type WasiFunction = (...args: never[]) => number | void;
  * name the module imports, and `flush` to emit a partial last line after a call.
  */
 export function createWasi(names: readonly string[], host: WasiHost): { imports: Record<string, WasiFunction>; flush(): void } {
+  const sleep = host.sleep ?? blockFor;
   const pending: Record<1 | 2, string> = { 1: '', 2: '' };
   const view = () => new DataView(host.memory().buffer);
   const bytes = () => new Uint8Array(host.memory().buffer);
@@ -188,7 +192,7 @@ export function createWasi(names: readonly string[], host: WasiHost): { imports:
         }
         wait = Math.min(wait, Number(ns) / 1e6);
       }
-      if (fdSubs === 0 && wait !== Infinity) sleep(wait);
+      if (fdSubs === 0 && wait !== Infinity && wait > 0) sleep(wait);
       dv = view();
       let n = 0;
       for (let i = 0; i < nsubs; i++) {

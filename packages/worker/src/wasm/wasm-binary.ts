@@ -31,13 +31,14 @@ export interface MemoryPlan {
 
 export class WasmFormatError extends Error {}
 
-class Reader {
+/** Reads the binary format: bytes, LEB128 numbers and names, up to `end` (fuel.ts reads function bodies with it too). */
+export class Reader {
   pos: number;
-  constructor(readonly b: Uint8Array, pos = 0) {
+  constructor(readonly b: Uint8Array, pos = 0, readonly end = b.length) {
     this.pos = pos;
   }
   byte(): number {
-    if (this.pos >= this.b.length) throw new WasmFormatError('unexpected end of module');
+    if (this.pos >= this.end) throw new WasmFormatError('unexpected end of module');
     return this.b[this.pos++];
   }
   leb(): number {
@@ -51,9 +52,21 @@ class Reader {
     }
     throw new WasmFormatError('malformed LEB128 number');
   }
+  /** Skip a signed LEB128 of at most `bits` bits. */
+  sleb(bits: number): void {
+    const max = Math.ceil(bits / 7);
+    for (let i = 0; i < max; i++) if ((this.byte() & 0x80) === 0) return;
+    throw new WasmFormatError('malformed LEB128 number');
+  }
   skip(n: number): void {
-    if (this.pos + n > this.b.length) throw new WasmFormatError('unexpected end of module');
+    if (this.pos + n > this.end) throw new WasmFormatError('unexpected end of module');
     this.pos += n;
+  }
+  name(): string {
+    const n = this.leb();
+    const at = this.pos;
+    this.skip(n);
+    return Buffer.from(this.b.buffer, this.b.byteOffset + at, n).toString('utf8');
   }
   limits(): MemoryLimits {
     const flags = this.byte();
@@ -63,7 +76,7 @@ class Reader {
   }
 }
 
-function leb(n: number): number[] {
+export function leb(n: number): number[] {
   const out: number[] = [];
   do {
     let byte = n % 128;

@@ -22,9 +22,12 @@ const REQUEST_OVERHEAD = 64 * 1024;
 export class WasmRuntime {
   private readonly pools = new Map<string, InstancePool & { file: string }>();
   private readonly cache = new ModuleCache();
-  /** A spare thread only while some route has no instance (the others' next start is a pool growing). */
+  /**
+   * A spare thread only while some route whose calls run on threads has no
+   * instance (the others' next start is a pool growing, or on the event loop).
+   */
   private readonly threads = new SpareThreads(() => {
-    for (const pool of this.pools.values()) if (pool.empty) return true;
+    for (const pool of this.pools.values()) if (pool.wantsThread) return true;
     return false;
   });
 
@@ -39,7 +42,7 @@ export class WasmRuntime {
         new InstancePool({
           limits,
           label,
-          load: () => this.cache.get(file, limits.memoryBytes, label),
+          load: () => this.cache.get(file, limits.memoryBytes, label, limits.run),
           arenaBytes: this.opts.arenaBytes,
           maxRequestBytes: maxBodyBytes + this.opts.maxHeaderBytes + REQUEST_OVERHEAD,
           log: this.opts.log,
@@ -82,5 +85,5 @@ export class WasmRuntime {
 }
 
 function poolKey(file: string, limits: WasmLimits, label: string, maxBodyBytes: number): string {
-  return `${file}|${label}|${limits.timeoutMs}|${limits.memoryBytes}|${limits.instances}|${limits.idleMs}|${maxBodyBytes}`;
+  return `${file}|${label}|${limits.timeoutMs}|${limits.memoryBytes}|${limits.instances}|${limits.idleMs}|${limits.run}|${maxBodyBytes}`;
 }

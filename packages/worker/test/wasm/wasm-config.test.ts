@@ -13,16 +13,18 @@ import type { Executor } from '../../src/executor.js';
 import { Router } from '../../src/routing/router.js';
 import { DEFAULT_WASM_LIMITS, parseDuration, resolveLimits } from '@flexilib/contract';
 
-test('a .wasm route takes timeout, memory, instances and idle', () => {
+test('a .wasm route takes timeout, memory, instances, idle and run', () => {
   const cfg = parseConfig(
-    ['/svc = mods/svc.wasm', '/lib = lib.so', '[route /svc]', 'timeout = 2s', 'memory = 64m', 'instances = 2', 'idle = 500ms', ''].join('\n'),
+    ['/svc = mods/svc.wasm', '/lib = lib.so', '/t = t.wasm', '[route /svc]', 'timeout = 2s', 'memory = 64m', 'instances = 2', 'idle = 500ms', 'run = loop', '[route /t]', 'run = thread', ''].join('\n'),
     '/etc/flexi/proxy.ini',
   );
   const svc = cfg.routes[0];
   assert.deepEqual(svc.target, { kind: 'wasm', module: '/etc/flexi/mods/svc.wasm', configured: 'mods/svc.wasm' });
-  assert.deepEqual(svc.options.wasm, { timeoutMs: 2000, memoryBytes: 64 * 1024 * 1024, instances: 2, idleMs: 500 });
-  assert.deepEqual(resolveLimits(svc.options.wasm), { timeoutMs: 2000, memoryBytes: 64 * 1024 * 1024, instances: 2, idleMs: 500 });
+  assert.deepEqual(svc.options.wasm, { timeoutMs: 2000, memoryBytes: 64 * 1024 * 1024, instances: 2, idleMs: 500, run: 'loop' });
+  assert.deepEqual(resolveLimits(svc.options.wasm), { timeoutMs: 2000, memoryBytes: 64 * 1024 * 1024, instances: 2, idleMs: 500, run: 'loop' });
   assert.equal(cfg.routes[1].options.wasm, undefined);
+  assert.deepEqual(cfg.routes[2].options.wasm, { run: 'thread' });
+  assert.equal(DEFAULT_WASM_LIMITS.run, 'auto', 'the event loop when the module can be made interruptible, else threads');
   assert.deepEqual(resolveLimits(undefined), DEFAULT_WASM_LIMITS);
   assert.ok(DEFAULT_WASM_LIMITS.timeoutMs <= 30_000, 'the default time limit is at most 30 s');
 });
@@ -39,6 +41,10 @@ test('bad WASM options are reported with file and line', () => {
     'timeout = 10 minutes', // 8
     '[route /lib]', // 9
     'memory = 64m', // 10
+    '[route /svc]', // 11
+    'run = fiber', // 12
+    '[route /lib]', // 13
+    'run = loop', // 14
     '',
   ].join('\n');
   assert.throws(
@@ -52,6 +58,8 @@ test('bad WASM options are reported with file and line', () => {
       assert.match(byLine.get(7)!, /idle = "-1s": expected a duration/);
       assert.match(byLine.get(8)!, /timeout = "10 minutes"/);
       assert.match(byLine.get(10)!, /memory = "64m": applies to routes to \.wasm modules only, and "\/lib" is a native route/);
+      assert.match(byLine.get(12)!, /run = "fiber": expected auto, loop, thread/);
+      assert.match(byLine.get(14)!, /run = "loop": applies to routes to \.wasm modules only/);
       assert.match(err.message, /proxy\.ini:4: /);
       return true;
     },

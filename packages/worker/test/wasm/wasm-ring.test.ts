@@ -28,7 +28,7 @@ test('calls in flight at once on one instance each get their own answer', { time
   const bad = await compileWasm(path.join(FIXTURES, 'misbehave.c'), path.join(dir, 'misbehave.wasm'));
   const config = writeConfig(
     dir,
-    [`/echo = ${example}`, `/sleep = ${bad}`, `/ = ${bad}`, '', '[route /echo]', 'instances = 1', '[route /]', 'instances = 1', '[route /sleep]', 'instances = 4', ''].join('\n'),
+    [`/echo = ${example}`, `/sleep = ${bad}`, `/ = ${bad}`, '', '[route /echo]', 'instances = 1', 'run = thread', '[route /]', 'instances = 1', 'run = thread', '[route /sleep]', 'instances = 4', 'run = thread', ''].join('\n'),
   );
   // One worker: every request below goes to the same pools.
   const server = await startFlexilib({ config, workers: 1 });

@@ -6,39 +6,14 @@
  * after each, the module serves again from a fresh instance.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { test } from 'node:test';
-import { compilePlugin, compileWasm, exampleSource, rawRequest, startFlexilib, tempDir, until, writeConfig } from '@flexilib/test-support';
-import { FIXTURES } from './wasm-fixtures.js';
-
-const H: Array<[string, string]> = [['Host', 'localhost']];
+import { rawRequest } from '@flexilib/test-support';
+import { H, assertFailuresAnswered, assertFailuresLogged, misbehavingServer } from './wasm-fixtures.js';
 
 test('misbehaving modules are contained and the worker keeps serving', { timeout: 120_000 }, async (t) => {
-  const dirTmp = tempDir('wasm-sandbox');
-  t.after(() => dirTmp.cleanup());
-  const dir = dirTmp.dir;
-  const bad = await compileWasm(path.join(FIXTURES, 'misbehave.c'), path.join(dir, 'misbehave.wasm'));
-  const example = await compileWasm(exampleSource, path.join(dir, 'example.wasm'));
-  const so = await compilePlugin(exampleSource, path.join(dir, 'example.so'));
-  const config = writeConfig(
-    dir,
-    [
-      `/native = ${so}`,
-      `/example = ${example}`,
-      `/loop = ${bad}`,
-      `/blowup = ${bad}`,
-      `/ = ${bad}`,
-      '',
-      '[route /loop]',
-      'timeout = 1500ms',
-      '[route /blowup]',
-      'memory = 16m',
-      '',
-    ].join('\n'),
-  );
-  // One worker: everything below shares one event loop, so "keeps serving" means something.
-  const server = await startFlexilib({ config, workers: 1 });
-  t.after(() => server.kill());
+  // On instance threads: what is checked here is that nothing waits for a thread
+  // (wasm-loop.test.ts has the event loop's own checks).
+  const server = await misbehavingServer(t, 'thread');
   const port = server.port;
 
   // Warm the other routes, then start the loop and keep the other routes busy until it is answered.
@@ -65,24 +40,7 @@ test('misbehaving modules are contained and the worker keeps serving', { timeout
   // The route works again after its instance was stopped.
   assert.equal((await rawRequest(port, { target: '/loop?again', headers: H })).status, 504, 'a second loop is stopped too');
 
-  const trap = await rawRequest(port, { target: '/trap', headers: H });
-  assert.equal(trap.status, 500);
-  assert.match(trap.body.toString(), /route "\/": WASM module .*misbehave\.wasm trapped: unreachable/);
-
-  const blow = await rawRequest(port, { target: '/blowup', headers: H });
-  assert.equal(blow.status, 500);
-  assert.match(blow.body.toString(), /trapped: unreachable \(linear memory at \d+(\.\d)? MiB of its 16 MiB cap\)/);
-  const soft = await rawRequest(port, { target: '/blowup-soft', headers: H });
-  assert.equal(soft.status, 500);
-  assert.match(soft.body.toString(), /handle_request returned 1 with its linear memory at \d+(\.\d)? MiB of its 16 MiB cap; a request probably needed more/);
-
-  const exit = await rawRequest(port, { target: '/exit', headers: H });
-  assert.equal(exit.status, 500);
-  assert.match(exit.body.toString(), /called proc_exit\(3\)/);
-
-  const badPtr = await rawRequest(port, { target: '/bad-pointer', headers: H });
-  assert.equal(badPtr.status, 502);
-  assert.match(badPtr.body.toString(), /returned an invalid response: the body \(4096 bytes at 4294963200\) lies outside the module's memory/);
+  await assertFailuresAnswered(port);
 
   const files = await rawRequest(port, { target: '/files', headers: H });
   assert.equal(files.body.toString(), 'denied', 'no filesystem: fopen fails inside the sandbox');
@@ -107,9 +65,7 @@ test('misbehaving modules are contained and the worker keeps serving', { timeout
     const r = await rawRequest(port, { target, headers: H });
     assert.equal(r.status, 200, target);
   }
-  for (const code of ['FLX_WASM_TIMEOUT', 'FLX_WASM_TRAP', 'FLX_WASM_MEMORY', 'FLX_WASM_EXIT', 'FLX_WASM_BAD_RESPONSE']) {
-    await until(`${code} logged with its route`, () => server.logs.some((l) => l.code === code && typeof l.route === 'string'));
-  }
+  await assertFailuresLogged(server);
   assert.equal(server.proc.exitCode, null, 'the server is still running');
   assert.ok(!server.logs.some((l) => l.msg && String(l.msg).includes('replacing it')), 'no worker died');
 });

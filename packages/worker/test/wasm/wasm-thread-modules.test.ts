@@ -32,7 +32,7 @@ test('an instance thread loads only what it serves with', { timeout: 60_000 }, a
   t.after(() => tmp.cleanup());
   const wasm = await compileWasm(exampleSource, path.join(tmp.dir, 'example.wasm'));
   const list = path.join(tmp.dir, 'thread.modules');
-  const w = await forkWorker(loadConfig(writeConfig(tmp.dir, `/ = ${wasm}\n[route /]\nidle = 0\n`)), {
+  const w = await forkWorker(loadConfig(writeConfig(tmp.dir, `/ = ${wasm}\n[route /]\nidle = 0\nrun = thread\n`)), {
     execArgv: ['--import', recorder],
     env: { FLEXILIB_TEST_THREAD_MODULES: list, NODE_OPTIONS: '' },
   });

@@ -1,0 +1,92 @@
+/**
+ * WASM calls on the event loop (run = loop, and run = auto for a module the
+ * fuel rewrite takes): a runaway module answers 504 at its time limit and the
+ * worker serves the next request, traps, proc_exit, the memory cap and bad
+ * responses answer as on an instance thread, the module's output reaches the
+ * log, and a module that sleeps under run = auto moves to instance threads
+ * for good (the call that slept answered from the start there).
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { compileWasm, eventually, exampleSource, rawRequest, scrape, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
+import { H, assertFailuresAnswered, assertFailuresLogged, misbehavingServer } from './wasm-fixtures.js';
+
+test('calls on the event loop: runaway, trap, memory cap, exit, bad response, output', { timeout: 180_000 }, async (t) => {
+  const server = await misbehavingServer(t, 'loop');
+  const port = server.port;
+
+  for (const target of ['/example', '/ok', '/native']) assert.equal((await rawRequest(port, { target, headers: H })).status, 200);
+  const started = server.logs.filter((l) => l.msg === 'WASM instance started');
+  assert.equal(started.length, 2, 'one instance for the example (auto), one for the misbehaving module (loop)');
+  assert.ok(started.every((l) => l.onLoop === true), 'both run on the event loop');
+
+  // The runaway holds the event loop until its time limit; a request sent meanwhile is answered after it.
+  const loop = rawRequest(port, { target: '/loop', headers: H, timeoutMs: 30_000 });
+  await new Promise((r) => setTimeout(r, 200));
+  const meanwhile = rawRequest(port, { target: '/ok', headers: H });
+  const looped = await loop;
+  assert.equal(looped.status, 504);
+  assert.match(looped.body.toString(), /route "\/loop": WASM module .*misbehave\.wasm did not answer within 1500 ms; its instance was stopped/);
+  assert.ok(looped.ms >= 1400, `answered at the limit, not before (${looped.ms} ms)`);
+  assert.ok(looped.ms < 8000, `stopped at its deadline, not by something else (${looped.ms} ms)`);
+  const ok = await meanwhile;
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body.toString(), 'ok');
+  assert.equal((await rawRequest(port, { target: '/loop?again', headers: H })).status, 504, 'a second loop is stopped too');
+  assert.equal((await rawRequest(port, { target: '/example', headers: H })).status, 200, 'other routes serve');
+
+  // State persists between calls on one instance, and a trap replaces it.
+  const count = async () => Number((await rawRequest(port, { target: '/count', headers: H })).body.toString());
+  const c1 = await count();
+  assert.equal(await count(), c1 + 1);
+  const trap = await rawRequest(port, { target: '/trap', headers: H });
+  assert.equal(trap.status, 500);
+  assert.match(trap.body.toString(), /route "\/": WASM module .*misbehave\.wasm trapped: unreachable/);
+  assert.equal(await count(), 1, 'a fresh instance after the trap');
+
+  await assertFailuresAnswered(port);
+  assert.equal((await rawRequest(port, { target: '/blowup/ok', headers: H })).body.toString(), 'ok', 'the capped route serves again');
+
+  const print = await rawRequest(port, { target: '/print', headers: H });
+  assert.equal(print.body.toString(), 'printed');
+  const out = await server.waitForLog((l) => l.msg === 'hello from the module\'s stdout');
+  assert.equal(out.stream, 'stdout');
+  assert.match(String(out.module), /misbehave\.wasm/);
+  assert.equal((await server.waitForLog((l) => l.msg === 'and from its stderr')).stream, 'stderr');
+
+  // run = loop and a sleep: the event loop waits (the route asked for it), and the call answers.
+  const slept = await rawRequest(port, { target: '/sleep', headers: H, timeoutMs: 30_000 });
+  assert.equal(slept.status, 200);
+  assert.equal(slept.body.toString(), 'slept');
+
+  await assertFailuresLogged(server);
+  assert.ok(!server.logs.some((l) => l.msg === 'WASM module runs on instance threads: it cannot be made interruptible'));
+  assert.equal(server.proc.exitCode, null, 'the server is still running');
+  assert.ok(!server.logs.some((l) => l.msg && String(l.msg).includes('replacing it')), 'no worker died');
+});
+
+test('run = auto: a module that sleeps moves to instance threads, the call that slept answered there', { timeout: 120_000 }, async (t) => {
+  const dirTmp = tempDir('wasm-loop-move');
+  t.after(() => dirTmp.cleanup());
+  const dir = dirTmp.dir;
+  const example = await compileWasm(exampleSource, path.join(dir, 'example.wasm'));
+  const server = await startFlexilib({ config: writeConfig(dir, `/ = ${example}\n`), workers: 1, args: ['--log-level', 'debug'] });
+  t.after(() => server.kill());
+  const port = server.port;
+
+  const first = await rawRequest(port, { headers: [...H, ['x-log-this', 'one']] });
+  assert.equal(first.body.toString(), 'one 2');
+  await eventually('the loop instance counted in the metrics', async () => {
+    const s = await scrape(server.adminPort);
+    return s.sum('flexilib_wasm_instances', { route: '/' }) === 1 && s.sum('flexilib_wasm_cold_starts_total', { route: '/' }) === 1 ? true : undefined;
+  }, 5000);
+  const slow = await rawRequest(port, { headers: [...H, ['x-slow', '50']] });
+  assert.equal(slow.status, 200);
+  assert.equal(slow.body.toString(), 'i am slow');
+  await server.waitForLog((l) => l.msg === 'WASM module sleeps (poll_oneoff): its calls run on instance threads from now on');
+  const started = server.logs.filter((l) => l.msg === 'WASM instance started');
+  assert.deepEqual(started.map((l) => l.onLoop), [true, false], 'first on the event loop, then on a thread');
+  const after = await rawRequest(port, { headers: [...H, ['x-log-this', 'two']] });
+  assert.equal(after.body.toString(), 'two 2');
+});
