@@ -154,16 +154,24 @@ export class InstancePool implements InstanceOwner {
     else this.grow();
   }
 
-  /** An instance is stuck in a slow call: the calls queued behind it go elsewhere. */
+  /**
+   * An instance is stuck in a slow call: the calls queued behind it go
+   * elsewhere, and so do calls waiting in the pool (they had been left for it
+   * while it looked quick: with nothing queued on it, nothing else would start
+   * another instance for them before the stuck call's deadline).
+   */
   stalled(inst: WasmInstance): void {
     if (this.current === inst) this.current = null;
-    this.resubmit(inst.takeBack());
+    const back = inst.takeBack();
+    if (back.length > 0) this.resubmit(back);
+    else if (this.queue.length > 0) this.grow();
   }
 
   /**
    * Serve a call on the event loop, now. A failed call dropped the instance
    * (the next one instantiates again, synchronously); a call whose module
-   * asked to sleep is served again from the start on an instance thread.
+   * asked to sleep or outran its slice (run = auto) is served again from the
+   * start on an instance thread.
    */
   private runOnLoop(loop: LoopInstance, job: WasmJob): void {
     if (!loop.started) {
@@ -180,7 +188,7 @@ export class InstancePool implements InstanceOwner {
     }
     const r = loop.call(job);
     if (r === MOVE_TO_THREAD) {
-      this.opts.log.info({ module: this.opts.label }, 'WASM module sleeps (poll_oneoff): its calls run on instance threads from now on');
+      this.opts.log.info({ module: this.opts.label }, `WASM module ${loop.movedBecause}: its calls run on instance threads from now on`);
       this.dropLoop();
       this.onLoop = false;
       this.run(job);
@@ -209,7 +217,7 @@ export class InstancePool implements InstanceOwner {
       .load()
       .then<LoopInstance | WasmInstance>((compiled) => {
         if (compiled.info.fueled && this.onLoop !== false) {
-          const inst = new LoopInstance(compiled, { arenaBytes: this.opts.arenaBytes, label: this.opts.label, log: this.opts.log, timeoutMs: this.opts.limits.timeoutMs, generation, blockingSleep: this.opts.limits.run === 'loop' });
+          const inst = new LoopInstance(compiled, { arenaBytes: this.opts.arenaBytes, label: this.opts.label, log: this.opts.log, timeoutMs: this.opts.limits.timeoutMs, generation, pinned: this.opts.limits.run === 'loop' });
           inst.start();
           return inst;
         }

@@ -64,7 +64,7 @@ export interface InstanceOwner {
   died(inst: WasmInstance): void;
   /** Calls the instance accepted but never started, for another instance to serve. */
   resubmit(jobs: WasmJob[]): void;
-  /** The instance has made no progress for STALL_MS with calls queued behind the one it runs. */
+  /** The instance has made no progress for STALL_MS (and is not merely waiting for a core): its call is slow. */
   stalled(inst: WasmInstance): void;
 }
 
@@ -352,7 +352,8 @@ export class WasmInstance {
       if (now >= this.checkAt) {
         if (this.stuck(now)) {
           this.checkAt = Infinity;
-          if (this.submitted - this.answered > 1) this.opts.owner.stalled(this);
+          // Calls queued behind it go elsewhere; so do the pool's waiting calls and its next ones.
+          this.opts.owner.stalled(this);
         } else {
           // Waiting for a core (or not judged yet): look again in a while.
           this.checkAt = now + PROBE_MS;

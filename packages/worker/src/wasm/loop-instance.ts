@@ -6,20 +6,18 @@
  * What stops a runaway call is the module itself: it was rewritten with fuel
  * checks (fuel.ts), so every 2^16 loop turns or function calls it calls
  * tick(), which throws once the call's deadline has passed; the throw unwinds
- * the module (504, and the instance is replaced: its state is mid-call). So a
- * `while (1)` holds the event loop for at most its time limit plus one fuel
- * period (~0.1 ms): meanwhile the worker's other requests wait, which is the
- * price of not having a thread; the default limit is 10 s, so a route whose
- * module may run long wants run = thread or a short timeout.
+ * the module (504, and the instance is replaced: its state is mid-call).
  *
- * A module that sleeps (WASI poll_oneoff with a clock: nanosleep, usleep)
- * cannot sleep here without stopping the worker. With run = auto the call is
- * abandoned at that point (Sleeps), the instance dropped (its state is
- * mid-call, and its output during the call is discarded with it), and the
- * pool serves the call again from the start on an instance thread, where the
- * module's calls run from then on (instance-pool.ts). With run = loop the
- * route asked for the event loop whatever it costs: the sleep blocks it, up
- * to the call's deadline (then 504).
+ * With run = auto, a call that holds the event loop longer than LOOP_SLICE_MS
+ * or asks to sleep (WASI poll_oneoff with a clock: nanosleep, usleep), which
+ * it cannot do here without stopping the worker, is abandoned at that point
+ * (MovesToThread), the instance dropped (its state is mid-call, and its output
+ * during the call is discarded with it), and the pool serves the call again
+ * from the start on an instance thread, where the module's calls run from then
+ * on (instance-pool.ts). So a runaway module costs its worker's other requests
+ * one slice, not its whole time limit. With run = loop the route asked for
+ * the event loop whatever it costs: a sleep blocks it, and a long call holds
+ * it, up to the call's deadline plus one fuel period (then 504).
  */
 import type { Logger } from 'pino';
 import { FlexiError } from '@flexilib/contract';
@@ -34,8 +32,16 @@ import { ProcExit } from './wasi-shim.js';
 
 /** Thrown by tick() past the call's deadline: unwinds the module. */
 class Interrupted extends Error {}
-/** Thrown when the module asks to sleep: the call moves to a thread. */
-class Sleeps extends Error {}
+/** Thrown (run = auto) when the module asks to sleep or outruns its slice: the call moves to a thread. */
+class MovesToThread extends Error {}
+
+/**
+ * The longest a call holds the event loop under run = auto before it moves to
+ * an instance thread: far above what a request handler that belongs on the
+ * loop takes (the C example: ~10 µs), and long enough that a worker merely
+ * kept from a core on a busy machine does not move a module for nothing.
+ */
+export const LOOP_SLICE_MS = 50;
 
 /** call()'s answer when the module wants to sleep: serve the call on a thread. */
 export const MOVE_TO_THREAD = Symbol('move to a thread');
@@ -46,8 +52,8 @@ export interface LoopOptions {
   log: Logger;
   timeoutMs: number;
   generation: number;
-  /** run = loop: a sleep blocks the event loop (up to the deadline) instead of moving the call to a thread. */
-  blockingSleep: boolean;
+  /** run = loop: a sleep blocks the event loop and a long call holds it (up to the deadline) instead of moving to a thread. */
+  pinned: boolean;
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -90,6 +96,10 @@ export class LoopInstance {
   instantiateMs = 0;
   private live: Live | null = null;
   private deadline = 0;
+  /** When the running call stops being the loop's (run = auto: then it moves to a thread). */
+  private sliceEnd = Infinity;
+  /** Why the last call that returned MOVE_TO_THREAD moved, for the log. */
+  movedBecause = '';
   private readonly area = new MemoryArea();
   /** The response struct as reset before every call, in words. */
   private template: Uint32Array = new Uint32Array(0);
@@ -100,14 +110,16 @@ export class LoopInstance {
    */
   private lines: Array<1 | 2 | string> = [];
   private readonly tick = (fuel: WebAssembly.Global) => {
-    if (performance.now() >= this.deadline) throw new Interrupted('interrupted at its deadline');
+    const now = performance.now();
+    if (now >= this.deadline) throw new Interrupted('interrupted at its deadline');
+    if (now >= this.sliceEnd) throw new MovesToThread(`held the event loop for ${LOOP_SLICE_MS} ms in one call`);
     fuel.value = FUEL;
   };
   private readonly output = (fd: 1 | 2, line: string) => {
     if (this.lines.push(fd, line) >= 2 * MAX_HELD_LINES) this.emitLines();
   };
   private readonly sleep = (ms: number) => {
-    if (!this.opts.blockingSleep) throw new Sleeps('the module sleeps');
+    if (!this.opts.pinned) throw new MovesToThread('sleeps (poll_oneoff)');
     const left = this.deadline - performance.now();
     Atomics.wait(sleepCell, 0, 0, Math.max(0, Math.min(ms, left)));
     if (ms >= left) throw new Interrupted('interrupted at its deadline');
@@ -126,6 +138,8 @@ export class LoopInstance {
   start(): void {
     const t0 = performance.now();
     this.deadline = t0 + this.opts.timeoutMs;
+    // Instantiation runs once per instance: its own time limit, no slice.
+    this.sliceEnd = Infinity;
     try {
       this.live = instantiate({ module: this.compiled.module, info: this.compiled.info, arenaBytes: this.opts.arenaBytes, label: this.opts.label, output: this.output, sleep: this.sleep, tick: this.tick });
     } catch (err) {
@@ -142,7 +156,8 @@ export class LoopInstance {
 
   /**
    * Serve one call now. A failed call drops the instance (the next call
-   * instantiates again); MOVE_TO_THREAD: the module asked to sleep.
+   * instantiates again); MOVE_TO_THREAD: the module asked to sleep or
+   * outran its slice (movedBecause says which).
    */
   call(job: WasmJob): CallResult | FlexiError | typeof MOVE_TO_THREAD {
     if (this.live === null) {
@@ -159,6 +174,7 @@ export class LoopInstance {
     // only looks at the clock sooner.
     const now = performance.now();
     this.deadline = now + this.opts.timeoutMs;
+    if (!this.opts.pinned) this.sliceEnd = now + LOOP_SLICE_MS;
     this.lastUsed = now;
     let rc: number;
     try {
@@ -198,7 +214,8 @@ export class LoopInstance {
   private thrown(err: unknown, when: string): CallResult | FlexiError | typeof MOVE_TO_THREAD {
     const live = this.live!;
     this.live = null;
-    if (err instanceof Sleeps) {
+    if (err instanceof MovesToThread) {
+      this.movedBecause = err.message;
       this.lines = [];
       return MOVE_TO_THREAD;
     }

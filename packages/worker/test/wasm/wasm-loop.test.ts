@@ -4,13 +4,14 @@
  * worker serves the next request, traps, proc_exit, the memory cap and bad
  * responses answer as on an instance thread, the module's output reaches the
  * log, and a module that sleeps under run = auto moves to instance threads
- * for good (the call that slept answered from the start there).
+ * for good (the call that slept answered from the start there), as does a
+ * call that holds the event loop past its slice (50 ms).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { compileWasm, eventually, exampleSource, rawRequest, scrape, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
-import { H, assertFailuresAnswered, assertFailuresLogged, misbehavingServer } from './wasm-fixtures.js';
+import { FIXTURES, H, assertFailuresAnswered, assertFailuresLogged, misbehavingServer } from './wasm-fixtures.js';
 
 test('calls on the event loop: runaway, trap, memory cap, exit, bad response, output', { timeout: 180_000 }, async (t) => {
   const server = await misbehavingServer(t, 'loop');
@@ -89,4 +90,38 @@ test('run = auto: a module that sleeps moves to instance threads, the call that 
   assert.deepEqual(started.map((l) => l.onLoop), [true, false], 'first on the event loop, then on a thread');
   const after = await rawRequest(port, { headers: [...H, ['x-log-this', 'two']] });
   assert.equal(after.body.toString(), 'two 2');
+});
+
+test('run = auto: a runaway call holds the event loop one slice, then runs out its time on an instance thread', { timeout: 120_000 }, async (t) => {
+  const dirTmp = tempDir('wasm-loop-slice');
+  t.after(() => dirTmp.cleanup());
+  const dir = dirTmp.dir;
+  const bad = await compileWasm(path.join(FIXTURES, 'misbehave.c'), path.join(dir, 'misbehave.wasm'));
+  const example = await compileWasm(exampleSource, path.join(dir, 'example.wasm'));
+  const config = writeConfig(dir, `/example = ${example}\n/ = ${bad}\n\n[route /]\ntimeout = 3s\n`);
+  const server = await startFlexilib({ config, workers: 1, args: ['--log-level', 'debug'] });
+  t.after(() => server.kill());
+  const port = server.port;
+  assert.equal((await rawRequest(port, { target: '/ok', headers: H })).body.toString(), 'ok');
+  assert.equal((await rawRequest(port, { target: '/example', headers: H })).status, 200);
+  assert.ok(server.logs.filter((l) => l.msg === 'WASM instance started').every((l) => l.onLoop === true), 'both start on the event loop');
+
+  // The runaway leaves the event loop after its slice: requests sent meanwhile
+  // (the same worker, both routes) are answered long before its time limit.
+  let runawayAnswered = false;
+  const loop = rawRequest(port, { target: '/loop', headers: H, timeoutMs: 30_000 }).finally(() => (runawayAnswered = true));
+  await server.waitForLog((l) => l.msg === 'WASM module held the event loop for 50 ms in one call: its calls run on instance threads from now on');
+  const example2 = await rawRequest(port, { target: '/example', headers: [...H, ['x-log-this', 'meanwhile']] });
+  const ok = await rawRequest(port, { target: '/ok', headers: H });
+  assert.equal(runawayAnswered, false, 'both answered while the runaway ran on its thread');
+  assert.equal(example2.body.toString(), 'meanwhile 2');
+  assert.equal(ok.body.toString(), 'ok');
+  const looped = await loop;
+  assert.equal(looped.status, 504);
+  assert.match(looped.body.toString(), /route "\/": WASM module .*misbehave\.wasm did not answer within 3000 ms/);
+  assert.equal((await rawRequest(port, { target: '/ok', headers: H })).body.toString(), 'ok', 'the module serves on from a thread');
+  const started = server.logs.filter((l) => l.msg === 'WASM instance started').map((l) => l.onLoop);
+  assert.deepEqual(started.slice(0, 2), [true, true], 'both started on the event loop');
+  assert.ok(started.length >= 3 && started.slice(2).every((onLoop) => onLoop === false), `the runaway module moved to instance threads, and stayed: ${JSON.stringify(started)}`);
+  assert.equal(server.proc.exitCode, null, 'the server is still running');
 });
