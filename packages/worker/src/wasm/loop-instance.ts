@@ -38,8 +38,9 @@ class MovesToThread extends Error {}
 /**
  * The longest a call holds the event loop under run = auto before it moves to
  * an instance thread: far above what a request handler that belongs on the
- * loop takes (the C example: ~10 µs), and long enough that a worker merely
- * kept from a core on a busy machine does not move a module for nothing.
+ * loop takes (the C example: ~10 µs). It is wall-clock time: on a host so
+ * busy that a worker goes 50 ms without its core in the middle of a call, the
+ * module moves for nothing (logged; it comes back to the loop on reload).
  */
 export const LOOP_SLICE_MS = 50;
 
