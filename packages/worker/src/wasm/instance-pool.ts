@@ -188,7 +188,7 @@ export class InstancePool implements InstanceOwner {
     }
     const r = loop.call(job);
     if (r === MOVE_TO_THREAD) {
-      this.opts.log.info({ module: this.opts.label }, `WASM module ${loop.movedBecause}: its calls run on instance threads from now on`);
+      this.opts.log.info({ module: this.opts.label, ...loop.moved }, `WASM module ${loop.movedBecause}: its calls run on instance threads from now on`);
       this.dropLoop();
       this.onLoop = false;
       this.run(job);

@@ -9,7 +9,7 @@
  * the module (504, and the instance is replaced: its state is mid-call).
  *
  * With run = auto, a call that holds the event loop longer than LOOP_SLICE_MS
- * or asks to sleep (WASI poll_oneoff with a clock: nanosleep, usleep), which
+ * (and spent SLICE_CPU_MS of it on the CPU) or asks to sleep (WASI poll_oneoff with a clock: nanosleep, usleep), which
  * it cannot do here without stopping the worker, is abandoned at that point
  * (MovesToThread), the instance dropped (its state is mid-call, and its output
  * during the call is discarded with it), and the pool serves the call again
@@ -33,16 +33,31 @@ import { ProcExit } from './wasi-shim.js';
 /** Thrown by tick() past the call's deadline: unwinds the module. */
 class Interrupted extends Error {}
 /** Thrown (run = auto) when the module asks to sleep or outruns its slice: the call moves to a thread. */
-class MovesToThread extends Error {}
+class MovesToThread extends Error {
+  constructor(message: string, readonly figures: { wallMs: number; cpuMs: number } | null = null) {
+    super(message);
+  }
+}
 
 /**
  * The longest a call holds the event loop under run = auto before it moves to
  * an instance thread: far above what a request handler that belongs on the
- * loop takes (the C example: ~10 µs). It is wall-clock time: on a host so
- * busy that a worker goes 50 ms without its core in the middle of a call, the
- * module moves for nothing (logged; it comes back to the loop on reload).
+ * loop takes (the C example: ~10 µs).
  */
 export const LOOP_SLICE_MS = 50;
+/**
+ * CPU time the process must have spent in the call (since its first fuel
+ * tick) for the slice to count: a worker merely kept from its core on a busy
+ * host (seen: over 100 ms at a load average of 10-15 on two cores) is not
+ * running a long call, and moving its module to threads would be for nothing.
+ */
+export const SLICE_CPU_MS = LOOP_SLICE_MS / 2;
+
+/** The process's CPU time (user + system), µs: one getrusage, read only by calls long enough to tick. */
+function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
 
 /** call()'s answer when the module wants to sleep: serve the call on a thread. */
 export const MOVE_TO_THREAD = Symbol('move to a thread');
@@ -99,8 +114,14 @@ export class LoopInstance {
   private deadline = 0;
   /** When the running call stops being the loop's (run = auto: then it moves to a thread). */
   private sliceEnd = Infinity;
-  /** Why the last call that returned MOVE_TO_THREAD moved, for the log. */
+  /** Why the last call that returned MOVE_TO_THREAD moved, and (past its slice) its time then, for the log. */
   movedBecause = '';
+  moved: { wallMs: number; cpuMs: number } | null = null;
+  /** Calls made, and the call whose CPU time was sampled at cpuAt (µs, its first tick). */
+  private calls = 0;
+  private sampled = -1;
+  private cpuAt = 0;
+  private callStart = 0;
   private readonly area = new MemoryArea();
   /** The response struct as reset before every call, in words. */
   private template: Uint32Array = new Uint32Array(0);
@@ -113,7 +134,8 @@ export class LoopInstance {
   private readonly tick = (fuel: WebAssembly.Global) => {
     const now = performance.now();
     if (now >= this.deadline) throw new Interrupted('interrupted at its deadline');
-    if (now >= this.sliceEnd) throw new MovesToThread(`held the event loop for ${LOOP_SLICE_MS} ms in one call`);
+    if (now >= this.sliceEnd) this.sliceOver(now);
+    else if (this.sampled !== this.calls) this.sampleCpu();
     fuel.value = FUEL;
   };
   private readonly output = (fd: 1 | 2, line: string) => {
@@ -125,6 +147,27 @@ export class LoopInstance {
     Atomics.wait(sleepCell, 0, 0, Math.max(0, Math.min(ms, left)));
     if (ms >= left) throw new Interrupted('interrupted at its deadline');
   };
+
+  private sampleCpu(): void {
+    this.sampled = this.calls;
+    this.cpuAt = cpuMicros();
+  }
+
+  /**
+   * The call has held the loop for its slice by the wall clock: it moves to a
+   * thread if it also spent SLICE_CPU_MS on the CPU since its first tick;
+   * otherwise the process was mostly kept from its core, and it is looked at
+   * again once it could have spent that much more.
+   */
+  private sliceOver(now: number): void {
+    if (this.sampled === this.calls) {
+      const cpuMs = (cpuMicros() - this.cpuAt) / 1000;
+      if (cpuMs >= SLICE_CPU_MS) {
+        throw new MovesToThread(`held the event loop for ${LOOP_SLICE_MS} ms in one call`, { wallMs: Math.round(now - this.callStart), cpuMs: Math.round(cpuMs) });
+      }
+    } else this.sampleCpu();
+    this.sliceEnd = now + SLICE_CPU_MS;
+  }
 
   constructor(private readonly compiled: CompiledModule, private readonly opts: LoopOptions) {
     this.generation = opts.generation;
@@ -176,6 +219,8 @@ export class LoopInstance {
     const now = performance.now();
     this.deadline = now + this.opts.timeoutMs;
     if (!this.opts.pinned) this.sliceEnd = now + LOOP_SLICE_MS;
+    this.calls++;
+    this.callStart = now;
     this.lastUsed = now;
     let rc: number;
     try {
@@ -217,6 +262,7 @@ export class LoopInstance {
     this.live = null;
     if (err instanceof MovesToThread) {
       this.movedBecause = err.message;
+      this.moved = err.figures;
       this.lines = [];
       return MOVE_TO_THREAD;
     }

@@ -8,9 +8,10 @@
  * call that holds the event loop past its slice (50 ms).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compileWasm, eventually, exampleSource, rawRequest, scrape, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
+import { compileWasm, eventually, exampleSource, rawRequest, scrape, sleep, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
 import { FIXTURES, H, assertFailuresAnswered, assertFailuresLogged, misbehavingServer } from './wasm-fixtures.js';
 
 test('calls on the event loop: runaway, trap, memory cap, exit, bad response, output', { timeout: 180_000 }, async (t) => {
@@ -92,6 +93,8 @@ test('run = auto: a module that sleeps moves to instance threads, the call that 
   assert.equal(after.body.toString(), 'two 2');
 });
 
+const MOVED = 'WASM module held the event loop for 50 ms in one call: its calls run on instance threads from now on';
+
 test('run = auto: a runaway call holds the event loop one slice, then runs out its time on an instance thread', { timeout: 120_000 }, async (t) => {
   const dirTmp = tempDir('wasm-loop-slice');
   t.after(() => dirTmp.cleanup());
@@ -110,7 +113,8 @@ test('run = auto: a runaway call holds the event loop one slice, then runs out i
   // (the same worker, both routes) are answered long before its time limit.
   let runawayAnswered = false;
   const loop = rawRequest(port, { target: '/loop', headers: H, timeoutMs: 30_000 }).finally(() => (runawayAnswered = true));
-  await server.waitForLog((l) => l.msg === 'WASM module held the event loop for 50 ms in one call: its calls run on instance threads from now on');
+  const moved = await server.waitForLog((l) => l.msg === MOVED);
+  assert.ok((moved.wallMs as number) >= 50 && (moved.cpuMs as number) >= 25, `moved after 50 ms holding the loop, 25 of them on the CPU: ${JSON.stringify(moved)}`);
   const example2 = await rawRequest(port, { target: '/example', headers: [...H, ['x-log-this', 'meanwhile']] });
   const ok = await rawRequest(port, { target: '/ok', headers: H });
   assert.equal(runawayAnswered, false, 'both answered while the runaway ran on its thread');
@@ -124,4 +128,45 @@ test('run = auto: a runaway call holds the event loop one slice, then runs out i
   assert.deepEqual(started.slice(0, 2), [true, true], 'both started on the event loop');
   assert.ok(started.length >= 3 && started.slice(2).every((onLoop) => onLoop === false), `the runaway module moved to instance threads, and stayed: ${JSON.stringify(started)}`);
   assert.equal(server.proc.exitCode, null, 'the server is still running');
+});
+
+test('run = auto: a call kept from the CPU (its worker stopped) is not taken for a long one until it has run its slice', { timeout: 120_000 }, async (t) => {
+  const dirTmp = tempDir('wasm-loop-stopped');
+  t.after(() => dirTmp.cleanup());
+  const dir = dirTmp.dir;
+  const bad = await compileWasm(path.join(FIXTURES, 'misbehave.c'), path.join(dir, 'misbehave.wasm'));
+  const config = writeConfig(dir, `/ = ${bad}\n\n[route /]\ntimeout = 3s\n`);
+  // The worker must be stopped inside the runaway call, before its first 50 ms
+  // have passed; a test process kept from its core longer than that misses the
+  // window (the move is then logged before the stop), and tries again on a new server.
+  for (let attempt = 1; ; attempt++) {
+    const server = await startFlexilib({ config, workers: 1, args: ['--log-level', 'debug'] });
+    try {
+      assert.equal((await rawRequest(server.port, { target: '/ok', headers: H })).body.toString(), 'ok');
+      const pid = server.workerPids()[0];
+      const cpuNs = () => Number(readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[0]);
+      const before = cpuNs();
+      const loop = rawRequest(server.port, { target: '/loop', headers: H, timeoutMs: 30_000 });
+      // Inside the call once the worker's main thread has run 5 ms since (the runaway spins).
+      while (cpuNs() - before < 5e6) await new Promise((r) => setImmediate(r));
+      process.kill(pid, 'SIGSTOP');
+      const stoppedAt = Date.now();
+      await sleep(200);
+      process.kill(pid, 'SIGCONT');
+      const moved = await server.waitForLog((l) => l.msg === MOVED);
+      if ((moved.time as number) < stoppedAt) {
+        assert.ok(attempt < 5, 'the worker could not be stopped within the first 50 ms of a call in 5 attempts');
+        await loop;
+        continue;
+      }
+      // 200 ms held by the wall clock, most of it stopped: the call moved only once it had also run its slice's CPU time.
+      assert.ok((moved.wallMs as number) >= 200, `the stop counted in the call's wall time: ${JSON.stringify(moved)}`);
+      assert.ok((moved.cpuMs as number) >= 25, `moved only after 25 ms on the CPU, not for the time it was stopped: ${JSON.stringify(moved)}`);
+      assert.equal((await loop).status, 504);
+      assert.equal((await rawRequest(server.port, { target: '/ok', headers: H })).body.toString(), 'ok');
+      return;
+    } finally {
+      await server.kill();
+    }
+  }
 });
