@@ -87,9 +87,16 @@ function toShape(s: Scenario, shape: LoadShape, plan: Plan, seconds = shape.seco
   return { ...shape, seconds, cpus: plan.wrkCpus, workload: WORKLOADS[s.workload ?? 'get'] };
 }
 
+/**
+ * How long the check waits for the first answer: it is a server's first
+ * request, which may start an engine (workerd's cold start once took over
+ * 5 s and stopped a full run in its last round); not a measurement.
+ */
+const CHECK_TIMEOUT_MS = 30_000;
+
 /** The answer of `s` to wrk's request, checked against its baseline's (recorded when `s` is a baseline). */
 async function checkAnswer(s: Scenario, port: number, answers: Answers): Promise<void> {
-  const answer = await fetchRaw(port, wrkRequest(port, WORKLOADS[s.workload ?? 'get']));
+  const answer = await fetchRaw(port, wrkRequest(port, WORKLOADS[s.workload ?? 'get']), CHECK_TIMEOUT_MS);
   if (s.role === 'baseline') {
     if (!answers.has(s.id)) answers.set(s.id, answer);
   } else {
