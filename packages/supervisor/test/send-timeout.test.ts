@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { compilePlugin, eventually, fixture, request, startFlexilib, tempDir, writeConfig } from '@flexilib/test-support';
 
 const SIZE = 16 * 1024 * 1024;
+const NUDGE = Buffer.alloc(512 * 1024, 'x');
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -63,9 +64,13 @@ test('10 clients that stop reading a 16 MiB answer: connections closed, worker m
 
   // 10 × 16 MiB were held; with the connections gone, the worker gives them back.
   await eventually(`worker RSS back near its ${baseline.toFixed(0)} MiB baseline`, async () => {
-    // Answers of 1 MiB (read in full) nudge V8 into collecting the freed ones: tiny
-    // requests every 25 ms would neither press it nor leave it idle enough to.
-    await request(server.port, '/big', { headers: { 'x-size': String(1024 * 1024) } });
+    // Bodies of 512 KiB (node:http's path reads them into buffers) nudge V8 into a
+    // full collection of the freed answers, by the external memory they add: tiny
+    // requests every 25 ms would neither press it nor leave it idle enough to, and
+    // answers alone (sent from native memory) added none, so a collection could
+    // wait past this deadline (seen once in CI).
+    const nudge = await request(server.port, '/big', { method: 'POST', body: NUDGE, headers: { 'x-size': '5' } });
+    assert.equal(nudge.status, 200, nudge.body);
     return rssMiB(worker) < baseline + 64 ? true : undefined;
   }, 30_000);
   // Still serving.
