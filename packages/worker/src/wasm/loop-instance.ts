@@ -28,7 +28,7 @@ import type { WasmJob } from './instance.js';
 import { InitError, capNote, describe, growRequestArea, instantiate, nearCap, refreshMemory, type Live } from './live-instance.js';
 import type { CompiledModule } from './module-check.js';
 import { mib } from './module-info.js';
-import { ProcExit } from './wasi-shim.js';
+import { ProcExit, blockFor } from './wasi-shim.js';
 
 /** Thrown by tick() past the call's deadline: unwinds the module. */
 class Interrupted extends Error {}
@@ -72,7 +72,6 @@ export interface LoopOptions {
   pinned: boolean;
 }
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const MAX_HELD_LINES = 256;
 
 /** Linear memory as writeRequest's target: the request area, regrown by the module's allocator. */
@@ -106,7 +105,7 @@ class MemoryArea implements RequestArea {
 
 export class LoopInstance {
   readonly generation: number;
-  /** performance.now() when the instance last started a call (calls are synchronous: as good as finished). */
+  /** performance.now() when the instance last started a call: the running call's start, and (calls are synchronous) as good as its end for idling. */
   lastUsed = 0;
   /** Instantiation and initialization, ms. */
   instantiateMs = 0;
@@ -121,7 +120,6 @@ export class LoopInstance {
   private calls = 0;
   private sampled = -1;
   private cpuAt = 0;
-  private callStart = 0;
   private readonly area = new MemoryArea();
   /** The response struct as reset before every call, in words. */
   private template: Uint32Array = new Uint32Array(0);
@@ -144,7 +142,7 @@ export class LoopInstance {
   private readonly sleep = (ms: number) => {
     if (!this.opts.pinned) throw new MovesToThread('sleeps (poll_oneoff)');
     const left = this.deadline - performance.now();
-    Atomics.wait(sleepCell, 0, 0, Math.max(0, Math.min(ms, left)));
+    blockFor(Math.max(0, Math.min(ms, left)));
     if (ms >= left) throw new Interrupted('interrupted at its deadline');
   };
 
@@ -163,7 +161,7 @@ export class LoopInstance {
     if (this.sampled === this.calls) {
       const cpuMs = (cpuMicros() - this.cpuAt) / 1000;
       if (cpuMs >= SLICE_CPU_MS) {
-        throw new MovesToThread(`held the event loop for ${LOOP_SLICE_MS} ms in one call`, { wallMs: Math.round(now - this.callStart), cpuMs: Math.round(cpuMs) });
+        throw new MovesToThread(`held the event loop for ${LOOP_SLICE_MS} ms in one call`, { wallMs: Math.round(now - this.lastUsed), cpuMs: Math.round(cpuMs) });
       }
     } else this.sampleCpu();
     this.sliceEnd = now + SLICE_CPU_MS;
@@ -220,7 +218,6 @@ export class LoopInstance {
     this.deadline = now + this.opts.timeoutMs;
     if (!this.opts.pinned) this.sliceEnd = now + LOOP_SLICE_MS;
     this.calls++;
-    this.callStart = now;
     this.lastUsed = now;
     let rc: number;
     try {

@@ -66,8 +66,8 @@ export interface WasiHost {
 const MAX_LINE = 8192;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
-/** Block this thread for `ms` (an instance thread: never the event loop). */
-function blockFor(ms: number): void {
+/** Block this thread for `ms` (an instance thread; the event loop only for a run = loop route, which asked for it). */
+export function blockFor(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 
