@@ -3,7 +3,7 @@
 // line is compared byte for byte with pino's in the supervisor's logs test),
 // and the writer must deliver every line whole and in order.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -62,6 +62,63 @@ describe('LineWriter', () => {
       const fill = i % 7 === 0 ? 'é€😀'.repeat(Math.ceil(len / 4)) : 'x'.repeat(len);
       assert.equal(line, `${i} ${fill}`, `line ${i}`);
     });
+  });
+});
+
+describe('LineWriter on a regular file', () => {
+  it('keeps lines whole when several processes batch into the same file at once', async () => {
+    // Two children share one open file (as workers share the server's stdout)
+    // and write at the same time in batches larger than PIPE_BUF.
+    const dir = mkdtempSync(path.join(tmpdir(), 'flexilib-lines-'));
+    try {
+      const file = path.join(dir, 'out.log');
+      const fd = openSync(file, 'w');
+      // Each child writes until the other has begun and it has written 3,000
+      // more lines since (seen by the other's marker file), so the two write at once.
+      const script = (who: string, other: string) => `
+        import { existsSync, writeFileSync } from 'node:fs';
+        import { LineWriter } from ${JSON.stringify(new URL('../src/observe/line-writer.ts', import.meta.url).href)};
+        const w = new LineWriter(1);
+        writeFileSync(${JSON.stringify(dir)} + '/${who}', '');
+        let seenAt = -1;
+        for (let i = 0; i < 200000 && (seenAt < 0 || i < seenAt + 3000 || i < 20000); i++) {
+          const len = i % 997 === 0 ? 9000 : 20 + (i % 300);
+          w.write('${who} ' + i + ' ' + 'x'.repeat(len) + '\\n');
+          if (i % 200 === 0) {
+            if (seenAt < 0 && existsSync(${JSON.stringify(dir)} + '/${other}')) seenAt = i;
+            await new Promise((r) => setImmediate(r));
+          }
+        }
+      `;
+      const run = (who: string, other: string) =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(who, other)], { stdio: ['ignore', fd, 'inherit'] });
+          child.on('exit', resolve);
+        });
+      const codes = await Promise.all([run('a', 'b'), run('b', 'a')]);
+      closeSync(fd);
+      assert.deepEqual(codes, [0, 0]);
+      const lines = readFileSync(file, 'utf8').split('\n');
+      assert.equal(lines.pop(), '', 'the file ends with a newline');
+      const next = { a: 0, b: 0 };
+      let switches = 0;
+      let last = '';
+      for (const line of lines) {
+        const m = /^([ab]) (\d+) (x*)$/.exec(line);
+        assert.ok(m, `a whole line: ${line.slice(0, 60)}`);
+        const who = m[1] as 'a' | 'b';
+        const i = Number(m[2]);
+        assert.equal(i, next[who], `${who}'s lines in order`);
+        assert.equal(m[3].length, i % 997 === 0 ? 9000 : 20 + (i % 300), `line ${who} ${i} complete`);
+        next[who]++;
+        if (who !== last) switches++;
+        last = who;
+      }
+      assert.ok(next.a >= 20000 && next.b >= 20000, `every line of both writers: ${JSON.stringify(next)}`);
+      assert.ok(switches > 2, `the two writers wrote at the same time (${switches} switches)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -127,6 +184,41 @@ describe('JSON access line', () => {
     // Plain targets (four of the nine) go the encoded way; the rest by string.
     assert.equal(encoded, 4 * peers.length * routes.length);
     for (const l of expected.trimEnd().split('\n')) JSON.parse(l.replace(/NaN/g, 'null'));
+  });
+
+  it('keeps a connection\'s repeated run whole, and drops it when the method, target, version or route changes', () => {
+    const line = new JsonAccessLine('{"level":30,"time":', ',"pid":42,"kind":"access"');
+    const a = { remoteAddress: '127.0.0.1', remotePort: 40001 };
+    const b = { remoteAddress: '127.0.0.1', remotePort: 40002 };
+    // Each step: socket, method, target, version, route; repeats exercise the whole run.
+    const steps: Array<[object, string, string, string, string]> = [];
+    const base: [object, string, string, string, string] = [a, 'GET', '/items/1', '1.1', '/'];
+    for (let i = 0; i < 3; i++) steps.push(base);
+    steps.push([a, 'GET', '/items/2', '1.1', '/'], [a, 'GET', '/items/2', '1.1', '/'], [a, 'GET', '/items/2', '1.1', '/']);
+    steps.push([b, 'GET', '/items/2', '1.1', '/'], [b, 'GET', '/items/2', '1.1', '/']);
+    steps.push([a, 'GET', '/items/2', '1.0', '/'], [a, 'GET', '/items/2', '1.0', '/'], [a, 'GET', '/items/2', '1.1', '/api/']);
+    steps.push([a, 'POST', '/items/2', '1.1', '/api/'], [a, 'POST', '/items/2', '1.1', '/api/'], [a, 'POST', '/items/2', '1.1', '/api/']);
+    steps.push([a, 'POST', '/items/é', '1.1', '/api/'], [a, 'POST', '/items/2', '1.1', '/api/'], [a, 'POST', '/items/2', '1.1', '/api/']);
+    steps.push([a, 'GET', '/' + 'z'.repeat(600), '1.1', '/'], [a, 'GET', '/' + 'z'.repeat(600), '1.1', '/'], [a, 'GET', '/' + 'z'.repeat(600), '1.1', '/']);
+    for (let i = 0; i < 3; i++) steps.push(base);
+    let expected = '';
+    let encoded = 0;
+    const written = writtenThrough((out) => {
+      steps.forEach(([socket, method, url, httpVersion, route], i) => {
+        const r: AccessRecord = {
+          req: { socket, method, url, httpVersion } as unknown as IncomingMessage,
+          status: 200 + i, bytes: i * 11, ttfbMs: i * 0.013, ttlbMs: i % 2 ? i * 0.013 : i * 0.021, arenaBytes: i < 10 ? 8192 : 4096, alloc: i, route,
+        };
+        const now = 1_700_000_000_000 + (i >> 2);
+        const text = line.text(r, now);
+        expected += text;
+        if (line.encode(r, now, out)) encoded++;
+        else out.write(text);
+      });
+    });
+    assert.equal(written, expected);
+    // Every step but the one whose target needs JSON escaping is encoded.
+    assert.equal(encoded, steps.length - 1);
   });
 
   it('leaves a line longer than the writer can take in place to the string form', () => {

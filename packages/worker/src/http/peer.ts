@@ -13,6 +13,8 @@ export interface Peer {
   port: number;
   /** "address:port", as the access log prints it. */
   text: string;
+  /** The access log's bytes for this connection (observe/access-log.ts), kept as long as the socket is. */
+  logRun: unknown;
 }
 
 type PeerSocket = { remoteAddress?: string; remotePort?: number };
@@ -24,7 +26,7 @@ export function peerOf(socket: PeerSocket): Peer {
   if (p === undefined) {
     const address = socket.remoteAddress;
     const port = socket.remotePort;
-    p = { address: address ?? '', port: port ?? 0, text: `${address}:${port}` };
+    p = { address: address ?? '', port: port ?? 0, text: `${address}:${port}`, logRun: undefined };
     // A socket already closed reports no address: don't remember that.
     if (address !== undefined) peers.set(socket, p);
   }

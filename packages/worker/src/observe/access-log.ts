@@ -12,7 +12,7 @@ import type { LogFormat } from './logger.js';
 import { stdoutWriter } from './logger.js';
 import type { Latin1Buffer } from '../http/latin1-cache.js';
 import { LINE_ROOM, type LineWriter } from './line-writer.js';
-import { peerOf } from '../http/peer.js';
+import { peerOf, type Peer } from '../http/peer.js';
 
 /** What the access line reads of a request: node's IncomingMessage, or the fast lane's request. */
 export interface LoggedRequest {
@@ -69,8 +69,6 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
 
 /** Targets longer than this take the string path. */
 const MAX_ENCODED_TARGET = 16 * 1024;
-/** Bytes the line's numbers and closing take at most: time, status, two durations, two counts. */
-const NUMBERS_ROOM = 160;
 
 /**
  * pino's JSON access record, made two ways that give the same bytes:
@@ -79,16 +77,19 @@ const NUMBERS_ROOM = 160;
  * string, for what encode() leaves out (a target that needs JSON escaping or
  * is very long) and as the reference the tests compare with.
  *
- * encode() copies the line's fixed runs as a few cached byte segments,
- * each one TypedArray#set (about 200 instructions a call, so fewer is
- * better), with digits and the target written in between:
+ * encode() copies the line's fixed runs as cached byte segments, with digits
+ * written in between. A TypedArray#set costs about 200 instructions a call,
+ * so the long runs are few and the short constants are copied by a loop:
  *
- *   {"level":30,"time":<now>  ,"pid":…,"remote":"<peer>","method":"<M>","target":  <target>
- *   [head]                    [per connection and method]                             (JSON)
- *   ,"httpVersion":"1.1","route":"/","status":<status>,"ttfbMs":<ms>,"bytes":<n>,"ttlbMs":<ms>
- *   [per version and route]                          [constants]
- *   ,"preAlloc":8192,"alloc":<n>}
- *   [per arena size]
+ *   {"level":30,"time":<now>  ,"pid":…,"remote":"<peer>","method":"<M>","target":"<t>","httpVersion":"1.1","route":"/","status":
+ *   [head and time, per ms]   [per connection: method, target, version and route as its last request's]
+ *   <status>,"ttfbMs":<ms>,"bytes":<n>,"ttlbMs":<ms>,"preAlloc":8192,"alloc":<n>}
+ *           [constants]                                [per arena size]
+ *
+ * A connection whose target changes from one request to the next (ids in
+ * the path) gets its run in three pieces instead: the part up to "target":,
+ * the target, and the part from "httpVersion"; the whole run is kept once a
+ * target repeats.
  */
 export class JsonAccessLine {
   // The string form's per-line work kept small too: the time's digits once
@@ -98,9 +99,9 @@ export class JsonAccessLine {
   private nowText = '';
   private lastRoute = '';
   private routeJson = '""';
-  private readonly headBytes: Uint8Array;
-  /** Per connection (its "addr:port", one string per socket): the run from the bindings to "target":. */
-  private readonly bySocket = new Map<string, { method: string; bytes: Uint8Array }>();
+  /** The head with the time's digits after it, rewritten in place when the millisecond changes. */
+  private timeHead: Uint8Array;
+  private timeNow = -1;
   private runVersion = '';
   private runRoute = '';
   private versionRoute: Uint8Array = ascii('');
@@ -111,7 +112,7 @@ export class JsonAccessLine {
     private readonly head: string,
     private readonly chindings: string,
   ) {
-    this.headBytes = ascii(head);
+    this.timeHead = ascii(head);
   }
 
   private route(route: string): void {
@@ -135,28 +136,49 @@ export class JsonAccessLine {
     const { req } = r;
     const target = req.url!;
     if (target.length > MAX_ENCODED_TARGET) return false;
-    const socketRun = this.socketRun(peerOf(req.socket).text, req.method!);
-    const versionRoute = this.versionRouteRun(req.httpVersion, r.route);
+    const version = req.httpVersion;
+    const route = r.route;
+    const conn = this.connection(peerOf(req.socket), req.method!);
     const arenaRun = this.arenaRun(r.arenaBytes);
-    // The whole line must fit the writer's free room (a long route key or
-    // binding could otherwise push it past the buffer's end).
-    const fixed = this.headBytes.length + socketRun.length + versionRoute.length + arenaRun.length + K_NUMBERS;
-    if (fixed + target.length + 2 + NUMBERS_ROOM > LINE_ROOM) return false;
+    if (now !== this.timeNow) this.setTime(now);
     const u8 = out.room;
-    let p = putBytes(u8, out.end, this.headBytes);
-    p = putTime(u8, p, now);
-    p = putBytes(u8, p, socketRun);
-    p = putJsonAscii(u8, p, target);
-    if (p < 0) return false;
-    p = putBytes(u8, p, versionRoute);
+    let p = putBytes(u8, out.end, this.timeHead);
+    if (conn.whole !== null && target === conn.target && version === conn.version && route === conn.route) {
+      p = putBytes(u8, p, conn.whole);
+    } else {
+      const versionRoute = this.versionRouteRun(version, route);
+      // The whole line must fit the writer's free room (a long route key or
+      // binding could otherwise push it past the buffer's end).
+      const fixed = this.timeHead.length + conn.toTarget.length + versionRoute.length + arenaRun.length + TAIL_ROOM;
+      if (fixed + target.length + 2 > LINE_ROOM) return false;
+      const from = p;
+      p = putBytes(u8, p, conn.toTarget);
+      p = putJsonAscii(u8, p, target);
+      if (p < 0) return false;
+      p = putBytes(u8, p, versionRoute);
+      if (target === conn.target && version === conn.version && route === conn.route) {
+        // Seen twice in a row on this connection: keep the run whole (bounded, see connection()).
+        if (p - from <= MAX_WHOLE_RUN) conn.whole = new Uint8Array(u8.subarray(from, p));
+      } else {
+        conn.target = target;
+        conn.version = version;
+        conn.route = route;
+        conn.whole = null;
+      }
+    }
     p = putUint(u8, p, r.status);
-    p = putBytes(u8, p, K_TTFB);
+    p = putShort(u8, p, K_TTFB);
+    const ttfbAt = p;
     p = putMs(u8, p, r.ttfbMs);
-    p = putBytes(u8, p, K_BYTES);
+    const ttfbEnd = p;
+    p = putShort(u8, p, K_BYTES);
     p = putUint(u8, p, r.bytes);
-    p = putBytes(u8, p, K_TTLB);
-    p = putMs(u8, p, r.ttlbMs);
-    p = putBytes(u8, p, arenaRun);
+    p = putShort(u8, p, K_TTLB);
+    // An answer made in one go has its first and last byte ready at once: the same digits.
+    if (r.ttlbMs === r.ttfbMs) {
+      for (let i = ttfbAt; i < ttfbEnd; i++) u8[p++] = u8[i];
+    } else p = putMs(u8, p, r.ttlbMs);
+    p = putShort(u8, p, arenaRun);
     p = putUint(u8, p, r.alloc);
     u8[p++] = 0x7d; // }
     u8[p++] = 0x0a; // \n
@@ -164,15 +186,35 @@ export class JsonAccessLine {
     return true;
   }
 
-  private socketRun(peer: string, method: string): Uint8Array {
-    let run = this.bySocket.get(peer);
-    if (run === undefined || run.method !== method) {
-      // Bounded: sockets come and go; an emptied map refills from the live ones.
-      if (this.bySocket.size >= 4096) this.bySocket.clear();
-      run = { method, bytes: utf8(`${this.chindings},"remote":"${peer}","method":"${method}","target":`) };
-      this.bySocket.set(peer, run);
+  /**
+   * The connection's runs, for the method of this request: kept on the
+   * connection's Peer (one per socket, gone with it), for this line only.
+   */
+  private connection(peer: Peer, method: string): ConnectionRun {
+    const run = peer.logRun as ConnectionRun | undefined;
+    if (run !== undefined && run.method === method && run.line === this) return run;
+    const fresh: ConnectionRun = {
+      line: this,
+      method,
+      toTarget: utf8(`${this.chindings},"remote":"${peer.text}","method":"${method}","target":`),
+      target: '',
+      version: '',
+      route: '',
+      whole: null,
+    };
+    peer.logRun = fresh;
+    return fresh;
+  }
+
+  private setTime(now: number): void {
+    this.timeNow = now;
+    const at = this.head.length;
+    // The digits' count changes only in 2286 (or for an odd clock): then the run is made anew.
+    if (putTime(this.timeHead, at, now) !== this.timeHead.length) {
+      const buf = new Uint8Array(at + 24);
+      buf.set(this.timeHead.subarray(0, at));
+      this.timeHead = buf.slice(0, putTime(buf, at, now));
     }
-    return run.bytes;
   }
 
   private versionRouteRun(version: string, route: string): Uint8Array {
@@ -194,6 +236,20 @@ export class JsonAccessLine {
   }
 }
 
+/** A connection's cached runs: up to "target":, and the whole run to "status": for its last target, version and route. */
+interface ConnectionRun {
+  line: JsonAccessLine;
+  method: string;
+  toTarget: Uint8Array;
+  target: string;
+  version: string;
+  route: string;
+  whole: Uint8Array | null;
+}
+
+/** A whole run longer than this (a long target or route) is not kept: the cache costs each connection at most this. */
+const MAX_WHOLE_RUN = 512;
+
 function ascii(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, 'latin1'));
 }
@@ -205,7 +261,8 @@ function utf8(s: string): Uint8Array {
 const K_TTFB = ascii(',"ttfbMs":');
 const K_BYTES = ascii(',"bytes":');
 const K_TTLB = ascii(',"ttlbMs":');
-const K_NUMBERS = K_TTFB.length + K_BYTES.length + K_TTLB.length;
+/** Bytes after the status at most: the constants and six numbers' digits, the closing brace and newline. */
+const TAIL_ROOM = K_TTFB.length + K_BYTES.length + K_TTLB.length + 160;
 
 // Constant bytes by TypedArray#set (a memmove; a JS loop costs several
 // instructions a byte), strings of a few dozen bytes by a JS loop (a call to
@@ -214,6 +271,13 @@ const K_NUMBERS = K_TTFB.length + K_BYTES.length + K_TTLB.length;
 function putBytes(u8: Uint8Array, p: number, b: Uint8Array): number {
   u8.set(b, p);
   return p + b.length;
+}
+
+/** A run of a few dozen bytes: a loop costs less than TypedArray#set's call. */
+function putShort(u8: Uint8Array, p: number, b: Uint8Array): number {
+  const n = b.length;
+  for (let i = 0; i < n; i++) u8[p + i] = b[i];
+  return p + n;
 }
 
 /** A string known to be ASCII (addresses, methods, versions, digits). */

@@ -1,20 +1,25 @@
 /**
  * A log destination for processes sharing one stdout (every worker and the
- * supervisor write to the same pipe). Lines are batched and flushed with one
- * write(2) of at most PIPE_BUF bytes holding whole lines only, so lines from
- * different processes never interleave mid-line, and a busy worker makes one
- * system call per batch rather than one per line.
+ * supervisor write to the same pipe or file). Lines are batched and flushed
+ * with one write(2) holding whole lines only, so lines from different
+ * processes never interleave mid-line, and a busy worker makes one system
+ * call per batch rather than one per line. A batch is at most PIPE_BUF bytes
+ * on a pipe or socket (the most the kernel writes whole), and up to 32 KiB
+ * on a regular file, where the processes share the file's offset and Linux
+ * writes each write(2) whole at it: fewer, larger writes cost less per line.
  *
  * Lines are encoded straight into one reused buffer: no string concatenation
  * of the batch, no separate byte count per line, no Buffer per flush.
  */
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 
 const PIPE_BUF = 4096;
-/** The batch buffer; while it holds at most PIPE_BUF bytes, 60 KiB are always free. */
-const CAPACITY = 64 * 1024;
+/** The longest batch on a regular file. */
+const FILE_BATCH = 32 * 1024;
 /** Bytes always free after the batch: a line encoded in place (see `room`) may take this many. */
-export const LINE_ROOM = CAPACITY - PIPE_BUF;
+export const LINE_ROOM = 60 * 1024;
+/** The batch buffer: the longest batch and the room for one more line. */
+const CAPACITY = FILE_BATCH + LINE_ROOM;
 /** Longest line (in UTF-16 units) sure to fit in the free space: UTF-8 takes at most 3 bytes per unit. */
 const MAX_BATCHED_LINE = Math.floor(LINE_ROOM / 3);
 
@@ -24,8 +29,11 @@ export class LineWriter {
   private readonly buf = Buffer.allocUnsafe(CAPACITY) as Utf8Buffer;
   private used = 0;
   private scheduled = false;
+  /** The longest batch written at once: PIPE_BUF, or FILE_BATCH on a regular file. */
+  private readonly batch: number;
 
   constructor(private readonly fd: number = 1) {
+    this.batch = isRegularFile(fd) ? FILE_BATCH : PIPE_BUF;
     process.once('exit', () => this.flush());
   }
 
@@ -58,17 +66,17 @@ export class LineWriter {
   commit(lineEnd: number): void {
     const at = this.used;
     const end = lineEnd;
-    if (end <= PIPE_BUF) {
+    if (end <= this.batch) {
       this.used = end;
     } else {
-      // The batch would pass PIPE_BUF: send the lines before this one, keep this one.
+      // The batch would grow too long: send the lines before this one, keep this one.
       if (at > 0) {
         writeAll(this.fd, this.buf.subarray(0, at));
         this.buf.copyWithin(0, at, end);
       }
       this.used = end - at;
-      if (this.used > PIPE_BUF) {
-        // One line longer than PIPE_BUF: alone in its write.
+      if (this.used > this.batch) {
+        // One line longer than a batch: alone in its write.
         this.flush();
         return;
       }
@@ -87,6 +95,14 @@ export class LineWriter {
     const n = this.used;
     this.used = 0;
     writeAll(this.fd, this.buf.subarray(0, n));
+  }
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
   }
 }
 
