@@ -78,6 +78,8 @@ export const GOALS: GoalSpec[] = [
   ratioGoal('post-64k', 'native POST /echo, 64 KiB body: req/s vs bare node:http reading the same body', 1.0, 'flexilib-post-64k', 'baseline-node-http-post-64k'),
   ratioGoal('threaded-throughput', 'threaded native route: req/s vs bare node:http', 0.8, 'flexilib-threaded'),
   pairedGoal('proxy-throughput', 'upstream route: req/s vs nginx proxy_pass to the same origin (nginx return 200)', 0.75, 'flexilib-upstream', 'nginx-proxy-pass'),
+  pairedGoal('proxy-floor-ceiling', 'the Node.js proxy floor (bare node:net forwarding bytes, no HTTP): req/s vs nginx proxy_pass to the same origin', null, 'node-net-proxy-floor', 'nginx-proxy-pass'),
+  pairedGoal('proxy-floor', 'upstream route: req/s vs the Node.js proxy floor (bare node:net)', null, 'flexilib-upstream', 'node-net-proxy-floor'),
   ratioGoal('wasm-throughput', 'WASM route: req/s vs bare node:http', 0.8, 'flexilib-wasm'),
   p99Goal('wasm-p99', 'WASM route: p99 latency at 32 connections (paced run)', 2, 'flexilib-wasm'),
   rssGoal('inline route', 1.2, 'flexilib-inline', 'worker-rss'),

@@ -1,12 +1,12 @@
-// flexilib's upstream route: every request proxied over undici keep-alive
-// connections to one origin (nginx `return 200`, the ceiling's answer),
-// access log off as nginx's. Compare with nginx-proxy-pass (same origin, same
-// workers); the goal is at least half of nginx's requests/s.
+// flexilib's upstream route: every request proxied over the lean origin
+// client's keep-alive connections to one origin (nginx `return 200`, the
+// ceiling's answer), access log off as nginx's. Compare with nginx-proxy-pass
+// (same origin, same workers; goal 0.75x) and node-net-proxy-floor (what
+// Node.js sockets alone cost for a proxy).
 //
-// undici's client code is large and takes several seconds of load to reach
-// optimised JIT tiers on two busy cores (measured: the first 3-6 s run at a
-// third of steady-state speed), longer than the harness's common warm-up, so
-// the scenario warms its own server for 5 s before handing it over.
+// The proxy path takes several seconds of load to reach optimised JIT tiers
+// on two busy cores, longer than the harness's common warm-up, so the
+// scenario warms its own server for 5 s before handing it over.
 import { defineScenario } from '../lib/scenario.ts';
 import { runWrk } from '../lib/wrk.ts';
 import { flexilibMissing, startFlexilib } from '../lib/servers/flexilib.ts';

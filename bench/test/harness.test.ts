@@ -59,7 +59,7 @@ describe('scenarios', () => {
     assert.deepEqual(ids.slice(0, baselines.length), baselines, 'baselines lead every round, so their answers are recorded before they are compared with');
     for (const id of [
       'flexilib-inline', 'flexilib-threaded', 'flexilib-logs-metrics-off', 'flexilib-logs-metrics-on', 'nginx-return-200', 'nginx-proxy-pass',
-      'flexilib-upstream', 'flexilib-wasm', 'flexilib-lambda-node', 'flexilib-worker', 'flexilib-post-1k', 'flexilib-post-64k', 'flexilib-inline-c1000', 'node-net-floor',
+      'flexilib-upstream', 'flexilib-wasm', 'flexilib-lambda-node', 'flexilib-worker', 'flexilib-post-1k', 'flexilib-post-64k', 'flexilib-inline-c1000', 'node-net-floor', 'node-net-proxy-floor',
     ]) {
       assert.ok(ids.includes(id), `${id} is missing`);
     }
@@ -70,6 +70,7 @@ describe('scenarios', () => {
     assert.equal(baselineOf(scenarios.get('flexilib-inline-c1000')!), 'baseline-node-http-c1000');
     assert.equal(baselineOf(scenarios.get('flexilib-wasm')!), 'baseline-node-http');
     assert.equal(scenarios.get('node-net-floor')!.role, 'ceiling');
+    assert.equal(scenarios.get('node-net-proxy-floor')!.role, 'ceiling');
     // The ceiling comparison drives these with plain wrk too.
     assert.deepEqual(ids.filter((id) => scenarios.get(id)!.plainWrk).sort(), ['baseline-node-http', 'flexilib-inline', 'nginx-return-200', 'node-net-floor']);
   });

@@ -10,12 +10,17 @@ export const BASELINE_SERVER = 'bench/servers/node-http-cluster.mjs';
 /** What the baseline answers (node-http-cluster.mjs): the header count, or the echo of the request. */
 export type BaselineHandler = 'count' | 'echo';
 
-export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELINE_SERVER, handler: BaselineHandler = 'count'): Promise<RunningServer> {
+export async function startNodeHttpCluster(
+  ctx: ScenarioContext,
+  script = BASELINE_SERVER,
+  handler: BaselineHandler = 'count',
+  extraEnv: Record<string, string> = {},
+): Promise<RunningServer> {
   const p = spawnToFile(...nodeCommand(ctx, [path.join(ctx.root, script)]), {
     logFile: path.join(ctx.tmp, 'server.log'),
     // Anything a server writes to its working folder (V8 logs, say) goes with the temp folder.
     cwd: ctx.tmp,
-    env: serverEnv(ctx, { BENCH_WORKERS: String(ctx.workers), BENCH_HANDLER: handler }),
+    env: serverEnv(ctx, { BENCH_WORKERS: String(ctx.workers), BENCH_HANDLER: handler, ...extraEnv }),
   });
   const port = await waitForLine(
     p,
@@ -23,5 +28,6 @@ export async function startNodeHttpCluster(ctx: ScenarioContext, script = BASELI
     'node:http cluster',
     ctx.startTimeoutMs,
   );
-  return runningServer(p, port, `BENCH_WORKERS=${ctx.workers} BENCH_HANDLER=${handler} node ${script}`);
+  const env = Object.entries(extraEnv).map(([k, v]) => `${k}=${v} `).join('');
+  return runningServer(p, port, `BENCH_WORKERS=${ctx.workers} BENCH_HANDLER=${handler} ${env}node ${script}`);
 }
