@@ -100,7 +100,11 @@ export class LineWriter {
 
 function isRegularFile(fd: number): boolean {
   try {
-    return fstatSync(fd).isFile();
+    // bigint: node's realpathSync reads the shared (non-bigint) stat array
+    // left by the last stat call, and with a pipe's mode there it stops
+    // resolving symlinks early (node 20): modules required later through a
+    // symlink (pnpm's layout) then fail to load their own dependencies.
+    return fstatSync(fd, { bigint: true }).isFile();
   } catch {
     return false;
   }
