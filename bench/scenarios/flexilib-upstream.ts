@@ -10,7 +10,7 @@
 import { defineScenario } from '../lib/scenario.ts';
 import { runWrk } from '../lib/wrk.ts';
 import { flexilibMissing, startFlexilib } from '../lib/servers/flexilib.ts';
-import { originUnavailable, startOrigin, withOrigin } from '../lib/servers/upstream-origin.ts';
+import { originUnavailable, withOriginStarted } from '../lib/servers/upstream-origin.ts';
 
 export default defineScenario({
   id: 'flexilib-upstream',
@@ -18,22 +18,16 @@ export default defineScenario({
   role: 'subject',
   conformance: 'same-content',
   unavailable: (root) => flexilibMissing(root) ?? originUnavailable(),
-  async start(ctx) {
-    const origin = await startOrigin(ctx);
-    try {
+  start: (ctx) =>
+    withOriginStarted(ctx, async (originPort) => {
       const proxy = await startFlexilib(ctx, {
-        ini: `/ = upstream:origin\n\n[upstream.origin]\nservers = http://127.0.0.1:${origin.port}\nhealth_interval = 30s`,
+        ini: `/ = upstream:origin\n\n[upstream.origin]\nservers = http://127.0.0.1:${originPort}\nhealth_interval = 30s`,
         flags: ['--no-access-log'],
       });
-      const server = withOrigin(proxy, origin);
       await runWrk(proxy.port, { connections: 32, threads: 2, seconds: 5, delayMs: 0 }).catch(async (err: unknown) => {
         await proxy.stop();
         throw err;
       });
-      return server;
-    } catch (err) {
-      await origin.stop();
-      throw err;
-    }
-  },
+      return proxy;
+    }),
 });

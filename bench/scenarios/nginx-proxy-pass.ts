@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { defineScenario, type ScenarioContext } from '../lib/scenario.ts';
 import { runNginx } from '../lib/servers/nginx.ts';
-import { originUnavailable, startOrigin, withOrigin } from '../lib/servers/upstream-origin.ts';
+import { originUnavailable, withOriginStarted } from '../lib/servers/upstream-origin.ts';
 
 function startProxy(ctx: ScenarioContext, originPort: number) {
   const tmp = path.join(ctx.tmp, 'proxy');
@@ -40,13 +40,5 @@ export default defineScenario({
   role: 'ceiling',
   conformance: 'same-content',
   unavailable: originUnavailable,
-  async start(ctx) {
-    const origin = await startOrigin(ctx);
-    try {
-      return withOrigin(await startProxy(ctx, origin.port), origin);
-    } catch (err) {
-      await origin.stop();
-      throw err;
-    }
-  },
+  start: (ctx) => withOriginStarted(ctx, (originPort) => startProxy(ctx, originPort)),
 });

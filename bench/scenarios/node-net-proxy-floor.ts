@@ -6,7 +6,7 @@
 // read against what Node.js can reach at all.
 import { defineScenario } from '../lib/scenario.ts';
 import { startNodeHttpCluster } from '../lib/servers/node-http.ts';
-import { originUnavailable, startOrigin, withOrigin } from '../lib/servers/upstream-origin.ts';
+import { originUnavailable, withOriginStarted } from '../lib/servers/upstream-origin.ts';
 
 export const NODE_NET_PROXY_FLOOR_SERVER = 'bench/servers/node-net-proxy-floor.mjs';
 
@@ -16,13 +16,6 @@ export default defineScenario({
   role: 'ceiling',
   conformance: 'same-content',
   unavailable: originUnavailable,
-  async start(ctx) {
-    const origin = await startOrigin(ctx);
-    try {
-      return withOrigin(await startNodeHttpCluster(ctx, NODE_NET_PROXY_FLOOR_SERVER, 'count', { BENCH_ORIGIN_PORT: String(origin.port) }), origin);
-    } catch (err) {
-      await origin.stop();
-      throw err;
-    }
-  },
+  start: (ctx) =>
+    withOriginStarted(ctx, (originPort) => startNodeHttpCluster(ctx, NODE_NET_PROXY_FLOOR_SERVER, 'count', { BENCH_ORIGIN_PORT: String(originPort) })),
 });

@@ -8,6 +8,7 @@
 //
 //   BENCH_WORKERS=2 node node-http-cluster.mjs   prints {"msg":"listening","port":N}
 import cluster from 'node:cluster';
+import { runPrimary } from './cluster-primary.mjs';
 import http from 'node:http';
 
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
@@ -36,20 +37,7 @@ if (!handlers[handler]) {
 }
 
 if (cluster.isPrimary) {
-  let listening = 0;
-  cluster.on('listening', (_worker, address) => {
-    if (++listening === workers) process.stdout.write(JSON.stringify({ msg: 'listening', port: address.port }) + '\n');
-  });
-  cluster.on('exit', (worker, code, signal) => {
-    if (!stopping) process.stdout.write(JSON.stringify({ msg: 'worker died', pid: worker.process.pid, code, signal }) + '\n');
-    if (Object.keys(cluster.workers ?? {}).length === 0 && stopping) process.exit(0);
-  });
-  let stopping = false;
-  process.on('SIGTERM', () => {
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.disconnect();
-  });
-  for (let i = 0; i < workers; i++) cluster.fork();
+  runPrimary(workers);
 } else {
   http.createServer(handlers[handler]).listen(0, '127.0.0.1');
 }

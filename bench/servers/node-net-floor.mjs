@@ -9,25 +9,13 @@
 //
 //   BENCH_WORKERS=2 node node-net-floor.mjs   prints {"msg":"listening","port":N}
 import cluster from 'node:cluster';
+import { runPrimary } from './cluster-primary.mjs';
 import net from 'node:net';
 
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
 
 if (cluster.isPrimary) {
-  let listening = 0;
-  let stopping = false;
-  cluster.on('listening', (_worker, address) => {
-    if (++listening === workers) process.stdout.write(JSON.stringify({ msg: 'listening', port: address.port }) + '\n');
-  });
-  cluster.on('exit', (worker, code, signal) => {
-    if (!stopping) process.stdout.write(JSON.stringify({ msg: 'worker died', pid: worker.process.pid, code, signal }) + '\n');
-    if (Object.keys(cluster.workers ?? {}).length === 0 && stopping) process.exit(0);
-  });
-  process.on('SIGTERM', () => {
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.disconnect();
-  });
-  for (let i = 0; i < workers; i++) cluster.fork();
+  runPrimary(workers);
 } else {
   // The baseline's answer to wrk's GET / (one request header: " 1"), node's
   // framing and header order; the Date value renewed once a second.

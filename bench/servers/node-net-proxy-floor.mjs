@@ -8,6 +8,7 @@
 //
 //   BENCH_WORKERS=2 BENCH_ORIGIN_PORT=N node node-net-proxy-floor.mjs   prints {"msg":"listening","port":N}
 import cluster from 'node:cluster';
+import { runPrimary } from './cluster-primary.mjs';
 import net from 'node:net';
 
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
@@ -15,20 +16,7 @@ const originPort = Number(process.env.BENCH_ORIGIN_PORT);
 if (!(originPort > 0)) throw new Error('BENCH_ORIGIN_PORT: the origin\'s port is required');
 
 if (cluster.isPrimary) {
-  let listening = 0;
-  let stopping = false;
-  cluster.on('listening', (_worker, address) => {
-    if (++listening === workers) process.stdout.write(JSON.stringify({ msg: 'listening', port: address.port }) + '\n');
-  });
-  cluster.on('exit', (worker, code, signal) => {
-    if (!stopping) process.stdout.write(JSON.stringify({ msg: 'worker died', pid: worker.process.pid, code, signal }) + '\n');
-    if (Object.keys(cluster.workers ?? {}).length === 0 && stopping) process.exit(0);
-  });
-  process.on('SIGTERM', () => {
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.disconnect();
-  });
-  for (let i = 0; i < workers; i++) cluster.fork();
+  runPrimary(workers);
 } else {
   net
     .createServer({ noDelay: true }, (client) => {

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { fileOf, formatProfile, summarizeProfiles } from '../lib/cpu-profile.ts';
 import { areaOf } from '../lib/perf.ts';
@@ -116,7 +117,10 @@ describe('conformance', () => {
   test('a server that answers other bytes is caught, and stops the bench', async () => {
     // The baseline's code with one difference: the header name lower-cased.
     const script = path.join(tmp, 'other-bytes.mjs');
-    writeFileSync(script, readFileSync(path.join(ROOT, 'bench/servers/node-http-cluster.mjs'), 'utf8').replace("'X-custom-foo'", "'x-custom-foo'"));
+    writeFileSync(script, readFileSync(path.join(ROOT, 'bench/servers/node-http-cluster.mjs'), 'utf8')
+        .replace("'X-custom-foo'", "'x-custom-foo'")
+        .replace("'./cluster-primary.mjs'", JSON.stringify(pathToFileURL(path.join(ROOT, 'bench/servers/cluster-primary.mjs')).href)),
+    );
     const dir = mkdtempSync(path.join(tmp, 'other-'));
     const other = await startNodeHttpCluster({ root: ROOT, tmp: dir, workers: 1, env: {}, nodeArgs: [] }, path.relative(ROOT, script));
     started.push(other);

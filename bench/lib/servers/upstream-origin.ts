@@ -33,3 +33,14 @@ export function withOrigin(proxy: RunningServer, origin: RunningServer): Running
     },
   };
 }
+
+/** Start the origin, then the proxy in front of it (given the origin's port); the origin stops if the proxy fails to start. */
+export async function withOriginStarted(ctx: ScenarioContext, startProxy: (originPort: number) => Promise<RunningServer>): Promise<RunningServer> {
+  const origin = await startOrigin(ctx);
+  try {
+    return withOrigin(await startProxy(origin.port), origin);
+  } catch (err) {
+    await origin.stop();
+    throw err;
+  }
+}
