@@ -77,12 +77,7 @@ describe('fast lane: one shared read buffer', () => {
     const args = ['--keep-alive-timeout', '10000'];
     [lane, plain] = await Promise.all([startFlexilib({ config, workers: 1, args: [...args, '--log-level', 'debug'] }), startFlexilib({ config, workers: 1, args: [...args, '--no-fast-lane'] })]);
     // The library loads on first use, through node:http; the lane serves it once loaded.
-    for (const f of [lane, plain]) {
-      const c = new RawConnection(f.port);
-      c.write(get('/'));
-      await c.responses(1);
-      c.close();
-    }
+    for (const f of [lane, plain]) await run(f, [{ writes: [[0, get('/')]], answers: 1 }]);
   });
 
   after(async () => {
