@@ -26,8 +26,13 @@ import { Socket } from 'node:net';
 /** A read: `nread` bytes at the start of `buf`; false stops reading (as a full stream would). */
 export type ReadCallback = (nread: number, buf: Buffer) => boolean | void;
 
-/** Reads as big as node's own (it offers libuv 64 KiB per read). */
-const BUFFER_BYTES = 64 * 1024;
+/**
+ * One buffer per process, so it can be large: a request with a body up to
+ * about the lane's cap (256 KiB) that the kernel already holds whole arrives
+ * in one read, which the lane serves without copying it (a request left
+ * incomplete by a read is copied out of the buffer). node offers libuv 64 KiB.
+ */
+const BUFFER_BYTES = 256 * 1024;
 
 type Internals = Record<symbol, unknown>;
 interface UserBufferHandle {
