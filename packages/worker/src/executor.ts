@@ -21,9 +21,6 @@ export interface RequestLike {
   /** The whole request body when the fast lane read it (Content-Length framed); undefined on
    * node:http's path, where executors read the body from the request stream. */
   body?: Buffer;
-  /** The fast lane's body in the pieces it arrived in, for direct() executors, which copy it
-   * once into their own memory (no Buffer of the whole body is made); `body` is then unset. */
-  bodyParts?: readonly Buffer[] | null;
 }
 
 export type ExecutorKind = 'native' | 'upstream' | 'wasm' | 'lambda' | 'worker';

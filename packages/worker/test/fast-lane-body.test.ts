@@ -212,7 +212,7 @@ describe('fast lane: request bodies', () => {
     assert.equal(await counted(lane, before, splits.length), splits.length, 'every split request was the lane\'s');
   });
 
-  it('gathers a body sent in more small pieces than it keeps apart', async () => {
+  it('gathers a body sent in many small pieces', async () => {
     const whole = post('/echo?trickle', bytes(2000, 17));
     const at = whole.indexOf('\r\n\r\n') + 4;
     // 50 reads of 40 bytes, then a pipelined GET behind the last.

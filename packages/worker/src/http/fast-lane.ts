@@ -6,9 +6,9 @@
  *
  *   accept ─> fast lane ─ a whole, strict HTTP/1.1 request, no body or a
  *                │        Content-Length one within the route's limit and
- *                │        LANE_BODY_MAX (read whole first, however it is split;
- *                │        a body that takes several reads is kept as those
- *                │        reads and copied once, where its executor wants it)
+ *                │        LANE_BODY_MAX (read whole first, however it is split:
+ *                │        a request that takes several reads is gathered into
+ *                │        one buffer of its size)
  *                │        ├─ inline native route, library loaded: direct() ─> bytes out
  *                │        │  (a large plugin answer straight from native memory)
  *                │        └─ upstream, threaded native or WASM route: laneHandle()
@@ -25,6 +25,15 @@
  *                   another kind of route, an inline library not loaded yet
  *                   ─> node:http's own connection listener, given the bytes
  *                      not yet served; the connection is node's from then on
+ *
+ * Reads: every lane connection reads into one buffer shared by all of them
+ * (socket-reads.ts: no 'data' events, no allocation per read), so nothing
+ * keeps a view of a read past serve(): bytes kept for later (a request's
+ * reads so far, bytes after a request whose answer is awaited, the bytes
+ * handed to node:http) are copied where they are kept, and executors that
+ * answer later copy what they keep of the request (held-request.ts, the
+ * upstream's body). A whole request in one read, answered at once, copies
+ * nothing. Where node lacks what that relies on, the lane reads 'data'.
  *
  * Why: node:http's request and response objects (two streams, their events
  * and ticks, header validation per write) cost about 50k instructions a
@@ -57,15 +66,10 @@ import { RequestHeadParser, type LaneRequest } from './lane-request.js';
 import { checkFinalStatus } from './final-status.js';
 import { errorAnswer, sendError } from './respond.js';
 import { releaseHeld } from './response-rules.js';
+import { SharedReads } from './socket-reads.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY: Buffer = Buffer.alloc(0);
-/**
- * Reads of a body kept as they came; a client sending it in more, smaller
- * pieces has them gathered into one buffer (a few bytes per read must not
- * cost a Buffer object each).
- */
-const MAX_PARTS = 32;
 /** Bytes a client may send ahead while an answer is awaited before the lane stops reading it. */
 const PENDING_MAX = 64 * 1024;
 /**
@@ -104,13 +108,11 @@ class LaneConnection {
   /** No request answered yet: the idle timeout is node's headers timeout, not the keep-alive one. */
   fresh = true;
   /**
-   * A request whose body is still arriving: the reads of it so far as they
-   * came (no copy; the first holds its head), or, once more than MAX_PARTS
-   * reads, one buffer of its whole size being filled (`coalesced`).
+   * A request whose body is still arriving: one buffer of its whole size
+   * (head and body), filled as its reads come (they are the shared buffer's).
    */
-  parts: Buffer[] | null = null;
-  coalesced = false;
-  /** Bytes of the request read so far, and its whole size (head and body). */
+  partial: Buffer | null = null;
+  /** Bytes of the request read so far, and its whole size. */
   filled = 0;
   size = 0;
   /** When the partial request's head was read (performance.now()): node's request timeout counts from it. */
@@ -133,6 +135,10 @@ export class FastLane implements LaneOwner {
   private readonly done = finishedRequest(true);
   private readonly observed: boolean;
   private stopping = false;
+  /** Reads into one shared buffer (null: this node lacks it; 'data' events). */
+  private readonly reads = SharedReads.probe();
+  /** How the first connection was read is logged once (debug; the tests look for it). */
+  private readsLogged = false;
   private constructor(
     private readonly server: Server,
     private readonly nodeListener: (socket: Socket) => void,
@@ -167,7 +173,7 @@ export class FastLane implements LaneOwner {
   stop(): void {
     this.stopping = true;
     // A body still arriving is a request in progress: answered (and closed) once whole.
-    for (const c of this.conns.values()) if (c.res === null && c.parts === null) c.socket.destroySoon();
+    for (const c of this.conns.values()) if (c.res === null && c.partial === null) c.socket.destroySoon();
   }
 
   private accept(socket: Socket): void {
@@ -175,12 +181,13 @@ export class FastLane implements LaneOwner {
       this.nodeListener.call(this.server, socket);
       return;
     }
+    const reads = this.reads;
     const onData = (chunk: Buffer) => this.serve(conn, chunk);
     // A FIN while an answer is awaited is the client leaving, as node:http and
     // nginx take it: the origin request is aborted and logged as 499. Mid-body,
     // node:http's parser refuses the cut request (400).
     const onEnd = () => {
-      if (conn.parts !== null) {
+      if (conn.partial !== null) {
         this.bodyAbandoned(conn, Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE' }));
         return;
       }
@@ -192,7 +199,7 @@ export class FastLane implements LaneOwner {
     // time out either). No request yet: node's 408, by the server's own handler.
     const onTimeout = () => {
       // A body stalled for the whole request timeout: node's 408.
-      if (conn.parts !== null) {
+      if (conn.partial !== null) {
         this.bodyAbandoned(conn, REQUEST_TIMEOUT());
         return;
       }
@@ -205,7 +212,7 @@ export class FastLane implements LaneOwner {
     const onError = () => socket.destroy();
     const onClose = () => {
       this.conns.delete(socket);
-      if (conn.parts !== null) this.bodyAbandoned(conn, null);
+      if (conn.partial !== null) this.bodyAbandoned(conn, null);
       conn.res?.clientGone();
     };
     const conn = new LaneConnection(socket, () => {
@@ -217,7 +224,12 @@ export class FastLane implements LaneOwner {
       socket.setTimeout(0);
       this.conns.delete(socket);
     });
-    socket.on('data', onData);
+    const shared = reads !== null && reads.attach(socket, (n) => this.serve(conn, reads.view(n)));
+    if (!shared) socket.on('data', onData);
+    if (!this.readsLogged) {
+      this.readsLogged = true;
+      this.log.debug({ reads: shared ? 'shared-buffer' : 'data-events' }, 'fast lane: how connections are read');
+    }
     socket.on('end', onEnd);
     socket.on('timeout', onTimeout);
     socket.on('error', onError);
@@ -234,22 +246,25 @@ export class FastLane implements LaneOwner {
   private handOff(conn: LaneConnection, chunk: Buffer, from: number, rest: Buffer): void {
     const socket = conn.socket;
     conn.detach();
+    // Its reads become ordinary stream data (private copies) should node:http
+    // ever read it through the stream rather than its parser.
+    this.reads?.toStream(socket);
     // Paused by the lane (backpressure): node:http reads it from now on.
     if (socket.isPaused()) socket.resume();
     this.nodeListener.call(this.server, socket);
     // node:http now reads the socket itself; the bytes already read are fed to
     // it first, in one piece (its parser may pause the socket after a chunk,
-    // and must not be given a second one then).
+    // and must not be given a second one then), a copy of its own.
     const left = from === 0 ? chunk : chunk.subarray(from);
-    socket.emit('data', rest.length === 0 ? left : Buffer.concat([left, rest]));
+    socket.emit('data', Buffer.concat([left, rest]));
   }
 
   private serve(conn: LaneConnection, chunk: Buffer): void {
     const socket = conn.socket;
     if (conn.res !== null) {
-      // An answer is in progress: keep the bytes for after it, reading on
-      // (to notice a client that leaves) unless it sends too much meanwhile.
-      conn.pending = conn.pending === null ? chunk : Buffer.concat([conn.pending, chunk]);
+      // An answer is in progress: keep the bytes (a copy) for after it, reading
+      // on (to notice a client that leaves) unless it sends too much meanwhile.
+      conn.pending = conn.pending === null ? Buffer.from(chunk) : Buffer.concat([conn.pending, chunk]);
       if (conn.pending.length > PENDING_MAX) socket.pause();
       return;
     }
@@ -257,23 +272,21 @@ export class FastLane implements LaneOwner {
     if (!socket.writable) return;
     /** Bytes after a request whose body just completed: served after it. */
     let rest: Buffer = EMPTY;
-    /** A request this chunk completed: its reads (`chunk` is the first, with its head). */
-    let whole: Buffer[] | null = null;
-    if (conn.parts !== null) {
+    if (conn.partial !== null) {
       const n = Math.min(conn.size - conn.filled, chunk.length);
-      this.bodyRead(conn, n === chunk.length ? chunk : chunk.subarray(0, n));
+      chunk.copy(conn.partial, conn.filled, 0, n);
+      conn.filled += n;
       if (conn.filled < conn.size) {
         // A client trickling its body still has node:http's deadline for the whole request.
         const limit = this.opts.requestTimeoutMs;
         if (limit > 0 && performance.now() - conn.partialSince > limit) this.bodyAbandoned(conn, REQUEST_TIMEOUT());
         return;
       }
-      whole = conn.parts;
-      conn.parts = null;
-      this.idle(conn);
       if (n < chunk.length) rest = chunk.subarray(n);
-      // The request, whole: parsed (and routed) again from its first byte, its body in the pieces it came in.
-      chunk = whole[0];
+      // The request, whole: parsed (and routed) again from its first byte.
+      chunk = conn.partial;
+      conn.partial = null;
+      this.idle(conn);
     }
     const req = this.req;
     let pos = 0;
@@ -288,14 +301,12 @@ export class FastLane implements LaneOwner {
       if (length > 0) {
         // Over the route's limit (node:http's 413) or the lane's: node's to read.
         if (length > LANE_BODY_MAX || length > (ex.route.options.maxBodyBytes ?? this.opts.maxBodyBytes)) break;
-        if (next <= chunk.length) req.body = chunk.subarray(end + 4, next);
-        else if (whole === null) {
+        if (next > chunk.length) {
           this.awaitBody(conn, chunk, pos, next - pos);
           pos = chunk.length;
           break;
-        } else if (ex.direct !== undefined) req.bodyParts = bodyPieces(whole, end + 4);
-        // An executor answering later gets one buffer (this is the body's one copy).
-        else req.body = Buffer.concat(bodyPieces(whole, end + 4), length);
+        }
+        req.body = chunk.subarray(end + 4, next);
       }
       if (ex.direct !== undefined) {
         if (pos > 0 && !corked) {
@@ -304,7 +315,6 @@ export class FastLane implements LaneOwner {
         }
         const answered = this.answer(socket, ex);
         req.body = undefined;
-        req.bodyParts = null;
         if (!answered) break;
         if (conn.fresh) this.answered(conn);
         pos = next;
@@ -317,10 +327,10 @@ export class FastLane implements LaneOwner {
         this.start(conn, ex);
         req.body = undefined;
         if (conn.res !== null) {
-          // Answered later: what follows waits for it (settled() goes on),
-          // reading on (paused only if the client sent too much ahead).
-          if (pos < chunk.length) conn.pending = rest.length === 0 ? chunk.subarray(pos) : Buffer.concat([chunk.subarray(pos), rest]);
-          else if (rest.length > 0) conn.pending = rest;
+          // Answered later: what follows (a copy) waits for it (settled() goes
+          // on), reading on (paused only if the client sent too much ahead).
+          if (pos < chunk.length) conn.pending = Buffer.concat([chunk.subarray(pos), rest]);
+          else if (rest.length > 0) conn.pending = Buffer.from(rest);
           if (!conn.draining && socket.isPaused() && (conn.pending === null || conn.pending.length <= PENDING_MAX)) socket.resume();
           return;
         }
@@ -333,9 +343,7 @@ export class FastLane implements LaneOwner {
     }
     if (corked) socket.uncork();
     if (pos < chunk.length) {
-      // A request completed here and declined after all (a reload changed its route): node's, whole.
-      if (whole !== null && whole.length > 1) this.handOff(conn, Buffer.concat(whole), pos, rest);
-      else this.handOff(conn, chunk, pos, rest);
+      this.handOff(conn, chunk, pos, rest);
       return;
     }
     // What followed a body that completed (pipelined requests): served as any chunk is.
@@ -357,37 +365,18 @@ export class FastLane implements LaneOwner {
   }
 
   /**
-   * A request the lane takes whose body goes on past this chunk: its reads
-   * are kept as they come (serve()), to be copied once, whole, where its
-   * executor wants the body. Until it is whole, node:http's request timeout
-   * applies, not the idle one.
+   * A request the lane takes whose body goes on past this chunk: gathered,
+   * head and body, into one buffer of its size as its reads come (serve()).
+   * Until it is whole, node:http's request timeout applies, not the idle one.
    */
   private awaitBody(conn: LaneConnection, chunk: Buffer, from: number, size: number): void {
-    conn.parts = [from === 0 ? chunk : chunk.subarray(from)];
-    conn.coalesced = false;
+    const partial = Buffer.allocUnsafe(size);
+    chunk.copy(partial, 0, from);
+    conn.partial = partial;
     conn.filled = chunk.length - from;
     conn.size = size;
     conn.partialSince = performance.now();
     conn.socket.setTimeout(this.opts.requestTimeoutMs);
-  }
-
-  /** One more read of a body in progress (`piece`: no byte past the request). */
-  private bodyRead(conn: LaneConnection, piece: Buffer): void {
-    const parts = conn.parts!;
-    if (conn.coalesced) parts[0].set(piece, conn.filled);
-    else if (parts.length < MAX_PARTS) parts.push(piece);
-    else {
-      const one = Buffer.allocUnsafe(conn.size);
-      let at = 0;
-      for (const p of parts) {
-        one.set(p, at);
-        at += p.length;
-      }
-      one.set(piece, at);
-      conn.parts = [one];
-      conn.coalesced = true;
-    }
-    conn.filled += piece.length;
   }
 
   /**
@@ -397,8 +386,8 @@ export class FastLane implements LaneOwner {
    * still read, node's server answers the error (http-server.ts, 'clientError').
    */
   private bodyAbandoned(conn: LaneConnection, err: Error | null): void {
-    const first = conn.parts![0];
-    conn.parts = null;
+    const first = conn.partial!;
+    conn.partial = null;
     if (this.observed) this.recordAbandoned(conn, first);
     if (err === null) return;
     const socket = conn.socket;
@@ -568,13 +557,4 @@ function sendDirect(socket: Socket, head: string, status: number, body: string |
     socket.write(body);
     socket.uncork();
   } else body.sendAfter(socket, head);
-}
-
-/** The body of a request read in pieces, the first of which holds its head up to `at`. */
-function bodyPieces(reads: Buffer[], at: number): Buffer[] {
-  const first = reads[0];
-  if (at === first.length) return reads.slice(1);
-  const pieces = reads.slice();
-  pieces[0] = first.subarray(at);
-  return pieces;
 }

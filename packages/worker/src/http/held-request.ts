@@ -17,7 +17,7 @@ export function holdRequest(req: RequestLike): RequestLike {
     httpVersionMinor: req.httpVersionMinor,
     // The connection's own socket (the lane's object only points at it).
     socket: req.socket,
-    // Copied too: the lane may read it from a buffer of its own.
+    // Copied too: the lane's body is a view of its shared read buffer (socket-reads.ts).
     body: req.body === undefined ? undefined : Buffer.from(req.body),
   };
 }

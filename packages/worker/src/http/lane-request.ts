@@ -41,13 +41,11 @@ export interface LaneRequest {
   socket: Socket;
   /** The whole body (Content-Length framed), set by the lane once it has it; undefined without one. */
   body: Buffer | undefined;
-  /** Instead of `body`, for direct() executors: a body that came in several reads, in those pieces. */
-  bodyParts: Buffer[] | null;
 }
 
 /** Reads request heads into its one LaneRequest (the lane's, reused request after request). */
 export class RequestHeadParser {
-  readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket, body: undefined, bodyParts: null };
+  readonly req: LaneRequest = { method: '', url: '', rawHeaders: [], httpVersionMajor: 1, httpVersionMinor: 1, httpVersion: '1.1', socket: null as unknown as Socket, body: undefined };
   /** The last head's Content-Length (0 without one). */
   bodyLength = 0;
   /** Header strings decoded before, reused while clients send the same bytes. */

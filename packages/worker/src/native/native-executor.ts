@@ -323,16 +323,15 @@ export class NativeExecutor implements Executor {
   /**
    * The fast lane's call for inline routes (fast-lane.ts) whose library is
    * loaded; the body, if any, read whole by the lane within this route's
-   * limit (req.body, or req.bodyParts as it arrived), is copied into the
-   * slot. A large answer body stays in native memory for the lane to send
-   * (a HeldBody). Anything else (a first load, a load failure to report) is
+   * limit (req.body), is copied into the slot. A large answer body stays
+   * in native memory for the lane to send (a HeldBody). Anything else (a first load, a load failure to report) is
    * left to handle() by returning null.
    */
   private inlineLane(req: RequestLike, stats: RequestStats): PluginResponse | null {
     const version = this.deps.library.current;
     if (version === null) return null;
     const slot = this.deps.inlineSlot;
-    if (!slot.fillRequest(req, req.body ?? null, req.bodyParts ?? null)) return null;
+    if (!slot.fillRequest(req, req.body ?? null)) return null;
     return this.settle(version, slot, this.callInline(version, slot), stats, true);
   }
 

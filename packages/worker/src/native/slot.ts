@@ -133,7 +133,7 @@ export class Slot {
    * Write the request into the slot. Returns false when it does not fit (only
    * possible when node:http's header limits were raised above the slot's).
    */
-  fillRequest(req: RequestLike, body: Buffer | null, parts: readonly Buffer[] | null = null): boolean {
+  fillRequest(req: RequestLike, body: Buffer | null): boolean {
     const u32 = this.reqU32;
     const limit = this.req.size;
     let off = this.stringsStart;
@@ -176,9 +176,7 @@ export class Slot {
     off += this.writeStr(remote, off);
     u32[RQ.remote_port >>> 2] = peer.port | (req.httpVersionMajor << 16) | (req.httpVersionMinor << 24);
 
-    let length = 0;
-    if (parts !== null) for (let i = 0; i < parts.length; i++) length += parts[i].length;
-    else if (body !== null) length = body.length;
+    const length = body === null ? 0 : body.length;
     if (length === 0) {
       this.setLen(RQ.body, 0);
       this.setLen(RQ.body_len, 0);
@@ -187,15 +185,7 @@ export class Slot {
         if (this.body) freeBlock(this.body);
         this.body = allocBlock(Math.max(length, 64 * 1024));
       }
-      // The body's one copy on its way to the plugin: straight from the pieces it arrived in.
-      const dst = this.body.buf;
-      if (parts !== null) {
-        let at = 0;
-        for (let i = 0; i < parts.length; i++) {
-          dst.set(parts[i], at);
-          at += parts[i].length;
-        }
-      } else dst.set(body!, 0);
+      this.body.buf.set(body!, 0);
       this.setPtr(u32, RQ.body, this.body.addr);
       this.setLen(RQ.body_len, length);
     }

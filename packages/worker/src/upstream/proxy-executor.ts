@@ -157,7 +157,9 @@ class ProxyCall implements Dispatcher.DispatchHandler, Exchange {
       }
     }
     this.body = body;
-    this.wholeBody = req.body !== undefined && req.body.length > 0 ? req.body : null;
+    // A copy: the lane's body is a view of its read buffer, which its next
+    // read overwrites, and this call keeps it (queued for a connection, written later).
+    this.wholeBody = req.body !== undefined && req.body.length > 0 ? Buffer.from(req.body) : null;
     this.method = req.method!;
     this.target = req.url!;
     // 'on', not 'once': a response closes once and is then dropped, and once's
