@@ -295,6 +295,10 @@ export class WasmInstance {
       return;
     }
     this.ring.slots[slot].ctl[CTL.REQ_LEN] = len;
+    // Behind a call in flight, it may be taken back (that call stuck, or the
+    // thread dead) and served elsewhere from its request: keep a copy of the
+    // fast lane's reused one, which the next request overwrites.
+    if (k !== this.answered) job.queued?.();
     this.jobs[slot] = job;
     this.timeoutMs = timeoutMs;
     this.submitted = k + 1;

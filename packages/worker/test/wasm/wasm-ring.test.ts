@@ -69,8 +69,10 @@ test('calls in flight at once on one instance each get their own answer', { time
     return r;
   });
   await server.waitForLog((l) => l.msg === 'sleeping', { timeoutMs: 20_000 });
-  const quick = await Promise.all(Array.from({ length: 4 }, (_, i) => request(port, `/sleep/q${i}`, { agent, timeoutMs: 30_000 })));
-  assert.deepEqual(quick.map((r) => r.body), ['ok', 'ok', 'ok', 'ok']);
+  // Each answers its own target: a call taken back from the stuck instance and
+  // served by another still has its own request (not the lane's next one).
+  const quick = await Promise.all(Array.from({ length: 4 }, (_, i) => request(port, `/sleep/echo-q${i}`, { agent, timeoutMs: 30_000 })));
+  assert.deepEqual(quick.map((r) => r.body), ['/sleep/echo-q0', '/sleep/echo-q1', '/sleep/echo-q2', '/sleep/echo-q3']);
   assert.equal(slowDone, false, 'the quick calls were answered by another instance while the slow one still ran');
   const r = await slow;
   assert.equal(r.status, 200);
