@@ -143,7 +143,8 @@ export class JsonAccessLine {
     if (now !== this.timeNow) this.setTime(now);
     const u8 = out.room;
     let p = putBytes(u8, out.end, this.timeHead);
-    if (conn.whole !== null && target === conn.target && version === conn.version && route === conn.route) {
+    const repeated = target === conn.target && version === conn.version && route === conn.route;
+    if (repeated && conn.whole !== null) {
       p = putBytes(u8, p, conn.whole);
     } else {
       const versionRoute = this.versionRouteRun(version, route);
@@ -156,8 +157,8 @@ export class JsonAccessLine {
       p = putJsonAscii(u8, p, target);
       if (p < 0) return false;
       p = putBytes(u8, p, versionRoute);
-      if (target === conn.target && version === conn.version && route === conn.route) {
-        // Seen twice in a row on this connection: keep the run whole (bounded, see connection()).
+      if (repeated) {
+        // Seen twice in a row on this connection: keep the run whole (at most MAX_WHOLE_RUN bytes).
         if (p - from <= MAX_WHOLE_RUN) conn.whole = new Uint8Array(u8.subarray(from, p));
       } else {
         conn.target = target;
