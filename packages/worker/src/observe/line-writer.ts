@@ -4,9 +4,10 @@
  * with one write(2) holding whole lines only, so lines from different
  * processes never interleave mid-line, and a busy worker makes one system
  * call per batch rather than one per line. A batch is at most PIPE_BUF bytes
- * on a pipe or socket (the most the kernel writes whole), and up to 32 KiB
- * on a regular file, where the processes share the file's offset and Linux
- * writes each write(2) whole at it: fewer, larger writes cost less per line.
+ * on anything but a regular file (a pipe, a socket, a terminal: the most the
+ * kernel writes whole), and up to 32 KiB on a regular file, where the
+ * processes share the file's offset and Linux writes each write(2) whole at
+ * it: fewer, larger writes cost less per line.
  *
  * Lines are encoded straight into one reused buffer: no string concatenation
  * of the batch, no separate byte count per line, no Buffer per flush.
