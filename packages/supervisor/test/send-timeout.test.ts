@@ -34,7 +34,7 @@ function stalledClient(port: number, post: boolean): { closed: Promise<number>; 
   return { closed, socket };
 }
 
-test('10 clients that stop reading a 16 MiB answer: connections closed, worker memory released', { timeout: 90_000 }, async (t) => {
+test('10 clients that stop reading a 16 MiB answer: connections closed, worker memory released', { timeout: 150_000 }, async (t) => {
   const { dir, cleanup } = tempDir('send-timeout');
   t.after(cleanup);
   await compilePlugin(fixture('big.c'), path.join(dir, 'big.so'));
@@ -72,7 +72,9 @@ test('10 clients that stop reading a 16 MiB answer: connections closed, worker m
     const nudge = await request(server.port, '/big', { method: 'POST', body: NUDGE, headers: { 'x-size': '5' } });
     assert.equal(nudge.status, 200, nudge.body);
     return rssMiB(worker) < baseline + 64 ? true : undefined;
-  }, 30_000);
+    // When V8 runs that collection is its own: on a loaded CI machine it has
+    // taken over 30 s (twice in about ten runs), so the wait allows 90 s.
+  }, 90_000);
   // Still serving.
   const after = await request(server.port, '/big', { headers: { 'x-size': '5' } });
   assert.equal(after.status, 200);
