@@ -108,7 +108,8 @@ export class WorkerPool {
   }
 
   start(): void {
-    cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), silent: false });
+    // --expose-gc: a worker collects the answers of connections it dropped (worker's memory-return.ts).
+    cluster.setupPrimary({ exec: require.resolve('@flexilib/worker/worker-main'), execArgv: [...process.execArgv, '--expose-gc'], silent: false });
     for (let i = 0; i < this.size; i++) this.fork(false);
     if (this.spares > 0) this.fork(true);
   }

@@ -17,6 +17,7 @@ import { rawHeaderCount } from './raw-headers.js';
 import { sendError } from './respond.js';
 import type { Router } from '../routing/router.js';
 import { finishedRequest, NO_REQUEST, takeObserved, type RequestRecorder, type ServerState } from './server-state.js';
+import { MemoryReturn } from '../memory-return.js';
 import { WriteStallWatch } from './write-stall.js';
 
 export type { RequestRecorder, ServerState } from './server-state.js';
@@ -308,7 +309,7 @@ export function createHttpServer(opts: WorkerOptions, state: ServerState, log: L
   });
   const lane = opts.fastLane ? FastLane.install(server, opts, state, record, observed, log) : null;
   // After the lane: it takes over node:http's one connection listener.
-  new WriteStallWatch(opts.sendTimeoutMs, (socket, stalledMs) => {
+  new WriteStallWatch(opts.sendTimeoutMs, new MemoryReturn(log), (socket, stalledMs) => {
     log.warn({ code: 'FLX_SEND_TIMEOUT', remote: socket.remoteAddress, pending: socket.writableLength, stalledMs }, `client stopped reading for ${stalledMs} ms (--send-timeout ${opts.sendTimeoutMs}); connection closed`);
   }).install(server);
   return { server, lane };

@@ -9,9 +9,14 @@
  * queue and the stream's buffer both unchanged) for `sendTimeoutMs` is a
  * stall: the connection is reset and its buffers freed. A slow client that
  * keeps reading is progress, never a stall.
+ *
+ * What a cut connection held, and what one that closed with output pending
+ * at the last sweep held, is reported to MemoryReturn, which makes sure the
+ * worker gives it back.
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { MemoryReturn } from '../memory-return.js';
 
 interface Seen {
   /** Pending bytes in the stream's buffer and in libuv's write queue at `since`. */
@@ -32,7 +37,7 @@ export class WriteStallWatch {
   /** Connections closed for a stalled write, since start. */
   closed = 0;
 
-  constructor(private readonly sendTimeoutMs: number, private readonly onStall: (socket: Socket, stalledMs: number) => void) {}
+  constructor(private readonly sendTimeoutMs: number, private readonly memory: MemoryReturn, private readonly onStall: (socket: Socket, stalledMs: number) => void) {}
 
   /** Watch every connection the server accepts (node:http's and the fast lane's alike). */
   install(server: Server): void {
@@ -41,7 +46,12 @@ export class WriteStallWatch {
       this.sockets.add(socket);
       socket.once('close', () => {
         this.sockets.delete(socket);
-        this.seen.delete(socket);
+        const left = this.seen.get(socket);
+        if (left !== undefined) {
+          // The client went away with an answer still pending.
+          this.seen.delete(socket);
+          this.memory.drop(left.buffered);
+        }
       });
     });
     const every = Math.max(50, Math.min(1000, Math.floor(this.sendTimeoutMs / 4)));
@@ -52,6 +62,7 @@ export class WriteStallWatch {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.memory.stop();
   }
 
   private sweep(now: number): void {
@@ -72,6 +83,7 @@ export class WriteStallWatch {
         this.sockets.delete(socket);
         this.closed++;
         this.onStall(socket, now - prev.since);
+        this.memory.drop(buffered);
         // A reset, not a FIN: a FIN would queue behind the unread bytes and the
         // kernel would hold them (and the connection) for minutes.
         socket.resetAndDestroy();

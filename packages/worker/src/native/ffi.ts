@@ -57,6 +57,13 @@ export function writevNative(fd: number, iov: Pointer, count: number): number {
   return Number(cWritev(fd, iov, count));
 }
 
+/** malloc_trim(3), bound on first use: glibc returns the free pages of its heaps to the system (memory-return.ts). */
+let cMallocTrim: ((pad: number) => number) | null | undefined;
+export function trimNativeHeap(): void {
+  if (cMallocTrim === undefined) cMallocTrim = optionalFunc<(pad: number) => number>(libc, 'int malloc_trim(size_t pad)') ?? null;
+  cMallocTrim?.(0);
+}
+
 /** free(3) on memory a plugin took from malloc. */
 export function freeAt(addr: number): void {
   cFree(BigInt(addr));
