@@ -211,7 +211,8 @@ export class WasmInstance {
    * wait for a core as well, and costs an isolate.
    */
   private stuck(now: number): boolean {
-    return now - Math.max(this.frontSince, this.doneSeenAt) >= STALL_MS && this.probe.stuck(now);
+    const since = Math.max(this.frontSince, this.doneSeenAt);
+    return now - since >= STALL_MS && this.probe.stuck(now, since);
   }
 
   private onMessage(m: ThreadMessage): void {

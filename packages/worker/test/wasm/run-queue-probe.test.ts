@@ -38,11 +38,12 @@ async function thread(body: 'spin' | 'sleep'): Promise<{ tid: number; stop: () =
   };
 }
 
-/** Two looks PROBE_MS apart, as the instance makes them during a pause: the second is the verdict. */
-async function verdictOf(probe: RunQueueProbe): Promise<boolean> {
-  assert.equal(probe.stuck(performance.now()), false, 'the first look only samples');
-  await sleep(PROBE_MS + 5);
-  return probe.stuck(performance.now());
+/** Two looks `apartMs` apart (PROBE_MS, or longer when the event loop is late), as the instance makes them during one pause: the second is the verdict. */
+async function verdictOf(probe: RunQueueProbe, apartMs = PROBE_MS + 5): Promise<boolean> {
+  const pausedSince = performance.now();
+  assert.equal(probe.stuck(performance.now(), pausedSince), false, 'the first look only samples');
+  await sleep(apartMs);
+  return probe.stuck(performance.now(), pausedSince);
 }
 
 test('a spinning thread and a sleeping one are stuck in their call; one kept from every core is not', { timeout: 30_000 }, async (t) => {
@@ -53,6 +54,12 @@ test('a spinning thread and a sleeping one are stuck in their call; one kept fro
   const spinning = await thread('spin');
   t.after(() => spinning.stop());
   assert.equal(await verdictOf(new RunQueueProbe(spinning.tid)), true, 'a thread on a CPU without finishing its call is stuck');
+  // A worker kept from the CPU itself looks again late: the verdict is the thread's share of that longer window.
+  assert.equal(await verdictOf(new RunQueueProbe(spinning.tid), 8 * PROBE_MS), true, 'looks 8 windows apart: still stuck');
+  // A look from an earlier pause is only a sample for this one.
+  const probe = new RunQueueProbe(spinning.tid);
+  assert.equal(await verdictOf(probe), true);
+  assert.equal(probe.stuck(performance.now() + PROBE_MS, performance.now() + 1), false, 'a new pause starts with a sample');
 
   const sleeping = await thread('sleep');
   t.after(() => sleeping.stop());
@@ -76,5 +83,5 @@ test('a spinning thread and a sleeping one are stuck in their call; one kept fro
 });
 
 test('without a thread id (no /proc), every pause counts as stuck', () => {
-  assert.equal(new RunQueueProbe(0).stuck(performance.now()), true);
+  assert.equal(new RunQueueProbe(0).stuck(performance.now(), performance.now()), true);
 });
