@@ -63,12 +63,12 @@ import { finishedRequest, takeObserved, type RequestRecorder, type ServerState }
 import { AnswerHeadWriter, type BuiltHead } from './answer-head.js';
 import { LaneResponse, type LaneOwner } from './lane-response.js';
 import { RequestHeadParser, type LaneRequest } from './lane-request.js';
+import { HEAD_END } from './field-bytes.js';
 import { checkFinalStatus } from './final-status.js';
 import { errorAnswer, sendError } from './respond.js';
 import { releaseHeld } from './response-rules.js';
 import { SharedReads } from './socket-reads.js';
 
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY: Buffer = Buffer.alloc(0);
 /** Bytes a client may send ahead while an answer is awaited before the lane stops reading it. */
 const PENDING_MAX = 64 * 1024;
@@ -136,7 +136,7 @@ export class FastLane implements LaneOwner {
   private readonly observed: boolean;
   private stopping = false;
   /** Reads into one shared buffer (null: this node lacks it; 'data' events). */
-  private readonly reads = SharedReads.probe();
+  private readonly reads = SharedReads.shared();
   /** How the first connection was read is logged once (debug; the tests look for it). */
   private readsLogged = false;
   private constructor(

@@ -6,6 +6,7 @@
  * object. Anything outside it is declined, for node:http (llhttp) to judge.
  */
 import type { Socket } from 'node:net';
+import { digits, hasTab, lowerIs, TOKEN, VALUE } from './field-bytes.js';
 import { Latin1Cache } from './latin1-cache.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
@@ -13,15 +14,6 @@ const MAX_LANE_HEADERS = 100;
 /** Content-Length digits the lane reads; a longer one is far past any body limit, node:http's to refuse. */
 const MAX_LENGTH_DIGITS = 9;
 
-/** Bytes allowed in a header name (RFC 9110 tchar). */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
-for (let c = 65; c <= 90; c++) TOKEN[c] = TOKEN[c + 32] = 1;
-/** Bytes allowed in a field value: HTAB, visible ASCII, SP, obs-text. */
-const VALUE = new Uint8Array(256);
-VALUE[9] = 1;
-for (let c = 32; c <= 255; c++) if (c !== 127) VALUE[c] = 1;
 /** Bytes allowed in a request target (visible ASCII). */
 const TARGET = new Uint8Array(256);
 for (let c = 33; c <= 126; c++) TARGET[c] = 1;
@@ -115,14 +107,9 @@ export class RequestHeadParser {
         case 14:
           // Once, digits only, padded by spaces only: llhttp refuses a repeat, a tab or a sign.
           if (lowerIs(buf, p, 'content-length')) {
-            if (length || ve === v || ve - v > MAX_LENGTH_DIGITS || hasTab(buf, k + 1, e)) return false;
-            let n = 0;
-            for (let d = v; d < ve; d++) {
-              const c = buf[d] - 48;
-              if (c < 0 || c > 9) return false;
-              n = n * 10 + c;
-            }
-            bodyLength = n;
+            if (length || hasTab(buf, k + 1, e)) return false;
+            bodyLength = digits(buf, v, ve, MAX_LENGTH_DIGITS);
+            if (bodyLength < 0) return false;
             length = true;
           }
           break;
@@ -143,15 +130,4 @@ export class RequestHeadParser {
     this.bodyLength = bodyLength;
     return true;
   }
-}
-
-function hasTab(buf: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (buf[i] === 9) return true;
-  return false;
-}
-
-/** buf[at, at + lower.length) equals `lower` (lower-case ASCII letters and '-') ignoring case. */
-function lowerIs(buf: Buffer, at: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) if ((buf[at + i] | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
 }

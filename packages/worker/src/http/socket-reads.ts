@@ -50,6 +50,17 @@ export class SharedReads {
     private readonly kBufferCb: symbol,
   ) {}
 
+  /**
+   * The process's one instance (probed on first use), shared by the fast
+   * lane's client connections and the lean origin client's connections
+   * (upstream/origin-connection.ts): reads run one at a time, each callback
+   * done with the buffer before the next read.
+   */
+  static shared(): SharedReads | null {
+    if (shared === undefined) shared = SharedReads.probe();
+    return shared;
+  }
+
   /** The user-buffer reads, or null when this node lacks what they rely on. */
   static probe(): SharedReads | null {
     const s = new Socket();
@@ -94,6 +105,8 @@ export class SharedReads {
     return this.viewOf;
   }
 }
+
+let shared: SharedReads | null | undefined;
 
 /** onStreamRead calls kBufferCb as the socket's method. */
 function pushCopy(this: Socket, nread: number, buf: Buffer): boolean {

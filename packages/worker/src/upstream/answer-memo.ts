@@ -18,7 +18,7 @@ export class AnswerMemo {
 
   /** relayedHeaders(raw), from memory when raw repeats the last head. The array is shared: never change it. */
   headers(raw: string[]): string[] {
-    if (sameStrings(raw, this.raw)) return this.out;
+    if (raw === this.raw || sameStrings(raw, this.raw)) return this.out;
     // raw is the parser's own array, kept unchanged for the next comparison.
     this.raw = raw;
     this.out = relayedHeaders(raw);

@@ -1,10 +1,15 @@
 /**
  * One keep-alive HTTP/1.1 connection of the lean origin client
  * (origin-client.ts): a request's head (and its whole body, if any) goes out
- * in one write; the answer is parsed by node's own llhttp binding, the
- * HTTPParser node:http uses, called directly. As node:http's server does, the
- * parser consumes the socket's reads in C++ (no 'data' events, no Buffer per
- * read): JavaScript runs for its callbacks only.
+ * in one write. The answer is read into the worker's shared read buffer
+ * (http/socket-reads.ts, as the fast lane reads clients) and its head parsed
+ * from there (answer-head-parser.ts): one call into JavaScript per read, no
+ * Buffer per read, header strings reused while the bytes repeat. An answer
+ * outside that parser's strict subset (chunked, framed by the connection's
+ * end, interim 1xx, anything odd) goes to node's own llhttp binding, the
+ * HTTPParser node:http uses, called directly, which then reads the rest of
+ * the connection's life. Without the shared buffer (a node lacking it),
+ * llhttp consumes the socket's reads in C++ as node:http's server does.
  *
  *   send(exchange) ─ write ─> origin
  *        <── onHead / onData (with backpressure) / onComplete, or onError ──
@@ -16,7 +21,10 @@
  */
 import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
+import { HEAD_END } from '../http/field-bytes.js';
 import { decimal, sameLower } from '../http/raw-headers.js';
+import { SharedReads } from '../http/socket-reads.js';
+import { AnswerHeadParser } from './answer-head-parser.js';
 
 /** The parts of node's internal HTTPParser (`_http_common`) used here. */
 interface HTTPParser {
@@ -85,6 +93,8 @@ export function failure(code: FailureCode, message: string): Error {
 
 /** Seconds an idle connection is kept, unless the origin's Keep-Alive says less (origin-client.ts sweeps). */
 export const IDLE_SECONDS = 4;
+/** A head not complete within this many bytes goes to llhttp (node's limit, 16 KiB, is its to enforce). */
+const MAX_LEAN_HEAD = 16 * 1024;
 
 /** The timer's meaning: which phase of the exchange an inactivity timeout cuts. */
 const enum Phase {
@@ -110,8 +120,16 @@ export class OriginConnection {
   private stray = false;
   /** Reading stopped for a slow client (the handle's reads, which the parser consumes). */
   private paused = false;
-  /** The parser reads the socket's handle itself (else 'data' events feed it). */
+  /** The parser reads the socket's handle itself (else 'data' events or the shared reads feed it). */
   private consumed = false;
+  /** Reads come through the shared buffer (null: llhttp consumes them, or 'data' events). */
+  private reads: SharedReads | null = null;
+  /** Answers are parsed here (answer-head-parser.ts); false once one went to llhttp, for good. */
+  private lean = false;
+  private leanHead: AnswerHeadParser | null = null;
+  /** The start of a head split across reads (a private copy). */
+  private held: Buffer | null = null;
+  private readonly readFn = (n: number): boolean => this.onRead(n);
   /** The origin keeps the connection open after this answer (its Connection header and version). */
   private keepAlive = true;
   /** Headers of a head llhttp delivered in parts (very long heads), joined at its end. */
@@ -167,7 +185,12 @@ export class OriginConnection {
     this.arm(owner.timeouts.connect);
     socket.on('connect', () => {
       const handle = (socket as HandleSocket)._handle;
-      if (handle?.isStreamBase) {
+      const reads = SharedReads.shared();
+      if (reads !== null && reads.attach(socket, this.readFn)) {
+        this.reads = reads;
+        this.lean = true;
+        this.leanHead = new AnswerHeadParser();
+      } else if (handle?.isStreamBase) {
         parser.consume(handle);
         this.consumed = true;
       }
@@ -297,6 +320,81 @@ export class OriginConnection {
     this.afterExecute(this.parser.execute(chunk));
   }
 
+  /** A read into the shared buffer: `n` bytes, valid during this call only. False stops reading. */
+  private onRead(n: number): boolean {
+    const view = this.reads!.view(n);
+    // llhttp's body chunks are views of what it is given, and a client's write may keep one: a private copy.
+    if (!this.lean) this.afterExecute(this.parser.execute(Buffer.from(view)));
+    else this.leanRead(view);
+    return !this.paused;
+  }
+
+  /**
+   * An answer's bytes, parsed here while they stay within the lean subset:
+   * the head (whole, or held until it is), then Content-Length's worth of
+   * body, each chunk copied out of the shared buffer for the client's write.
+   */
+  private leanRead(chunk: Buffer): void {
+    this.answered = true;
+    let buf = chunk;
+    let own = false;
+    if (this.held !== null) {
+      buf = Buffer.concat([this.held, chunk]);
+      own = true;
+      this.held = null;
+    }
+    const ex = this.exchange;
+    if (ex === null || this.completed) {
+      this.socket.destroy(); // bytes nobody asked for
+      return;
+    }
+    let pos = 0;
+    if (this.phase === Phase.Headers) {
+      const end = buf.indexOf(HEAD_END);
+      if (end < 0 || end > MAX_LEAN_HEAD) {
+        if (end >= 0 || buf.length > MAX_LEAN_HEAD) this.toLlhttp(buf, own);
+        else this.held = own ? buf : Buffer.from(buf);
+        return;
+      }
+      const head = this.leanHead!;
+      if (!head.parse(buf, 0, end, ex.method === 'HEAD')) {
+        this.toLlhttp(buf, own);
+        return;
+      }
+      this.phase = Phase.Body;
+      this.keepAlive = head.keepAlive;
+      if (head.keepAlive) this.idleSeconds = head.idleSeconds > 0 ? head.idleSeconds : IDLE_SECONDS;
+      const status = head.status;
+      this.remaining = ex.method === 'HEAD' || status === 304 || status === 204 ? 0 : head.length;
+      if (this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
+      if (this.remaining === 0) this.complete();
+      ex.onHead(status, head.headers, head.reason, this.resumeFn);
+      // The exchange may have ended meanwhile (an answer the proxy refuses aborts it).
+      if (this.exchange !== ex) return;
+      pos = end + 4;
+    }
+    const avail = buf.length - pos;
+    if (avail > 0) {
+      const take = this.remaining > 0 ? Math.min(avail, this.remaining) : 0;
+      // Bytes past the answer's end: the connection cannot be trusted with another.
+      if (take < avail) this.stray = true;
+      if (take > 0) {
+        const body = Buffer.allocUnsafe(take);
+        buf.copy(body, 0, pos, pos + take);
+        if ((this.remaining -= take) === 0) this.complete();
+        if (!ex.onData(body)) this.pause();
+      }
+    }
+    if (this.completed) this.finish();
+    else if (this.exchange === null || this.stray) this.socket.destroy();
+  }
+
+  /** An answer outside the lean subset: llhttp reads it from its first byte, and every later one. */
+  private toLlhttp(buf: Buffer, own: boolean): void {
+    this.lean = false;
+    this.afterExecute(this.parser.execute(own ? buf : Buffer.from(buf)));
+  }
+
   private afterExecute(ret: number | Error): void {
     this.answered = true;
     if (typeof ret !== 'number') {
@@ -346,7 +444,7 @@ export class OriginConnection {
 
   private onEnd(): void {
     // An answer framed by the connection's end completes now.
-    if (this.exchange !== null && this.phase === Phase.Body) {
+    if (this.exchange !== null && this.phase === Phase.Body && !this.lean) {
       this.parser.finish();
       if (this.completed) {
         this.keepAlive = false;

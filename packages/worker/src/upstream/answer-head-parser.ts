@@ -1,0 +1,126 @@
+/**
+ * The lean origin client's answer-head parser: a whole head, read straight
+ * from the bytes of the shared read buffer (http/socket-reads.ts), in a strict
+ * subset of RFC 9112: an HTTP/1.1 status line with a final status, token
+ * header names, field values without CTLs, CRLF line ends, no obs-fold, at
+ * most one Content-Length of digits only (required unless the answer has no
+ * body), no Transfer-Encoding, a Connection of keep-alive or close only.
+ *
+ * Anything outside it is declined, and the connection hands that answer and
+ * every later one to node's llhttp (origin-connection.ts), which judges it
+ * as before. Why: llhttp consuming the socket costs three calls from C++ into
+ * JavaScript per answer (the head, the body, the end of each read) and a
+ * fresh string per header, about 7k of a proxied GET's 44k instructions; a
+ * read callback and this parse cost a fraction of that (docs/upstreams.md).
+ */
+import { digits, hasTab, lowerIs, TOKEN, VALUE } from '../http/field-bytes.js';
+import { Latin1Cache } from '../http/latin1-cache.js';
+
+/** More headers than this go to llhttp (which keeps up to 2000). */
+const MAX_HEADERS = 100;
+/** Content-Length digits read here: 2^53 has 16. */
+const MAX_LENGTH_DIGITS = 15;
+const STATUS_LINE = Buffer.from('HTTP/1.1 ', 'latin1');
+
+/** Origins' header strings, decoded once while the bytes repeat (one cache for the worker: reads run one at a time). */
+const strings = new Latin1Cache();
+
+export class AnswerHeadParser {
+  status = 0;
+  reason = '';
+  /** Names and values, flat. The same array as last time while every string repeats; never changed once returned. */
+  headers: string[] = [];
+  /** Content-Length (-1: none). */
+  length = -1;
+  /** The origin keeps the connection open (no Connection: close). */
+  keepAlive = true;
+  /** A second less than the origin's Keep-Alive timeout (-1: it gave none). */
+  idleSeconds = -1;
+  /** Scratch for the strings of the head being read, compared with `headers`. */
+  private next: string[] = [];
+
+  /**
+   * Parse the head in buf[pos, end + 4) (end: where its CRLF CRLF starts).
+   * `bodiless`: the answer has no body whatever its head says (a HEAD
+   * request's, or a 204 or 304), so it needs no Content-Length. False for
+   * anything outside the subset: llhttp's to judge.
+   */
+  parse(buf: Buffer, pos: number, end: number, bodilessRequest: boolean): boolean {
+    for (let k = 0; k < STATUS_LINE.length; k++) if (buf[pos + k] !== STATUS_LINE[k]) return false;
+    let p = pos + STATUS_LINE.length;
+    const status = digits(buf, p, p + 3, 3);
+    // 1xx (interim answers) and anything below: llhttp's.
+    if (status < 200) return false;
+    p += 3;
+    let reasonEnd = p;
+    if (buf[p] === 32) {
+      reasonEnd = ++p;
+      while (VALUE[buf[reasonEnd]] === 1) reasonEnd++;
+    }
+    if (buf[reasonEnd] !== 13 || buf[reasonEnd + 1] !== 10) return false;
+    const reason = strings.decode(buf, p, reasonEnd - p);
+
+    const next = this.next;
+    let n = 0;
+    let length = -1;
+    let keepAlive = true;
+    let idle = -1;
+    p = reasonEnd + 2;
+    const stop = end + 2;
+    while (p < stop) {
+      let k = p;
+      while (TOKEN[buf[k]] === 1) k++;
+      const nameLen = k - p;
+      if (nameLen === 0 || buf[k] !== 58 /* : */ || n >= MAX_HEADERS * 2) return false;
+      let v = k + 1;
+      while (buf[v] === 32 || buf[v] === 9) v++;
+      let e = v;
+      while (VALUE[buf[e]] === 1) e++;
+      if (buf[e] !== 13 || buf[e + 1] !== 10) return false;
+      let ve = e;
+      while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
+      switch (nameLen) {
+        case 10:
+          if (lowerIs(buf, p, 'connection')) {
+            // keep-alive or close; a list (or an upgrade) is llhttp's to read.
+            if (ve - v === 5 && lowerIs(buf, v, 'close')) keepAlive = false;
+            else if (!(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
+          } else if (lowerIs(buf, p, 'keep-alive')) {
+            const m = /timeout=(\d+)/i.exec(strings.decode(buf, v, ve - v));
+            if (m !== null) idle = Math.max(1, Math.min(Number(m[1]) - 1, 600));
+          }
+          break;
+        case 14:
+          // Once, digits only, padded by spaces only: llhttp refuses a repeat, a tab or a sign.
+          if (lowerIs(buf, p, 'content-length')) {
+            if (length >= 0 || hasTab(buf, k + 1, e)) return false;
+            length = digits(buf, v, ve, MAX_LENGTH_DIGITS);
+            if (length < 0) return false;
+          }
+          break;
+        case 17:
+          if (lowerIs(buf, p, 'transfer-encoding')) return false;
+          break;
+      }
+      next[n++] = strings.decode(buf, p, nameLen);
+      next[n++] = strings.decode(buf, v, ve - v);
+      p = e + 2;
+    }
+    // Framed by the connection's end: llhttp's (it reads to the end).
+    if (length < 0 && !(bodilessRequest || status === 204 || status === 304)) return false;
+    next.length = n;
+    const prev = this.headers;
+    let same = prev.length === n;
+    for (let i = 0; same && i < n; i++) same = prev[i] === next[i];
+    if (!same) {
+      // A new array: the previous one may be kept by whoever compared against it (answer-memo.ts).
+      this.headers = next.slice();
+    }
+    this.status = status;
+    this.reason = reason;
+    this.length = length;
+    this.keepAlive = keepAlive;
+    this.idleSeconds = idle;
+    return true;
+  }
+}
