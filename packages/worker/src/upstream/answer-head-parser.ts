@@ -4,7 +4,8 @@
  * subset of RFC 9112: an HTTP/1.1 status line with a final status, token
  * header names, field values without CTLs, CRLF line ends, no obs-fold, at
  * most one Content-Length of digits only (required unless the answer has no
- * body), no Transfer-Encoding, a Connection of keep-alive or close only.
+ * body), no Transfer-Encoding or Proxy-Connection, a Connection of keep-alive
+ * or close only. Fuzzed against llhttp (test/fuzz/answer-fuzz.test.ts).
  *
  * Anything outside it is declined, and the connection hands that answer and
  * every later one to node's llhttp (origin-connection.ts), which judges it
@@ -21,6 +22,8 @@ const MAX_HEADERS = 100;
 /** Content-Length digits read here: 2^53 has 16. */
 const MAX_LENGTH_DIGITS = 15;
 const STATUS_LINE = Buffer.from('HTTP/1.1 ', 'latin1');
+/** Heads up to this long are remembered, to be recognised when repeated. */
+const MEMO_BYTES = 2048;
 
 /** Origins' header strings, decoded once while the bytes repeat (one cache for the worker: reads run one at a time). */
 const strings = new Latin1Cache();
@@ -38,6 +41,10 @@ export class AnswerHeadParser {
   idleSeconds = -1;
   /** Scratch for the strings of the head being read, compared with `headers`. */
   private next: string[] = [];
+  /** The bytes of the last head accepted (its first `memoLength`), and whether it answered a HEAD. */
+  private readonly memo = Buffer.allocUnsafe(MEMO_BYTES);
+  private memoLength = 0;
+  private memoBodiless = false;
 
   /**
    * Parse the head in buf[pos, end + 4) (end: where its CRLF CRLF starts).
@@ -46,6 +53,24 @@ export class AnswerHeadParser {
    * anything outside the subset: llhttp's to judge.
    */
   parse(buf: Buffer, pos: number, end: number, bodilessRequest: boolean): boolean {
+    // An origin sends the same head answer after answer (its Date aside, a new
+    // one each second): the same bytes read the same way. One compare of them
+    // costs a fraction of reading them again.
+    const len = end + 4 - pos;
+    if (len === this.memoLength && bodilessRequest === this.memoBodiless && buf.compare(this.memo, 0, len, pos, pos + len) === 0) return true;
+    if (!this.read(buf, pos, end, bodilessRequest)) {
+      this.memoLength = 0;
+      return false;
+    }
+    if (len <= MEMO_BYTES) {
+      buf.copy(this.memo, 0, pos, pos + len);
+      this.memoLength = len;
+      this.memoBodiless = bodilessRequest;
+    } else this.memoLength = 0;
+    return true;
+  }
+
+  private read(buf: Buffer, pos: number, end: number, bodilessRequest: boolean): boolean {
     for (let k = 0; k < STATUS_LINE.length; k++) if (buf[pos + k] !== STATUS_LINE[k]) return false;
     let p = pos + STATUS_LINE.length;
     const status = digits(buf, p, p + 3, 3);
@@ -98,6 +123,10 @@ export class AnswerHeadParser {
             if (length < 0) return false;
           }
           break;
+        case 16:
+          // llhttp reads Proxy-Connection as Connection: llhttp's to honour.
+          if (lowerIs(buf, p, 'proxy-connection')) return false;
+          break;
         case 17:
           if (lowerIs(buf, p, 'transfer-encoding')) return false;
           break;
@@ -106,8 +135,13 @@ export class AnswerHeadParser {
       next[n++] = strings.decode(buf, v, ve - v);
       p = e + 2;
     }
-    // Framed by the connection's end: llhttp's (it reads to the end).
-    if (length < 0 && !(bodilessRequest || status === 204 || status === 304)) return false;
+    if (length < 0 && status !== 204 && status !== 304) {
+      // Framed by the connection's end: llhttp's (it reads to the end).
+      if (!bodilessRequest) return false;
+      // A HEAD's answer without a length: llhttp (judging before it learns the
+      // answer has no body) does not keep the connection, nor does node's client; nor this one.
+      keepAlive = false;
+    }
     next.length = n;
     const prev = this.headers;
     let same = prev.length === n;

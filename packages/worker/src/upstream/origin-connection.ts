@@ -366,12 +366,15 @@ export class OriginConnection {
       if (head.keepAlive) this.idleSeconds = head.idleSeconds > 0 ? head.idleSeconds : IDLE_SECONDS;
       const status = head.status;
       this.remaining = ex.method === 'HEAD' || status === 304 || status === 204 ? 0 : head.length;
-      if (this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
+      pos = end + 4;
+      // The body timer only for a body still to come: an answer whole in this read
+      // leaves the headers timer as it is, and the next request needs no re-arming
+      // (each costs node a new Timeout and a timer-list insert).
+      if (this.remaining > buf.length - pos && this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
       if (this.remaining === 0) this.complete();
       ex.onHead(status, head.headers, head.reason, this.resumeFn);
       // The exchange may have ended meanwhile (an answer the proxy refuses aborts it).
       if (this.exchange !== ex) return;
-      pos = end + 4;
     }
     const avail = buf.length - pos;
     if (avail > 0) {
