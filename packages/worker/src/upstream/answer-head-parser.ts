@@ -52,6 +52,18 @@ export class AnswerHeadParser {
    * request's, or a 204 or 304), so it needs no Content-Length. False for
    * anything outside the subset: llhttp's to judge.
    */
+  /**
+   * Where the head at the start of `buf` ends (its CRLF CRLF), when it is the
+   * last head accepted, byte for byte (its reading stands); else -1. Spares
+   * the search for the head's end as well as its reading.
+   */
+  repeated(buf: Buffer, bodilessRequest: boolean): number {
+    const len = this.memoLength;
+    if (len === 0 || buf.length < len || bodilessRequest !== this.memoBodiless) return -1;
+    // The remembered head ends with its first CRLF CRLF: the same bytes end here too.
+    return buf.compare(this.memo, 0, len, 0, len) === 0 ? len - 4 : -1;
+  }
+
   parse(buf: Buffer, pos: number, end: number, bodilessRequest: boolean): boolean {
     // An origin sends the same head answer after answer (its Date aside, a new
     // one each second): the same bytes read the same way. One compare of them

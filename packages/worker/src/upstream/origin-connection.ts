@@ -350,16 +350,20 @@ export class OriginConnection {
     }
     let pos = 0;
     if (this.phase === Phase.Headers) {
-      const end = buf.indexOf(HEAD_END);
-      if (end < 0 || end > MAX_LEAN_HEAD) {
-        if (end >= 0 || buf.length > MAX_LEAN_HEAD) this.toLlhttp(buf, own);
-        else this.held = own ? buf : Buffer.from(buf);
-        return;
-      }
       const head = this.leanHead!;
-      if (!head.parse(buf, 0, end, ex.method === 'HEAD')) {
-        this.toLlhttp(buf, own);
-        return;
+      const bodiless = ex.method === 'HEAD';
+      let end = head.repeated(buf, bodiless);
+      if (end < 0) {
+        end = buf.indexOf(HEAD_END);
+        if (end < 0 || end > MAX_LEAN_HEAD) {
+          if (end >= 0 || buf.length > MAX_LEAN_HEAD) this.toLlhttp(buf, own);
+          else this.held = own ? buf : Buffer.from(buf);
+          return;
+        }
+        if (!head.parse(buf, 0, end, bodiless)) {
+          this.toLlhttp(buf, own);
+          return;
+        }
       }
       this.phase = Phase.Body;
       this.keepAlive = head.keepAlive;

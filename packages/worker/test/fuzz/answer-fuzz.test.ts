@@ -97,6 +97,12 @@ test('whatever the lean answer parser accepts, llhttp accepts and reads the same
       const first = { status: lean.status, reason: lean.reason, headers: lean.headers, keepAlive: lean.keepAlive, length: lean.length };
       assert.ok(lean.parse(Buffer.from(head), 0, end, headRequest), 'accepted again');
       assert.deepEqual({ status: lean.status, reason: lean.reason, headers: lean.headers, keepAlive: lean.keepAlive, length: lean.length }, first);
+      // Recognised at the start of a read, body bytes after it; a byte changed anywhere in it is not.
+      assert.equal(lean.repeated(Buffer.concat([head, Buffer.from('body')]), headRequest), end);
+      const changed = Buffer.from(head);
+      changed[(end * 7919) % changed.length] ^= 1;
+      assert.equal(lean.repeated(changed, headRequest), -1);
+      assert.equal(lean.repeated(head, !headRequest), -1, 'an answer to another kind of request is read again');
       const status = lean.status;
       const bodiless = headRequest || status === 204 || status === 304;
       const ref = llhttp(head, bodiless);
