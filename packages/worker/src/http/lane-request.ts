@@ -6,7 +6,7 @@
  * object. Anything outside it is declined, for node:http (llhttp) to judge.
  */
 import type { Socket } from 'node:net';
-import { digits, hasTab, lowerIs, TOKEN, VALUE } from './field-bytes.js';
+import { commonField, DECLINE, field, lowerIs, readField } from './field-bytes.js';
 import { Latin1Cache } from './latin1-cache.js';
 
 /** More headers than this go to node:http (which keeps up to 2000). */
@@ -72,20 +72,10 @@ export class RequestHeadParser {
     let host = false;
     let length = false;
     let bodyLength = 0;
-    let p = i + VERSION.length;
-    const stop = end + 2;
-    while (p < stop) {
-      let k = p;
-      while (TOKEN[buf[k]] === 1) k++;
-      const nameLen = k - p;
-      if (nameLen === 0 || buf[k] !== 58 /* : */ || n >= MAX_LANE_HEADERS * 2) return false;
-      let v = k + 1;
-      while (buf[v] === 32 || buf[v] === 9) v++;
-      let e = v;
-      while (VALUE[buf[e]] === 1) e++;
-      if (buf[e] !== 13 || buf[e + 1] !== 10) return false;
-      let ve = e;
-      while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
+    for (let p = i + VERSION.length; p < end + 2; p = field.end + 2) {
+      if (n >= MAX_LANE_HEADERS * 2 || !readField(buf, p)) return false;
+      const nameLen = field.nameEnd - p;
+      const v = field.valueStart;
       switch (nameLen) {
         case 4:
           if (lowerIs(buf, p, 'host')) {
@@ -102,28 +92,20 @@ export class RequestHeadParser {
           break;
         case 10:
           // Only an explicit keep-alive stays: close (and anything else) is node's to honour.
-          if (lowerIs(buf, p, 'connection') && !(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
+          if (lowerIs(buf, p, 'connection') && !(field.valueEnd - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
           break;
-        case 14:
-          // Once, digits only, padded by spaces only: llhttp refuses a repeat, a tab or a sign.
-          if (lowerIs(buf, p, 'content-length')) {
-            if (length || hasTab(buf, k + 1, e)) return false;
-            bodyLength = digits(buf, v, ve, MAX_LENGTH_DIGITS);
-            if (bodyLength < 0) return false;
+        default: {
+          // Content-Length once only (llhttp refuses a repeat); Transfer-Encoding and Proxy-Connection are node's.
+          const common = commonField(buf, p, MAX_LENGTH_DIGITS);
+          if (common === DECLINE || (common >= 0 && length)) return false;
+          if (common >= 0) {
+            bodyLength = common;
             length = true;
           }
-          break;
-        case 16:
-          // llhttp reads Proxy-Connection as Connection (close, upgrade): node's to honour.
-          if (lowerIs(buf, p, 'proxy-connection')) return false;
-          break;
-        case 17:
-          if (lowerIs(buf, p, 'transfer-encoding')) return false;
-          break;
+        }
       }
       raw[n++] = strings.decode(buf, p, nameLen);
-      raw[n++] = strings.decode(buf, v, ve - v);
-      p = e + 2;
+      raw[n++] = strings.decode(buf, v, field.valueEnd - v);
     }
     if (!host) return false;
     raw.length = n;

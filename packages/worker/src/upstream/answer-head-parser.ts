@@ -14,7 +14,7 @@
  * fresh string per header, about 7k of a proxied GET's 44k instructions; a
  * read callback and this parse cost a fraction of that (docs/upstreams.md).
  */
-import { digits, hasTab, lowerIs, TOKEN, VALUE } from '../http/field-bytes.js';
+import { commonField, DECLINE, digits, field, lowerIs, readField, VALUE } from '../http/field-bytes.js';
 import { Latin1Cache } from '../http/latin1-cache.js';
 
 /** More headers than this go to llhttp (which keeps up to 2000). */
@@ -102,50 +102,27 @@ export class AnswerHeadParser {
     let length = -1;
     let keepAlive = true;
     let idle = -1;
-    p = reasonEnd + 2;
-    const stop = end + 2;
-    while (p < stop) {
-      let k = p;
-      while (TOKEN[buf[k]] === 1) k++;
-      const nameLen = k - p;
-      if (nameLen === 0 || buf[k] !== 58 /* : */ || n >= MAX_HEADERS * 2) return false;
-      let v = k + 1;
-      while (buf[v] === 32 || buf[v] === 9) v++;
-      let e = v;
-      while (VALUE[buf[e]] === 1) e++;
-      if (buf[e] !== 13 || buf[e + 1] !== 10) return false;
-      let ve = e;
-      while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
-      switch (nameLen) {
-        case 10:
-          if (lowerIs(buf, p, 'connection')) {
-            // keep-alive or close; a list (or an upgrade) is llhttp's to read.
-            if (ve - v === 5 && lowerIs(buf, v, 'close')) keepAlive = false;
-            else if (!(ve - v === 10 && lowerIs(buf, v, 'keep-alive'))) return false;
-          } else if (lowerIs(buf, p, 'keep-alive')) {
-            const m = /timeout=(\d+)/i.exec(strings.decode(buf, v, ve - v));
-            if (m !== null) idle = Math.max(1, Math.min(Number(m[1]) - 1, 600));
-          }
-          break;
-        case 14:
-          // Once, digits only, padded by spaces only: llhttp refuses a repeat, a tab or a sign.
-          if (lowerIs(buf, p, 'content-length')) {
-            if (length >= 0 || hasTab(buf, k + 1, e)) return false;
-            length = digits(buf, v, ve, MAX_LENGTH_DIGITS);
-            if (length < 0) return false;
-          }
-          break;
-        case 16:
-          // llhttp reads Proxy-Connection as Connection: llhttp's to honour.
-          if (lowerIs(buf, p, 'proxy-connection')) return false;
-          break;
-        case 17:
-          if (lowerIs(buf, p, 'transfer-encoding')) return false;
-          break;
+    for (p = reasonEnd + 2; p < end + 2; p = field.end + 2) {
+      if (n >= MAX_HEADERS * 2 || !readField(buf, p)) return false;
+      const name = strings.decode(buf, p, field.nameEnd - p);
+      const value = strings.decode(buf, field.valueStart, field.valueEnd - field.valueStart);
+      if (name.length === 10) {
+        if (lowerIs(buf, p, 'connection')) {
+          // keep-alive or close; a list (or an upgrade) is llhttp's to read.
+          if (value.length === 5 && lowerIs(buf, field.valueStart, 'close')) keepAlive = false;
+          else if (!(value.length === 10 && lowerIs(buf, field.valueStart, 'keep-alive'))) return false;
+        } else if (lowerIs(buf, p, 'keep-alive')) {
+          const m = /timeout=(\d+)/i.exec(value);
+          if (m !== null) idle = Math.max(1, Math.min(Number(m[1]) - 1, 600));
+        }
+      } else {
+        const common = commonField(buf, p, MAX_LENGTH_DIGITS);
+        // A Content-Length once only: llhttp refuses a repeat.
+        if (common === DECLINE || (common >= 0 && length >= 0)) return false;
+        if (common >= 0) length = common;
       }
-      next[n++] = strings.decode(buf, p, nameLen);
-      next[n++] = strings.decode(buf, v, ve - v);
-      p = e + 2;
+      next[n++] = name;
+      next[n++] = value;
     }
     if (length < 0 && status !== 204 && status !== 304) {
       // Framed by the connection's end: llhttp's (it reads to the end).
