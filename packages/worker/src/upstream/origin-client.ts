@@ -28,7 +28,7 @@
  *
  * Round 5 reads answers into the worker's shared read buffer and parses
  * their heads in JavaScript (origin-connection.ts, answer-head-parser.ts):
- * 18-30 % less user CPU per proxied request than llhttp consuming the
+ * 16-32 % less user CPU per proxied request than llhttp consuming the
  * socket, though callgrind counts a few more instructions (docs/upstreams.md).
  *
  * Idle connections close after IDLE_SECONDS (or a second less than the
