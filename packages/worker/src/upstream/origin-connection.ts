@@ -24,7 +24,7 @@ import net, { type Socket } from 'node:net';
 import { HEAD_END } from '../http/field-bytes.js';
 import { decimal, sameLower } from '../http/raw-headers.js';
 import { SharedReads } from '../http/socket-reads.js';
-import { AnswerHeadParser } from './answer-head-parser.js';
+import { AnswerHeadParser, keepAliveIdle } from './answer-head-parser.js';
 
 /** The parts of node's internal HTTPParser (`_http_common`) used here. */
 interface HTTPParser {
@@ -95,6 +95,11 @@ export function failure(code: FailureCode, message: string): Error {
 export const IDLE_SECONDS = 4;
 /** A head not complete within this many bytes goes to llhttp (node's limit, 16 KiB, is its to enforce). */
 const MAX_LEAN_HEAD = 16 * 1024;
+
+/** No body for these answers, whatever their head says (node:http's client does the same). */
+function noBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 304 || status === 204;
+}
 
 /** The timer's meaning: which phase of the exchange an inactivity timeout cuts. */
 const enum Phase {
@@ -262,8 +267,7 @@ export class OriginConnection {
     this.phase = Phase.Body;
     this.keepAlive = keepAlive;
     this.readHead(headers, keepAlive);
-    // No body for these, whatever the head says (node:http's client does the same).
-    const bodiless = ex.method === 'HEAD' || status === 304 || status === 204;
+    const bodiless = noBody(ex.method, status);
     if (bodiless) this.remaining = -1;
     // Counted down by onBody, or (no length, no body) the parser's callback says when it ends.
     const counted = this.remaining > 0;
@@ -294,8 +298,8 @@ export class OriginConnection {
       } else if (n === 17) {
         if (sameLower(name, 'transfer-encoding')) chunked = true;
       } else if (n === 10 && keepAlive && sameLower(name, 'keep-alive')) {
-        const m = /timeout=(\d+)/i.exec(headers[i + 1]);
-        if (m !== null) idle = Math.max(1, Math.min(Number(m[1]) - 1, 600));
+        const t = keepAliveIdle(headers[i + 1]);
+        if (t > 0) idle = t;
       }
     }
     this.remaining = chunked ? -1 : length;
@@ -351,8 +355,8 @@ export class OriginConnection {
     let pos = 0;
     if (this.phase === Phase.Headers) {
       const head = this.leanHead!;
-      const bodiless = ex.method === 'HEAD';
-      let end = head.repeated(buf, bodiless);
+      const headRequest = ex.method === 'HEAD';
+      let end = head.repeated(buf, headRequest);
       if (end < 0) {
         end = buf.indexOf(HEAD_END);
         if (end < 0 || end > MAX_LEAN_HEAD) {
@@ -360,7 +364,7 @@ export class OriginConnection {
           else this.held = own ? buf : Buffer.from(buf);
           return;
         }
-        if (!head.parse(buf, 0, end, bodiless)) {
+        if (!head.parse(buf, 0, end, headRequest)) {
           this.toLlhttp(buf, own);
           return;
         }
@@ -369,7 +373,7 @@ export class OriginConnection {
       this.keepAlive = head.keepAlive;
       if (head.keepAlive) this.idleSeconds = head.idleSeconds > 0 ? head.idleSeconds : IDLE_SECONDS;
       const status = head.status;
-      this.remaining = ex.method === 'HEAD' || status === 304 || status === 204 ? 0 : head.length;
+      this.remaining = noBody(ex.method, status) ? 0 : head.length;
       pos = end + 4;
       // The body timer only for a body still to come: an answer whole in this read
       // leaves the headers timer as it is, and the next request needs no re-arming
