@@ -93,25 +93,6 @@ test('run = auto: a module that sleeps moves to instance threads, the call that 
   assert.equal(after.body.toString(), 'two 2');
 });
 
-/** Stop and continue `pid` in turns (90 ms stopped, 15 running) until stop() (which leaves it running). */
-function starve(pid: number): { stop: () => Promise<void> } {
-  let on = true;
-  const turns = (async () => {
-    while (on) {
-      process.kill(pid, 'SIGSTOP');
-      await sleep(90);
-      process.kill(pid, 'SIGCONT');
-      await sleep(15);
-    }
-  })();
-  return {
-    stop: () => {
-      on = false;
-      return turns;
-    },
-  };
-}
-
 const MOVED = 'WASM module held the event loop for 50 ms in one call: its calls run on instance threads from now on';
 
 test('run = auto: a runaway call holds the event loop one slice, then runs out its time on an instance thread', { timeout: 120_000 }, async (t) => {
@@ -135,15 +116,9 @@ test('run = auto: a runaway call holds the event loop one slice, then runs out i
   let runawayAnswered = false;
   const loop = rawRequest(port, { target: '/loop', headers: H, timeoutMs: 30_000 }).finally(() => (runawayAnswered = true));
   const moved = await server.waitForLog((l) => l.msg === MOVED);
-  // As on a loaded machine, the worker gets the CPU in short turns meanwhile
-  // (stopped 90 ms, running 15): its looks at the runaway's thread come late,
-  // and it must still see the call stuck, not waiting for a core.
-  const starved = starve(server.logs.find((l) => l.msg === 'worker listening')?.workerPid as number);
-  t.after(() => starved.stop());
   assert.ok((moved.wallMs as number) >= 50 && (moved.cpuMs as number) >= 25, `moved after 50 ms holding the loop, 25 of them on the CPU: ${JSON.stringify(moved)}`);
   const example2 = await rawRequest(port, { target: '/example', headers: [...H, ['x-log-this', 'meanwhile']] });
   const ok = await rawRequest(port, { target: '/ok', headers: H });
-  await starved.stop();
   assert.equal(runawayAnswered, false, 'both answered while the runaway ran on its thread');
   assert.equal(example2.body.toString(), 'meanwhile 2');
   assert.equal(ok.body.toString(), 'ok');
