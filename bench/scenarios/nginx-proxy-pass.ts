@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { defineScenario, type ScenarioContext } from '../lib/scenario.ts';
-import { runNginx } from '../lib/servers/nginx.ts';
+import { nginxListen, runNginx } from '../lib/servers/nginx.ts';
 import { originUnavailable, withOriginStarted } from '../lib/servers/upstream-origin.ts';
 
 function startProxy(ctx: ScenarioContext, originPort: number) {
@@ -19,7 +19,7 @@ function startProxy(ctx: ScenarioContext, originPort: number) {
     keepalive_requests 100000000;
   }
   server {
-    listen 127.0.0.1:${port};
+    ${nginxListen(port)}
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;

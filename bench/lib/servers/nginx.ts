@@ -29,6 +29,21 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * The listen directive of every nginx the bench measures. `reuseport` gives
+ * each worker its own listening socket, and the kernel spreads connections
+ * across them by hash: without it, the workers take connections from one
+ * shared socket as they happen to wake, and wrk's 32 connections, opened at
+ * once, were often split 32/0 or 28/4 (seen here), so one worker did nearly
+ * all the work and nginx measured 145-155k requests/s against 185-195k when
+ * balanced. node:cluster's primary deals connections round-robin, so the
+ * Node.js servers are always balanced: without reuseport, a ceiling could
+ * come out low for a reason that has nothing to do with its cost.
+ */
+export function nginxListen(port: number): string {
+  return `listen 127.0.0.1:${port} reuseport;`;
+}
+
+/**
  * A complete nginx.conf for one run: everything nginx writes stays in `tmp`,
  * keep-alive as node:http has it; `servers` is the rest of the http block
  * (server and upstream blocks).
@@ -107,7 +122,7 @@ export function startNginx(ctx: ScenarioContext, body: string): Promise<RunningS
     ctx,
     ctx.tmp,
     (port) => `  server {
-    listen 127.0.0.1:${port};
+    ${nginxListen(port)}
     location / {
       add_header X-custom-foo bar;
       return 200 "${body}";
