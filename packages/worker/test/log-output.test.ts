@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { IncomingMessage } from 'node:http';
 import { JsonAccessLine, ms3, msJson, type AccessRecord } from '../src/observe/access-log.js';
-import { LineWriter } from '../src/observe/line-writer.js';
+import { FLUSH_DELAY_MS, LineWriter } from '../src/observe/line-writer.js';
 
 /** Deterministic pseudo-random numbers (xorshift), so a failure repeats. */
 function* samples(n: number, scale: number): Generator<number> {
@@ -66,6 +66,57 @@ describe('LineWriter', () => {
 });
 
 describe('LineWriter on a regular file', () => {
+  it('writes access lines once the next would not fit the batch or FLUSH_DELAY_MS after the first, other lines at the end of the turn', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'flexilib-lines-'));
+    try {
+      const file = path.join(dir, 'out.log');
+      const fd = openSync(file, 'w');
+      const out = new LineWriter(fd);
+      const read = () => readFileSync(file, 'utf8');
+      const until = async (want: string) => {
+        const deadline = Date.now() + FLUSH_DELAY_MS + 2000;
+        while (read() !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+        return read();
+      };
+      out.write('access 1\n', false);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(read(), '', 'an access line waits for others to join its batch');
+      assert.equal(await until('access 1\n'), 'access 1\n', 'and is written by the timer, with nothing else happening');
+
+      out.write('access 2\n', false);
+      out.write('a warning\n');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(read(), 'access 1\naccess 2\na warning\n', 'another line goes out at the end of its turn, with the access lines before it');
+
+      // 40 KiB of access lines at once: the first 32 KiB batch goes out as soon as the next line would not fit it.
+      const line = 'y'.repeat(1023) + '\n';
+      const before = read();
+      for (let i = 0; i < 40; i++) out.write(line, false);
+      assert.equal(read(), before + line.repeat(32), 'a full batch is written without waiting');
+      assert.equal(await until(before + line.repeat(40)), before + line.repeat(40), 'and the rest by the timer');
+      closeSync(fd);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a waiting access line is written when the process exits, and does not keep it alive', () => {
+    for (const end of ['process.exit(0)', '/* nothing left to do */', "process.kill(process.pid, 'SIGTERM')"]) {
+      const script = `
+        import { LineWriter } from ${JSON.stringify(new URL('../src/observe/line-writer.ts', import.meta.url).href)};
+        const w = new LineWriter(1);
+        process.once('SIGTERM', () => process.exit(0));
+        w.write('access line\\n', false);
+        ${end};
+      `;
+      const started = Date.now();
+      const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(res.status, 0, res.stderr);
+      assert.equal(res.stdout, 'access line\n', `ending with ${end}`);
+      assert.ok(Date.now() - started < 15_000, 'the timer does not hold the process');
+    }
+  });
+
   it('keeps lines whole when several processes batch into the same file at once', async () => {
     // Two children share one open file (as workers share the server's stdout)
     // and write at the same time in batches larger than PIPE_BUF.

@@ -48,6 +48,7 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
       const { req } = r;
       out.write(
         `${peerOf(req.socket).text} - - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${r.status} ttfb ${ms3(r.ttfbMs)}ms ${r.bytes} ttlb ${ms3(r.ttlbMs)}ms (pre-alloc: ${r.arenaBytes}, alloc: ${r.alloc})\n`,
+        false,
       );
     };
   }
@@ -63,7 +64,7 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
   const line = new JsonAccessLine(`{"level":${pino.levels.values.info},"time":`, chindings);
   const out = stdoutWriter();
   return (r) => {
-    if (!line.encode(r, Date.now(), out)) out.write(line.text(r, Date.now()));
+    if (!line.encode(r, Date.now(), out)) out.write(line.text(r, Date.now()), false);
   };
 }
 
@@ -183,7 +184,7 @@ export class JsonAccessLine {
     p = putUint(u8, p, r.alloc);
     u8[p++] = 0x7d; // }
     u8[p++] = 0x0a; // \n
-    out.commit(p);
+    out.commit(p, false);
     return true;
   }
 
