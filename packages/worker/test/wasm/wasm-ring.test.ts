@@ -61,10 +61,13 @@ test('calls in flight at once on one instance each get their own answer', { time
   assert.equal(s.sum('flexilib_wasm_cold_starts_total', { route: '/echo' }), 1);
 
   // Calls behind a slow one: warm /sleep's pool (its calls are measured quick), start a
-  // 3 s call, and once the module says it is sleeping send quick calls to the same pool.
+  // 8 s call (the test server's call limit is 10 s), and once the module says it is
+  // sleeping send quick calls to the same pool. (8 s: the stall is seen after 100 ms, and
+  // another instance starts in tens of milliseconds, but on a machine loaded by other
+  // tests the quick calls once took more than the 3 s this call used to sleep.)
   for (let i = 0; i < 3; i++) assert.equal((await request(port, '/sleep/x', { agent })).body, 'ok');
   let slowDone = false;
-  const slow = request(port, '/sleep', { agent, timeoutMs: 30_000 }).then((r) => {
+  const slow = request(port, '/sleep?ms=8000', { agent, timeoutMs: 30_000 }).then((r) => {
     slowDone = true;
     return r;
   });
