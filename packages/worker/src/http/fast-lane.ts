@@ -48,7 +48,9 @@
  * no obs-fold, origin-form targets, one Content-Length of digits and no
  * Transfer-Encoding). A request it does not accept is not refused here but
  * handed to node:http (llhttp), so every error answer, limit and timeout for
- * odd requests stays node's. Answers follow node:http's rules and header
+ * odd requests stays node's. The lane applies node's headers, keep-alive and
+ * request timeouts to its own connections, kept by one sweep per worker
+ * (inactivity-sweep.ts). Answers follow node:http's rules and header
  * order (tested byte for byte against node's path, --no-fast-lane), with
  * node's own validators. While a body arrives the lane keeps node's request
  * timeout, and a client that leaves mid-body gets what node:http gives it (a
@@ -68,6 +70,7 @@ import { checkFinalStatus } from './final-status.js';
 import { errorAnswer, sendError } from './respond.js';
 import { releaseHeld } from './response-rules.js';
 import { SharedReads } from './socket-reads.js';
+import { InactivitySweep, setLimit, type Timed } from './inactivity-sweep.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 /** Bytes a client may send ahead while an answer is awaited before the lane stops reading it. */
@@ -95,8 +98,12 @@ const REQUEST_TIMEOUT = () => Object.assign(new Error('Request timeout'), { code
 /** node:http (20.x) keeps an idle connection this much longer than the Keep-Alive timeout it announces. */
 const KEEP_ALIVE_GRACE_MS = 1000;
 
-/** A connection the lane serves. */
-class LaneConnection {
+/** A connection the lane serves; its timeouts are the lane's sweep's (inactivity-sweep.ts), not a socket timer. */
+class LaneConnection implements Timed {
+  limit = 0;
+  since = -1;
+  ticks = 0;
+  seen = 0;
   /** The asynchronous answer in progress; nothing more is read until it ends. */
   res: LaneResponse | null = null;
   /** Bytes read while an answer was in progress, served after it. */
@@ -121,6 +128,8 @@ class LaneConnection {
     readonly socket: Socket,
     /** Detach the lane's listeners (hand-off to node:http). */
     readonly detach: () => void,
+    /** Its inactivity limit ran out (the sweep's call). */
+    readonly timedOut: () => void,
   ) {}
 }
 
@@ -139,6 +148,11 @@ export class FastLane implements LaneOwner {
   private readonly reads = SharedReads.shared();
   /** How the first connection was read is logged once (debug; the tests look for it). */
   private readsLogged = false;
+  /** Every lane connection's timeouts: node's headers, keep-alive and request timeouts. */
+  private readonly sweep = new InactivitySweep<LaneConnection>(
+    () => this.conns.values(),
+    (conn) => conn.timedOut(),
+  );
   private constructor(
     private readonly server: Server,
     private readonly nodeListener: (socket: Socket) => void,
@@ -215,15 +229,18 @@ export class FastLane implements LaneOwner {
       if (conn.partial !== null) this.bodyAbandoned(conn, null);
       conn.res?.clientGone();
     };
-    const conn = new LaneConnection(socket, () => {
-      socket.removeListener('data', onData);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('timeout', onTimeout);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', onClose);
-      socket.setTimeout(0);
-      this.conns.delete(socket);
-    });
+    const conn = new LaneConnection(
+      socket,
+      () => {
+        socket.removeListener('data', onData);
+        socket.removeListener('end', onEnd);
+        socket.removeListener('error', onError);
+        socket.removeListener('close', onClose);
+        setLimit(conn, 0);
+        this.conns.delete(socket);
+      },
+      onTimeout,
+    );
     const shared = reads !== null && reads.attach(socket, (n) => this.serve(conn, reads.view(n)));
     if (!shared) socket.on('data', onData);
     if (!this.readsLogged) {
@@ -231,15 +248,15 @@ export class FastLane implements LaneOwner {
       this.log.debug({ reads: shared ? 'shared-buffer' : 'data-events' }, 'fast lane: how connections are read');
     }
     socket.on('end', onEnd);
-    socket.on('timeout', onTimeout);
     socket.on('error', onError);
     socket.on('close', onClose);
     // Until its first request a connection has node's headers timeout; then
     // (answered()) the keep-alive one, between requests (the lane answers
     // only whole requests, so a lane connection is between requests unless a
     // body is arriving: node's request timeout then, see awaitBody()).
-    socket.setTimeout(this.opts.headersTimeoutMs);
+    setLimit(conn, this.opts.headersTimeoutMs);
     this.conns.set(socket, conn);
+    this.sweep.start();
   }
 
   /** Give the connection to node:http, with the bytes not served yet: chunk from `from`, then `rest`. */
@@ -261,6 +278,7 @@ export class FastLane implements LaneOwner {
 
   private serve(conn: LaneConnection, chunk: Buffer): void {
     const socket = conn.socket;
+    conn.ticks++;
     if (conn.res !== null) {
       // An answer is in progress: keep the bytes (a copy) for after it, reading
       // on (to notice a client that leaves) unless it sends too much meanwhile.
@@ -376,7 +394,7 @@ export class FastLane implements LaneOwner {
     conn.filled = chunk.length - from;
     conn.size = size;
     conn.partialSince = performance.now();
-    conn.socket.setTimeout(this.opts.requestTimeoutMs);
+    setLimit(conn, this.opts.requestTimeoutMs);
   }
 
   /**
@@ -419,7 +437,7 @@ export class FastLane implements LaneOwner {
   /** Between requests: node's headers timeout until the first answer, then its keep-alive one. */
   private idle(conn: LaneConnection): void {
     const ka = this.opts.keepAliveTimeoutMs;
-    conn.socket.setTimeout(conn.fresh ? this.opts.headersTimeoutMs : ka > 0 ? ka + KEEP_ALIVE_GRACE_MS : 0);
+    setLimit(conn, conn.fresh ? this.opts.headersTimeoutMs : ka > 0 ? ka + KEEP_ALIVE_GRACE_MS : 0);
   }
 
   /** A connection's first answer is out: from now on it idles with node's keep-alive timeout. */
