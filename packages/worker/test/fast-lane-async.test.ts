@@ -263,6 +263,33 @@ describe('fast lane: timeouts and stops of threaded native and WASM calls', () =
     }
   });
 
+  it('counts a connection idle from the end of a slow answer, not from its request', { timeout: 60_000 }, async () => {
+    // --keep-alive-timeout 1000: the lane closes an idle connection after 2 s (node:http's
+    // second of grace). A 5 s call outlasts that twice; its connection must still be open
+    // 1.2 s after the answer, as node:http's would be (its timer counts the answer's writes).
+    const f = await startFlexilib({ config, workers: 1, args: ['--keep-alive-timeout', '1000'] });
+    try {
+      const c = new RawConnection(f.port);
+      // A first answer: from then on the connection idles with the keep-alive timeout.
+      c.write(get('/ts'));
+      assert.equal(responseStatus((await c.responses(1))[0]), 200);
+      c.write(get('/ts', ['x-slow: 5000']));
+      const [slow] = await c.responses(1, [], 20_000);
+      assert.equal(responseStatus(slow), 200);
+      assert.equal(responseBody(slow).toString(), 'i am slow');
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(c.ended, false, 'still open 1.2 s after the answer');
+      c.write(get('/ts'));
+      const [next] = await c.responses(1);
+      assert.equal(responseStatus(next), 200);
+      // And idle, it is closed by the server after the keep-alive timeout.
+      await Promise.race([c.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the idle connection was not closed')), 8000))]);
+      assert.ok(c.ended, 'closed with a FIN from the server');
+    } finally {
+      await f.kill();
+    }
+  });
+
   it('lets a call in flight finish on a graceful stop, with Connection: close', { timeout: 60_000 }, async () => {
     for (const p of ['/ts', '/ws']) {
       const answers: Buffer[] = [];

@@ -278,6 +278,8 @@ export class FastLane implements LaneOwner {
 
   private serve(conn: LaneConnection, chunk: Buffer): void {
     const socket = conn.socket;
+    // Activity, for the timeout sweep: every read, and the end of an answer
+    // (settled() serves on), so a connection idles from its last answer.
     conn.ticks++;
     if (conn.res !== null) {
       // An answer is in progress: keep the bytes (a copy) for after it, reading
@@ -376,6 +378,7 @@ export class FastLane implements LaneOwner {
         conn.draining = true;
         socket.once('drain', () => {
           conn.draining = false;
+          conn.ticks++;
           if (conn.res === null) socket.resume();
         });
       }
