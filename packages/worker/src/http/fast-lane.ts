@@ -236,7 +236,7 @@ export class FastLane implements LaneOwner {
         socket.removeListener('end', onEnd);
         socket.removeListener('error', onError);
         socket.removeListener('close', onClose);
-        setLimit(conn, 0);
+        // Out of the lane's map, so out of its timeout sweep too.
         this.conns.delete(socket);
       },
       onTimeout,

@@ -36,6 +36,9 @@ export interface AccessRecord {
 
 export type AccessLogger = (r: AccessRecord) => void;
 
+/** LineWriter's `soon` for access lines: they may wait a few milliseconds for their batch (line-writer.ts). */
+const MAY_WAIT = false;
+
 /**
  * The access logger, or null when LOG_LEVEL is above info: access lines are
  * info events in either format, and a request nobody logs costs nothing.
@@ -48,7 +51,7 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
       const { req } = r;
       out.write(
         `${peerOf(req.socket).text} - - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${r.status} ttfb ${ms3(r.ttfbMs)}ms ${r.bytes} ttlb ${ms3(r.ttlbMs)}ms (pre-alloc: ${r.arenaBytes}, alloc: ${r.alloc})\n`,
-        false,
+        MAY_WAIT,
       );
     };
   }
@@ -64,7 +67,7 @@ export function createAccessLog(format: LogFormat, log: Logger): AccessLogger | 
   const line = new JsonAccessLine(`{"level":${pino.levels.values.info},"time":`, chindings);
   const out = stdoutWriter();
   return (r) => {
-    if (!line.encode(r, Date.now(), out)) out.write(line.text(r, Date.now()), false);
+    if (!line.encode(r, Date.now(), out)) out.write(line.text(r, Date.now()), MAY_WAIT);
   };
 }
 
@@ -184,7 +187,7 @@ export class JsonAccessLine {
     p = putUint(u8, p, r.alloc);
     u8[p++] = 0x7d; // }
     u8[p++] = 0x0a; // \n
-    out.commit(p, false);
+    out.commit(p, MAY_WAIT);
     return true;
   }
 

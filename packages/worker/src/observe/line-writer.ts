@@ -16,9 +16,9 @@
  * the end of the event-loop turn that added a line, except for lines that
  * may wait (`soon` false: access lines), which are written at most
  * FLUSH_DELAY_MS after the first of them. Why: under load a turn holds a
- * dozen access lines or so, and a write(2) per turn cost a busy worker about
- * 0.7 µs a request (two workers sharing one log file: 8.65 against 7.93 µs of
- * CPU per request, requests/s +10 %). Other lines (warnings, errors, events)
+ * dozen access lines or so, and a write(2) per turn cost busy workers 0.3-0.7
+ * µs of CPU a request (two workers sharing one log file, runs side by side).
+ * Other lines (warnings, errors, events)
  * are rare and go out with their turn, as before (with any access lines
  * batched before them). What waiting costs: a worker
  * killed outright (SIGKILL, a plugin's segfault) loses the access lines of its
