@@ -13,6 +13,7 @@
  *   flexilib-process.ts  startFlexilib() -> Flexilib (logs, waitForLog, signal, stop, kill)
  *   run-flexilib.ts      runFlexilib(): the command run to completion; invoke(): flexilib invoke (plugin-abi's invokeFlexilib)
  *   free-port.ts         freePort(), freePorts()
+ *   refused-port.ts      refusedPort(): a port that refuses connections, held from other listeners
  *   http.ts              request(), waitForAnswers()
  *   raw-http.ts          rawRequest(): exactly the headers given, over a fresh socket
  *   raw-connection.ts    RawConnection: raw bytes both ways on one connection (pipelining)
@@ -32,6 +33,7 @@ export * from './eventually.js';
 export * from './flexilib-process.js';
 export * from './run-flexilib.js';
 export * from './free-port.js';
+export * from './refused-port.js';
 export * from './http.js';
 export * from './raw-http.js';
 export * from './raw-connection.js';

@@ -10,6 +10,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { DEFAULT_UPSTREAM_SETTINGS, type RouteSpec } from '@flexilib/contract';
+import { refusedPort } from '@flexilib/test-support';
 import { OriginClient } from '../src/upstream/origin-client.js';
 import type { Exchange } from '../src/upstream/origin-connection.js';
 import { ProxyExecutor } from '../src/upstream/proxy-executor.js';
@@ -221,11 +222,8 @@ describe('the lean origin client', () => {
       else if (head.includes('/bad')) s.write('HTTP/1.1 abc\r\n\r\n');
     });
     closers.push(silent.close);
-    const dead = net.createServer();
-    dead.listen(0, '127.0.0.1');
-    await once(dead, 'listening');
-    const deadPort = (dead.address() as AddressInfo).port;
-    await new Promise<void>((r) => dead.close(() => r()));
+    const dead = await refusedPort();
+    closers.push(dead.close);
     const outcome = async (port: number, target: string) => {
       const c = new OriginClient('t', '127.0.0.1', port, 0, { connect: 2000, headers: 200, body: 200 });
       const x = new Collect('GET', target);
@@ -234,7 +232,7 @@ describe('the lean origin client', () => {
       c.close();
       return x.error?.code;
     };
-    assert.equal(await outcome(deadPort, '/'), 'ECONNREFUSED');
+    assert.equal(await outcome(dead.port, '/'), 'ECONNREFUSED');
     assert.equal(await outcome(silent.port, '/hang'), 'UND_ERR_HEADERS_TIMEOUT');
     assert.equal(await outcome(silent.port, '/stall'), 'UND_ERR_BODY_TIMEOUT');
     assert.match(String(await outcome(silent.port, '/bad')), /^HPE_/);

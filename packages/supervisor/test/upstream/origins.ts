@@ -87,13 +87,3 @@ export async function startChildOrigin(t: { after(fn: () => unknown): void }, na
   });
   return { port: actual, url: `http://127.0.0.1:${actual}`, proc, kill };
 }
-
-/** A port nothing listens on: bound then released (connection refused afterwards). */
-export async function deadPort(): Promise<number> {
-  const s = http.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}

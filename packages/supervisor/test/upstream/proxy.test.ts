@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { test } from 'node:test';
-import { load, request, startFlexilib, tempDir, writeConfig, sleep } from '@flexilib/test-support';
-import { deadPort, startOrigin } from './origins.js';
+import { load, refusedPort, request, startFlexilib, tempDir, writeConfig, sleep } from '@flexilib/test-support';
+import { startOrigin } from './origins.js';
 
 test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async (t) => {
   const tmp = tempDir('upstream');
@@ -78,7 +78,8 @@ test('proxy: balancing, headers, bodies and errors', { timeout: 60_000 }, async 
     res.writeHead(200, { 'content-length': '100' });
     res.write('first ten.'); // then silence
   });
-  const dead = await deadPort();
+  const dead = await refusedPort();
+  t.after(() => dead.close());
 
   const config = writeConfig(dir, `# flat FlexiLib lines and sections side by side
 /rr = upstream:rr
@@ -110,7 +111,7 @@ servers = ${echo.url}/
 health_path = /health
 
 [upstream.refused]
-servers = http://127.0.0.1:${dead}
+servers = http://127.0.0.1:${dead.port}
 retries = 0
 health_interval = 30s
 

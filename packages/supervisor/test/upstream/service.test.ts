@@ -14,8 +14,8 @@ import { loadConfig, type ToWorker, type UpstreamState } from '@flexilib/contrac
 import { UpstreamCounterFile } from '@flexilib/worker';
 import { upstreamMetrics } from '../../src/upstream/metrics.js';
 import { UpstreamService } from '../../src/upstream/upstream-service.js';
-import { tempDir, until, writeConfig } from '@flexilib/test-support';
-import { deadPort, startOrigin } from './origins.js';
+import { refusedPort, tempDir, until, writeConfig } from '@flexilib/test-support';
+import { startOrigin } from './origins.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -90,7 +90,9 @@ test('passive reports and checks drive health; metrics expose it', { timeout: 30
   t.after(() => tmp.cleanup());
   const dir = tmp.dir;
   const live = await startOrigin(t, 'live');
-  const dead = `http://127.0.0.1:${await deadPort()}`;
+  const refused = await refusedPort();
+  t.after(() => refused.close());
+  const dead = `http://127.0.0.1:${refused.port}`;
   const file = writeConfig(dir, `/api = upstream:api
 [upstream.api]
 servers = ${live.url}, ${dead}
