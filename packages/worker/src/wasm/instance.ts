@@ -46,6 +46,19 @@ const STALL_MS = 100;
 /** Longest an instance asked to exit may take (flexi_deinit) before it is terminated. */
 const EXIT_GRACE_MS = 1000;
 
+/**
+ * How long to wait for the thread's next answer: until the front call's
+ * deadline or its next stall check, whichever is first; 0 when one is due.
+ * Whole milliseconds, rounded up: a shorter wait ended before its time, and
+ * the event loop spun on waits of a fraction of a millisecond until the clock
+ * reached the check. (A check already due once waited for the deadline
+ * instead: the clock read here had just passed it, while the one read in
+ * settle() had not. Calls queued behind a slow one then waited all of it.)
+ */
+export function waitMs(now: number, deadline: number, checkAt: number): number {
+  return Math.max(0, Math.ceil(Math.min(deadline, checkAt) - now));
+}
+
 /** One request for a WASM module. */
 export interface WasmJob {
   req: RequestLike;
@@ -123,7 +136,7 @@ export class WasmInstance {
   /** Tells a thread stuck in a call from one waiting for a core (set when the thread is ready). */
   private probe = new RunQueueProbe(0);
   private timeoutMs = 0;
-  private readonly onAsyncDone = (v: string) => this.asyncDone(v);
+  private readonly onAsyncDone = () => this.asyncDone();
   /**
    * Whether a wake-up of the thread is due at the end of this turn of the event
    * loop. Waking it per call cost the event loop ~20 µs a call on a loaded 2-core
@@ -327,28 +340,27 @@ export class WasmInstance {
    */
   private wait(): void {
     for (;;) {
-      const now = performance.now();
-      const until = this.checkAt > now ? Math.min(this.deadline, this.checkAt) : this.deadline;
-      const w = waitAsync(this.hdr, HDR.DONE, this.answered, Math.max(0, until - now));
+      const w = waitAsync(this.hdr, HDR.DONE, this.answered, waitMs(performance.now(), this.deadline, this.checkAt));
       if (w.async) {
         this.waiting = true;
         w.value.then(this.onAsyncDone).catch(this.onAsyncError);
         return;
       }
       // DONE moved already (or no time is left): settle now.
-      if (!this.settle(w.value)) return;
+      if (!this.settle()) return;
     }
   }
 
-  private asyncDone(outcome: string): void {
+  private asyncDone(): void {
     this.waiting = false;
-    if (this.settle(outcome)) this.wait();
+    if (this.settle()) this.wait();
   }
 
   /** Collect what is answered, or time the front call out. True when calls remain to wait for. */
-  private settle(outcome: string): boolean {
+  private settle(): boolean {
     if (this.state === 'dead') return false;
-    if (this.collect() === 0 && this.submitted !== this.answered && outcome === 'timed-out') {
+    // Judged by the clock, whatever ended the wait: a check that is due is never skipped.
+    if (this.collect() === 0 && this.submitted !== this.answered) {
       const now = performance.now();
       if (now >= this.deadline) {
         this.timedOut();

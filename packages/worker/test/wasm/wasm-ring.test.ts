@@ -74,9 +74,11 @@ test('calls in flight at once on one instance each get their own answer', { time
   await server.waitForLog((l) => l.msg === 'sleeping', { timeoutMs: 20_000 });
   // Each answers its own target: a call taken back from the stuck instance and
   // served by another still has its own request (not the lane's next one).
+  const sent = performance.now();
   const quick = await Promise.all(Array.from({ length: 4 }, (_, i) => request(port, `/sleep/echo-q${i}`, { agent, timeoutMs: 30_000 })));
+  const tookMs = Math.round(performance.now() - sent);
   assert.deepEqual(quick.map((r) => r.body), ['/sleep/echo-q0', '/sleep/echo-q1', '/sleep/echo-q2', '/sleep/echo-q3']);
-  assert.equal(slowDone, false, 'the quick calls were answered by another instance while the slow one still ran');
+  assert.equal(slowDone, false, `the quick calls were answered by another instance while the slow one still ran (they took ${tookMs} ms)`);
   const r = await slow;
   assert.equal(r.status, 200);
   assert.equal(r.body, 'slept');
