@@ -34,9 +34,15 @@ async function backWhileServing(server: Flexilib, worker: number, baseline: numb
     assert.equal(res.status, 200, res.body);
     return rssMiB(worker) < baseline + 64 ? true : undefined;
   }, 20_000);
-  // V8 may have collected them on its own by then; the worker's collection is logged either way.
-  const line = await eventually('the log line of the collection', () => server.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('dropped answers')), 10_000);
-  assert.ok((line.droppedMiB as number) >= 16, `the line counts the dropped answers: ${JSON.stringify(line)}`);
+  // V8 may have collected them on its own by then; the worker's collections are logged either way.
+  // Connections cut at different sweeps may be collected in more than one round (seen under
+  // load: a first line for one connection's 12 MiB): together the lines count them all.
+  await eventually('log lines of the collections counting the dropped answers', () => {
+    const lines = server.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('dropped answers'));
+    const total = lines.reduce((sum, l) => sum + (l.droppedMiB as number), 0);
+    if (total >= 16) return true;
+    throw new Error(`${total} MiB counted so far: ${JSON.stringify(lines)}`);
+  }, 10_000);
 }
 
 /** Asks for the big answer and reads none of it (until resumed); `closed` resolves with the bytes read once the connection is closed. */
