@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { DEFAULT_UPSTREAM_SETTINGS, type RouteSpec } from '@flexilib/contract';
 import { refusedPort } from '@flexilib/test-support';
-import { OriginClient } from '../src/upstream/origin-client.js';
+import { OriginClient, sweepEvery } from '../src/upstream/origin-client.js';
 import type { Exchange } from '../src/upstream/origin-connection.js';
 import { ProxyExecutor } from '../src/upstream/proxy-executor.js';
 import { UpstreamRegistry } from '../src/upstream/registry.js';
@@ -236,6 +236,39 @@ describe('the lean origin client', () => {
     assert.equal(await outcome(silent.port, '/hang'), 'UND_ERR_HEADERS_TIMEOUT');
     assert.equal(await outcome(silent.port, '/stall'), 'UND_ERR_BODY_TIMEOUT');
     assert.match(String(await outcome(silent.port, '/bad')), /^HPE_/);
+  });
+
+  it('a timeout counts from the last activity and never fires before its value; the sweep looks at a fifth of the shortest', async () => {
+    assert.equal(sweepEvery({ connect: 5000, headers: 60_000, body: 60_000 }), 250);
+    assert.equal(sweepEvery({ connect: 5000, headers: 300, body: 60_000 }), 60);
+    assert.equal(sweepEvery({ connect: 20, headers: 0, body: 0 }), 10);
+    assert.equal(sweepEvery({ connect: 0, headers: 0, body: 0 }), 250);
+    const o = await rawOrigin((head, s) => {
+      if (!head.includes('/drip')) return; // /hang: no answer
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n');
+      let sent = 0;
+      const t = setInterval(() => {
+        s.write(String(sent));
+        if (++sent === 8) clearInterval(t);
+      }, 80);
+    });
+    closers.push(o.close);
+    const c = new OriginClient('t', '127.0.0.1', o.port, 0, { connect: 5000, headers: 300, body: 200 });
+    closers.push(() => c.close());
+    // 8 bytes 80 ms apart: 640 ms in all, never 200 ms without one.
+    const drip = new Collect('GET', '/drip');
+    c.dispatch(drip);
+    await drip.done;
+    assert.equal(drip.error, undefined);
+    assert.equal(drip.body, '01234567');
+    // The same connection, silent: cut by the headers timeout, not before it, and long before anything else would.
+    const start = performance.now();
+    const hang = new Collect('GET', '/hang');
+    c.dispatch(hang);
+    await hang.done;
+    const took = performance.now() - start;
+    assert.equal(hang.error?.code, 'UND_ERR_HEADERS_TIMEOUT');
+    assert.ok(took >= 300 && took < 5000, `cut after ${took.toFixed(0)} ms`);
   });
 
   it('stops reading the origin while the client is slow, and the body timeout waits for it', async () => {

@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import net, { type Socket } from 'node:net';
 import { HEAD_END } from '../http/field-bytes.js';
 import { decimal, sameLower } from '../http/raw-headers.js';
+import { setLimit, type Timed } from '../http/inactivity-sweep.js';
 import { SharedReads } from '../http/socket-reads.js';
 import { AnswerHeadParser, keepAliveIdle } from './answer-head-parser.js';
 
@@ -53,7 +54,7 @@ interface StreamHandle {
   readStart(): number;
   readStop(): number;
 }
-type HandleSocket = Socket & { _handle: StreamHandle | null; _unrefTimer(): void };
+type HandleSocket = Socket & { _handle: StreamHandle | null };
 const require = createRequire(import.meta.url);
 const { HTTPParser } = require('_http_common') as { HTTPParser: HTTPParserClass };
 
@@ -109,7 +110,7 @@ const enum Phase {
   Body,
 }
 
-export class OriginConnection {
+export class OriginConnection implements Timed {
   readonly socket: Socket;
   private readonly parser: HTTPParser;
   /** The request in flight, or null when idle. */
@@ -139,8 +140,16 @@ export class OriginConnection {
   private keepAlive = true;
   /** Headers of a head llhttp delivered in parts (very long heads), joined at its end. */
   private partial: string[] | null = null;
-  /** Inactivity timeout now armed on the socket (ms), to re-arm only when it changes. */
-  private armed = 0;
+  /**
+   * The inactivity timeout of the current phase (ms: connect, headers or
+   * body), kept by the client's sweep (Timed, http/inactivity-sweep.ts), not
+   * a socket timer: node refreshes a socket's timer on every read and write.
+   */
+  limit = 0;
+  since = -1;
+  /** Activity: a read, a request written, output drained. */
+  ticks = 0;
+  seen = 0;
   /** The connection carried a request before. */
   reused = false;
   /** Seconds it may stay idle (the origin's Keep-Alive timeout, less a second, or IDLE_SECONDS). */
@@ -179,10 +188,7 @@ export class OriginConnection {
     parser[HTTPParser.kOnMessageBegin] = this.strayFn;
     parser[HTTPParser.kOnMessageComplete] = this.completeFn;
     parser[HTTPParser.kOnExecute] = (ret: number | Error) => {
-      // Consumed reads bypass net.Socket's, which would refresh its inactivity
-      // timer. Not once the answer is whole: the connection idles (swept by its
-      // client), and the next request's write refreshes it.
-      if (!this.completed) (this.socket as HandleSocket)._unrefTimer();
+      this.ticks++;
       this.afterExecute(ret);
     };
     const socket = (this.socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }));
@@ -206,7 +212,8 @@ export class OriginConnection {
     });
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
     socket.on('end', () => this.onEnd());
-    socket.on('timeout', () => this.onTimeout());
+    // A request body the origin was slow to take: its progress is activity.
+    socket.on('drain', () => this.ticks++);
     socket.on('error', (err: Error) => this.fail(err));
     socket.on('close', () => {
       // As node:http frees its parsers: unhooked from the handle, then released.
@@ -228,6 +235,7 @@ export class OriginConnection {
     if (this.exchange !== ex) return; // aborted (the client left while it waited)
     // Bytes before this point were stray (and noticed); the answer's message begins now.
     if (!this.stray) this.parser[HTTPParser.kOnMessageBegin] = undefined;
+    this.ticks++; // the write, as a socket timer counted it
     this.arm(this.owner.timeouts.headers);
     const s = this.socket;
     this.written = true;
@@ -246,9 +254,7 @@ export class OriginConnection {
   }
 
   private arm(ms: number): void {
-    if (ms === this.armed) return;
-    this.armed = ms;
-    this.socket.setTimeout(ms);
+    if (ms !== this.limit) setLimit(this, ms);
   }
 
   private onHeadersComplete(headers: string[] | undefined, status: number, reason: string, upgrade: boolean, keepAlive: boolean): number {
@@ -275,7 +281,7 @@ export class OriginConnection {
       this.completeSet = !counted;
       this.parser[HTTPParser.kOnMessageComplete] = counted ? undefined : this.completeFn;
     }
-    if (this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
+    if (this.owner.timeouts.body !== this.limit) this.arm(this.owner.timeouts.body);
     ex.onHead(status, headers, reason, this.resumeFn);
     return bodiless ? 1 : 0;
   }
@@ -321,11 +327,13 @@ export class OriginConnection {
 
   /** Only when the parser does not consume the handle (a socket without one). */
   private onSocketData(chunk: Buffer): void {
+    this.ticks++;
     this.afterExecute(this.parser.execute(chunk));
   }
 
   /** A read into the shared buffer: `n` bytes, valid during this call only. False stops reading. */
   private onRead(n: number): boolean {
+    this.ticks++;
     const view = this.reads!.view(n);
     // llhttp's body chunks are views of what it is given, and a client's write may keep one: a private copy.
     if (!this.lean) this.afterExecute(this.parser.execute(Buffer.from(view)));
@@ -375,10 +383,9 @@ export class OriginConnection {
       const status = head.status;
       this.remaining = noBody(ex.method, status) ? 0 : head.length;
       pos = end + 4;
-      // The body timer only for a body still to come: an answer whole in this read
-      // leaves the headers timer as it is, and the next request needs no re-arming
-      // (each costs node a new Timeout and a timer-list insert).
-      if (this.remaining > buf.length - pos && this.owner.timeouts.body !== this.armed) this.arm(this.owner.timeouts.body);
+      // The body timeout only for a body still to come: an answer whole in this read
+      // leaves the headers timeout as it is, and the next request changes nothing.
+      if (this.remaining > buf.length - pos && this.owner.timeouts.body !== this.limit) this.arm(this.owner.timeouts.body);
       if (this.remaining === 0) this.complete();
       ex.onHead(status, head.headers, head.reason, this.resumeFn);
       // The exchange may have ended meanwhile (an answer the proxy refuses aborts it).
@@ -466,7 +473,8 @@ export class OriginConnection {
     this.socket.destroy();
   }
 
-  private onTimeout(): void {
+  /** The current phase's timeout passed without activity (the client's sweep calls). */
+  timedOut(): void {
     switch (this.phase) {
       case Phase.Connecting:
         this.fail(failure('UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error'));
