@@ -124,20 +124,24 @@ describe('LineWriter on a regular file', () => {
     try {
       const file = path.join(dir, 'out.log');
       const fd = openSync(file, 'w');
-      // Each child writes until the other has begun and it has written 3,000
-      // more lines since (seen by the other's marker file), so the two write at once.
+      // Each child writes 20,000 lines, then goes on (more slowly) until the
+      // other has written its 20,000 too (its marker file), so each writes all
+      // through the other's writing, however the two are scheduled. (Writing
+      // until the other had begun plus 3,000 lines once let one child finish
+      // before a child kept from the CPU wrote anything.)
       const script = (who: string, other: string) => `
         import { existsSync, writeFileSync } from 'node:fs';
         import { LineWriter } from ${JSON.stringify(new URL('../src/observe/line-writer.ts', import.meta.url).href)};
         const w = new LineWriter(1);
-        writeFileSync(${JSON.stringify(dir)} + '/${who}', '');
-        let seenAt = -1;
-        for (let i = 0; i < 200000 && (seenAt < 0 || i < seenAt + 3000 || i < 20000); i++) {
+        const giveUp = Date.now() + 30000;
+        let otherDone = false;
+        for (let i = 0; i < 20000 || (!otherDone && Date.now() < giveUp); i++) {
           const len = i % 997 === 0 ? 9000 : 20 + (i % 300);
           w.write('${who} ' + i + ' ' + 'x'.repeat(len) + '\\n');
+          if (i === 19999) writeFileSync(${JSON.stringify(dir)} + '/${who}-done', '');
           if (i % 200 === 0) {
-            if (seenAt < 0 && existsSync(${JSON.stringify(dir)} + '/${other}')) seenAt = i;
-            await new Promise((r) => setImmediate(r));
+            otherDone ||= existsSync(${JSON.stringify(dir)} + '/${other}-done');
+            await new Promise((r) => (i < 20000 ? setImmediate(r) : setTimeout(r, 2)));
           }
         }
       `;
