@@ -13,7 +13,7 @@ import vm from 'node:vm';
 import { Library } from '../src/native/library.js';
 import { Slot, type RequestLike } from '../src/native/slot.js';
 import { trimNativeHeap } from '../src/native/ffi.js';
-import { compilePlugin, exampleSource, fixture, tempDir } from '@flexilib/test-support';
+import { compilePlugin, exampleSource, fixture, sleep, tempDir } from '@flexilib/test-support';
 
 // Collect garbage between measurements so only native leaks remain visible.
 v8.setFlagsFromString('--expose-gc');
@@ -33,7 +33,7 @@ function rssMiB(): number {
  */
 async function settledRssMiB(): Promise<number> {
   gc();
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   gc();
   trimNativeHeap();
   return rssMiB();
